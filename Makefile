@@ -1,0 +1,33 @@
+# Two commands: `make run` and `make test`. Everything else is for developers.
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test lint clean-venv
+
+$(VENV)/.python-ok:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Marginalia needs Python 3.11 or newer; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.python-ok
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(VPY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+run: $(VENV)/.installed
+	$(VPY) main.py
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/lint-imports --config pyproject.toml
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) -q
+
+clean-venv:
+	rm -rf $(VENV)

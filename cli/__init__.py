@@ -1,0 +1,1 @@
+"""Marginalia's command line: a client of the engine, like the GUI."""

@@ -1,0 +1,110 @@
+"""Parse the command line and run one command.
+
+Errors reach the user as one line on standard error; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+import engine
+from cli import commands
+from engine.errors import MarginaliaError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show full tracebacks for errors")
+    parser = argparse.ArgumentParser(
+        prog="marginalia",
+        description="Annotate and explore heritage scans. Without a command, opens the app.",
+        parents=[debug],
+    )
+    parser.add_argument("--version", action="version", version=f"Marginalia {engine.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    new = sub.add_parser("new", parents=[debug], help="create a project folder")
+    new.add_argument("project", metavar="PROJECT", help="folder for the new project")
+    new.add_argument("--name", help="a display name (default: the folder's name)")
+    new.set_defaults(handler=commands.cmd_new)
+
+    imp = sub.add_parser("import", parents=[debug], help="import scans (files or folders)",
+                         description="Import image files and folders (recursively). Bad files "
+                         "are listed with their reason and skipped; the rest are imported.")
+    imp.add_argument("project", metavar="PROJECT")
+    imp.add_argument("paths", metavar="PATH", nargs="+", help="image files or folders")
+    imp.add_argument("-v", "--verbose", action="store_true",
+                     help="also list files that were ignored because they are not images")
+    imp.set_defaults(handler=commands.cmd_import)
+
+    lst = sub.add_parser("list", parents=[debug], help="list a project's images")
+    lst.add_argument("project", metavar="PROJECT")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    lst.set_defaults(handler=commands.cmd_list)
+
+    exp = sub.add_parser("export", parents=[debug], help="export annotations")
+    exp.add_argument("project", metavar="PROJECT")
+    exp.add_argument("--format", choices=["coco"], default="coco", help="file format (default: coco)")
+    exp.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    exp.add_argument("--include-proposals", action="store_true",
+                     help="also export model proposals not yet reviewed, with their scores")
+    exp.add_argument("--image-root", metavar="FOLDER",
+                     help="make file names relative to this folder (default: the deepest "
+                          "folder holding all images)")
+    exp.set_defaults(handler=commands.cmd_export)
+
+    coco = sub.add_parser("import-coco", parents=[debug], help="add annotations from a COCO file")
+    coco.add_argument("project", metavar="PROJECT")
+    coco.add_argument("file", metavar="FILE")
+    coco.set_defaults(handler=commands.cmd_import_coco)
+
+    rel = sub.add_parser("relink", parents=[debug],
+                         help="find moved image files by their content and update the project")
+    rel.add_argument("project", metavar="PROJECT")
+    rel.add_argument("folders", metavar="FOLDER", nargs="+")
+    rel.set_defaults(handler=commands.cmd_relink)
+
+    gui = sub.add_parser("gui", parents=[debug], help="open the app (the default)")
+    gui.add_argument("project", metavar="PROJECT", nargs="?", help="project to open (default: demo)")
+    gui.set_defaults(handler=commands.cmd_gui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "gui"])
+    debug = getattr(args, "debug", False)
+    try:
+        return int(args.handler(args))
+    except MarginaliaError as error:
+        if debug:
+            traceback.print_exc()
+        print(f"marginalia: error: {error}", file=sys.stderr)
+        return commands.EXIT_FAILED
+    except BrokenPipeError:
+        # Output piped into a pager or `head` that stopped reading: not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return commands.EXIT_OK
+    except KeyboardInterrupt:
+        print("marginalia: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: never a bare traceback
+        if debug:
+            traceback.print_exc()
+        else:
+            print(f"marginalia: unexpected error: {type(error).__name__}: {error} "
+                  "(run again with --debug for details)", file=sys.stderr)
+        return commands.EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

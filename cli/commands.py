@@ -1,0 +1,132 @@
+"""The command handlers. Each takes the parsed arguments and returns an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from cli.progress import ProgressBar
+from engine.coco.exporter import export_coco
+from engine.coco.importer import import_coco
+from engine.demo import open_demo_project
+from engine.ingest.report import Outcome
+from engine.ingest.scan_import import import_scans
+from engine.inventory import list_images, summarise
+from engine.project import Project
+from engine.relink import relink
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+def _display(path: Path) -> str:
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    with Project.create(Path(args.project), name=args.name) as project:
+        print(f"Created project '{project.name}' in {project.folder}")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    bar = ProgressBar("Importing")
+    with Project.open(Path(args.project)) as project:
+        try:
+            result = import_scans(project, [Path(p) for p in args.paths], progress=bar)
+        finally:
+            bar.close()
+    for item in result.results:
+        if item.outcome is Outcome.IGNORED and not args.verbose:
+            continue
+        if item.outcome is Outcome.IMPORTED:
+            sizes = ", ".join(f"{w}×{h}" for w, h in item.page_sizes[:3])
+            more = f" (+{len(item.page_sizes) - 3} pages)" if len(item.page_sizes) > 3 else ""
+            print(f"imported   {_display(item.path)}  {item.image_format} {sizes}{more}")
+        else:
+            print(f"{item.outcome.value:<10} {_display(item.path)}: {item.reason}")
+    print(result.summary())
+    named_paths_failed = all(
+        item.outcome is Outcome.FAILED and item.reason == "not found" for item in result.results
+    )
+    if result.results and named_paths_failed:
+        print("marginalia: error: none of the given paths exists", file=sys.stderr)
+        return EXIT_FAILED
+    if not result.results:
+        print("marginalia: nothing to import: the given folders hold no files", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with Project.open(Path(args.project)) as project:
+        rows = list_images(project)
+        summary = summarise(project)
+    if args.json:
+        json.dump({"project": asdict(summary), "images": [row.as_dict() for row in rows]},
+                  sys.stdout, ensure_ascii=False, indent=1)
+        print()
+        return EXIT_OK
+    print(f"{summary.name}: {summary.images} image(s), {summary.categories} categor"
+          f"{'y' if summary.categories == 1 else 'ies'}, {summary.accepted} accepted, "
+          f"{summary.proposed} proposed annotation(s)")
+    if rows:
+        print(f"{'id':>5}  {'size':>11}  {'format':<8} {'page':>5}  {'acc':>4} {'prop':>4}  path")
+    for row in rows:
+        page = f"{row.page_index + 1}/{row.page_count}" if row.page_count > 1 else ""
+        missing = "  [missing]" if row.missing else ""
+        print(f"{row.id:>5}  {f'{row.width}×{row.height}':>11}  {row.format:<8} {page:>5}  "
+              f"{row.accepted:>4} {row.proposed:>4}  {row.path}{missing}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with Project.open(Path(args.project)) as project:
+        done = export_coco(project, Path(args.out), include_proposals=args.include_proposals,
+                           image_root=Path(args.image_root) if args.image_root else None)
+    print(f"Wrote {done.annotations} annotation(s) on {done.images} image(s) in "
+          f"{done.categories} categor{'y' if done.categories == 1 else 'ies'} to {done.path}")
+    return EXIT_OK
+
+
+def cmd_import_coco(args: argparse.Namespace) -> int:
+    with Project.open(Path(args.project)) as project:
+        result = import_coco(project, Path(args.file))
+    for problem in result.problems:
+        print(f"skipped: {problem}")
+    if result.categories_created:
+        print("new categories: " + ", ".join(result.categories_created))
+    print(result.summary())
+    return EXIT_OK
+
+
+def cmd_relink(args: argparse.Namespace) -> int:
+    bar = ProgressBar("Searching")
+    with Project.open(Path(args.project)) as project:
+        try:
+            result = relink(project, [Path(folder) for folder in args.folders], progress=bar)
+        finally:
+            bar.close()
+    for old, new in result.relinked:
+        print(f"relinked  {old} -> {new}")
+    for path in result.still_missing:
+        print(f"missing   {path}")
+    print(result.summary())
+    return EXIT_OK
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    # The desktop window arrives with the GUI; until then show what it would open.
+    project = Project.open(Path(args.project)) if args.project else open_demo_project()
+    with project:
+        summary = summarise(project)
+    print(f"Project '{summary.name}' in {summary.folder}")
+    print(f"  {summary.images} image(s) ({summary.missing_images} missing), "
+          f"{summary.categories} categories")
+    print(f"  annotations: {summary.accepted} accepted, {summary.proposed} proposed, "
+          f"{summary.rejected} rejected")
+    return EXIT_OK

@@ -1,0 +1,1 @@
+"""COCO dataset export and import, with pycocotools for all mask arithmetic."""

@@ -1,0 +1,180 @@
+"""Write a project's annotations as a COCO dataset.
+
+Ids are renumbered from 1. ``file_name`` is relative to the image root (by
+default the deepest folder holding every image). Marginalia's provenance
+(source, status, creator…) rides along in an ``attributes`` object on each
+annotation and image, which COCO tools ignore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePath
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+import engine
+from engine.coco.geometry import has_holes, rle_of
+from engine.errors import MarginaliaError
+from engine.fileio import write_atomically
+from engine.jobs import ProgressCallback, report
+from engine.project import Project
+from engine.store.schema import Annotation, Category, Image, ProjectInfo
+from engine.store.types import AnnotationStatus
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    path: Path
+    images: int
+    categories: int
+    annotations: int
+
+
+def export_coco(
+    project: Project,
+    out: Path,
+    *,
+    include_proposals: bool = False,
+    image_root: Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExportSummary:
+    """Export accepted annotations (and proposals when asked) to ``out``."""
+    statuses = [AnnotationStatus.ACCEPTED]
+    if include_proposals:
+        statuses.append(AnnotationStatus.PROPOSED)
+    with project.unit_of_work() as session:
+        dataset = _build(session, statuses, image_root, progress)
+    text = json.dumps(dataset, ensure_ascii=False, indent=1)
+    try:
+        write_atomically(Path(out), text.encode("utf-8"))
+    except OSError as error:
+        raise MarginaliaError(f"Cannot write {out}: {error.strerror or error}.") from error
+    return ExportSummary(Path(out), len(dataset["images"]), len(dataset["categories"]),
+                         len(dataset["annotations"]))
+
+
+def _build(
+    session: Session,
+    statuses: list[AnnotationStatus],
+    image_root: Path | None,
+    progress: ProgressCallback | None,
+) -> dict[str, Any]:
+    images = list(session.scalars(select(Image).order_by(Image.id)))
+    categories = list(session.scalars(select(Category).order_by(Category.id)))
+    annotations = list(
+        session.scalars(
+            select(Annotation)
+            .where(Annotation.status.in_(statuses))
+            .options(selectinload(Annotation.image))
+            .order_by(Annotation.image_id, Annotation.id)
+        )
+    )
+    info = session.get(ProjectInfo, 1)
+    root = PurePath(image_root) if image_root else _common_folder([image.path for image in images])
+    licences = sorted({image.rights for image in images if image.rights})
+    licence_ids = {text: number for number, text in enumerate(licences, start=1)}
+    image_ids = {image.id: number for number, image in enumerate(images, start=1)}
+    category_ids = {category.id: number for number, category in enumerate(categories, start=1)}
+    names = {category.id: category.name for category in categories}
+
+    exported_annotations = []
+    for number, annotation in enumerate(annotations, start=1):
+        exported_annotations.append(_annotation(annotation, number, image_ids, category_ids))
+        if number % 500 == 0:
+            report(progress, number, len(annotations), "Writing annotations…")
+    report(progress, len(annotations), len(annotations), "Writing file…")
+    return {
+        "info": {
+            "description": info.name if info else "",
+            "version": "1.0",
+            "year": datetime.now(UTC).year,
+            "contributor": "",
+            "date_created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "generator": f"Marginalia {engine.__version__}",
+        },
+        "licenses": [{"id": number, "name": text, "url": ""} for text, number in licence_ids.items()],
+        "images": [_image(image, image_ids[image.id], root, licence_ids) for image in images],
+        "categories": [
+            {
+                "id": category_ids[category.id],
+                "name": category.name,
+                "supercategory": names.get(category.parent_id, "") if category.parent_id else "",
+                "color": category.colour,
+            }
+            for category in categories
+        ],
+        "annotations": exported_annotations,
+    }
+
+
+def _common_folder(paths: list[str]) -> PurePath:
+    if not paths:
+        return PurePath("/")
+    return PurePath(os.path.commonpath([os.path.dirname(path) for path in paths]))
+
+
+def _relative_name(path: str, root: PurePath) -> str:
+    try:
+        return PurePath(path).relative_to(root).as_posix()
+    except ValueError:
+        return PurePath(path).name
+
+
+def _image(image: Image, number: int, root: PurePath, licence_ids: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": number,
+        "file_name": _relative_name(image.path, root),
+        "width": image.width,
+        "height": image.height,
+        "license": licence_ids.get(image.rights, 0),
+        "date_captured": "",
+        "attributes": {
+            "sha256": image.sha256,
+            "page_index": image.page_index,
+            "title": image.title,
+            "shelfmark": image.shelfmark,
+            "date": image.date,
+            "rights": image.rights,
+            "notes": image.notes,
+        },
+    }
+
+
+def _segmentation(annotation: Annotation) -> list[list[float]] | dict[str, Any]:
+    image = annotation.image
+    if annotation.rle is not None or has_holes(annotation.polygons):
+        # COCO polygons cannot hold holes: such shapes go out as exact RLE.
+        return rle_of(annotation.polygons, annotation.rle, image.height, image.width)
+    return [part["exterior"] for part in annotation.polygons or []]
+
+
+def _annotation(
+    annotation: Annotation, number: int, image_ids: dict[int, int], category_ids: dict[int, int]
+) -> dict[str, Any]:
+    exported: dict[str, Any] = {
+        "id": number,
+        "image_id": image_ids[annotation.image_id],
+        "category_id": category_ids[annotation.category_id],
+        "bbox": [annotation.bbox_x, annotation.bbox_y, annotation.bbox_w, annotation.bbox_h],
+        "area": annotation.area,
+        "segmentation": _segmentation(annotation),
+        "iscrowd": int(annotation.iscrowd),
+    }
+    if annotation.score is not None:
+        exported["score"] = annotation.score
+    exported["attributes"] = {
+        "status": annotation.status.value,
+        "source": annotation.source_kind.value,
+        "model": annotation.source_model,
+        "model_version": annotation.source_version,
+        "prompt": annotation.prompt,
+        "creator": annotation.creator,
+        "created_at": annotation.created_at.isoformat(timespec="seconds"),
+    }
+    return exported

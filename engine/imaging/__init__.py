@@ -1,0 +1,1 @@
+"""Reading scans: content sniffing, header probing, oriented and reduced decoding."""

@@ -1,0 +1,153 @@
+"""Decode a page as it is displayed: oriented, in a displayable mode, reduced when asked.
+
+Reduced decoding avoids full-resolution work wherever the format allows it:
+JPEG decodes at 1/2, 1/4 or 1/8 scale in the DCT domain, JPEG 2000 decodes a
+lower resolution level. Other formats are decoded fully and then resized.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from engine.imaging.probe import UnreadableImage, check_pixel_limit, read_orientation
+
+_TRANSPOSE_FOR_ORIENTATION: dict[int, tuple[Image.Transpose, ...]] = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+
+
+def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
+    for step in _TRANSPOSE_FOR_ORIENTATION.get(orientation, ()):
+        image = image.transpose(step)
+    return image
+
+
+def to_display_mode(image: Image.Image) -> Image.Image:
+    """Convert any decoded mode (1-bit, 16-bit, CMYK, palette...) to ``RGB`` or ``L``.
+
+    16-bit and float data are scaled, not clipped: a 16-bit scan whose values
+    all exceed 255 must not turn white.
+    """
+    if image.mode in ("RGB", "L"):
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16"):
+            scaled = pixels / 257.0
+        else:
+            low, high = float(pixels.min()), float(pixels.max())
+            scaled = (pixels - low) * (255.0 / (high - low)) if high > low else pixels * 0
+        return Image.fromarray(np.clip(scaled + 0.5, 0, 255).astype(np.uint8), mode="L")
+    if image.mode == "1":
+        return image.convert("L")
+    if image.mode in ("LA", "La"):
+        return _flatten_alpha(image.convert("RGBA")).convert("L")
+    if image.mode in ("RGBA", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return _flatten_alpha(image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    # Transparent parts of a scan show as white paper, not black.
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    background.paste(image, mask=image.getchannel("A"))
+    return background
+
+
+def _request_reduced_decode(image: Image.Image, max_side: int, jpeg2000_levels: int) -> int:
+    """Ask the decoder for a cheaper resolution; return the JPEG 2000 level used."""
+    if image.format == "JPEG":
+        image.draft(image.mode, (max_side, max_side))
+    elif image.format == "JPEG2000":
+        shortest_ratio = min(image.size) / max_side
+        wanted = int(math.floor(math.log2(shortest_ratio))) if shortest_ratio >= 2 else 0
+        level = min(wanted, jpeg2000_levels)
+        if level:
+            image.reduce = level  # type: ignore[method-assign,assignment]
+        return level
+    return 0
+
+
+class _ReducedDecodeFailed(Exception):
+    def __init__(self, level: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.level = level
+        self.error = error
+
+
+def load_page(
+    path: Path,
+    page_index: int = 0,
+    *,
+    max_side: int | None = None,
+    image_format: str | None = None,
+) -> Image.Image:
+    """Decode one page as displayed, mode ``RGB`` or ``L``.
+
+    With ``max_side`` the result fits in a ``max_side`` square, decoded at the
+    lowest resolution that still covers it. Raises :class:`UnreadableImage` for
+    truncated or corrupt data.
+    """
+    formats = [image_format] if image_format else None
+    jpeg2000_levels = 32
+    while True:
+        try:
+            return _load(path, page_index, max_side, formats, jpeg2000_levels)
+        except _ReducedDecodeFailed as failure:
+            # Some JPEG 2000 files hold fewer resolution levels than their size
+            # suggests: step down a level rather than fail.
+            jpeg2000_levels = failure.level - 1
+        except UnreadableImage:
+            raise
+        except (OSError, ValueError, SyntaxError, EOFError) as error:
+            raise UnreadableImage(_describe_decode_error(error)) from error
+
+
+def _load(
+    path: Path,
+    page_index: int,
+    max_side: int | None,
+    formats: list[str] | None,
+    jpeg2000_levels: int,
+) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path, formats=formats) as image:
+            if page_index:
+                image.seek(page_index)
+            check_pixel_limit(*image.size)
+            orientation = read_orientation(image)
+            level = 0
+            if max_side is not None:
+                level = _request_reduced_decode(image, max_side, jpeg2000_levels)
+            try:
+                image.load()
+            except (OSError, ValueError) as error:
+                if level:
+                    raise _ReducedDecodeFailed(level, error) from error
+                raise
+            page = to_display_mode(image)
+            if page is image:
+                page = image.copy()
+    if max_side is not None and max(page.size) > max_side:
+        page.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return apply_orientation(page, orientation)
+
+
+def _describe_decode_error(error: Exception) -> str:
+    text = str(error)
+    lowered = text.lower()
+    if "truncated" in lowered or isinstance(error, EOFError) or "premature end" in lowered:
+        return "the image data is truncated (the file ends too early); it may be an incomplete copy"
+    return f"the image data is corrupt or unsupported ({text or type(error).__name__})"

@@ -1,0 +1,119 @@
+"""Learn an image file's pages, sizes and orientation from its headers alone.
+
+Nothing here decodes pixel data: a 300-megapixel scan is probed in
+milliseconds. Decompression bombs (headers that claim absurd sizes) are
+refused here, before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from engine.errors import MarginaliaError
+
+# The largest page Marginalia accepts: 600 megapixels (e.g. 30000 x 20000) is
+# beyond any real scan; far above it lie only corrupt or hostile headers.
+MAX_PIXELS = 600_000_000
+
+# Pillow refuses images above twice this; we apply our own limit explicitly.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+_TIFF_ORIENTATION = 274
+_TIFF_NEW_SUBFILE_TYPE = 254
+_EXIF_ORIENTATION = 0x0112
+
+# EXIF orientations 5-8 rotate by 90 degrees: the displayed width is the stored height.
+_SWAPS_AXES = frozenset({5, 6, 7, 8})
+
+
+class UnreadableImage(MarginaliaError):
+    """The file claims to be an image but cannot be read as one."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    """One page as it will be displayed (orientation applied)."""
+
+    page_index: int
+    width: int
+    height: int
+    mode: str
+    orientation: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    format: str
+    pages: tuple[PageInfo, ...]
+
+
+def read_orientation(image: Image.Image) -> int:
+    """The EXIF/TIFF orientation (1-8) of the current frame; 1 when absent or invalid."""
+    if image.format == "TIFF":
+        value = getattr(image, "tag_v2", {}).get(_TIFF_ORIENTATION, 1)
+    else:
+        try:
+            value = image.getexif().get(_EXIF_ORIENTATION, 1)
+        except Exception:  # broken EXIF must not make a readable image unreadable
+            value = 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def oriented_size(width: int, height: int, orientation: int) -> tuple[int, int]:
+    return (height, width) if orientation in _SWAPS_AXES else (width, height)
+
+
+def check_pixel_limit(width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise UnreadableImage(
+            f"the header claims {width:,}×{height:,} pixels ({width * height / 1e6:,.0f} megapixels), "
+            f"above the {MAX_PIXELS / 1e6:,.0f}-megapixel safety limit; refused as a possible "
+            "decompression bomb"
+        )
+
+
+def _is_reduced_resolution_copy(image: Image.Image) -> bool:
+    # TIFFs often carry a thumbnail or pyramid level as an extra directory,
+    # flagged in NewSubfileType; those are not pages of the document.
+    subfile_type = getattr(image, "tag_v2", {}).get(_TIFF_NEW_SUBFILE_TYPE, 0)
+    return isinstance(subfile_type, int) and bool(subfile_type & 1)
+
+
+def probe(path: Path, image_format: str) -> FileInfo:
+    """Read the pages of ``path``, which sniffing found to be ``image_format``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path, formats=[image_format]) as image:
+                return FileInfo(image_format, tuple(_pages(image)))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise UnreadableImage(
+            f"the header claims an image larger than {MAX_PIXELS / 1e6:,.0f} megapixels, beyond "
+            "any real scan; refused as a possible decompression bomb"
+        ) from error
+    except UnreadableImage:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, KeyError, IndexError) as error:
+        raise UnreadableImage(f"the {image_format} header cannot be read ({error})") from error
+
+
+def _pages(image: Image.Image) -> list[PageInfo]:
+    pages: list[PageInfo] = []
+    frame_count = getattr(image, "n_frames", 1)
+    for frame in range(frame_count):
+        if frame:
+            image.seek(frame)
+        if frame and _is_reduced_resolution_copy(image):
+            continue
+        width, height = image.size
+        check_pixel_limit(width, height)
+        orientation = read_orientation(image)
+        width, height = oriented_size(width, height, orientation)
+        pages.append(PageInfo(frame, width, height, image.mode, orientation))
+    if not pages:
+        raise UnreadableImage("the file holds no image pages")
+    return pages

@@ -1,0 +1,1 @@
+"""Bringing scans into a project."""

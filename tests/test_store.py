@@ -1,0 +1,158 @@
+"""The project store: opening, pragmas, migrations, constraints, threads."""
+
+import hashlib
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, delete, select, text
+from sqlalchemy.exc import IntegrityError
+
+from engine.errors import ProjectError, ProjectVersionError
+from engine.project import Project
+from engine.store.database import head_revision, open_engine, upgrade_to_head
+from engine.store.schema import Annotation, Base, Category, Image, LabelSession
+from engine.store.types import AnnotationStatus, SourceKind
+
+
+def _image(**overrides) -> Image:
+    fields = dict(path="/scans/a.tif", sha256="a" * 64, width=100, height=50, format="TIFF",
+                  mode="RGB", file_size=10, file_mtime=0.0)
+    fields.update(overrides)
+    return Image(**fields)
+
+
+def _annotation(image_id: int, category_id: int) -> Annotation:
+    return Annotation(image_id=image_id, category_id=category_id, bbox_x=1, bbox_y=2, bbox_w=3,
+                      bbox_h=4, area=12, source_kind=SourceKind.HUMAN,
+                      status=AnnotationStatus.ACCEPTED)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_new_project_uses_wal_and_foreign_keys(project: Project) -> None:
+    with project.unit_of_work() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert project.name == "Test project"
+    assert project.db_path.is_file()
+
+
+def test_migrations_from_empty_match_the_models(tmp_path: Path) -> None:
+    db_path = tmp_path / "fresh.sqlite"
+    engine = open_engine(db_path)
+    upgrade_to_head(engine, db_path)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert context.get_current_revision() == head_revision()
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == [], f"models and migrations disagree: {differences}"
+
+
+def test_opening_a_folder_that_is_not_a_project_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ProjectError, match="not a Marginalia project"):
+        Project.open(tmp_path)
+    with pytest.raises(ProjectError, match="No project folder"):
+        Project.open(tmp_path / "missing")
+
+
+def test_creating_over_an_existing_project_is_refused(project: Project) -> None:
+    with pytest.raises(ProjectError, match="already exists"):
+        Project.create(project.folder)
+
+
+def test_a_project_from_a_newer_version_is_refused_untouched(project: Project) -> None:
+    project.close()
+    with sqlite3.connect(project.db_path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    before = _sha(project.db_path)
+    with pytest.raises(ProjectVersionError, match="newer version"):
+        Project.open(project.folder)
+    assert _sha(project.db_path) == before
+
+
+def test_a_damaged_database_gives_a_clear_error_and_is_not_changed(tmp_path: Path) -> None:
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    (folder / "project.sqlite").write_bytes(b"this is not a database" * 100)
+    before = _sha(folder / "project.sqlite")
+    with pytest.raises(ProjectError, match="cannot be read"):
+        Project.open(folder)
+    assert _sha(folder / "project.sqlite") == before
+
+
+def test_foreign_keys_protect_categories_and_cascade_image_deletion(project: Project) -> None:
+    with project.unit_of_work() as session:
+        image = _image()
+        category = Category(name="Initial", colour="#E69F00")
+        session.add_all([image, category])
+        session.flush()
+        session.add(_annotation(image.id, category.id))
+    with pytest.raises(IntegrityError):
+        with project.unit_of_work() as session:
+            session.execute(delete(Category))
+    with project.unit_of_work() as session:
+        session.execute(delete(Image))
+    with project.unit_of_work() as session:
+        assert session.scalars(select(Annotation)).all() == []
+        assert len(session.scalars(select(Category)).all()) == 1
+
+
+def test_the_same_page_of_the_same_file_cannot_be_stored_twice(project: Project) -> None:
+    with project.unit_of_work() as session:
+        session.add(_image())
+    with pytest.raises(IntegrityError):
+        with project.unit_of_work() as session:
+            session.add(_image(path="/elsewhere/a.tif"))
+    with project.unit_of_work() as session:
+        session.add(_image(page_index=1))
+        assert len(session.scalars(select(Image)).all()) == 2
+
+
+def test_timestamps_come_back_as_utc(project: Project) -> None:
+    started = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    with project.unit_of_work() as session:
+        session.add(LabelSession(curator="Ada", started_at=started))
+    with project.unit_of_work() as session:
+        stored = session.scalars(select(LabelSession)).one()
+    assert stored.started_at == started
+    assert stored.started_at.tzinfo is not None
+
+
+def test_threads_write_through_their_own_sessions(project: Project) -> None:
+    errors: list[BaseException] = []
+
+    def write(thread_number: int) -> None:
+        try:
+            for index in range(20):
+                with project.unit_of_work() as session:
+                    session.add(_image(sha256=f"{thread_number:02d}{index:062d}"))
+        except BaseException as error:  # noqa: BLE001 - collected for the assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(number,)) for number in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with project.unit_of_work() as session:
+        assert len(session.scalars(select(Image)).all()) == 80
+
+
+def test_a_failed_unit_of_work_changes_nothing(project: Project) -> None:
+    with pytest.raises(RuntimeError):
+        with project.unit_of_work() as session:
+            session.add(_image())
+            session.flush()
+            raise RuntimeError("interrupted")
+    engine = create_engine(f"sqlite:///{project.db_path}")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM image")).scalar() == 0
+    engine.dispose()
