@@ -9,7 +9,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from cli.progress import ProgressBar
+from cli.progress import progress_bar
 from engine.coco.exporter import export_coco
 from engine.coco.importer import import_coco
 from engine.demo import open_demo_project
@@ -35,12 +35,8 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    bar = ProgressBar("Importing")
-    with Project.open(Path(args.project)) as project:
-        try:
-            result = import_scans(project, [Path(p) for p in args.paths], progress=bar)
-        finally:
-            bar.close()
+    with Project.open(Path(args.project)) as project, progress_bar("Importing") as bar:
+        result = import_scans(project, [Path(p) for p in args.paths], progress=bar)
     for item in result.results:
         if item.outcome is Outcome.IGNORED and not args.verbose:
             continue
@@ -105,12 +101,8 @@ def cmd_import_coco(args: argparse.Namespace) -> int:
 
 
 def cmd_relink(args: argparse.Namespace) -> int:
-    bar = ProgressBar("Searching")
-    with Project.open(Path(args.project)) as project:
-        try:
-            result = relink(project, [Path(folder) for folder in args.folders], progress=bar)
-        finally:
-            bar.close()
+    with Project.open(Path(args.project)) as project, progress_bar("Searching") as bar:
+        result = relink(project, [Path(folder) for folder in args.folders], progress=bar)
     for old, new in result.relinked:
         print(f"relinked  {old} -> {new}")
     for path in result.still_missing:

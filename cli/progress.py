@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from engine.jobs import JobProgress
@@ -38,3 +40,13 @@ class ProgressBar:
         if self._drawn:
             self._stream.write("\r" + " " * (shutil.get_terminal_size((80, 20)).columns - 1) + "\r")
             self._stream.flush()
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressBar]:
+    """A bar that is always cleared, whatever the job does."""
+    bar = ProgressBar(label)
+    try:
+        yield bar
+    finally:
+        bar.close()

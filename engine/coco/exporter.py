@@ -151,7 +151,12 @@ def _segmentation(annotation: Annotation) -> list[list[float]] | dict[str, Any]:
     if annotation.rle is not None or has_holes(annotation.polygons):
         # COCO polygons cannot hold holes: such shapes go out as exact RLE.
         return rle_of(annotation.polygons, annotation.rle, image.height, image.width)
-    return [part["exterior"] for part in annotation.polygons or []]
+    if annotation.polygons:
+        return [part["exterior"] for part in annotation.polygons]
+    # A plain box: COCO tools expect a segmentation, so the box goes out as its
+    # rectangle, flagged so that Marginalia reads it back as a box.
+    x, y, w, h = annotation.bbox_x, annotation.bbox_y, annotation.bbox_w, annotation.bbox_h
+    return [[x, y, x + w, y, x + w, y + h, x, y + h]]
 
 
 def _annotation(
@@ -177,4 +182,6 @@ def _annotation(
         "creator": annotation.creator,
         "created_at": annotation.created_at.isoformat(timespec="seconds"),
     }
+    if annotation.polygons is None and annotation.rle is None:
+        exported["attributes"]["shape"] = "box"
     return exported

@@ -223,6 +223,9 @@ def _add_annotation(
 
 def _shape(raw: dict[str, Any], image: Image) -> Shape:
     segmentation = raw.get("segmentation")
+    attributes = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
+    if attributes.get("shape") == "box" and raw.get("bbox") is not None:
+        segmentation = None  # Marginalia's own box, written out as a rectangle
     polygons = rle = None
     if isinstance(segmentation, dict):
         rle = rle_from_coco(segmentation, image.height, image.width)

@@ -137,6 +137,9 @@ def _examine(
         return FileResult(path, Outcome.FAILED, "this is a folder, not a file")
     except OSError as error:
         return FileResult(path, Outcome.FAILED, f"cannot read the file ({error.strerror or error})")
+    except Exception as error:  # noqa: BLE001 - one odd file must not end a batch of thousands
+        return FileResult(path, Outcome.FAILED,
+                          f"the file could not be read ({type(error).__name__}: {error})")
 
 
 def _not_an_image(candidate: Candidate, head: bytes) -> FileResult:

@@ -1,0 +1,114 @@
+"""The command line as a user runs it: real processes, real files."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import samples
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "main.py"), *args], capture_output=True,
+                          text=True, cwd=cwd or REPO, env=os.environ.copy(), timeout=120)
+
+
+@pytest.mark.parametrize("command", ["", "new", "import", "list", "export", "import-coco", "relink", "gui"])
+def test_every_command_has_help(command: str) -> None:
+    result = run(*([command] if command else []), "--help")
+    assert result.returncode == 0
+    assert "usage: marginalia" in result.stdout
+    if command == "export":
+        assert "--include-proposals" in result.stdout
+
+
+def test_installed_console_script_runs() -> None:
+    script = Path(sys.executable).parent / "marginalia"
+    assert script.exists(), "the package is installed with its console script"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("Marginalia ")
+
+
+def test_a_whole_session_from_the_command_line(tmp_path: Path) -> None:
+    project = tmp_path / "Psalter"
+    scans = tmp_path / "scans"
+    samples.write_jpeg(scans / "f1r.jpg", (320, 200))
+    samples.write_multipage_tiff(scans / "gathering.tif", [(100, 80), (90, 120)])
+    (scans / "broken.jpg").write_text("not an image")
+
+    created = run("new", str(project), "--name", "Psalter of St. Ælfric")
+    assert created.returncode == 0 and "Psalter of St. Ælfric" in created.stdout
+
+    imported = run("import", str(project), str(scans))
+    assert imported.returncode == 0, imported.stderr
+    assert "failed" in imported.stdout and "broken.jpg" in imported.stdout
+    assert "not an image although its name ends in .jpg" in imported.stdout
+    assert "2 file(s) imported (3 page(s))" in imported.stdout
+
+    listed = run("list", str(project), "--json")
+    data = json.loads(listed.stdout)
+    assert data["project"]["name"] == "Psalter of St. Ælfric"
+    assert sorted((i["width"], i["height"], i["format"]) for i in data["images"]) == [
+        (90, 120, "TIFF"), (100, 80, "TIFF"), (320, 200, "JPEG")]
+
+    coco_in = tmp_path / "in.json"
+    coco_in.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "f1r.jpg", "width": 320, "height": 200}],
+        "categories": [{"id": 1, "name": "Initiale"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 40],
+                         "segmentation": [[10, 20, 40, 20, 40, 60, 10, 60]], "area": 1200}],
+    }))
+    assert run("import-coco", str(project), str(coco_in)).returncode == 0
+    listed = json.loads(run("list", str(project), "--json").stdout)
+    assert sum(i["accepted"] for i in listed["images"]) == 1
+
+    out = tmp_path / "export" / "out.json"
+    out.parent.mkdir()
+    exported = run("export", str(project), "--format", "coco", "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    written = json.loads(out.read_text())
+    assert [a["bbox"] for a in written["annotations"]] == [[10, 20, 30, 40]]
+    assert {i["file_name"] for i in written["images"]} == {"f1r.jpg", "gathering.tif"}
+
+
+def test_import_fails_only_when_nothing_can_be_done(tmp_path: Path) -> None:
+    assert run("new", str(tmp_path / "p")).returncode == 0
+    nothing = run("import", str(tmp_path / "p"), str(tmp_path / "absent"))
+    assert nothing.returncode != 0
+    assert "none of the given paths exists" in nothing.stderr
+    no_project = run("import", str(tmp_path / "no-project"), str(tmp_path))
+    assert no_project.returncode != 0
+
+
+def test_errors_are_one_line_without_traceback_unless_debug(tmp_path: Path) -> None:
+    plain = run("list", str(tmp_path / "missing"))
+    assert plain.returncode == 1
+    assert plain.stderr.strip().splitlines() == [f"marginalia: error: No project folder at {tmp_path / 'missing'}."]
+    debug = run("list", str(tmp_path / "missing"), "--debug")
+    assert "Traceback" in debug.stderr
+    bad_coco = tmp_path / "bad.json"
+    bad_coco.write_text("{oops")
+    run("new", str(tmp_path / "p"))
+    result = run("import-coco", str(tmp_path / "p"), str(bad_coco))
+    assert result.returncode == 1 and "not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_file_names_with_shell_characters_are_just_names(tmp_path: Path) -> None:
+    odd = samples.write_jpeg(tmp_path / "scans" / "folio $(touch pwned); `id` 'x'.jpg")
+    run("new", str(tmp_path / "p"))
+    result = run("import", str(tmp_path / "p"), str(odd), cwd=tmp_path)
+    assert result.returncode == 0 and "1 file(s) imported" in result.stdout
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_plain_invocation_opens_the_demo_project() -> None:
+    result = run()
+    assert result.returncode == 0, result.stderr
+    assert "Marginalia demo" in result.stdout
+    assert "5 image(s)" in result.stdout

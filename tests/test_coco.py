@@ -1,0 +1,250 @@
+"""COCO export and import: round trip, pycocotools validation, bad files."""
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocotools import mask as mask_utils
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+from sqlalchemy import select
+
+import samples
+from engine.categories import find_category
+from engine.coco.exporter import export_coco
+from engine.coco.importer import import_coco
+from engine.errors import CocoFormatError
+from engine.ingest.scan_import import import_scans
+from engine.project import Project
+from engine.store.schema import Annotation, Category, Image
+from engine.store.types import AnnotationStatus, SourceKind
+
+SIZES = {"folio_1r.png": (320, 240), "folio_1v.png": (300, 400), "sub/plate.jpg": (256, 256)}
+
+
+def _mask_with_hole(height: int, width: int) -> np.ndarray:
+    mask = np.zeros((height, width), dtype=np.uint8)
+    mask[20:120, 30:200] = 1
+    mask[50:90, 80:150] = 0
+    return mask
+
+
+def _dataset() -> dict:
+    height, width = 240, 320
+    compressed = mask_utils.encode(np.asfortranarray(_mask_with_hole(height, width)))
+    crowd = np.zeros((400, 300), dtype=np.uint8)
+    crowd[300:380, 10:290] = 1
+    # Uncompressed RLE (column-major run lengths, starting with background), as
+    # COCO's iscrowd annotations carry it.
+    flat = crowd.flatten(order="F")
+    boundaries = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])
+    counts = np.diff(boundaries).tolist()
+    if flat[0] == 1:
+        counts = [0, *counts]
+    return {
+        "info": {"description": "Handschriften"},
+        "images": [
+            {"id": 10, "file_name": "folio_1r.png", "width": 320, "height": 240},
+            {"id": 11, "file_name": "folio_1v.png", "width": 300, "height": 400},
+            {"id": 12, "file_name": "sub/plate.jpg", "width": 256, "height": 256},
+        ],
+        "categories": [
+            {"id": 1, "name": "Zierinitiale", "supercategory": "Buchschmuck"},
+            {"id": 2, "name": "Wappen – coat of arms", "supercategory": ""},
+            {"id": 3, "name": "印章 (seal)", "supercategory": ""},
+            {"id": 4, "name": "Lettre ornée", "supercategory": "Buchschmuck"},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 10, "category_id": 1, "iscrowd": 0,
+             "segmentation": [[10, 10, 60, 10, 60, 50, 10, 50], [100, 100, 150, 100, 125, 140]],
+             "bbox": [10, 10, 140, 130], "area": 3000.0},
+            {"id": 2, "image_id": 10, "category_id": 2, "iscrowd": 0,
+             "segmentation": {"size": [height, width], "counts": compressed["counts"].decode()}},
+            {"id": 3, "image_id": 11, "category_id": 3, "iscrowd": 1,
+             "segmentation": {"size": [400, 300], "counts": counts}},
+            {"id": 4, "image_id": 12, "category_id": 4, "iscrowd": 0,
+             "segmentation": [[20.5, 30.25, 200, 30, 210, 180, 25, 190]]},
+            {"id": 5, "image_id": 11, "category_id": 1, "iscrowd": 0,
+             "segmentation": [[5, 5, 50, 5, 50, 60]], "bbox": [5, 5, 45, 55], "area": 1237.5,
+             "score": 0.42, "attributes": {"status": "proposed", "source": "model",
+                                           "model": "sam-vit-b", "prompt": "initial"}},
+        ],
+    }
+
+
+@pytest.fixture
+def annotated(project: Project, tmp_path: Path) -> tuple[Project, Path]:
+    for name, size in SIZES.items():
+        writer = samples.write_jpeg if name.endswith(".jpg") else samples.write_png
+        writer(Path(tmp_path / "scans" / name).parent.mkdir(parents=True, exist_ok=True) or
+               tmp_path / "scans" / name, size)
+    import_scans(project, [tmp_path / "scans"])
+    coco_file = tmp_path / "in.json"
+    coco_file.write_text(json.dumps(_dataset(), ensure_ascii=False), encoding="utf-8")
+    return project, coco_file
+
+
+def _masks(coco: COCO) -> dict[tuple[str, str], np.ndarray]:
+    names = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
+    files = {i["id"]: i["file_name"] for i in coco.loadImgs(coco.getImgIds())}
+    return {(files[a["image_id"]], names[a["category_id"]]): coco.annToMask(a)
+            for a in coco.loadAnns(coco.getAnnIds())}
+
+
+def _quiet_coco(path: Path) -> COCO:
+    with contextlib.redirect_stdout(io.StringIO()):
+        return COCO(str(path))
+
+
+def test_round_trip_keeps_geometry_areas_and_unicode_names(annotated, tmp_path: Path) -> None:
+    project, coco_file = annotated
+    report = import_coco(project, coco_file)
+    assert report.annotations_added == 5 and report.problems == []
+    assert "Buchschmuck" in report.categories_created
+    out = tmp_path / "out.json"
+    export_coco(project, out, include_proposals=True)
+
+    original, exported = _quiet_coco(coco_file), _quiet_coco(out)
+    assert set(_masks(exported)) == set(_masks(original))
+    for key, mask in _masks(original).items():
+        assert np.array_equal(_masks(exported)[key], mask), key
+    def areas(coco: COCO) -> dict[tuple[str, str], float]:
+        names = {c["id"]: c["name"] for c in coco.dataset["categories"]}
+        files = {i["id"]: i["file_name"] for i in coco.dataset["images"]}
+        return {(files[a["image_id"]], names[a["category_id"]]): a.get("area")
+                for a in coco.dataset["annotations"]}
+
+    for key, area in areas(original).items():
+        mask = _masks(original)[key]
+        expected = area if area is not None else float(mask_utils.area(
+            mask_utils.encode(np.asfortranarray(mask))))
+        assert areas(exported)[key] == pytest.approx(expected), key
+    names = {c["name"]: c["supercategory"] for c in exported.dataset["categories"]}
+    assert names["Zierinitiale"] == "Buchschmuck" and names["印章 (seal)"] == ""
+    assert "印章" in out.read_text(encoding="utf-8")  # written as text, not \\u escapes
+    files = {i["file_name"] for i in exported.dataset["images"]}
+    assert files == set(SIZES)
+
+
+def test_export_is_accepted_by_cocoeval(annotated, tmp_path: Path) -> None:
+    project, coco_file = annotated
+    import_coco(project, coco_file)
+    with project.unit_of_work() as session:  # a plain box, as the box tool will make
+        image = session.scalars(select(Image).where(Image.path.endswith("plate.jpg"))).one()
+        category = find_category(session, "Lettre ornée")
+        session.add(Annotation(image_id=image.id, category_id=category.id, bbox_x=5, bbox_y=6,
+                               bbox_w=40, bbox_h=30, area=1200, source_kind=SourceKind.HUMAN,
+                               status=AnnotationStatus.ACCEPTED))
+    out = tmp_path / "gt.json"
+    export_coco(project, out)
+    ground_truth = _quiet_coco(out)
+    detections = [dict(a, score=1.0) for a in ground_truth.dataset["annotations"]]
+    for iou_type in ("bbox", "segm"):
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = ground_truth.loadRes([dict(d) for d in detections])
+            evaluation = COCOeval(ground_truth, results, iou_type)
+            evaluation.evaluate()
+            evaluation.accumulate()
+            evaluation.summarize()
+        assert evaluation.stats[0] > 0.99, iou_type  # perfect detections give AP 1.0
+
+
+def test_proposals_are_left_out_unless_asked(annotated, tmp_path: Path) -> None:
+    project, coco_file = annotated
+    import_coco(project, coco_file)
+    export_coco(project, tmp_path / "accepted.json")
+    export_coco(project, tmp_path / "all.json", include_proposals=True)
+    accepted = json.loads((tmp_path / "accepted.json").read_text())["annotations"]
+    everything = json.loads((tmp_path / "all.json").read_text())["annotations"]
+    assert len(accepted) == 4 and len(everything) == 5
+    (proposal,) = [a for a in everything if a["attributes"]["status"] == "proposed"]
+    assert proposal["score"] == 0.42
+    assert proposal["attributes"]["model"] == "sam-vit-b"
+    assert all(a["attributes"]["status"] == "accepted" for a in accepted)
+
+
+def test_reimporting_the_same_file_adds_nothing(annotated) -> None:
+    project, coco_file = annotated
+    import_coco(project, coco_file)
+    second = import_coco(project, coco_file)
+    assert (second.annotations_added, second.already_present) == (0, 5)
+    with project.unit_of_work() as session:
+        assert len(session.scalars(select(Annotation)).all()) == 5
+        assert len(session.scalars(select(Category)).all()) == 5
+
+
+def test_box_and_holes_survive_our_own_round_trip(annotated, tmp_path: Path) -> None:
+    project, coco_file = annotated
+    with project.unit_of_work() as session:
+        image = session.scalars(select(Image).where(Image.path.endswith("folio_1r.png"))).one()
+        category = Category(name="Frame", colour="#000000")
+        session.add(category)
+        session.flush()
+        ring = [[50.0, 50.0, 250.0, 50.0, 250.0, 200.0, 50.0, 200.0]]
+        hole = [[100.0, 100.0, 200.0, 100.0, 200.0, 150.0, 100.0, 150.0]]
+        session.add(Annotation(image_id=image.id, category_id=category.id, bbox_x=50, bbox_y=50,
+                               bbox_w=200, bbox_h=150, area=25000.0,
+                               polygons=[{"exterior": ring[0], "holes": hole}],
+                               source_kind=SourceKind.HUMAN, status=AnnotationStatus.ACCEPTED))
+    out = tmp_path / "holes.json"
+    export_coco(project, out)
+    (exported,) = json.loads(out.read_text())["annotations"]
+    assert isinstance(exported["segmentation"], dict)  # holes need RLE in COCO
+    mask = _quiet_coco(out).annToMask(exported)
+    assert mask[75, 75] == 1 and mask[125, 150] == 0
+    assert mask_utils.area(mask_utils.encode(np.asfortranarray(mask))) == pytest.approx(25000, rel=0.03)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("{not json", "not valid JSON"),
+    ('{"images": {}}', "not a COCO dataset"),
+    ("[1, 2, 3]", "not a COCO dataset"),
+])
+def test_unreadable_coco_files_fail_clearly(project: Project, tmp_path: Path, content: str,
+                                            message: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(content)
+    with pytest.raises(CocoFormatError, match=message):
+        import_coco(project, path)
+
+
+def test_bad_annotations_are_skipped_with_reasons_and_the_rest_lands(annotated, tmp_path: Path) -> None:
+    project, coco_file = annotated
+    data = _dataset()
+    data["images"].append({"id": 99, "file_name": "not-in-project.png", "width": 10, "height": 10})
+    data["images"][2]["width"] = 999  # plate.jpg is 256 wide in the project
+    data["annotations"] += [
+        {"id": 50, "image_id": 10, "category_id": 1, "segmentation": [[1, 2, 3]]},
+        {"id": 51, "image_id": 10, "category_id": 77, "bbox": [1, 1, 2, 2]},
+        {"id": 52, "image_id": 10, "category_id": 2, "segmentation": {"size": [5, 5], "counts": "0"}},
+        {"id": 53, "image_id": 10, "category_id": 2, "bbox": [1, 1, -4, 2]},
+        {"id": 54, "image_id": 99, "category_id": 2, "bbox": [1, 1, 2, 2]},
+        {"id": 55, "image_id": 10, "category_id": 2, "bbox": [1, 1, 2, 2], "score": 7},
+    ]
+    coco_file.write_text(json.dumps(data), encoding="utf-8")
+    report = import_coco(project, coco_file)
+    text = "\n".join(report.problems)
+    assert report.annotations_added == 4  # the plate's annotation is skipped with its image
+    for expected in ("annotation 50", "unknown category_id 77", "annotation 52", "annotation 53",
+                     "'not-in-project.png' is not in the project", "999×256 in the COCO file",
+                     "annotation 55"):
+        assert expected in text, expected
+
+
+def test_images_are_matched_by_hash_when_names_differ(annotated, tmp_path: Path) -> None:
+    project, coco_file = annotated
+    import_coco(project, coco_file)
+    out = tmp_path / "export.json"
+    export_coco(project, out)
+    data = json.loads(out.read_text())
+    for image in data["images"]:
+        image["file_name"] = "renamed/" + image["file_name"].replace("/", "_") + ".renamed"
+    with Project.create(tmp_path / "second") as second:
+        import_scans(second, [tmp_path / "scans"])
+        renamed = tmp_path / "renamed.json"
+        renamed.write_text(json.dumps(data))
+        report = import_coco(second, renamed)
+    assert report.problems == [] and report.annotations_added == 4
