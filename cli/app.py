@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     rel.set_defaults(handler=commands.cmd_relink)
 
     gui = sub.add_parser("gui", parents=[debug], help="open the app (the default)")
-    gui.add_argument("project", metavar="PROJECT", nargs="?", help="project to open (default: demo)")
+    gui.add_argument("project", metavar="PROJECT", nargs="?",
+                     help="project to open (default: the last one, or the demo on first run)")
+    gui.add_argument("--screenshot", metavar="FILE.png",
+                     help="render the window with the first page selected to a PNG and exit")
+    gui.add_argument("--report-startup", action="store_true", help=argparse.SUPPRESS)
     gui.set_defaults(handler=commands.cmd_gui)
     return parser
 

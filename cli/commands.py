@@ -12,7 +12,6 @@ from pathlib import Path
 from cli.progress import progress_bar
 from engine.coco.exporter import export_coco
 from engine.coco.importer import import_coco
-from engine.demo import open_demo_project
 from engine.ingest.report import Outcome
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images, summarise
@@ -112,13 +111,10 @@ def cmd_relink(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    # The desktop window arrives with the GUI; until then show what it would open.
-    project = Project.open(Path(args.project)) if args.project else open_demo_project()
-    with project:
-        summary = summarise(project)
-    print(f"Project '{summary.name}' in {summary.folder}")
-    print(f"  {summary.images} image(s) ({summary.missing_images} missing), "
-          f"{summary.categories} categories")
-    print(f"  annotations: {summary.accepted} accepted, {summary.proposed} proposed, "
-          f"{summary.rejected} rejected")
-    return EXIT_OK
+    from gui.app import run_app  # noqa: PLC0415 - Qt loads only when the window is wanted
+
+    project = Path(args.project) if args.project else None
+    if project is not None:
+        Project.open(project).close()  # a missing or broken project fails here, on one line
+    screenshot = Path(args.screenshot) if args.screenshot else None
+    return run_app(project, screenshot=screenshot, report_visible=args.report_startup)

@@ -24,10 +24,19 @@ class ImageRow:
     format: str
     title: str
     shelfmark: str
+    date: str
+    notes: str
+    sha256: str
     accepted: int
     proposed: int
     rejected: int
     missing: bool
+    category_ids: tuple[int, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        name = os.path.basename(self.path)
+        return f"{name} — p. {self.page_index + 1}" if self.page_count > 1 else name
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +58,8 @@ def _count(status: AnnotationStatus) -> Any:
     return func.coalesce(func.sum(case((Annotation.status == status, 1), else_=0)), 0)
 
 
-def list_images(project: Project) -> list[ImageRow]:
+def list_images(project: Project, image_ids: list[int] | None = None) -> list[ImageRow]:
+    """Images in import order, optionally only ``image_ids``, with their annotation counts."""
     query = (
         select(
             Image,
@@ -61,17 +71,40 @@ def list_images(project: Project) -> list[ImageRow]:
         .group_by(Image.id)
         .order_by(Image.id)
     )
+    used = (select(Annotation.image_id, Annotation.category_id).distinct()
+            .where(Annotation.status != AnnotationStatus.REJECTED))
+    if image_ids is not None:
+        query = query.where(Image.id.in_(image_ids))
+        used = used.where(Annotation.image_id.in_(image_ids))
     with project.unit_of_work() as session:
+        categories: dict[int, list[int]] = {}
+        for image_id, category_id in session.execute(used):
+            categories.setdefault(image_id, []).append(category_id)
+        existing_folders: dict[str, set[str]] = {}
         return [
             ImageRow(
                 id=image.id, path=image.path, page_index=image.page_index,
                 page_count=image.page_count, width=image.width, height=image.height,
                 format=image.format, title=image.title, shelfmark=image.shelfmark,
+                date=image.date, notes=image.notes, sha256=image.sha256,
                 accepted=accepted, proposed=proposed, rejected=rejected,
-                missing=not os.path.exists(image.path),
+                missing=not _exists(image.path, existing_folders),
+                category_ids=tuple(sorted(categories.get(image.id, ()))),
             )
             for image, accepted, proposed, rejected in session.execute(query)
         ]
+
+
+def _exists(path: str, listings: dict[str, set[str]]) -> bool:
+    # One directory listing per folder instead of one stat per image: a
+    # 10,000-image project on a network share lists in a blink.
+    folder, name = os.path.split(path)
+    if folder not in listings:
+        try:
+            listings[folder] = set(os.listdir(folder))
+        except OSError:
+            listings[folder] = set()
+    return name in listings[folder]
 
 
 def summarise(project: Project) -> ProjectSummary:

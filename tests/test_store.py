@@ -1,6 +1,7 @@
 """The project store: opening, pragmas, migrations, constraints, threads."""
 
 import hashlib
+import shutil
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from engine.project import Project
 from engine.store.database import head_revision, open_engine, upgrade_to_head
 from engine.store.schema import Annotation, Base, Category, Image, LabelSession
 from engine.store.types import AnnotationStatus, SourceKind
+
+FIXTURE_V1 = Path(__file__).parent / "fixtures" / "project_v1.sqlite"
 
 
 def _image(**overrides) -> Image:
@@ -156,3 +159,50 @@ def test_a_failed_unit_of_work_changes_nothing(project: Project) -> None:
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM image")).scalar() == 0
     engine.dispose()
+
+
+def _copy_fixture(tmp_path: Path) -> Path:
+    folder = tmp_path / "old-project"
+    folder.mkdir()
+    shutil.copy(FIXTURE_V1, folder / "project.sqlite")
+    return folder
+
+
+def test_a_version_1_project_opens_upgraded_with_everything_kept(tmp_path: Path) -> None:
+    folder = _copy_fixture(tmp_path)
+    with Project.open(folder) as upgraded:
+        with upgraded.unit_of_work() as session:
+            assert MigrationContext.configure(session.connection()).get_current_revision() == head_revision()
+            images = session.scalars(select(Image).order_by(Image.id)).all()
+            annotations = session.scalars(select(Annotation)).all()
+            names = sorted(c.name for c in session.scalars(select(Category)))
+            curators = [s.curator for s in session.scalars(select(LabelSession))]
+        assert upgraded.name == "Version 1 project — Ælfric"
+    assert [Path(i.path).name for i in images] == ["bengel_abriss01_1751_0007.jpg",
+                                                   "kant_aufklaerung_1784_0020.jp2"]
+    assert len(annotations) == 7 and {a.reviewed_by for a in annotations} == {""}
+    assert "Decorated initial" in names and curators == ["Ada Lovelace"]
+    backups = list(folder.glob("project.sqlite.before-upgrade-0001"))
+    assert len(backups) == 1
+    with sqlite3.connect(backups[0]) as old:
+        assert old.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        assert old.execute("SELECT count(*) FROM annotation").fetchone() == (7,)
+
+
+def test_a_failed_upgrade_restores_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.store.database as database
+
+    folder = _copy_fixture(tmp_path)
+    def explode(engine) -> None:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE annotation")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(database, "_run_migrations", explode)
+    with pytest.raises(ProjectError, match="restored unchanged"):
+        Project.open(folder)
+    with sqlite3.connect(folder / "project.sqlite") as restored:
+        assert restored.execute("SELECT count(*) FROM annotation").fetchone() == (7,)
+    monkeypatch.undo()
+    with Project.open(folder) as reopened, reopened.unit_of_work() as session:
+        assert len(session.scalars(select(Annotation)).all()) == 7

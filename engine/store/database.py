@@ -6,7 +6,6 @@ a half-written page) with foreign keys enforced on every connection.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -62,7 +61,9 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade_to_head(engine: Engine, db_path: Path) -> None:
     """Bring the schema to the newest revision, keeping a backup of an older file.
 
-    A database from a newer Marginalia is refused rather than touched.
+    A database from a newer Marginalia is refused rather than touched. SQLite
+    cannot roll back every schema change, so a failed upgrade restores the
+    backup and reports the project unchanged.
     """
     current = current_revision(engine)
     head = head_revision()
@@ -73,12 +74,36 @@ def upgrade_to_head(engine: Engine, db_path: Path) -> None:
             f"This project was saved by a newer version of Marginalia (schema {current}). "
             "Update Marginalia to open it; the project was not changed."
         )
-    if current is not None:
-        _backup(engine, db_path, current)
+    backup = _backup(engine, db_path, current) if current is not None else None
+    try:
+        _run_migrations(engine)
+    except Exception as error:
+        if backup is None:
+            raise
+        engine.dispose()
+        _copy_database(backup, db_path)
+        raise ProjectError(
+            f"Upgrading the project failed ({error}); it was restored unchanged from {backup.name}."
+        ) from error
+
+
+def _run_migrations(engine: Engine) -> None:
     config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        # Rebuilding a parent table (SQLite's way to alter one) must not cascade
+        # deletes into its children: keys are checked once at the end instead.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise ProjectError(f"the upgraded database has {len(broken)} broken reference(s)")
+        finally:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 def _known_revision(revision: str) -> bool:
@@ -89,20 +114,26 @@ def _known_revision(revision: str) -> bool:
         return False
 
 
-def _backup(engine: Engine, db_path: Path, revision: str) -> None:
+def _backup(engine: Engine, db_path: Path, revision: str) -> Path:
     backup_path = db_path.with_name(f"{db_path.name}.before-upgrade-{revision}")
-    if backup_path.exists():
-        return
     engine.dispose()
-    try:
-        source = sqlite3.connect(db_path)
+    if not backup_path.exists():
         try:
-            target = sqlite3.connect(backup_path)
-            with target:
-                source.backup(target)
-            target.close()
+            _copy_database(db_path, backup_path)
+        except sqlite3.Error as error:
+            backup_path.unlink(missing_ok=True)
+            raise ProjectError(f"Could not back up the project before upgrading it: {error}") from error
+    return backup_path
+
+
+def _copy_database(source_path: Path, target_path: Path) -> None:
+    """A consistent copy through SQLite's backup API (WAL contents included)."""
+    source = sqlite3.connect(source_path)
+    try:
+        target = sqlite3.connect(target_path)
+        try:
+            source.backup(target)
         finally:
-            source.close()
-    except sqlite3.Error as error:
-        shutil.rmtree(backup_path, ignore_errors=True)
-        raise ProjectError(f"Could not back up the project before upgrading it: {error}") from error
+            target.close()
+    finally:
+        source.close()

@@ -185,8 +185,14 @@ class Annotation(Base):
     model_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("model_run.id", ondelete="SET NULL"), index=True
     )
+    # Who accepted or rejected a proposal, and when (revision 0002).
+    reviewed_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    reviewed_at: Mapped[datetime | None]
+    reviewed_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("session.id", ondelete="SET NULL"), index=True
+    )
 
     image: Mapped[Image] = relationship(back_populates="annotations")
     category: Mapped[Category] = relationship()
-    session: Mapped[LabelSession | None] = relationship()
+    session: Mapped[LabelSession | None] = relationship(foreign_keys=[session_id])
     model_run: Mapped[ModelRun | None] = relationship()

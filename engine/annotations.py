@@ -1,0 +1,194 @@
+"""Creating, editing, reviewing and deleting annotations, one unit of work each.
+
+Every function writes at once (the GUI autosaves every edit) and returns what
+an undo needs: deletions return full records that :func:`restore` puts back
+under their old ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from engine.coco.geometry import PolygonPart, Rle, shape_from, validate_parts
+from engine.project import Project
+from engine.store.schema import Annotation, Image
+from engine.store.types import AnnotationStatus, SourceKind, utc_now
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationRecord:
+    """A complete, detached copy of one annotation row."""
+
+    id: int
+    image_id: int
+    category_id: int
+    bbox_x: float
+    bbox_y: float
+    bbox_w: float
+    bbox_h: float
+    polygons: list[PolygonPart] | None
+    rle: Rle | None
+    area: float
+    iscrowd: bool
+    source_kind: SourceKind
+    source_model: str
+    source_version: str
+    prompt: str
+    score: float | None
+    status: AnnotationStatus
+    creator: str
+    created_at: datetime
+    updated_at: datetime
+    session_id: int | None
+    model_run_id: int | None
+    reviewed_by: str
+    reviewed_at: datetime | None
+    reviewed_session_id: int | None
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        return (self.bbox_x, self.bbox_y, self.bbox_w, self.bbox_h)
+
+    @property
+    def is_box(self) -> bool:
+        return self.polygons is None and self.rle is None
+
+
+_FIELDS = tuple(field.name for field in fields(AnnotationRecord))
+
+
+def _record(row: Annotation) -> AnnotationRecord:
+    return AnnotationRecord(**{name: getattr(row, name) for name in _FIELDS})
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """What a drawing tool produces: a box, or polygon parts (with holes)."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    polygons: list[PolygonPart] | None = None
+    rle: Rle | None = None
+
+
+def _shape_fields(image: Image, geometry: Geometry) -> dict[str, Any]:
+    polygons = validate_parts(geometry.polygons) if geometry.polygons else None
+    bbox = None if (polygons or geometry.rle) else geometry.bbox
+    shape = shape_from(bbox=bbox, polygons=polygons, rle=geometry.rle, area=None,
+                       height=image.height, width=image.width)
+    x, y, w, h = shape.bbox
+    return {"bbox_x": x, "bbox_y": y, "bbox_w": w, "bbox_h": h, "polygons": shape.polygons,
+            "rle": shape.rle, "area": shape.area}
+
+
+def create_annotation(
+    project: Project,
+    *,
+    image_id: int,
+    category_id: int,
+    geometry: Geometry,
+    creator: str,
+    session_id: int | None = None,
+    source_kind: SourceKind = SourceKind.HUMAN,
+    status: AnnotationStatus = AnnotationStatus.ACCEPTED,
+) -> AnnotationRecord:
+    with project.unit_of_work() as session:
+        image = session.get_one(Image, image_id)
+        row = Annotation(image_id=image_id, category_id=category_id, source_kind=source_kind,
+                         status=status, creator=creator, session_id=session_id,
+                         **_shape_fields(image, geometry))
+        session.add(row)
+        session.flush()
+        return _record(row)
+
+
+def annotations_of(project: Project, image_id: int) -> list[AnnotationRecord]:
+    with project.unit_of_work() as session:
+        rows = session.scalars(select(Annotation).where(Annotation.image_id == image_id)
+                               .order_by(Annotation.id))
+        return [_record(row) for row in rows]
+
+
+def get_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
+    with project.unit_of_work() as session:
+        rows = session.scalars(select(Annotation).where(Annotation.id.in_(ids)).order_by(Annotation.id))
+        return [_record(row) for row in rows]
+
+
+def update_geometry(project: Project, annotation_id: int, geometry: Geometry) -> AnnotationRecord:
+    with project.unit_of_work() as session:
+        row = session.get_one(Annotation, annotation_id)
+        for name, value in _shape_fields(row.image, geometry).items():
+            setattr(row, name, value)
+        row.updated_at = utc_now()
+        session.flush()
+        return _record(row)
+
+
+def set_category(project: Project, category_by_id: dict[int, int]) -> dict[int, int]:
+    """Give each annotation its new category; return the old ones (for undo)."""
+    with project.unit_of_work() as session:
+        old: dict[int, int] = {}
+        for row in session.scalars(select(Annotation).where(Annotation.id.in_(category_by_id))):
+            old[row.id] = row.category_id
+            row.category_id = category_by_id[row.id]
+            row.updated_at = utc_now()
+        return old
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewState:
+    status: AnnotationStatus
+    reviewed_by: str
+    reviewed_at: datetime | None
+    reviewed_session_id: int | None
+
+
+def review(
+    project: Project, ids: list[int], status: AnnotationStatus, *, reviewer: str,
+    session_id: int | None,
+) -> dict[int, ReviewState]:
+    """Accept or reject annotations; return their previous review states (for undo)."""
+    now = utc_now()
+    states = {annotation_id: ReviewState(status, reviewer, now, session_id) for annotation_id in ids}
+    return restore_review(project, states)
+
+
+def restore_review(project: Project, states: dict[int, ReviewState]) -> dict[int, ReviewState]:
+    with project.unit_of_work() as session:
+        old: dict[int, ReviewState] = {}
+        for row in session.scalars(select(Annotation).where(Annotation.id.in_(states))):
+            old[row.id] = ReviewState(row.status, row.reviewed_by, row.reviewed_at,
+                                      row.reviewed_session_id)
+            new = states[row.id]
+            row.status = new.status
+            row.reviewed_by = new.reviewed_by
+            row.reviewed_at = new.reviewed_at
+            row.reviewed_session_id = new.reviewed_session_id
+        return old
+
+
+def delete_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
+    with project.unit_of_work() as session:
+        rows = session.scalars(select(Annotation).where(Annotation.id.in_(ids))).all()
+        records = [_record(row) for row in rows]
+        session.execute(delete(Annotation).where(Annotation.id.in_(ids)))
+        return records
+
+
+def restore(project: Project, records: list[AnnotationRecord]) -> None:
+    """Put deleted annotations back exactly, ids included."""
+    with project.unit_of_work() as session:
+        for record in records:
+            session.add(Annotation(**{name: getattr(record, name) for name in _FIELDS}))
+
+
+def put_back(project: Project, record: AnnotationRecord) -> None:
+    """Overwrite an annotation with an earlier state of itself (undo of an edit)."""
+    with project.unit_of_work() as session:
+        row = session.get_one(Annotation, record.id)
+        for name in _FIELDS:
+            setattr(row, name, getattr(record, name))

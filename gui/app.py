@@ -1,0 +1,85 @@
+"""Start the desktop app: ``python main.py gui [PROJECT] [--screenshot FILE]``."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from engine.paths import user_data_dir
+from gui.dialogs import ask_curator_name
+from gui.main_window import MainWindow
+from gui.settings import AppSettings
+
+SCREENSHOT_TIMEOUT_MS = 30_000
+
+
+def _setup_logging() -> None:
+    log_file = user_data_dir() / "marginalia.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
+
+
+def run_app(project: Path | None = None, *, screenshot: Path | None = None,
+            report_visible: bool = False) -> int:
+    """Open the main window; returns the process exit status."""
+    _setup_logging()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Marginalia")
+    app.setOrganizationName("Marginalia")
+    settings = AppSettings()
+    interactive = screenshot is None and not report_visible
+    curator = settings.curator or os.environ.get("MARGINALIA_CURATOR", "").strip()
+    if not curator and interactive:
+        curator = ask_curator_name(None) or ""
+        if curator:
+            settings.curator = curator
+    window = MainWindow(settings, curator or "Unnamed curator")
+    window.show()
+    if report_visible:
+        # Measured by bench/startup.py: the moment the window has been shown and painted.
+        QTimer.singleShot(0, lambda: (print("window-visible", flush=True), window.close()))
+        return app.exec()
+    _open_initial_project(window, settings, project)
+    if screenshot is not None:
+        _take_screenshot_when_ready(window, screenshot)
+    return app.exec()
+
+
+def _open_initial_project(window: MainWindow, settings: AppSettings, project: Path | None) -> None:
+    if project is not None:
+        window.open_project(project)
+        return
+    recent = [folder for folder in settings.recent_projects() if folder.exists()]
+    if recent:
+        window.open_project(recent[0])
+    else:
+        window.open_demo()  # the first run
+
+
+def _take_screenshot_when_ready(window: MainWindow, path: Path) -> None:
+    taken = False
+
+    def take() -> None:
+        nonlocal taken
+        if taken:
+            return
+        taken = True
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not window.grab().save(str(path)):
+            print(f"marginalia: error: cannot write the screenshot {path}", file=sys.stderr)
+        window.close()
+
+    window.page_ready.connect(lambda: QTimer.singleShot(400, take))
+    window.project_opened.connect(
+        lambda: None if window.gallery.visible_image_ids() else QTimer.singleShot(400, take))
+    QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, take)

@@ -1,0 +1,1 @@
+"""The image canvas: a zoomable, pannable page with editable annotation shapes."""

@@ -1,0 +1,243 @@
+"""Annotation shapes on the canvas, with draggable vertex handles.
+
+An :class:`AnnotationItem` draws one annotation in its category's colour:
+accepted ones solid, proposals dashed and paler. Boxes and polygons can be
+moved and their vertices dragged (Shift+click deletes a vertex); the item
+reports a finished edit through ``on_edited`` with the new geometry, and the
+canvas turns that into an undoable command.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QImage, QPainterPath, QPen, QPixmap, QPolygonF
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsSceneMouseEvent,
+)
+
+from engine.annotations import AnnotationRecord, Geometry
+from engine.coco.geometry import rasterise
+from engine.store.types import AnnotationStatus
+
+HANDLE_SIZE = 8.0
+# Vertex address: (part, ring, vertex); ring 0 is the exterior, 1.. the holes.
+VertexKey = tuple[int, int, int]
+
+
+def _ring_points(flat: list[float]) -> list[QPointF]:
+    return [QPointF(flat[i], flat[i + 1]) for i in range(0, len(flat) - 1, 2)]
+
+
+def geometry_path(bbox: tuple[float, float, float, float] | None, parts: list[dict] | None) -> QPainterPath:
+    path = QPainterPath()
+    path.setFillRule(Qt.FillRule.OddEvenFill)
+    if parts:
+        for part in parts:
+            for ring in [part["exterior"], *part.get("holes", [])]:
+                path.addPolygon(QPolygonF(_ring_points(ring)))
+                path.closeSubpath()
+    elif bbox is not None:
+        path.addRect(QRectF(*bbox))
+    return path
+
+
+class VertexHandle(QGraphicsRectItem):
+    """A small square at a vertex; constant size on screen at any zoom."""
+
+    def __init__(self, owner: AnnotationItem, key: VertexKey, point: QPointF) -> None:
+        half = HANDLE_SIZE / 2
+        super().__init__(-half, -half, HANDLE_SIZE, HANDLE_SIZE, owner)
+        self.owner = owner
+        self.key = key
+        self.setPos(point)
+        self.setBrush(QBrush(QColor("white")))
+        self.setPen(QPen(QColor("#202020"), 1))
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setCursor(Qt.CursorShape.SizeAllCursor)
+        self.setZValue(10)
+        self.setToolTip("Drag to move this point; Shift+click to delete it")
+        self._dragging = False
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if event.button() != Qt.MouseButton.LeftButton:
+            event.ignore()
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.owner.delete_vertex(self.key)
+            event.accept()
+            return
+        self._dragging = True
+        event.accept()
+
+    def mouseMoveEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if self._dragging:
+            self.owner.move_vertex(self.key, self.owner.mapFromScene(event.scenePos()))
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+        if self._dragging:
+            self._dragging = False
+            self.owner.finish_edit()
+        event.accept()
+
+
+class AnnotationItem(QGraphicsPathItem):
+    def __init__(
+        self,
+        record: AnnotationRecord,
+        colour: str,
+        image_size: tuple[int, int],
+        on_edited: Callable[[int, Geometry], None],
+    ) -> None:
+        super().__init__()
+        self.record = record
+        self.annotation_id = record.id
+        self._colour = QColor(colour)
+        self._image_size = image_size
+        self._on_edited = on_edited
+        self._bbox = record.bbox
+        self._parts = copy.deepcopy(record.polygons) if record.polygons else None
+        self._handles: list[VertexHandle] = []
+        self.editable = record.rle is None
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, self.editable)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges, True)
+        self.setAcceptHoverEvents(True)
+        self.setPath(geometry_path(self._bbox, self._parts))
+        if record.rle is not None:
+            self._add_mask_overlay(record)
+        self._apply_style()
+        self.setToolTip(self._tooltip())
+
+    # -- look ----------------------------------------------------------------------
+
+    @property
+    def is_proposal(self) -> bool:
+        return self.record.status is AnnotationStatus.PROPOSED
+
+    def _apply_style(self) -> None:
+        selected = self.isSelected()
+        pen = QPen(self._colour, 3.0 if selected else 2.0)
+        pen.setCosmetic(True)
+        fill = QColor(self._colour)
+        if self.is_proposal:
+            pen.setStyle(Qt.PenStyle.DashLine)
+            fill.setAlpha(45 if selected else 18)
+        else:
+            fill.setAlpha(80 if selected else 40)
+        self.setPen(pen)
+        self.setBrush(QBrush(fill))
+        self.setZValue(2 if selected else (0.5 if self.is_proposal else 1))
+
+    def _tooltip(self) -> str:
+        text = f"#{self.record.id} · {self.record.status.value} · {self.record.source_kind.value}"
+        if self.record.score is not None:
+            text += f" · score {self.record.score:.2f}"
+        return text
+
+    def _add_mask_overlay(self, record: AnnotationRecord) -> None:
+        x, y, w, h = (int(v) for v in record.bbox)
+        if w <= 0 or h <= 0:
+            return
+        width, height = self._image_size
+        mask = rasterise(None, record.rle, height, width)[y : y + h, x : x + w]
+        rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+        rgba[mask > 0] = (self._colour.red(), self._colour.green(), self._colour.blue(),
+                          70 if self.is_proposal else 110)
+        image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.shape[1] * 4,
+                       QImage.Format.Format_RGBA8888).copy()
+        overlay = QGraphicsPixmapItem(QPixmap.fromImage(image), self)
+        overlay.setPos(x, y)
+        overlay.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self._apply_style()
+            self._sync_handles()
+        return super().itemChange(change, value)
+
+    # -- editing -------------------------------------------------------------------
+
+    def geometry(self) -> Geometry:
+        if self._parts:
+            return Geometry(polygons=copy.deepcopy(self._parts))
+        return Geometry(bbox=self._bbox)
+
+    def _vertices(self) -> list[tuple[VertexKey, QPointF]]:
+        if self._parts:
+            return [((p, r, v // 2), QPointF(ring[v], ring[v + 1]))
+                    for p, part in enumerate(self._parts)
+                    for r, ring in enumerate([part["exterior"], *part.get("holes", [])])
+                    for v in range(0, len(ring) - 1, 2)]
+        x, y, w, h = self._bbox
+        corners = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+        return [((0, 0, index), QPointF(cx, cy)) for index, (cx, cy) in enumerate(corners)]
+
+    def _sync_handles(self) -> None:
+        for handle in self._handles:
+            handle.setParentItem(None)
+            if handle.scene() is not None:
+                handle.scene().removeItem(handle)
+        self._handles = []
+        if self.isSelected() and self.editable:
+            self._handles = [VertexHandle(self, key, point) for key, point in self._vertices()]
+
+    def _ring(self, key: VertexKey) -> list[float]:
+        assert self._parts is not None
+        part = self._parts[key[0]]
+        return part["exterior"] if key[1] == 0 else part["holes"][key[1] - 1]
+
+    def _clamp(self, point: QPointF) -> tuple[float, float]:
+        width, height = self._image_size
+        scene = self.mapToScene(point)
+        x = min(max(scene.x(), 0.0), float(width))
+        y = min(max(scene.y(), 0.0), float(height))
+        local = self.mapFromScene(QPointF(x, y))
+        return round(local.x(), 2), round(local.y(), 2)
+
+    def move_vertex(self, key: VertexKey, point: QPointF) -> None:
+        x, y = self._clamp(point)
+        if self._parts:
+            ring = self._ring(key)
+            ring[2 * key[2]], ring[2 * key[2] + 1] = x, y
+        else:
+            left, top, width, height = self._bbox
+            corners = [(left, top), (left + width, top), (left + width, top + height), (left, top + height)]
+            opposite = corners[(key[2] + 2) % 4]
+            self._bbox = (min(x, opposite[0]), min(y, opposite[1]), abs(x - opposite[0]),
+                          abs(y - opposite[1]))
+        self.setPath(geometry_path(self._bbox, self._parts))
+        for handle, (_, position) in zip(self._handles, self._vertices(), strict=True):
+            handle.setPos(position)
+
+    def delete_vertex(self, key: VertexKey) -> None:
+        if not self._parts:
+            return  # a box keeps its four corners
+        ring = self._ring(key)
+        if len(ring) <= 6:
+            return  # a ring needs three points
+        del ring[2 * key[2] : 2 * key[2] + 2]
+        self.setPath(geometry_path(self._bbox, self._parts))
+        self.finish_edit()
+
+    def translated_geometry(self) -> Geometry:
+        """The geometry moved by the item's drag offset (``pos``)."""
+        dx, dy = self.pos().x(), self.pos().y()
+        if self._parts:
+            moved = [{"exterior": [v + (dx if i % 2 == 0 else dy) for i, v in enumerate(part["exterior"])],
+                      "holes": [[v + (dx if i % 2 == 0 else dy) for i, v in enumerate(hole)]
+                                for hole in part.get("holes", [])]}
+                     for part in self._parts]
+            return Geometry(polygons=moved)
+        x, y, w, h = self._bbox
+        return Geometry(bbox=(x + dx, y + dy, w, h))
+
+    def finish_edit(self) -> None:
+        self._on_edited(self.annotation_id, self.translated_geometry())

@@ -1,0 +1,274 @@
+"""The image canvas: zoom (wheel, +/-, fit, 1:1), pan (middle button or Space+drag), tools."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
+
+from engine.annotations import AnnotationRecord, Geometry
+from engine.categories import CategoryRecord
+from engine.store.types import AnnotationStatus
+from gui.canvas.page_item import PageItem
+from gui.canvas.shapes import AnnotationItem
+from gui.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
+
+MIN_ZOOM, MAX_ZOOM = 0.01, 32.0
+ZOOM_STEP = 1.25
+
+
+class ImageCanvas(QGraphicsView):
+    annotation_drawn = Signal(object)  # Geometry
+    geometry_edited = Signal(int, object)  # annotation id, Geometry
+    selection_changed = Signal(list)  # annotation ids
+    cursor_moved = Signal(object)  # QPointF in page pixels, or None outside the page
+    zoom_changed = Signal(float)
+    tool_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setBackgroundBrush(QColor("#3b3b3b"))
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.page: PageItem | None = None
+        self._image_size = (0, 0)
+        self._items: dict[int, AnnotationItem] = {}
+        self._panning_from: QPointF | None = None
+        self._space_held = False
+        self._syncing_selection = False
+        self._fit_mode = True
+        self._tools: dict[str, Tool] = {
+            "select": SelectTool(self.scene, self.annotation_drawn.emit),
+            "box": BoxTool(self.scene, self.annotation_drawn.emit),
+            "polygon": PolygonTool(self.scene, self.annotation_drawn.emit, self.zoom),
+        }
+        self.tool: Tool = self._tools["select"]
+        self.scene().selectionChanged.connect(self._on_scene_selection)
+        self._apply_tool()
+
+    # -- page and shapes -------------------------------------------------------------
+
+    def show_page(self, key: str, width: int, height: int, thumbnail: QImage | None) -> PageItem:
+        self.tool.cancel()
+        self._items.clear()
+        self.scene().clear()
+        self._image_size = (width, height)
+        self.page = PageItem(key, width, height)
+        if thumbnail is not None and not thumbnail.isNull():
+            self.page.add_preview(thumbnail)
+        self.scene().addItem(self.page)
+        self.scene().setSceneRect(QRectF(0, 0, width, height))
+        self.fit()
+        return self.page
+
+    def clear_page(self) -> None:
+        self.tool.cancel()
+        self._items.clear()
+        self.scene().clear()
+        self.page = None
+
+    def set_annotations(self, records: list[AnnotationRecord], categories: dict[int, CategoryRecord],
+                        selected: list[int] | None = None) -> None:
+        keep = set(selected if selected is not None else self.selected_ids())
+        self._syncing_selection = True
+        try:
+            for item in self._items.values():
+                self.scene().removeItem(item)
+            self._items.clear()
+            for record in records:
+                if record.status is AnnotationStatus.REJECTED:
+                    continue  # rejected proposals stay listed in the panel, not on the page
+                category = categories.get(record.category_id)
+                item = AnnotationItem(record, category.colour if category else "#888888",
+                                      self._image_size, self.geometry_edited.emit)
+                item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
+                             self.tool.uses_default_selection and item.editable)
+                self.scene().addItem(item)
+                self._items[record.id] = item
+                if record.id in keep:
+                    item.setSelected(True)
+        finally:
+            self._syncing_selection = False
+        self.selection_changed.emit(self.selected_ids())
+
+    def annotation_item(self, annotation_id: int) -> AnnotationItem | None:
+        return self._items.get(annotation_id)
+
+    def selected_ids(self) -> list[int]:
+        return sorted(item.annotation_id for item in self._items.values() if item.isSelected())
+
+    def select_annotations(self, ids: list[int]) -> None:
+        self._syncing_selection = True
+        try:
+            for annotation_id, item in self._items.items():
+                item.setSelected(annotation_id in ids)
+        finally:
+            self._syncing_selection = False
+        if len(ids) == 1 and ids[0] in self._items:
+            self.ensureVisible(self._items[ids[0]], 40, 40)
+        self.selection_changed.emit(self.selected_ids())
+
+    def _on_scene_selection(self) -> None:
+        if not self._syncing_selection:
+            self.selection_changed.emit(self.selected_ids())
+
+    # -- tools -----------------------------------------------------------------------
+
+    def set_tool(self, name: str) -> None:
+        if name not in self._tools or self.tool is self._tools[name]:
+            return
+        self.tool.cancel()
+        self.tool = self._tools[name]
+        self._apply_tool()
+        self.tool_changed.emit(name)
+
+    def _apply_tool(self) -> None:
+        self.viewport().setCursor(self.tool.cursor)
+        selecting = self.tool.uses_default_selection
+        self.setDragMode(QGraphicsView.DragMode.RubberBandDrag if selecting
+                         else QGraphicsView.DragMode.NoDrag)
+        for item in self._items.values():
+            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, selecting and item.editable)
+
+    def cancel_drawing(self) -> bool:
+        busy = self.tool.busy
+        self.tool.cancel()
+        return busy
+
+    # -- zoom ------------------------------------------------------------------------
+
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, factor: float, anchor: QPointF | None = None) -> None:
+        factor = min(max(factor, MIN_ZOOM), MAX_ZOOM)
+        self._fit_mode = False
+        centre = anchor if anchor is not None else self.mapToScene(self.viewport().rect().center())
+        self.resetTransform()
+        self.scale(factor, factor)
+        self.centerOn(centre)
+        self.zoom_changed.emit(factor)
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom() * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom() / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        self.set_zoom(1.0)
+
+    def fit(self) -> None:
+        width, height = self._image_size
+        if not width or not height:
+            return
+        self.fitInView(QRectF(0, 0, width, height), Qt.AspectRatioMode.KeepAspectRatio)
+        self._fit_mode = True
+        self.zoom_changed.emit(self.zoom())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120.0
+        if not steps:
+            return
+        target = min(max(self.zoom() * (ZOOM_STEP ** steps), MIN_ZOOM), MAX_ZOOM)
+        self._fit_mode = False
+        # The transformation anchor (under the mouse) keeps the pointed-at spot in place.
+        ratio = target / self.zoom()
+        self.scale(ratio, ratio)
+        self.zoom_changed.emit(self.zoom())
+        event.accept()
+
+    # -- mouse and keys ----------------------------------------------------------------
+
+    def _inside(self, point: QPointF) -> QPointF:
+        width, height = self._image_size
+        return QPointF(min(max(point.x(), 0.0), float(width)), min(max(point.y(), 0.0), float(height)))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() == Qt.MouseButton.MiddleButton or (
+                self._space_held and event.button() == Qt.MouseButton.LeftButton):
+            self._panning_from = event.position()
+            self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
+            event.accept()
+            return
+        if self.page is not None and event.button() == Qt.MouseButton.LeftButton:
+            point = self._inside(self.mapToScene(event.position().toPoint()))
+            if self.tool.press(point, event.modifiers()):
+                event.accept()
+                return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._panning_from is not None:
+            delta = event.position() - self._panning_from
+            self._panning_from = event.position()
+            self.horizontalScrollBar().setValue(int(self.horizontalScrollBar().value() - delta.x()))
+            self.verticalScrollBar().setValue(int(self.verticalScrollBar().value() - delta.y()))
+            event.accept()
+            return
+        scene_point = self.mapToScene(event.position().toPoint())
+        width, height = self._image_size
+        inside = self.page is not None and 0 <= scene_point.x() < width and 0 <= scene_point.y() < height
+        self.cursor_moved.emit(scene_point if inside else None)
+        if self.page is not None and self.tool.move(self._inside(scene_point)):
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self._panning_from is not None and event.button() in (
+                Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+            self._panning_from = None
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor if self._space_held
+                                      else self.tool.cursor)
+            event.accept()
+            return
+        if self.page is not None and event.button() == Qt.MouseButton.LeftButton:
+            point = self._inside(self.mapToScene(event.position().toPoint()))
+            if self.tool.release(point):
+                event.accept()
+                return
+        super().mouseReleaseEvent(event)
+        self._commit_moved_items()
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if self.page is not None and event.button() == Qt.MouseButton.LeftButton:
+            point = self._inside(self.mapToScene(event.position().toPoint()))
+            if self.tool.double_click(point):
+                event.accept()
+                return
+        super().mouseDoubleClickEvent(event)
+
+    def _commit_moved_items(self) -> None:
+        for item in list(self._items.values()):
+            if item.pos() != QPointF(0, 0):
+                self.geometry_edited.emit(item.annotation_id, item.translated_geometry())
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = True
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            event.accept()
+            return
+        if self.tool.key(event.key()):
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = False
+            self.viewport().setCursor(self.tool.cursor)
+            event.accept()
+            return
+        super().keyReleaseEvent(event)

@@ -1,0 +1,115 @@
+"""Small dialogs: welcome page, shortcuts list, about box, the curator's name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+import engine
+from engine.demo import DEMO_ASSETS
+
+
+class WelcomePage(QWidget):
+    """Shown when no project is open: start something or reopen a recent project."""
+
+    open_recent = Signal(Path)
+
+    def __init__(self, new_project: Callable[[], None], open_project: Callable[[], None],
+                 open_demo: Callable[[], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        title = QLabel("<h1>Marginalia</h1><p>Annotate and explore your scans.</p>")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        buttons = QHBoxLayout()
+        for text, slot in (("New project…", new_project), ("Open project…", open_project),
+                           ("Open the demo project", open_demo)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        self.recent = QListWidget()
+        self.recent.itemActivated.connect(
+            lambda item: self.open_recent.emit(Path(item.data(Qt.ItemDataRole.UserRole))))
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(title)
+        layout.addLayout(buttons)
+        layout.addWidget(QLabel("Recent projects (double-click to open):"))
+        layout.addWidget(self.recent, 2)
+        layout.setContentsMargins(120, 40, 120, 40)
+
+    def set_recent(self, folders: list[Path]) -> None:
+        self.recent.clear()
+        for folder in folders:
+            item = QListWidgetItem(f"{folder.name}    —    {folder}")
+            item.setData(Qt.ItemDataRole.UserRole, str(folder))
+            if not folder.exists():
+                item.setText(item.text() + "  (missing)")
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
+            self.recent.addItem(item)
+
+
+class ShortcutsDialog(QDialog):
+    """Every action with a shortcut, read from the menus so the list is always true."""
+
+    def __init__(self, actions: list[QAction], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        rows = [(a.text().replace("&", ""), ", ".join(s.toString() for s in a.shortcuts()))
+                for a in actions if a.shortcuts()]
+        table = QTableWidget(len(rows), 2)
+        table.setHorizontalHeaderLabels(["Action", "Keys"])
+        table.verticalHeader().hide()
+        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for number, (name, keys) in enumerate(rows):
+            table.setItem(number, 0, QTableWidgetItem(name))
+            table.setItem(number, 1, QTableWidgetItem(keys))
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        extra = QLabel("On the canvas: wheel zooms, middle button or Space+drag pans, right-drag "
+                       "nothing. Polygon: click points, double-click or Enter to close, Backspace "
+                       "removes the last point. Shift+click a point of a selected shape deletes it.")
+        extra.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        layout.addWidget(extra)
+        self.resize(520, 560)
+        self.table = table
+
+
+def show_about(parent: QWidget) -> None:
+    attribution = (DEMO_ASSETS / "ATTRIBUTION.md").read_text(encoding="utf-8") \
+        if (DEMO_ASSETS / "ATTRIBUTION.md").exists() else ""
+    sources = "".join(
+        f"<li>{line.split('|')[1].strip().strip('`')}: {line.split('|')[3].strip()}</li>"
+        for line in attribution.splitlines() if line.startswith("| `"))
+    QMessageBox.about(
+        parent, "About Marginalia",
+        f"<h3>Marginalia {engine.__version__}</h3>"
+        "<p>Annotate and explore heritage scans with vision models running on your own computer.</p>"
+        f"<p><b>Bundled sample scans</b></p><ul>{sources}</ul>"
+        "<p>The printed works are public domain; digitisations and ground truth come from the "
+        "OCR-D project's public test assets (Deutsches Textarchiv / Staatsbibliothek zu Berlin, "
+        "CC BY-SA for the DTA ground truth).</p>")
+
+
+def ask_curator_name(parent: QWidget, current: str = "") -> str | None:
+    name, ok = QInputDialog.getText(
+        parent, "Your name",
+        "Your name is stored with every annotation and review you make:", text=current)
+    return name.strip() if ok and name.strip() else None

@@ -1,0 +1,1 @@
+"""Side panels: categories, the current page's annotations, and its metadata."""

@@ -1,0 +1,96 @@
+"""The current page's annotations: select, review (accept/reject), delete."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QToolButton,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.annotations import AnnotationRecord
+from engine.categories import CategoryRecord
+from engine.store.types import AnnotationStatus
+from gui.docks.categories import swatch
+
+_STATUS_COLOURS = {AnnotationStatus.PROPOSED: "#B26A00", AnnotationStatus.ACCEPTED: "#2E7D32",
+                   AnnotationStatus.REJECTED: "#8A8A8A"}
+
+
+class AnnotationsPanel(QWidget):
+    selection_changed = Signal(list)  # annotation ids
+    accept_requested = Signal()
+    reject_requested = Signal()
+    accept_all_requested = Signal()
+    delete_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["#", "Category", "Status", "Source", "Score", "By"])
+        self.tree.setRootIsDecorated(False)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setSortingEnabled(False)
+        for column, width in enumerate((40, 130, 70, 90, 45)):
+            self.tree.setColumnWidth(column, width)
+        self.tree.itemSelectionChanged.connect(self._emit_selection)
+        buttons = QHBoxLayout()
+        for text, tip, signal in (("Accept", "Accept the selected proposals (A)", self.accept_requested),
+                                  ("Reject", "Reject the selected proposals (R)", self.reject_requested),
+                                  ("Accept all", "Accept every proposal on this page (Shift+A)",
+                                   self.accept_all_requested),
+                                  ("Delete", "Delete the selected annotations (Del)", self.delete_requested)):
+            button = QToolButton(text=text, toolTip=tip)
+            button.clicked.connect(signal.emit)
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.tree, 1)
+        layout.addLayout(buttons)
+        self._syncing = False
+
+    def set_annotations(self, records: list[AnnotationRecord], categories: dict[int, CategoryRecord],
+                        selected: list[int]) -> None:
+        self._syncing = True
+        try:
+            self.tree.clear()
+            for record in records:
+                category = categories.get(record.category_id)
+                source = record.source_model or record.source_kind.value
+                item = QTreeWidgetItem([
+                    str(record.id), category.name if category else "?", record.status.value, source,
+                    "" if record.score is None else f"{record.score:.2f}", record.creator])
+                if category:
+                    item.setIcon(1, swatch(category.colour))
+                item.setForeground(2, QBrush(QColor(_STATUS_COLOURS[record.status])))
+                item.setData(0, Qt.ItemDataRole.UserRole, record.id)
+                if record.status is AnnotationStatus.REJECTED:
+                    for column in range(6):
+                        item.setForeground(column, QBrush(QColor("#9A9A9A")))
+                self.tree.addTopLevelItem(item)
+                item.setSelected(record.id in selected)
+        finally:
+            self._syncing = False
+
+    def select(self, ids: list[int]) -> None:
+        self._syncing = True
+        try:
+            for index in range(self.tree.topLevelItemCount()):
+                item = self.tree.topLevelItem(index)
+                item.setSelected(item.data(0, Qt.ItemDataRole.UserRole) in ids)
+        finally:
+            self._syncing = False
+
+    def selected_ids(self) -> list[int]:
+        return sorted(item.data(0, Qt.ItemDataRole.UserRole) for item in self.tree.selectedItems())
+
+    def _emit_selection(self) -> None:
+        if not self._syncing:
+            self.selection_changed.emit(self.selected_ids())

@@ -1,0 +1,11 @@
+"""Signals that tell every view what changed in the open project."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+
+class ProjectEvents(QObject):
+    annotations_changed = Signal(int)  # image id
+    categories_changed = Signal()
+    image_changed = Signal(int)  # image id (metadata)

@@ -1,0 +1,133 @@
+"""File menu work that runs in the background: importing scans, COCO import and export, relinking."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from engine.coco.exporter import ExportSummary, export_coco
+from engine.coco.importer import CocoImportReport, import_coco
+from engine.ingest.report import ImportReport, Outcome
+from engine.ingest.scan_import import import_scans
+from engine.project import Project
+from engine.relink import RelinkReport, relink
+from gui.notifications import NotificationArea
+from gui.workers import JobRunner
+
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.tif *.tiff *.jp2 *.j2k *.webp *.bmp);;All files (*)"
+
+
+class FileActions:
+    def __init__(self, parent: QWidget, jobs: JobRunner, notifications: NotificationArea,
+                 project: Callable[[], Project | None], on_project_changed: Callable[[], None]) -> None:
+        self._parent = parent
+        self._jobs = jobs
+        self._notes = notifications
+        self._project = project
+        self._changed = on_project_changed
+
+    def _require_project(self) -> Project | None:
+        project = self._project()
+        if project is None:
+            self._notes.warning("Open or create a project first.")
+        return project
+
+    # -- scans ---------------------------------------------------------------------
+
+    def ask_import_files(self) -> None:
+        if self._require_project():
+            files, _ = QFileDialog.getOpenFileNames(self._parent, "Import images", "", IMAGE_FILTER)
+            if files:
+                self.import_paths([Path(f) for f in files])
+
+    def ask_import_folder(self) -> None:
+        if self._require_project():
+            folder = QFileDialog.getExistingDirectory(self._parent, "Import a folder of images")
+            if folder:
+                self.import_paths([Path(folder)])
+
+    def import_paths(self, paths: list[Path]) -> None:
+        project = self._require_project()
+        if project is None:
+            return
+        self._jobs.submit(
+            "Importing images",
+            lambda progress, cancel: import_scans(project, paths, progress=progress, cancel=cancel),
+            self._imported)
+
+    def _imported(self, report: ImportReport) -> None:
+        self._changed()
+        failed = report.of(Outcome.FAILED)
+        text = report.summary()
+        if failed:
+            details = "\n".join(f"• {r.path.name}: {r.reason}" for r in failed[:8])
+            more = f"\n… and {len(failed) - 8} more" if len(failed) > 8 else ""
+            self._notes.warning(f"{text}\n{details}{more}")
+        else:
+            self._notes.info(text)
+
+    # -- COCO ----------------------------------------------------------------------
+
+    def ask_import_coco(self) -> None:
+        if self._require_project():
+            path, _ = QFileDialog.getOpenFileName(self._parent, "Import COCO annotations", "",
+                                                  "COCO JSON (*.json);;All files (*)")
+            if path:
+                self.import_coco_file(Path(path))
+
+    def import_coco_file(self, path: Path) -> None:
+        project = self._require_project()
+        if project is not None:
+            self._jobs.submit("Importing annotations",
+                              lambda progress, cancel: import_coco(project, path, progress=progress),
+                              self._coco_imported)
+
+    def _coco_imported(self, report: CocoImportReport) -> None:
+        self._changed()
+        if report.problems:
+            details = "\n".join(f"• {p}" for p in report.problems[:6])
+            self._notes.warning(f"{report.summary()}\n{details}")
+        else:
+            self._notes.info(report.summary())
+
+    def ask_export_coco(self, include_proposals: bool = False) -> None:
+        project = self._require_project()
+        if project is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self._parent, "Export COCO annotations",
+                                              str(project.folder / f"{project.name}.coco.json"),
+                                              "COCO JSON (*.json)")
+        if path:
+            self.export_coco_file(Path(path), include_proposals)
+
+    def export_coco_file(self, path: Path, include_proposals: bool) -> None:
+        project = self._require_project()
+        if project is not None:
+            self._jobs.submit(
+                "Exporting annotations",
+                lambda progress, cancel: export_coco(project, path, include_proposals=include_proposals,
+                                                     progress=progress),
+                self._exported)
+
+    def _exported(self, summary: ExportSummary) -> None:
+        self._notes.info(f"Exported {summary.annotations} annotation(s) on {summary.images} page(s) "
+                         f"to {summary.path}")
+
+    # -- relink --------------------------------------------------------------------
+
+    def ask_relink(self) -> None:
+        project = self._require_project()
+        if project is None:
+            return
+        folder = QFileDialog.getExistingDirectory(self._parent, "Where are the moved images now?")
+        if folder:
+            self._jobs.submit(
+                "Looking for moved images",
+                lambda progress, cancel: relink(project, [Path(folder)], progress=progress, cancel=cancel),
+                self._relinked)
+
+    def _relinked(self, report: RelinkReport) -> None:
+        self._changed()
+        (self._notes.warning if report.still_missing else self._notes.info)(report.summary())

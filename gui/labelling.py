@@ -1,0 +1,256 @@
+"""The labelling flow: the page on the canvas, its annotations, and every edit to them.
+
+Connects the canvas and the side panels to undoable commands and keeps them
+all in step when something changes (an edit, an undo, a review).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtGui import QImage, QUndoStack
+
+from engine.annotations import AnnotationRecord, Geometry, annotations_of
+from engine.categories import CategoryRecord, list_categories
+from engine.imaging.thumbnails import thumbnail_path
+from engine.inventory import ImageRow, list_images
+from engine.sessions import session_counts
+from engine.store.types import AnnotationStatus
+from gui.canvas.view import ImageCanvas
+from gui.commands import (
+    CreateAnnotation,
+    DeleteAnnotations,
+    EditContext,
+    EditGeometry,
+    EditMetadata,
+    Review,
+    SetCategory,
+)
+from gui.docks.annotations import AnnotationsPanel
+from gui.docks.categories import CategoriesPanel
+from gui.docks.metadata import MetadataPanel
+from gui.gallery import GalleryPanel
+from gui.notifications import NotificationArea
+from gui.page_loader import PageLoader
+from gui.settings import AppSettings
+from gui.status import StatusBar
+
+
+@dataclass(frozen=True)
+class LabellingViews:
+    canvas: ImageCanvas
+    gallery: GalleryPanel
+    categories: CategoriesPanel
+    annotations: AnnotationsPanel
+    metadata: MetadataPanel
+    status: StatusBar
+    notifications: NotificationArea
+
+
+class LabellingController:
+    def __init__(self, views: LabellingViews, undo_stack: QUndoStack, loader: PageLoader,
+                 settings: AppSettings) -> None:
+        self.views = views
+        self._undo = undo_stack
+        self._loader = loader
+        self._settings = settings
+        self.ctx: EditContext | None = None
+        self.image_id: int | None = None
+        self._records: list[AnnotationRecord] = []
+        self._categories: dict[int, CategoryRecord] = {}
+        self._connect()
+
+    def _connect(self) -> None:
+        views = self.views
+        views.gallery.image_selected.connect(self.show_image)
+        views.canvas.annotation_drawn.connect(self._drawn)
+        views.canvas.geometry_edited.connect(self._reshaped)
+        views.canvas.selection_changed.connect(views.annotations.select)
+        views.canvas.selection_changed.connect(self._selection_for_status)
+        views.annotations.selection_changed.connect(views.canvas.select_annotations)
+        views.annotations.accept_requested.connect(lambda: self.review_selected(AnnotationStatus.ACCEPTED))
+        views.annotations.reject_requested.connect(lambda: self.review_selected(AnnotationStatus.REJECTED))
+        views.annotations.accept_all_requested.connect(self.accept_all)
+        views.annotations.delete_requested.connect(self.delete_selected)
+        views.categories.current_changed.connect(self._category_chosen)
+        views.metadata.edited.connect(self._metadata_edited)
+
+    # -- project ------------------------------------------------------------------------
+
+    def attach(self, ctx: EditContext | None) -> None:
+        if self.ctx is not None:
+            self.ctx.events.annotations_changed.disconnect(self._annotations_changed)
+            self.ctx.events.categories_changed.disconnect(self.reload_categories)
+            self.ctx.events.image_changed.disconnect(self._image_changed)
+        self.ctx = ctx
+        self.views.categories.set_context(ctx)
+        self.image_id = None
+        self._loader.cancel()
+        self.views.canvas.clear_page()
+        self.views.annotations.set_annotations([], {}, [])
+        self.views.metadata.set_image(None)
+        if ctx is None:
+            return
+        ctx.events.annotations_changed.connect(self._annotations_changed)
+        ctx.events.categories_changed.connect(self.reload_categories)
+        ctx.events.image_changed.connect(self._image_changed)
+        self.reload_categories()
+        remembered = self._settings.last_category(ctx.project.folder)
+        if remembered in self._categories:
+            self.views.categories.set_current(remembered)
+        self.refresh_session()
+
+    def reload_categories(self) -> None:
+        if self.ctx is None:
+            return
+        records = list_categories(self.ctx.project)
+        self._categories = {record.id: record for record in records}
+        self.views.categories.set_categories(records)
+        self.views.gallery.set_categories(records)
+        self._reload_annotations()
+
+    # -- the current page -----------------------------------------------------------------
+
+    def show_image(self, image_id: int) -> None:
+        if self.ctx is None or image_id == self.image_id:
+            return
+        self.views.metadata.flush()
+        row = self.views.gallery.model.row_for(image_id)
+        if row is None:
+            return
+        self.image_id = image_id
+        thumb = QImage(str(thumbnail_path(self.ctx.project.thumbnail_dir, row.sha256, row.page_index)))
+        page = self.views.canvas.show_page(f"{row.sha256}:{row.page_index}", row.width, row.height, thumb)
+        self._loader.load(row, page)
+        self.views.metadata.set_image(row)
+        self._reload_annotations(selected=[])
+
+    def current_row(self) -> ImageRow | None:
+        return self.views.gallery.model.row_for(self.image_id) if self.image_id is not None else None
+
+    def _reload_annotations(self, selected: list[int] | None = None) -> None:
+        if self.ctx is None or self.image_id is None:
+            return
+        keep = self.views.canvas.selected_ids() if selected is None else selected
+        self._records = annotations_of(self.ctx.project, self.image_id)
+        present = {record.id for record in self._records}
+        keep = [annotation_id for annotation_id in keep if annotation_id in present]
+        self.views.canvas.set_annotations(self._records, self._categories, keep)
+        self.views.annotations.set_annotations(self._records, self._categories, keep)
+
+    def records(self) -> list[AnnotationRecord]:
+        return list(self._records)
+
+    # -- reacting to changes ------------------------------------------------------------------
+
+    def _annotations_changed(self, image_id: int) -> None:
+        assert self.ctx is not None
+        if image_id in (-1, self.image_id):
+            self._reload_annotations()
+        changed = [image_id] if image_id != -1 else None
+        for row in list_images(self.ctx.project, changed):
+            self.views.gallery.model.update_row(row)
+        if image_id == -1:
+            self._category_counts_changed()
+        else:
+            self._refresh_category_counts()
+        self.refresh_session()
+
+    def _refresh_category_counts(self) -> None:
+        assert self.ctx is not None
+        records = list_categories(self.ctx.project)
+        self._categories = {record.id: record for record in records}
+        self.views.categories.set_categories(records)
+
+    def _category_counts_changed(self) -> None:
+        self._refresh_category_counts()
+        self.views.gallery.set_categories(list(self._categories.values()))
+
+    def _image_changed(self, image_id: int) -> None:
+        assert self.ctx is not None
+        for row in list_images(self.ctx.project, [image_id]):
+            self.views.gallery.model.update_row(row)
+            if image_id == self.image_id:
+                self.views.metadata.set_image(row)
+
+    def refresh_session(self) -> None:
+        if self.ctx is None or self.ctx.session_id is None:
+            self.views.status.set_session("", None)
+            return
+        self.views.status.set_session(self.ctx.curator, session_counts(self.ctx.project, self.ctx.session_id))
+
+    def _selection_for_status(self, ids: list[int]) -> None:
+        if len(ids) == 1:
+            record = next((r for r in self._records if r.id == ids[0]), None)
+            if record is not None:
+                category = self._categories.get(record.category_id)
+                self.views.status.showMessage(
+                    f"#{record.id} {category.name if category else ''} — {record.status.value}, "
+                    f"area {record.area:.0f} px²", 4000)
+
+    # -- edits ----------------------------------------------------------------------------------
+
+    def current_category(self) -> CategoryRecord | None:
+        return self._categories.get(self.views.categories.current_category_id())
+
+    def _category_chosen(self, category_id: int | None) -> None:
+        if self.ctx is not None and category_id is not None:
+            self._settings.set_last_category(self.ctx.project.folder, category_id)
+
+    def _drawn(self, geometry: Geometry) -> None:
+        if self.ctx is None or self.image_id is None:
+            return
+        category = self.current_category()
+        if category is None:
+            self.views.notifications.info("Every shape needs a category: name one to go on.")
+            created = self.views.categories.add()
+            if created is None:
+                return
+            category = created
+        command = CreateAnnotation(self.ctx, self.image_id, category.id, geometry, category.name)
+        self._undo.push(command)
+        if command.record is not None:
+            self.views.canvas.select_annotations([command.record.id])
+
+    def _reshaped(self, annotation_id: int, geometry: Geometry) -> None:
+        if self.ctx is not None and self.image_id is not None:
+            self._undo.push(EditGeometry(self.ctx, self.image_id, annotation_id, geometry))
+
+    def selected(self) -> list[int]:
+        return self.views.canvas.selected_ids() or self.views.annotations.selected_ids()
+
+    def review_selected(self, status: AnnotationStatus) -> None:
+        ids = self.selected()
+        if not ids:
+            proposals = [r.id for r in self._records if r.status is AnnotationStatus.PROPOSED]
+            ids = proposals[:1]  # A/R with nothing selected reviews the next proposal
+        if ids and self.ctx is not None and self.image_id is not None:
+            self._undo.push(Review(self.ctx, self.image_id, ids, status))
+            self._select_next_proposal()
+
+    def _select_next_proposal(self) -> None:
+        proposals = [r.id for r in self._records if r.status is AnnotationStatus.PROPOSED]
+        self.views.canvas.select_annotations(proposals[:1])
+
+    def accept_all(self) -> None:
+        ids = [r.id for r in self._records if r.status is AnnotationStatus.PROPOSED]
+        if ids and self.ctx is not None and self.image_id is not None:
+            self._undo.push(Review(self.ctx, self.image_id, ids, AnnotationStatus.ACCEPTED))
+
+    def delete_selected(self) -> None:
+        ids = self.selected()
+        if ids and self.ctx is not None and self.image_id is not None:
+            self._undo.push(DeleteAnnotations(self.ctx, self.image_id, ids))
+
+    def choose_category_by_hotkey(self, number: int) -> None:
+        category = self.views.categories.by_hotkey(number)
+        if category is None:
+            return
+        self.views.categories.set_current(category.id)
+        ids = self.views.canvas.selected_ids()
+        if ids and self.ctx is not None and self.image_id is not None:
+            self._undo.push(SetCategory(self.ctx, self.image_id, ids, category))
+
+    def _metadata_edited(self, field: str, value: str) -> None:
+        if self.ctx is not None and self.image_id is not None:
+            self._undo.push(EditMetadata(self.ctx, self.image_id, field, value))

@@ -1,0 +1,223 @@
+"""The main window: gallery and canvas in the middle, panels around, menus on top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QUndoStack
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.demo import open_demo_project
+from engine.errors import MarginaliaError
+from engine.inventory import ImageRow, list_images
+from engine.project import Project
+from engine.sessions import end_session, start_session
+from gui.canvas.view import ImageCanvas
+from gui.commands import EditContext
+from gui.dialogs import WelcomePage
+from gui.docks.annotations import AnnotationsPanel
+from gui.docks.categories import CategoriesPanel
+from gui.docks.metadata import MetadataPanel
+from gui.events import ProjectEvents
+from gui.file_actions import FileActions
+from gui.gallery import GalleryPanel
+from gui.labelling import LabellingController, LabellingViews
+from gui.menus import build_menus
+from gui.notifications import NotificationArea
+from gui.page_loader import PageLoader
+from gui.settings import AppSettings
+from gui.status import StatusBar
+from gui.workers import JobRunner
+
+
+class MainWindow(QMainWindow):
+    project_opened = Signal()
+    page_ready = Signal()  # the selected page is shown at its sharpest
+
+    def __init__(self, settings: AppSettings, curator: str) -> None:
+        super().__init__()
+        self.settings = settings
+        self.curator = curator
+        self.project: Project | None = None
+        self.jobs = JobRunner(self)
+        self.events = ProjectEvents(self)
+        self.undo_stack = QUndoStack(self)
+        self.notifications = NotificationArea()
+        self.jobs.failed.connect(lambda title, message: self.notifications.error(f"{title}: {message}"))
+        self.jobs.cancelled.connect(lambda title: self.notifications.info(f"{title}: cancelled."))
+
+        self.gallery = GalleryPanel(self.jobs)
+        self.canvas = ImageCanvas()
+        self.categories = CategoriesPanel(self.undo_stack)
+        self.annotations = AnnotationsPanel()
+        self.metadata = MetadataPanel()
+        self.status = StatusBar(self.jobs)
+        self.setStatusBar(self.status)
+        self.welcome = WelcomePage(self.ask_new_project, self.ask_open_project, self.open_demo)
+        self.welcome.open_recent.connect(self.open_project)
+        self._build_layout()
+
+        self.loader = PageLoader(self.jobs, lambda message: self.notifications.error(message))
+        self.loader.on_loaded = self.page_ready.emit
+        views = LabellingViews(self.canvas, self.gallery, self.categories, self.annotations,
+                               self.metadata, self.status, self.notifications)
+        self.labelling = LabellingController(views, self.undo_stack, self.loader, settings)
+        self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
+                                 self.refresh_gallery)
+        self.actions_by_name = build_menus(self)
+        self.canvas.zoom_changed.connect(self.status.set_zoom)
+        self.canvas.cursor_moved.connect(self.status.set_position)
+        self.canvas.tool_changed.connect(self._tool_changed)
+        self._tool_changed("select")
+        self.setWindowTitle("Marginalia")
+        self.resize(1400, 900)
+        geometry, state = settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        self._show_welcome()
+
+    def _build_layout(self) -> None:
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.gallery)
+        splitter.addWidget(self.canvas)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([360, 1000])
+        self.splitter = splitter
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.welcome)
+        self.pages.addWidget(splitter)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.notifications)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+        self.docks: dict[str, QDockWidget] = {}
+        for name, title, widget in (("categories", "Categories", self.categories),
+                                    ("annotations", "Annotations", self.annotations),
+                                    ("metadata", "Page metadata", self.metadata)):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock-{name}")
+            dock.setWidget(widget)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            self.docks[name] = dock
+
+    def _show_welcome(self) -> None:
+        self.welcome.set_recent(self.settings.recent_projects())
+        self.pages.setCurrentWidget(self.welcome)
+
+    def _tool_changed(self, name: str) -> None:
+        self.status.set_tool(self.canvas.tool.label)
+        self.status.showMessage(self.canvas.tool.status_hint(), 5000)
+        action = self.actions_by_name.get(f"tool-{name}") if hasattr(self, "actions_by_name") else None
+        if action is not None:
+            action.setChecked(True)
+
+    # -- projects ------------------------------------------------------------------------
+
+    def open_project(self, folder: Path) -> bool:
+        try:
+            project = Project.open(Path(folder))
+        except MarginaliaError as error:
+            self.notifications.error(str(error))
+            return False
+        self._attach(project)
+        return True
+
+    def open_demo(self) -> None:
+        note = self.notifications.info("Preparing the demo project…")
+
+        def opened(project: Project) -> None:
+            self.notifications.dismiss(note)
+            self._attach(project)
+
+        self.jobs.submit("Preparing the demo project", lambda progress, cancel: open_demo_project(),
+                         opened)
+
+    def ask_open_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a Marginalia project")
+        if folder:
+            self.open_project(Path(folder))
+
+    def ask_new_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new project")
+        if not folder:
+            return
+        name, ok = QInputDialog.getText(self, "New project", "Project name:", text=Path(folder).name)
+        if not ok:
+            return
+        try:
+            project = Project.create(Path(folder), name=name.strip() or None)
+        except MarginaliaError as error:
+            self.notifications.error(str(error))
+            return
+        self._attach(project)
+
+    def _attach(self, project: Project) -> None:
+        self.close_project()
+        self.project = project
+        session_id = start_session(project, self.curator)
+        self.labelling.attach(EditContext(project, self.events, self.curator, session_id,
+                                          self.notifications.error))
+        self.settings.remember_project(project.folder)
+        self.setWindowTitle(f"{project.name} — Marginalia")
+        self.pages.setCurrentIndex(1)
+        self.refresh_gallery(select_first=True)
+
+    def close_project(self) -> None:
+        if self.project is None:
+            return
+        self.metadata.flush()
+        self.loader.cancel()
+        ctx = self.labelling.ctx
+        if ctx is not None and ctx.session_id is not None:
+            end_session(self.project, ctx.session_id)
+        self.labelling.attach(None)
+        self.undo_stack.clear()
+        self.gallery.set_rows([], self.project.thumbnail_dir)
+        self.project.close()
+        self.project = None
+        self.setWindowTitle("Marginalia")
+        self._show_welcome()
+
+    def refresh_gallery(self, select_first: bool = False) -> None:
+        project = self.project
+        if project is None:
+            return
+        self.jobs.submit("Listing pages", lambda progress, cancel: list_images(project),
+                         lambda rows: self._rows_loaded(project, rows, select_first), visible=False)
+
+    def _rows_loaded(self, project: Project, rows: list[ImageRow], select_first: bool) -> None:
+        if project is not self.project:
+            return
+        current = self.gallery.current_image_id()
+        self.gallery.set_rows(rows, project.thumbnail_dir)
+        self.labelling.reload_categories()
+        if current is None or not self.gallery.select_image(current):
+            visible = self.gallery.visible_image_ids()
+            if visible and (select_first or current is None):
+                self.gallery.select_image(visible[0])
+        self.project_opened.emit()
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.settings.save_window_state(self.saveGeometry(), self.saveState())
+        self.jobs.cancel_all()
+        self.close_project()
+        self.jobs.wait(5000)
+        super().closeEvent(event)

@@ -1,0 +1,137 @@
+"""Menus and shortcuts, following desktop conventions (File, Edit, View, Tools, Help)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from engine.store.types import AnnotationStatus
+from gui.dialogs import ShortcutsDialog, ask_curator_name, show_about
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+
+Keys = QKeySequence.StandardKey | str | list[str] | None
+
+
+def _add(menu: QMenu, registry: dict[str, QAction], name: str, text: str, slot: Callable[[], object],
+         keys: Keys = None, tip: str = "") -> QAction:
+    action = QAction(text, menu.parentWidget())
+    if isinstance(keys, list):
+        action.setShortcuts([QKeySequence(k) for k in keys])
+    elif keys is not None:
+        action.setShortcut(QKeySequence(keys))
+    if tip:
+        action.setStatusTip(tip)
+    action.triggered.connect(lambda checked=False: slot())
+    menu.addAction(action)
+    registry[name] = action
+    return action
+
+
+def build_menus(window: MainWindow) -> dict[str, QAction]:
+    actions: dict[str, QAction] = {}
+    bar = window.menuBar()
+    files, labels, canvas = window.files, window.labelling, window.canvas
+
+    file_menu = bar.addMenu("&File")
+    _add(file_menu, actions, "new", "&New Project…", window.ask_new_project, QKeySequence.StandardKey.New)
+    _add(file_menu, actions, "open", "&Open Project…", window.ask_open_project, QKeySequence.StandardKey.Open)
+    recent = file_menu.addMenu("Open &Recent")
+    recent.aboutToShow.connect(lambda: _fill_recent(window, recent))
+    _add(file_menu, actions, "demo", "Open &Demo Project", window.open_demo)
+    _add(file_menu, actions, "close", "&Close Project", window.close_project, QKeySequence.StandardKey.Close)
+    file_menu.addSeparator()
+    _add(file_menu, actions, "import-files", "&Import Images…", files.ask_import_files, "Ctrl+I")
+    _add(file_menu, actions, "import-folder", "Import &Folder…", files.ask_import_folder, "Ctrl+Shift+I")
+    _add(file_menu, actions, "relink", "Re&link Moved Images…", files.ask_relink)
+    file_menu.addSeparator()
+    _add(file_menu, actions, "import-coco", "Import &COCO Annotations…", files.ask_import_coco)
+    _add(file_menu, actions, "export-coco", "&Export COCO (accepted)…", files.ask_export_coco, "Ctrl+E")
+    _add(file_menu, actions, "export-coco-all", "Export COCO with &Proposals…",
+         lambda: files.ask_export_coco(include_proposals=True))
+    file_menu.addSeparator()
+    _add(file_menu, actions, "quit", "&Quit", window.close, QKeySequence.StandardKey.Quit)
+
+    edit = bar.addMenu("&Edit")
+    undo = window.undo_stack.createUndoAction(window, "&Undo")
+    undo.setShortcut(QKeySequence.StandardKey.Undo)
+    redo = window.undo_stack.createRedoAction(window, "&Redo")
+    redo.setShortcuts(_unique([*QKeySequence.keyBindings(QKeySequence.StandardKey.Redo),
+                               QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")]))
+    edit.addActions([undo, redo])
+    actions["undo"], actions["redo"] = undo, redo
+    edit.addSeparator()
+    _add(edit, actions, "accept", "&Accept Proposal", lambda: labels.review_selected(AnnotationStatus.ACCEPTED), "A")
+    _add(edit, actions, "reject", "&Reject Proposal", lambda: labels.review_selected(AnnotationStatus.REJECTED), "R")
+    _add(edit, actions, "accept-all", "Accept All on This &Page", labels.accept_all, "Shift+A")
+    _add(edit, actions, "delete", "&Delete Annotation", labels.delete_selected, ["Del"])
+    _add(edit, actions, "cancel", "Cancel Drawing / Clear Selection",
+         lambda: canvas.cancel_drawing() or canvas.select_annotations([]), "Esc")
+    edit.addSeparator()
+    category_menu = edit.addMenu("Set &Category")
+    for number in range(1, 10):
+        _add(category_menu, actions, f"category-{number}", f"Category {number}",
+             lambda number=number: labels.choose_category_by_hotkey(number), str(number))
+    _add(edit, actions, "curator", "Change Curator &Name…", lambda: _change_curator(window))
+
+    view = bar.addMenu("&View")
+    _add(view, actions, "zoom-in", "Zoom &In", canvas.zoom_in, ["+", "=", "Ctrl++"])
+    _add(view, actions, "zoom-out", "Zoom &Out", canvas.zoom_out, ["-", "Ctrl+-"])
+    _add(view, actions, "fit", "&Fit Page", canvas.fit, ["F", "Ctrl+0"])
+    _add(view, actions, "actual", "&Actual Size (1:1)", canvas.actual_size, "Ctrl+1")
+    view.addSeparator()
+    _add(view, actions, "next", "&Next Page", lambda: window.gallery.step(1), "PgDown")
+    _add(view, actions, "previous", "&Previous Page", lambda: window.gallery.step(-1), "PgUp")
+    view.addSeparator()
+    for dock in window.docks.values():
+        view.addAction(dock.toggleViewAction())
+
+    tools = bar.addMenu("&Tools")
+    group = QActionGroup(window)
+    for name, text, key in (("select", "&Select / Move", "V"), ("box", "&Box", "B"), ("polygon", "&Polygon", "P")):
+        action = _add(tools, actions, f"tool-{name}", text, lambda name=name: canvas.set_tool(name), key)
+        action.setCheckable(True)
+        group.addAction(action)
+    actions["tool-select"].setChecked(True)
+
+    help_menu = bar.addMenu("&Help")
+    _add(help_menu, actions, "shortcuts", "&Keyboard Shortcuts", lambda: _show_shortcuts(window, actions),
+         QKeySequence.StandardKey.HelpContents)
+    _add(help_menu, actions, "about", "&About Marginalia", lambda: show_about(window))
+    return actions
+
+
+def _unique(sequences: list[QKeySequence]) -> list[QKeySequence]:
+    # The same key twice makes a shortcut ambiguous, and Qt then fires neither.
+    seen: dict[str, QKeySequence] = {}
+    for sequence in sequences:
+        seen.setdefault(sequence.toString(), sequence)
+    return list(seen.values())
+
+
+def _fill_recent(window: MainWindow, menu: QMenu) -> None:
+    menu.clear()
+    folders = window.settings.recent_projects()
+    for folder in folders:
+        action = menu.addAction(str(folder))
+        action.setEnabled(folder.exists())
+        action.triggered.connect(lambda checked=False, folder=folder: window.open_project(folder))
+    if not folders:
+        menu.addAction("No recent projects").setEnabled(False)
+
+
+def _show_shortcuts(window: MainWindow, actions: dict[str, QAction]) -> None:
+    dialog = ShortcutsDialog(list(actions.values()), window)
+    dialog.setModal(False)
+    dialog.show()
+
+
+def _change_curator(window: MainWindow) -> None:
+    name = ask_curator_name(window, window.curator)
+    if name:
+        window.settings.curator = name
+        window.notifications.info(f"Your next session will be recorded as {name}.")

@@ -1,0 +1,72 @@
+"""The user's settings: curator name, recent projects, last category, window layout.
+
+Stored as an INI file in the user's data folder (``MARGINALIA_DATA_DIR``
+moves it), so tests and portable installs never touch the real ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from engine.paths import user_data_dir
+
+_MAX_RECENT = 10
+
+
+class AppSettings:
+    def __init__(self, path: Path | None = None) -> None:
+        path = path or user_data_dir() / "settings.ini"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._settings = QSettings(str(path), QSettings.Format.IniFormat)
+
+    @property
+    def curator(self) -> str:
+        return str(self._settings.value("curator", "") or "")
+
+    @curator.setter
+    def curator(self, name: str) -> None:
+        self._settings.setValue("curator", name.strip())
+        self._settings.sync()
+
+    def recent_projects(self) -> list[Path]:
+        value = self._settings.value("recent_projects", []) or []
+        items = [value] if isinstance(value, str) else list(value)
+        return [Path(item) for item in items if item]
+
+    def remember_project(self, folder: Path) -> None:
+        recent = [str(folder)] + [str(p) for p in self.recent_projects() if p != folder]
+        self._settings.setValue("recent_projects", recent[:_MAX_RECENT])
+        self._settings.sync()
+
+    def forget_project(self, folder: Path) -> None:
+        self._settings.setValue("recent_projects",
+                                [str(p) for p in self.recent_projects() if p != folder])
+        self._settings.sync()
+
+    def last_category(self, project_folder: Path) -> int | None:
+        value = self._settings.value(f"last_category/{_key(project_folder)}", None)
+        try:
+            return int(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    def set_last_category(self, project_folder: Path, category_id: int) -> None:
+        self._settings.setValue(f"last_category/{_key(project_folder)}", category_id)
+
+    def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
+        geometry = self._settings.value("window/geometry")
+        state = self._settings.value("window/state")
+        return (geometry if isinstance(geometry, QByteArray) else None,
+                state if isinstance(state, QByteArray) else None)
+
+    def save_window_state(self, geometry: QByteArray, state: QByteArray) -> None:
+        self._settings.setValue("window/geometry", geometry)
+        self._settings.setValue("window/state", state)
+        self._settings.sync()
+
+
+def _key(folder: Path) -> str:
+    # QSettings keys must not contain slashes from the path itself.
+    return str(folder).replace("/", "|").replace("\\", "|")

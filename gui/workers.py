@@ -1,0 +1,131 @@
+"""The one way slow work leaves the UI thread.
+
+``JobRunner.submit`` runs a function on a worker thread (superqt's worker on
+Qt's thread pool), hands it a progress callback and a cancel token, and brings
+its result, its progress and any error back to the UI thread. Errors are never
+swallowed: they reach ``failed`` with a message fit for the curator, and the
+traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+from superqt.utils import create_worker
+
+from engine.errors import JobCancelled, MarginaliaError
+from engine.jobs import CancelToken, JobProgress
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[Callable[[JobProgress], None], CancelToken], Any]
+
+
+class Job(QObject):
+    """One running piece of work, as the UI sees it."""
+
+    progressed = Signal(object)  # JobProgress, delivered on the UI thread
+    ended = Signal()
+
+    def __init__(self, title: str, *, visible: bool, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self.visible = visible
+        self.token = CancelToken()
+        self.last_progress: JobProgress | None = None
+        self.outcome = "running"  # then: done, failed, cancelled
+        self.progressed.connect(self._remember)
+
+    def report(self, progress: JobProgress) -> None:
+        """Called on the worker thread; the signal crosses to the UI thread."""
+        self.progressed.emit(progress)
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    def _remember(self, progress: JobProgress) -> None:
+        self.last_progress = progress
+
+
+def describe_error(error: BaseException) -> str:
+    if isinstance(error, MarginaliaError):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return "Not enough memory for this operation. Close other programs and try again."
+    return f"Unexpected error: {type(error).__name__}: {error}"
+
+
+class JobRunner(QObject):
+    job_started = Signal(object)  # Job
+    job_ended = Signal(object)  # Job
+    failed = Signal(str, str)  # job title, message
+    cancelled = Signal(str)  # job title
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._running: dict[Job, Any] = {}
+
+    def submit(
+        self,
+        title: str,
+        work: Work,
+        on_success: Callable[[Any], None] | None = None,
+        *,
+        on_failure: Callable[[str], None] | None = None,
+        visible: bool = True,
+    ) -> Job:
+        """Run ``work(progress, cancel)`` off the UI thread.
+
+        ``on_success`` gets the result on the UI thread; invisible jobs (quick
+        background loads) stay out of the status bar but still report errors.
+        """
+        job = Job(title, visible=visible, parent=self)
+        worker = create_worker(work, job.report, job.token, _start_thread=False)
+        worker.returned.connect(lambda result: self._succeeded(job, result, on_success))
+        worker.errored.connect(lambda error: self._errored(job, error, on_failure))
+        worker.finished.connect(lambda: self._finished(job))
+        self._running[job] = worker
+        self.job_started.emit(job)
+        worker.start()
+        return job
+
+    def running_jobs(self) -> list[Job]:
+        return list(self._running)
+
+    def cancel_all(self) -> None:
+        for job in self._running:
+            job.cancel()
+
+    def wait(self, milliseconds: int = 30_000) -> bool:
+        """Block until every job has ended (used when closing, and by tests)."""
+        return QThreadPool.globalInstance().waitForDone(milliseconds)
+
+    def _succeeded(self, job: Job, result: Any, on_success: Callable[[Any], None] | None) -> None:
+        job.outcome = "done"
+        if on_success is not None:
+            try:
+                on_success(result)
+            except Exception as error:  # a bug in a UI callback must still be seen
+                log.exception("finishing %s failed", job.title)
+                self.failed.emit(job.title, describe_error(error))
+
+    def _errored(self, job: Job, error: BaseException, on_failure: Callable[[str], None] | None) -> None:
+        if isinstance(error, JobCancelled) or job.token.cancelled:
+            job.outcome = "cancelled"
+            self.cancelled.emit(job.title)
+            return
+        job.outcome = "failed"
+        if not isinstance(error, MarginaliaError):
+            log.error("%s failed", job.title, exc_info=(type(error), error, error.__traceback__))
+        message = describe_error(error)
+        if on_failure is not None:
+            on_failure(message)
+        self.failed.emit(job.title, message)
+
+    def _finished(self, job: Job) -> None:
+        self._running.pop(job, None)
+        job.ended.emit()
+        self.job_ended.emit(job)
