@@ -4,7 +4,7 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint clean-venv
+.PHONY: run test lint screenshots clean-venv
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Marginalia needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -28,6 +28,9 @@ lint: $(VENV)/.installed-dev
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) -q
+
+screenshots: $(VENV)/.installed
+	QT_QPA_PLATFORM=offscreen $(VPY) docs/screenshots.py docs/screenshots
 
 clean-venv:
 	rm -rf $(VENV)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from engine.coco.importer import import_coco
 from engine.ingest.scan_import import import_scans
-from engine.paths import ASSETS_DIR, demo_project_dir
-from engine.project import DB_FILENAME, Project
+from engine.paths import ASSETS_DIR, DB_FILENAME, demo_project_dir
+from engine.project import Project
 from engine.store.schema import Image
 
 DEMO_ASSETS = ASSETS_DIR / "demo"

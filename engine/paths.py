@@ -12,6 +12,8 @@ from pathlib import Path
 import platformdirs
 
 APP_NAME = "Marginalia"
+# The database inside a project folder; its presence is what makes a folder a project.
+DB_FILENAME = "project.sqlite"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
 

@@ -22,10 +22,10 @@ from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ProjectError
+from engine.paths import DB_FILENAME
 from engine.store.database import open_engine, session_factory, upgrade_to_head
 from engine.store.schema import ProjectInfo
 
-DB_FILENAME = "project.sqlite"
 
 
 class Project:

@@ -119,6 +119,7 @@ class LabellingController:
         if row is None:
             return
         self.image_id = image_id
+        self._loader.cancel()  # frees the previous page before the canvas drops it
         thumb = QImage(str(thumbnail_path(self.ctx.project.thumbnail_dir, row.sha256, row.page_index)))
         page = self.views.canvas.show_page(f"{row.sha256}:{row.page_index}", row.width, row.height, thumb)
         self._loader.load(row, page)

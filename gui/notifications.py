@@ -47,6 +47,7 @@ class NotificationArea(QWidget):
     def show_message(self, kind: str, text: str) -> Notification:
         note = Notification(kind, text, self)
         self._layout.addWidget(note)
+        note.show()
         shown = self.notifications()
         for old in shown[: max(0, len(shown) - self.MAX_SHOWN)]:
             old.deleteLater()

@@ -1,8 +1,9 @@
-"""Decoding the page being viewed, in the background, sharpest last.
+"""Decoding the page being viewed, in worker processes, sharpest last.
 
 The thumbnail shows at once; a preview of at most ``PREVIEW_SIDE`` pixels
-follows; for larger pages the full-resolution pyramid comes last. Switching
-pages cancels loads that are no longer wanted.
+follows; for larger pages the full-resolution page arrives through shared
+memory and its pyramid is built off the UI thread. Switching pages cancels
+loads that are no longer wanted and frees the previous page's memory.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import shiboken6
+from PIL import Image
 from PySide6.QtGui import QImage
 
-from engine.imaging.decode import load_page
+from engine.imaging.isolated import SharedPage, load_full_page_shared, load_page_isolated
 from engine.imaging.pyramid import build_levels
 from engine.inventory import ImageRow
 from gui.canvas.page_item import PREVIEW_SIDE, PageItem
@@ -26,42 +29,51 @@ class PageLoader:
         self._on_failed = on_failed
         self._active: list[Job] = []
         self._page: PageItem | None = None
+        self._shared: SharedPage | None = None
         self.on_loaded: Callable[[], None] | None = None  # called when the sharpest rendition is in
 
     def load(self, row: ImageRow, page: PageItem) -> None:
         self.cancel()
         self._page = page
         if row.missing:
-            self._on_failed(f"The file of this page is missing: {row.path}. Use File ▸ Relink… "
-                            "if it was moved.")
+            self._on_failed(f"The file of this page is missing: {row.path}. Use File ▸ Relink "
+                            "Moved Images… if it was moved.")
             return
         path = Path(row.path)
         large = max(row.width, row.height) > PREVIEW_SIDE
 
         def preview(progress, cancel) -> QImage:  # noqa: ANN001
-            return to_qimage(load_page(path, row.page_index, max_side=PREVIEW_SIDE,
-                                       image_format=row.format))
+            return to_qimage(load_page_isolated(path, row.page_index, max_side=PREVIEW_SIDE,
+                                                image_format=row.format))
 
         self._active.append(self._jobs.submit(
             f"Opening {row.display_name}", preview,
             lambda image: self._preview_ready(page, image, final=not large),
-            on_failure=self._on_failed, visible=False))
+            on_failure=self._on_failed, visible=False, announce_cancel=False))
         if large:
-            def full(progress, cancel) -> list:  # noqa: ANN001
+            def full(progress, cancel) -> tuple[SharedPage, list[Image.Image]]:  # noqa: ANN001
                 cancel.raise_if_cancelled()
-                levels = build_levels(load_page(path, row.page_index, image_format=row.format))
-                cancel.raise_if_cancelled()
-                return levels
+                shared = load_full_page_shared(path, row.page_index, image_format=row.format)
+                if cancel.cancelled or shared.image is None:
+                    shared.release()
+                    cancel.raise_if_cancelled()
+                assert shared.image is not None
+                return shared, build_levels(shared.image)
 
             self._active.append(self._jobs.submit(
                 f"Loading full resolution of {row.display_name}", full,
-                lambda levels: self._levels_ready(page, levels), visible=True))
+                lambda result: self._levels_ready(page, *result), visible=True, announce_cancel=False))
 
     def cancel(self) -> None:
         for job in self._active:
             job.cancel()
         self._active = []
+        if self._page is not None and shiboken6.isValid(self._page):
+            self._page.set_levels(None)
         self._page = None
+        if self._shared is not None:
+            self._shared.release()
+            self._shared = None
 
     def _preview_ready(self, page: PageItem, image: QImage, *, final: bool) -> None:
         if page is self._page:
@@ -69,8 +81,12 @@ class PageLoader:
             if final and self.on_loaded:
                 self.on_loaded()
 
-    def _levels_ready(self, page: PageItem, levels: list) -> None:
-        if page is self._page:
-            page.set_levels(levels)
-            if self.on_loaded:
-                self.on_loaded()
+    def _levels_ready(self, page: PageItem, shared: SharedPage, levels: list[Image.Image]) -> None:
+        if page is not self._page:
+            del levels
+            shared.release()  # the curator has moved on
+            return
+        self._shared = shared
+        page.set_levels(levels)
+        if self.on_loaded:
+            self.on_loaded()

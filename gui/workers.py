@@ -30,10 +30,12 @@ class Job(QObject):
     progressed = Signal(object)  # JobProgress, delivered on the UI thread
     ended = Signal()
 
-    def __init__(self, title: str, *, visible: bool, parent: QObject | None = None) -> None:
+    def __init__(self, title: str, *, visible: bool, announce_cancel: bool = True,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.title = title
         self.visible = visible
+        self.announce_cancel = announce_cancel
         self.token = CancelToken()
         self.last_progress: JobProgress | None = None
         self.outcome = "running"  # then: done, failed, cancelled
@@ -76,17 +78,22 @@ class JobRunner(QObject):
         *,
         on_failure: Callable[[str], None] | None = None,
         visible: bool = True,
+        announce_cancel: bool = True,
     ) -> Job:
         """Run ``work(progress, cancel)`` off the UI thread.
 
         ``on_success`` gets the result on the UI thread; invisible jobs (quick
-        background loads) stay out of the status bar but still report errors.
+        background loads) stay out of the status bar but still report errors;
+        ``announce_cancel=False`` is for loads the app itself abandons.
         """
-        job = Job(title, visible=visible, parent=self)
-        worker = create_worker(work, job.report, job.token, _start_thread=False)
-        worker.returned.connect(lambda result: self._succeeded(job, result, on_success))
-        worker.errored.connect(lambda error: self._errored(job, error, on_failure))
-        worker.finished.connect(lambda: self._finished(job))
+        job = Job(title, visible=visible, announce_cancel=announce_cancel, parent=self)
+        # Handlers go in through _connect: superqt then leaves errors to us
+        # instead of re-raising them in the event loop.
+        worker = create_worker(work, job.report, job.token, _start_thread=False, _connect={
+            "returned": lambda result: self._succeeded(job, result, on_success),
+            "errored": lambda error: self._errored(job, error, on_failure),
+            "finished": lambda: self._finished(job),
+        })
         self._running[job] = worker
         self.job_started.emit(job)
         worker.start()
@@ -115,7 +122,8 @@ class JobRunner(QObject):
     def _errored(self, job: Job, error: BaseException, on_failure: Callable[[str], None] | None) -> None:
         if isinstance(error, JobCancelled) or job.token.cancelled:
             job.outcome = "cancelled"
-            self.cancelled.emit(job.title)
+            if job.announce_cancel:
+                self.cancelled.emit(job.title)
             return
         job.outcome = "failed"
         if not isinstance(error, MarginaliaError):

@@ -14,8 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     return subprocess.run([sys.executable, str(REPO / "main.py"), *args], capture_output=True,
-                          text=True, cwd=cwd or REPO, env=os.environ.copy(), timeout=120)
+                          text=True, cwd=cwd or REPO, env=env, timeout=120)
 
 
 @pytest.mark.parametrize("command", ["", "new", "import", "list", "export", "import-coco", "relink", "gui"])
@@ -107,8 +108,20 @@ def test_file_names_with_shell_characters_are_just_names(tmp_path: Path) -> None
     assert not (tmp_path / "pwned").exists()
 
 
-def test_plain_invocation_opens_the_demo_project() -> None:
-    result = run()
+def test_gui_screenshot_of_the_demo_on_first_run(tmp_path: Path) -> None:
+    from PIL import Image, ImageStat
+
+    shot = tmp_path / "window.png"
+    result = run("gui", "--screenshot", str(shot))
     assert result.returncode == 0, result.stderr
-    assert "Marginalia demo" in result.stdout
-    assert "5 image(s)" in result.stdout
+    image = Image.open(shot)
+    assert image.size[0] >= 800 and image.size[1] >= 600
+    assert max(ImageStat.Stat(image.convert("L")).stddev) > 20  # a real window, not a blank frame
+    listed = run("list", os.path.join(os.environ["MARGINALIA_DATA_DIR"], "demo-project"), "--json")
+    assert len(json.loads(listed.stdout)["images"]) == 5
+
+
+def test_gui_with_a_missing_project_fails_on_one_line(tmp_path: Path) -> None:
+    result = run("gui", str(tmp_path / "nowhere"), "--screenshot", str(tmp_path / "x.png"))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"marginalia: error: No project folder at {tmp_path / 'nowhere'}."]

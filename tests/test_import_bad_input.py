@@ -133,7 +133,7 @@ def test_cancel_keeps_what_was_imported(project: Project, tmp_path: Path) -> Non
         if progress.done == 3:
             token.cancel()
 
-    report = import_scans(project, [tmp_path], progress=cancel_after_three, cancel=token, workers=1)
+    report = import_scans(project, [tmp_path], progress=cancel_after_three, cancel=token, window=1)
     assert report.cancelled
     assert len(report.of(Outcome.IMPORTED)) == 3
     assert report.of(Outcome.IGNORED)[0].path == project.folder  # its own folder is no scan

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.ingest.report import FileResult, Outcome
-from engine.project import DB_FILENAME
+from engine.paths import DB_FILENAME
 
 # Operating-system litter that is never worth a line in a report.
 _LITTER = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})

@@ -81,7 +81,7 @@ class PageItem(QGraphicsItem):
         self._previews.sort(key=lambda pixmap: pixmap.width())
         self.update()
 
-    def set_levels(self, levels: list[Image.Image]) -> None:
+    def set_levels(self, levels: list[Image.Image] | None) -> None:
         self._levels = levels
         self.update()
 
@@ -104,7 +104,19 @@ class PageItem(QGraphicsItem):
                 return
             painter.drawPixmap(self._rect, pixmap, QRectF(pixmap.rect()))
             return
-        self._paint_tiles(painter, option.exposedRect.intersected(self._rect), scale)
+        self._paint_tiles(painter, self._visible_part(option.exposedRect), scale)
+
+    def _visible_part(self, exposed: QRectF) -> QRectF:
+        # Exposed can be the whole page (e.g. when the view is rendered into an
+        # image); never make tiles for what no view shows.
+        rect = exposed.intersected(self._rect)
+        views = self.scene().views() if self.scene() is not None else []
+        if views:
+            shown = QRectF()
+            for view in views:
+                shown = shown.united(view.mapToScene(view.viewport().rect()).boundingRect())
+            rect = rect.intersected(shown.adjusted(-2, -2, 2, 2))
+        return rect
 
     def _paint_tiles(self, painter: QPainter, exposed: QRectF, scale: float) -> None:
         assert self._levels is not None

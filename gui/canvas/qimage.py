@@ -11,6 +11,9 @@ def to_qimage(image: Image.Image) -> QImage:
     if image.mode == "L":
         data = image.tobytes()
         return QImage(data, image.width, image.height, image.width, QImage.Format.Format_Grayscale8).copy()
+    if image.mode == "RGBX":
+        data = image.tobytes()
+        return QImage(data, image.width, image.height, image.width * 4, QImage.Format.Format_RGBX8888).copy()
     if image.mode != "RGB":
         image = image.convert("RGB")
     data = image.tobytes()

@@ -40,6 +40,7 @@ class MetadataPanel(QWidget):
         self.size_label.setText(f"{row.width} × {row.height} px, {row.format}" if row else "")
         for field, editor in self.fields.items():
             editor.setText(getattr(row, field) if row else "")
+            editor.setCursorPosition(0)  # show the start of long titles
         self.notes.setPlainText(row.notes if row else "")
 
     def _commit(self, field: str) -> None:

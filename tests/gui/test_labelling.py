@@ -204,3 +204,22 @@ def test_everything_is_there_after_reopening(qtbot, window, scans_project: Path)
     assert item.geometry().bbox == pytest.approx((drawn.bbox_x, drawn.bbox_y, drawn.bbox_w, drawn.bbox_h))
     assert reopened.categories.current_category_id() == _category_id(scans_project, "Heading")
     reopened.close()
+
+
+def test_switching_pages_shows_each_page_with_its_own_annotations(qtbot, labelling, scans_project: Path) -> None:
+    window = labelling
+    first = window.labelling.image_id
+    first_ids = sorted(a.id for a in _annotations(scans_project))
+    assert sorted(i for i in first_ids if window.canvas.annotation_item(i)) == first_ids
+    with qtbot.waitSignal(window.page_ready, timeout=30_000):
+        _key(qtbot, window, Qt.Key.Key_PageDown)
+    assert window.labelling.image_id != first
+    assert window.metadata.file_label.text().endswith("kant_aufklaerung_1784_0017.tif")
+    assert window.annotations.tree.topLevelItemCount() == 0
+    assert all(window.canvas.annotation_item(i) is None for i in first_ids)
+    assert window.canvas.page.has_full_resolution
+    with qtbot.waitSignal(window.page_ready, timeout=30_000):
+        _key(qtbot, window, Qt.Key.Key_PageUp)
+    assert window.labelling.image_id == first
+    assert window.annotations.tree.topLevelItemCount() == len(first_ids)
+    assert window.canvas.page.has_full_resolution

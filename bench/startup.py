@@ -1,0 +1,63 @@
+"""Time from launching the app to its main window being shown and painted.
+
+Prints one JSON line: ``window_visible_s`` is the median of several cold
+starts (a new process each time) of ``main.py gui PROJECT``, with the demo
+project. It also reports whether torch was imported at start-up (it must not be).
+
+    .venv/bin/python bench/startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _one_start(env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, str(REPO / "main.py"), "gui", "--report-startup"],
+                               stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.strip() == "window-visible":
+            elapsed = time.perf_counter() - started
+            break
+    else:
+        raise RuntimeError("the app never reported a visible window")
+    process.wait(timeout=60)
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {**os.environ, "MARGINALIA_DATA_DIR": data_dir, "MARGINALIA_CURATOR": "Bench"}
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+        _one_start(env)  # warms the disk cache, as a curator's second start would be
+        times = [_one_start(env) for _ in range(args.runs)]
+        probe = subprocess.run(
+            [sys.executable, "-c", "import sys, gui.app, cli.app; print('torch' in sys.modules)"],
+            capture_output=True, text=True, env=env, cwd=REPO)
+    print(json.dumps({
+        "window_visible_s": round(statistics.median(times), 3),
+        "min_s": round(min(times), 3),
+        "max_s": round(max(times), 3),
+        "runs": len(times),
+        "torch_imported_at_startup": probe.stdout.strip() == "True",
+        "platform": env["QT_QPA_PLATFORM"],
+    }))
+
+
+if __name__ == "__main__":
+    main()

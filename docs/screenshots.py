@@ -1,0 +1,86 @@
+"""Render the app in a few states to PNGs, for the docs and for reviews.
+
+    make screenshots            (writes docs/screenshots/*.png)
+
+Uses the demo project, built in a temporary data folder, and drives the real
+main window offscreen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+
+def _wait(signal, timeout_ms: int = 30_000) -> None:  # noqa: ANN001
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+
+
+def _settle(ms: int = 400) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as data_dir:
+        os.environ["MARGINALIA_DATA_DIR"] = data_dir
+        from engine.demo import open_demo_project
+        from gui.main_window import MainWindow
+        from gui.settings import AppSettings
+
+        app = QApplication.instance() or QApplication([])
+        open_demo_project().close()
+        window = MainWindow(AppSettings(), "Ada Curator")
+        window.resize(1440, 900)
+        window.show()
+        folder = Path(data_dir) / "demo-project"
+        window.open_project(folder)
+        _wait(window.page_ready)
+        _settle()
+
+        window.splitter.setSizes([900, 540])
+        _settle()
+        window.grab().save(str(out / "gallery.png"))
+
+        window.splitter.setSizes([330, 1110])
+        kant = next(r.id for r in window.gallery.model.rows() if r.format == "JPEG2000")
+        window.gallery.select_image(kant)
+        _wait(window.page_ready)
+        records = window.labelling.records()
+        window.canvas.select_annotations([records[1].id])
+        _settle()
+        window.grab().save(str(out / "canvas-annotations.png"))
+
+        window.gallery.status_filter.setCurrentText("Has proposals")
+        bengel = window.gallery.visible_image_ids()[0]
+        window.gallery.select_image(bengel)
+        _wait(window.page_ready)
+        proposal = next(r.id for r in window.labelling.records() if r.status.value == "proposed")
+        window.canvas.select_annotations([proposal])
+        _settle()
+        window.grab().save(str(out / "review-proposals.png"))
+
+        window.canvas.set_tool("polygon")
+        window.canvas.set_zoom(0.6)
+        _settle()
+        window.grab().save(str(out / "polygon-tool-zoomed.png"))
+        window.close()
+        app.processEvents()
+    print(f"screenshots written to {out}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/screenshots"))

@@ -1,0 +1,35 @@
+"""The per-file checks that decode pixels, run in worker processes during an import.
+
+Kept free of database and web-framework imports so that worker processes
+start quickly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.fileio import write_atomically
+from engine.imaging.decode import load_page
+from engine.imaging.probe import FileInfo, UnreadableImage, probe
+from engine.imaging.thumbnails import THUMBNAIL_SIDE, encode_thumbnail, thumbnail_path
+from engine.ingest.report import FileResult, Outcome
+
+
+def examine_image(path: Path, image_format: str, sha256: str, thumbnail_dir: Path) -> FileInfo | FileResult:
+    """Probe every page and decode it once (which proves the data whole), writing its thumbnail."""
+    try:
+        info = probe(path, image_format)
+        for page in info.pages:
+            reduced = load_page(path, page.page_index, max_side=THUMBNAIL_SIDE, image_format=image_format)
+            write_atomically(thumbnail_path(thumbnail_dir, sha256, page.page_index),
+                             encode_thumbnail(reduced), durable=False)
+        return info
+    except UnreadableImage as error:
+        return FileResult(path, Outcome.FAILED, str(error))
+    except PermissionError:
+        return FileResult(path, Outcome.FAILED, "permission denied: the file cannot be read")
+    except OSError as error:
+        return FileResult(path, Outcome.FAILED, f"cannot read the file ({error.strerror or error})")
+    except Exception as error:  # noqa: BLE001 - one odd file must not end a batch of thousands
+        return FileResult(path, Outcome.FAILED,
+                          f"the file could not be read ({type(error).__name__}: {error})")

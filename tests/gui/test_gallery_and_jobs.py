@@ -1,0 +1,138 @@
+"""Gallery filters and virtualisation; the worker helper's progress, cancel and errors; UI stalls."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QElapsedTimer, QTimer
+from sqlalchemy import insert
+
+from engine.errors import MarginaliaError
+from engine.jobs import JobProgress
+from engine.project import Project
+from engine.store.schema import Image
+from gui.gallery import GalleryPanel
+from gui.workers import JobRunner
+from tests.gui.conftest import open_and_wait
+
+
+def test_status_text_and_category_filters(qtbot, window, scans_project: Path) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    gallery = window.gallery
+    names = lambda: [window.gallery.model.row_for(i).display_name for i in gallery.visible_image_ids()]  # noqa: E731
+    assert len(names()) == 2
+    gallery.status_filter.setCurrentText("Has proposals")
+    assert names() == ["bengel_abriss01_1751_0007.jpg"]
+    gallery.status_filter.setCurrentText("Unlabelled")
+    assert names() == ["kant_aufklaerung_1784_0017.tif"]
+    gallery.status_filter.setCurrentText("All pages")
+    qtbot.keyClicks(gallery.search, "KANT_auf")
+    assert names() == ["kant_aufklaerung_1784_0017.tif"]
+    gallery.search.clear()
+    gallery.category_filter.setCurrentIndex(gallery.category_filter.findText("Ornament"))
+    assert names() == ["bengel_abriss01_1751_0007.jpg"]
+    gallery.category_filter.setCurrentIndex(0)
+    gallery.sort_order.setCurrentText("File name")
+    assert names() == sorted(names(), key=str.casefold)
+
+
+def test_ten_thousand_pages_load_only_visible_thumbnails(qtbot, tmp_path: Path) -> None:
+    with Project.create(tmp_path / "big") as project:
+        with project.unit_of_work() as session:
+            session.execute(insert(Image), [
+                dict(path=f"/archive/box{i // 500:02d}/folio{i:05d}.tif", sha256=f"{i:064x}", width=2000,
+                     height=3000, format="TIFF", mode="RGB", file_size=1, file_mtime=0.0, title="",
+                     shelfmark=f"Ms. {i}", date="", rights="", notes="", page_index=0, page_count=1)
+                for i in range(10_000)])
+        from engine.inventory import list_images
+
+        started = time.perf_counter()
+        rows = list_images(project)
+        listing_s = time.perf_counter() - started
+        jobs = JobRunner()
+        panel = GalleryPanel(jobs)
+        qtbot.addWidget(panel)
+        panel.resize(800, 900)
+        panel.show()
+        qtbot.waitExposed(panel)
+        panel.set_rows(rows, project.thumbnail_dir)
+        qtbot.wait(200)
+        first_screen = panel.model.thumbnail_requests
+        panel.view.scrollToBottom()
+        qtbot.wait(200)
+        jobs.wait(10_000)
+    assert panel.proxy.rowCount() == 10_000
+    assert 0 < first_screen < 200, "only the rows on screen ask for thumbnails"
+    assert panel.model.thumbnail_requests < 400
+    assert listing_s < 5
+
+
+def test_jobs_report_progress_errors_and_cancel(qtbot) -> None:
+    runner = JobRunner()
+    seen: list[JobProgress] = []
+
+    def counting(progress, cancel) -> int:
+        for step in range(1, 6):
+            progress(JobProgress(step, 5, f"step {step}"))
+        return 42
+
+    results: list[int] = []
+    job = runner.submit("Counting", counting, results.append)
+    job.progressed.connect(seen.append)
+    with qtbot.waitSignal(runner.job_ended, timeout=5000):
+        pass
+    assert results == [42] and job.outcome == "done"
+
+    with qtbot.waitSignal(runner.failed, timeout=5000) as failure:
+        runner.submit("Broken", lambda progress, cancel: (_ for _ in ()).throw(MarginaliaError("The disk is full.")))
+    assert failure.args == ["Broken", "The disk is full."]
+
+    with qtbot.waitSignal(runner.failed, timeout=5000) as crash:
+        runner.submit("Buggy", lambda progress, cancel: 1 / 0)
+    assert crash.args[1].startswith("Unexpected error: ZeroDivisionError")
+
+    def patient(progress, cancel) -> None:
+        while True:
+            cancel.raise_if_cancelled()
+            time.sleep(0.01)
+
+    with qtbot.waitSignal(runner.cancelled, timeout=5000):
+        waiting = runner.submit("Waiting", patient)
+        QTimer.singleShot(50, waiting.cancel)
+    assert waiting.outcome == "cancelled"
+
+
+def test_errors_from_jobs_show_in_a_notification(qtbot, window) -> None:
+    with qtbot.waitSignal(window.jobs.job_ended, timeout=5000):
+        window.jobs.submit("Export", lambda p, c: (_ for _ in ()).throw(MarginaliaError("Cannot write x.json.")))
+    texts = [note.label.text() for note in window.notifications.notifications()]
+    assert "Export: Cannot write x.json." in texts
+    assert window.isEnabled()  # non-modal: nothing blocks the window
+
+
+def test_the_ui_thread_never_stalls_during_an_import(qtbot, window, tmp_path: Path, shared_data: Path) -> None:
+    Project.create(tmp_path / "imports").close()
+    assert window.open_project(tmp_path / "imports")
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    heartbeat = QTimer()
+    heartbeat.setInterval(5)
+
+    def beat() -> None:
+        gaps.append(clock.restart())
+
+    heartbeat.timeout.connect(beat)
+    with qtbot.waitSignal(window.jobs.job_ended, timeout=5000):
+        pass  # the project's page listing
+    clock.start()
+    heartbeat.start()
+    with qtbot.waitSignal(window.project_opened, timeout=60_000):
+        window.files.import_paths([shared_data])
+    qtbot.wait(300)
+    heartbeat.stop()
+    window.jobs.wait(10_000)
+    assert len(window.gallery.visible_image_ids()) == 13
+    worst = max(gaps[1:])
+    print(f"worst UI stall during import: {worst} ms over {len(gaps)} beats")
+    assert worst < 50, f"the UI thread stalled for {worst} ms"
