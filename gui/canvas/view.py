@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
@@ -201,11 +203,8 @@ class ImageCanvas(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             event.accept()
             return
-        if self.page is not None and event.button() == Qt.MouseButton.LeftButton:
-            point = self._inside(self.mapToScene(event.position().toPoint()))
-            if self.tool.press(point, event.modifiers()):
-                event.accept()
-                return
+        if self._to_tool(event, lambda point: self.tool.press(point, event.modifiers())):
+            return
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -233,21 +232,24 @@ class ImageCanvas(QGraphicsView):
                                       else self.tool.cursor)
             event.accept()
             return
-        if self.page is not None and event.button() == Qt.MouseButton.LeftButton:
-            point = self._inside(self.mapToScene(event.position().toPoint()))
-            if self.tool.release(point):
-                event.accept()
-                return
+        if self._to_tool(event, self.tool.release):
+            return
         super().mouseReleaseEvent(event)
         self._commit_moved_items()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        if self.page is not None and event.button() == Qt.MouseButton.LeftButton:
-            point = self._inside(self.mapToScene(event.position().toPoint()))
-            if self.tool.double_click(point):
-                event.accept()
-                return
+        if self._to_tool(event, self.tool.double_click):
+            return
         super().mouseDoubleClickEvent(event)
+
+    def _to_tool(self, event: QMouseEvent, handler: Callable[[QPointF], bool]) -> bool:
+        """Offer a left-button event, in page pixels, to the active tool."""
+        if self.page is None or event.button() != Qt.MouseButton.LeftButton:
+            return False
+        if handler(self._inside(self.mapToScene(event.position().toPoint()))):
+            event.accept()
+            return True
+        return False
 
     def _commit_moved_items(self) -> None:
         for item in list(self._items.values()):

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHBoxLayout,
-    QToolButton,
-    QTreeWidget,
-    QTreeWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
 from engine.store.types import AnnotationStatus
 from gui.docks.categories import swatch
+from gui.docks.layout import tree_with_buttons
 
 _STATUS_COLOURS = {AnnotationStatus.PROPOSED: "#B26A00", AnnotationStatus.ACCEPTED: "#2E7D32",
                    AnnotationStatus.REJECTED: "#8A8A8A"}
@@ -40,20 +33,12 @@ class AnnotationsPanel(QWidget):
         for column, width in enumerate((40, 130, 70, 90, 45)):
             self.tree.setColumnWidth(column, width)
         self.tree.itemSelectionChanged.connect(self._emit_selection)
-        buttons = QHBoxLayout()
-        for text, tip, signal in (("Accept", "Accept the selected proposals (A)", self.accept_requested),
-                                  ("Reject", "Reject the selected proposals (R)", self.reject_requested),
-                                  ("Accept all", "Accept every proposal on this page (Shift+A)",
-                                   self.accept_all_requested),
-                                  ("Delete", "Delete the selected annotations (Del)", self.delete_requested)):
-            button = QToolButton(text=text, toolTip=tip)
-            button.clicked.connect(signal.emit)
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.tree, 1)
-        layout.addLayout(buttons)
+        tree_with_buttons(self, self.tree, [
+            ("Accept", "Accept the selected proposals (A)", self.accept_requested.emit),
+            ("Reject", "Reject the selected proposals (R)", self.reject_requested.emit),
+            ("Accept all", "Accept every proposal on this page (Shift+A)", self.accept_all_requested.emit),
+            ("Delete", "Delete the selected annotations (Del)", self.delete_requested.emit),
+        ])
         self._syncing = False
 
     def set_annotations(self, records: list[AnnotationRecord], categories: dict[int, CategoryRecord],

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap, QUndoStack
-from PySide6.QtWidgets import (
-    QColorDialog,
-    QHBoxLayout,
-    QInputDialog,
-    QToolButton,
-    QTreeWidget,
-    QTreeWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QColorDialog, QInputDialog, QTreeWidget, QTreeWidgetItem, QWidget
 
 from engine.categories import CategoryRecord
 from gui.commands import AddCategory, EditContext, RemoveCategory, UpdateCategory
+from gui.docks.layout import tree_with_buttons
 
 HOTKEY_COUNT = 9
 
@@ -41,21 +33,13 @@ class CategoriesPanel(QWidget):
         self.tree.setColumnWidth(0, 190)
         self.tree.currentItemChanged.connect(self._on_current)
         self.tree.itemDoubleClicked.connect(lambda item, column: self.rename())
-        buttons = QHBoxLayout()
-        for text, tip, slot in (("Add", "Add a category", self.add),
-                                ("Rename", "Rename the selected category", self.rename),
-                                ("Colour", "Change the selected category's colour", self.recolour),
-                                ("Merge", "Move its annotations to another category and remove it",
-                                 self.merge),
-                                ("Delete", "Delete the selected category (only if unused)", self.delete)):
-            button = QToolButton(text=text, toolTip=tip)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-        buttons.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.tree, 1)
-        layout.addLayout(buttons)
+        tree_with_buttons(self, self.tree, [
+            ("Add", "Add a category", self.add),
+            ("Rename", "Rename the selected category", self.rename),
+            ("Colour", "Change the selected category's colour", self.recolour),
+            ("Merge", "Move its annotations to another category and remove it", self.merge),
+            ("Delete", "Delete the selected category (only if unused)", self.delete),
+        ])
 
     def set_context(self, context: EditContext | None) -> None:
         self._context = context

@@ -1,0 +1,96 @@
+"""Categories panel edits, shape moves and vertex deletion, File-menu COCO export, shortcuts list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from sqlalchemy import select
+
+from engine.project import Project
+from engine.store.schema import Annotation, Category
+from gui.dialogs import ShortcutsDialog
+from tests.gui.conftest import open_and_wait
+
+
+def _rows(folder: Path, model):
+    with Project.open(folder) as project, project.unit_of_work() as session:
+        return list(session.scalars(select(model).order_by(model.id)))
+
+
+def _vp(window, x: float, y: float) -> QPoint:
+    return window.canvas.mapFromScene(QPointF(x, y))
+
+
+def test_rename_merge_and_undo_in_the_categories_panel(qtbot, window, scans_project: Path) -> None:
+    from gui.commands import RemoveCategory, UpdateCategory
+
+    open_and_wait(qtbot, window, scans_project)
+    panel = window.categories
+    records = {r.name: r for r in panel.records()}
+    window.undo_stack.push(UpdateCategory(window.labelling.ctx, records["Ornament"].id, name="Zierleiste"))
+    assert "Zierleiste" in [c.name for c in _rows(scans_project, Category)]
+    assert any("Zierleiste" in panel.tree.topLevelItem(i).child(j).text(0)
+               for i in range(panel.tree.topLevelItemCount())
+               for j in range(panel.tree.topLevelItem(i).childCount()))
+    heading, initial = records["Heading"], records["Decorated initial"]
+    window.undo_stack.push(RemoveCategory(window.labelling.ctx, heading, initial))
+    names = [c.name for c in _rows(scans_project, Category)]
+    assert "Heading" not in names
+    assert all(a.category_id != heading.id for a in _rows(scans_project, Annotation))
+    window.undo_stack.undo()
+    assert any(a.category_id == heading.id for a in _rows(scans_project, Annotation))
+    window.undo_stack.push(RemoveCategory(window.labelling.ctx, initial, None))  # still in use
+    assert "Decorated initial" in [c.name for c in _rows(scans_project, Category)]
+    messages = [n.label.text() for n in window.notifications.notifications()]
+    assert any("merge it into another category" in m for m in messages)
+    # The refused delete left no undo step (pushing it dropped the undone merge, as any edit does).
+    assert window.undo_stack.count() == 1 and window.undo_stack.text(0) == "Rename category"
+
+
+def test_moving_a_shape_and_deleting_a_vertex(qtbot, window, scans_project: Path) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_P)
+    for x, y in [(300, 300), (700, 300), (700, 700), (500, 800), (300, 700)]:
+        qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=_vp(window, x, y))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_V)
+    shape = _rows(scans_project, Annotation)[-1]
+    window.canvas.select_annotations([])
+    viewport = window.canvas.viewport()
+    start, end = _vp(window, 500, 500), _vp(window, 600, 550)
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(viewport, _vp(window, 550, 520))
+    qtbot.mouseMove(viewport, end)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
+    moved = _rows(scans_project, Annotation)[-1]
+    dx = moved.polygons[0]["exterior"][0] - shape.polygons[0]["exterior"][0]
+    expected = window.canvas.mapToScene(end).x() - window.canvas.mapToScene(start).x()
+    assert abs(dx - expected) < 0.5 and moved.area == shape.area
+    window.canvas.select_annotations([moved.id])
+    vertex = moved.polygons[0]["exterior"][6:8]
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ShiftModifier,
+                     _vp(window, *vertex))
+    reduced = _rows(scans_project, Annotation)[-1]
+    assert len(reduced.polygons[0]["exterior"]) == 8
+    assert vertex not in [reduced.polygons[0]["exterior"][i:i + 2] for i in range(0, 8, 2)]
+
+
+def test_export_from_the_file_menu_runs_in_the_background(qtbot, window, scans_project: Path, tmp_path: Path) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    out = tmp_path / "export.json"
+    window.files.export_coco_file(out, include_proposals=True)
+    qtbot.waitUntil(lambda: any("Exported 3 annotation(s)" in n.label.text()
+                                for n in window.notifications.notifications()), timeout=10_000)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert len(data["annotations"]) == 3
+
+
+def test_the_shortcuts_list_comes_from_the_menus(window) -> None:
+    dialog = ShortcutsDialog(list(window.actions_by_name.values()), window)
+    rows = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())}
+    assert rows["Accept Proposal"] == "A"
+    assert rows["Accept All on This Page"] == "Shift+A"
+    assert rows["Box"] == "B"
