@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 import engine
-from cli import commands
+from cli import commands, models
 from engine.errors import MarginaliaError
 
 
@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("project", metavar="PROJECT")
     rel.add_argument("folders", metavar="FOLDER", nargs="+")
     rel.set_defaults(handler=commands.cmd_relink)
+
+    models.add_parser(sub, debug)
 
     gui = sub.add_parser("gui", parents=[debug], help="open the app (the default)")
     gui.add_argument("project", metavar="PROJECT", nargs="?",

@@ -1,0 +1,1 @@
+"""The model runtime: catalogue, model store, downloads (adapters and devices follow)."""
