@@ -1,0 +1,222 @@
+"""Where and how models run: device choice, a memory budget, thread confinement, OOM fallback.
+
+* Device: ``MARGINALIA_DEVICE`` (or the app's setting) wins; otherwise CUDA,
+  then Apple's MPS, then the CPU. A device asked for but absent falls back to
+  the CPU with a notice rather than an error.
+* Lifetime: models load on first use and are kept within a memory budget,
+  least recently used first out; ``unload`` frees one at once.
+* Threads: every loaded model lives on its own inference thread; callers hand
+  it work through :meth:`ModelManager.run`, never touch it directly.
+* Out of memory on a GPU: the batch is halved and retried, down to one item,
+  then the model moves to the CPU and the caller gets a notice — never a crash.
+
+torch is imported only when a model is first used, so the app starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from engine.errors import MarginaliaError
+
+T = TypeVar("T")
+DEFAULT_BUDGET_BYTES = 6 * 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceChoice:
+    device: str  # "cuda", "cuda:1", "mps" or "cpu"
+    notice: str = ""  # set when the wish could not be met
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def choose_device(preference: str | None = None) -> DeviceChoice:
+    """The device to run on: an explicit wish (env first), else CUDA > MPS > CPU."""
+    wish = (os.environ.get("MARGINALIA_DEVICE") or preference or "auto").strip().lower()
+    if wish in ("", "auto"):
+        if _cuda_available():
+            return DeviceChoice("cuda")
+        return DeviceChoice("mps" if _mps_available() else "cpu")
+    if wish == "cpu":
+        return DeviceChoice("cpu")
+    if wish.startswith("cuda"):
+        if _cuda_available():
+            import torch
+
+            index = int(wish.split(":")[1]) if ":" in wish else 0
+            if index < torch.cuda.device_count():
+                return DeviceChoice(wish)
+        return DeviceChoice("cpu", f"The GPU '{wish}' is not available here; running on the CPU.")
+    if wish == "mps":
+        return DeviceChoice("mps") if _mps_available() else DeviceChoice(
+            "cpu", "Apple GPU (MPS) is not available here; running on the CPU.")
+    raise MarginaliaError(f"Unknown device '{wish}': use auto, cpu, cuda, cuda:N or mps.")
+
+
+def half_precision_for(device: str, supports_bf16: bool = True) -> Any:
+    """fp16/bf16 on GPUs, full precision on the CPU (where half precision is slow or absent)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.bfloat16 if supports_bf16 and torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+@dataclass
+class LoadedModel:
+    """A model held by the manager. ``value`` is whatever the adapter's loader returned."""
+
+    model_id: str
+    value: Any
+    device: str
+    size_bytes: int
+    thread: ThreadPoolExecutor
+    last_used: float = field(default_factory=time.monotonic)
+
+
+Loader = Callable[[str], tuple[Any, int]]  # device -> (model, size in bytes)
+Mover = Callable[[Any, str], Any]  # (model, device) -> model on that device
+
+
+class ModelManager:
+    """Loads models lazily, keeps them within a memory budget, runs work on their threads."""
+
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, device: DeviceChoice | None = None) -> None:
+        self.budget_bytes = budget_bytes
+        self._device = device
+        self._models: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._lock = threading.RLock()
+        self.notices: list[str] = []
+
+    @property
+    def device(self) -> DeviceChoice:
+        if self._device is None:
+            self._device = choose_device()
+            if self._device.notice:
+                self.notices.append(self._device.notice)
+        return self._device
+
+    def loaded(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
+
+    def used_bytes(self) -> int:
+        with self._lock:
+            return sum(model.size_bytes for model in self._models.values())
+
+    def get(self, model_id: str, loader: Loader) -> LoadedModel:
+        """The loaded model, loading it (on its own thread) if needed."""
+        with self._lock:
+            held = self._models.get(model_id)
+            if held is not None:
+                self._models.move_to_end(model_id)
+                held.last_used = time.monotonic()
+                return held
+            thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model_id}")
+            device = self.device.device
+            value, size = thread.submit(loader, device).result()
+            held = LoadedModel(model_id, value, device, size, thread)
+            self._models[model_id] = held
+            self._evict_beyond_budget(keep=model_id)
+            return held
+
+    def _evict_beyond_budget(self, keep: str) -> None:
+        while self.used_bytes() > self.budget_bytes and len(self._models) > 1:
+            oldest = next(model_id for model_id in self._models if model_id != keep)
+            self.unload(oldest)
+
+    def unload(self, model_id: str) -> None:
+        with self._lock:
+            held = self._models.pop(model_id, None)
+        if held is None:
+            return
+        held.thread.submit(_release, held).result()
+        held.thread.shutdown(wait=True)
+
+    def unload_all(self) -> None:
+        for model_id in self.loaded():
+            self.unload(model_id)
+
+    def run(self, model_id: str, loader: Loader, work: Callable[[Any], T]) -> T:
+        """Run ``work(model)`` on the model's own thread and return its result."""
+        held = self.get(model_id, loader)
+        return held.thread.submit(work, held.value).result()
+
+    def run_batches(
+        self,
+        model_id: str,
+        loader: Loader,
+        items: Sequence[Any],
+        work: Callable[[Any, Sequence[Any]], list[T]],
+        *,
+        batch_size: int,
+        mover: Mover,
+    ) -> list[T]:
+        """Run ``work(model, batch)`` over ``items``; on out-of-memory shrink batches, then use the CPU."""
+        results: list[T] = []
+        start = 0
+        while start < len(items):
+            held = self.get(model_id, loader)
+            batch = items[start : start + batch_size]
+            try:
+                results.extend(held.thread.submit(work, held.value, batch).result())
+                start += len(batch)
+            except Exception as error:
+                if not is_out_of_memory(error):
+                    raise
+                _empty_gpu_cache()
+                if batch_size > 1:
+                    batch_size = max(1, batch_size // 2)
+                elif held.device != "cpu":
+                    self._move_to_cpu(held, mover)
+                else:
+                    raise MarginaliaError("Not enough memory even on the CPU for this model.") from error
+        return results
+
+    def _move_to_cpu(self, held: LoadedModel, mover: Mover) -> None:
+        held.value = held.thread.submit(mover, held.value, "cpu").result()
+        held.device = "cpu"
+        _empty_gpu_cache()
+        self.notices.append(f"The GPU ran out of memory for {held.model_id}; it now runs on the CPU "
+                            "(slower, but it will finish).")
+
+
+def _release(held: LoadedModel) -> None:
+    held.value = None
+    _empty_gpu_cache()
+
+
+def _empty_gpu_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
