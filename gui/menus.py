@@ -97,6 +97,8 @@ def build_menus(window: MainWindow) -> dict[str, QAction]:
         action.setCheckable(True)
         group.addAction(action)
     actions["tool-select"].setChecked(True)
+    tools.addSeparator()
+    _add(tools, actions, "models", "&Models…", lambda: _show_models(window))
 
     help_menu = bar.addMenu("&Help")
     _add(help_menu, actions, "shortcuts", "&Keyboard Shortcuts", lambda: _show_shortcuts(window, actions),
@@ -126,6 +128,15 @@ def _fill_recent(window: MainWindow, menu: QMenu) -> None:
 
 def _show_shortcuts(window: MainWindow, actions: dict[str, QAction]) -> None:
     dialog = ShortcutsDialog(list(actions.values()), window)
+    dialog.setModal(False)
+    dialog.show()
+
+
+def _show_models(window: MainWindow) -> None:
+    from engine.models.store import ModelStore  # noqa: PLC0415 - the dialog loads on demand
+    from gui.models_dialog import ModelsDialog  # noqa: PLC0415
+
+    dialog = ModelsDialog(ModelStore(), window.jobs, window.notifications, window)
     dialog.setModal(False)
     dialog.show()
 

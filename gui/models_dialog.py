@@ -1,0 +1,130 @@
+"""The Models dialog: what is installed and available, download with progress and cancel, import, remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.models.catalogue import CATALOGUE, ModelSpec
+from engine.models.download import download_model
+from engine.models.store import ModelStore
+from gui.notifications import NotificationArea
+from gui.workers import JobRunner
+
+COLUMNS = ("Model", "Task", "Size", "Licence", "Status")
+
+
+class ModelsDialog(QDialog):
+    def __init__(self, store: ModelStore, jobs: JobRunner, notifications: NotificationArea,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Models")
+        self.store = store
+        self._jobs = jobs
+        self._notes = notifications
+        self._downloading: set[str] = set()
+        self.table = QTableWidget(len(CATALOGUE), len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.download_button = QPushButton("Download")
+        self.import_button = QPushButton("Import from file…")
+        self.remove_button = QPushButton("Remove")
+        self.download_button.clicked.connect(self.download_selected)
+        self.import_button.clicked.connect(self.import_selected)
+        self.remove_button.clicked.connect(self.remove_selected)
+        buttons = QHBoxLayout()
+        for button in (self.download_button, self.import_button, self.remove_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"Models are shared by all projects and kept in {store.root}. Downloads "
+                                "run in the background; the status bar shows their progress."))
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self.resize(760, 520)
+        self.refresh()
+
+    def refresh(self) -> None:
+        installed = {model.id for model in self.store.installed()}
+        for row, spec in enumerate(CATALOGUE):
+            status = ("downloading…" if spec.id in self._downloading
+                      else "installed" if spec.id in installed else "available")
+            cells = (spec.name, spec.task, f"{spec.download_size / 1e6:,.0f} MB", spec.licence, status)
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, spec.id)
+                self.table.setItem(row, column, item)
+        for column in range(1, len(COLUMNS)):
+            self.table.resizeColumnToContents(column)
+        self._update_buttons()
+
+    def selected_spec(self) -> ModelSpec | None:
+        rows = {index.row() for index in self.table.selectedIndexes()}
+        return CATALOGUE[rows.pop()] if len(rows) == 1 else None
+
+    def select(self, model_id: str) -> None:
+        self.table.selectRow(next(i for i, spec in enumerate(CATALOGUE) if spec.id == model_id))
+
+    def _update_buttons(self) -> None:
+        spec = self.selected_spec()
+        installed = spec is not None and self.store.get(spec.id) is not None
+        busy = spec is not None and spec.id in self._downloading
+        self.download_button.setEnabled(spec is not None and not installed and not busy)
+        self.import_button.setEnabled(spec is not None and not busy)
+        self.remove_button.setEnabled(installed and not busy)
+
+    def download_selected(self) -> None:
+        spec = self.selected_spec()
+        if spec is None:
+            return
+        self._downloading.add(spec.id)
+        self.refresh()
+
+        def finished(_installed: object) -> None:
+            self._notes.info(f"{spec.name} is installed and verified.")
+
+        job = self._jobs.submit(f"Downloading {spec.name}",
+                                lambda progress, cancel: download_model(spec.id, self.store, progress=progress,
+                                                                        cancel=cancel),
+                                finished)
+        job.ended.connect(lambda: (self._downloading.discard(spec.id), self.refresh()))
+
+    def import_selected(self, paths: list[Path] | None = None) -> None:
+        spec = self.selected_spec()
+        if spec is None:
+            return
+        if paths is None:
+            chosen, _ = QFileDialog.getOpenFileNames(self, f"Files of {spec.name}")
+            paths = [Path(p) for p in chosen]
+        if not paths:
+            return
+        job = self._jobs.submit(f"Importing {spec.name}",
+                                lambda progress, cancel: self.store.import_files(spec.id, paths, cancel=cancel),
+                                lambda _installed: self._notes.info(f"{spec.name} is installed and verified."))
+        job.ended.connect(self.refresh)
+
+    def remove_selected(self) -> None:
+        spec = self.selected_spec()
+        if spec is not None:
+            self.store.remove(spec.id)
+            self._notes.info(f"{spec.name} was removed.")
+            self.refresh()

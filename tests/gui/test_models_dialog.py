@@ -1,0 +1,56 @@
+"""The Models dialog downloads through the real path (fake hub), imports and removes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engine.models.catalogue import get_spec
+from engine.models.store import ModelStore
+from gui.models_dialog import ModelsDialog
+from tests.modelkit.fake_hub import FakeHub
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch):
+    server = FakeHub().start()
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    spec = get_spec("dino-vits16")
+    for file in spec.files:
+        server.add(spec.source.repo_id, file.filename,
+                   os.urandom(300_000) if file.filename.endswith(".bin") else b"{}")
+    yield server
+    server.stop()
+
+
+def test_download_with_progress_then_remove(qtbot, window, hub: FakeHub, tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    dialog = ModelsDialog(store, window.jobs, window.notifications, window)
+    qtbot.addWidget(dialog)
+    dialog.select("dino-vits16")
+    assert dialog.download_button.isEnabled() and not dialog.remove_button.isEnabled()
+    progress = []
+    window.jobs.job_started.connect(lambda job: job.progressed.connect(progress.append))
+    dialog.download_button.click()
+    qtbot.waitUntil(lambda: store.get("dino-vits16") is not None
+                    and "installed" in dialog.table.item(dialog.table.currentRow(), 4).text(), timeout=20_000)
+    assert progress and progress[-1].done == progress[-1].total == 300_004
+    assert any("installed and verified" in n.label.text() for n in window.notifications.notifications())
+    dialog.select("dino-vits16")
+    assert dialog.remove_button.isEnabled() and not dialog.download_button.isEnabled()
+    dialog.remove_button.click()
+    assert store.get("dino-vits16") is None
+
+
+def test_import_from_a_file(qtbot, window, tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    dialog = ModelsDialog(store, window.jobs, window.notifications, window)
+    qtbot.addWidget(dialog)
+    checkpoint = tmp_path / "sam_tss_b_hiertext.pth"
+    checkpoint.write_bytes(os.urandom(2048))
+    dialog.select("hi-sam-vit-b")
+    dialog.import_selected([checkpoint])
+    qtbot.waitUntil(lambda: store.get("hi-sam-vit-b") is not None, timeout=10_000)
+    assert store.get("hi-sam-vit-b").path("sam_tss_b_hiertext.pth").read_bytes() == checkpoint.read_bytes()
