@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+_HASH_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path, checkpoint: Callable[[], None] | None = None) -> str:
+    """The file's sha256, read in chunks; ``checkpoint`` runs between chunks (e.g. to cancel)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            if checkpoint is not None:
+                checkpoint()
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from engine.ingest.scan_import import sha256_of
+from engine.fileio import sha256_file
 from engine.ingest.walk import collect
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.project import Project
@@ -68,7 +68,7 @@ def relink(
             size = candidate.path.stat().st_size
             if size not in sizes:
                 continue
-            old_path = wanted.get((sha256_of(candidate.path), size))
+            old_path = wanted.get((sha256_file(candidate.path), size))
         except OSError:
             continue
         if old_path is not None and old_path not in new_paths:

@@ -6,6 +6,7 @@ all in step when something changes (an edit, an undo, a review).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtGui import QImage, QUndoStack
@@ -49,8 +50,9 @@ class LabellingViews:
 
 class LabellingController:
     def __init__(self, views: LabellingViews, undo_stack: QUndoStack, loader: PageLoader,
-                 settings: AppSettings) -> None:
+                 settings: AppSettings, refresh_all_pages: Callable[[], None]) -> None:
         self.views = views
+        self._refresh_all_pages = refresh_all_pages  # lists every page off the UI thread
         self._undo = undo_stack
         self._loader = loader
         self._settings = settings
@@ -148,12 +150,12 @@ class LabellingController:
         assert self.ctx is not None
         if image_id in (-1, self.image_id):
             self._reload_annotations()
-        changed = [image_id] if image_id != -1 else None
-        for row in list_images(self.ctx.project, changed):
-            self.views.gallery.model.update_row(row)
         if image_id == -1:
             self._category_counts_changed()
+            self._refresh_all_pages()
         else:
+            for row in list_images(self.ctx.project, [image_id]):
+                self.views.gallery.model.update_row(row)
             self._refresh_category_counts()
         self.refresh_session()
 

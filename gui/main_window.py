@@ -71,7 +71,8 @@ class MainWindow(QMainWindow):
         self.loader.on_loaded = self.page_ready.emit
         views = LabellingViews(self.canvas, self.gallery, self.categories, self.annotations,
                                self.metadata, self.status, self.notifications)
-        self.labelling = LabellingController(views, self.undo_stack, self.loader, settings)
+        self.labelling = LabellingController(views, self.undo_stack, self.loader, settings,
+                                             self.refresh_gallery)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery)
         self.actions_by_name = build_menus(self)

@@ -10,7 +10,6 @@ leaves the project untouched; the others go on.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import deque
 from collections.abc import Iterable
@@ -22,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from engine.fileio import sha256_file
 from engine.imaging.isolated import reset_shared_decode_pool, shared_decode_pool
 from engine.imaging.probe import FileInfo
 from engine.imaging.sniff import IMAGE_SUFFIXES, describe_content, read_head, sniff_format
@@ -31,17 +31,6 @@ from engine.ingest.walk import Candidate, collect
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.project import Project
 from engine.store.schema import Image
-
-_HASH_CHUNK = 1 << 20
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 @dataclass(frozen=True, slots=True)
 class _Readable:
@@ -122,7 +111,7 @@ def _start(candidate: Candidate, seen_hashes: set[str], pool: Executor, thumbnai
         image_format = sniff_format(head)
         if image_format is None:
             return _Pending(candidate, _not_an_image(candidate, head))
-        sha256 = sha256_of(path)
+        sha256 = sha256_file(path)
     except PermissionError:
         return _Pending(candidate, FileResult(path, Outcome.FAILED,
                                               "permission denied: the file cannot be read"))

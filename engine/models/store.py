@@ -13,7 +13,6 @@ looks usable. ``MARGINALIA_MODELS`` moves the folder.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,13 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import MarginaliaError
-from engine.fileio import write_atomically
+from engine.fileio import sha256_file, write_atomically
 from engine.jobs import CancelToken
 from engine.models.catalogue import ModelFile, ModelSpec, get_spec
 from engine.paths import user_data_dir
 
 MANIFEST = "manifest.json"
-_CHUNK = 1 << 20
 
 
 class VerificationError(MarginaliaError):
@@ -38,16 +36,6 @@ class VerificationError(MarginaliaError):
 def models_dir() -> Path:
     override = os.environ.get("MARGINALIA_MODELS")
     return Path(override).expanduser() if override else user_data_dir() / "models"
-
-
-def file_sha256(path: Path, cancel: CancelToken | None = None) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +109,7 @@ class ModelStore:
             raise VerificationError(
                 f"{expected.filename} has {size:,} bytes but should have {expected.size:,}; "
                 "it is incomplete or a different file. Nothing was installed.")
-        actual = file_sha256(path, cancel)
+        actual = sha256_file(path, cancel.raise_if_cancelled if cancel else None)
         wanted = sha256 or expected.sha256
         if wanted is not None and actual != wanted.lower():
             raise VerificationError(
