@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 import engine
-from engine.demo import DEMO_ASSETS
+from engine.paths import ASSETS_DIR
 
 
 class WelcomePage(QWidget):
@@ -93,8 +93,8 @@ class ShortcutsDialog(QDialog):
 
 
 def show_about(parent: QWidget) -> None:
-    attribution = (DEMO_ASSETS / "ATTRIBUTION.md").read_text(encoding="utf-8") \
-        if (DEMO_ASSETS / "ATTRIBUTION.md").exists() else ""
+    attribution = (ASSETS_DIR / "demo" / "ATTRIBUTION.md").read_text(encoding="utf-8") \
+        if (ASSETS_DIR / "demo" / "ATTRIBUTION.md").exists() else ""
     sources = "".join(
         f"<li>{line.split('|')[1].strip().strip('`')}: {line.split('|')[3].strip()}</li>"
         for line in attribution.splitlines() if line.startswith("| `"))

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.demo import open_demo_project
 from engine.errors import MarginaliaError
 from engine.inventory import ImageRow, list_images
 from engine.project import Project
@@ -140,6 +139,8 @@ class MainWindow(QMainWindow):
         return True
 
     def open_demo(self) -> None:
+        from engine.demo import open_demo_project  # noqa: PLC0415 - only the first run needs it
+
         note = self.notifications.info("Preparing the demo project…")
 
         def opened(project: Project) -> None:

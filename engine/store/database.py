@@ -9,15 +9,17 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ProjectError, ProjectVersionError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: the app's window must not wait for it at start-up.
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -42,18 +44,24 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "the migrations folder has no revision"
     return head
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
@@ -88,6 +96,8 @@ def upgrade_to_head(engine: Engine, db_path: Path) -> None:
 
 
 def _run_migrations(engine: Engine) -> None:
+    from alembic import command
+
     config = alembic_config()
     with engine.connect() as connection:
         # Rebuilding a parent table (SQLite's way to alter one) must not cascade
@@ -107,6 +117,9 @@ def _run_migrations(engine: Engine) -> None:
 
 
 def _known_revision(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     script = ScriptDirectory.from_config(alembic_config())
     try:
         return script.get_revision(revision) is not None
