@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QMessageLogContext, QtMsgType, QTimer, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from engine.paths import user_data_dir
@@ -29,10 +29,22 @@ def _setup_logging() -> None:
     logging.getLogger().setLevel(logging.INFO)
 
 
+_QUIET_QT_MESSAGES = ("does not support propagateSizeHints",)  # offscreen rendering chatter
+
+
+def _qt_messages(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    if any(noise in message for noise in _QUIET_QT_MESSAGES):
+        return
+    logging.getLogger("qt").log(logging.WARNING if kind != QtMsgType.QtDebugMsg else logging.DEBUG, message)
+    if kind in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg):
+        print(f"Qt: {message}", file=sys.stderr)
+
+
 def run_app(project: Path | None = None, *, screenshot: Path | None = None,
             report_visible: bool = False) -> int:
     """Open the main window; returns the process exit status."""
     _setup_logging()
+    qInstallMessageHandler(_qt_messages)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Marginalia")
     app.setOrganizationName("Marginalia")
