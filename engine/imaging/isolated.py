@@ -12,10 +12,14 @@ unsafe) and fall back to threads where processes cannot be started.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import resource_tracker, shared_memory
@@ -36,10 +40,36 @@ def _alive() -> int:
     return os.getpid()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: a worker must never outlive the app (even one that was killed).
+
+    ``parent`` comes from the app itself: if it died while this worker was
+    still starting, the worker notices at once instead of adopting its new parent.
+    """
+    if sys.platform.startswith("linux"):
+        try:  # the kernel sends SIGTERM the moment the parent dies
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+    def watch() -> None:  # elsewhere (and as a safety net): notice being orphaned
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def start_pool(workers: int) -> Executor:
     """A started process pool, or a thread pool where processes are not available."""
     try:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_exit_with_parent, initargs=(os.getpid(),))
         pool.submit(_alive).result(timeout=_START_TIMEOUT_S)
         return pool
     except (OSError, BrokenProcessPool, TimeoutError, RuntimeError) as error:
