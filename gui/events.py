@@ -6,6 +6,7 @@ from PySide6.QtCore import QObject, Signal
 
 
 class ProjectEvents(QObject):
-    annotations_changed = Signal(int)  # image id
+    annotations_changed = Signal(int)  # image id, or -1 for "anything may have changed"
+    annotations_edited = Signal(int, list)  # image id, ids of the annotations touched
     categories_changed = Signal()
     image_changed = Signal(int)  # image id (metadata)

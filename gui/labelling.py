@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QImage, QUndoStack
 
-from engine.annotations import AnnotationRecord, Geometry, annotations_of
+from engine.annotations import AnnotationRecord, Geometry, annotations_of, get_annotations
 from engine.categories import CategoryRecord, list_categories
 from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import ImageRow, list_images
@@ -82,6 +82,7 @@ class LabellingController:
     def attach(self, ctx: EditContext | None) -> None:
         if self.ctx is not None:
             self.ctx.events.annotations_changed.disconnect(self._annotations_changed)
+            self.ctx.events.annotations_edited.disconnect(self._annotations_edited)
             self.ctx.events.categories_changed.disconnect(self.reload_categories)
             self.ctx.events.image_changed.disconnect(self._image_changed)
         self.ctx = ctx
@@ -94,6 +95,7 @@ class LabellingController:
         if ctx is None:
             return
         ctx.events.annotations_changed.connect(self._annotations_changed)
+        ctx.events.annotations_edited.connect(self._annotations_edited)
         ctx.events.categories_changed.connect(self.reload_categories)
         ctx.events.image_changed.connect(self._image_changed)
         self.reload_categories()
@@ -157,6 +159,23 @@ class LabellingController:
             for row in list_images(self.ctx.project, [image_id]):
                 self.views.gallery.model.update_row(row)
             self._refresh_category_counts()
+        self.refresh_session()
+
+    def _annotations_edited(self, image_id: int, ids: list[int]) -> None:
+        """Update only the annotations an edit touched (and the counts around them)."""
+        assert self.ctx is not None
+        if image_id == self.image_id:
+            fresh = get_annotations(self.ctx.project, ids)
+            present = {record.id for record in fresh}
+            removed = [annotation_id for annotation_id in ids if annotation_id not in present]
+            touched = set(ids)
+            self._records = sorted([r for r in self._records if r.id not in touched] + fresh,
+                                   key=lambda record: record.id)
+            self.views.canvas.update_annotations(fresh, removed, self._categories)
+            self.views.annotations.update_annotations(fresh, removed, self._categories)
+        for row in list_images(self.ctx.project, [image_id]):
+            self.views.gallery.model.update_row(row)
+        self._refresh_category_counts()
         self.refresh_session()
 
     def _refresh_category_counts(self) -> None:

@@ -12,12 +12,9 @@ unsafe) and fall back to threads where processes cannot be started.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import logging
 import multiprocessing
 import os
-import signal
-import sys
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -46,23 +43,18 @@ def _exit_with_parent(parent: int) -> None:
     ``parent`` comes from the app itself: if it died while this worker was
     still starting, the worker notices at once instead of adopting its new parent.
     """
-    if sys.platform.startswith("linux"):
-        try:  # the kernel sends SIGTERM the moment the parent dies
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):
-            pass
+    # Not prctl(PR_SET_PDEATHSIG): it fires when the *thread* that started the
+    # worker ends, and pools are often started from short-lived job threads.
     if os.getppid() != parent:
         os._exit(0)
 
-    def watch() -> None:  # elsewhere (and as a safety net): notice being orphaned
+    def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
-
-_PR_SET_PDEATHSIG = 1
 
 
 def start_pool(workers: int) -> Executor:
@@ -158,6 +150,11 @@ def _decode_to_shared_memory(path: Path, page_index: int, image_format: str | No
 
 def load_full_page_shared(path: Path, page_index: int = 0, *, image_format: str | None = None) -> SharedPage:
     """Decode a whole page in a worker process and map it here without copying."""
-    name, mode, size = shared_decode_pool().submit(
-        _decode_to_shared_memory, path, page_index, image_format).result()
+    try:
+        name, mode, size = shared_decode_pool().submit(
+            _decode_to_shared_memory, path, page_index, image_format).result()
+    except BrokenProcessPool:
+        reset_shared_decode_pool()  # a worker died (out of memory?): try once more in a fresh one
+        name, mode, size = shared_decode_pool().submit(
+            _decode_to_shared_memory, path, page_index, image_format).result()
     return SharedPage(shared_memory.SharedMemory(name=name), mode, size)

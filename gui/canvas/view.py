@@ -83,20 +83,39 @@ class ImageCanvas(QGraphicsView):
                 self.scene().removeItem(item)
             self._items.clear()
             for record in records:
-                if record.status is AnnotationStatus.REJECTED:
-                    continue  # rejected proposals stay listed in the panel, not on the page
-                category = categories.get(record.category_id)
-                item = AnnotationItem(record, category.colour if category else "#888888",
-                                      self._image_size, self.geometry_edited.emit)
-                item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
-                             self.tool.uses_default_selection and item.editable)
-                self.scene().addItem(item)
-                self._items[record.id] = item
-                if record.id in keep:
-                    item.setSelected(True)
+                self._add_item(record, categories, record.id in keep)
         finally:
             self._syncing_selection = False
         self.selection_changed.emit(self.selected_ids())
+
+    def update_annotations(self, records: list[AnnotationRecord], removed: list[int],
+                           categories: dict[int, CategoryRecord]) -> None:
+        """Replace the shapes of ``records`` and drop those of ``removed``; leave the rest alone."""
+        keep = set(self.selected_ids())
+        self._syncing_selection = True
+        try:
+            for annotation_id in [*removed, *(record.id for record in records)]:
+                item = self._items.pop(annotation_id, None)
+                if item is not None:
+                    self.scene().removeItem(item)
+            for record in records:
+                self._add_item(record, categories, record.id in keep)
+        finally:
+            self._syncing_selection = False
+        self.selection_changed.emit(self.selected_ids())
+
+    def _add_item(self, record: AnnotationRecord, categories: dict[int, CategoryRecord], selected: bool) -> None:
+        if record.status is AnnotationStatus.REJECTED:
+            return  # rejected proposals stay listed in the panel, not on the page
+        category = categories.get(record.category_id)
+        item = AnnotationItem(record, category.colour if category else "#888888", self._image_size,
+                              self.geometry_edited.emit)
+        item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
+                     self.tool.uses_default_selection and item.editable)
+        self.scene().addItem(item)
+        self._items[record.id] = item
+        if selected:
+            item.setSelected(True)
 
     def annotation_item(self, annotation_id: int) -> AnnotationItem | None:
         return self._items.get(annotation_id)

@@ -47,22 +47,55 @@ class AnnotationsPanel(QWidget):
         try:
             self.tree.clear()
             for record in records:
-                category = categories.get(record.category_id)
-                source = record.source_model or record.source_kind.value
-                item = QTreeWidgetItem([
-                    str(record.id), category.name if category else "?", record.status.value, source,
-                    "" if record.score is None else f"{record.score:.2f}", record.creator])
-                if category:
-                    item.setIcon(1, swatch(category.colour))
-                item.setForeground(2, QBrush(QColor(_STATUS_COLOURS[record.status])))
-                item.setData(0, Qt.ItemDataRole.UserRole, record.id)
-                if record.status is AnnotationStatus.REJECTED:
-                    for column in range(6):
-                        item.setForeground(column, QBrush(QColor("#9A9A9A")))
+                item = self._row(record, categories)
                 self.tree.addTopLevelItem(item)
                 item.setSelected(record.id in selected)
         finally:
             self._syncing = False
+
+    def update_annotations(self, records: list[AnnotationRecord], removed: list[int],
+                           categories: dict[int, CategoryRecord]) -> None:
+        """Refresh the rows of ``records``, drop those of ``removed``, keep id order."""
+        selected = set(self.selected_ids())
+        self._syncing = True
+        try:
+            for annotation_id in [*removed, *(record.id for record in records)]:
+                position = self._position(annotation_id)
+                if position is not None:
+                    self.tree.takeTopLevelItem(position)
+            for record in records:
+                item = self._row(record, categories)
+                self.tree.insertTopLevelItem(self._insertion_point(record.id), item)
+                item.setSelected(record.id in selected)
+        finally:
+            self._syncing = False
+
+    def _ids(self) -> list[int]:
+        return [self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
+                for i in range(self.tree.topLevelItemCount())]
+
+    def _position(self, annotation_id: int) -> int | None:
+        ids = self._ids()
+        return ids.index(annotation_id) if annotation_id in ids else None
+
+    def _insertion_point(self, annotation_id: int) -> int:
+        return next((i for i, other in enumerate(self._ids()) if other > annotation_id), len(self._ids()))
+
+    @staticmethod
+    def _row(record: AnnotationRecord, categories: dict[int, CategoryRecord]) -> QTreeWidgetItem:
+        category = categories.get(record.category_id)
+        source = record.source_model or record.source_kind.value
+        item = QTreeWidgetItem([
+            str(record.id), category.name if category else "?", record.status.value, source,
+            "" if record.score is None else f"{record.score:.2f}", record.creator])
+        if category:
+            item.setIcon(1, swatch(category.colour))
+        item.setForeground(2, QBrush(QColor(_STATUS_COLOURS[record.status])))
+        item.setData(0, Qt.ItemDataRole.UserRole, record.id)
+        if record.status is AnnotationStatus.REJECTED:
+            for column in range(6):
+                item.setForeground(column, QBrush(QColor("#9A9A9A")))
+        return item
 
     def select(self, ids: list[int]) -> None:
         self._syncing = True
