@@ -165,7 +165,3 @@ def restore_category(project: Project, removed: RemovedCategory) -> None:
             session.execute(update(Category).where(Category.id.in_(removed.orphaned_child_ids))
                             .values(parent_id=record.id))
 
-
-def remove_category(project: Project, category_id: int) -> None:
-    """Undo an add: delete the category (it is unused, as it was just created)."""
-    delete_category(project, category_id)

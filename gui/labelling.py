@@ -14,7 +14,7 @@ from PySide6.QtGui import QImage, QUndoStack
 from engine.annotations import AnnotationRecord, Geometry, annotations_of, get_annotations
 from engine.categories import CategoryRecord, list_categories
 from engine.imaging.thumbnails import thumbnail_path
-from engine.inventory import ImageRow, list_images
+from engine.inventory import list_images
 from engine.sessions import session_counts
 from engine.store.types import AnnotationStatus
 from gui.canvas.view import ImageCanvas
@@ -130,9 +130,6 @@ class LabellingController:
         self.views.metadata.set_image(row)
         self._reload_annotations(selected=[])
 
-    def current_row(self) -> ImageRow | None:
-        return self.views.gallery.model.row_for(self.image_id) if self.image_id is not None else None
-
     def _reload_annotations(self, selected: list[int] | None = None) -> None:
         if self.ctx is None or self.image_id is None:
             return
@@ -153,7 +150,8 @@ class LabellingController:
         if image_id in (-1, self.image_id):
             self._reload_annotations()
         if image_id == -1:
-            self._category_counts_changed()
+            self._refresh_category_counts()
+            self.views.gallery.set_categories(list(self._categories.values()))
             self._refresh_all_pages()
         else:
             for row in list_images(self.ctx.project, [image_id]):
@@ -183,10 +181,6 @@ class LabellingController:
         records = list_categories(self.ctx.project)
         self._categories = {record.id: record for record in records}
         self.views.categories.set_categories(records)
-
-    def _category_counts_changed(self) -> None:
-        self._refresh_category_counts()
-        self.views.gallery.set_categories(list(self._categories.values()))
 
     def _image_changed(self, image_id: int) -> None:
         assert self.ctx is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QUndoStack
+from PySide6.QtGui import QAction, QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -48,6 +48,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.curator = curator
         self.project: Project | None = None
+        self.actions_by_name: dict[str, QAction] = {}
         self.jobs = JobRunner(self)
         self.events = ProjectEvents(self)
         self.undo_stack = QUndoStack(self)
@@ -123,7 +124,7 @@ class MainWindow(QMainWindow):
     def _tool_changed(self, name: str) -> None:
         self.status.set_tool(self.canvas.tool.label)
         self.status.showMessage(self.canvas.tool.status_hint(), 5000)
-        action = self.actions_by_name.get(f"tool-{name}") if hasattr(self, "actions_by_name") else None
+        action = self.actions_by_name.get(f"tool-{name}")
         if action is not None:
             action.setChecked(True)
 

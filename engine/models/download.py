@@ -25,7 +25,7 @@ from huggingface_hub import get_hf_file_metadata, hf_hub_url
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import build_hf_headers
 
-from engine.errors import JobCancelled, MarginaliaError
+from engine.errors import MarginaliaError
 from engine.jobs import CancelToken, JobProgress, ProgressCallback
 from engine.models.catalogue import HubSource, ModelFile, ModelSpec, UrlSource, UserSuppliedSource, get_spec
 from engine.models.store import InstalledModel, ModelStore, VerificationError
@@ -52,6 +52,11 @@ class _Meter:
         self._started = time.monotonic()
         self._counted_since_start = 0
         self._last_report = 0.0
+
+    def at(self, done: int) -> None:
+        """Bytes already on disk (a resumed file): counted as done, not as speed."""
+        self.done = done
+        self.add(0)
 
     def add(self, count: int, *, resumed: bool = False) -> None:
         if self._cancel is not None:
@@ -110,14 +115,9 @@ def download_model(
             entries = _download_url(spec, source, store, staging, progress, cancel)
         return store.install(spec, staging, entries, source="download")
     except VerificationError:
-        store_cleanup(staging)  # a wrong file is never resumed
+        shutil.rmtree(staging, ignore_errors=True)  # a wrong file is never resumed
         raise
-    except JobCancelled:
-        raise  # partial files stay in staging for a later resume
-
-
-def store_cleanup(staging: Path) -> None:
-    shutil.rmtree(staging, ignore_errors=True)
+    # Any other failure (a cancel included) keeps the partial files for a later resume.
 
 
 # -- the hub -------------------------------------------------------------------------
@@ -191,11 +191,10 @@ def _fetch(url: str, headers: dict[str, str], target: Path, meter: _Meter, spec:
     if target.exists() and not partial.exists():
         meter.add(target.stat().st_size, resumed=True)  # finished in an earlier attempt
         return
-    counted = False
+    file_start = meter.done
     for _attempt in range(attempts):
         have = partial.stat().st_size if partial.exists() else 0
-        expected = _stream_once(url, headers, partial, have, meter, spec, count_existing=not counted)
-        counted = True
+        expected = _stream_once(url, headers, partial, have, meter, file_start, spec)
         if expected is None or partial.stat().st_size >= expected:
             partial.replace(target)
             return
@@ -203,20 +202,18 @@ def _fetch(url: str, headers: dict[str, str], target: Path, meter: _Meter, spec:
 
 
 def _stream_once(url: str, headers: dict[str, str], partial: Path, have: int, meter: _Meter,
-                 spec: ModelSpec, *, count_existing: bool) -> int | None:
+                 file_start: int, spec: ModelSpec) -> int | None:
     """One request; returns the full size the server announced (None if it did not say)."""
     request = urllib.request.Request(url, headers={**headers, **({"Range": f"bytes={have}-"} if have else {})})
     try:
         with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310 - catalogue and hub URLs
-            if reply.status != 206 and have:
-                meter.add(-have if not count_existing else 0, resumed=True)
-                have = 0  # the server ignored the range: start over
+            if reply.status != 206:
+                have = 0  # the server ignored the range (or there was none): start over
             length = reply.headers.get("Content-Length")
             expected = int(length) + have if length is not None else None
             if not meter.total and expected:
                 meter.total = expected
-            if count_existing and have:
-                meter.add(have, resumed=True)
+            meter.at(file_start + have)
             try:
                 _stream_to(partial, iter(lambda: reply.read(_CHUNK), b""), append=bool(have),
                            on_chunk=meter.add)

@@ -25,7 +25,6 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
-    Integer,
     MetaData,
     String,
     Text,

@@ -13,7 +13,7 @@ import math
 from collections import OrderedDict
 
 from PIL import Image
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
@@ -138,4 +138,3 @@ class PageItem(QGraphicsItem):
                                 pixmap.height() * factor)
                 painter.drawPixmap(target, pixmap, QRectF(pixmap.rect()))
                 self.tiles_drawn += 1
-        painter.setPen(Qt.PenStyle.NoPen)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
-from engine.annotations import AnnotationRecord, Geometry
+from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
 from engine.store.types import AnnotationStatus
 from gui.canvas.page_item import PageItem

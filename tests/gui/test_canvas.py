@@ -11,7 +11,7 @@ from PySide6.QtGui import QImage, QPainter
 import samples
 from engine.imaging.isolated import load_full_page_shared
 from engine.imaging.pyramid import TILE_SIZE, build_levels, level_for_scale
-from gui.canvas.page_item import PageItem, TileCache
+from gui.canvas.page_item import TileCache
 from gui.canvas.qimage import to_qimage
 from gui.canvas.view import ImageCanvas
 
