@@ -133,12 +133,9 @@ def _show_shortcuts(window: MainWindow, actions: dict[str, QAction]) -> None:
 
 
 def _show_models(window: MainWindow) -> None:
-    from engine.models.store import ModelStore  # noqa: PLC0415 - the dialog loads on demand
-    from gui.models_dialog import ModelsDialog  # noqa: PLC0415
+    from gui.model_hint import show_models  # noqa: PLC0415 - the models code loads on demand
 
-    dialog = ModelsDialog(ModelStore(), window.jobs, window.notifications, window)
-    dialog.setModal(False)
-    dialog.show()
+    show_models(window)
 
 
 def _change_curator(window: MainWindow) -> None:

@@ -37,7 +37,9 @@ class ModelsDialog(QDialog):
         self._jobs = jobs
         self._notes = notifications
         self._downloading: set[str] = set()
-        self.table = QTableWidget(len(CATALOGUE), len(COLUMNS))
+        # Components (a tokenizer for another model) come with the model that needs them.
+        self.specs = [spec for spec in CATALOGUE if spec.task != "component"]
+        self.table = QTableWidget(len(self.specs), len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -65,7 +67,7 @@ class ModelsDialog(QDialog):
 
     def refresh(self) -> None:
         installed = {model.id for model in self.store.installed()}
-        for row, spec in enumerate(CATALOGUE):
+        for row, spec in enumerate(self.specs):
             status = ("downloading…" if spec.id in self._downloading
                       else "installed" if spec.id in installed else "available")
             cells = (spec.name, spec.task, f"{spec.download_size / 1e6:,.0f} MB", spec.licence, status)
@@ -79,10 +81,10 @@ class ModelsDialog(QDialog):
 
     def selected_spec(self) -> ModelSpec | None:
         rows = {index.row() for index in self.table.selectedIndexes()}
-        return CATALOGUE[rows.pop()] if len(rows) == 1 else None
+        return self.specs[rows.pop()] if len(rows) == 1 else None
 
     def select(self, model_id: str) -> None:
-        self.table.selectRow(next(i for i, spec in enumerate(CATALOGUE) if spec.id == model_id))
+        self.table.selectRow(next(i for i, spec in enumerate(self.specs) if spec.id == model_id))
 
     def _update_buttons(self) -> None:
         spec = self.selected_spec()

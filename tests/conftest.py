@@ -31,3 +31,50 @@ def project(tmp_path: Path):
 
     with Project.create(tmp_path / "project", name="Test project") as opened:
         yield opened
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch):
+    """The fake Hugging Face hub on 127.0.0.1, set as ``HF_ENDPOINT``."""
+    from tests.modelkit.fake_hub import FakeHub
+
+    server = FakeHub().start()
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory):
+    """``tiny_models(model_id)`` → a folder with the tiny model's files, built once per test session."""
+    from tests.modelkit.tiny import write_tiny
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    built: dict[str, Path] = {}
+
+    def folder(model_id: str) -> Path:
+        if model_id not in built:
+            built[model_id] = write_tiny(model_id, root / model_id)
+        return built[model_id]
+
+    return folder
+
+
+@pytest.fixture
+def model_store(tmp_path: Path, tiny_models):
+    """An empty model store; ``model_store.add_tiny(model_id)`` imports a tiny model (and what it requires)."""
+    from engine.models.catalogue import get_spec
+    from engine.models.store import ModelStore
+    from tests.modelkit.tiny import tiny_spec
+
+    store = ModelStore(tmp_path / "models")
+
+    def add_tiny(model_id: str):
+        for required in get_spec(model_id).requires:
+            if store.get(required) is None:
+                add_tiny(required)
+        return store.import_files(tiny_spec(model_id), [tiny_models(model_id)])
+
+    store.add_tiny = add_tiny  # type: ignore[attr-defined]
+    return store

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.models.catalogue import get_spec
+from engine.models.catalogue import CATALOGUE, get_spec
 from tests.modelkit.fake_hub import FakeHub
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def test_download_list_info_remove(env: dict[str, str], tmp_path: Path) -> None:
     listed = json.loads(models(env, "list", "--json").stdout)
     row = next(m for m in listed["models"] if m["id"] == "dinov2-reg-small")
     assert row["installed"] and row["installed_size"] == 200_004
-    assert len(listed["models"]) == 16
+    assert len(listed["models"]) == len(CATALOGUE)
     info = models(env, "info", "dinov2-reg-small").stdout
     assert "hf://facebook/dinov2-with-registers-small@main" in info
     assert models(env, "remove", "dinov2-reg-small").returncode == 0

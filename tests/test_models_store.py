@@ -20,15 +20,6 @@ DINO = "dinov2-reg-small"  # a real catalogue entry: three files from facebook/d
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch):
-    server = FakeHub().start()
-    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> ModelStore:
     return ModelStore(tmp_path / "models")
 

@@ -107,6 +107,9 @@ def download_model(
     if _offline():
         raise DownloadError(f"Downloads are off (offline mode). Copy the files of {spec.name} here and "
                             f"run 'marginalia models import {spec.id} PATH'.")
+    for required in spec.requires:  # e.g. Hi-SAM needs its SAM checkpoint
+        if store.get(required) is None:
+            download_model(required, store, progress=progress, cancel=cancel)
     staging = store.staging_dir(spec.id)
     try:
         if isinstance(source, HubSource):
@@ -131,7 +134,7 @@ def _hub_errors(spec: ModelSpec, error: Exception) -> DownloadError:
     if isinstance(error, OfflineModeIsEnabled):
         return DownloadError(f"Downloads are off (offline mode); import {spec.id} from files instead.")
     if isinstance(error, HfHubHTTPError):
-        status = error.response.status_code if error.response is not None else None
+        status = _status(error)
         if status == 404:
             return DownloadError(f"The hub has no such file for {spec.name} (404). The catalogue entry "
                                  "may be out of date; nothing was installed.")
@@ -140,15 +143,24 @@ def _hub_errors(spec: ModelSpec, error: Exception) -> DownloadError:
                          "or a proxy, or import the files instead.")
 
 
+def _status(error: HfHubHTTPError) -> int | None:
+    return error.response.status_code if error.response is not None else None
+
+
 def _download_hub(spec: ModelSpec, source: HubSource, store: ModelStore, staging: Path,
                   progress: ProgressCallback | None, cancel: CancelToken | None) -> dict[str, dict[str, object]]:
     # huggingface_hub resolves the files (endpoint, revision, redirects, tokens, checksums);
     # the bytes are streamed here so that a cancelled or crashed download resumes where it stopped.
     endpoint = _endpoint()
+    metadata = {}
     try:
-        metadata = {f.filename: get_hf_file_metadata(
-            hf_hub_url(source.repo_id, f.filename, revision=source.revision, endpoint=endpoint),
-            endpoint=endpoint) for f in source.files}
+        for file in source.files:
+            url = hf_hub_url(source.repo_id, file.filename, revision=source.revision, endpoint=endpoint)
+            try:
+                metadata[file.filename] = get_hf_file_metadata(url, endpoint=endpoint)
+            except HfHubHTTPError as error:
+                if not (file.optional and _status(error) == 404):
+                    raise
         headers = build_hf_headers(library_name="marginalia")
     except _OURS:
         raise
@@ -157,7 +169,9 @@ def _download_hub(spec: ModelSpec, source: HubSource, store: ModelStore, staging
     meter = _Meter(sum(m.size or 0 for m in metadata.values()), progress, cancel)
     entries = {}
     for expected in source.files:
-        meta = metadata[expected.filename]
+        meta = metadata.get(expected.filename)
+        if meta is None:
+            continue  # an optional file this revision does not have
         target = staging / expected.filename
         _fetch(meta.location, headers, target, meter, spec)
         etag = (meta.etag or "").strip('"').lower()

@@ -143,7 +143,11 @@ class ModelManager:
                 return held
             thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model_id}")
             device = self.device.device
-            value, size = thread.submit(loader, device).result()
+            try:
+                value, size = thread.submit(loader, device).result()
+            except BaseException:
+                thread.shutdown(wait=False)
+                raise
             held = LoadedModel(model_id, value, device, size, thread)
             self._models[model_id] = held
             self._evict_beyond_budget(keep=model_id)

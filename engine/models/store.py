@@ -144,8 +144,11 @@ class ModelStore:
             entries = {}
             for expected in spec.files:
                 source = available.get(expected.filename)
-                if source is None and len(spec.files) == 1 and len(available) == 1:
+                if source is None and not expected.optional and len(available) == 1 and \
+                        sum(not f.optional for f in spec.files) == 1:
                     source = next(iter(available.values()))  # one file given for a one-file model
+                if source is None and expected.optional:
+                    continue
                 if source is None:
                     raise VerificationError(
                         f"{expected.filename} was not found in {', '.join(str(p) for p in paths)}.")

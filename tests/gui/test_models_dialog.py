@@ -54,3 +54,29 @@ def test_import_from_a_file(qtbot, window, tmp_path: Path) -> None:
     dialog.import_selected([checkpoint])
     qtbot.waitUntil(lambda: store.get("hi-sam-vit-b") is not None, timeout=10_000)
     assert store.get("hi-sam-vit-b").path("sam_tss_b_hiertext.pth").read_bytes() == checkpoint.read_bytes()
+
+
+def test_a_tool_needing_a_missing_model_offers_the_models_dialog(qtbot, window, tmp_path: Path, tiny_models) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.model_hint import hint_for_missing_model, missing_models, show_models
+
+    store = ModelStore(tmp_path / "models")
+    opened: list[ModelsDialog] = []
+    box = hint_for_missing_model(window, store, "clip-xlmr-b-32", "Search",
+                                 lambda model_id: opened.append(show_models(window, store, model_id)))
+    assert box is not None and box.isVisible() and "Multilingual CLIP" in box.text()
+    assert "MB" in box.informativeText()
+    assert missing_models(store, "clip-xlmr-b-32") == ["xlm-roberta-base-text", "clip-xlmr-b-32"]
+    open_button = next(b for b in box.buttons() if box.buttonRole(b) == QMessageBox.ButtonRole.AcceptRole)
+    qtbot.mouseClick(open_button, Qt.MouseButton.LeftButton)
+    assert opened and opened[0].isVisible()
+    qtbot.addWidget(opened[0])
+    assert opened[0].selected_spec().id == "clip-xlmr-b-32"
+    assert all(spec.task != "component" for spec in opened[0].specs)
+    for model_id in ("xlm-roberta-base-text", "clip-xlmr-b-32"):
+        from tests.modelkit.tiny import tiny_spec
+
+        store.import_files(tiny_spec(model_id), [tiny_models(model_id)])
+    assert hint_for_missing_model(window, store, "clip-xlmr-b-32", "Search", opened.append) is None

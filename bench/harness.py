@@ -1,0 +1,78 @@
+"""What every model benchmark shares: full-size models with random weights, devices, peak memory, output.
+
+A benchmark builds the published architecture with random weights in the
+publisher's file format (``tests/modelkit``), installs it in a throw-away model
+store through the real import path, and loads it through the real adapters, so
+its compute and memory equal the real model's. It runs on the CPU and on CUDA
+when present, and prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from engine.models.catalogue import get_spec  # noqa: E402
+from engine.models.store import ModelStore  # noqa: E402
+from tests.modelkit.tiny import tiny_spec, write_full_size  # noqa: E402
+
+CACHE = Path(tempfile.gettempdir()) / "marginalia-bench-models"
+
+
+def devices(requested: str = "auto") -> list[str]:
+    """The CPU, and CUDA when this machine has it (``requested`` narrows it to one)."""
+    import torch
+
+    found = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    return found if requested == "auto" else [d for d in found if d == requested]
+
+
+def full_size_store(model_ids: list[str], root: Path = CACHE) -> ModelStore:
+    """A model store holding full-size random-weight models (built once, kept between runs)."""
+    store = ModelStore(root / "store")
+    for model_id in model_ids:
+        for needed in (*get_spec(model_id).requires, model_id):
+            if store.get(needed) is None:
+                folder = write_full_size(needed, root / "files" / needed)
+                store.import_files(tiny_spec(needed), [folder], link=True)
+    return store
+
+
+def resident_bytes() -> int:
+    """Resident memory now (Linux; 0 elsewhere)."""
+    return _proc_status("VmRSS")
+
+
+def reset_peak_resident() -> None:
+    """Start a new peak: Linux resets VmHWM when 5 is written to clear_refs."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_resident_bytes() -> int:
+    """Peak resident memory since the last reset (Linux), else the process's peak."""
+    return _proc_status("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _proc_status(field: str) -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def emit(figures: dict[str, Any]) -> None:
+    print(json.dumps(figures, sort_keys=False), flush=True)

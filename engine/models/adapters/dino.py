@@ -1,0 +1,85 @@
+"""DINO (ViT, ``facebook/dino-*``) and DINOv2 with registers, through ``transformers``.
+
+Shapes, for pixels ``[B, 3, H, W]`` with H and W multiples of the patch size p
+(other sizes are cropped by the patch embedding), h = H/p, w = W/p, R register tokens
+(0 for DINO, 4 for DINOv2 with registers):
+
+* ``tokens``: ``[B, 1 + R + h·w, C]`` (class token, registers, patches);
+* ``attention_maps``: ``[B, heads, h, w]``, the last layer's attention from the class token
+  to each patch, the "what stands out" maps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.models.adapters import ModelFiles
+from engine.models.adapters.hf import from_folder
+from engine.models.adapters.weights import size_in_bytes
+from engine.models.runtime import half_precision_for
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class DinoNetwork:
+    model: Any  # a transformers ViTModel or Dinov2WithRegistersModel, eager attention, eval mode
+    device: str
+    dtype: Any
+    patch_size: int
+    register_tokens: int
+    heads: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    size_bytes: int
+
+    def to(self, device: str) -> DinoNetwork:
+        self.dtype = half_precision_for(device)
+        self.model.to(device=device, dtype=self.dtype)
+        self.device = device
+        self.size_bytes = size_in_bytes(self.model)
+        return self
+
+    def _forward(self, pixels: Any) -> Any:
+        return self.model(pixel_values=pixels.to(self.device, self.dtype), output_attentions=True,
+                          interpolate_pos_encoding=True)
+
+    def tokens(self, pixels: Any) -> Any:
+        """``[B, 3, H, W]`` → ``[B, 1 + R + h·w, C]`` (float32)."""
+        import torch
+
+        with torch.inference_mode():
+            return self._forward(pixels).last_hidden_state.float()
+
+    def attention_maps(self, pixels: Any) -> Any:
+        """``[B, 3, H, W]`` → ``[B, heads, h, w]``: class-token attention over the patches."""
+        import torch
+
+        height, width = pixels.shape[-2] // self.patch_size, pixels.shape[-1] // self.patch_size
+        with torch.inference_mode():
+            last = self._forward(pixels).attentions[-1]  # [B, heads, T, T]
+            to_patches = last[:, :, 0, 1 + self.register_tokens:]
+            return to_patches.reshape(pixels.shape[0], self.heads, height, width).float()
+
+
+def _normalisation(files: ModelFiles) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    config_file = "preprocessor_config.json"
+    if not files.has(config_file):
+        return IMAGENET_MEAN, IMAGENET_STD
+    config = json.loads(files.path(config_file).read_text(encoding="utf-8"))
+    return (tuple(config.get("image_mean", IMAGENET_MEAN)), tuple(config.get("image_std", IMAGENET_STD)))
+
+
+def load(files: ModelFiles, device: str) -> DinoNetwork:
+    from transformers import AutoModel
+
+    # Eager attention: the fused kernels do not return attention weights, which are the point here.
+    model = from_folder(AutoModel, files, attn_implementation="eager").eval()
+    config = model.config
+    mean, std = _normalisation(files)
+    network = DinoNetwork(model, "cpu", None, config.patch_size, getattr(config, "num_register_tokens", 0),
+                          config.num_attention_heads, mean, std, size_in_bytes(model))  # type: ignore[arg-type]
+    return network.to(device)

@@ -1,0 +1,145 @@
+"""CLIP through ``open_clip``: LAION's checkpoints, and the multilingual XLM-RoBERTa variant.
+
+The architecture comes from the repository's ``open_clip_config.json`` when it
+has one, else from the catalogue's ``architecture`` option (an open_clip
+built-in). A Hugging Face text tower (multilingual CLIP) is built from the
+configuration and tokenizer of the required ``xlm-roberta-base-text``
+component, never fetched at run time. Shapes, for an input side S:
+
+* images ``[B, 3, S, S]`` (normalised with ``mean``/``std``) → ``[B, D]``;
+* texts: tokens ``[N, L]`` (L = context length, 77 for OpenAI's tokenizer) → ``[N, D]``;
+
+both L2-normalised in float32, so a dot product is the cosine similarity.
+D = 512 for ViT-B-32, 768 for ViT-L-14.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import MarginaliaError
+from engine.models.adapters import ModelFiles
+from engine.models.adapters.weights import NotAWeightsFile, read_state_dict, size_in_bytes, skipped_initialisation
+from engine.models.runtime import half_precision_for
+
+CONFIG_FILE = "open_clip_config.json"
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclass
+class ClipNetwork:
+    model: Any  # open_clip CLIP or CustomTextCLIP, eval mode
+    tokenizer: Any
+    device: str
+    dtype: Any
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    embedding_width: int
+    size_bytes: int
+
+    def to(self, device: str) -> ClipNetwork:
+        self.dtype = half_precision_for(device)
+        self.model.to(device=device, dtype=self.dtype)
+        self.device = device
+        self.size_bytes = size_in_bytes(self.model)
+        return self
+
+    def encode_images(self, pixels: Any) -> Any:
+        """``[B, 3, S, S]`` normalised pixels → ``[B, D]`` unit vectors (float32)."""
+        import torch
+
+        with torch.inference_mode():
+            features = self.model.encode_image(pixels.to(self.device, self.dtype))
+            return torch.nn.functional.normalize(features.float(), dim=-1)
+
+    def encode_texts(self, texts: list[str]) -> Any:
+        """N texts → ``[N, D]`` unit vectors (float32)."""
+        import torch
+
+        with torch.inference_mode():
+            tokens = self.tokenizer(texts).to(self.device)
+            features = self.model.encode_text(tokens)
+            return torch.nn.functional.normalize(features.float(), dim=-1)
+
+    def prepare(self, image: Any) -> Any:
+        """A PIL image → ``[3, S, S]``: shorter side to S (bicubic), centre crop, normalise."""
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        image = image.convert("RGB")
+        scale = self.image_size / min(image.size)
+        resized = image.resize((max(self.image_size, round(image.width * scale)),
+                                max(self.image_size, round(image.height * scale))), Image.Resampling.BICUBIC)
+        left = (resized.width - self.image_size) // 2
+        top = (resized.height - self.image_size) // 2
+        crop = resized.crop((left, top, left + self.image_size, top + self.image_size))
+        array = torch.from_numpy(np.asarray(crop, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        mean = torch.tensor(self.mean).view(3, 1, 1)
+        std = torch.tensor(self.std).view(3, 1, 1)
+        return (array - mean) / std
+
+
+def _configuration(files: ModelFiles) -> dict[str, Any]:
+    import open_clip
+
+    if files.has(CONFIG_FILE):
+        try:
+            config = json.loads(files.path(CONFIG_FILE).read_text(encoding="utf-8"))
+            return {"model_cfg": config["model_cfg"], "preprocess_cfg": config.get("preprocess_cfg", {})}
+        except (ValueError, KeyError) as error:
+            raise NotAWeightsFile(f"{CONFIG_FILE} of {files.spec.name} is damaged ({error}).") from error
+    architecture = files.spec.options.get("architecture", "")
+    model_cfg = open_clip.get_model_config(architecture)
+    if model_cfg is None:
+        raise MarginaliaError(f"open_clip does not know the architecture '{architecture}' of {files.spec.name}.")
+    return {"model_cfg": copy.deepcopy(model_cfg), "preprocess_cfg": {}}
+
+
+def _text_component_folder(files: ModelFiles) -> str:
+    if not files.requirements:
+        raise MarginaliaError(f"{files.spec.name} needs a text component that the catalogue does not name.")
+    return str(next(iter(files.requirements.values())).folder)
+
+
+def load(files: ModelFiles, device: str) -> ClipNetwork:
+    import open_clip
+    from open_clip.tokenizer import HFTokenizer, SimpleTokenizer
+
+    config = _configuration(files)
+    model_cfg = config["model_cfg"]
+    text_cfg = model_cfg.setdefault("text_cfg", {})
+    hf_text = "hf_model_name" in text_cfg
+    if hf_text:
+        folder = _text_component_folder(files)
+        text_cfg.update(hf_model_name=folder, hf_tokenizer_name=folder, hf_model_pretrained=False)
+    model_class = open_clip.CustomTextCLIP if model_cfg.pop("custom_text", False) or hf_text else open_clip.CLIP
+    with skipped_initialisation():  # the checkpoint overwrites every weight
+        model = model_class(**model_cfg)
+    weights_file = next(file.filename for file in files.spec.files if not file.optional)
+    weights = {key.removeprefix("module."): value
+               for key, value in read_state_dict(files.path(weights_file)).items()}
+    own = model.state_dict()
+    weights = {key: value for key, value in weights.items()
+               if key in own or not key.endswith("position_ids")}  # older transformers saved them
+    try:
+        model.load_state_dict(weights, strict=True, assign=True)  # no second copy of the weights
+    except RuntimeError as error:
+        raise NotAWeightsFile(f"{weights_file} does not match the CLIP architecture of {files.spec.name}: "
+                              f"{str(error).splitlines()[0]}") from error
+    context_length = text_cfg.get("context_length", 77)
+    tokenizer = (HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=context_length)
+                 if hf_text else SimpleTokenizer(context_length=context_length))
+    preprocess = config["preprocess_cfg"]
+    image_size = model_cfg["vision_cfg"]["image_size"]
+    network = ClipNetwork(
+        model=model.eval(), tokenizer=tokenizer, device="cpu", dtype=None,
+        image_size=image_size if isinstance(image_size, int) else image_size[0],
+        mean=tuple(preprocess.get("mean", OPENAI_MEAN)), std=tuple(preprocess.get("std", OPENAI_STD)),
+        embedding_width=model_cfg["embed_dim"], size_bytes=size_in_bytes(model))
+    return network.to(device)
