@@ -77,6 +77,20 @@ def main(out: Path) -> None:
         window.canvas.set_zoom(0.6)
         _settle()
         window.grab().save(str(out / "polygon-tool-zoomed.png"))
+        from gui.model_hint import hint_for_missing_model, show_models
+
+        models = show_models(window)
+        if "Looking" in models.devices_found.text():
+            _wait(window.jobs.job_ended)
+        models.select("sam-vit-b")
+        _settle()
+        models.grab().save(str(out / "models-dialog.png"))
+        models.close()
+        hint = hint_for_missing_model(window, models.store, "sam-vit-b", "The SAM tool", lambda model_id: None)
+        _settle()
+        assert hint is not None
+        hint.grab().save(str(out / "model-needed-hint.png"))
+        hint.close()
         window.close()
         app.processEvents()
     print(f"screenshots written to {out}")

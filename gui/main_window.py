@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QUndoStack
@@ -38,6 +39,9 @@ from gui.settings import AppSettings
 from gui.status import StatusBar
 from gui.workers import JobRunner
 
+if TYPE_CHECKING:
+    from engine.models.service import ModelService
+
 
 class MainWindow(QMainWindow):
     project_opened = Signal()
@@ -46,6 +50,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: AppSettings, curator: str) -> None:
         super().__init__()
         self.settings = settings
+        self._model_service: ModelService | None = None
         self.curator = curator
         self.project: Project | None = None
         self.actions_by_name: dict[str, QAction] = {}
@@ -217,6 +222,22 @@ class MainWindow(QMainWindow):
         self.project_opened.emit()
 
     # -- closing -----------------------------------------------------------------------------
+
+    def model_service(self) -> ModelService:
+        """The app's one model runtime, created on first use (models load lazily inside it)."""
+        if self._model_service is None:
+            from engine.models.runtime import ModelManager  # noqa: PLC0415 - not needed at start-up
+            from engine.models.service import ModelService  # noqa: PLC0415
+            from engine.models.store import ModelStore  # noqa: PLC0415
+
+            self._model_service = ModelService(ModelStore(), ModelManager(preference=self.settings.model_device))
+        return self._model_service
+
+    def reset_model_service(self) -> None:
+        """Forget loaded models (after a device change); they are released off the UI thread."""
+        service, self._model_service = self._model_service, None
+        if service is not None and service.manager.loaded():
+            self.jobs.submit("Releasing models", lambda progress, cancel: service.manager.unload_all())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.settings.save_window_state(self.saveGeometry(), self.saveState())

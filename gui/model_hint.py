@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 def show_models(window: MainWindow, store: ModelStore | None = None, select: str | None = None) -> ModelsDialog:
     from gui.models_dialog import ModelsDialog  # noqa: PLC0415 - the dialog loads on demand
 
-    dialog = ModelsDialog(store or ModelStore(), window.jobs, window.notifications, window)
+    dialog = ModelsDialog(store or ModelStore(), window.jobs, window.notifications, window, window.settings)
+    dialog.device_choice.currentIndexChanged.connect(window.reset_model_service)
     dialog.setModal(False)
     if select is not None:
         dialog.select(select)

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -19,10 +20,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.models.catalogue import CATALOGUE, ModelSpec
+from engine.models.catalogue import CATALOGUE, ModelSpec, UserSuppliedSource
 from engine.models.download import download_model
+from engine.models.runtime import available_devices
 from engine.models.store import ModelStore
 from gui.notifications import NotificationArea
+from gui.settings import MODEL_DEVICES, AppSettings
 from gui.workers import JobRunner
 
 COLUMNS = ("Model", "Task", "Size", "Licence", "Status")
@@ -30,8 +33,9 @@ COLUMNS = ("Model", "Task", "Size", "Licence", "Status")
 
 class ModelsDialog(QDialog):
     def __init__(self, store: ModelStore, jobs: JobRunner, notifications: NotificationArea,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, settings: AppSettings | None = None) -> None:
         super().__init__(parent)
+        self._settings = settings
         self.setWindowTitle("Models")
         self.store = store
         self._jobs = jobs
@@ -62,14 +66,43 @@ class ModelsDialog(QDialog):
                                 "run in the background; the status bar shows their progress."))
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        if settings is not None:
+            layout.addLayout(self._device_row(settings))
         self.resize(760, 520)
         self.refresh()
+
+    def _device_row(self, settings: AppSettings) -> QHBoxLayout:
+        self.device_choice = QComboBox()
+        for key, label in MODEL_DEVICES.items():
+            self.device_choice.addItem(label, key)
+        self.device_choice.setCurrentIndex(list(MODEL_DEVICES).index(settings.model_device))
+        self.device_choice.currentIndexChanged.connect(self._device_chosen)
+        self.devices_found = QLabel("Looking for a GPU…")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Run models on:"))
+        row.addWidget(self.device_choice)
+        row.addWidget(self.devices_found, 1)
+        # Finding the GPU imports torch (seconds): never on the UI thread.
+        self._jobs.submit("Looking for a GPU", lambda progress, cancel: available_devices(), self._show_devices)
+        return row
+
+    def _show_devices(self, devices: list[str]) -> None:
+        gpus = [device.split(" ", 1)[-1] if device.startswith("cuda") else "Apple GPU" for device in devices
+                if device != "cpu"]
+        self.devices_found.setText(f"This computer has: {', '.join(gpus)}." if gpus
+                                   else "No GPU found here: models run on the CPU (slower, but they work).")
+
+    def _device_chosen(self) -> None:
+        assert self._settings is not None
+        self._settings.model_device = self.device_choice.currentData()
+        self._notes.info(f"Models will run on: {self.device_choice.currentText()} (from their next load).")
 
     def refresh(self) -> None:
         installed = {model.id for model in self.store.installed()}
         for row, spec in enumerate(self.specs):
             status = ("downloading…" if spec.id in self._downloading
-                      else "installed" if spec.id in installed else "available")
+                      else "installed" if spec.id in installed
+                      else "import by hand" if isinstance(spec.source, UserSuppliedSource) else "available")
             cells = (spec.name, spec.task, f"{spec.download_size / 1e6:,.0f} MB", spec.licence, status)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -90,7 +123,13 @@ class ModelsDialog(QDialog):
         spec = self.selected_spec()
         installed = spec is not None and self.store.get(spec.id) is not None
         busy = spec is not None and spec.id in self._downloading
-        self.download_button.setEnabled(spec is not None and not installed and not busy)
+        downloadable = spec is not None and not isinstance(spec.source, UserSuppliedSource)
+        self.download_button.setEnabled(downloadable and not installed and not busy)
+        if spec is not None and not downloadable:
+            self.download_button.setToolTip(f"No dependable download: get it from {spec.source.where_to_get_it}, "
+                                            "then use Import from file…")
+        else:
+            self.download_button.setToolTip("")
         self.import_button.setEnabled(spec is not None and not busy)
         self.remove_button.setEnabled(installed and not busy)
 

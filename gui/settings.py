@@ -1,4 +1,4 @@
-"""The user's settings: curator name, recent projects, last category, window layout.
+"""The user's settings: curator name, recent projects, last category, window layout, model device.
 
 Stored as an INI file in the user's data folder (``MARGINALIA_DATA_DIR``
 moves it), so tests and portable installs never touch the real ones.
@@ -13,6 +13,8 @@ from PySide6.QtCore import QByteArray, QSettings
 from engine.paths import user_data_dir
 
 _MAX_RECENT = 10
+MODEL_DEVICES = {"auto": "Automatic (the fastest available)", "cpu": "CPU only",
+                 "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (Metal)"}
 
 
 class AppSettings:
@@ -28,6 +30,17 @@ class AppSettings:
     @curator.setter
     def curator(self, name: str) -> None:
         self._settings.setValue("curator", name.strip())
+        self._settings.sync()
+
+    @property
+    def model_device(self) -> str:
+        """Where models run: "auto" (best available), "cpu", "cuda" or "mps"."""
+        value = str(self._settings.value("models/device", "auto") or "auto")
+        return value if value in MODEL_DEVICES else "auto"
+
+    @model_device.setter
+    def model_device(self, device: str) -> None:
+        self._settings.setValue("models/device", device if device in MODEL_DEVICES else "auto")
         self._settings.sync()
 
     def recent_projects(self) -> list[Path]:

@@ -72,6 +72,18 @@ def choose_device(preference: str | None = None) -> DeviceChoice:
     raise MarginaliaError(f"Unknown device '{wish}': use auto, cpu, cuda, cuda:N or mps.")
 
 
+def available_devices() -> list[str]:
+    """The devices this computer can run models on, fastest first (imports torch: call off the UI thread)."""
+    found = []
+    if _cuda_available():
+        import torch
+
+        found += [f"cuda:{index} {torch.cuda.get_device_name(index)}" for index in range(torch.cuda.device_count())]
+    if _mps_available():
+        found.append("mps")
+    return [*found, "cpu"]
+
+
 def half_precision_for(device: str, supports_bf16: bool = True) -> Any:
     """fp16/bf16 on GPUs, full precision on the CPU (where half precision is slow or absent)."""
     import torch
@@ -110,9 +122,11 @@ Mover = Callable[[Any, str], Any]  # (model, device) -> model on that device
 class ModelManager:
     """Loads models lazily, keeps them within a memory budget, runs work on their threads."""
 
-    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, device: DeviceChoice | None = None) -> None:
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, device: DeviceChoice | None = None,
+                 preference: str | None = None) -> None:
         self.budget_bytes = budget_bytes
         self._device = device
+        self._preference = preference  # the app's setting; MARGINALIA_DEVICE still wins
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
         self._lock = threading.RLock()
         self.notices: list[str] = []
@@ -120,7 +134,7 @@ class ModelManager:
     @property
     def device(self) -> DeviceChoice:
         if self._device is None:
-            self._device = choose_device()
+            self._device = choose_device(self._preference)
             if self._device.notice:
                 self.notices.append(self._device.notice)
         return self._device

@@ -51,6 +51,8 @@ def test_import_from_a_file(qtbot, window, tmp_path: Path) -> None:
     checkpoint = tmp_path / "sam_tss_b_hiertext.pth"
     checkpoint.write_bytes(os.urandom(2048))
     dialog.select("hi-sam-vit-b")
+    assert not dialog.download_button.isEnabled() and "Hi-SAM" in dialog.download_button.toolTip()
+    assert dialog.table.item(dialog.table.currentRow(), 4).text() == "import by hand"
     dialog.import_selected([checkpoint])
     qtbot.waitUntil(lambda: store.get("hi-sam-vit-b") is not None, timeout=10_000)
     assert store.get("hi-sam-vit-b").path("sam_tss_b_hiertext.pth").read_bytes() == checkpoint.read_bytes()
@@ -80,3 +82,23 @@ def test_a_tool_needing_a_missing_model_offers_the_models_dialog(qtbot, window, 
 
         store.import_files(tiny_spec(model_id), [tiny_models(model_id)])
     assert hint_for_missing_model(window, store, "clip-xlmr-b-32", "Search", opened.append) is None
+
+
+def test_the_device_setting_is_kept_and_used_for_the_next_load(qtbot, window, tmp_path: Path) -> None:
+    from gui.model_hint import show_models
+
+    store = ModelStore(tmp_path / "models")
+    dialog = show_models(window, store)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: "GPU" in dialog.devices_found.text() and "Looking" not in dialog.devices_found.text(),
+                    timeout=20_000)
+    before = window.model_service()
+    assert before.manager._preference == "auto"
+    dialog.device_choice.setFocus()
+    qtbot.keyClicks(dialog.device_choice, "CPU only")  # type-ahead selects the entry, like a user would
+    assert window.settings.model_device == "cpu"
+    after = window.model_service()
+    assert after is not before and after.manager.device.device == "cpu"
+    reopened = show_models(window, store)
+    qtbot.addWidget(reopened)
+    assert reopened.device_choice.currentData() == "cpu"
