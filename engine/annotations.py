@@ -84,6 +84,19 @@ def _shape_fields(image: Image, geometry: Geometry) -> dict[str, Any]:
             "rle": shape.rle, "area": shape.area}
 
 
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who or what made an annotation (a curator, an import, or a model run)."""
+
+    source_kind: SourceKind = SourceKind.HUMAN
+    source_model: str = ""
+    source_version: str = ""
+    prompt: str = ""
+    score: float | None = None
+    model_run_id: int | None = None
+
+
+
 def create_annotation(
     project: Project,
     *,
@@ -94,15 +107,35 @@ def create_annotation(
     session_id: int | None = None,
     source_kind: SourceKind = SourceKind.HUMAN,
     status: AnnotationStatus = AnnotationStatus.ACCEPTED,
+    provenance: Provenance | None = None,
 ) -> AnnotationRecord:
+    return create_annotations(project, image_id=image_id, category_id=category_id, geometries=[geometry],
+                              creator=creator, session_id=session_id, status=status,
+                              provenances=[provenance or Provenance(source_kind)])[0]
+
+
+def create_annotations(
+    project: Project,
+    *,
+    image_id: int,
+    category_id: int,
+    geometries: list[Geometry],
+    creator: str,
+    provenances: list[Provenance],
+    session_id: int | None = None,
+    status: AnnotationStatus = AnnotationStatus.ACCEPTED,
+) -> list[AnnotationRecord]:
+    """Several annotations on one page in one transaction (e.g. a model's proposals)."""
     with project.unit_of_work() as session:
         image = session.get_one(Image, image_id)
-        row = Annotation(image_id=image_id, category_id=category_id, source_kind=source_kind,
-                         status=status, creator=creator, session_id=session_id,
-                         **_shape_fields(image, geometry))
-        session.add(row)
+        rows = [Annotation(image_id=image_id, category_id=category_id, status=status, creator=creator,
+                           session_id=session_id, source_kind=origin.source_kind, source_model=origin.source_model,
+                           source_version=origin.source_version, prompt=origin.prompt, score=origin.score,
+                           model_run_id=origin.model_run_id, **_shape_fields(image, geometry))
+                for geometry, origin in zip(geometries, provenances, strict=True)]
+        session.add_all(rows)
         session.flush()
-        return _record(row)
+        return [_record(row) for row in rows]
 
 
 def annotations_of(project: Project, image_id: int) -> list[AnnotationRecord]:

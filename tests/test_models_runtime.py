@@ -9,7 +9,7 @@ import torch
 from sqlalchemy import select
 
 from engine.errors import MarginaliaError
-from engine.models.runs import recorded_run
+from engine.models.runs import recent_timings, recorded_run
 from engine.models.runtime import DeviceChoice, ModelManager, choose_device, half_precision_for
 from engine.store.schema import ModelRun
 
@@ -94,8 +94,8 @@ def test_out_of_memory_shrinks_batches_then_falls_back_to_the_cpu() -> None:
 
 
 def test_every_run_is_recorded_with_its_timings(project) -> None:
-    with recorded_run(project, "clip-vit-b-32", device="cpu", parameters={"batch": 4}) as timings:
-        timings["encode_s"] = 0.5
+    with recorded_run(project, "clip-vit-b-32", device="cpu", parameters={"batch": 4}) as run:
+        run.timings["encode_s"] = 0.5
     with pytest.raises(ValueError):
         with recorded_run(project, "sam-vit-b", device="cpu", parameters={}):
             raise ValueError("bad prompt")
@@ -105,6 +105,9 @@ def test_every_run_is_recorded_with_its_timings(project) -> None:
         ("clip-vit-b-32", "cpu", {"batch": 4}), ("sam-vit-b", "cpu", {})]
     assert runs[0].timings["encode_s"] == 0.5 and runs[0].timings["total_s"] >= 0
     assert runs[1].error == "ValueError: bad prompt" and runs[1].finished_at is not None
+    assert runs[0].id == run.id
+    assert recent_timings(project, "clip-vit-b-32", "cpu", "encode_s") == [0.5]
+    assert recent_timings(project, "sam-vit-b", "cpu", "total_s") == []  # failed runs say nothing
 
 
 def test_a_family_without_an_adapter_says_so_clearly() -> None:

@@ -64,7 +64,7 @@ def validate_parts(parts: list[PolygonPart]) -> list[PolygonPart]:
     ]
 
 
-def _encode(mask: np.ndarray) -> Rle:
+def rle_from_mask(mask: np.ndarray) -> Rle:
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
@@ -122,7 +122,7 @@ def has_holes(polygons: list[PolygonPart] | None) -> bool:
 def rle_of(polygons: list[PolygonPart] | None, rle: Rle | None, height: int, width: int) -> Rle:
     if rle is not None:
         return rle
-    return _encode(rasterise(polygons, None, height, width))
+    return rle_from_mask(rasterise(polygons, None, height, width))
 
 
 def area_of(polygons: list[PolygonPart] | None, rle: Rle | None, height: int, width: int) -> float:

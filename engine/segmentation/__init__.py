@@ -1,0 +1,1 @@
+"""Click-to-mask segmentation with Segment Anything: embeddings, prompt decoding, masks to shapes."""

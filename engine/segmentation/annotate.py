@@ -1,0 +1,31 @@
+"""SAM results as annotations: exact RLE + editable polygons, with the model and prompt recorded."""
+
+from __future__ import annotations
+
+import json
+
+from engine.annotations import AnnotationRecord, Geometry, Provenance, create_annotation
+from engine.project import Project
+from engine.segmentation.masks import shape_of_mask
+from engine.segmentation.segmenter import Segmentation
+from engine.store.types import AnnotationStatus, SourceKind
+
+
+def describe_prompt(segmentation: Segmentation) -> str:
+    """The prompt in page pixels, as provenance (JSON)."""
+    prompt = segmentation.prompt
+    return json.dumps({"points": [[round(x, 1), round(y, 1), label] for x, y, label in prompt.points],
+                       "box": [round(v, 1) for v in prompt.box] if prompt.box else None,
+                       "refined": prompt.previous is not None, "candidate": segmentation.index})
+
+
+def save_segmentation(project: Project, segmentation: Segmentation, *, image_id: int, category_id: int,
+                      creator: str, session_id: int | None, model_run_id: int | None = None) -> AnnotationRecord:
+    """The curator accepted the mask: store it at full resolution (RLE) with its polygons."""
+    shape = shape_of_mask(segmentation.page_mask())
+    key = segmentation.embedding.key
+    origin = Provenance(SourceKind.MODEL, key.model_id, key.checkpoint_sha256[:12], describe_prompt(segmentation),
+                        min(1.0, max(0.0, segmentation.score)), model_run_id)
+    return create_annotation(project, image_id=image_id, category_id=category_id,
+                             geometry=Geometry(polygons=shape.polygons or None, rle=shape.rle), creator=creator,
+                             session_id=session_id, status=AnnotationStatus.ACCEPTED, provenance=origin)

@@ -1,0 +1,53 @@
+"""SAM's input frame: a page scaled so its longer side is the model's input side (1024).
+
+Prompts come in page pixels (full resolution) and go into the frame; masks come
+out of the decoder as low-resolution logits ``[256, 256]`` over the padded
+``[1024, 1024]`` frame and go back to page pixels the way segment-anything does
+it (bilinear to the padded frame, crop the padding, bilinear to the page),
+so that the same prompt gives the same mask as ``SamPredictor``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class InputFrame:
+    page_width: int
+    page_height: int
+    side: int = 1024  # the encoder's input side
+
+    @property
+    def scale(self) -> float:
+        return self.side / max(self.page_width, self.page_height)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the page inside the frame, as segment-anything rounds it."""
+        return (int(self.page_width * self.scale + 0.5), int(self.page_height * self.scale + 0.5))
+
+    def to_frame(self, points: np.ndarray) -> np.ndarray:
+        """``[N, 2]`` page pixels (x, y) → frame pixels, per axis as ``ResizeLongestSide`` does."""
+        width, height = self.size
+        factors = np.array([width / self.page_width, height / self.page_height], dtype=np.float32)
+        return points.astype(np.float32) * factors
+
+    def logits_in_frame(self, low_res: np.ndarray) -> np.ndarray:
+        """``[256, 256]`` logits → ``[h, w]`` logits over the page inside the frame (h, w ≤ side)."""
+        padded = cv2.resize(low_res.astype(np.float32), (self.side, self.side), interpolation=cv2.INTER_LINEAR)
+        width, height = self.size
+        return padded[:height, :width]
+
+    def mask_in_frame(self, low_res: np.ndarray) -> np.ndarray:
+        """A ``[h, w]`` boolean mask at frame resolution: cheap, for showing while the curator clicks."""
+        return self.logits_in_frame(low_res) > 0.0
+
+    def mask_on_page(self, low_res: np.ndarray) -> np.ndarray:
+        """The ``[page_height, page_width]`` boolean mask at full resolution."""
+        logits = cv2.resize(self.logits_in_frame(low_res), (self.page_width, self.page_height),
+                            interpolation=cv2.INTER_LINEAR)
+        return logits > 0.0
