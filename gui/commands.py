@@ -77,17 +77,19 @@ class _AnnotationCommand(_Command):
 
 class CreateAnnotation(_AnnotationCommand):
     def __init__(self, context: EditContext, image_id: int, category_id: int, geometry: Geometry,
-                 label: str) -> None:
+                 label: str, provenance: store.Provenance | None = None) -> None:
         super().__init__(context, f"Draw {label}", image_id)
         self._category_id = category_id
         self._geometry = geometry
+        self._provenance = provenance
         self.record: AnnotationRecord | None = None
 
     def apply(self, *, first_time: bool) -> None:
         if self.record is None:
             self.record = store.create_annotation(
                 self.ctx.project, image_id=self.image_id, category_id=self._category_id,
-                geometry=self._geometry, creator=self.ctx.curator, session_id=self.ctx.session_id)
+                geometry=self._geometry, creator=self.ctx.curator, session_id=self.ctx.session_id,
+                provenance=self._provenance)
         else:
             store.restore(self.ctx.project, [self.record])
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PySide6.QtGui import QImage, QUndoStack
 
-from engine.annotations import AnnotationRecord, Geometry, annotations_of, get_annotations
+from engine.annotations import AnnotationRecord, Geometry, Provenance, annotations_of, get_annotations
 from engine.categories import CategoryRecord, list_categories
 from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import list_images
@@ -214,6 +214,10 @@ class LabellingController:
             self._settings.set_last_category(self.ctx.project.folder, category_id)
 
     def _drawn(self, geometry: Geometry) -> None:
+        self.add_shape(geometry)
+
+    def add_shape(self, geometry: Geometry, provenance: Provenance | None = None) -> None:
+        """A new annotation in the current category (asking for one if there is none), undoable."""
         if self.ctx is None or self.image_id is None:
             return
         category = self.current_category()
@@ -223,7 +227,7 @@ class LabellingController:
             if created is None:
                 return
             category = created
-        command = CreateAnnotation(self.ctx, self.image_id, category.id, geometry, category.name)
+        command = CreateAnnotation(self.ctx, self.image_id, category.id, geometry, category.name, provenance)
         self._undo.push(command)
         if command.record is not None:
             self.views.canvas.select_annotations([command.record.id])

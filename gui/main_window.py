@@ -11,9 +11,11 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QInputDialog,
+    QLabel,
     QMainWindow,
     QSplitter,
     QStackedWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +37,7 @@ from gui.labelling import LabellingController, LabellingViews
 from gui.menus import build_menus
 from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
+from gui.sam_controller import SamController
 from gui.settings import AppSettings
 from gui.status import StatusBar
 from gui.workers import JobRunner
@@ -80,7 +83,12 @@ class MainWindow(QMainWindow):
                                              self.refresh_gallery)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery)
+        self.sam_options = QToolBar("SAM options")
+        self.sam_options.setObjectName("toolbar-sam")
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.sam_options)
+        self.sam = SamController(self)
         self.actions_by_name = build_menus(self)
+        self._fill_sam_options()
         self.canvas.zoom_changed.connect(self.status.set_zoom)
         self.canvas.cursor_moved.connect(self.status.set_position)
         self.canvas.tool_changed.connect(self._tool_changed)
@@ -93,6 +101,15 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.restoreState(state)
         self._show_welcome()
+
+    def _fill_sam_options(self) -> None:
+        bar = self.sam_options
+        bar.addWidget(QLabel(" Model: "))
+        bar.addWidget(self.sam.model_choice)
+        bar.addSeparator()
+        bar.addAction(self.actions_by_name["sam-everything"])
+        bar.addAction(self.actions_by_name["sam-precompute"])
+        bar.setVisible(False)
 
     def _build_layout(self) -> None:
         splitter = QSplitter(Qt.Orientation.Horizontal)

@@ -92,11 +92,17 @@ def build_menus(window: MainWindow) -> dict[str, QAction]:
 
     tools = bar.addMenu("&Tools")
     group = QActionGroup(window)
-    for name, text, key in (("select", "&Select / Move", "V"), ("box", "&Box", "B"), ("polygon", "&Polygon", "P")):
+    for name, text, key in (("select", "&Select / Move", "V"), ("box", "&Box", "B"), ("polygon", "&Polygon", "P"),
+                            ("sam", "S&AM (click to mask)", "S")):
         action = _add(tools, actions, f"tool-{name}", text, lambda name=name: canvas.set_tool(name), key)
         action.setCheckable(True)
         group.addAction(action)
     actions["tool-select"].setChecked(True)
+    tools.addSeparator()
+    _add(tools, actions, "sam-everything", "Segment &Everything on This Page", window.sam.segment_everything)
+    _add(tools, actions, "sam-precompute", "Prepare SAM for &All Pages", window.sam.precompute_project)
+    actions["sam-everything"].setToolTip("SAM proposes every region it finds on this page, for you to review")
+    actions["sam-precompute"].setToolTip("Encode every page now (slow on a CPU), so that SAM answers at once later")
     tools.addSeparator()
     _add(tools, actions, "models", "&Models…", lambda: _show_models(window))
 

@@ -43,6 +43,15 @@ class AppSettings:
         self._settings.setValue("models/device", device if device in MODEL_DEVICES else "auto")
         self._settings.sync()
 
+    @property
+    def sam_model(self) -> str:
+        return str(self._settings.value("sam/model", "") or "")
+
+    @sam_model.setter
+    def sam_model(self, model_id: str) -> None:
+        self._settings.setValue("sam/model", model_id)
+        self._settings.sync()
+
     def recent_projects(self) -> list[Path]:
         value = self._settings.value("recent_projects", []) or []
         items = [value] if isinstance(value, str) else list(value)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 
@@ -38,6 +37,8 @@ class InputFrame:
 
     def logits_in_frame(self, low_res: np.ndarray) -> np.ndarray:
         """``[256, 256]`` logits → ``[h, w]`` logits over the page inside the frame (h, w ≤ side)."""
+        import cv2
+
         padded = cv2.resize(low_res.astype(np.float32), (self.side, self.side), interpolation=cv2.INTER_LINEAR)
         width, height = self.size
         return padded[:height, :width]
@@ -48,6 +49,8 @@ class InputFrame:
 
     def mask_on_page(self, low_res: np.ndarray) -> np.ndarray:
         """The ``[page_height, page_width]`` boolean mask at full resolution."""
+        import cv2
+
         logits = cv2.resize(self.logits_in_frame(low_res), (self.page_width, self.page_height),
                             interpolation=cv2.INTER_LINEAR)
         return logits > 0.0

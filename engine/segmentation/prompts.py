@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.segmentation.frame import InputFrame
+if TYPE_CHECKING:
+    from engine.segmentation.frame import InputFrame
 
 POSITIVE, NEGATIVE = 1, 0
 _PADDING, _BOX_TOP_LEFT, _BOX_BOTTOM_RIGHT = -1, 2, 3

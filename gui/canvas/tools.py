@@ -38,6 +38,10 @@ class Tool:
     def press(self, point: QPointF, modifiers: Qt.KeyboardModifier) -> bool:
         return False
 
+    def secondary_press(self, point: QPointF) -> bool:
+        """A right-button press; tools that use it return ``True``."""
+        return False
+
     def move(self, point: QPointF) -> bool:
         return False
 

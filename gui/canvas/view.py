@@ -140,6 +140,10 @@ class ImageCanvas(QGraphicsView):
 
     # -- tools -----------------------------------------------------------------------
 
+    def add_tool(self, tool: Tool) -> None:
+        """Tools that need more than the canvas (e.g. SAM, driven by its controller) register here."""
+        self._tools[tool.name] = tool
+
     def set_tool(self, name: str) -> None:
         if name not in self._tools or self.tool is self._tools[name]:
             return
@@ -224,6 +228,10 @@ class ImageCanvas(QGraphicsView):
             return
         if self._to_tool(event, lambda point: self.tool.press(point, event.modifiers())):
             return
+        if self.page is not None and event.button() == Qt.MouseButton.RightButton and \
+                self.tool.secondary_press(self._inside(self.mapToScene(event.position().toPoint()))):
+            event.accept()
+            return
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -285,6 +293,12 @@ class ImageCanvas(QGraphicsView):
             event.accept()
             return
         super().keyPressEvent(event)
+
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802, A002
+        # While a tool is working, Tab belongs to it (SAM: the next candidate mask).
+        if self.tool.busy:
+            return False
+        return super().focusNextPrevChild(next)
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():

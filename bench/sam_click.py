@@ -1,0 +1,99 @@
+"""Click-to-mask latency with a cached embedding: Marginalia's decoder next to SamPredictor.predict.
+
+Real-size ViT-B (random weights, published shapes) from a model store; each
+image is encoded once (not timed), then the same clicks are decoded by both:
+ours (ONNX Runtime prompt decoder, best candidate upscaled to the page) and
+segment-anything's ``SamPredictor.predict`` (all three candidates upscaled),
+each returning full-resolution boolean masks. Prints one JSON line.
+
+    .venv/bin/python bench/sam_click.py [--clicks 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import REPO, emit, full_size_store  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+MODEL = "sam-vit-b"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 2)
+
+
+def _pages(folder: Path) -> dict[str, object]:
+    from PIL import Image
+
+    from engine.segmentation.segmenter import PageRef
+
+    painting = Image.open(SHARED / "artworks" / "turner_the_shipwreck_1805.jpg").convert("RGB").resize((1024, 768))
+    painting.save(folder / "painting-1024x768.png")
+    return {"1024x768": PageRef(1, folder / "painting-1024x768.png", 0, "1" * 64, 1024, 768, "PNG"),
+            "2577x3633": PageRef(2, SHARED / "manuscripts" / "SBB0000F29300010000_0002.tif", 0, "2" * 64,
+                                 2577, 3633, "TIFF")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clicks", type=int, default=60)
+    args = parser.parse_args()
+
+    import torch
+    from segment_anything import SamPredictor
+
+    from engine.models.runtime import DeviceChoice, ModelManager
+    from engine.models.service import ModelService
+    from engine.segmentation.embeddings import EmbeddingCache
+    from engine.segmentation.prompts import POSITIVE, Prompt
+    from engine.segmentation.segmenter import Segmenter
+
+    device = "cpu"  # the decoder is what is timed; it runs on the CPU on every machine
+    service = ModelService(full_size_store([MODEL]), ModelManager(device=DeviceChoice(device)))
+    figures: dict[str, object] = {"bench": "sam_click", "model": MODEL, "device": device,
+                                  "torch_threads": torch.get_num_threads(), "clicks": args.clicks}
+    with tempfile.TemporaryDirectory() as scratch:
+        segmenter = Segmenter(service, EmbeddingCache(Path(scratch) / "cache"), MODEL)
+        predictor = SamPredictor(service.run(MODEL, lambda network: network.sam))
+        rng = np.random.default_rng(0)
+        for label, page in _pages(Path(scratch)).items():
+            started = time.perf_counter()
+            embedding = segmenter.embedding(page)
+            figures[f"encode_s_{label}"] = round(time.perf_counter() - started, 2)
+            segmenter.decoder()  # export / session start, once, outside the timings
+            clicks = rng.uniform((0, 0), (page.width, page.height), size=(args.clicks, 2))
+            ours, baseline = [], []
+            predictor.original_size = (page.height, page.width)
+            width, height = embedding.frame.size
+            predictor.input_size = (height, width)
+            predictor.features = torch.from_numpy(embedding.features[None])
+            predictor.is_image_set = True
+            for x, y in clicks:
+                started = time.perf_counter()
+                mask = segmenter.segment(embedding, Prompt(points=((float(x), float(y), POSITIVE),))).page_mask()
+                ours.append((time.perf_counter() - started) * 1000)
+                assert mask.shape == (page.height, page.width)
+                started = time.perf_counter()
+                masks, _, _ = predictor.predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]),
+                                                multimask_output=True)
+                baseline.append((time.perf_counter() - started) * 1000)
+            figures[f"p50_ms_{label}"] = _percentile(ours, 50)
+            figures[f"p90_ms_{label}"] = _percentile(ours, 90)
+            figures[f"baseline_p50_ms_{label}"] = _percentile(baseline, 50)
+            figures[f"speedup_{label}"] = round(statistics.median(baseline) / statistics.median(ours), 2)
+        figures["decoder"] = segmenter.decoder().name
+    emit(figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""Drives the SAM tool: encodes the open page (and the next ones) in the background, decodes clicks, saves masks.
+
+Encoding runs as a visible job that says what it costs ("about 40 s on the
+CPU, once per page"); decoding a click runs as an invisible job, only the
+newest prompt is decoded when clicks come faster than masks. Nothing here
+blocks the UI thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QComboBox
+
+from engine.annotations import Geometry, Provenance
+from engine.jobs import CancelToken, ProgressCallback
+from engine.models.catalogue import CATALOGUE
+from engine.segmentation.prompts import Prompt
+from engine.store.types import SourceKind
+from gui.canvas.sam_tool import SamTool
+
+if TYPE_CHECKING:  # the segmentation engine (torch, OpenCV) loads when SAM is first used
+    from engine.segmentation.embeddings import Embedding
+    from engine.segmentation.segmenter import PageRef, Segmentation, Segmenter
+    from gui.main_window import MainWindow
+
+SAM_MODELS = [spec for spec in CATALOGUE if spec.family == "sam"]
+PREFETCH_PAGES = 2
+CACHE_FOLDER = "sam-embeddings"
+
+
+@dataclass
+class _Pending:
+    prompt: Prompt | None = None
+
+
+class SamController(QObject):
+    mask_shown = Signal()  # a decoded mask is on the canvas (tests and screenshots wait for it)
+    page_ready = Signal()  # the open page's embedding is ready
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.tool = SamTool(window.canvas.scene, self._prompt_changed, self.accept, self.next_candidate)
+        window.canvas.add_tool(self.tool)
+        self.model_choice = QComboBox()
+        self.model_choice.setToolTip("The SAM model: B is fastest, H most precise")
+        for spec in SAM_MODELS:
+            self.model_choice.addItem(spec.name, spec.id)
+        remembered = window.settings.sam_model or SAM_MODELS[0].id
+        self.model_choice.setCurrentIndex(max(0, self.model_choice.findData(remembered)))
+        self.model_choice.currentIndexChanged.connect(self._model_chosen)
+        self._segmenters: dict[tuple[str, str], Segmenter] = {}
+        self._page: PageRef | None = None
+        self.embedding: Embedding | None = None
+        self.segmentation: Segmentation | None = None
+        self._decoding = False
+        self._pending = _Pending()
+        self._encode_job: Any = None
+        self._prefetch_job: Any = None
+        window.canvas.tool_changed.connect(self._tool_changed)
+        window.gallery.image_selected.connect(lambda _image_id: self._page_changed())
+
+    @property
+    def model_id(self) -> str:
+        return str(self.model_choice.currentData())
+
+    @property
+    def active(self) -> bool:
+        return self.window.canvas.tool is self.tool
+
+    # -- the segmenter for the open project and chosen model ------------------------------
+
+    def segmenter(self) -> Segmenter | None:
+        project = self.window.project
+        if project is None:
+            return None
+        key = (str(project.folder), self.model_id)
+        if key not in self._segmenters:
+            from engine.segmentation.embeddings import EmbeddingCache  # noqa: PLC0415
+            from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
+
+            cache = EmbeddingCache(project.folder / "cache" / CACHE_FOLDER)
+            self._segmenters[key] = Segmenter(self.window.model_service(), cache, self.model_id)
+        return self._segmenters[key]
+
+    def _model_ready(self) -> bool:
+        from gui.model_hint import hint_for_missing_model, show_models  # noqa: PLC0415
+
+        store = self.window.model_service().store
+        box = hint_for_missing_model(self.window, store, self.model_id, "The SAM tool",
+                                     lambda model_id: show_models(self.window, store, model_id))
+        return box is None
+
+    def _model_chosen(self) -> None:
+        self.window.settings.sam_model = self.model_id
+        self._reset_page()
+        if self.active:
+            self._prepare_page()
+
+    # -- pages ------------------------------------------------------------------------------
+
+    def _tool_changed(self, name: str) -> None:
+        self.window.sam_options.setVisible(name == self.tool.name)
+        if name == self.tool.name:
+            self._prepare_page()
+
+    def _page_changed(self) -> None:
+        self._reset_page()
+        if self.active:
+            self._prepare_page()
+
+    def _reset_page(self) -> None:
+        self.tool.clear()
+        self.embedding = None
+        self.segmentation = None
+        self._pending = _Pending()
+        if self._encode_job is not None:
+            self._encode_job.cancel()
+            self._encode_job = None
+
+    def _current_page(self) -> PageRef | None:
+        from engine.segmentation.segmenter import PageRef  # noqa: PLC0415
+
+        image_id = self.window.labelling.image_id
+        row = self.window.gallery.model.row_for(image_id) if image_id is not None else None
+        return PageRef.of(row) if row is not None and not row.missing else None
+
+    def _prepare_page(self) -> None:
+        page, segmenter = self._current_page(), self.segmenter()
+        if page is None or segmenter is None or not self._model_ready():
+            return
+        if self.embedding is not None and self._page == page:
+            return
+        self._page = page
+        self.tool.waiting = "Preparing this page for SAM…"
+        self.window.status.showMessage(self.tool.waiting)
+        project = self.window.project
+        assert project is not None
+
+        def encode(progress: ProgressCallback, cancel: CancelToken) -> Embedding:
+            from engine.segmentation.precompute import precompute_embeddings  # noqa: PLC0415
+
+            precompute_embeddings(project, segmenter, [page], progress=progress, cancel=cancel)
+            segmenter.decoder()  # the first click must not wait for the decoder's export
+            return segmenter.embedding(page)
+
+        self._encode_job = self.window.jobs.submit("Preparing the page for SAM", encode,
+                                                   lambda embedding: self._embedding_ready(page, embedding))
+
+    def _embedding_ready(self, page: PageRef, embedding: Embedding) -> None:
+        if page != self._page:
+            return  # the curator moved on
+        self._encode_job = None
+        self.embedding = embedding
+        self.tool.waiting = ""
+        self.window.status.showMessage(self.tool.status_hint(), 5000)
+        self.page_ready.emit()
+        if self._pending.prompt is not None:
+            self._decode(self._pending.prompt)
+        self._prefetch_next_pages()
+
+    def _prefetch_next_pages(self) -> None:
+        segmenter, project = self.segmenter(), self.window.project
+        if segmenter is None or project is None or self._page is None:
+            return
+        from engine.segmentation.segmenter import PageRef  # noqa: PLC0415
+
+        ids = self.window.gallery.visible_image_ids()
+        if self._page.image_id not in ids:
+            return
+        start = ids.index(self._page.image_id) + 1
+        rows = [self.window.gallery.model.row_for(image_id) for image_id in ids[start:start + PREFETCH_PAGES]]
+        pages = [PageRef.of(row) for row in rows if row is not None and not row.missing]
+        if not pages or all(segmenter.has_embedding(page) for page in pages):
+            return
+        if self._prefetch_job is not None:
+            self._prefetch_job.cancel()
+        from engine.segmentation.precompute import precompute_embeddings  # noqa: PLC0415
+
+        self._prefetch_job = self.window.jobs.submit(
+            "Preparing the next pages for SAM",
+            lambda progress, cancel: precompute_embeddings(project, segmenter, pages, progress=progress,
+                                                           cancel=cancel),
+            announce_cancel=False)
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def _prompt_changed(self, prompt: Prompt | None) -> None:
+        if prompt is None:
+            self.segmentation = None
+            self._pending.prompt = None
+            self.tool.show_mask(None, (0, 0))
+            return
+        if self.embedding is None:
+            self._pending.prompt = prompt
+            self.window.status.showMessage("The mask will appear when the page is ready for SAM…")
+            return
+        if self.segmentation is not None:
+            prompt = Prompt(prompt.points, prompt.box, previous=self.segmentation.low_res)
+        self._decode(prompt)
+
+    def _decode(self, prompt: Prompt) -> None:
+        if self._decoding:
+            self._pending.prompt = prompt  # only the newest prompt matters
+            return
+        segmenter, embedding = self.segmenter(), self.embedding
+        if segmenter is None or embedding is None:
+            return
+        self._decoding = True
+        self._pending.prompt = None
+        self.window.jobs.submit("Decoding the mask",
+                                lambda progress, cancel: segmenter.segment(embedding, prompt),
+                                self._decoded, visible=False).ended.connect(self._decode_ended)
+
+    def _decoded(self, segmentation: Segmentation) -> None:
+        if segmentation.embedding is not self.embedding or not (self.tool.points or self.tool.box):
+            return  # another page, or the prompt was cleared meanwhile
+        self._show(segmentation)
+
+    def _decode_ended(self) -> None:
+        self._decoding = False
+        if self._pending.prompt is not None and self.embedding is not None:
+            self._decode(self._pending.prompt)
+
+    def _show(self, segmentation: Segmentation) -> None:
+        self.segmentation = segmentation
+        frame = segmentation.embedding.frame
+        self.tool.show_mask(segmentation.preview_mask(), (frame.page_width, frame.page_height))
+        confidence = min(1.0, max(0.0, segmentation.score))
+        self.window.status.showMessage(f"SAM's confidence: {confidence:.0%} · Enter accepts · "
+                                       "Tab shows another candidate", 8000)
+        self.mask_shown.emit()
+
+    def next_candidate(self) -> None:
+        current = self.segmentation
+        if current is None:
+            return
+        options = current.alternatives()
+        following = options[(options.index(current.index) + 1) % len(options)] if current.index in options else 0
+        self._show(current.choose(following))
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def accept(self) -> None:
+        segmentation = self.segmentation
+        if segmentation is None:
+            return
+        from engine.segmentation.annotate import describe_prompt  # noqa: PLC0415
+        from engine.segmentation.masks import shape_of_mask  # noqa: PLC0415
+
+        key = segmentation.embedding.key
+        origin = Provenance(SourceKind.MODEL, key.model_id, key.checkpoint_sha256[:12],
+                            describe_prompt(segmentation), min(1.0, max(0.0, segmentation.score)))
+
+        def trace(progress: ProgressCallback, cancel: CancelToken) -> Geometry:
+            shape = shape_of_mask(segmentation.page_mask())
+            return Geometry(polygons=shape.polygons or None, rle=shape.rle)
+
+        def traced(geometry: Geometry) -> None:
+            if geometry.rle is None or not geometry.polygons:
+                self.window.notifications.info("The mask is empty: click inside what you want to outline.")
+                return
+            self.window.labelling.add_shape(geometry, origin)
+
+        self.tool.clear()
+        self.segmentation = None
+        self.window.jobs.submit("Saving the mask", trace, traced)
+
+    # -- whole pages and projects ------------------------------------------------------------
+
+    def segment_everything(self) -> None:
+        page, segmenter, project = self._current_page(), self.segmenter(), self.window.project
+        category = self.window.labelling.current_category()
+        if page is None or segmenter is None or project is None or not self._model_ready():
+            return
+        if category is None:
+            self.window.notifications.info("Choose the category for the proposals first.")
+            return
+        from engine.segmentation.automatic import segment_everything  # noqa: PLC0415
+
+        context = self.window.labelling.ctx
+        assert context is not None
+
+        def done(records: list[Any]) -> None:
+            context.events.annotations_changed.emit(page.image_id)
+            self.window.notifications.info(f"SAM proposed {len(records)} regions on this page; review them in "
+                                           "the Annotations panel.")
+
+        self.window.jobs.submit(
+            "Segmenting everything on the page",
+            lambda progress, cancel: segment_everything(project, segmenter, page, category_id=category.id,
+                                                        creator=context.curator, session_id=context.session_id,
+                                                        progress=progress, cancel=cancel),
+            done)
+
+    def precompute_project(self) -> None:
+        segmenter, project = self.segmenter(), self.window.project
+        if segmenter is None or project is None or not self._model_ready():
+            return
+        from engine.inventory import list_images  # noqa: PLC0415
+        from engine.segmentation.precompute import precompute_embeddings  # noqa: PLC0415
+
+        def run(progress: ProgressCallback, cancel: CancelToken) -> Any:
+            from engine.segmentation.segmenter import PageRef  # noqa: PLC0415
+
+            pages = [PageRef.of(row) for row in list_images(project) if not row.missing]
+            return precompute_embeddings(project, segmenter, pages, progress=progress, cancel=cancel)
+
+        def done(result: Any) -> None:
+            failed = f"; {len(result.failed)} could not be read" if result.failed else ""
+            self.window.notifications.info(f"SAM is ready on every page: {result.encoded} encoded now, "
+                                           f"{result.already_cached} were ready{failed}.")
+
+        self.window.jobs.submit("Precomputing SAM embeddings", run, done)

@@ -1,0 +1,90 @@
+"""The SAM tool with real mouse and keyboard events, on the tiny SAM of the test kit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QMessageBox
+from sqlalchemy import select
+
+from engine.models.store import ModelStore
+from engine.store.schema import Annotation
+from engine.store.types import AnnotationStatus, SourceKind
+from tests.gui.conftest import open_and_wait
+from tests.modelkit.tiny import tiny_spec
+
+
+@pytest.fixture
+def sam_installed(tiny_models, monkeypatch: pytest.MonkeyPatch) -> ModelStore:
+    monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
+    store = ModelStore()  # the user's models folder (isolated per test)
+    store.import_files(tiny_spec("sam-vit-b"), [tiny_models("sam-vit-b")])
+    return store
+
+
+def _click(qtbot, window, x: float, y: float, button=Qt.MouseButton.LeftButton,
+           modifier=Qt.KeyboardModifier.NoModifier) -> None:
+    canvas = window.canvas
+    qtbot.mouseClick(canvas.viewport(), button, modifier, canvas.mapFromScene(QPointF(x, y)))
+
+
+def _sam_annotations(window) -> list[Annotation]:
+    with window.project.unit_of_work() as session:
+        return list(session.scalars(select(Annotation).where(Annotation.source_model == "sam-vit-b")).all())
+
+
+def test_click_shows_a_mask_and_enter_saves_it(qtbot, window, scans_project: Path, sam_installed) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    with qtbot.waitSignal(window.sam.page_ready, timeout=60_000):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_S)  # the tool's shortcut
+    assert window.canvas.tool is window.sam.tool and window.sam_options.isVisible()
+    page = window.sam._page
+    with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
+        _click(qtbot, window, page.width * 0.4, page.height * 0.3)
+    assert window.sam.tool.points == [(pytest.approx(page.width * 0.4, abs=3), pytest.approx(page.height * 0.3,
+                                                                                         abs=3), 1)]
+    assert window.sam.tool.has_mask
+    with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
+        _click(qtbot, window, page.width * 0.7, page.height * 0.8, Qt.MouseButton.RightButton)  # exclude
+    assert [label for _, _, label in window.sam.tool.points] == [1, 0]
+    expected_index = window.sam.segmentation.index
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(_sam_annotations(window)) == 1, timeout=20_000)
+    saved = _sam_annotations(window)[0]
+    assert saved.source_kind == SourceKind.MODEL and saved.status == AnnotationStatus.ACCEPTED
+    assert saved.rle is not None and saved.rle["size"] == [page.height, page.width]
+    assert saved.creator == "Test Curator" and f'"candidate": {expected_index}' in saved.prompt
+    assert not window.sam.tool.busy  # ready for the next object
+    qtbot.waitUntil(lambda: window.canvas.annotation_item(saved.id) is not None, timeout=5_000)
+    window.undo_stack.undo()
+    assert _sam_annotations(window) == []
+
+
+def test_a_box_drag_and_alt_click_make_a_prompt(qtbot, window, scans_project: Path, sam_installed) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    with qtbot.waitSignal(window.sam.page_ready, timeout=60_000):
+        window.canvas.set_tool("sam")
+    canvas = window.canvas
+    start, end = canvas.mapFromScene(QPointF(200, 300)), canvas.mapFromScene(QPointF(900, 1200))
+    with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
+        qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
+        qtbot.mouseMove(canvas.viewport(), (start + end) / 2)
+        qtbot.mouseMove(canvas.viewport(), end)
+        qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=end)
+    x0, y0, x1, y1 = window.sam.tool.box
+    assert abs(x0 - 200) < 5 and abs(y1 - 1200) < 5 and window.sam.tool.points == []
+    with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
+        _click(qtbot, window, 500, 700, modifier=Qt.KeyboardModifier.AltModifier)
+    assert window.sam.tool.points[0][2] == 0
+    qtbot.keyClick(canvas, Qt.Key.Key_Escape)
+    assert not window.sam.tool.busy and not window.sam.tool.has_mask
+
+
+def test_without_a_sam_model_the_tool_offers_the_models_dialog(qtbot, window, scans_project: Path) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    window.canvas.set_tool("sam")
+    boxes = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
+    assert len(boxes) == 1 and "Segment Anything ViT-B" in boxes[0].text()
+    boxes[0].reject()
