@@ -82,8 +82,12 @@ class SamController(QObject):
             from engine.segmentation.embeddings import EmbeddingCache  # noqa: PLC0415
             from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
 
-            cache = EmbeddingCache(project.folder / "cache" / CACHE_FOLDER)
-            self._segmenters[key] = Segmenter(self.window.model_service(), cache, self.model_id)
+            cache = EmbeddingCache(project.folder / "cache" / CACHE_FOLDER,
+                                   disk_bytes=int(self.window.settings.sam_cache_gb * 1024**3))
+            service = self.window.model_service()
+            self._segmenters[key] = Segmenter(service, cache, self.model_id)
+            self.window.jobs.submit("Tidying the SAM cache", lambda progress, cancel: _tidy(project, cache, service),
+                                    visible=False)
         return self._segmenters[key]
 
     def _model_ready(self) -> bool:
@@ -198,8 +202,8 @@ class SamController(QObject):
             self._pending.prompt = prompt
             self.window.status.showMessage("The mask will appear when the page is ready for SAM…")
             return
-        if self.segmentation is not None:
-            prompt = Prompt(prompt.points, prompt.box, previous=self.segmentation.low_res)
+        # All points are sent each time, without the previous mask (as SAM's own demo does): the
+        # page-prepared fast path then serves every click.
         self._decode(prompt)
 
     def _decode(self, prompt: Prompt) -> None:
@@ -315,3 +319,9 @@ class SamController(QObject):
                                            f"{result.already_cached} were ready{failed}.")
 
         self.window.jobs.submit("Precomputing SAM embeddings", run, done)
+
+
+def _tidy(project: Any, cache: Any, service: Any) -> int:
+    from engine.segmentation.precompute import prune_stale_embeddings  # noqa: PLC0415
+
+    return prune_stale_embeddings(project, cache, service.store) + cache.evict_beyond_budget()

@@ -52,6 +52,14 @@ class AppSettings:
         self._settings.setValue("sam/model", model_id)
         self._settings.sync()
 
+    @property
+    def sam_cache_gb(self) -> float:
+        """The most disk SAM's page embeddings may take per project (``[sam] cache_gb`` in the file)."""
+        try:
+            return max(0.1, float(self._settings.value("sam/cache_gb", 2.0)))
+        except (TypeError, ValueError):
+            return 2.0
+
     def recent_projects(self) -> list[Path]:
         value = self._settings.value("recent_projects", []) or []
         items = [value] if isinstance(value, str) else list(value)

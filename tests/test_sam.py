@@ -18,7 +18,7 @@ from engine.jobs import CancelToken
 from engine.models.runtime import DeviceChoice, ModelManager
 from engine.models.service import ModelService
 from engine.segmentation.automatic import EverythingSettings, segment_everything
-from engine.segmentation.decoder import onnx_path
+from engine.segmentation.decoder import onnx_folder
 from engine.segmentation.embeddings import EmbeddingCache
 from engine.segmentation.frame import InputFrame
 from engine.segmentation.masks import iou, polygon_iou, shape_of_mask
@@ -114,8 +114,8 @@ def test_onnx_and_torch_decoders_give_the_same_mask(service: ModelService, tmp_p
         assert np.allclose(fast.decoded.scores, slow.decoded.scores, atol=1e-4)
         assert iou(fast.page_mask(), slow.page_mask()) >= 0.999
     assert onnx.decoder().name == "onnx" and torch_path.decoder().name == "torch"
-    export = onnx_path(service.store.get(SAM).folder, onnx.checkpoint())
-    assert export.is_file()  # kept next to the weights for the next session
+    export = onnx_folder(service.store.get(SAM).folder, onnx.checkpoint())
+    assert {p.name for p in export.iterdir()} == {"full.onnx", "prepare.onnx", "prompt.onnx"}  # kept for next time
     refined = onnx.segment(embedding, Prompt(points=((300, 200, POSITIVE),), previous=fast.low_res))
     assert refined.low_res.shape == (256, 256)
 
@@ -243,3 +243,33 @@ def test_precompute_resumes_and_reports_unreadable_pages(service, project, share
     assert (result.already_cached, result.encoded, len(result.failed)) == (1, 2, 1)
     assert "about" in seen[-2].message  # an estimate once a page has been timed
     assert all(segmenter.has_embedding(page) for page in pages[:3])
+
+
+def test_the_split_decoder_computes_what_segment_anything_computes(service: ModelService, tmp_path: Path) -> None:
+    from engine.segmentation.graphs import decoder_graphs
+
+    graphs = service.run(SAM, lambda network: decoder_graphs(network.sam))
+    embedding = torch.randn(1, 32, 64, 64)
+    prepared = graphs.prepare(embedding)
+    for coords, labels in (([[100.0, 200.0], [0.0, 0.0]], [1.0, -1.0]),
+                           ([[10.0, 20.0], [500.0, 600.0], [900.0, 100.0], [0.0, 0.0]], [1.0, 0.0, 1.0, -1.0]),
+                           ([[300.0, 300.0], [100.0, 100.0], [700.0, 800.0]], [1.0, 2.0, 3.0])):
+        points, kinds = torch.tensor([coords]), torch.tensor([labels])
+        split = graphs.prompt(*prepared, points, kinds)
+        full = graphs.full(embedding, points, kinds, torch.zeros(1, 1, 256, 256), torch.zeros(1))
+        assert torch.allclose(split[0], full[0], atol=1e-4) and torch.allclose(split[1], full[1], atol=1e-5)
+
+
+def test_stale_embeddings_are_pruned(service, project, shared_data: Path, tmp_path: Path) -> None:
+    from engine.segmentation.precompute import prune_stale_embeddings
+
+    page = _imported_page(project, shared_data)
+    cache = EmbeddingCache(project.folder / "cache" / "sam-embeddings")
+    segmenter = Segmenter(service, cache, SAM)
+    segmenter.embedding(page)
+    segmenter.embedding(_page(tmp_path, (300, 200), "not-in-project.png"))
+    kept = cache.folder / segmenter.key_for(page).filename
+    replaced = cache.folder / kept.name.replace(segmenter.checkpoint()[:16], "0" * 16)  # an older checkpoint
+    replaced.write_bytes(kept.read_bytes())
+    assert prune_stale_embeddings(project, cache, service.store) == 2
+    assert [p.name for p in cache.folder.iterdir()] == [kept.name]

@@ -1,32 +1,36 @@
 """Decoding prompts against a cached embedding: ONNX Runtime when it can, torch otherwise.
 
-Both run the same graph (:class:`PromptDecoderGraph`, SAM's prompt encoder and
-mask decoder from the loaded weights), so they give the same masks. The ONNX
-file is exported at first use and kept in the model's folder next to its
-weights, named by the checkpoint's hash, so later sessions start at once.
-Shapes: embedding ``[1, C, 64, 64]``; points ``[1, N, 2]`` (frame pixels) and
-labels ``[1, N]``; previous mask ``[1, 1, 256, 256]`` with a flag ``[1]`` →
-low-resolution logits ``[1, 4, 256, 256]`` and predicted IoU ``[1, 4]``
-(index 0 is the single-mask output, 1–3 the multimask candidates).
+Both run the same graphs (``graphs.py``, built from the loaded weights), so
+they give the same masks. The ONNX files are exported at first use and kept in
+the model's folder next to its weights, named by the checkpoint's hash, so
+later sessions start at once. Each decoder keeps the per-page preparation of
+the last few pages. Output: low-resolution logits ``[4, 256, 256]`` and
+predicted IoU ``[4]`` (index 0 is the single-mask output, 1–3 the multimask
+candidates).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import threading
+import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from engine.segmentation.embeddings import Embedding, EmbeddingKey
+from engine.segmentation.graphs import PREPARED_OUTPUTS, DecoderGraphs
 from engine.segmentation.prompts import Prompt
 
-log = logging.getLogger(__name__)
-GRAPH_VERSION = 1
-_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
+GRAPH_VERSION = 2
+PREPARED_PAGES = 4
+_FULL_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
+_PROMPT_INPUTS = (*PREPARED_OUTPUTS, "point_coords", "point_labels")
+_OUTPUTS = ("low_res_masks", "iou_predictions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,134 +52,137 @@ class Decoded:
 class PromptDecoder(Protocol):
     name: str
 
-    def decode(self, features: np.ndarray, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded: ...
+    def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded: ...
 
 
-def _inputs(features: np.ndarray, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+def _full_inputs(embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     previous = prompt.previous
-    return {
-        "image_embeddings": features[None].astype(np.float32, copy=False),
-        "point_coords": points.astype(np.float32, copy=False),
-        "point_labels": labels.astype(np.float32, copy=False),
-        "mask_input": (previous[None, None].astype(np.float32) if previous is not None
-                       else np.zeros((1, 1, 256, 256), dtype=np.float32)),
-        "has_mask_input": np.array([1.0 if previous is not None else 0.0], dtype=np.float32),
-    }
+    return {"image_embeddings": embedding.features[None].astype(np.float32, copy=False),
+            "point_coords": points.astype(np.float32, copy=False),
+            "point_labels": labels.astype(np.float32, copy=False),
+            "mask_input": (previous[None, None].astype(np.float32) if previous is not None
+                           else np.zeros((1, 1, 256, 256), dtype=np.float32)),
+            "has_mask_input": np.array([1.0 if previous is not None else 0.0], dtype=np.float32)}
 
 
-def decoder_graph(sam: Any) -> Any:
-    """SAM's prompt encoder + mask decoder as one traceable CPU module (no upscaling inside).
+class _PreparedPages:
+    """The per-page preparation for the last few pages (thread-safe)."""
 
-    It holds its own float32 CPU copy of those two small parts (about 4 M
-    weights), so it neither moves nor shares the loaded model, and any thread may use it.
-    """
-    import copy
+    def __init__(self) -> None:
+        self._held: OrderedDict[EmbeddingKey, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    import torch
-    from segment_anything.utils.onnx import SamOnnxModel
-
-    class Heads(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.prompt_encoder = copy.deepcopy(sam.prompt_encoder).float().cpu()
-            self.mask_decoder = copy.deepcopy(sam.mask_decoder).float().cpu()
-            self.image_encoder = _InputSide(sam.image_encoder.img_size)
-            self.mask_threshold = sam.mask_threshold
-
-    class PromptDecoderGraph(SamOnnxModel):
-        @torch.no_grad()
-        def forward(self, image_embeddings: Any, point_coords: Any, point_labels: Any, mask_input: Any,
-                    has_mask_input: Any) -> tuple[Any, Any]:
-            masks, scores = self.model.mask_decoder.predict_masks(
-                image_embeddings=image_embeddings, image_pe=self.model.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=self._embed_points(point_coords, point_labels),
-                dense_prompt_embeddings=self._embed_masks(mask_input, has_mask_input))
-            return masks, scores
-
-    return PromptDecoderGraph(Heads(), return_single_mask=False).eval()  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class _InputSide:
-    img_size: int
+    def get(self, embedding: Embedding, prepare: Any) -> dict[str, Any]:
+        with self._lock:
+            held = self._held.get(embedding.key)
+            if held is not None:
+                self._held.move_to_end(embedding.key)
+                return held
+        prepared = dict(zip(PREPARED_OUTPUTS, prepare(embedding.features[None].astype(np.float32)), strict=True))
+        with self._lock:
+            self._held[embedding.key] = prepared
+            while len(self._held) > PREPARED_PAGES:
+                self._held.popitem(last=False)
+        return prepared
 
 
 class TorchPromptDecoder:
-    """Runs the graph with torch on the CPU."""
+    """Runs the graphs with torch on the CPU."""
 
     name = "torch"
 
-    def __init__(self, graph: Any) -> None:
-        self.graph = graph
+    def __init__(self, graphs: DecoderGraphs) -> None:
+        self.graphs = graphs
+        self._prepared = _PreparedPages()
 
-    def decode(self, features: np.ndarray, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
+    def _prepare(self, features: np.ndarray) -> tuple[Any, ...]:
         import torch
 
-        tensors = {name: torch.from_numpy(value) for name, value in _inputs(features, prompt, points, labels).items()}
         with torch.inference_mode():
-            masks, scores = self.graph(*(tensors[name] for name in _INPUTS))
-        return Decoded(masks[0].float().cpu().numpy(), scores[0].float().cpu().numpy())
+            return tuple(self.graphs.prepare(torch.from_numpy(features)))
+
+    def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
+        import torch
+
+        with torch.inference_mode():
+            if prompt.previous is None:
+                prepared = self._prepared.get(embedding, self._prepare)
+                masks, scores = self.graphs.prompt(*(prepared[name] for name in PREPARED_OUTPUTS),
+                                                   torch.from_numpy(points), torch.from_numpy(labels))
+            else:
+                inputs = _full_inputs(embedding, prompt, points, labels)
+                masks, scores = self.graphs.full(*(torch.from_numpy(inputs[name]) for name in _FULL_INPUTS))
+        return Decoded(masks[0].float().numpy(), scores[0].float().numpy())
 
 
 class OnnxPromptDecoder:
-    """Runs the exported graph with ONNX Runtime; safe to call from any thread."""
+    """Runs the exported graphs with ONNX Runtime; safe to call from any thread."""
 
     name = "onnx"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, folder: Path) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.sessions = {name: onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), options,
+                                                            providers=["CPUExecutionProvider"])
+                         for name in ("full", "prepare", "prompt")}
+        self._prepared = _PreparedPages()
 
-    def decode(self, features: np.ndarray, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
-        masks, scores = self.session.run(None, _inputs(features, prompt, points, labels))
+    def _prepare(self, features: np.ndarray) -> list[np.ndarray]:
+        return self.sessions["prepare"].run(None, {"image_embeddings": features})
+
+    def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
+        if prompt.previous is None:
+            inputs = {**self._prepared.get(embedding, self._prepare), "point_coords": points.astype(np.float32),
+                      "point_labels": labels.astype(np.float32)}
+            masks, scores = self.sessions["prompt"].run(None, inputs)
+        else:
+            masks, scores = self.sessions["full"].run(None, _full_inputs(embedding, prompt, points, labels))
         return Decoded(masks[0], scores[0])
 
 
 _export_lock = threading.Lock()
 
 
-def onnx_path(weights_folder: Path, checkpoint_sha256: str) -> Path:
-    return weights_folder / "derived" / f"prompt-decoder-{checkpoint_sha256[:16]}-v{GRAPH_VERSION}.onnx"
+def onnx_folder(weights_folder: Path, checkpoint_sha256: str) -> Path:
+    return weights_folder / "derived" / f"sam-decoder-{checkpoint_sha256[:16]}-v{GRAPH_VERSION}"
 
 
-def export_decoder(graph: Any, target: Path) -> Path:
-    """Export ``graph`` to ``target`` (atomically; an existing export is reused)."""
+def export_decoder(graphs: DecoderGraphs, target: Path) -> Path:
+    """Export the three graphs into ``target`` (a folder, complete or absent: never half-written)."""
     import torch
 
     with _export_lock:
-        if target.is_file():
+        if (target / "prompt.onnx").is_file():
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
-        width = graph.model.prompt_encoder.embed_dim
-        grid = graph.model.prompt_encoder.image_embedding_size
-        example = (torch.zeros(1, width, *grid), torch.zeros(1, 2, 2), torch.tensor([[1.0, -1.0]]),
-                   torch.zeros(1, 1, 256, 256), torch.zeros(1))
-        handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".onnx.part")
-        os.close(handle)
+        encoder = graphs.full.model.prompt_encoder
+        width, grid = encoder.embed_dim, encoder.image_embedding_size
+        embedding = torch.zeros(1, width, *grid)
+        points, labels = torch.zeros(1, 2, 2), torch.tensor([[1.0, -1.0]])
+        prepared = graphs.prepare(embedding)
+        dynamic = {"point_coords": {1: "points"}, "point_labels": {1: "points"}}
+        work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
         try:
-            with _quiet_tracer():
-                torch.onnx.export(graph, example, temporary, input_names=list(_INPUTS),
-                                  output_names=["low_res_masks", "iou_predictions"],
-                                  dynamic_axes={"point_coords": {1: "points"}, "point_labels": {1: "points"}},
+            with warnings.catch_warnings():  # the tracer notes Python scalars that are constants in SAM's code
+                warnings.simplefilter("ignore")
+                torch.onnx.export(graphs.full, (embedding, points, labels, torch.zeros(1, 1, 256, 256),
+                                                torch.zeros(1)),
+                                  str(work / "full.onnx"), input_names=list(_FULL_INPUTS), output_names=list(_OUTPUTS),
+                                  dynamic_axes=dynamic, opset_version=17, dynamo=False)
+                torch.onnx.export(graphs.prepare, (embedding,), str(work / "prepare.onnx"),
+                                  input_names=["image_embeddings"], output_names=list(PREPARED_OUTPUTS),
                                   opset_version=17, dynamo=False)
-            os.replace(temporary, target)
+                torch.onnx.export(graphs.prompt, (*prepared, points, labels), str(work / "prompt.onnx"),
+                                  input_names=list(_PROMPT_INPUTS), output_names=list(_OUTPUTS),
+                                  dynamic_axes=dynamic, opset_version=17, dynamo=False)
+            os.replace(work, target)
         finally:
-            Path(temporary).unlink(missing_ok=True)
+            if work.exists():
+                import shutil
+
+                shutil.rmtree(work, ignore_errors=True)
         return target
-
-
-class _quiet_tracer:
-    # The tracer warns about Python scalars in segment-anything's code; they are constants there.
-    def __enter__(self) -> None:
-        import warnings
-
-        self._context = warnings.catch_warnings()
-        self._context.__enter__()
-        warnings.simplefilter("ignore")
-
-    def __exit__(self, *exc: object) -> None:
-        self._context.__exit__(*exc)

@@ -16,7 +16,9 @@ from engine.errors import MarginaliaError
 from engine.imaging.probe import UnreadableImage
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.models.runs import recent_timings, recorded_run
+from engine.models.store import ModelStore
 from engine.project import Project
+from engine.segmentation.embeddings import EmbeddingCache
 from engine.segmentation.segmenter import PageRef, Segmenter, frame_pixels
 
 
@@ -92,3 +94,18 @@ def precompute_embeddings(project: Project, segmenter: Segmenter, pages: list[Pa
     report(progress, len(pages), len(pages), f"{result.encoded} pages encoded, {result.already_cached} were ready"
            + (f", {len(result.failed)} could not be read" if result.failed else ""))
     return result
+
+
+def prune_stale_embeddings(project: Project, cache: EmbeddingCache, store: ModelStore) -> int:
+    """Remove cached embeddings of pages no longer in the project or of checkpoints no longer installed."""
+    from engine.inventory import list_images
+
+    pages = {f"{row.sha256}-p{row.page_index}" for row in list_images(project)}
+    models = {f"{installed.id}-{str(entry['sha256'])[:16]}.safetensors"
+              for installed in store.installed() for entry in installed.files.values()}
+
+    def keep(name: str) -> bool:  # <sha256>-p<page>-<model id>-<checkpoint>.safetensors
+        parts = name.split("-", 2)
+        return len(parts) == 3 and f"{parts[0]}-{parts[1]}" in pages and parts[2] in models
+
+    return cache.prune(keep)

@@ -26,7 +26,8 @@ from engine.jobs import CancelToken
 from engine.models.catalogue import get_spec
 from engine.models.service import ModelService
 from engine.segmentation.decoder import (Decoded, OnnxPromptDecoder, PromptDecoder, TorchPromptDecoder,
-                                         decoder_graph, export_decoder, onnx_path)
+                                         export_decoder, onnx_folder)
+from engine.segmentation.graphs import decoder_graphs
 from engine.segmentation.embeddings import Embedding, EmbeddingCache, EmbeddingKey, as_stored
 from engine.segmentation.frame import InputFrame
 from engine.segmentation.prompts import Prompt
@@ -182,19 +183,19 @@ class Segmenter:
             return self._decoder
 
     def _make_decoder(self) -> PromptDecoder:
-        graph = self.service.run(self.model_id, lambda network: decoder_graph(network.sam))
+        graphs = self.service.run(self.model_id, lambda network: decoder_graphs(network.sam))
         if self.prefer_onnx:
             try:
                 folder = self.service.store.require(self.model_id).folder
-                return OnnxPromptDecoder(export_decoder(graph, onnx_path(folder, self.checkpoint())))
+                return OnnxPromptDecoder(export_decoder(graphs, onnx_folder(folder, self.checkpoint())))
             except Exception as error:  # noqa: BLE001 - any exporter or runtime fault: torch still works
                 log.warning("ONNX prompt decoding unavailable, using torch: %s", error)
                 self.notice = "Fast mask decoding is unavailable here; using the slower path."
-        return TorchPromptDecoder(graph)
+        return TorchPromptDecoder(graphs)
 
     def segment(self, embedding: Embedding, prompt: Prompt) -> Segmentation:
         if prompt.is_empty:
             raise MarginaliaError("Click on the page or drag a box to segment.")
         points, labels = prompt.encoded(embedding.frame)
-        decoded = self.decoder().decode(embedding.features, prompt, points, labels)
+        decoded = self.decoder().decode(embedding, prompt, points, labels)
         return Segmentation(embedding, prompt, decoded, decoded.best(prompt))

@@ -1,0 +1,125 @@
+"""SAM's prompt encoder and mask decoder as traceable modules, split for speed.
+
+A click is decoded without a previous mask most of the time, and then part of
+the first transformer layer depends on the image alone: the image side's key,
+value and query projections. ``PrepareGraph`` computes them once per page;
+``PromptGraph`` reuses them for every click (a quarter less work per click).
+``FullGraph`` is segment-anything's own computation (via its ONNX helper), used
+when a previous mask is given. All three hold one float32 CPU copy of the two
+small parts (about 4 M weights): they neither move nor share the loaded model.
+
+Shapes (C = 256, T = 64·64 image tokens, N prompt points):
+``PrepareGraph``: embedding ``[1, C, 64, 64]`` → ``keys [1, T, C]``, projections ``[1, T, C/2]`` ×3;
+``PromptGraph``: those + points ``[1, N, 2]``, labels ``[1, N]`` → logits ``[1, 4, 256, 256]``, IoU ``[1, 4]``;
+``FullGraph``: embedding, points, labels, mask ``[1, 1, 256, 256]``, flag ``[1]`` → the same.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+PREPARED_OUTPUTS = ("keys", "token_to_image_k", "token_to_image_v", "image_to_token_q")
+
+
+@dataclass(frozen=True, slots=True)
+class DecoderGraphs:
+    full: Any
+    prepare: Any
+    prompt: Any
+
+
+@dataclass(frozen=True, slots=True)
+class _InputSide:
+    img_size: int
+
+
+def _attend(attention: Any, q: Any, k: Any, v: Any) -> Any:
+    """segment-anything's ``Attention`` after its input projections (which the caller made)."""
+    import torch
+
+    def heads(x: Any) -> Any:
+        batch, tokens, channels = x.shape
+        return x.reshape(batch, tokens, attention.num_heads, channels // attention.num_heads).transpose(1, 2)
+
+    q, k, v = heads(q), heads(k), heads(v)
+    weights = torch.softmax(q @ k.permute(0, 1, 3, 2) / math.sqrt(q.shape[-1]), dim=-1)
+    out = (weights @ v).transpose(1, 2)
+    batch, tokens, count, per_head = out.shape
+    return attention.out_proj(out.reshape(batch, tokens, count * per_head))
+
+
+def decoder_graphs(sam: Any) -> DecoderGraphs:
+    import torch
+    from segment_anything.utils.onnx import SamOnnxModel
+
+    class Heads(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.prompt_encoder = copy.deepcopy(sam.prompt_encoder).float().cpu()
+            self.mask_decoder = copy.deepcopy(sam.mask_decoder).float().cpu()
+            self.image_encoder = _InputSide(sam.image_encoder.img_size)
+            self.mask_threshold = sam.mask_threshold
+
+    class FullGraph(SamOnnxModel):
+        @torch.no_grad()
+        def forward(self, image_embeddings: Any, point_coords: Any, point_labels: Any, mask_input: Any,
+                    has_mask_input: Any) -> tuple[Any, Any]:
+            return self.model.mask_decoder.predict_masks(
+                image_embeddings=image_embeddings, image_pe=self.model.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=self._embed_points(point_coords, point_labels),
+                dense_prompt_embeddings=self._embed_masks(mask_input, has_mask_input))
+
+    class PrepareGraph(torch.nn.Module):
+        def __init__(self, heads: Heads) -> None:
+            super().__init__()
+            self.heads = heads
+
+        @torch.no_grad()
+        def forward(self, image_embeddings: Any) -> tuple[Any, Any, Any, Any]:
+            encoder, decoder = self.heads.prompt_encoder, self.heads.mask_decoder
+            first = decoder.transformer.layers[0]
+            source = image_embeddings + encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
+            keys = source.flatten(2).permute(0, 2, 1)
+            positioned = keys + encoder.get_dense_pe().flatten(2).permute(0, 2, 1)
+            return (keys, first.cross_attn_token_to_image.k_proj(positioned),
+                    first.cross_attn_token_to_image.v_proj(keys), first.cross_attn_image_to_token.q_proj(positioned))
+
+    class PromptGraph(SamOnnxModel):
+        @torch.no_grad()
+        def forward(self, keys: Any, token_to_image_k: Any, token_to_image_v: Any, image_to_token_q: Any,
+                    point_coords: Any, point_labels: Any) -> tuple[Any, Any]:
+            encoder, decoder = self.model.prompt_encoder, self.model.mask_decoder
+            transformer = decoder.transformer
+            image_pe = encoder.get_dense_pe().flatten(2).permute(0, 2, 1)
+            output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)[None]
+            tokens = torch.cat((output_tokens, self._embed_points(point_coords, point_labels)), dim=1)
+            first = transformer.layers[0]  # as TwoWayAttentionBlock.forward, with the image side precomputed
+            queries = first.norm1(first.self_attn(q=tokens, k=tokens, v=tokens))
+            to_image = first.cross_attn_token_to_image
+            queries = first.norm2(queries + _attend(to_image, to_image.q_proj(queries + tokens), token_to_image_k,
+                                                    token_to_image_v))
+            queries = first.norm3(queries + first.mlp(queries))
+            to_token = first.cross_attn_image_to_token
+            keys = first.norm4(keys + _attend(to_token, image_to_token_q, to_token.k_proj(queries + tokens),
+                                              to_token.v_proj(queries)))
+            for layer in transformer.layers[1:]:
+                queries, keys = layer(queries=queries, keys=keys, query_pe=tokens, key_pe=image_pe)
+            final = transformer.final_attn_token_to_image(q=queries + tokens, k=keys + image_pe, v=keys)
+            queries = transformer.norm_final_attn(queries + final)
+            side = encoder.image_embedding_size
+            source = keys.transpose(1, 2).reshape(1, keys.shape[-1], side[0], side[1])
+            upscaled = decoder.output_upscaling(source)
+            mask_tokens = queries[:, 1:1 + decoder.num_mask_tokens, :]
+            hyper_in = torch.stack([mlp(mask_tokens[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
+                                   dim=1)
+            _, channels, height, width = upscaled.shape
+            masks = (hyper_in @ upscaled.reshape(1, channels, height * width)).reshape(1, -1, height, width)
+            return masks, decoder.iou_prediction_head(queries[:, 0, :])
+
+    heads = Heads()
+    return DecoderGraphs(FullGraph(heads, return_single_mask=False).eval(),  # type: ignore[arg-type]
+                         PrepareGraph(heads).eval(),
+                         PromptGraph(heads, return_single_mask=False).eval())  # type: ignore[arg-type]
