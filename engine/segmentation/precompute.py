@@ -77,7 +77,9 @@ def precompute_embeddings(project: Project, segmenter: Segmenter, pages: list[Pa
             done = result.already_cached + result.encoded + len(result.failed)
             estimate = estimate_seconds_per_page(project, segmenter, device)
             remaining = len(todo) - result.encoded - len(result.failed)
-            left = f", about {describe_duration(estimate * remaining)} left" if estimate else " (timing the first page)"
+            left = (f", about {describe_duration(estimate * remaining)} left" if estimate
+                    else " (the first page on a CPU can take a minute; it is timed for the next ones)"
+                    if device == "cpu" else " (timing the first page)")
             report(progress, done, len(pages), f"Encoding page {done + 1} of {len(pages)} on {device}{left}")
             if cancel is not None:
                 cancel.raise_if_cancelled()  # right before the slow part
