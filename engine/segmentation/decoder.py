@@ -6,7 +6,8 @@ the model's folder next to its weights, named by the checkpoint's hash, so
 later sessions start at once. Each decoder keeps the per-page preparation of
 the last few pages. Output: low-resolution logits ``[4, 256, 256]`` and
 predicted IoU ``[4]`` (index 0 is the single-mask output, 1–3 the multimask
-candidates).
+candidates); the per-click path returns the logits in token order and only the
+mask shown is put in image order.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from engine.segmentation.embeddings import Embedding, EmbeddingKey
-from engine.segmentation.graphs import PREPARED_OUTPUTS, DecoderGraphs
+from engine.segmentation.graphs import PREPARED_OUTPUTS, DecoderGraphs, unblock_masks
 from engine.segmentation.prompts import Prompt
 
-GRAPH_VERSION = 2
+GRAPH_VERSION = 4
 PREPARED_PAGES = 4
 _FULL_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
 _PROMPT_INPUTS = (*PREPARED_OUTPUTS, "point_coords", "point_labels")
@@ -35,8 +36,13 @@ _OUTPUTS = ("low_res_masks", "iou_predictions")
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    low_res: np.ndarray  # [4, 256, 256] logits
+    masks: np.ndarray  # [4, 256, 256] logits, or [T, 4, 4, 4] in token order when ``blocked``
     scores: np.ndarray  # [4] predicted IoU
+    blocked: bool = False
+
+    def logits(self, index: int) -> np.ndarray:
+        """``[256, 256]`` low-resolution logits of one candidate."""
+        return unblock_masks(self.masks[..., index:index + 1])[0] if self.blocked else self.masks[index]
 
     def best(self, prompt: Prompt) -> int:
         """SAM's advice: for a lone click the best of the three candidates, else the single mask."""
@@ -109,9 +115,9 @@ class TorchPromptDecoder:
                 prepared = self._prepared.get(embedding, self._prepare)
                 masks, scores = self.graphs.prompt(*(prepared[name] for name in PREPARED_OUTPUTS),
                                                    torch.from_numpy(points), torch.from_numpy(labels))
-            else:
-                inputs = _full_inputs(embedding, prompt, points, labels)
-                masks, scores = self.graphs.full(*(torch.from_numpy(inputs[name]) for name in _FULL_INPUTS))
+                return Decoded(masks.float().numpy(), scores[0].float().numpy(), blocked=True)
+            inputs = _full_inputs(embedding, prompt, points, labels)
+            masks, scores = self.graphs.full(*(torch.from_numpy(inputs[name]) for name in _FULL_INPUTS))
         return Decoded(masks[0].float().numpy(), scores[0].float().numpy())
 
 
@@ -139,8 +145,8 @@ class OnnxPromptDecoder:
             inputs = {**self._prepared.get(embedding, self._prepare), "point_coords": points.astype(np.float32),
                       "point_labels": labels.astype(np.float32)}
             masks, scores = self.sessions["prompt"].run(None, inputs)
-        else:
-            masks, scores = self.sessions["full"].run(None, _full_inputs(embedding, prompt, points, labels))
+            return Decoded(masks, scores[0], blocked=True)
+        masks, scores = self.sessions["full"].run(None, _full_inputs(embedding, prompt, points, labels))
         return Decoded(masks[0], scores[0])
 
 

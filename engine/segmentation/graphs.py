@@ -10,7 +10,8 @@ small parts (about 4 M weights): they neither move nor share the loaded model.
 
 Shapes (C = 256, T = 64·64 image tokens, N prompt points):
 ``PrepareGraph``: embedding ``[1, C, 64, 64]`` → ``keys [1, T, C]``, projections ``[1, T, C/2]`` ×3;
-``PromptGraph``: those + points ``[1, N, 2]``, labels ``[1, N]`` → logits ``[1, 4, 256, 256]``, IoU ``[1, 4]``;
+``PromptGraph``: those + points ``[1, N, 2]``, labels ``[1, N]`` → logits ``[T, 4, 4, 4]`` in token order
+(see :func:`unblock_masks`), IoU ``[1, 4]``;
 ``FullGraph``: embedding, points, labels, mask ``[1, 1, 256, 256]``, flag ``[1]`` → the same.
 """
 
@@ -21,7 +22,19 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 PREPARED_OUTPUTS = ("keys", "token_to_image_k", "token_to_image_v", "image_to_token_q")
+
+
+def unblock_masks(blocked: np.ndarray, grid: int = 64) -> np.ndarray:
+    """The prompt graph's masks ``[T, 4, 4, M]`` (per image token and sub-pixel) → ``[M, 4·grid, 4·grid]``.
+
+    Pass only the mask to show (``M = 1``), so that only it is moved into image order.
+    """
+    count = blocked.shape[-1]
+    ordered = blocked.reshape(grid, grid, 2, 2, 2, 2, count).transpose(6, 0, 2, 4, 1, 3, 5)
+    return ordered.reshape(count, 4 * grid, 4 * grid)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +49,17 @@ class _InputSide:
     img_size: int
 
 
-def _attend(attention: Any, q: Any, k: Any, v: Any) -> Any:
-    """segment-anything's ``Attention`` after its input projections (which the caller made)."""
+def _heads(x: Any, count: int) -> Any:
+    """``[B, T, C]`` → ``[B, heads, T, C/heads]``, as segment-anything's ``Attention`` separates them."""
+    batch, tokens, channels = x.shape
+    return x.reshape(batch, tokens, count, channels // count).transpose(1, 2)
+
+
+def _attend(attention: Any, q: Any, k_transposed: Any, v: Any) -> Any:
+    """segment-anything's ``Attention`` after its projections; q, v ``[B, h, T, c]``, k ``[B, h, c, T]``."""
     import torch
 
-    def heads(x: Any) -> Any:
-        batch, tokens, channels = x.shape
-        return x.reshape(batch, tokens, attention.num_heads, channels // attention.num_heads).transpose(1, 2)
-
-    q, k, v = heads(q), heads(k), heads(v)
-    weights = torch.softmax(q @ k.permute(0, 1, 3, 2) / math.sqrt(q.shape[-1]), dim=-1)
+    weights = torch.softmax(q @ k_transposed / math.sqrt(q.shape[-1]), dim=-1)
     out = (weights @ v).transpose(1, 2)
     batch, tokens, count, per_head = out.shape
     return attention.out_proj(out.reshape(batch, tokens, count * per_head))
@@ -84,8 +98,10 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
             source = image_embeddings + encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
             keys = source.flatten(2).permute(0, 2, 1)
             positioned = keys + encoder.get_dense_pe().flatten(2).permute(0, 2, 1)
-            return (keys, first.cross_attn_token_to_image.k_proj(positioned),
-                    first.cross_attn_token_to_image.v_proj(keys), first.cross_attn_image_to_token.q_proj(positioned))
+            to_image, to_token = first.cross_attn_token_to_image, first.cross_attn_image_to_token
+            return (keys, _heads(to_image.k_proj(positioned), to_image.num_heads).transpose(2, 3),
+                    _heads(to_image.v_proj(keys), to_image.num_heads),
+                    _heads(to_token.q_proj(positioned), to_token.num_heads))
 
     class PromptGraph(SamOnnxModel):
         @torch.no_grad()
@@ -99,27 +115,57 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
             first = transformer.layers[0]  # as TwoWayAttentionBlock.forward, with the image side precomputed
             queries = first.norm1(first.self_attn(q=tokens, k=tokens, v=tokens))
             to_image = first.cross_attn_token_to_image
-            queries = first.norm2(queries + _attend(to_image, to_image.q_proj(queries + tokens), token_to_image_k,
-                                                    token_to_image_v))
+            queries = first.norm2(queries + _attend(
+                to_image, _heads(to_image.q_proj(queries + tokens), to_image.num_heads), token_to_image_k,
+                token_to_image_v))
             queries = first.norm3(queries + first.mlp(queries))
             to_token = first.cross_attn_image_to_token
-            keys = first.norm4(keys + _attend(to_token, image_to_token_q, to_token.k_proj(queries + tokens),
-                                              to_token.v_proj(queries)))
+            keys = first.norm4(keys + _attend(
+                to_token, image_to_token_q, _heads(to_token.k_proj(queries + tokens), to_token.num_heads).transpose(2, 3),
+                _heads(to_token.v_proj(queries), to_token.num_heads)))
             for layer in transformer.layers[1:]:
                 queries, keys = layer(queries=queries, keys=keys, query_pe=tokens, key_pe=image_pe)
             final = transformer.final_attn_token_to_image(q=queries + tokens, k=keys + image_pe, v=keys)
             queries = transformer.norm_final_attn(queries + final)
-            side = encoder.image_embedding_size
-            source = keys.transpose(1, 2).reshape(1, keys.shape[-1], side[0], side[1])
-            upscaled = decoder.output_upscaling(source)
             mask_tokens = queries[:, 1:1 + decoder.num_mask_tokens, :]
             hyper_in = torch.stack([mlp(mask_tokens[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
                                    dim=1)
-            _, channels, height, width = upscaled.shape
-            masks = (hyper_in @ upscaled.reshape(1, channels, height * width)).reshape(1, -1, height, width)
-            return masks, decoder.iou_prediction_head(queries[:, 0, :])
+            return self.upscaling(keys[0], hyper_in[0]), decoder.iou_prediction_head(queries[:, 0, :])
+
+    class TokenUpscaling(torch.nn.Module):
+        """The decoder's output upscaling and mask product, computed per image token (same values).
+
+        Each 2×2, stride-2 transposed convolution is a per-pixel linear map, and the
+        layer norm and GELU act per pixel: so all of it runs as matrix products on
+        the tokens (channels last), and only the final masks are put in image order.
+        """
+
+        def __init__(self, upscaling: Any) -> None:
+            super().__init__()
+            first, norm, _, second, _ = upscaling
+            self.first = torch.nn.Parameter(_as_matrix(first.weight), requires_grad=False)
+            self.first_bias = torch.nn.Parameter(first.bias.detach().repeat(4), requires_grad=False)
+            self.second = torch.nn.Parameter(_as_matrix(second.weight), requires_grad=False)
+            self.second_bias = torch.nn.Parameter(second.bias.detach().repeat(4), requires_grad=False)
+            self.norm_weight, self.norm_bias, self.eps = norm.weight, norm.bias, norm.eps
+            self.middle = int(first.weight.shape[1])
+            self.last = int(second.weight.shape[1])
+
+        def forward(self, tokens: Any, hyper_in: Any) -> Any:
+            gelu = torch.nn.functional.gelu
+            x = (tokens @ self.first + self.first_bias).reshape(-1, 4, self.middle)  # [T, (a,b), C/4]
+            x = gelu(torch.nn.functional.layer_norm(x, (self.middle,), self.norm_weight, self.norm_bias, self.eps))
+            x = gelu(x @ self.second + self.second_bias).reshape(-1, 4, 4, self.last)  # [T, (a,b), (c,d), C/8]
+            # [T, (a,b), (c,d), tokens]: put in image order outside, for the one mask shown (see unblock_masks)
+            return x @ hyper_in.transpose(0, 1)
+
+    def _as_matrix(weight: Any) -> Any:
+        # ConvTranspose2d weight [in, out, 2, 2] → [in, (a, b, out)]: output (2i+a, 2j+b) of input (i, j).
+        return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).clone()
 
     heads = Heads()
+    prompt = PromptGraph(heads, return_single_mask=False)
+    prompt.upscaling = TokenUpscaling(heads.mask_decoder.output_upscaling)
     return DecoderGraphs(FullGraph(heads, return_single_mask=False).eval(),  # type: ignore[arg-type]
                          PrepareGraph(heads).eval(),
-                         PromptGraph(heads, return_single_mask=False).eval())  # type: ignore[arg-type]
+                         prompt.eval())  # type: ignore[arg-type]

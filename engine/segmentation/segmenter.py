@@ -66,7 +66,7 @@ class Segmentation:
     @property
     def low_res(self) -> np.ndarray:
         """``[256, 256]`` logits of the chosen mask (feed back as ``Prompt.previous`` to refine)."""
-        return self.decoded.low_res[self.index]
+        return self.decoded.logits(self.index)
 
     @property
     def score(self) -> float:
