@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 import engine
-from cli import commands, models
+from cli import commands, models, search
 from engine.errors import MarginaliaError
 
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     rel.set_defaults(handler=commands.cmd_relink)
 
     models.add_parser(sub, debug)
+    search.add_parsers(sub, debug)
 
     gui = sub.add_parser("gui", parents=[debug], help="open the app (the default)")
     gui.add_argument("project", metavar="PROJECT", nargs="?",

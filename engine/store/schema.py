@@ -25,6 +25,8 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -119,6 +121,28 @@ class LabelSession(Base):
     curator: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[datetime] = mapped_column(default=utc_now)
     ended_at: Mapped[datetime | None]
+
+
+class Vector(Base):
+    """A CLIP embedding of a page, or of an annotation's region, for one model: a row of the search index.
+
+    ``content`` identifies the pixels that were embedded (the page's sha256 and
+    page index, or a hash of the region's geometry), so changed content is
+    embedded again. ``data`` is the unit-length float32 vector, little-endian.
+    The row id is the vector's id in the FAISS index, which is derived from this
+    table and rebuilt from it whenever they disagree.
+    """
+
+    __tablename__ = "vector"
+    __table_args__ = (Index("ix_vector_model_image", "model_id", "image_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(200))
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"))
+    annotation_id: Mapped[int | None] = mapped_column(ForeignKey("annotation.id", ondelete="CASCADE"), index=True)
+    content: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class ModelRun(Base):

@@ -1,0 +1,68 @@
+"""Searching a collection: by words, by an example page, by a region; zero-shot tagging as proposals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import MarginaliaError
+from engine.models.service import ModelService
+from engine.project import Project
+from engine.retrieval.index import open_index
+from engine.retrieval.vectors import owners, vector_of
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    image_id: int
+    score: float  # cosine similarity, -1..1
+    annotation_id: int | None = None  # set when a region matched
+
+
+def _ranked(project: Project, model_id: str, query: np.ndarray, k: int, *, pages_only: bool,
+            within: set[int] | None, exclude_vector: int | None = None) -> list[Hit]:
+    index = open_index(project, model_id)
+    if index.size == 0:
+        raise MarginaliaError("Nothing is indexed for search yet: run 'Index for search' (or 'marginalia index') "
+                              "first.")
+    wanted = k + (1 if exclude_vector is not None else 0)
+    # Regions share the index with pages: ask for more, then keep what the caller wants.
+    scores, ids = index.search(query, wanted * (1 if not pages_only else 4) + 16)
+    found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0 and i != exclude_vector]
+    known = owners(project, [i for i, _ in found])
+    hits = []
+    for vector_id, score in found:
+        owner = known.get(vector_id)
+        if owner is None or (pages_only and owner.annotation_id is not None):
+            continue
+        if within is not None and owner.image_id not in within:
+            continue
+        hits.append(Hit(owner.image_id, score, owner.annotation_id))
+        if len(hits) == k:
+            break
+    return hits
+
+
+def embed_texts(service: ModelService, model_id: str, texts: list[str]) -> np.ndarray:
+    """``[N, D]`` unit vectors for the texts, on the model's thread."""
+    return service.run(model_id, lambda network: network.encode_texts(texts).cpu().numpy())
+
+
+def search_text(project: Project, service: ModelService, model_id: str, text: str, *, k: int = 50,
+                within: set[int] | None = None, pages_only: bool = True) -> list[Hit]:
+    """Pages (and regions, unless ``pages_only``) ranked by similarity to ``text``."""
+    if not text.strip():
+        raise MarginaliaError("Type what to look for, e.g. 'a coat of arms' or 'Wappen'.")
+    query = embed_texts(service, model_id, [text.strip()])
+    return _ranked(project, model_id, query, k, pages_only=pages_only, within=within)
+
+
+def similar_to_page(project: Project, model_id: str, image_id: int, *, k: int = 50,
+                    within: set[int] | None = None) -> list[Hit]:
+    """Pages like this one (the page itself excluded). Needs no model: the page's vector is stored."""
+    vector = vector_of(project, model_id, image_id=image_id)
+    if vector is None:
+        raise MarginaliaError("This page is not in the search index yet; index the project first.")
+    hits = _ranked(project, model_id, vector[None], k + 1, pages_only=True, within=within)
+    return [hit for hit in hits if hit.image_id != image_id][:k]

@@ -1,0 +1,103 @@
+"""Vectors in the project database (the truth the search index is built from)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from engine.project import Project
+from engine.store.schema import Image, Vector
+
+
+@dataclass(frozen=True, slots=True)
+class NewVector:
+    image_id: int
+    annotation_id: int | None
+    content: str
+    vector: np.ndarray  # [D] float32, unit length
+
+
+def pack(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def unpack(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype="<f4")
+
+
+def page_content(sha256: str, page_index: int) -> str:
+    return f"{sha256}:p{page_index}"
+
+
+def pages_to_embed(project: Project, model_id: str) -> list[Image]:
+    """Pages without a current vector for ``model_id`` (new, or whose file content changed)."""
+    with project.unit_of_work() as session:
+        have = {(image_id, content) for image_id, content in session.execute(
+            select(Vector.image_id, Vector.content).where(Vector.model_id == model_id,
+                                                           Vector.annotation_id.is_(None)))}
+        images = session.scalars(select(Image).order_by(Image.id)).all()
+        todo = [image for image in images if (image.id, page_content(image.sha256, image.page_index)) not in have]
+        session.expunge_all()
+        return todo
+
+
+def store_vectors(project: Project, model_id: str, vectors: list[NewVector]) -> list[int]:
+    """Insert vectors (replacing the model's earlier vector of the same page or region); their new ids."""
+    with project.unit_of_work() as session:
+        for item in vectors:
+            session.execute(delete(Vector).where(
+                Vector.model_id == model_id, Vector.image_id == item.image_id,
+                Vector.annotation_id.is_(None) if item.annotation_id is None
+                else Vector.annotation_id == item.annotation_id))
+        rows = [Vector(model_id=model_id, image_id=item.image_id, annotation_id=item.annotation_id,
+                       content=item.content, data=pack(item.vector)) for item in vectors]
+        session.add_all(rows)
+        session.flush()
+        return [row.id for row in rows]
+
+
+def load_vectors(project: Project, model_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """All of a model's vectors: ids ``[N]`` int64 and vectors ``[N, D]`` float32."""
+    with project.unit_of_work() as session:
+        rows = session.execute(select(Vector.id, Vector.data).where(Vector.model_id == model_id)
+                               .order_by(Vector.id)).all()
+    if not rows:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    return (np.array([row[0] for row in rows], dtype=np.int64),
+            np.stack([unpack(row[1]) for row in rows]).astype(np.float32))
+
+
+def vector_fingerprint(project: Project, model_id: str) -> tuple[int, int, int]:
+    """(count, sum of ids, largest id): cheap to read, changes with any insert or delete."""
+    from sqlalchemy import func
+
+    with project.unit_of_work() as session:
+        count, total, largest = session.execute(
+            select(func.count(Vector.id), func.coalesce(func.sum(Vector.id), 0), func.coalesce(func.max(Vector.id), 0))
+            .where(Vector.model_id == model_id)).one()
+    return int(count), int(total), int(largest)
+
+
+@dataclass(frozen=True, slots=True)
+class VectorOwner:
+    image_id: int
+    annotation_id: int | None
+
+
+def owners(project: Project, ids: list[int]) -> dict[int, VectorOwner]:
+    with project.unit_of_work() as session:
+        rows = session.execute(select(Vector.id, Vector.image_id, Vector.annotation_id)
+                               .where(Vector.id.in_(ids))).all()
+    return {row[0]: VectorOwner(row[1], row[2]) for row in rows}
+
+
+def vector_of(project: Project, model_id: str, *, image_id: int | None = None,
+              annotation_id: int | None = None) -> np.ndarray | None:
+    with project.unit_of_work() as session:
+        query = select(Vector.data).where(Vector.model_id == model_id)
+        query = query.where(Vector.annotation_id == annotation_id) if annotation_id is not None else \
+            query.where(Vector.image_id == image_id, Vector.annotation_id.is_(None))
+        data = session.scalars(query.order_by(Vector.id.desc()).limit(1)).first()
+    return unpack(data).copy() if data is not None else None

@@ -1,0 +1,148 @@
+"""Collection search with the tiny CLIP models of the test kit: indexing, consistency, ranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import delete, select, update
+
+from engine.errors import JobCancelled, MarginaliaError
+from engine.ingest.scan_import import import_scans
+from engine.jobs import CancelToken
+from engine.models.runtime import DeviceChoice, ModelManager
+from engine.models.service import ModelService
+from engine.retrieval.index import index_path, open_index
+from engine.retrieval.indexer import index_project
+from engine.retrieval.search import embed_texts, search_text, similar_to_page
+from engine.retrieval.vectors import load_vectors, vector_of
+from engine.store.schema import Image, Vector
+
+CLIP = "clip-vit-b-32"
+
+
+@pytest.fixture
+def service(model_store) -> ModelService:
+    model_store.add_tiny(CLIP)
+    return ModelService(model_store, ModelManager(device=DeviceChoice("cpu")))
+
+
+@pytest.fixture
+def scans(project, shared_data: Path):
+    import_scans(project, [shared_data / "manuscripts", shared_data / "artworks"])
+    return project
+
+
+def _vectors(project) -> int:
+    with project.unit_of_work() as session:
+        return len(session.scalars(select(Vector.id)).all())
+
+
+def test_indexing_is_incremental_and_follows_changed_pages(service, scans) -> None:
+    first = index_project(scans, service, CLIP, batch_size=4)
+    with scans.unit_of_work() as session:
+        pages = len(session.scalars(select(Image.id)).all())
+    assert first.embedded == pages == _vectors(scans) and first.failed == []
+    again = index_project(scans, service, CLIP, batch_size=4)
+    assert (again.embedded, again.already) == (0, pages)
+    with scans.unit_of_work() as session:  # a page whose file changed (relinked to new content)
+        session.execute(update(Image).where(Image.id == 1).values(sha256="f" * 64))
+    changed = index_project(scans, service, CLIP, batch_size=4)
+    assert changed.embedded == 1 and _vectors(scans) == pages  # replaced, not added
+    assert open_index(scans, CLIP).size == pages
+
+
+def test_a_cancelled_run_resumes_and_the_index_matches_the_database(service, scans) -> None:
+    cancel = CancelToken()
+    seen = []
+
+    def stop_after_first_batch(progress) -> None:
+        seen.append(progress)
+        cancel.cancel()
+
+    with pytest.raises(JobCancelled):
+        index_project(scans, service, CLIP, batch_size=3, progress=stop_after_first_batch, cancel=cancel)
+    assert _vectors(scans) == 3  # the first batch was committed
+    stale = open_index(scans, CLIP)  # saved with the database as it was
+    assert stale.size == 3
+    with scans.unit_of_work() as session:  # as if a crash left rows the saved index does not know
+        session.execute(delete(Vector).where(Vector.id == 1))
+    rebuilt = open_index(scans, CLIP)
+    ids, _ = load_vectors(scans, CLIP)
+    assert rebuilt.size == len(ids) == 2
+    result = index_project(scans, service, CLIP, batch_size=3)
+    assert _vectors(scans) == result.already + result.embedded and result.embedded > 0
+    assert open_index(scans, CLIP).size == _vectors(scans)
+
+
+def test_deleting_a_page_removes_its_vector(service, scans) -> None:
+    index_project(scans, service, CLIP, batch_size=8)
+    before = open_index(scans, CLIP).size
+    with scans.unit_of_work() as session:
+        session.execute(delete(Image).where(Image.id == 2))
+    assert vector_of(scans, CLIP, image_id=2) is None
+    assert open_index(scans, CLIP).size == before - 1
+
+
+def test_search_ranks_pages_with_the_scores_a_direct_product_gives(service, scans) -> None:
+    index_project(scans, service, CLIP, batch_size=8)
+    hits = search_text(scans, service, CLIP, "a coat of arms", k=5)
+    ids, vectors = load_vectors(scans, CLIP)
+    query = embed_texts(service, CLIP, ["a coat of arms"])[0]
+    expected = sorted(zip(vectors @ query, ids, strict=True), reverse=True)[:5]
+    with scans.unit_of_work() as session:
+        image_of = dict(session.execute(select(Vector.id, Vector.image_id)).all())
+    assert [hit.image_id for hit in hits] == [image_of[int(i)] for _, i in expected]
+    assert np.allclose([hit.score for hit in hits], [s for s, _ in expected], atol=1e-5)
+    within = {hits[-1].image_id, hits[-2].image_id}
+    assert {hit.image_id for hit in search_text(scans, service, CLIP, "a coat of arms", within=within)} == within
+    similar = similar_to_page(scans, CLIP, hits[0].image_id, k=3)
+    assert hits[0].image_id not in [hit.image_id for hit in similar] and len(similar) == 3
+    with pytest.raises(MarginaliaError, match="Type what"):
+        search_text(scans, service, CLIP, "   ")
+
+
+def test_the_multilingual_model_indexes_and_answers_german(model_store, scans) -> None:
+    model_store.add_tiny("clip-xlmr-b-32")
+    service = ModelService(model_store, ModelManager(device=DeviceChoice("cpu")))
+    index_project(scans, service, "clip-xlmr-b-32", batch_size=8)
+    german = search_text(scans, service, "clip-xlmr-b-32", "Wappen eines Fürsten", k=3)
+    french = search_text(scans, service, "clip-xlmr-b-32", "une carte du monde", k=3)
+    assert len(german) == len(french) == 3
+    assert [h.score for h in german] != [h.score for h in french]
+    assert index_path(scans, "clip-xlmr-b-32").is_file()
+
+
+def test_search_before_indexing_says_what_to_do(service, scans) -> None:
+    with pytest.raises(MarginaliaError, match="Nothing is indexed"):
+        search_text(scans, service, CLIP, "a map")
+
+
+def test_the_cli_indexes_and_answers_in_json(model_store, shared_data: Path, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    model_store.add_tiny(CLIP)
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "MARGINALIA_MODELS": str(model_store.root), "MARGINALIA_DEVICE": "cpu"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(repo / "main.py"), *args], capture_output=True, text=True,
+                              env=env, timeout=300)
+
+    folder = tmp_path / "collection"
+    assert run("new", str(folder)).returncode == 0
+    assert run("import", str(folder), str(shared_data / "artworks")).returncode == 0
+    missing = run("search", str(folder), "ships in a storm")
+    assert missing.returncode == 1 and "Nothing is indexed" in missing.stderr and "Traceback" not in missing.stderr
+    indexed = run("index", str(folder))
+    assert indexed.returncode == 0 and "3 page(s) embedded" in indexed.stdout, indexed.stderr
+    found = json.loads(run("search", str(folder), "ships in a storm", "-k", "2", "--json").stdout)
+    assert found["query"] == '"ships in a storm"' and [r["rank"] for r in found["results"]] == [1, 2]
+    assert found["results"][0]["score"] >= found["results"][1]["score"]
+    like = json.loads(run("similar", str(folder), str(found["results"][0]["image_id"]), "--json").stdout)
+    assert len(like["results"]) == 2 and found["results"][0]["image_id"] not in [r["image_id"]
+                                                                                for r in like["results"]]
