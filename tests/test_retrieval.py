@@ -146,3 +146,77 @@ def test_the_cli_indexes_and_answers_in_json(model_store, shared_data: Path, tmp
     like = json.loads(run("similar", str(folder), str(found["results"][0]["image_id"]), "--json").stdout)
     assert len(like["results"]) == 2 and found["results"][0]["image_id"] not in [r["image_id"]
                                                                                 for r in like["results"]]
+
+
+def test_region_search_finds_regions_and_pages(service, scans) -> None:
+    from engine.annotations import Geometry, create_annotation
+    from engine.categories import add_category
+    from engine.retrieval.search import similar_to_region
+
+    index_project(scans, service, CLIP, batch_size=8)
+    category = add_category(scans, "Ornament").id
+    first = create_annotation(scans, image_id=1, category_id=category, geometry=Geometry(bbox=(100, 100, 300, 200)),
+                              creator="Ada")
+    second = create_annotation(scans, image_id=3, category_id=category, geometry=Geometry(bbox=(50, 80, 200, 200)),
+                               creator="Ada")
+    from engine.retrieval.indexer import index_regions
+
+    result = index_regions(scans, service, CLIP)
+    assert result.embedded == 2 and vector_of(scans, CLIP, annotation_id=first.id) is not None
+    hits = similar_to_region(scans, service, CLIP, first.id, k=5)
+    assert first.id not in [hit.annotation_id for hit in hits]
+    assert second.id in [hit.annotation_id for hit in hits]  # the other region is found
+    assert any(hit.annotation_id is None for hit in hits)  # and pages too
+    assert index_regions(scans, service, CLIP).embedded == 0  # incremental
+
+
+def test_zero_shot_tagging_makes_scored_proposals_once(service, scans) -> None:
+    from engine.categories import add_category
+    from engine.retrieval.tagging import page_probabilities, tag_pages
+    from engine.store.schema import Annotation
+    from engine.store.types import AnnotationStatus
+
+    index_project(scans, service, CLIP, batch_size=8)
+    maps, arms = add_category(scans, "Map").id, add_category(scans, "Coat of arms").id
+    prompts = {maps: "a map of the world", arms: "a coat of arms"}
+    records = tag_pages(scans, service, CLIP, prompts, creator="Ada", min_probability=0.0)
+    ids, vectors = load_vectors(scans, CLIP)
+    expected = page_probabilities(vectors, embed_texts(service, CLIP, list(prompts.values())),
+                                  service.run(CLIP, lambda n: n.logit_scale))
+    assert len(records) == len(ids)
+    with scans.unit_of_work() as session:
+        image_of = dict(session.execute(select(Vector.id, Vector.image_id)).all())
+    by_image = {image_of[int(i)]: row for i, row in zip(ids, expected, strict=True)}
+    for record in records:
+        row = by_image[record.image_id]
+        assert record.status == AnnotationStatus.PROPOSED and record.is_box
+        assert record.category_id == [maps, arms][int(np.argmax(row))]
+        assert record.score == pytest.approx(float(row.max()), abs=1e-5)
+    assert tag_pages(scans, service, CLIP, prompts, creator="Ada", min_probability=0.0) == []  # no duplicates
+    with scans.unit_of_work() as session:
+        assert len(session.scalars(select(Annotation.id)).all()) == len(records)
+
+
+def test_indexing_reads_the_renditions_cached_at_import(service, project, shared_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from engine.imaging.thumbnails import RENDITION_SHORT_SIDE, rendition_path
+    from engine.inventory import list_images
+    from PIL import Image as PILImage
+
+    copy = tmp_path / "scream.jpg"
+    shutil.copy(shared_data / "artworks" / "munch_the_scream_1893.jpg", copy)
+    import_scans(project, [copy])
+    row = list_images(project)[0]
+    rendition = rendition_path(project.thumbnail_dir, row.sha256, 0)
+    with PILImage.open(rendition) as image:
+        assert min(image.size) == RENDITION_SHORT_SIDE
+        assert abs(image.width / image.height - row.width / row.height) < 0.01
+    copy.unlink()  # the scan is gone (a disconnected drive): its rendition still serves search
+    result = index_project(project, service, CLIP)
+    assert result.embedded == 1 and result.failed == []
+    rendition.unlink()
+    with project.unit_of_work() as session:
+        session.execute(delete(Vector))
+    failed = index_project(project, service, CLIP)
+    assert failed.embedded == 0 and len(failed.failed) == 1  # neither scan nor rendition: reported

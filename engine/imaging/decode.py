@@ -67,11 +67,13 @@ def _flatten_alpha(image: Image.Image) -> Image.Image:
 
 def _request_reduced_decode(image: Image.Image, max_side: int, jpeg2000_levels: int) -> int:
     """Ask the decoder for a cheaper resolution; return the JPEG 2000 level used."""
+    # The result must fit a max_side square: only the longer side needs max_side pixels.
     if image.format == "JPEG":
-        image.draft(image.mode, (max_side, max_side))
+        scale = min(1.0, max_side / max(image.size))
+        image.draft(image.mode, (math.ceil(image.width * scale), math.ceil(image.height * scale)))
     elif image.format == "JPEG2000":
-        shortest_ratio = min(image.size) / max_side
-        wanted = int(math.floor(math.log2(shortest_ratio))) if shortest_ratio >= 2 else 0
+        longest_ratio = max(image.size) / max_side
+        wanted = int(math.floor(math.log2(longest_ratio))) if longest_ratio >= 2 else 0
         level = min(wanted, jpeg2000_levels)
         if level:
             image.reduce = level  # type: ignore[method-assign,assignment]

@@ -1,18 +1,24 @@
-"""Thumbnails cached in the project, keyed by content hash and page.
+"""Thumbnails and search renditions cached in the project, keyed by content hash and page.
 
-Keying by content (not path or database id) keeps thumbnails valid when a
-folder is moved and relinked, and lets two projects' caches be merged.
+Keying by content (not path or database id) keeps them valid when a folder is
+moved and relinked, and lets two projects' caches be merged. A thumbnail fits a
+256-pixel square (the gallery); a rendition has a 256-pixel shorter side, enough
+for CLIP's 224-pixel input, so that indexing a collection for search never
+decodes a scan again.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 from PIL import Image
 
 THUMBNAIL_SIDE = 256
 _JPEG_QUALITY = 85
+RENDITION_SHORT_SIDE = 256
+_RENDITION_QUALITY = 90
 
 
 def thumbnail_path(thumbnail_dir: Path, sha256: str, page_index: int) -> Path:
@@ -26,4 +32,24 @@ def encode_thumbnail(page: Image.Image) -> bytes:
         page.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     page.save(buffer, format="JPEG", quality=_JPEG_QUALITY, optimize=True)
+    return buffer.getvalue()
+
+
+def rendition_path(thumbnail_dir: Path, sha256: str, page_index: int) -> Path:
+    return thumbnail_dir.parent / "renditions" / sha256[:2] / f"{sha256}_p{page_index}.jpg"
+
+
+def rendition_decode_side(width: int, height: int) -> int:
+    """The longer side a page must be decoded at for its shorter side to cover the rendition."""
+    return min(max(width, height), math.ceil(RENDITION_SHORT_SIDE * max(width, height) / max(1, min(width, height))))
+
+
+def encode_rendition(page: Image.Image) -> bytes:
+    """JPEG bytes of a page reduced to a ``RENDITION_SHORT_SIDE`` shorter side (never enlarged)."""
+    scale = RENDITION_SHORT_SIDE / min(page.size)
+    if scale < 1:
+        page = page.resize((max(1, round(page.width * scale)), max(1, round(page.height * scale))),
+                           Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    page.convert("RGB").save(buffer, format="JPEG", quality=_RENDITION_QUALITY)
     return buffer.getvalue()

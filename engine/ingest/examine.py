@@ -11,18 +11,22 @@ from pathlib import Path
 from engine.fileio import write_atomically
 from engine.imaging.decode import load_page
 from engine.imaging.probe import FileInfo, UnreadableImage, probe
-from engine.imaging.thumbnails import THUMBNAIL_SIDE, encode_thumbnail, thumbnail_path
+from engine.imaging.thumbnails import (encode_rendition, encode_thumbnail, rendition_decode_side, rendition_path,
+                                       thumbnail_path)
 from engine.ingest.report import FileResult, Outcome
 
 
 def examine_image(path: Path, image_format: str, sha256: str, thumbnail_dir: Path) -> FileInfo | FileResult:
-    """Probe every page and decode it once (which proves the data whole), writing its thumbnail."""
+    """Probe every page and decode it once (which proves the data whole), writing its thumbnail and rendition."""
     try:
         info = probe(path, image_format)
         for page in info.pages:
-            reduced = load_page(path, page.page_index, max_side=THUMBNAIL_SIDE, image_format=image_format)
+            reduced = load_page(path, page.page_index, max_side=rendition_decode_side(page.width, page.height),
+                                image_format=image_format)
             write_atomically(thumbnail_path(thumbnail_dir, sha256, page.page_index),
                              encode_thumbnail(reduced), durable=False)
+            write_atomically(rendition_path(thumbnail_dir, sha256, page.page_index),
+                             encode_rendition(reduced), durable=False)
         return info
     except UnreadableImage as error:
         return FileResult(path, Outcome.FAILED, str(error))

@@ -66,3 +66,18 @@ def similar_to_page(project: Project, model_id: str, image_id: int, *, k: int = 
         raise MarginaliaError("This page is not in the search index yet; index the project first.")
     hits = _ranked(project, model_id, vector[None], k + 1, pages_only=True, within=within)
     return [hit for hit in hits if hit.image_id != image_id][:k]
+
+
+def similar_to_region(project: Project, service: ModelService, model_id: str, annotation_id: int, *, k: int = 50,
+                      within: set[int] | None = None) -> list[Hit]:
+    """Regions and pages like this annotation's region (e.g. other pages with this kind of ornament)."""
+    from engine.retrieval.indexer import index_regions
+
+    vector = vector_of(project, model_id, annotation_id=annotation_id)
+    if vector is None:
+        index_regions(project, service, model_id, [annotation_id])
+        vector = vector_of(project, model_id, annotation_id=annotation_id)
+    if vector is None:
+        raise MarginaliaError("This region could not be read from its page.")
+    hits = _ranked(project, model_id, vector[None], k + 1, pages_only=False, within=within)
+    return [hit for hit in hits if hit.annotation_id != annotation_id][:k]

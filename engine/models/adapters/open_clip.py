@@ -49,6 +49,11 @@ class ClipNetwork:
         self.size_bytes = size_in_bytes(self.model)
         return self
 
+    @property
+    def logit_scale(self) -> float:
+        """The learnt temperature: similarities × this are CLIP's logits (100 for the published models)."""
+        return float(self.model.logit_scale.detach().exp())
+
     def encode_images(self, pixels: Any) -> Any:
         """``[B, 3, S, S]`` normalised pixels → ``[B, D]`` unit vectors (float32)."""
         import torch
