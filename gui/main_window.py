@@ -38,6 +38,7 @@ from gui.menus import build_menus
 from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
 from gui.sam_controller import SamController
+from gui.search_panel import SearchPanel
 from gui.settings import AppSettings
 from gui.status import StatusBar
 from gui.workers import JobRunner
@@ -130,14 +131,18 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
         self.docks: dict[str, QDockWidget] = {}
+        self.search = SearchPanel(self)
         for name, title, widget in (("categories", "Categories", self.categories),
                                     ("annotations", "Annotations", self.annotations),
-                                    ("metadata", "Page metadata", self.metadata)):
+                                    ("metadata", "Page metadata", self.metadata),
+                                    ("search", "Search", self.search)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock-{name}")
             dock.setWidget(widget)
             self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             self.docks[name] = dock
+        self.tabifyDockWidget(self.docks["metadata"], self.docks["search"])
+        self.docks["metadata"].raise_()
 
     def _show_welcome(self) -> None:
         self.welcome.set_recent(self.settings.recent_projects())

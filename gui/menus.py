@@ -104,6 +104,12 @@ def build_menus(window: MainWindow) -> dict[str, QAction]:
     actions["sam-everything"].setToolTip("SAM proposes every region it finds on this page, for you to review")
     actions["sam-precompute"].setToolTip("Encode every page now (slow on a CPU), so that SAM answers at once later")
     tools.addSeparator()
+    _add(tools, actions, "search", "Searc&h the Collection…", _focus_search(window), "Ctrl+F")
+    _add(tools, actions, "similar-page", "Find Pages &Like This One", window.search.find_similar_page,
+         "Ctrl+Shift+F")
+    _add(tools, actions, "similar-region", "Find Regions Like the &Selected One", window.search.find_similar_region)
+    _add(tools, actions, "index", "&Index the Project for Search", window.search.index_project)
+    tools.addSeparator()
     _add(tools, actions, "models", "&Models…", lambda: _show_models(window))
 
     help_menu = bar.addMenu("&Help")
@@ -136,6 +142,16 @@ def _show_shortcuts(window: MainWindow, actions: dict[str, QAction]) -> None:
     dialog = ShortcutsDialog(list(actions.values()), window)
     dialog.setModal(False)
     dialog.show()
+
+
+def _focus_search(window: MainWindow) -> Callable[[], None]:
+    def focus() -> None:
+        window.docks["search"].show()
+        window.docks["search"].raise_()
+        window.search.query.setFocus()
+        window.search.query.selectAll()
+
+    return focus
 
 
 def _show_models(window: MainWindow) -> None:

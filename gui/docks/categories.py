@@ -64,6 +64,10 @@ class CategoriesPanel(QWidget):
         self.tree.blockSignals(False)
         if current is not None and current in items:
             self.tree.setCurrentItem(items[current])
+        elif records:  # a new shape always has a category to go to: the first, until the curator picks one
+            self.tree.blockSignals(True)  # a default, not the curator's choice: nothing is remembered
+            self.tree.setCurrentItem(items[records[0].id])
+            self.tree.blockSignals(False)
 
     def records(self) -> list[CategoryRecord]:
         return list(self._records)
