@@ -36,11 +36,9 @@ def _collection(folder: Path, pages: int) -> None:
     while count < pages:
         for source in sources:
             target = folder / f"{count:04d}-{source.name}"
-            data = bytearray(source.read_bytes())
             shutil.copyfile(source, target)
             with target.open("ab") as handle:  # trailing bytes: a different file, the same picture
                 handle.write(count.to_bytes(4, "little"))
-            del data
             count += 1
             if count == pages:
                 return

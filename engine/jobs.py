@@ -52,3 +52,12 @@ def report(progress: ProgressCallback | None, done: int, total: int, message: st
     """Call ``progress`` if there is one."""
     if progress is not None:
         progress(JobProgress(done, total, message))
+
+
+def describe_duration(seconds: float) -> str:
+    """A remaining time as a curator reads it: "40 s", "12 min", "1.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -52,3 +52,10 @@ def hint_for_missing_model(parent: QWidget, store: ModelStore, model_id: str, to
     open_button.clicked.connect(lambda: open_models(model_id))
     box.open()
     return box
+
+
+def model_ready(window: MainWindow, model_id: str, tool: str) -> bool:
+    """``True`` when the model is installed; otherwise the hint is shown and the tool waits."""
+    store = window.model_service().store
+    return hint_for_missing_model(window, store, model_id, tool,
+                                  lambda wanted: show_models(window, store, wanted)) is None

@@ -8,17 +8,15 @@ blocks the UI thread.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QComboBox
 
-from engine.annotations import Geometry, Provenance
+from engine.annotations import Geometry
 from engine.jobs import CancelToken, ProgressCallback
 from engine.models.catalogue import CATALOGUE
 from engine.segmentation.prompts import Prompt
-from engine.store.types import SourceKind
 from gui.canvas.sam_tool import SamTool
 
 if TYPE_CHECKING:  # the segmentation engine (torch, OpenCV) loads when SAM is first used
@@ -29,11 +27,6 @@ if TYPE_CHECKING:  # the segmentation engine (torch, OpenCV) loads when SAM is f
 SAM_MODELS = [spec for spec in CATALOGUE if spec.family == "sam"]
 PREFETCH_PAGES = 2
 CACHE_FOLDER = "sam-embeddings"
-
-
-@dataclass
-class _Pending:
-    prompt: Prompt | None = None
 
 
 class SamController(QObject):
@@ -57,7 +50,7 @@ class SamController(QObject):
         self.embedding: Embedding | None = None
         self.segmentation: Segmentation | None = None
         self._decoding = False
-        self._pending = _Pending()
+        self._pending: Prompt | None = None  # the newest prompt not yet decoded
         self._encode_job: Any = None
         self._prefetch_job: Any = None
         window.canvas.tool_changed.connect(self._tool_changed)
@@ -91,12 +84,9 @@ class SamController(QObject):
         return self._segmenters[key]
 
     def _model_ready(self) -> bool:
-        from gui.model_hint import hint_for_missing_model, show_models  # noqa: PLC0415
+        from gui.model_hint import model_ready  # noqa: PLC0415
 
-        store = self.window.model_service().store
-        box = hint_for_missing_model(self.window, store, self.model_id, "The SAM tool",
-                                     lambda model_id: show_models(self.window, store, model_id))
-        return box is None
+        return model_ready(self.window, self.model_id, "The SAM tool")
 
     def _model_chosen(self) -> None:
         self.window.settings.sam_model = self.model_id
@@ -120,7 +110,7 @@ class SamController(QObject):
         self.tool.clear()
         self.embedding = None
         self.segmentation = None
-        self._pending = _Pending()
+        self._pending = None
         if self._encode_job is not None:
             self._encode_job.cancel()
             self._encode_job = None
@@ -162,8 +152,8 @@ class SamController(QObject):
         self.tool.waiting = ""
         self.window.status.showMessage(self.tool.status_hint(), 5000)
         self.page_ready.emit()
-        if self._pending.prompt is not None:
-            self._decode(self._pending.prompt)
+        if self._pending is not None:
+            self._decode(self._pending)
         self._prefetch_next_pages()
 
     def _prefetch_next_pages(self) -> None:
@@ -195,11 +185,11 @@ class SamController(QObject):
     def _prompt_changed(self, prompt: Prompt | None) -> None:
         if prompt is None:
             self.segmentation = None
-            self._pending.prompt = None
+            self._pending = None
             self.tool.show_mask(None, (0, 0))
             return
         if self.embedding is None:
-            self._pending.prompt = prompt
+            self._pending = prompt
             self.window.status.showMessage("The mask will appear when the page is ready for SAM…")
             return
         # All points are sent each time, without the previous mask (as SAM's own demo does): the
@@ -208,13 +198,13 @@ class SamController(QObject):
 
     def _decode(self, prompt: Prompt) -> None:
         if self._decoding:
-            self._pending.prompt = prompt  # only the newest prompt matters
+            self._pending = prompt  # only the newest prompt matters
             return
         segmenter, embedding = self.segmenter(), self.embedding
         if segmenter is None or embedding is None:
             return
         self._decoding = True
-        self._pending.prompt = None
+        self._pending = None
         self.window.jobs.submit("Decoding the mask",
                                 lambda progress, cancel: segmenter.segment(embedding, prompt),
                                 self._decoded, visible=False).ended.connect(self._decode_ended)
@@ -226,8 +216,8 @@ class SamController(QObject):
 
     def _decode_ended(self) -> None:
         self._decoding = False
-        if self._pending.prompt is not None and self.embedding is not None:
-            self._decode(self._pending.prompt)
+        if self._pending is not None and self.embedding is not None:
+            self._decode(self._pending)
 
     def _show(self, segmentation: Segmentation) -> None:
         self.segmentation = segmentation
@@ -252,16 +242,12 @@ class SamController(QObject):
         segmentation = self.segmentation
         if segmentation is None:
             return
-        from engine.segmentation.annotate import describe_prompt  # noqa: PLC0415
-        from engine.segmentation.masks import shape_of_mask  # noqa: PLC0415
+        from engine.segmentation.annotate import geometry_of, provenance_of  # noqa: PLC0415
 
-        key = segmentation.embedding.key
-        origin = Provenance(SourceKind.MODEL, key.model_id, key.checkpoint_sha256[:12],
-                            describe_prompt(segmentation), min(1.0, max(0.0, segmentation.score)))
+        origin = provenance_of(segmentation)
 
         def trace(progress: ProgressCallback, cancel: CancelToken) -> Geometry:
-            shape = shape_of_mask(segmentation.page_mask())
-            return Geometry(polygons=shape.polygons or None, rle=shape.rle)
+            return geometry_of(segmentation)
 
         def traced(geometry: Geometry) -> None:
             if geometry.rle is None or not geometry.polygons:

@@ -76,13 +76,9 @@ class SearchPanel(QWidget):
         return str(self.model_choice.currentData())
 
     def _ready(self, tool: str) -> bool:
-        from gui.model_hint import hint_for_missing_model, show_models  # noqa: PLC0415
+        from gui.model_hint import model_ready  # noqa: PLC0415
 
-        if self.window.project is None:
-            return False
-        store = self.window.model_service().store
-        return hint_for_missing_model(self.window, store, self.model_id, tool,
-                                      lambda model_id: show_models(self.window, store, model_id)) is None
+        return self.window.project is not None and model_ready(self.window, self.model_id, tool)
 
     def _within(self) -> set[int] | None:
         return set(self.window.gallery.visible_image_ids()) if self.within_gallery.isChecked() else None

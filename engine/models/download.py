@@ -26,7 +26,7 @@ from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import build_hf_headers
 
 from engine.errors import MarginaliaError
-from engine.jobs import CancelToken, JobProgress, ProgressCallback
+from engine.jobs import CancelToken, JobProgress, ProgressCallback, describe_duration
 from engine.models.catalogue import HubSource, ModelFile, ModelSpec, UrlSource, UserSuppliedSource, get_spec
 from engine.models.store import InstalledModel, ModelStore, VerificationError
 
@@ -75,16 +75,8 @@ class _Meter:
         text = f"{self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB"
         if rate > 0:
             left = max(self.total - self.done, 0) / rate
-            text += f" · {rate / 1e6:,.1f} MB/s · {_duration(left)} left"
+            text += f" · {rate / 1e6:,.1f} MB/s · {describe_duration(left)} left"
         return text
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _offline() -> bool:

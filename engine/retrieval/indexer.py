@@ -23,11 +23,12 @@ from engine.fileio import write_atomically
 from engine.imaging.decode import load_page
 from engine.imaging.thumbnails import encode_rendition, rendition_decode_side, rendition_path
 from engine.imaging.isolated import shared_decode_pool
+from engine.imaging.model_input import centre_square, normalised
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService
 from engine.project import Project
-from engine.retrieval.index import index_path, open_index
+from engine.retrieval.index import open_index
 from engine.retrieval.vectors import NewVector, page_content, pages_to_embed, store_vectors
 from engine.store.schema import Image
 
@@ -51,8 +52,6 @@ def clip_pixels(path: Path, page_index: int, image_format: str | None, width: in
     else decoded at the smallest resolution whose shorter side still covers S
     (and the rendition written for next time).
     """
-    from PIL import Image as PILImage
-
     image = _rendition(rendition, min(spec.size, width, height))
     if image is None:
         page = load_page(path, page_index, max_side=rendition_decode_side(width, height), image_format=image_format)
@@ -62,14 +61,7 @@ def clip_pixels(path: Path, page_index: int, image_format: str | None, width: in
             except OSError:
                 pass  # a read-only cache still indexes, just more slowly next time
         image = page
-    image = image.convert("RGB")
-    scale = spec.size / min(image.size)
-    target = (max(spec.size, round(image.width * scale)), max(spec.size, round(image.height * scale)))
-    resized = image if image.size == target else image.resize(target, PILImage.Resampling.BICUBIC)
-    left, top = (resized.width - spec.size) // 2, (resized.height - spec.size) // 2
-    crop = np.asarray(resized.crop((left, top, left + spec.size, top + spec.size)), dtype=np.float32) / 255.0
-    normalised = (crop - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1))
+    return normalised(centre_square(image, spec.size), spec.mean, spec.std)
 
 
 def _rendition(path: Path | None, needed: int) -> Any:
@@ -197,9 +189,7 @@ def region_pixels(path: Path, page_index: int, image_format: str | None, width: 
     side = spec.size
     square = PILImage.new("RGB", (max(crop.size), max(crop.size)), (255, 255, 255))  # keep the whole region
     square.paste(crop, ((square.width - crop.width) // 2, (square.height - crop.height) // 2))
-    pixels = np.asarray(square.resize((side, side), PILImage.Resampling.BICUBIC), dtype=np.float32) / 255.0
-    normalised = (pixels - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1))
+    return normalised(square.resize((side, side), PILImage.Resampling.BICUBIC), spec.mean, spec.std)
 
 
 def region_content(image_sha256: str, box: tuple[float, float, float, float]) -> str:
@@ -238,8 +228,3 @@ def index_regions(project: Project, service: ModelService, model_id: str, annota
                      already=result.already, progress=progress, cancel=cancel, result=result, what="regions")
     open_index(project, model_id)
     return result
-
-
-def forget_index(project: Project, model_id: str) -> None:
-    """Drop the saved FAISS file (it is rebuilt from the database on next use)."""
-    index_path(project, model_id).unlink(missing_ok=True)

@@ -10,7 +10,7 @@ from engine.errors import MarginaliaError
 from engine.models.service import ModelService
 from engine.project import Project
 from engine.retrieval.index import open_index
-from engine.retrieval.vectors import owners, vector_of
+from engine.retrieval.vectors import owners, vector_ids, vector_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,27 +21,20 @@ class Hit:
 
 
 def _ranked(project: Project, model_id: str, query: np.ndarray, k: int, *, pages_only: bool,
-            within: set[int] | None, exclude_vector: int | None = None) -> list[Hit]:
+            within: set[int] | None) -> list[Hit]:
     index = open_index(project, model_id)
     if index.size == 0:
         raise MarginaliaError("Nothing is indexed for search yet: run 'Index for search' (or 'marginalia index') "
                               "first.")
-    wanted = k + (1 if exclude_vector is not None else 0)
-    # Regions share the index with pages: ask for more, then keep what the caller wants.
-    scores, ids = index.search(query, wanted * (1 if not pages_only else 4) + 16)
-    found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0 and i != exclude_vector]
+    # Filters (pages only, the gallery's pages) go to the index itself, so k results come back whenever
+    # k qualify.
+    allowed = vector_ids(project, model_id, image_ids=within, pages_only=pages_only)
+    if allowed is not None and not allowed:
+        return []
+    scores, ids = index.search(query, k, allowed=allowed)
+    found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
     known = owners(project, [i for i, _ in found])
-    hits = []
-    for vector_id, score in found:
-        owner = known.get(vector_id)
-        if owner is None or (pages_only and owner.annotation_id is not None):
-            continue
-        if within is not None and owner.image_id not in within:
-            continue
-        hits.append(Hit(owner.image_id, score, owner.annotation_id))
-        if len(hits) == k:
-            break
-    return hits
+    return [Hit(known[i].image_id, score, known[i].annotation_id) for i, score in found if i in known]
 
 
 def embed_texts(service: ModelService, model_id: str, texts: list[str]) -> np.ndarray:

@@ -101,3 +101,19 @@ def vector_of(project: Project, model_id: str, *, image_id: int | None = None,
             query.where(Vector.image_id == image_id, Vector.annotation_id.is_(None))
         data = session.scalars(query.order_by(Vector.id.desc()).limit(1)).first()
     return unpack(data).copy() if data is not None else None
+
+
+def vector_ids(project: Project, model_id: str, *, image_ids: set[int] | None, pages_only: bool) -> list[int] | None:
+    """The ids a search may return, or ``None`` when every vector of the model qualifies."""
+    with project.unit_of_work() as session:
+        query = select(Vector.id).where(Vector.model_id == model_id)
+        if pages_only:
+            if image_ids is None and session.scalars(query.where(Vector.annotation_id.is_not(None)).limit(1)).first() \
+                    is None:
+                return None  # no regions indexed: nothing to leave out
+            query = query.where(Vector.annotation_id.is_(None))
+        elif image_ids is None:
+            return None
+        if image_ids is not None:
+            query = query.where(Vector.image_id.in_(image_ids))
+        return list(session.scalars(query))

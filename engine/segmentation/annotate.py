@@ -19,13 +19,22 @@ def describe_prompt(segmentation: Segmentation) -> str:
                        "refined": prompt.previous is not None, "candidate": segmentation.index})
 
 
+def provenance_of(segmentation: Segmentation, model_run_id: int | None = None) -> Provenance:
+    """The model, checkpoint, prompt and confidence behind a mask."""
+    key = segmentation.embedding.key
+    return Provenance(SourceKind.MODEL, key.model_id, key.checkpoint_sha256[:12], describe_prompt(segmentation),
+                      min(1.0, max(0.0, segmentation.score)), model_run_id)
+
+
+def geometry_of(segmentation: Segmentation) -> Geometry:
+    """The mask at full resolution: exact RLE plus polygons for editing (slow on big pages: not on the UI thread)."""
+    shape = shape_of_mask(segmentation.page_mask())
+    return Geometry(polygons=shape.polygons or None, rle=shape.rle)
+
+
 def save_segmentation(project: Project, segmentation: Segmentation, *, image_id: int, category_id: int,
                       creator: str, session_id: int | None, model_run_id: int | None = None) -> AnnotationRecord:
     """The curator accepted the mask: store it at full resolution (RLE) with its polygons."""
-    shape = shape_of_mask(segmentation.page_mask())
-    key = segmentation.embedding.key
-    origin = Provenance(SourceKind.MODEL, key.model_id, key.checkpoint_sha256[:12], describe_prompt(segmentation),
-                        min(1.0, max(0.0, segmentation.score)), model_run_id)
-    return create_annotation(project, image_id=image_id, category_id=category_id,
-                             geometry=Geometry(polygons=shape.polygons or None, rle=shape.rle), creator=creator,
-                             session_id=session_id, status=AnnotationStatus.ACCEPTED, provenance=origin)
+    return create_annotation(project, image_id=image_id, category_id=category_id, geometry=geometry_of(segmentation),
+                             creator=creator, session_id=session_id, status=AnnotationStatus.ACCEPTED,
+                             provenance=provenance_of(segmentation, model_run_id))

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.errors import MarginaliaError
 from engine.imaging.probe import UnreadableImage
-from engine.jobs import CancelToken, ProgressCallback, report
+from engine.jobs import CancelToken, ProgressCallback, describe_duration, report
 from engine.models.runs import recent_timings, recorded_run
 from engine.models.store import ModelStore
 from engine.project import Project
@@ -36,13 +36,6 @@ def estimate_seconds_per_page(project: Project, segmenter: Segmenter, device: st
         return measured
     earlier = recent_timings(project, segmenter.model_id, device, "seconds_per_page")
     return sorted(earlier)[len(earlier) // 2] if earlier else None
-
-
-def describe_duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes = seconds / 60
-    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
 def _decode(pages: list[PageRef]) -> list[np.ndarray | Exception]:

@@ -122,14 +122,18 @@ class Segmenter:
         self._decoder: PromptDecoder | None = None
         self._decoder_lock = threading.Lock()
         self._encode_seconds: list[float] = []
+        self._checkpoint: str | None = None
         self.notice = ""
 
     # -- embeddings ------------------------------------------------------------------
 
     def checkpoint(self) -> str:
-        installed = self.service.store.require(self.model_id)
-        weights = next(f.filename for f in get_spec(self.model_id).files if not f.optional)
-        return str(installed.files[weights]["sha256"])
+        """The weights' sha256 (read once from the store's manifest; every cache key uses it)."""
+        if self._checkpoint is None:
+            installed = self.service.store.require(self.model_id)
+            weights = next(f.filename for f in get_spec(self.model_id).files if not f.optional)
+            self._checkpoint = str(installed.files[weights]["sha256"])
+        return self._checkpoint
 
     def key_for(self, page: PageRef) -> EmbeddingKey:
         return EmbeddingKey(page.sha256, page.page_index, self.model_id, self.checkpoint())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from engine.models.catalogue import HubSource, ModelSpec, UrlSource, get_spec
+from engine.models.catalogue import HubSource, ModelSpec, get_spec
 
 TINY_CLIP_ARCHITECTURE = "marginalia-tiny-clip"
 TINY_CLIP_CONFIG = {
@@ -216,10 +216,7 @@ def tiny_spec(model_id: str) -> ModelSpec:
     """The catalogue entry with the publisher's sizes and checksums dropped (tiny files differ)."""
     spec = get_spec(model_id)
     source = spec.source
-    if isinstance(source, UrlSource):
-        return replace(spec, source=replace(source, file=replace(source.file, size=None, sha256=None)))
     if isinstance(source, HubSource):
         return replace(spec, source=replace(source, files=tuple(replace(f, size=None, sha256=None)
                                                                  for f in source.files)))
     return replace(spec, source=replace(source, file=replace(source.file, size=None, sha256=None)))
-

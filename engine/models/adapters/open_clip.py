@@ -73,21 +73,11 @@ class ClipNetwork:
 
     def prepare(self, image: Any) -> Any:
         """A PIL image → ``[3, S, S]``: shorter side to S (bicubic), centre crop, normalise."""
-        import numpy as np
         import torch
-        from PIL import Image
 
-        image = image.convert("RGB")
-        scale = self.image_size / min(image.size)
-        resized = image.resize((max(self.image_size, round(image.width * scale)),
-                                max(self.image_size, round(image.height * scale))), Image.Resampling.BICUBIC)
-        left = (resized.width - self.image_size) // 2
-        top = (resized.height - self.image_size) // 2
-        crop = resized.crop((left, top, left + self.image_size, top + self.image_size))
-        array = torch.from_numpy(np.asarray(crop, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        mean = torch.tensor(self.mean).view(3, 1, 1)
-        std = torch.tensor(self.std).view(3, 1, 1)
-        return (array - mean) / std
+        from engine.imaging.model_input import centre_square, normalised
+
+        return torch.from_numpy(normalised(centre_square(image, self.image_size), self.mean, self.std))
 
 
 def _configuration(files: ModelFiles) -> dict[str, Any]:
