@@ -15,7 +15,8 @@ DEFAULT_MODEL = "clip-vit-b-32"
 
 
 def add_parsers(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) -> None:
-    index = sub.add_parser("index", parents=[debug], help="embed a project's pages for search (incremental)")
+    index = sub.add_parser("index", parents=[debug],
+                           help="embed a project's pages and accepted regions for search (incremental)")
     index.add_argument("project")
     index.add_argument("--model", default=DEFAULT_MODEL, help=f"a CLIP model id (default {DEFAULT_MODEL})")
     index.add_argument("--batch", type=int, default=16, help="pages per model batch")
@@ -26,9 +27,10 @@ def add_parsers(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser)
     search.add_argument("query")
     _ranking_options(search)
     search.set_defaults(handler=cmd_search)
-    similar = sub.add_parser("similar", parents=[debug], help="find pages like a page (by its id)")
+    similar = sub.add_parser("similar", parents=[debug], help="find pages like a page of the project, or like an "
+                                                               "image file")
     similar.add_argument("project")
-    similar.add_argument("image", type=int, metavar="IMAGE", help="the page's id (see 'marginalia list')")
+    similar.add_argument("image", metavar="IMAGE", help="a page's id (see 'marginalia list') or an image file")
     _ranking_options(similar)
     similar.set_defaults(handler=cmd_similar)
 
@@ -48,13 +50,12 @@ def _service():  # noqa: ANN202
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from engine.retrieval.indexer import index_project
+    from engine.retrieval.indexer import index_collection
 
     with Project.open(Path(args.project)) as project, progress_bar("Indexing") as progress:
-        result = index_project(project, _service(), args.model, batch_size=args.batch, progress=progress)
-    print(f"{result.embedded} page(s) embedded, {result.already} already indexed"
-          + (f", {len(result.failed)} could not be read" if result.failed else ""))
-    for path, reason in result.failed:
+        result = index_collection(project, _service(), args.model, batch_size=args.batch, progress=progress)
+    print(f"Indexed with {args.model}: {result.summary()}")
+    for path, reason in [*result.pages.failed, *result.regions.failed]:
         print(f"  {path}: {reason}", file=sys.stderr)
     return 0
 
@@ -85,8 +86,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    from engine.retrieval.search import similar_to_page
+    from engine.retrieval.search import similar_to_file, similar_to_page
 
+    example = Path(args.image)
     with Project.open(Path(args.project)) as project:
-        hits = similar_to_page(project, args.model, args.image, k=args.k)
-        return _print_hits(project, hits, args, f"page #{args.image}")
+        if args.image.isdigit() and not example.exists():
+            hits = similar_to_page(project, args.model, int(args.image), k=args.k)
+            return _print_hits(project, hits, args, f"page #{args.image}")
+        hits = similar_to_file(project, _service(), args.model, example, k=args.k)
+        return _print_hits(project, hits, args, str(example))

@@ -16,6 +16,7 @@ from PySide6.QtCore import (
     QAbstractListModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPoint,
     QRect,
     QSize,
     QSortFilterProxyModel,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QListView,
+    QMenu,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -39,6 +41,7 @@ from PySide6.QtWidgets import (
 from engine.categories import CategoryRecord
 from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import ImageRow
+from gui.context_menu import show_context_menu
 from gui.workers import JobRunner
 
 ICON_SIDE = 144
@@ -278,6 +281,7 @@ class GalleryDelegate(QStyledItemDelegate):
 
 class GalleryPanel(QWidget):
     image_selected = Signal(int)
+    find_similar_requested = Signal(int)  # image id
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -320,6 +324,9 @@ class GalleryPanel(QWidget):
         self.category_filter.currentIndexChanged.connect(
             lambda _: self.proxy.set_category(self.category_filter.currentData()))
         self.view.selectionModel().currentChanged.connect(self._current_changed)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.context_menu: QMenu | None = None
 
     def set_rows(self, rows: list[ImageRow], thumbnail_dir: Path) -> None:
         self.model.set_rows(rows, thumbnail_dir)
@@ -362,6 +369,16 @@ class GalleryPanel(QWidget):
         current = self.current_image_id()
         position = ids.index(current) if current in ids else -offset
         self.select_image(ids[max(0, min(len(ids) - 1, position + offset))])
+
+    def _context_menu(self, position: QPoint) -> None:
+        index = self.view.indexAt(position)
+        if not index.isValid():
+            return
+        image_id = index.data(IMAGE_ID_ROLE)
+        self.context_menu = show_context_menu(self.view, position, [
+            ("Open", lambda: self.select_image(image_id), True),
+            ("Find Pages Like This One", lambda: self.find_similar_requested.emit(image_id), True),
+        ])
 
     def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if current.isValid():

@@ -206,6 +206,9 @@ class LabellingController:
 
     # -- edits ----------------------------------------------------------------------------------
 
+    def categories(self) -> list[CategoryRecord]:
+        return list(self._categories.values())
+
     def current_category(self) -> CategoryRecord | None:
         return self._categories.get(self.views.categories.current_category_id())
 

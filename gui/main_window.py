@@ -90,6 +90,8 @@ class MainWindow(QMainWindow):
         self.sam = SamController(self)
         self.actions_by_name = build_menus(self)
         self._fill_sam_options()
+        self.gallery.find_similar_requested.connect(self.search.find_similar_page)
+        self.annotations.find_similar_requested.connect(self.search.find_similar_region)
         self.canvas.zoom_changed.connect(self.status.set_zoom)
         self.canvas.cursor_moved.connect(self.status.set_position)
         self.canvas.tool_changed.connect(self._tool_changed)
@@ -218,6 +220,7 @@ class MainWindow(QMainWindow):
             end_session(self.project, ctx.session_id)
         self.labelling.attach(None)
         self.undo_stack.clear()
+        self.search.reset()
         self.gallery.set_rows([], self.project.thumbnail_dir)
         self.project.close()
         self.project = None

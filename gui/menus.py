@@ -108,7 +108,10 @@ def build_menus(window: MainWindow) -> dict[str, QAction]:
     _add(tools, actions, "similar-page", "Find Pages &Like This One", window.search.find_similar_page,
          "Ctrl+Shift+F")
     _add(tools, actions, "similar-region", "Find Regions Like the &Selected One", window.search.find_similar_region)
+    _add(tools, actions, "similar-file", "Find Pages Like an Image &File…", window.search.ask_example_image)
     _add(tools, actions, "index", "&Index the Project for Search", window.search.index_project)
+    _add(tools, actions, "tag-pages", "&Tag Pages by Category with CLIP…", window.search.tag_pages)
+    actions["tag-pages"].setToolTip("CLIP proposes one of your categories for each page, for you to review")
     tools.addSeparator()
     _add(tools, actions, "models", "&Models…", lambda: _show_models(window))
 

@@ -1,26 +1,36 @@
-"""The Search panel: find pages by words, like a page, or like a region; index the project for it.
+"""The Search panel: find pages by words, like a page, or like a region; index the project; tag pages.
 
 Searching embeds the words with the chosen CLIP model off the UI thread; the
 results grid shows thumbnails with their similarity, and a click opens the
 page (the region's page, with the region selected). "Only pages shown in the
-gallery" combines a search with the gallery's filters.
+gallery" combines a search with the gallery's filters. A line under the model
+says how much of the project the model's index covers, so a curator knows
+when a search cannot yet see every page.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
 from engine.imaging.thumbnails import thumbnail_path
 from engine.models.catalogue import CATALOGUE
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from engine.models.service import ModelService
+    from engine.project import Project
+    from engine.retrieval.indexer import CollectionIndexed
     from engine.retrieval.search import Hit
+    from engine.retrieval.vectors import Coverage
     from gui.main_window import MainWindow
+    from gui.tagging_dialog import TaggingDialog
 
 CLIP_MODELS = [spec for spec in CATALOGUE if spec.family == "open-clip"]
 RESULTS = 60
@@ -39,6 +49,10 @@ class SearchPanel(QWidget):
         self.query.returnPressed.connect(self.search)
         self.search_button = QPushButton("Search")
         self.search_button.clicked.connect(self.search)
+        self.example_button = QPushButton("By example…")
+        self.example_button.setToolTip("Find pages like an image file: a photograph of an object, a page from "
+                                       "another collection")
+        self.example_button.clicked.connect(self.ask_example_image)
         self.model_choice = QComboBox()
         for spec in CLIP_MODELS:
             self.model_choice.addItem(spec.name, spec.id)
@@ -46,6 +60,14 @@ class SearchPanel(QWidget):
         self.index_button = QPushButton("Index for search")
         self.index_button.setToolTip("Embed every page not yet indexed with this model (runs in the background)")
         self.index_button.clicked.connect(self.index_project)
+        self.tagging_dialog: TaggingDialog | None = None
+        self.tag_button = QPushButton("Tag pages…")
+        self.tag_button.setToolTip("CLIP proposes one of your categories for each page, for you to review")
+        self.tag_button.clicked.connect(self.tag_pages)
+        self.coverage = QLabel("")
+        self.coverage.setWordWrap(True)
+        self.model_choice.currentIndexChanged.connect(lambda _: self.refresh_coverage())
+        window.project_opened.connect(self.refresh_coverage)
         self.within_gallery = QCheckBox("Only pages shown in the gallery")
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
@@ -58,15 +80,21 @@ class SearchPanel(QWidget):
         self.results.setWordWrap(True)
         self.results.itemActivated.connect(self._open)
         self.results.itemClicked.connect(self._open)
+        # Narrow rows, so that the dock never squeezes the page being labelled.
+        self.model_choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_choice.setMinimumContentsLength(16)
         top = QHBoxLayout()
         top.addWidget(self.query, 1)
         top.addWidget(self.search_button)
-        models = QHBoxLayout()
-        models.addWidget(self.model_choice, 1)
-        models.addWidget(self.index_button)
+        actions = QHBoxLayout()
+        for button in (self.example_button, self.index_button, self.tag_button):
+            actions.addWidget(button)
+        actions.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addLayout(models)
+        layout.addWidget(self.model_choice)
+        layout.addLayout(actions)
+        layout.addWidget(self.coverage)
         layout.addWidget(self.within_gallery)
         layout.addWidget(self.summary)
         layout.addWidget(self.results, 1)
@@ -83,23 +111,107 @@ class SearchPanel(QWidget):
     def _within(self) -> set[int] | None:
         return set(self.window.gallery.visible_image_ids()) if self.within_gallery.isChecked() else None
 
+    def reset(self) -> None:
+        """Forget the closed project's results (their ids mean nothing in the next project)."""
+        self.results.clear()
+        self.summary.setText("")
+        self.coverage.setText("")
+
     # -- actions ----------------------------------------------------------------------------
+
+    def refresh_coverage(self) -> None:
+        project, model_id, name = self.window.project, self.model_id, self.model_choice.currentText()
+        if project is None:
+            self.coverage.setText("")
+            return
+        from engine.retrieval.vectors import index_coverage  # noqa: PLC0415
+
+        def shown(coverage: Coverage) -> None:
+            if project is not self.window.project or model_id != self.model_id:
+                return  # answered too late: another project or model is shown now
+            regions = f" and {coverage.regions_indexed} region(s)" if coverage.regions_indexed else ""
+            if coverage.pages == 0:
+                self.coverage.setText("The project has no pages yet.")
+                self.coverage.setStyleSheet("")
+            elif coverage.pages_indexed == 0:
+                self.coverage.setText(f"None of the {coverage.pages} page(s) is indexed with {name} yet: "
+                                      "“Index for search” prepares them (in the background).")
+                self.coverage.setStyleSheet("color: #B26A00")
+            elif coverage.complete:
+                self.coverage.setText(f"All {coverage.pages} page(s){regions} indexed with {name}.")
+                self.coverage.setStyleSheet("")
+            else:
+                missing = coverage.pages - coverage.pages_indexed
+                self.coverage.setText(f"{coverage.pages_indexed} of {coverage.pages} page(s){regions} indexed "
+                                      f"with {name}: searches cannot see the other {missing} until you index them.")
+                self.coverage.setStyleSheet("color: #B26A00")
+
+        self.window.jobs.submit("Counting indexed pages", lambda progress, cancel: index_coverage(project, model_id),
+                                shown, visible=False)
 
     def index_project(self) -> None:
         if not self._ready("Search"):
             return
-        from engine.retrieval.indexer import index_project  # noqa: PLC0415
+        from engine.retrieval.indexer import index_collection  # noqa: PLC0415
 
         project, service, model_id = self.window.project, self.window.model_service(), self.model_id
 
-        def done(result: Any) -> None:
-            failed = f"; {len(result.failed)} page(s) could not be read" if result.failed else ""
-            self.summary.setText(f"Indexed with {self.model_choice.currentText()}: {result.embedded} page(s) now, "
-                                 f"{result.already} already{failed}.")
+        def done(result: CollectionIndexed) -> None:
+            self.summary.setText(f"Indexed with {self.model_choice.currentText()}: {result.summary()}.")
+            self.refresh_coverage()
 
         self.window.jobs.submit("Indexing for search",
-                                lambda progress, cancel: index_project(project, service, model_id, progress=progress,
-                                                                       cancel=cancel), done)
+                                lambda progress, cancel: index_collection(project, service, model_id,
+                                                                          progress=progress, cancel=cancel), done,
+                                on_failure=lambda message: self.refresh_coverage())
+
+    def tag_pages(self) -> None:
+        """Ask for the categories' descriptions, then index what is missing and propose tags, in one job."""
+        project, context = self.window.project, self.window.labelling.ctx
+        if project is None or context is None or not self._ready("Tag pages"):
+            return
+        from gui.tagging_dialog import TaggingDialog  # noqa: PLC0415
+
+        categories = self.window.labelling.categories()
+        if not categories:
+            self.window.notifications.info("Add the categories to tag with first (Categories panel).")
+            return
+        dialog = TaggingDialog(categories, self.window.settings.tagging_descriptions(project.folder),
+                               model_name=self.model_choice.currentText(),
+                               all_pages=self.window.gallery.model.rowCount(),
+                               gallery_pages=self.window.gallery.visible_image_ids(), parent=self.window)
+        dialog.accepted.connect(lambda: self._start_tagging(dialog))
+        dialog.finished.connect(dialog.deleteLater)
+        self.tagging_dialog = dialog
+        dialog.open()
+
+    def _start_tagging(self, dialog: TaggingDialog) -> None:
+        project, context = self.window.project, self.window.labelling.ctx
+        if project is None or context is None:
+            return
+        from engine.retrieval.indexer import index_project  # noqa: PLC0415
+        from engine.retrieval.tagging import tag_pages  # noqa: PLC0415
+
+        self.window.settings.set_tagging_descriptions(project.folder, dialog.descriptions())
+        request, service, model_id = dialog.request(), self.window.model_service(), self.model_id
+
+        def work(progress: Any, cancel: Any) -> list[Any]:
+            index_project(project, service, model_id, progress=progress, cancel=cancel)
+            return tag_pages(project, service, model_id, request.prompts, creator=context.curator,
+                             min_probability=request.min_probability, session_id=context.session_id,
+                             within=request.within, others=request.others)
+
+        def done(records: list[Any]) -> None:
+            context.events.annotations_changed.emit(-1)
+            self.refresh_coverage()
+            pages = "page" if len(records) == 1 else "pages"
+            self.window.notifications.info(
+                f"CLIP proposed tags for {len(records)} {pages}; review them with the gallery's “Has proposals” "
+                "filter." if records else
+                f"CLIP proposed no new tags: no page matched a category with at least "
+                f"{request.min_probability:.0%} confidence, or its tag had been proposed before.")
+
+        self.window.jobs.submit("Tagging pages with CLIP", work, done)
 
     def search(self) -> None:
         text = self.query.text().strip()
@@ -107,23 +219,36 @@ class SearchPanel(QWidget):
             return
         from engine.retrieval.search import search_text  # noqa: PLC0415
 
-        project, service, model_id, within = self.window.project, self.window.model_service(), self.model_id, \
-            self._within()
-        self._run(f"Searching for “{text}”", lambda progress, cancel: search_text(
-            project, service, model_id, text, k=RESULTS, within=within), f"“{text}”")
+        self._run(f"Searching for “{text}”", f"“{text}”", lambda project, service, model_id, within:
+                  search_text(project, service, model_id, text, k=RESULTS, within=within))
 
-    def find_similar_page(self) -> None:
-        image_id = self.window.labelling.image_id
+    def find_similar_page(self, image_id: int | None = None) -> None:
+        image_id = image_id if image_id is not None else self.window.labelling.image_id
         if image_id is None or not self._ready("Find similar"):
             return
         from engine.retrieval.search import similar_to_page  # noqa: PLC0415
 
-        project, model_id, within = self.window.project, self.model_id, self._within()
-        self._run("Finding similar pages", lambda progress, cancel: similar_to_page(
-            project, model_id, image_id, k=RESULTS, within=within), "pages like this one")
+        self._run("Finding similar pages", "pages like this one", lambda project, _, model_id, within:
+                  similar_to_page(project, model_id, image_id, k=RESULTS, within=within))
 
-    def find_similar_region(self) -> None:
-        selected = self.window.labelling.selected()
+    def ask_example_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Find pages like this image", "",
+                                              "Images (*.jpg *.jpeg *.png *.tif *.tiff *.jp2 *.j2k *.webp *.bmp);;"
+                                              "All files (*)")
+        if path:
+            self.find_similar_to_file(Path(path))
+
+    def find_similar_to_file(self, path: Path) -> None:
+        if not self._ready("Search by example"):
+            return
+        from engine.retrieval.search import similar_to_file  # noqa: PLC0415
+
+        self._run(f"Finding pages like {path.name}", f"pages like {path.name}",
+                  lambda project, service, model_id, within: similar_to_file(project, service, model_id, path,
+                                                                              k=RESULTS, within=within))
+
+    def find_similar_region(self, annotation_id: int | None = None) -> None:
+        selected = [annotation_id] if annotation_id is not None else self.window.labelling.selected()
         if len(selected) != 1:
             self.window.notifications.info("Select one annotation to find regions like it.")
             return
@@ -131,12 +256,18 @@ class SearchPanel(QWidget):
             return
         from engine.retrieval.search import similar_to_region  # noqa: PLC0415
 
+        self._run("Finding similar regions", "this region", lambda project, service, model_id, within:
+                  similar_to_region(project, service, model_id, selected[0], k=RESULTS, within=within))
+
+    def _run(self, title: str, what: str, query: Callable[[Project, ModelService, str, set[int] | None], list[Hit]],
+             ) -> None:
+        """Run ``query`` with this panel's project, model and filter as a job, and show its hits."""
         project, service, model_id, within = self.window.project, self.window.model_service(), self.model_id, \
             self._within()
-        self._run("Finding similar regions", lambda progress, cancel: similar_to_region(
-            project, service, model_id, selected[0], k=RESULTS, within=within), "this region")
 
-    def _run(self, title: str, work: Any, what: str) -> None:
+        def work(progress: Any, cancel: Any) -> list[Hit]:
+            return query(project, service, model_id, within)
+
         self.window.docks["search"].show()
         self.window.docks["search"].raise_()
         self.summary.setText(f"{title}…")

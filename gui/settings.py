@@ -85,6 +85,23 @@ class AppSettings:
     def set_last_category(self, project_folder: Path, category_id: int) -> None:
         self._settings.setValue(f"last_category/{_key(project_folder)}", category_id)
 
+    def tagging_descriptions(self, project_folder: Path) -> dict[str, str]:
+        """The descriptions the curator gave CLIP for zero-shot tagging, by category id (and "other")."""
+        self._settings.beginGroup(f"tagging/{_key(project_folder)}")
+        try:
+            return {key: str(self._settings.value(key) or "") for key in self._settings.childKeys()}
+        finally:
+            self._settings.endGroup()
+
+    def set_tagging_descriptions(self, project_folder: Path, descriptions: dict[str, str]) -> None:
+        self._settings.beginGroup(f"tagging/{_key(project_folder)}")
+        try:
+            for key, text in descriptions.items():
+                self._settings.setValue(key, text)
+        finally:
+            self._settings.endGroup()
+        self._settings.sync()
+
     def window_state(self) -> tuple[QByteArray | None, QByteArray | None]:
         geometry = self._settings.value("window/geometry")
         state = self._settings.value("window/state")

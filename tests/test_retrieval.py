@@ -16,7 +16,7 @@ from engine.models.service import ModelService
 from engine.retrieval.index import index_path, open_index
 from engine.retrieval.indexer import index_project
 from engine.retrieval.search import embed_texts, search_text, similar_to_page
-from engine.retrieval.vectors import load_vectors, vector_of
+from engine.retrieval.vectors import Coverage, index_coverage, load_vectors, vector_of
 from engine.store.schema import Image, Vector
 
 CLIP = "clip-vit-b-32"
@@ -40,14 +40,17 @@ def _vectors(project) -> int:
 
 
 def test_indexing_is_incremental_and_follows_changed_pages(service, scans) -> None:
-    first = index_project(scans, service, CLIP, batch_size=4)
     with scans.unit_of_work() as session:
         pages = len(session.scalars(select(Image.id)).all())
+    assert index_coverage(scans, CLIP) == Coverage(pages, 0, 0)
+    first = index_project(scans, service, CLIP, batch_size=4)
     assert first.embedded == pages == _vectors(scans) and first.failed == []
+    assert index_coverage(scans, CLIP).complete and index_coverage(scans, "clip-xlmr-b-32").pages_indexed == 0
     again = index_project(scans, service, CLIP, batch_size=4)
     assert (again.embedded, again.already) == (0, pages)
     with scans.unit_of_work() as session:  # a page whose file changed (relinked to new content)
         session.execute(update(Image).where(Image.id == 1).values(sha256="f" * 64))
+    assert index_coverage(scans, CLIP) == Coverage(pages, pages - 1, 0)  # its vector is out of date
     changed = index_project(scans, service, CLIP, batch_size=4)
     assert changed.embedded == 1 and _vectors(scans) == pages  # replaced, not added
     assert open_index(scans, CLIP).size == pages
@@ -139,13 +142,20 @@ def test_the_cli_indexes_and_answers_in_json(model_store, shared_data: Path, tmp
     missing = run("search", str(folder), "ships in a storm")
     assert missing.returncode == 1 and "Nothing is indexed" in missing.stderr and "Traceback" not in missing.stderr
     indexed = run("index", str(folder))
-    assert indexed.returncode == 0 and "3 page(s) embedded" in indexed.stdout, indexed.stderr
+    assert indexed.returncode == 0 and "3 page(s) now, 0 already" in indexed.stdout, indexed.stderr
     found = json.loads(run("search", str(folder), "ships in a storm", "-k", "2", "--json").stdout)
     assert found["query"] == '"ships in a storm"' and [r["rank"] for r in found["results"]] == [1, 2]
     assert found["results"][0]["score"] >= found["results"][1]["score"]
     like = json.loads(run("similar", str(folder), str(found["results"][0]["image_id"]), "--json").stdout)
     assert len(like["results"]) == 2 and found["results"][0]["image_id"] not in [r["image_id"]
                                                                                 for r in like["results"]]
+    painting = sorted((shared_data / "artworks").iterdir())[0]  # an example image given as a file
+    by_file = json.loads(run("similar", str(folder), str(painting), "--json").stdout)
+    assert by_file["results"][0]["path"].endswith(painting.name) and by_file["results"][0]["score"] > 0.95
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture", encoding="utf-8")
+    refused = run("similar", str(folder), str(notes))
+    assert refused.returncode == 1 and "not an image" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_region_search_finds_regions_and_pages(service, scans) -> None:
@@ -159,10 +169,11 @@ def test_region_search_finds_regions_and_pages(service, scans) -> None:
                               creator="Ada")
     second = create_annotation(scans, image_id=3, category_id=category, geometry=Geometry(bbox=(50, 80, 200, 200)),
                                creator="Ada")
-    from engine.retrieval.indexer import index_regions
+    from engine.retrieval.indexer import index_collection, index_regions
 
-    result = index_regions(scans, service, CLIP)
+    result = index_collection(scans, service, CLIP).regions  # the curators' (accepted) regions come with the pages
     assert result.embedded == 2 and vector_of(scans, CLIP, annotation_id=first.id) is not None
+    assert index_coverage(scans, CLIP).regions_indexed == 2
     hits = similar_to_region(scans, service, CLIP, first.id, k=5)
     assert first.id not in [hit.annotation_id for hit in hits]
     assert second.id in [hit.annotation_id for hit in hits]  # the other region is found
@@ -193,6 +204,26 @@ def test_zero_shot_tagging_makes_scored_proposals_once(service, scans) -> None:
         assert record.category_id == [maps, arms][int(np.argmax(row))]
         assert record.score == pytest.approx(float(row.max()), abs=1e-5)
     assert tag_pages(scans, service, CLIP, prompts, creator="Ada", min_probability=0.0) == []  # no duplicates
+    ships, portraits, first_page = add_category(scans, "Ship").id, add_category(scans, "Portrait").id, min(by_image)
+    limited = tag_pages(scans, service, CLIP, {ships: "a ship", portraits: "a portrait"}, creator="Ada",
+                        min_probability=0.0, within={first_page})
+    assert [record.image_id for record in limited] == [first_page]  # only the page asked for
+    records += limited
+    descriptions = ["an ornament", "a page of printed text", "a blank page"]
+    found = set()
+    for name in descriptions[:2]:  # each description once as the category, the rest as "others"
+        others = tuple(text for text in descriptions if text != name)
+        category, prompt_vectors = add_category(scans, name).id, embed_texts(service, CLIP, [name, *others])
+        best = np.argmax(page_probabilities(vectors, prompt_vectors, service.run(CLIP, lambda n: n.logit_scale)), 1)
+        tagged = tag_pages(scans, service, CLIP, {category: name}, creator="Ada", min_probability=0.0, others=others)
+        expected_pages = sorted(image_of[int(i)] for i, choice in zip(ids, best, strict=True) if choice == 0)
+        assert sorted(record.image_id for record in tagged) == expected_pages  # "other" pages get nothing
+        assert {record.category_id for record in tagged} <= {category}
+        found.add(len(tagged) == len(ids))
+        records += tagged
+    assert found == {True, False}  # both outcomes seen: some pages tagged, some left alone
+    with pytest.raises(MarginaliaError, match="at least two"):
+        tag_pages(scans, service, CLIP, {category: "an ornament"}, creator="Ada")
     with scans.unit_of_work() as session:
         assert len(session.scalars(select(Annotation.id)).all()) == len(records)
 
@@ -220,3 +251,52 @@ def test_indexing_reads_the_renditions_cached_at_import(service, project, shared
         session.execute(delete(Vector))
     failed = index_project(project, service, CLIP)
     assert failed.embedded == 0 and len(failed.failed) == 1  # neither scan nor rendition: reported
+
+
+def test_replacing_the_newest_vector_is_seen_by_the_saved_index(service, scans) -> None:
+    from engine.retrieval.vectors import NewVector, store_vectors
+
+    index_project(scans, service, CLIP, batch_size=8)
+    with scans.unit_of_work() as session:
+        newest_id, image_id, content = session.execute(
+            select(Vector.id, Vector.image_id, Vector.content).order_by(Vector.id.desc()).limit(1)).one()
+    replacement = np.random.default_rng(7).standard_normal(open_index(scans, CLIP).dimension).astype(np.float32)
+    replacement /= np.linalg.norm(replacement)
+    (new_id,) = store_vectors(scans, CLIP, [NewVector(image_id, None, content, replacement)])
+    assert new_id > newest_id  # ids are never reused...
+    scores, ids = open_index(scans, CLIP).search(replacement[None], 1)
+    assert (int(ids[0, 0]), float(scores[0, 0])) == (new_id, pytest.approx(1.0, abs=1e-5))  # ...so no stale index
+
+
+def test_a_large_index_is_compressed_but_reranks_exactly_and_reloads(tmp_path: Path) -> None:
+    from engine.retrieval.index import VectorIndex
+
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((200, 64)).astype(np.float32)
+    vectors = centres[rng.integers(0, 200, 20_000)] + 0.3 * rng.standard_normal((20_000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = rng.permutation(20_000).astype(np.int64) * 3 + 5  # database ids: neither dense nor sorted
+    index = VectorIndex.build(ids, vectors, exact_limit=1_000)
+    assert index.exact is not None  # the compressed kind
+    queries = vectors[:8] + 0.05 * rng.standard_normal((8, 64)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    by_id = dict(zip(ids.tolist(), vectors, strict=True))
+    scores, found = index.search(queries, 20)
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :20]
+    for query, row_scores, row_ids, best in zip(queries, scores, found, truth, strict=True):
+        assert np.allclose(row_scores, [by_id[int(i)] @ query for i in row_ids], atol=1e-5)  # exact scores
+        assert np.all(np.diff(row_scores) <= 1e-6)  # best first
+        assert len(set(row_ids.tolist()) & set(ids[best].tolist())) >= 19  # what an exact scan finds
+    allowed = ids[::7].tolist()
+    _, limited = index.search(queries, 20, allowed=allowed)
+    assert set(limited.ravel().tolist()) <= set(allowed)
+
+    path = tmp_path / "clip.faiss"
+    index.save(path, (20_000, 1, 2))
+    reloaded = VectorIndex.load(path, (20_000, 1, 2))
+    assert reloaded is not None and np.array_equal(reloaded.search(queries, 20)[1], found)
+    assert VectorIndex.load(path, (20_000, 1, 3)) is None  # the database changed since
+    index.save(path, (20_000, 1, 3))
+    assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["clip.20000-1-3.ids.npy", "clip.20000-1-3.vectors.npy"]
+    (tmp_path / "clip.20000-1-3.vectors.npy").write_bytes(b"damaged")
+    assert VectorIndex.load(path, (20_000, 1, 3)) is None  # rebuilt rather than trusted

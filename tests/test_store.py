@@ -206,3 +206,33 @@ def test_a_failed_upgrade_restores_the_project(tmp_path: Path, monkeypatch: pyte
     monkeypatch.undo()
     with Project.open(folder) as reopened, reopened.unit_of_work() as session:
         assert len(session.scalars(select(Annotation)).all()) == 7
+
+
+def test_upgrading_keeps_search_vectors_and_stops_reusing_their_ids(tmp_path: Path) -> None:
+    from alembic import command
+
+    from engine.store.database import alembic_config
+
+    db_path = tmp_path / "old.sqlite"
+    engine = open_engine(db_path)
+    config = alembic_config()
+    with engine.begin() as connection:  # a project as the previous release left it
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+    image = _image()
+    with engine.begin() as connection:
+        connection.execute(Image.__table__.insert().values(
+            {column.name: getattr(image, column.name) for column in Image.__table__.columns
+             if getattr(image, column.name) is not None}))
+        for vector_id in (1, 2):
+            connection.execute(text("INSERT INTO vector (id, model_id, image_id, content, data, created_at) "
+                                    "VALUES (:id, 'clip', 1, 'c', x'00000000', '2026-01-01 00:00:00.000000')"),
+                               {"id": vector_id})
+    upgrade_to_head(engine, db_path)
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT id FROM vector ORDER BY id")).scalars().all() == [1, 2]
+        connection.execute(text("DELETE FROM vector WHERE id = 2"))
+        connection.execute(text("INSERT INTO vector (model_id, image_id, content, data, created_at) "
+                                "VALUES ('clip', 1, 'd', x'00000000', '2026-01-01 00:00:00.000000')"))
+        assert connection.execute(text("SELECT max(id) FROM vector")).scalar() == 3  # 2 is not given again
+    engine.dispose()

@@ -141,7 +141,7 @@ def _embed_items(project: Project, service: ModelService, model_id: str, items: 
         report(progress, done, total, f"Indexed {done} of {total} {what} for search")
 
 
-def _clip_input(service: ModelService, model_id: str) -> ClipInput:
+def clip_input(service: ModelService, model_id: str) -> ClipInput:
     network = service.run(model_id, lambda loaded: loaded)  # loads it; its settings shape the preprocessing
     return ClipInput(network.image_size, network.mean, network.std)
 
@@ -149,7 +149,7 @@ def _clip_input(service: ModelService, model_id: str) -> ClipInput:
 def index_project(project: Project, service: ModelService, model_id: str, *, batch_size: int = DEFAULT_BATCH,
                   progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> IndexResult:
     """Embed the pages that lack a current vector for ``model_id`` and bring the search index up to date."""
-    spec = _clip_input(service, model_id)
+    spec = clip_input(service, model_id)
     todo = pages_to_embed(project, model_id)
     result = IndexResult()
     with project.unit_of_work() as session:
@@ -203,7 +203,7 @@ def index_regions(project: Project, service: ModelService, model_id: str, annota
     from engine.store.schema import Annotation, Vector
     from engine.store.types import AnnotationStatus
 
-    spec = _clip_input(service, model_id)
+    spec = clip_input(service, model_id)
     with project.unit_of_work() as session:
         query = select(Annotation, Image).join(Image, Annotation.image_id == Image.id)
         query = query.where(Annotation.id.in_(annotation_ids)) if annotation_ids is not None else \
@@ -228,3 +228,25 @@ def index_regions(project: Project, service: ModelService, model_id: str, annota
                      already=result.already, progress=progress, cancel=cancel, result=result, what="regions")
     open_index(project, model_id)
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionIndexed:
+    pages: IndexResult
+    regions: IndexResult
+
+    def summary(self) -> str:
+        failed = len(self.pages.failed) + len(self.regions.failed)
+        regions = (f"; {self.regions.embedded} region(s) now, {self.regions.already} already"
+                   if self.regions.embedded or self.regions.already else "")
+        return (f"{self.pages.embedded} page(s) now, {self.pages.already} already{regions}"
+                + (f"; {failed} could not be read" if failed else ""))
+
+
+def index_collection(project: Project, service: ModelService, model_id: str, *, batch_size: int = DEFAULT_BATCH,
+                     progress: ProgressCallback | None = None,
+                     cancel: CancelToken | None = None) -> CollectionIndexed:
+    """Pages, then the accepted annotations' regions (so "regions like this one" finds the curators' work)."""
+    pages = index_project(project, service, model_id, batch_size=batch_size, progress=progress, cancel=cancel)
+    regions = index_regions(project, service, model_id, batch_size=batch_size, progress=progress, cancel=cancel)
+    return CollectionIndexed(pages, regions)

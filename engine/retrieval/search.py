@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -74,3 +75,27 @@ def similar_to_region(project: Project, service: ModelService, model_id: str, an
         raise MarginaliaError("This region could not be read from its page.")
     hits = _ranked(project, model_id, vector[None], k + 1, pages_only=False, within=within)
     return [hit for hit in hits if hit.annotation_id != annotation_id][:k]
+
+
+def similar_to_file(project: Project, service: ModelService, model_id: str, path: Path, *, k: int = 50,
+                    within: set[int] | None = None) -> list[Hit]:
+    """Pages like an image from outside the project (a photograph of an object, a page of another collection)."""
+    import torch
+
+    from engine.imaging.probe import probe
+    from engine.imaging.sniff import describe_content, read_head, sniff_format
+    from engine.retrieval.indexer import clip_input, clip_pixels
+
+    try:
+        head = read_head(path)
+    except OSError as error:
+        raise MarginaliaError(f"{path.name} cannot be opened ({error.strerror or error}).") from error
+    image_format = sniff_format(head)
+    if image_format is None:
+        raise MarginaliaError(f"{path.name} is not an image Marginalia can read: {describe_content(head)}.")
+    page = probe(path, image_format).pages[0]
+    pixels = clip_pixels(path, page.page_index, image_format, page.width, page.height,
+                         clip_input(service, model_id))
+    query = service.run(model_id, lambda network: network.encode_images(
+        torch.from_numpy(pixels[None])).cpu().numpy())
+    return _ranked(project, model_id, query, k, pages_only=True, within=within)

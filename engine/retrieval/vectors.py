@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import String, cast, delete, func, select
 
 from engine.project import Project
 from engine.store.schema import Image, Vector
@@ -43,6 +43,30 @@ def pages_to_embed(project: Project, model_id: str) -> list[Image]:
         return todo
 
 
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How much of a project a model's search index covers."""
+
+    pages: int
+    pages_indexed: int  # pages whose vector matches their current content
+    regions_indexed: int
+
+    @property
+    def complete(self) -> bool:
+        return self.pages_indexed == self.pages
+
+
+def index_coverage(project: Project, model_id: str) -> Coverage:
+    with project.unit_of_work() as session:
+        pages = session.scalar(select(func.count(Image.id))) or 0
+        current = Vector.content == Image.sha256 + ":p" + cast(Image.page_index, String)
+        indexed = session.scalar(select(func.count(Vector.id)).join(Image, Image.id == Vector.image_id).where(
+            Vector.model_id == model_id, Vector.annotation_id.is_(None), current)) or 0
+        regions = session.scalar(select(func.count(Vector.id)).where(
+            Vector.model_id == model_id, Vector.annotation_id.is_not(None))) or 0
+    return Coverage(int(pages), int(indexed), int(regions))
+
+
 def store_vectors(project: Project, model_id: str, vectors: list[NewVector]) -> list[int]:
     """Insert vectors (replacing the model's earlier vector of the same page or region); their new ids."""
     with project.unit_of_work() as session:
@@ -71,8 +95,6 @@ def load_vectors(project: Project, model_id: str) -> tuple[np.ndarray, np.ndarra
 
 def vector_fingerprint(project: Project, model_id: str) -> tuple[int, int, int]:
     """(count, sum of ids, largest id): cheap to read, changes with any insert or delete."""
-    from sqlalchemy import func
-
     with project.unit_of_work() as session:
         count, total, largest = session.execute(
             select(func.count(Vector.id), func.coalesce(func.sum(Vector.id), 0), func.coalesce(func.max(Vector.id), 0))

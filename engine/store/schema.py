@@ -134,7 +134,8 @@ class Vector(Base):
     """
 
     __tablename__ = "vector"
-    __table_args__ = (Index("ix_vector_model_image", "model_id", "image_id"),)
+    # AUTOINCREMENT: an id is never given twice, so the index's fingerprint sees every replacement.
+    __table_args__ = (Index("ix_vector_model_image", "model_id", "image_id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     model_id: Mapped[str] = mapped_column(String(200))

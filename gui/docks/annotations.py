@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
 from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
 from engine.store.types import AnnotationStatus
+from gui.context_menu import show_context_menu
 from gui.docks.categories import swatch
 from gui.docks.layout import tree_with_buttons
 
@@ -22,6 +23,7 @@ class AnnotationsPanel(QWidget):
     reject_requested = Signal()
     accept_all_requested = Signal()
     delete_requested = Signal()
+    find_similar_requested = Signal(int)  # annotation id
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -39,7 +41,25 @@ class AnnotationsPanel(QWidget):
             ("Accept all", "Accept every proposal on this page (Shift+A)", self.accept_all_requested.emit),
             ("Delete", "Delete the selected annotations (Del)", self.delete_requested.emit),
         ])
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        self.context_menu: QMenu | None = None
         self._syncing = False
+
+    def _context_menu(self, position: QPoint) -> None:
+        item = self.tree.itemAt(position)
+        if item is None:
+            return
+        if not item.isSelected():  # right-clicking a row acts on that row, as in file managers
+            self.tree.setCurrentItem(item)
+        ids = self.selected_ids()
+        self.context_menu = show_context_menu(self.tree, position, [
+            ("Accept", self.accept_requested.emit, True),
+            ("Reject", self.reject_requested.emit, True),
+            ("Delete", self.delete_requested.emit, True),
+            None,
+            ("Find Regions Like This One", lambda: self.find_similar_requested.emit(ids[0]), len(ids) == 1),
+        ])
 
     def set_annotations(self, records: list[AnnotationRecord], categories: dict[int, CategoryRecord],
                         selected: list[int]) -> None:
