@@ -46,6 +46,7 @@ class TaggingDialog(QDialog):
         self.setWindowTitle("Tag Pages with CLIP")
         self.setMinimumSize(600, 540)
         self._gallery_pages = gallery_pages
+        self._all_pages = all_pages
         intro = QLabel(f"<p>{model_name} looks at each page and proposes the category whose description fits "
                        "it best. Tags arrive as whole-page <b>proposals</b> with CLIP's confidence, for you to "
                        "accept or reject; pages not yet indexed for search are indexed first.</p>")
@@ -119,7 +120,9 @@ class TaggingDialog(QDialog):
 
     def _accept_if_valid(self) -> None:
         request = self.request()
-        if not request.prompts:
+        if not self._all_pages:
+            self.problem.setText("The project has no pages to tag yet: import some first.")
+        elif not request.prompts:
             self.problem.setText("Tick at least one category to tag.")
         elif any(not text for text in request.prompts.values()):
             self.problem.setText("Describe every ticked category, e.g. 'a page with a coat of arms'.")
