@@ -176,3 +176,28 @@ def test_zero_shot_tagging_dialog_proposes_tags_and_remembers_descriptions(qtbot
             if again.table.item(row, 0).checkState() == Qt.CheckState.Checked] == sorted([heading, ornament])
     assert again.others.text() == ""
     again.reject()
+
+
+def test_the_tagging_dialog_explains_what_it_cannot_do(qtbot) -> None:
+    from engine.categories import CategoryRecord
+    from gui.tagging_dialog import TaggingDialog, default_description
+
+    maps = CategoryRecord(1, "Map", "#336699", None)
+    empty = TaggingDialog([maps], {"1": "a map", "ticked": "1"}, model_name="CLIP", all_pages=0, gallery_pages=[])
+    qtbot.addWidget(empty)
+    empty.show()
+    qtbot.mouseClick(empty.propose, Qt.MouseButton.LeftButton)
+    assert empty.isVisible() and "no pages to tag" in empty.problem.text()
+
+    lone = TaggingDialog([maps], {"1": "a map", "ticked": "1", "other": ""}, model_name="CLIP", all_pages=3,
+                         gallery_pages=[1, 2, 3])
+    qtbot.addWidget(lone)
+    lone.show()
+    qtbot.mouseClick(lone.propose, Qt.MouseButton.LeftButton)  # one description alone: nothing to choose between
+    assert lone.isVisible() and "CLIP chooses between descriptions" in lone.problem.text()
+    qtbot.keyClicks(lone.others, "a page of text")
+    with qtbot.waitSignal(lone.accepted, timeout=2_000):
+        qtbot.mouseClick(lone.propose, Qt.MouseButton.LeftButton)
+    assert lone.request().prompts == {1: "a map"} and lone.request().others == ("a page of text",)
+    assert (default_description("Coat of arms"), default_description("Initial")) == \
+        ("a page with a coat of arms", "a page with an initial")
