@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 
 from engine.imaging.thumbnails import thumbnail_path
 from engine.models.catalogue import CATALOGUE
+from gui.file_actions import IMAGE_FILTER
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,6 +36,21 @@ if TYPE_CHECKING:
 CLIP_MODELS = [spec for spec in CATALOGUE if spec.family == "open-clip"]
 RESULTS = 60
 HIT_ROLE = Qt.ItemDataRole.UserRole
+
+
+def describe_coverage(coverage: Coverage, model_name: str) -> tuple[str, bool]:
+    """The coverage line's text, and whether searches miss pages (shown as a warning)."""
+    regions = f" and {coverage.regions_indexed} region(s)" if coverage.regions_indexed else ""
+    if coverage.pages == 0:
+        return "The project has no pages yet.", False
+    if coverage.pages_indexed == 0:
+        return (f"None of the {coverage.pages} page(s) is indexed with {model_name} yet: “Index for search” "
+                "prepares them (in the background)."), True
+    if coverage.complete:
+        return f"All {coverage.pages} page(s){regions} indexed with {model_name}.", False
+    missing = coverage.pages - coverage.pages_indexed
+    return (f"{coverage.pages_indexed} of {coverage.pages} page(s){regions} indexed with {model_name}: searches "
+            f"cannot see the other {missing} until you index them."), True
 
 
 class SearchPanel(QWidget):
@@ -129,22 +145,9 @@ class SearchPanel(QWidget):
         def shown(coverage: Coverage) -> None:
             if project is not self.window.project or model_id != self.model_id:
                 return  # answered too late: another project or model is shown now
-            regions = f" and {coverage.regions_indexed} region(s)" if coverage.regions_indexed else ""
-            if coverage.pages == 0:
-                self.coverage.setText("The project has no pages yet.")
-                self.coverage.setStyleSheet("")
-            elif coverage.pages_indexed == 0:
-                self.coverage.setText(f"None of the {coverage.pages} page(s) is indexed with {name} yet: "
-                                      "“Index for search” prepares them (in the background).")
-                self.coverage.setStyleSheet("color: #B26A00")
-            elif coverage.complete:
-                self.coverage.setText(f"All {coverage.pages} page(s){regions} indexed with {name}.")
-                self.coverage.setStyleSheet("")
-            else:
-                missing = coverage.pages - coverage.pages_indexed
-                self.coverage.setText(f"{coverage.pages_indexed} of {coverage.pages} page(s){regions} indexed "
-                                      f"with {name}: searches cannot see the other {missing} until you index them.")
-                self.coverage.setStyleSheet("color: #B26A00")
+            text, incomplete = describe_coverage(coverage, name)
+            self.coverage.setText(text)
+            self.coverage.setStyleSheet("color: #B26A00" if incomplete else "")
 
         self.window.jobs.submit("Counting indexed pages", lambda progress, cancel: index_coverage(project, model_id),
                                 shown, visible=False)
@@ -232,9 +235,7 @@ class SearchPanel(QWidget):
                   similar_to_page(project, model_id, image_id, k=RESULTS, within=within))
 
     def ask_example_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Find pages like this image", "",
-                                              "Images (*.jpg *.jpeg *.png *.tif *.tiff *.jp2 *.j2k *.webp *.bmp);;"
-                                              "All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Find pages like this image", "", IMAGE_FILTER)
         if path:
             self.find_similar_to_file(Path(path))
 

@@ -88,7 +88,8 @@ class IndexResult:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def _encode(network: Any, batch: list[np.ndarray]) -> list[np.ndarray]:
+def encode_pixels(network: Any, batch: list[np.ndarray]) -> list[np.ndarray]:
+    """CLIP image vectors ``[D]`` for pixels ``[3, S, S]`` as ``clip_pixels`` prepares them."""
     import torch
 
     return list(network.encode_images(torch.from_numpy(np.stack(batch))).cpu().numpy())
@@ -133,7 +134,7 @@ def _embed_items(project: Project, service: ModelService, model_id: str, items: 
                 result.failed.append((item.label, str(error) or type(error).__name__))
             top_up()  # decode ahead while the model works
         if batch:
-            vectors = service.run_batches(model_id, [pixels for _, pixels in batch], _encode, batch_size=batch_size)
+            vectors = service.run_batches(model_id, [pixels for _, pixels in batch], encode_pixels, batch_size=batch_size)
             store_vectors(project, model_id, [NewVector(item.image_id, item.annotation_id, item.content, vector)
                                               for (item, _), vector in zip(batch, vectors, strict=True)])
             result.embedded += len(batch)

@@ -80,11 +80,9 @@ def similar_to_region(project: Project, service: ModelService, model_id: str, an
 def similar_to_file(project: Project, service: ModelService, model_id: str, path: Path, *, k: int = 50,
                     within: set[int] | None = None) -> list[Hit]:
     """Pages like an image from outside the project (a photograph of an object, a page of another collection)."""
-    import torch
-
     from engine.imaging.probe import probe
     from engine.imaging.sniff import describe_content, read_head, sniff_format
-    from engine.retrieval.indexer import clip_input, clip_pixels
+    from engine.retrieval.indexer import clip_input, clip_pixels, encode_pixels
 
     try:
         head = read_head(path)
@@ -96,6 +94,5 @@ def similar_to_file(project: Project, service: ModelService, model_id: str, path
     page = probe(path, image_format).pages[0]
     pixels = clip_pixels(path, page.page_index, image_format, page.width, page.height,
                          clip_input(service, model_id))
-    query = service.run(model_id, lambda network: network.encode_images(
-        torch.from_numpy(pixels[None])).cpu().numpy())
-    return _ranked(project, model_id, query, k, pages_only=True, within=within)
+    query = service.run(model_id, lambda network: encode_pixels(network, [pixels]))
+    return _ranked(project, model_id, np.stack(query), k, pages_only=True, within=within)
