@@ -14,24 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.imaging.probe import UnreadableImage, check_pixel_limit, read_orientation
-
-_TRANSPOSE_FOR_ORIENTATION: dict[int, tuple[Image.Transpose, ...]] = {
-    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
-    3: (Image.Transpose.ROTATE_180,),
-    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
-    5: (Image.Transpose.TRANSPOSE,),
-    6: (Image.Transpose.ROTATE_270,),
-    7: (Image.Transpose.TRANSVERSE,),
-    8: (Image.Transpose.ROTATE_90,),
-}
-
-
-def apply_orientation(image: Image.Image, orientation: int) -> Image.Image:
-    for step in _TRANSPOSE_FOR_ORIENTATION.get(orientation, ()):
-        image = image.transpose(step)
-    return image
-
+from engine.imaging.orientation import apply_orientation, orientation_left_to_apply, stored_orientation
+from engine.imaging.probe import UnreadableImage, check_pixel_limit
 
 def to_display_mode(image: Image.Image) -> Image.Image:
     """Convert any decoded mode (1-bit, 16-bit, CMYK, palette...) to ``RGB`` or ``L``.
@@ -129,7 +113,7 @@ def _load(
             if page_index:
                 image.seek(page_index)
             check_pixel_limit(*image.size)
-            orientation = read_orientation(image)
+            orientation = orientation_left_to_apply(image.format or "", stored_orientation(image))
             level = 0
             if max_side is not None:
                 level = _request_reduced_decode(image, max_side, jpeg2000_levels)

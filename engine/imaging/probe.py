@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image
 
 from engine.errors import MarginaliaError
+from engine.imaging.orientation import displayed_size, stored_orientation
 
 # The largest page Marginalia accepts: 600 megapixels (e.g. 30000 x 20000) is
 # beyond any real scan; far above it lie only corrupt or hostile headers.
@@ -22,12 +23,7 @@ MAX_PIXELS = 600_000_000
 # Pillow refuses images above twice this; we apply our own limit explicitly.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
-_TIFF_ORIENTATION = 274
 _TIFF_NEW_SUBFILE_TYPE = 254
-_EXIF_ORIENTATION = 0x0112
-
-# EXIF orientations 5-8 rotate by 90 degrees: the displayed width is the stored height.
-_SWAPS_AXES = frozenset({5, 6, 7, 8})
 
 
 class UnreadableImage(MarginaliaError):
@@ -49,22 +45,6 @@ class PageInfo:
 class FileInfo:
     format: str
     pages: tuple[PageInfo, ...]
-
-
-def read_orientation(image: Image.Image) -> int:
-    """The EXIF/TIFF orientation (1-8) of the current frame; 1 when absent or invalid."""
-    if image.format == "TIFF":
-        value = getattr(image, "tag_v2", {}).get(_TIFF_ORIENTATION, 1)
-    else:
-        try:
-            value = image.getexif().get(_EXIF_ORIENTATION, 1)
-        except Exception:  # broken EXIF must not make a readable image unreadable
-            value = 1
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-def oriented_size(width: int, height: int, orientation: int) -> tuple[int, int]:
-    return (height, width) if orientation in _SWAPS_AXES else (width, height)
 
 
 def check_pixel_limit(width: int, height: int) -> None:
@@ -109,10 +89,9 @@ def _pages(image: Image.Image) -> list[PageInfo]:
             image.seek(frame)
         if frame and _is_reduced_resolution_copy(image):
             continue
-        width, height = image.size
-        check_pixel_limit(width, height)
-        orientation = read_orientation(image)
-        width, height = oriented_size(width, height, orientation)
+        check_pixel_limit(*image.size)
+        orientation = stored_orientation(image)
+        width, height = displayed_size(image, orientation)
         pages.append(PageInfo(frame, width, height, image.mode, orientation))
     if not pages:
         raise UnreadableImage("the file holds no image pages")
