@@ -59,12 +59,13 @@ def _frame(canvas: ImageCanvas, target: QImage) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--image", type=Path)
+    parser.add_argument("--smoke", action="store_true", help="a 3000×2000 page, to check that the bench still works")
     args = parser.parse_args()
     app = QApplication.instance() or QApplication([])
     with tempfile.TemporaryDirectory() as workspace:
         path = args.image or Path(workspace) / "huge.jpg"
         if args.image is None:
-            _make_huge(path)
+            _make_huge(path, *((3000, 2000) if args.smoke else (20_000, 15_000)))
         with Image.open(path) as probe:
             width, height = probe.size
         canvas = ImageCanvas()

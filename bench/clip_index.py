@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, devices, emit, full_size_store  # noqa: E402
+from harness import REPO, add_smoke_flag, bench_store, devices, emit  # noqa: E402
 
 MODEL = "clip-vit-b-32"
 SHARED = REPO.parent / "shared" / "data"
@@ -49,15 +49,18 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default="auto")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.pages, args.batch, args.device = 4, 2, "cpu"
 
     from engine.ingest.scan_import import import_scans
     from engine.models.runtime import DeviceChoice, ModelManager
     from engine.models.service import ModelService
     from engine.project import Project
-    from engine.retrieval.indexer import ClipInput, _encode, clip_pixels, index_project
+    from engine.retrieval.indexer import ClipInput, clip_pixels, encode_pixels, index_project
 
-    store = full_size_store([MODEL])
+    store = bench_store([MODEL], args.smoke)
     from engine.imaging.isolated import shared_decode_pool
 
     shared_decode_pool().submit(int).result()  # the app starts its decoder processes once, at its start
@@ -74,9 +77,9 @@ def main() -> None:
                 spec = ClipInput(network.image_size, network.mean, network.std)
                 sample = clip_pixels(next(scans.iterdir()), 0, None, 1600, 2867, spec)
                 tensors = [sample.copy() for _ in range(args.pages)]
-                service.run_batches(MODEL, tensors[:args.batch], _encode, batch_size=args.batch)  # warm-up
+                service.run_batches(MODEL, tensors[:args.batch], encode_pixels, batch_size=args.batch)  # warm-up
                 started = time.perf_counter()
-                service.run_batches(MODEL, tensors, _encode, batch_size=args.batch)
+                service.run_batches(MODEL, tensors, encode_pixels, batch_size=args.batch)
                 model_only = args.pages / (time.perf_counter() - started)
                 started = time.perf_counter()
                 result = index_project(project, service, MODEL, batch_size=args.batch)

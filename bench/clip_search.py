@@ -68,21 +68,26 @@ def _measure(index: object, vectors: np.ndarray, queries: np.ndarray) -> dict[st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--smoke", action="store_true",
+                        help="5,000 vectors, the compressed index forced, to check that the bench still works")
     args = parser.parse_args()
-
     import faiss
 
-    from engine.retrieval.index import VectorIndex
+    from engine.retrieval.index import EXACT_LIMIT, VectorIndex
+
+    cases = (("100k", 100_000, _random), ("1m", 1_000_000, _random), ("1m_clustered", 1_000_000, _clustered))
+    exact_limit = EXACT_LIMIT
+    if args.smoke:
+        args.queries, cases, exact_limit = 5, (("5k", 5_000, _random), ("5k_clustered", 5_000, _clustered)), 2_000
 
     rng = np.random.default_rng(0)
     figures: dict[str, object] = {"bench": "clip_search", "dimension": DIMENSION, "top": TOP,
                                   "faiss_threads": faiss.omp_get_max_threads()}
-    for label, count, make in (("100k", 100_000, _random), ("1m", 1_000_000, _random),
-                               ("1m_clustered", 1_000_000, _clustered)):
+    for label, count, make in cases:
         vectors, queries = make(rng, count, args.queries)
         ids = np.arange(1, count + 1, dtype=np.int64)
         started = time.perf_counter()
-        index = VectorIndex.build(ids, vectors)
+        index = VectorIndex.build(ids, vectors, exact_limit=exact_limit)
         figures[f"build_s_{label}"] = round(time.perf_counter() - started, 1)
         measured = _measure(index, vectors, queries)
         figures[f"p50_ms_{label}"], figures[f"p90_ms_{label}"] = measured["p50"], measured["p90"]

@@ -9,6 +9,7 @@ when present, and prints one JSON line.
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
@@ -22,7 +23,7 @@ if str(REPO) not in sys.path:
 
 from engine.models.catalogue import get_spec  # noqa: E402
 from engine.models.store import ModelStore  # noqa: E402
-from tests.modelkit.tiny import tiny_spec, write_full_size  # noqa: E402
+from tests.modelkit.tiny import tiny_spec, write_full_size, write_tiny  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "marginalia-bench-models"
 
@@ -43,6 +44,25 @@ def full_size_store(model_ids: list[str], root: Path = CACHE) -> ModelStore:
             if store.get(needed) is None:
                 folder = write_full_size(needed, root / "files" / needed)
                 store.import_files(tiny_spec(needed), [folder], link=True)
+    return store
+
+
+def add_smoke_flag(parser: argparse.ArgumentParser) -> None:
+    """``--smoke``: the smallest input and tiny models, in seconds; ``make test`` runs every bench so."""
+    parser.add_argument("--smoke", action="store_true",
+                        help="run on the smallest input (tiny models) to check that the bench still works")
+
+
+def bench_store(model_ids: list[str], smoke: bool) -> ModelStore:
+    """Full-size random-weight models, or with ``smoke`` tiny ones (same formats, same loading code)."""
+    if not smoke:
+        return full_size_store(model_ids)
+    root = Path(tempfile.mkdtemp(prefix="marginalia-bench-smoke-"))
+    store = ModelStore(root / "store")
+    for model_id in model_ids:
+        for needed in (*get_spec(model_id).requires, model_id):
+            if store.get(needed) is None:
+                store.import_files(tiny_spec(needed), [write_tiny(needed, root / "files" / needed)])
     return store
 
 

@@ -45,7 +45,10 @@ def _distinct_copies(source: Path, target: Path, copies: int) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--copies", type=int, default=4)
+    parser.add_argument("--smoke", action="store_true", help="one copy, to check that the bench still works")
     args = parser.parse_args()
+    if args.smoke:
+        args.copies = 1
     with tempfile.TemporaryDirectory() as workspace:
         root = Path(workspace)
         files = _distinct_copies(SHARED, root / "scans", args.copies)

@@ -25,20 +25,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import (CACHE, devices, emit, full_size_store, peak_resident_bytes, reset_peak_resident,  # noqa: E402
-                     resident_bytes)
+from harness import (CACHE, add_smoke_flag, bench_store, devices, emit, full_size_store,  # noqa: E402
+                     peak_resident_bytes, reset_peak_resident, resident_bytes)
 
 DEFAULT_MODELS = ["sam-vit-b", "grounding-dino-tiny", "dino-vits16", "dinov2-reg-small", "clip-vit-b-32",
                   "clip-xlmr-b-32"]
 
 
-def _load_once(model_id: str, device: str) -> dict[str, float]:
+def _load_once(model_id: str, device: str, smoke: bool = False) -> dict[str, float]:
     import torch
 
     from engine.models.runtime import DeviceChoice, ModelManager
     from engine.models.service import ModelService
 
-    service = ModelService(full_size_store([model_id]), ModelManager(device=DeviceChoice(device)))
+    service = ModelService(bench_store([model_id], smoke), ModelManager(device=DeviceChoice(device)))
     torch.zeros(1, device=device)  # the CUDA context is not the model's cost
     figures: dict[str, float] = {}
     for attempt in ("first_load_s", "load_s"):  # the first pays for importing the family's libraries
@@ -62,15 +62,19 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "DEVICE"), help=argparse.SUPPRESS)
+    add_smoke_flag(parser)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_load_once(*args.child)))
+        print(json.dumps(_load_once(*args.child, smoke=args.smoke)))
         return
-    full_size_store(args.models)  # build the files first, outside the timings
+    if args.smoke:
+        args.models, args.device = ["dino-vits16"], "cpu"
+    else:
+        full_size_store(args.models)  # build the files first, outside the timings
     figures: dict[str, object] = {"bench": "models_load", "store": str(CACHE)}
     for device in devices(args.device):
         for model_id in args.models:
-            child = subprocess.run([sys.executable, __file__, "--child", model_id, device], capture_output=True,
+            child = subprocess.run([sys.executable, __file__, "--child", model_id, device, *(["--smoke"] if args.smoke else [])], capture_output=True,
                                    text=True, check=True)
             figures[f"{model_id}@{device}"] = json.loads(child.stdout.strip().splitlines()[-1])
     emit(figures)

@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, emit, full_size_store  # noqa: E402
+from harness import REPO, add_smoke_flag, bench_store, emit  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 MODEL = "sam-vit-b"
@@ -47,7 +47,10 @@ def _pages(folder: Path) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=60)
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.clicks = 2
 
     import torch
     from segment_anything import SamPredictor
@@ -59,7 +62,7 @@ def main() -> None:
     from engine.segmentation.segmenter import Segmenter
 
     device = "cpu"  # the decoder is what is timed; it runs on the CPU on every machine
-    service = ModelService(full_size_store([MODEL]), ModelManager(device=DeviceChoice(device)))
+    service = ModelService(bench_store([MODEL], args.smoke), ModelManager(device=DeviceChoice(device)))
     figures: dict[str, object] = {"bench": "sam_click", "model": MODEL, "device": device,
                                   "torch_threads": torch.get_num_threads(), "clicks": args.clicks}
     with tempfile.TemporaryDirectory() as scratch:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, devices, emit, full_size_store  # noqa: E402
+from harness import REPO, add_smoke_flag, bench_store, devices, emit  # noqa: E402
 
 SCANS = [REPO.parent / "shared" / "data" / "manuscripts" / name
          for name in ("bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg",
@@ -45,7 +45,10 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=2, help="pages timed per model and device")
     parser.add_argument("--batch", type=int, default=4, help="batch size on a GPU (the CPU encodes one by one)")
     parser.add_argument("--device", default="auto")
+    add_smoke_flag(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.models, args.pages, args.batch, args.device = ["sam-vit-b"], 1, 1, "cpu"
 
     import torch
 
@@ -54,7 +57,7 @@ def main() -> None:
     from engine.segmentation.segmenter import encode_batch
 
     frames = _frames(max(args.pages, args.batch))
-    store = full_size_store(args.models)
+    store = bench_store(args.models, args.smoke)
     figures: dict[str, object] = {"bench": "sam_encode", "torch_threads": torch.get_num_threads()}
     for device in devices(args.device):
         service = ModelService(store, ModelManager(device=DeviceChoice(device)))

@@ -40,7 +40,10 @@ def _one_start(env: dict[str, str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="one start, to check that the bench still works")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs = 1
     with tempfile.TemporaryDirectory() as data_dir:
         env = {**os.environ, "MARGINALIA_DATA_DIR": data_dir, "MARGINALIA_CURATOR": "Bench"}
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
