@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     coco = sub.add_parser("import-coco", parents=[debug], help="add annotations from a COCO file")
     coco.add_argument("project", metavar="PROJECT")
     coco.add_argument("file", metavar="FILE")
+    coco.add_argument("-v", "--verbose", action="store_true", help="list every corrected annotation")
     coco.set_defaults(handler=commands.cmd_import_coco)
 
     rel = sub.add_parser("relink", parents=[debug],

@@ -18,8 +18,16 @@ from engine.inventory import list_images, summarise
 from engine.project import Project
 from engine.relink import relink
 
+_CORRECTIONS_SHOWN = 20
 EXIT_OK = 0
 EXIT_FAILED = 1
+
+
+def open_project(folder: str) -> Project:
+    """Open a project for a command; waits for other processes are announced on standard error."""
+    project = Project.open(Path(folder))
+    project.on_waiting = lambda message: print(f"marginalia: {message}", file=sys.stderr, flush=True)
+    return project
 
 
 def _display(path: Path) -> str:
@@ -34,7 +42,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    with Project.open(Path(args.project)) as project, progress_bar("Importing") as bar:
+    with open_project(args.project) as project, progress_bar("Importing") as bar:
         result = import_scans(project, [Path(p) for p in args.paths], progress=bar)
     for item in result.results:
         if item.outcome is Outcome.IGNORED and not args.verbose:
@@ -58,7 +66,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with Project.open(Path(args.project)) as project:
+    with open_project(args.project) as project:
         rows = list_images(project)
         summary = summarise(project)
     if args.json:
@@ -80,7 +88,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with Project.open(Path(args.project)) as project:
+    with open_project(args.project) as project:
         done = export_coco(project, Path(args.out), include_proposals=args.include_proposals,
                            image_root=Path(args.image_root) if args.image_root else None)
     print(f"Wrote {done.annotations} annotation(s) on {done.images} image(s) in "
@@ -89,10 +97,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_coco(args: argparse.Namespace) -> int:
-    with Project.open(Path(args.project)) as project:
+    with open_project(args.project) as project:
         result = import_coco(project, Path(args.file))
     for problem in result.problems:
         print(f"skipped: {problem}")
+    shown = result.corrections if args.verbose else result.corrections[:_CORRECTIONS_SHOWN]
+    for correction in shown:
+        print(f"corrected: {correction}")
+    if len(shown) < len(result.corrections):
+        print(f"corrected: … and {len(result.corrections) - len(shown)} more (--verbose lists them all)")
     if result.categories_created:
         print("new categories: " + ", ".join(result.categories_created))
     print(result.summary())
@@ -100,7 +113,7 @@ def cmd_import_coco(args: argparse.Namespace) -> int:
 
 
 def cmd_relink(args: argparse.Namespace) -> int:
-    with Project.open(Path(args.project)) as project, progress_bar("Searching") as bar:
+    with open_project(args.project) as project, progress_bar("Searching") as bar:
         result = relink(project, [Path(folder) for folder in args.folders], progress=bar)
     for old, new in result.relinked:
         print(f"relinked  {old} -> {new}")

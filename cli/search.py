@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from cli.commands import open_project
 from cli.progress import progress_bar
 from engine.inventory import list_images
 from engine.project import Project
@@ -52,7 +53,7 @@ def _service():  # noqa: ANN202
 def cmd_index(args: argparse.Namespace) -> int:
     from engine.retrieval.indexer import index_collection
 
-    with Project.open(Path(args.project)) as project, progress_bar("Indexing") as progress:
+    with open_project(args.project) as project, progress_bar("Indexing") as progress:
         result = index_collection(project, _service(), args.model, batch_size=args.batch, progress=progress)
     print(f"Indexed with {args.model}: {result.summary()}")
     for path, reason in [*result.pages.failed, *result.regions.failed]:
@@ -80,7 +81,7 @@ def _print_hits(project: Project, hits: list, args: argparse.Namespace, what: st
 def cmd_search(args: argparse.Namespace) -> int:
     from engine.retrieval.search import search_text
 
-    with Project.open(Path(args.project)) as project:
+    with open_project(args.project) as project:
         hits = search_text(project, _service(), args.model, args.query, k=args.k)
         return _print_hits(project, hits, args, json.dumps(args.query, ensure_ascii=False))
 
@@ -89,7 +90,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
     from engine.retrieval.search import similar_to_file, similar_to_page
 
     example = Path(args.image)
-    with Project.open(Path(args.project)) as project:
+    with open_project(args.project) as project:
         if args.image.isdigit() and not example.exists():
             hits = similar_to_page(project, args.model, int(args.image), k=args.k)
             return _print_hits(project, hits, args, f"page #{args.image}")

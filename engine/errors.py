@@ -18,6 +18,14 @@ class ProjectVersionError(ProjectError):
     """The project was written by a newer Marginalia than this one."""
 
 
+class ProjectBusyError(ProjectError):
+    """Another process held the project's database for longer than this one would wait."""
+
+
+class ProjectReadOnlyError(ProjectError):
+    """The project is open read-only (its folder or database cannot be written)."""
+
+
 class CocoFormatError(MarginaliaError):
     """A COCO file is not valid JSON or not a COCO dataset."""
 

@@ -13,19 +13,28 @@ path and sha256 so that a moved folder can be relinked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.errors import ProjectError
+from engine.errors import JobCancelled, ProjectBusyError, ProjectError, ProjectReadOnlyError
+from engine.jobs import CancelToken, describe_duration
 from engine.paths import DB_FILENAME
-from engine.store.database import open_engine, session_factory, upgrade_to_head
+from engine.store.database import (BUSY_TIMEOUT_MS, current_revision, head_revision, is_busy_error, is_read_only_error, open_engine,
+                                   open_read_only_engine, session_factory, upgrade_to_head)
 from engine.store.schema import ProjectInfo
 
+# How long a writer waits for another process before giving up (it says so while it waits).
+WRITE_WAIT_S = 300.0
+_WAIT_STEP_MS = 500
+WAITING_MESSAGE = "Waiting for another Marginalia process that is writing to this project…"
 
 
 class Project:
@@ -34,10 +43,13 @@ class Project:
     A ``Project`` may be shared between threads; the sessions it hands out may not.
     """
 
-    def __init__(self, folder: Path, engine: Engine) -> None:
+    def __init__(self, folder: Path, engine: Engine, *, read_only: bool = False) -> None:
         self.folder = folder
+        self.read_only = read_only
         self._engine = engine
         self._sessions: sessionmaker[Session] = session_factory(engine)
+        # Told (from the waiting thread) when a write has to wait for another process.
+        self.on_waiting: Callable[[str], None] | None = None
 
     # -- opening -----------------------------------------------------------------
 
@@ -58,13 +70,32 @@ class Project:
         return project
 
     @classmethod
-    def open(cls, folder: Path) -> Project:
+    def open(cls, folder: Path, *, read_only: bool | None = None) -> Project:
+        """Open a project; one whose folder or database cannot be written opens read-only."""
         folder = Path(folder).expanduser().resolve()
         if not folder.is_dir():
             raise ProjectError(f"No project folder at {folder}.")
         if not (folder / DB_FILENAME).is_file():
             raise ProjectError(f"{folder} is not a Marginalia project (no {DB_FILENAME} inside).")
-        return cls._connect(folder)
+        if read_only is None:
+            read_only = not (os.access(folder, os.W_OK) and os.access(folder / DB_FILENAME, os.W_OK))
+        return cls._connect_read_only(folder) if read_only else cls._connect(folder)
+
+    @classmethod
+    def _connect_read_only(cls, folder: Path) -> Project:
+        db_path = folder / DB_FILENAME
+        try:
+            engine = open_read_only_engine(db_path)
+        except Exception as error:  # noqa: BLE001 - any failure to read is reported the same way
+            raise ProjectError(f"The project database {db_path} cannot be read ({error}). "
+                               "It may be damaged; it was not changed.") from error
+        if current_revision(engine) != head_revision():
+            engine.dispose()
+            raise ProjectReadOnlyError(
+                f"The project in {folder} is read-only here and was saved by another version of Marginalia, "
+                "so it cannot be upgraded in place. Copy the project folder somewhere you can write to and "
+                "open the copy; the original was not changed.")
+        return cls(folder, engine, read_only=True)
 
     @classmethod
     def _connect(cls, folder: Path) -> Project:
@@ -112,16 +143,88 @@ class Project:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """A session that commits on success, rolls back on error and always closes."""
+        """A session that commits on success, rolls back on error and always closes.
+
+        For reading and for small writes. A write that meets another process's lock
+        waits a few seconds, then fails with :class:`ProjectBusyError`, never a raw SQL error.
+        """
         session = self._sessions()
         try:
             yield session
             session.commit()
+        except OperationalError as error:
+            session.rollback()
+            raise self._plain(error) from error
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def writing(self, cancel: CancelToken | None = None) -> Iterator[Session]:
+        """A unit of work that holds the write lock from its start.
+
+        While another process writes, it waits (telling :attr:`on_waiting` once) for up
+        to :data:`WRITE_WAIT_S`, checking ``cancel``; then it gives up with
+        :class:`ProjectBusyError`. Long jobs write in several of these, so that
+        other processes can interleave.
+        """
+        if self.read_only:
+            raise self._read_only_error()
+        session = self._sessions()
+        try:
+            self._begin_immediate(session, cancel)
+            yield session
+            session.commit()
+        except OperationalError as error:
+            session.rollback()
+            raise self._plain(error) from error
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _begin_immediate(self, session: Session, cancel: CancelToken | None) -> None:
+        started = time.monotonic()
+        told = False
+        while True:
+            connection = session.connection()
+            try:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={_WAIT_STEP_MS}")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as error:
+                session.rollback()
+                if not is_busy_error(error):
+                    raise
+            finally:
+                # Pooled connections keep their settings: never hand one back with the short wait.
+                session.connection().exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if cancel is not None and cancel.cancelled:
+                raise JobCancelled()
+            if time.monotonic() - started > WRITE_WAIT_S:
+                raise ProjectBusyError(
+                    f"Another Marginalia process has been writing to the project in {self.folder} for more than "
+                    f"{describe_duration(WRITE_WAIT_S)}; nothing was changed here. Try again when it has finished.")
+            if not told and self.on_waiting is not None:
+                self.on_waiting(WAITING_MESSAGE)
+                told = True
+
+    def _plain(self, error: OperationalError) -> Exception:
+        if is_busy_error(error):
+            return ProjectBusyError(
+                f"Another Marginalia process is writing to the project in {self.folder} and did not finish in "
+                "time; this change was not saved. Try again in a moment.")
+        if is_read_only_error(error):
+            return self._read_only_error()
+        return ProjectError(f"The project database could not be used ({error.orig}); nothing was changed.")
+
+    def _read_only_error(self) -> ProjectReadOnlyError:
+        return ProjectReadOnlyError(
+            f"The project in {self.folder} is open read-only (its folder or database cannot be written): "
+            "you can browse, search and export it elsewhere, but not change it.")
 
     @property
     def name(self) -> str:

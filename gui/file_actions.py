@@ -81,13 +81,13 @@ class FileActions:
         project = self._require_project()
         if project is not None:
             self._jobs.submit("Importing annotations",
-                              lambda progress, cancel: import_coco(project, path, progress=progress),
+                              lambda progress, cancel: import_coco(project, path, progress=progress, cancel=cancel),
                               self._coco_imported)
 
     def _coco_imported(self, report: CocoImportReport) -> None:
         self._changed()
-        if report.problems:
-            details = "\n".join(f"• {p}" for p in report.problems[:6])
+        if report.problems or report.corrections:
+            details = "\n".join(f"• {p}" for p in (report.problems + report.corrections)[:6])
             self._notes.warning(f"{report.summary()}\n{details}")
         else:
             self._notes.info(report.summary())

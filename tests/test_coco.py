@@ -229,9 +229,12 @@ def test_bad_annotations_are_skipped_with_reasons_and_the_rest_lands(annotated, 
     text = "\n".join(report.problems)
     assert report.annotations_added == 4  # the plate's annotation is skipped with its image
     for expected in ("annotation 50", "unknown category_id 77", "annotation 52", "annotation 53",
-                     "'not-in-project.png' is not in the project", "999×256 in the COCO file",
+                     "'not-in-project.png' (id 99) is not in the project", "999×256 in the COCO file",
                      "annotation 55"):
         assert expected in text, expected
+    # Every annotation of the file is either added or counted as skipped.
+    assert report.annotations_added + report.already_present + report.annotations_skipped \
+        == len(data["annotations"])
 
 
 def test_images_are_matched_by_hash_when_names_differ(annotated, tmp_path: Path) -> None:

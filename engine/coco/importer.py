@@ -1,45 +1,61 @@
 """Add a COCO dataset's categories and annotations to a project's images.
 
-Images are matched by ``file_name`` (as a trailing part of the stored path,
-then by bare name when that is unique), then by content hash when the file
-carries one. The whole file is one transaction: it lands completely or not at
-all. Annotations already present (same image, category and geometry) are
-skipped, so importing a file twice adds nothing the second time.
+Images are matched by content first, then by path, never by a guess
+(``engine.coco.matching``); every annotation's geometry is clipped to its page
+and its box and area recomputed (``engine.coco.validation``). Every annotation
+that is not added is counted and its reason reported. Annotations are written
+in batches, each its own transaction, so that other processes can write in
+between; annotations already present (same image, category and geometry) are
+skipped, so importing a file again after an interruption completes it and adds
+nothing twice.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.categories import get_or_create_category
-from engine.coco.geometry import GeometryError, Shape, polygons_from_coco, rle_from_coco, shape_from
+from engine.coco.geometry import GeometryError, Shape
+from engine.coco.matching import ImageMatcher
+from engine.coco.validation import checked_shape
 from engine.errors import CocoFormatError, MarginaliaError
-from engine.jobs import ProgressCallback, report
+from engine.jobs import CancelToken, ProgressCallback, report
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image
 from engine.store.types import AnnotationStatus, SourceKind
+
+# Annotations written per transaction: short enough for other writers to interleave.
+BATCH_SIZE = 2000
 
 
 @dataclass(slots=True)
 class CocoImportReport:
     annotations_added: int = 0
     already_present: int = 0
+    annotations_skipped: int = 0  # every annotation of the file that was not added, whatever the reason
+    annotations_corrected: int = 0  # added with geometry clipped or box/area recomputed
     categories_created: list[str] = field(default_factory=list)
     images_matched: int = 0
     problems: list[str] = field(default_factory=list)
+    corrections: list[str] = field(default_factory=list)
+
+    def skip(self, problem: str, annotations: int = 1) -> None:
+        self.annotations_skipped += annotations
+        self.problems.append(problem)
 
     def summary(self) -> str:
+        corrected = f", {self.annotations_corrected} corrected" if self.annotations_corrected else ""
         return (
-            f"{self.annotations_added} annotation(s) added to {self.images_matched} image(s), "
-            f"{self.already_present} already present, {len(self.categories_created)} new "
-            f"categor{'y' if len(self.categories_created) == 1 else 'ies'}, "
+            f"{self.annotations_added} annotation(s) added to {self.images_matched} image(s){corrected}, "
+            f"{self.already_present} already present, {self.annotations_skipped} skipped, "
+            f"{len(self.categories_created)} new categor{'y' if len(self.categories_created) == 1 else 'ies'}, "
             f"{len(self.problems)} problem(s)"
         )
 
@@ -68,39 +84,55 @@ def load_dataset(path: Path) -> dict[str, Any]:
 
 
 def import_coco(
-    project: Project, path: Path, *, progress: ProgressCallback | None = None
+    project: Project, path: Path, *, progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None, batch_size: int = BATCH_SIZE,
 ) -> CocoImportReport:
+    path = Path(path)
     data = load_dataset(path)
     outcome = CocoImportReport()
+    annotations = data.get("annotations", [])
+    per_image = Counter(raw.get("image_id") for raw in annotations if isinstance(raw, dict))
     with project.unit_of_work() as session:
-        images = _match_images(session, data["images"], outcome)
-        categories = _map_categories(session, data["categories"], outcome)
+        matcher = ImageMatcher(session.scalars(select(Image)), coco_folder=path.resolve().parent)
+        images = _match_images(matcher, data["images"], per_image, outcome)
         existing = _existing_keys(session, {image.id for image in images.values()})
-        annotations = data.get("annotations", [])
-        touched: set[int] = set()
-        for done, raw in enumerate(annotations, start=1):
-            added = _add_annotation(session, raw, images, categories, existing, outcome)
-            if added is not None:
-                touched.add(added)
-            if done % 500 == 0:
-                report(progress, done, len(annotations), "Importing annotations…")
-        outcome.images_matched = len(touched)
+    _report_unlisted_images(data["images"], per_image, outcome)
+    with project.writing(cancel) as session:
+        categories = {key: category.id for key, category in
+                      _map_categories(session, data["categories"], outcome).items()}
+    rows: list[dict[str, Any]] = []
+    touched: set[int] = set()
+    for done, raw in enumerate(annotations, start=1):
+        row = _annotation_row(raw, images, categories, existing, outcome)
+        if row is not None:
+            rows.append(row)
+            touched.add(row["image_id"])
+        if len(rows) >= batch_size:
+            _write(project, rows, cancel)
+            outcome.annotations_added += len(rows)
+            rows = []
+        if done % 500 == 0:
+            report(progress, done, len(annotations), "Importing annotations…")
+    if rows:
+        _write(project, rows, cancel)
+        outcome.annotations_added += len(rows)
+    outcome.images_matched = len(touched)
     report(progress, 1, 1, "Done")
     return outcome
+
+
+def _write(project: Project, rows: list[dict[str, Any]], cancel: CancelToken | None) -> None:
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    with project.writing(cancel) as session:
+        session.execute(insert(Annotation), rows)
 
 
 # -- images --------------------------------------------------------------------
 
 
-def _match_images(
-    session: Session, entries: list[Any], outcome: CocoImportReport
-) -> dict[Any, Image]:
-    project_images = list(session.scalars(select(Image)))
-    by_hash: dict[tuple[str, int], Image] = {(i.sha256, i.page_index): i for i in project_images}
-    by_name: dict[tuple[str, int], list[Image]] = defaultdict(list)
-    for image in project_images:
-        by_name[(PurePosixPath(Path(image.path).as_posix()).name.lower(), image.page_index)].append(image)
-
+def _match_images(matcher: ImageMatcher, entries: list[Any], per_image: Counter[Any],
+                  outcome: CocoImportReport) -> dict[Any, Image]:
     matched: dict[Any, Image] = {}
     for entry in entries:
         if not isinstance(entry, dict) or "id" not in entry:
@@ -108,32 +140,30 @@ def _match_images(
             continue
         attributes = entry.get("attributes") if isinstance(entry.get("attributes"), dict) else {}
         page = attributes.get("page_index", 0) if isinstance(attributes.get("page_index", 0), int) else 0
-        file_name = str(entry.get("file_name", "")).replace("\\", "/")
-        image = _by_file_name(file_name, page, by_name)
-        if image is None and isinstance(attributes.get("sha256"), str):
-            image = by_hash.get((attributes["sha256"], page))
-        if image is None:
-            outcome.problems.append(f"image '{file_name}' is not in the project; its annotations were skipped")
+        label = f"image '{entry.get('file_name', '')}' (id {entry['id']})"
+        count = per_image.get(entry["id"], 0)
+        found = matcher.match(entry, page)
+        if found.image is None:
+            candidates = "".join(f"\n    candidate: {candidate}" for candidate in found.candidates)
+            outcome.skip(f"{label} {found.reason}; its {count} annotation(s) were skipped{candidates}", count)
             continue
+        image = found.image
         if (entry.get("width"), entry.get("height")) not in ((image.width, image.height), (None, None)):
-            outcome.problems.append(
-                f"image '{file_name}' is {entry.get('width')}×{entry.get('height')} in the COCO file but "
-                f"{image.width}×{image.height} in the project; its annotations were skipped"
-            )
+            outcome.skip(
+                f"{label} is {entry.get('width')}×{entry.get('height')} in the COCO file but "
+                f"{image.width}×{image.height} in the project ({image.path}); its {count} annotation(s) were "
+                "skipped", count)
             continue
         matched[entry["id"]] = image
     return matched
 
 
-def _by_file_name(file_name: str, page: int, by_name: dict[tuple[str, int], list[Image]]) -> Image | None:
-    if not file_name:
-        return None
-    candidates = by_name.get((PurePosixPath(file_name).name.lower(), page), [])
-    suffix = "/" + file_name.lstrip("/").lower()
-    exact = [image for image in candidates if Path(image.path).as_posix().lower().endswith(suffix)]
-    if len(exact) == 1:
-        return exact[0]
-    return candidates[0] if len(candidates) == 1 else None
+def _report_unlisted_images(entries: list[Any], per_image: Counter[Any], outcome: CocoImportReport) -> None:
+    listed = {entry.get("id") for entry in entries if isinstance(entry, dict)}
+    for image_id, count in per_image.items():
+        if image_id not in listed:
+            outcome.skip(f"{count} annotation(s) refer to image_id {image_id!r}, which the file does not list; "
+                         "skipped", count)
 
 
 # -- categories ----------------------------------------------------------------
@@ -167,6 +197,7 @@ def _map_categories(
 _GeometryKey = tuple[int, int, tuple[float, ...], str]
 
 
+
 def _key(image_id: int, category_id: int, shape: Shape) -> _GeometryKey:
     geometry = json.dumps([shape.polygons, shape.rle], sort_keys=True)
     return (image_id, category_id, tuple(round(value, 3) for value in shape.bbox), geometry)
@@ -181,68 +212,44 @@ def _existing_keys(session: Session, image_ids: set[int]) -> set[_GeometryKey]:
     }
 
 
-def _add_annotation(
-    session: Session,
+def _annotation_row(
     raw: Any,
     images: dict[Any, Image],
-    categories: dict[Any, Category],
+    categories: dict[Any, int],
     existing: set[_GeometryKey],
     outcome: CocoImportReport,
-) -> int | None:
-    label = f"annotation {raw.get('id', '?')}" if isinstance(raw, dict) else "an annotation"
+) -> dict[str, Any] | None:
+    """The new row for one annotation, or ``None`` (counted and reported) when it is not added."""
     if not isinstance(raw, dict):
-        outcome.problems.append(f"{label} is not an object; skipped")
+        outcome.skip("an annotation that is not an object was skipped")
         return None
+    label = f"annotation {raw.get('id', '?')}"
     image = images.get(raw.get("image_id"))
     if image is None:
-        return None  # its image was already reported
-    category = categories.get(raw.get("category_id"))
-    if category is None:
-        outcome.problems.append(f"{label}: unknown category_id {raw.get('category_id')}; skipped")
+        return None  # counted with its image
+    category_id = categories.get(raw.get("category_id"))
+    if category_id is None:
+        outcome.skip(f"{label}: unknown category_id {raw.get('category_id')}; skipped")
         return None
     try:
-        shape = _shape(raw, image)
+        checked = checked_shape(raw, image.width, image.height)
         fields = _provenance(raw)
     except (GeometryError, MarginaliaError) as error:
-        outcome.problems.append(f"{label} on '{Path(image.path).name}': {error}; skipped")
+        outcome.skip(f"{label} on '{Path(image.path).name}': {error}; skipped")
         return None
-    key = _key(image.id, category.id, shape)
+    shape = checked.shape
+    key = _key(image.id, category_id, shape)
     if key in existing:
         outcome.already_present += 1
         return None
     existing.add(key)
+    if checked.notes:
+        outcome.annotations_corrected += 1
+        outcome.corrections.append(f"{label} on '{Path(image.path).name}': " + "; ".join(checked.notes))
     x, y, w, h = shape.bbox
-    session.add(Annotation(
-        image_id=image.id, category_id=category.id, bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h,
-        polygons=shape.polygons, rle=shape.rle, area=shape.area,
-        iscrowd=bool(raw.get("iscrowd", 0)), **fields,
-    ))
-    outcome.annotations_added += 1
-    return image.id
-
-
-def _shape(raw: dict[str, Any], image: Image) -> Shape:
-    segmentation = raw.get("segmentation")
-    attributes = raw.get("attributes") if isinstance(raw.get("attributes"), dict) else {}
-    if attributes.get("shape") == "box" and raw.get("bbox") is not None:
-        segmentation = None  # Marginalia's own box, written out as a rectangle
-    polygons = rle = None
-    if isinstance(segmentation, dict):
-        rle = rle_from_coco(segmentation, image.height, image.width)
-    elif isinstance(segmentation, list) and segmentation:
-        polygons = polygons_from_coco(segmentation)
-    elif segmentation not in (None, []):
-        raise GeometryError("segmentation is neither a polygon list nor an RLE object")
-    bbox = raw.get("bbox")
-    if bbox is not None:
-        if not (isinstance(bbox, list) and len(bbox) == 4
-                and all(isinstance(v, int | float) for v in bbox)):
-            raise GeometryError("bbox must be four numbers [x, y, width, height]")
-        bbox = tuple(float(v) for v in bbox)
-    area = raw.get("area")
-    area = float(area) if isinstance(area, int | float) and area >= 0 else None
-    return shape_from(bbox=bbox, polygons=polygons, rle=rle, area=area,
-                      height=image.height, width=image.width)
+    return dict(image_id=image.id, category_id=category_id, bbox_x=x, bbox_y=y, bbox_w=w, bbox_h=h,
+                polygons=shape.polygons, rle=shape.rle, area=shape.area,
+                iscrowd=bool(raw.get("iscrowd", 0)), **fields)
 
 
 def _provenance(raw: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,7 @@ def import_scans(
             pending.append(_start(candidate, seen_hashes, pool, project.thumbnail_dir))
         if not pending:
             break
-        result = _finish(project, pending.popleft(), hashes_before)
+        result = _finish(project, pending.popleft(), hashes_before, cancel)
         outcome.results.append(result)
         done += 1
         report(progress, done, total, f"{result.outcome.value}: {result.path.name}")
@@ -139,7 +139,8 @@ def _not_an_image(candidate: Candidate, head: bytes) -> FileResult:
     return FileResult(candidate.path, Outcome.IGNORED, f"not an image: {what}")
 
 
-def _finish(project: Project, pending: _Pending, hashes_before: frozenset[str]) -> FileResult:
+def _finish(project: Project, pending: _Pending, hashes_before: frozenset[str],
+            cancel: CancelToken | None) -> FileResult:
     if pending.early is not None:
         return pending.early
     readable = pending.readable
@@ -158,7 +159,7 @@ def _finish(project: Project, pending: _Pending, hashes_before: frozenset[str]) 
                           "the decoder stopped unexpectedly (out of memory?); import this file again")
     if isinstance(examined, FileResult):
         return examined
-    return _record(project, readable, examined)
+    return _record(project, readable, examined, cancel)
 
 
 def _duplicate_of(project: Project, readable: _Readable, hashes_before: frozenset[str]) -> FileResult | None:
@@ -172,7 +173,7 @@ def _duplicate_of(project: Project, readable: _Readable, hashes_before: frozense
                           readable.image_format)
 
 
-def _record(project: Project, readable: _Readable, info: FileInfo) -> FileResult:
+def _record(project: Project, readable: _Readable, info: FileInfo, cancel: CancelToken | None) -> FileResult:
     images = [
         Image(
             path=str(readable.path),
@@ -190,7 +191,7 @@ def _record(project: Project, readable: _Readable, info: FileInfo) -> FileResult
         for page in info.pages
     ]
     try:
-        with project.unit_of_work() as session:
+        with project.writing(cancel) as session:
             session.add_all(images)
     except IntegrityError:
         return FileResult(readable.path, Outcome.DUPLICATE,

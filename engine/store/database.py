@@ -24,12 +24,24 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+# How long one statement waits for another process's write lock before SQLite gives up;
+# writers that must wait longer do so in Project.writing(), saying that they wait.
+BUSY_TIMEOUT_MS = 10_000
+
+
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _on_connect_read_only(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -37,6 +49,41 @@ def open_engine(db_path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{db_path}", future=True)
     event.listen(engine, "connect", _on_connect)
     return engine
+
+
+def open_read_only_engine(db_path: Path) -> Engine:
+    """An engine that cannot write: for projects on read-only media, shares and archives.
+
+    A WAL database needs its ``-shm`` file; where that cannot be made (a folder we
+    may not write), SQLite is told the file is immutable, which reads it without one.
+    """
+    uri = Path(db_path).resolve().as_uri()
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        target = f"{uri}?{options}"
+        engine = create_engine("sqlite://", future=True,
+                               creator=lambda target=target: sqlite3.connect(target, uri=True,
+                                                                             check_same_thread=False))
+        event.listen(engine, "connect", _on_connect_read_only)
+        try:
+            with engine.connect() as connection:
+                connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+            return engine
+        except Exception:  # noqa: BLE001 - try the next way of reading it; the last error is raised below
+            engine.dispose()
+            if options.endswith("immutable=1"):
+                raise
+    raise AssertionError("unreachable")
+
+
+def is_busy_error(error: BaseException) -> bool:
+    """A write that failed because another connection held the lock."""
+    text = str(getattr(error, "orig", error)).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+def is_read_only_error(error: BaseException) -> bool:
+    text = str(getattr(error, "orig", error)).lower()
+    return "readonly database" in text or "read-only" in text
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
