@@ -15,6 +15,7 @@ from engine.coco.importer import import_coco
 from engine.ingest.report import Outcome
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images, summarise
+from engine.paths import displayable
 from engine.project import Project
 from engine.relink import relink
 
@@ -32,7 +33,7 @@ def open_project(folder: str) -> Project:
 
 def _display(path: Path) -> str:
     relative = os.path.relpath(path)
-    return path.as_posix() if relative.startswith("..") else relative
+    return displayable(path.as_posix() if relative.startswith("..") else relative)
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -52,7 +53,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             more = f" (+{len(item.page_sizes) - 3} pages)" if len(item.page_sizes) > 3 else ""
             print(f"imported   {_display(item.path)}  {item.image_format} {sizes}{more}")
         else:
-            print(f"{item.outcome.value:<10} {_display(item.path)}: {item.reason}")
+            print(f"{item.outcome.value:<10} {_display(item.path)}: {displayable(item.reason)}")
     print(result.summary())
     named_paths_failed = all(
         item.outcome is Outcome.FAILED and item.reason == "not found" for item in result.results
@@ -70,7 +71,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         rows = list_images(project)
         summary = summarise(project)
     if args.json:
-        json.dump({"project": asdict(summary), "images": [row.as_dict() for row in rows]},
+        json.dump({"project": asdict(summary),
+                   "images": [{**row.as_dict(), "path": displayable(row.path)} for row in rows]},
                   sys.stdout, ensure_ascii=False, indent=1)
         print()
         return EXIT_OK
@@ -83,7 +85,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         page = f"{row.page_index + 1}/{row.page_count}" if row.page_count > 1 else ""
         missing = "  [missing]" if row.missing else ""
         print(f"{row.id:>5}  {f'{row.width}×{row.height}':>11}  {row.format:<8} {page:>5}  "
-              f"{row.accepted:>4} {row.proposed:>4}  {row.path}{missing}")
+              f"{row.accepted:>4} {row.proposed:>4}  {displayable(row.path)}{missing}")
     return EXIT_OK
 
 
@@ -100,10 +102,10 @@ def cmd_import_coco(args: argparse.Namespace) -> int:
     with open_project(args.project) as project:
         result = import_coco(project, Path(args.file))
     for problem in result.problems:
-        print(f"skipped: {problem}")
+        print(f"skipped: {displayable(problem)}")
     shown = result.corrections if args.verbose else result.corrections[:_CORRECTIONS_SHOWN]
     for correction in shown:
-        print(f"corrected: {correction}")
+        print(f"corrected: {displayable(correction)}")
     if len(shown) < len(result.corrections):
         print(f"corrected: … and {len(result.corrections) - len(shown)} more (--verbose lists them all)")
     if result.categories_created:
@@ -116,9 +118,9 @@ def cmd_relink(args: argparse.Namespace) -> int:
     with open_project(args.project) as project, progress_bar("Searching") as bar:
         result = relink(project, [Path(folder) for folder in args.folders], progress=bar)
     for old, new in result.relinked:
-        print(f"relinked  {old} -> {new}")
+        print(f"relinked  {displayable(old)} -> {displayable(new)}")
     for path in result.still_missing:
-        print(f"missing   {path}")
+        print(f"missing   {displayable(path)}")
     print(result.summary())
     return EXIT_OK
 

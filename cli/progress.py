@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TextIO
 
 from engine.jobs import JobProgress
+from engine.paths import displayable
 
 
 class ProgressBar:
@@ -31,7 +32,7 @@ class ProgressBar:
         width = 24
         filled = int(width * progress.fraction)
         text = (f"\r{self._label} [{'#' * filled}{'.' * (width - filled)}] "
-                f"{progress.done}/{progress.total} {progress.message}")
+                f"{progress.done}/{progress.total} {displayable(progress.message)}")
         self._stream.write(text[: columns - 1].ljust(columns - 1))
         self._stream.flush()
         self._drawn = True

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from engine.paths import displayable
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image
 from engine.store.types import AnnotationStatus
@@ -35,7 +36,7 @@ class ImageRow:
 
     @property
     def display_name(self) -> str:
-        name = os.path.basename(self.path)
+        name = displayable(os.path.basename(self.path))
         return f"{name} — p. {self.page_index + 1}" if self.page_count > 1 else name
 
     def as_dict(self) -> dict[str, Any]:

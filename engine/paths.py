@@ -7,6 +7,7 @@ installs use it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import platformdirs
@@ -27,3 +28,22 @@ def user_data_dir() -> Path:
 
 def demo_project_dir() -> Path:
     return user_data_dir() / "demo-project"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def displayable(path: object) -> str:
+    """A path as text that any screen or terminal can show on one line.
+
+    Bytes that are not UTF-8 (surrogate escapes) appear as ``\\xNN``, and control
+    characters (a newline in a file name) as ``\\n`` or ``\\xNN``; every other name
+    is shown as it is.
+    """
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(
+        match.group(), f"\\x{ord(match.group()):02x}"), text)

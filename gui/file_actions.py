@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from engine.coco.exporter import ExportSummary, export_coco
 from engine.coco.importer import CocoImportReport, import_coco
 from engine.ingest.report import ImportReport, Outcome
+from engine.paths import displayable
 from engine.ingest.scan_import import import_scans
 from engine.project import Project
 from engine.relink import RelinkReport, relink
@@ -62,7 +63,7 @@ class FileActions:
         failed = report.of(Outcome.FAILED)
         text = report.summary()
         if failed:
-            details = "\n".join(f"• {r.path.name}: {r.reason}" for r in failed[:8])
+            details = "\n".join(f"• {displayable(r.path.name)}: {displayable(r.reason)}" for r in failed[:8])
             more = f"\n… and {len(failed) - 8} more" if len(failed) > 8 else ""
             self._notes.warning(f"{text}\n{details}{more}")
         else:

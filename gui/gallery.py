@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 from engine.categories import CategoryRecord
 from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import ImageRow
+from engine.paths import displayable
 from gui.context_menu import show_context_menu
 from gui.workers import JobRunner
 
@@ -136,7 +137,7 @@ class GalleryModel(QAbstractListModel):
             if row.shelfmark:
                 lines.insert(1, row.shelfmark)
             if row.missing:
-                lines.append(f"File missing: {row.path}")
+                lines.append(f"File missing: {displayable(row.path)}")
             return "\n".join(lines)
         if role == ROW_ROLE:
             return row

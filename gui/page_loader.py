@@ -18,6 +18,7 @@ from PySide6.QtGui import QImage
 from engine.imaging.isolated import SharedPage, load_full_page_shared, load_page_isolated
 from engine.imaging.pyramid import build_levels
 from engine.inventory import ImageRow
+from engine.paths import displayable
 from gui.canvas.page_item import PREVIEW_SIDE, PageItem
 from gui.canvas.qimage import to_qimage
 from gui.workers import Job, JobRunner
@@ -36,7 +37,7 @@ class PageLoader:
         self.cancel()
         self._page = page
         if row.missing:
-            self._on_failed(f"The file of this page is missing: {row.path}. Use File ▸ Relink "
+            self._on_failed(f"The file of this page is missing: {displayable(row.path)}. Use File ▸ Relink "
                             "Moved Images… if it was moved.")
             return
         path = Path(row.path)

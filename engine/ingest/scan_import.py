@@ -120,6 +120,8 @@ def _start(candidate: Candidate, seen_hashes: set[str], pool: Executor, thumbnai
     except OSError as error:
         return _Pending(candidate, FileResult(path, Outcome.FAILED,
                                               f"cannot read the file ({error.strerror or error})"))
+    except (UnicodeError, ValueError) as error:  # a name this system cannot pass to its own file calls
+        return _Pending(candidate, FileResult(path, Outcome.FAILED, f"the file name cannot be used ({error})"))
     readable = _Readable(path, image_format, sha256, stat.st_size, stat.st_mtime)
     if sha256 in seen_hashes:
         return _Pending(candidate, readable=readable)  # recorded as a duplicate, by name

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from engine.store.types import AnnotationStatus, SourceKind, UTCDateTime, utc_now
+from engine.store.types import AnnotationStatus, FilePath, SourceKind, UTCDateTime, utc_now
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -72,7 +72,7 @@ class Image(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    path: Mapped[str] = mapped_column(Text, index=True)
+    path: Mapped[str] = mapped_column(FilePath, index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     page_index: Mapped[int] = mapped_column(default=0)
     page_count: Mapped[int] = mapped_column(default=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -29,6 +29,34 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class FilePath(TypeDecorator[str]):
+    """A file path exactly as the operating system gives it.
+
+    On POSIX a file name is bytes; one that is not valid UTF-8 reaches Python as a
+    ``str`` with surrogate escapes, which SQLite's UTF-8 text cannot hold. Such a
+    path is stored as its raw bytes (SQLite keeps a BLOB in any column) and comes
+    back as the same ``str``, so the file can still be opened. Show it to people
+    with :func:`engine.paths.displayable`.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | bytes | None:
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape")
+        return value
+
+    def process_result_value(self, value: str | bytes | None, dialect: Dialect) -> str | None:
+        if isinstance(value, bytes):
+            return value.decode("utf-8", "surrogateescape")
+        return value
 
 
 class AnnotationStatus(enum.StrEnum):

@@ -6,6 +6,7 @@ from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QLineEdit, QPlainTextEdit, QWidget
 
 from engine.inventory import ImageRow
+from engine.paths import displayable
 
 
 class MetadataPanel(QWidget):
@@ -36,7 +37,7 @@ class MetadataPanel(QWidget):
     def set_image(self, row: ImageRow | None) -> None:
         self._row = row
         self.setEnabled(row is not None)
-        self.file_label.setText(row.path if row else "")
+        self.file_label.setText(displayable(row.path) if row else "")
         self.size_label.setText(f"{row.width} × {row.height} px, {row.format}" if row else "")
         for field, editor in self.fields.items():
             editor.setText(getattr(row, field) if row else "")
