@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 class MainWindow(QMainWindow):
     project_opened = Signal()
     page_ready = Signal()  # the selected page is shown at its sharpest
+    waiting_for_project = Signal(str)  # emitted from job threads while another process writes
 
     def __init__(self, settings: AppSettings, curator: str) -> None:
         super().__init__()
@@ -57,6 +58,7 @@ class MainWindow(QMainWindow):
         self._model_service: ModelService | None = None
         self.curator = curator
         self.project: Project | None = None
+        self.read_only_note: QWidget | None = None
         self.actions_by_name: dict[str, QAction] = {}
         self.jobs = JobRunner(self)
         self.events = ProjectEvents(self)
@@ -72,6 +74,7 @@ class MainWindow(QMainWindow):
         self.metadata = MetadataPanel()
         self.status = StatusBar(self.jobs)
         self.setStatusBar(self.status)
+        self.waiting_for_project.connect(lambda message: self.status.showMessage(message, 8000))
         self.welcome = WelcomePage(self.ask_new_project, self.ask_open_project, self.open_demo)
         self.welcome.open_recent.connect(self.open_project)
         self._build_layout()
@@ -202,11 +205,16 @@ class MainWindow(QMainWindow):
     def _attach(self, project: Project) -> None:
         self.close_project()
         self.project = project
-        session_id = start_session(project, self.curator)
+        project.on_waiting = self.waiting_for_project.emit
+        session_id = None if project.read_only else start_session(project, self.curator)
         self.labelling.attach(EditContext(project, self.events, self.curator, session_id,
                                           self.notifications.error))
         self.settings.remember_project(project.folder)
-        self.setWindowTitle(f"{project.name} — Marginalia")
+        if project.read_only:
+            self.read_only_note = self.notifications.warning(
+                f"Read-only: {project.folder} cannot be written here (a read-only folder, share or disc). "
+                "You can browse, search and export it to another folder; changes are not possible.")
+        self.setWindowTitle(f"{project.name}{' (read-only)' if project.read_only else ''} — Marginalia")
         self.pages.setCurrentIndex(1)
         self.refresh_gallery(select_first=True)
 
@@ -219,6 +227,9 @@ class MainWindow(QMainWindow):
         if ctx is not None and ctx.session_id is not None:
             end_session(self.project, ctx.session_id)
         self.labelling.attach(None)
+        if self.read_only_note is not None:
+            self.notifications.dismiss(self.read_only_note)
+            self.read_only_note = None
         self.undo_stack.clear()
         self.search.reset()
         self.gallery.set_rows([], self.project.thumbnail_dir)

@@ -23,10 +23,14 @@ def examine_image(path: Path, image_format: str, sha256: str, thumbnail_dir: Pat
         for page in info.pages:
             reduced = load_page(path, page.page_index, max_side=rendition_decode_side(page.width, page.height),
                                 image_format=image_format)
-            write_atomically(thumbnail_path(thumbnail_dir, sha256, page.page_index),
-                             encode_thumbnail(reduced), durable=False)
-            write_atomically(rendition_path(thumbnail_dir, sha256, page.page_index),
-                             encode_rendition(reduced), durable=False)
+            try:
+                write_atomically(thumbnail_path(thumbnail_dir, sha256, page.page_index),
+                                 encode_thumbnail(reduced), durable=False)
+                write_atomically(rendition_path(thumbnail_dir, sha256, page.page_index),
+                                 encode_rendition(reduced), durable=False)
+            except OSError as error:
+                return FileResult(path, Outcome.FAILED, f"its thumbnail cannot be written into the project's "
+                                                        f"cache ({error.strerror or error}); the file itself is fine")
         return info
     except UnreadableImage as error:
         return FileResult(path, Outcome.FAILED, str(error))

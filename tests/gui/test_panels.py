@@ -94,3 +94,18 @@ def test_the_shortcuts_list_comes_from_the_menus(window) -> None:
     assert rows["Accept Proposal"] == "A"
     assert rows["Accept All on This Page"] == "Shift+A"
     assert rows["Box"] == "B"
+
+
+def test_a_read_only_project_opens_with_a_banner(qtbot, window, scans_project, monkeypatch) -> None:
+    import os
+
+    import engine.project as project_module
+    from tests.gui.conftest import open_and_wait
+
+    monkeypatch.setattr(project_module.os, "access", lambda path, mode: mode != os.W_OK)
+    open_and_wait(qtbot, window, scans_project)
+    assert window.project is not None and window.project.read_only
+    assert "(read-only)" in window.windowTitle()
+    texts = [note.label.text() for note in window.notifications.notifications()]
+    assert any(text.startswith("Read-only:") for text in texts), texts
+    assert window.gallery.visible_image_ids()  # browsing works
