@@ -82,7 +82,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if rows:
         print(f"{'id':>5}  {'size':>11}  {'format':<8} {'page':>5}  {'acc':>4} {'prop':>4}  path")
     for row in rows:
-        page = f"{row.page_index + 1}/{row.page_count}" if row.page_count > 1 else ""
+        page = f"{row.page_number}/{row.page_count}" if row.page_count > 1 else ""
         missing = "  [missing]" if row.missing else ""
         print(f"{row.id:>5}  {f'{row.width}×{row.height}':>11}  {row.format:<8} {page:>5}  "
               f"{row.accepted:>4} {row.proposed:>4}  {displayable(row.path)}{missing}")

@@ -64,7 +64,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def _print_hits(project: Project, hits: list, args: argparse.Namespace, what: str) -> int:
     rows = {row.id: row for row in list_images(project, [hit.image_id for hit in hits])}
     results = [{"rank": rank, "image_id": hit.image_id, "score": round(hit.score, 6),
-                "path": rows[hit.image_id].path, "page": rows[hit.image_id].page_index + 1,
+                "path": rows[hit.image_id].path, "page": rows[hit.image_id].page_number,
                 "title": rows[hit.image_id].title}
                for rank, hit in enumerate(hits, 1) if hit.image_id in rows]
     if args.json:

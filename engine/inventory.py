@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from engine.paths import displayable
 from engine.project import Project
@@ -33,11 +34,14 @@ class ImageRow:
     rejected: int
     missing: bool
     category_ids: tuple[int, ...] = ()
+    # The page's place among the file's pages (1-based). Not page_index + 1: a TIFF's
+    # reduced-resolution copies are directories too, so frame numbers can skip.
+    page_number: int = 1
 
     @property
     def display_name(self) -> str:
         name = displayable(os.path.basename(self.path))
-        return f"{name} — p. {self.page_index + 1}" if self.page_count > 1 else name
+        return f"{name} — p. {self.page_number}" if self.page_count > 1 else name
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +86,7 @@ def list_images(project: Project, image_ids: list[int] | None = None) -> list[Im
         for image_id, category_id in session.execute(used):
             categories.setdefault(image_id, []).append(category_id)
         existing_folders: dict[str, set[str]] = {}
+        numbers = _page_numbers(session)
         return [
             ImageRow(
                 id=image.id, path=image.path, page_index=image.page_index,
@@ -91,9 +96,22 @@ def list_images(project: Project, image_ids: list[int] | None = None) -> list[Im
                 accepted=accepted, proposed=proposed, rejected=rejected,
                 missing=not _exists(image.path, existing_folders),
                 category_ids=tuple(sorted(categories.get(image.id, ()))),
+                page_number=numbers.get((image.sha256, image.page_index), 1),
             )
             for image, accepted, proposed, rejected in session.execute(query)
         ]
+
+
+def _page_numbers(session: Session) -> dict[tuple[str, int], int]:
+    """``(sha256, page_index) → 1-based page number`` for the pages of multi-page files."""
+    numbers: dict[tuple[str, int], int] = {}
+    counted: dict[str, int] = {}
+    rows = session.execute(select(Image.sha256, Image.page_index).where(Image.page_count > 1)
+                           .order_by(Image.sha256, Image.page_index))
+    for sha256, page_index in rows:
+        counted[sha256] = counted.get(sha256, 0) + 1
+        numbers[(sha256, page_index)] = counted[sha256]
+    return numbers
 
 
 def _exists(path: str, listings: dict[str, set[str]]) -> bool:

@@ -64,6 +64,18 @@ def write_multipage_tiff(path: Path, sizes: list[tuple[int, int]]) -> Path:
     return path
 
 
+def write_tiff_with_reduced_copy(path: Path) -> Path:
+    """Page 1 (300×200), a reduced-resolution copy of it (NewSubfileType 1), page 2 (280×190)."""
+    from PIL import TiffImagePlugin
+
+    frames = [(gradient_rgb(300, 200), {}), (gradient_rgb(75, 50), {254: 1}), (marked_rgb(280, 190), {})]
+    with TiffImagePlugin.AppendingTiffWriter(str(path), True) as stream:
+        for image, info in frames:
+            image.save(stream, "TIFF", tiffinfo=info)
+            stream.newFrame()
+    return path
+
+
 def write_jpeg2000(path: Path, size: tuple[int, int] = (500, 400)) -> Path:
     gradient_rgb(*size).save(path, "JPEG2000", num_resolutions=4)
     return path

@@ -103,6 +103,18 @@ def test_sixteen_bit_thumbnails_are_scaled_not_clipped(project: Project, tmp_pat
     assert thumbnail[:, -8:].mean() > 240
 
 
+def test_reduced_resolution_subfiles_are_not_pages_and_numbers_do_not_skip(project: Project, tmp_path: Path) -> None:
+    from engine.inventory import list_images
+
+    samples.write_tiff_with_reduced_copy(tmp_path / "volume.tif")
+    import_scans(project, [tmp_path / "volume.tif"])
+    rows = list_images(project)
+    assert [(row.width, row.height, row.page_count) for row in rows] == [(300, 200, 2), (280, 190, 2)]
+    assert [row.display_name for row in rows] == ["volume.tif — p. 1", "volume.tif — p. 2"]
+    second = load_page(Path(rows[1].path), rows[1].page_index)
+    assert second.size == (280, 190)  # the stored index still finds the right directory
+
+
 def test_header_probe_and_reduced_thumbnail_never_decode_full_resolution(tmp_path: Path) -> None:
     # A 10000x10000 JPEG is 300 MB decoded; probing and thumbnailing must stay far below that.
     path = tmp_path / "huge.jpg"
