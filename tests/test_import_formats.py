@@ -11,6 +11,7 @@ from PIL import Image as PILImage
 from sqlalchemy import select
 
 import samples
+from engine.imaging.decode import load_page
 from engine.imaging.thumbnails import THUMBNAIL_SIDE, thumbnail_path
 from engine.ingest.report import Outcome
 from engine.ingest.scan_import import import_scans
