@@ -79,11 +79,14 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{summary.name}: {summary.images} image(s), {summary.categories} categor"
           f"{'y' if summary.categories == 1 else 'ies'}, {summary.accepted} accepted, "
           f"{summary.proposed} proposed annotation(s)")
+    if summary.missing_images or summary.changed_images:
+        print(f"{summary.missing_images} page(s) with missing files (relink them), {summary.changed_images} "
+              "with files changed since import (their annotations may no longer fit)")
     if rows:
         print(f"{'id':>5}  {'size':>11}  {'format':<8} {'page':>5}  {'acc':>4} {'prop':>4}  path")
     for row in rows:
         page = f"{row.page_number}/{row.page_count}" if row.page_count > 1 else ""
-        missing = "  [missing]" if row.missing else ""
+        missing = "  [missing]" if row.missing else "  [file changed since import]" if row.changed else ""
         print(f"{row.id:>5}  {f'{row.width}×{row.height}':>11}  {row.format:<8} {page:>5}  "
               f"{row.accepted:>4} {row.proposed:>4}  {displayable(row.path)}{missing}")
     return EXIT_OK

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
+from engine.errors import ProjectError
+from engine.fileio import sha256_file
 from engine.paths import displayable
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image
@@ -37,6 +40,9 @@ class ImageRow:
     # The page's place among the file's pages (1-based). Not page_index + 1: a TIFF's
     # reduced-resolution copies are directories too, so frame numbers can skip.
     page_number: int = 1
+    # The file is there but is no longer the one imported (replaced in place, edited):
+    # its pages and annotations may not fit it any more.
+    changed: bool = False
 
     @property
     def display_name(self) -> str:
@@ -53,6 +59,7 @@ class ProjectSummary:
     folder: str
     images: int
     missing_images: int
+    changed_images: int
     categories: int
     accepted: int
     proposed: int
@@ -85,21 +92,25 @@ def list_images(project: Project, image_ids: list[int] | None = None) -> list[Im
         categories: dict[int, list[int]] = {}
         for image_id, category_id in session.execute(used):
             categories.setdefault(image_id, []).append(category_id)
-        existing_folders: dict[str, set[str]] = {}
+        files = FileChecker()
         numbers = _page_numbers(session)
-        return [
+        rows = [
             ImageRow(
                 id=image.id, path=image.path, page_index=image.page_index,
                 page_count=image.page_count, width=image.width, height=image.height,
                 format=image.format, title=image.title, shelfmark=image.shelfmark,
                 date=image.date, notes=image.notes, sha256=image.sha256,
                 accepted=accepted, proposed=proposed, rejected=rejected,
-                missing=not _exists(image.path, existing_folders),
+                missing=(state := files.state(image.path, image.file_size, image.file_mtime,
+                                              image.sha256)) == MISSING,
+                changed=state == CHANGED,
                 category_ids=tuple(sorted(categories.get(image.id, ()))),
                 page_number=numbers.get((image.sha256, image.page_index), 1),
             )
             for image, accepted, proposed, rejected in session.execute(query)
         ]
+    _remember_touched_files(project, files.touched)
+    return rows
 
 
 def _page_numbers(session: Session) -> dict[tuple[str, int], int]:
@@ -114,16 +125,70 @@ def _page_numbers(session: Session) -> dict[tuple[str, int], int]:
     return numbers
 
 
-def _exists(path: str, listings: dict[str, set[str]]) -> bool:
-    # One directory listing per folder instead of one stat per image: a
-    # 10,000-image project on a network share lists in a blink.
-    folder, name = os.path.split(path)
-    if folder not in listings:
-        try:
-            listings[folder] = set(os.listdir(folder))
-        except OSError:
-            listings[folder] = set()
-    return name in listings[folder]
+PRESENT, MISSING, CHANGED = "present", "missing", "changed"
+
+
+class FileChecker:
+    """Whether image files are still there and still the ones imported.
+
+    One directory scan per folder (a 10,000-image project on a network share lists
+    in a blink); a file is hashed only when its size is right but its time is not,
+    which tells a copy that kept its content (``touched``) from a replacement.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[str, dict[str, tuple[int, float]]] = {}
+        self._hashes: dict[str, str] = {}
+        self.touched: dict[str, float] = {}  # same content, new modification time
+
+    def state(self, path: str, size: int, mtime: float, sha256: str) -> str:
+        folder, name = os.path.split(path)
+        if folder not in self._folders:
+            self._folders[folder] = _scan(folder)
+        found = self._folders[folder].get(name)
+        if found is None:
+            return MISSING
+        found_size, found_mtime = found
+        if found_size != size:
+            return CHANGED
+        if abs(found_mtime - mtime) < 1e-3:
+            return PRESENT
+        if path not in self._hashes:
+            try:
+                self._hashes[path] = sha256_file(Path(path))
+            except OSError:
+                return MISSING
+        if self._hashes[path] != sha256:
+            return CHANGED
+        self.touched[path] = found_mtime
+        return PRESENT
+
+
+def _scan(folder: str) -> dict[str, tuple[int, float]]:
+    entries: dict[str, tuple[int, float]] = {}
+    try:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                try:
+                    info = entry.stat()
+                except OSError:
+                    continue
+                entries[entry.name] = (info.st_size, info.st_mtime)
+    except OSError:
+        pass
+    return entries
+
+
+def _remember_touched_files(project: Project, touched: dict[str, float]) -> None:
+    """Store the new times of files whose content is unchanged, so they are not hashed again."""
+    if not touched or project.read_only:
+        return
+    try:
+        with project.unit_of_work() as session:
+            for path, mtime in touched.items():
+                session.execute(update(Image).where(Image.path == path).values(file_mtime=mtime))
+    except ProjectError:
+        pass  # busy: they are checked again next time
 
 
 def summarise(project: Project) -> ProjectSummary:
@@ -135,6 +200,7 @@ def summarise(project: Project) -> ProjectSummary:
         folder=str(project.folder),
         images=len(rows),
         missing_images=sum(row.missing for row in rows),
+        changed_images=sum(row.changed for row in rows),
         categories=categories,
         accepted=sum(row.accepted for row in rows),
         proposed=sum(row.proposed for row in rows),

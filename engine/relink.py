@@ -9,9 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from engine.errors import MarginaliaError
 from engine.fileio import sha256_file
 from engine.ingest.walk import collect
 from engine.jobs import CancelToken, ProgressCallback, report
+from engine.paths import displayable
 from engine.project import Project
 from engine.store.schema import Image
 
@@ -48,6 +50,9 @@ def relink(
     Only files whose size matches a missing file are hashed, so relinking a
     large collection reads little more than the moved files themselves.
     """
+    absent = [folder for folder in folders if not Path(folder).is_dir()]
+    if absent:
+        raise MarginaliaError(f"{displayable(absent[0])} is not a folder that exists here; nothing was relinked.")
     outcome = RelinkReport()
     missing = missing_images(project)
     if not missing:

@@ -56,7 +56,7 @@ STATUS_FILTERS = {
     "Unlabelled": lambda row: row.accepted == 0 and row.proposed == 0,
     "Has proposals": lambda row: row.proposed > 0,
     "Done": lambda row: row.accepted > 0 and row.proposed == 0,
-    "Missing files": lambda row: row.missing,
+    "Missing or changed files": lambda row: row.missing or row.changed,
 }
 SORT_KEYS = {
     "Import order": lambda row: (row.id,),
@@ -138,6 +138,8 @@ class GalleryModel(QAbstractListModel):
                 lines.insert(1, row.shelfmark)
             if row.missing:
                 lines.append(f"File missing: {displayable(row.path)}")
+            elif row.changed:
+                lines.append(f"File changed since import: {displayable(row.path)}")
             return "\n".join(lines)
         if role == ROW_ROLE:
             return row
@@ -260,6 +262,8 @@ class GalleryDelegate(QStyledItemDelegate):
     def _badge(painter: QPainter, row: ImageRow, picture: QRect) -> None:
         if row.missing:
             text, colour = "missing", QColor("#C62828")
+        elif row.changed:
+            text, colour = "file changed", QColor("#AD1457")
         elif row.proposed:
             text, colour = str(row.proposed), QColor("#EF8F00")
         elif row.accepted:

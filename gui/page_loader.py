@@ -40,6 +40,12 @@ class PageLoader:
             self._on_failed(f"The file of this page is missing: {displayable(row.path)}. Use File ▸ Relink "
                             "Moved Images… if it was moved.")
             return
+        if row.changed:
+            # Drawing its annotations over other pixels would be a silent wrong answer.
+            self._on_failed(f"The file of this page was replaced or edited since it was imported: "
+                            f"{displayable(row.path)}. Its annotations may no longer fit it, so it is not shown. "
+                            "Put the original file back, or import the new file as a new page.")
+            return
         path = Path(row.path)
         large = max(row.width, row.height) > PREVIEW_SIDE
 

@@ -251,3 +251,14 @@ def test_images_are_matched_by_hash_when_names_differ(annotated, tmp_path: Path)
         renamed.write_text(json.dumps(data))
         report = import_coco(second, renamed)
     assert report.problems == [] and report.annotations_added == 4
+
+
+def test_an_images_root_that_holds_no_page_is_refused(annotated, tmp_path: Path) -> None:
+    from engine.errors import MarginaliaError
+
+    project, _ = annotated
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(MarginaliaError, match="not inside the images folder"):
+        export_coco(project, tmp_path / "out.json", image_root=elsewhere)
+    assert not (tmp_path / "out.json").exists()

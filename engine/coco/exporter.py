@@ -23,6 +23,7 @@ from engine.coco.geometry import has_holes, rle_of
 from engine.errors import MarginaliaError
 from engine.fileio import write_atomically
 from engine.jobs import ProgressCallback, report
+from engine.paths import displayable
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image, ProjectInfo
 from engine.store.types import AnnotationStatus
@@ -77,6 +78,8 @@ def _build(
     )
     info = session.get(ProjectInfo, 1)
     root = PurePath(image_root) if image_root else _common_folder([image.path for image in images])
+    if image_root is not None:
+        _check_root(images, root)
     licences = sorted({image.rights for image in images if image.rights})
     licence_ids = {text: number for number, text in enumerate(licences, start=1)}
     image_ids = {image.id: number for number, image in enumerate(images, start=1)}
@@ -119,11 +122,19 @@ def _common_folder(paths: list[str]) -> PurePath:
     return PurePath(os.path.commonpath([os.path.dirname(path) for path in paths]))
 
 
+def _check_root(images: list[Image], root: PurePath) -> None:
+    outside = [image.path for image in images if not PurePath(image.path).is_relative_to(root)]
+    if outside:
+        raise MarginaliaError(
+            f"{len(outside)} of the {len(images)} page(s) are not inside the images folder {displayable(root)} "
+            f"(for example {displayable(outside[0])}), so their file names could not be relative to it. Choose a "
+            "folder that holds every page, or leave the images folder out to use their common folder.")
+
+
 def _relative_name(path: str, root: PurePath) -> str:
-    try:
-        return PurePath(path).relative_to(root).as_posix()
-    except ValueError:
-        return PurePath(path).name
+    # Names that are not UTF-8 cannot be written in JSON as they are: the content hash
+    # in the image's attributes still identifies the page.
+    return displayable(PurePath(path).relative_to(root).as_posix())
 
 
 def _image(image: Image, number: int, root: PurePath, licence_ids: dict[str, int]) -> dict[str, Any]:

@@ -136,3 +136,22 @@ def test_the_ui_thread_never_stalls_during_an_import(qtbot, window, tmp_path: Pa
     worst = max(gaps[1:])
     print(f"worst UI stall during import: {worst} ms over {len(gaps)} beats")
     assert worst < 50, f"the UI thread stalled for {worst} ms"
+
+
+def test_a_file_replaced_in_place_is_flagged_and_not_drawn(qtbot, window, scans_project: Path) -> None:
+    from PIL import Image as PILImage
+
+    open_and_wait(qtbot, window, scans_project)
+    gallery = window.gallery
+    kant = next(i for i in gallery.visible_image_ids() if "kant" in gallery.model.row_for(i).path)
+    path = Path(gallery.model.row_for(kant).path)
+    PILImage.new("RGB", (640, 480), "white").save(path, "TIFF")  # replaced under the same name
+    with qtbot.waitSignal(window.project_opened, timeout=10_000):
+        window.refresh_gallery()
+    gallery.status_filter.setCurrentText("Missing or changed files")
+    assert gallery.visible_image_ids() == [kant]
+    row = gallery.model.row_for(kant)
+    assert row.changed
+    gallery.select_image(kant)
+    qtbot.waitUntil(lambda: any("replaced or edited" in note.label.text()
+                                for note in window.notifications.notifications()), timeout=5000)
