@@ -51,7 +51,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         if item.outcome is Outcome.IMPORTED:
             sizes = ", ".join(f"{w}×{h}" for w, h in item.page_sizes[:3])
             more = f" (+{len(item.page_sizes) - 3} pages)" if len(item.page_sizes) > 3 else ""
-            print(f"imported   {_display(item.path)}  {item.image_format} {sizes}{more}")
+            note = f" ({displayable(item.reason)})" if item.reason else ""
+            print(f"imported   {_display(item.path)}  {item.image_format} {sizes}{more}{note}")
         else:
             print(f"{item.outcome.value:<10} {_display(item.path)}: {displayable(item.reason)}")
     print(result.summary())

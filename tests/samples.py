@@ -115,3 +115,53 @@ def truncate(source: Path, target: Path, keep: float = 0.5) -> Path:
     data = source.read_bytes()
     target.write_bytes(data[: int(len(data) * keep)])
     return target
+
+
+def write_scan_pdf(path: Path, pages: list[Image.Image], dpi: int = 150) -> Path:
+    """A PDF whose pages are each one scanned image (JPEG inside), as scanners write them."""
+    pages[0].save(path, "PDF", save_all=True, append_images=pages[1:], resolution=dpi)
+    return path
+
+
+def add_invisible_text_and_rotation(path: Path, target: Path, rotation: int = 0) -> Path:
+    """The PDF with an invisible OCR text layer on page 1 (a "searchable PDF") and page 1 turned by ``rotation``."""
+    import ctypes
+
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    document = pdfium.PdfDocument(str(path))
+    page = document[0]
+    text = pdfium_c.FPDFPageObj_NewTextObj(document.raw, b"Helvetica", 12.0)
+    words = ctypes.create_string_buffer("Was ist Aufklärung?\x00".encode("utf-16-le"))
+    pdfium_c.FPDFText_SetText(text, ctypes.cast(words, ctypes.POINTER(pdfium_c.FPDF_WCHAR)))
+    pdfium_c.FPDFTextObj_SetTextRenderMode(text, pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE)
+    pdfium_c.FPDFPage_InsertObject(page.raw, text)
+    pdfium_c.FPDFPage_GenerateContent(page.raw)
+    if rotation:
+        page.set_rotation(rotation)
+    document.save(str(target))
+    document.close()
+    return target
+
+
+def write_vector_pdf(path: Path, width_pt: int = 144, height_pt: int = 72) -> Path:
+    """A one-page PDF with no image at all: a red rectangle over the top half, drawn as vectors."""
+    content = f"1 0 0 rg 0 {height_pt // 2} {width_pt} {height_pt // 2} re f\n".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width_pt} {height_pt}] /Contents 4 0 R >>".encode(),
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"endstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,9 @@ def _mode(path: Path) -> int:
 
 def test_exports_and_thumbnails_follow_the_umask(project: Project, tmp_path: Path, umask) -> None:
     umask(0o002)  # a group-shared drive
-    import_scans(project, [samples.write_png(tmp_path / "folio.png")])
+    # Decoder processes take the umask when they start (as the app's do); this test's own starts now.
+    with ThreadPoolExecutor(1) as pool:
+        import_scans(project, [samples.write_png(tmp_path / "folio.png")], pool=pool)
     out = tmp_path / "export.json"
     export_coco(project, out)
     assert _mode(out) == 0o664

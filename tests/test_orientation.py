@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from engine.coco.importer import import_coco
 from engine.imaging.decode import load_page
+from engine.imaging.formats import require
 from engine.imaging.orientation import INVERSE, apply_orientation, pillow_behaviour
 from engine.imaging.thumbnails import rendition_path, thumbnail_path
 from engine.ingest.report import Outcome
@@ -39,13 +40,14 @@ def _displayed_page() -> PILImage.Image:
 
 
 def _write(path: Path, image_format: str, orientation: int) -> Path:
+    require(image_format)
     stored = apply_orientation(_displayed_page(), INVERSE[orientation])
     if image_format == "TIFF":
         stored.save(path, "TIFF", tiffinfo={274: orientation}, compression="tiff_lzw")
     else:
         exif = PILImage.Exif()
         exif[0x0112] = orientation
-        options = {"quality": 95} if image_format in ("JPEG", "WEBP") else {}
+        options = {"quality": 95} if image_format != "PNG" else {}
         stored.save(path, image_format, exif=exif.tobytes(), **options)
     return path
 
@@ -63,7 +65,7 @@ def _corners(image: PILImage.Image) -> tuple[str, str]:
             colour(pixels[3 * height // 4: 7 * height // 8, 3 * width // 4: 7 * width // 8]))
 
 
-CASES = [(image_format, orientation) for image_format in ("TIFF", "JPEG", "PNG", "WEBP")
+CASES = [(image_format, orientation) for image_format in ("TIFF", "JPEG", "PNG", "WEBP", "AVIF", "HEIF")
          for orientation in range(1, 9)]
 
 

@@ -15,7 +15,9 @@ import numpy as np
 from PIL import Image
 
 from engine.imaging.orientation import apply_orientation, orientation_left_to_apply, stored_orientation
+from engine.imaging.formats import require
 from engine.imaging.probe import UnreadableImage, check_pixel_limit
+from engine.imaging.sniff import read_head, sniff_format
 
 def to_display_mode(image: Image.Image) -> Image.Image:
     """Convert any decoded mode (1-bit, 16-bit, CMYK, palette...) to ``RGB`` or ``L``.
@@ -85,6 +87,14 @@ def load_page(
     lowest resolution that still covers it. Raises :class:`UnreadableImage` for
     truncated or corrupt data.
     """
+    if image_format is None:
+        image_format = sniff_format(read_head(path))  # a PDF is not for Pillow; the rest it recognises itself
+    if image_format == "PDF":
+        from engine.imaging.pdf import load_pdf_page  # noqa: PLC0415 - PDFium loads only for PDFs
+
+        return load_pdf_page(path, page_index, max_side)
+    if image_format is not None:
+        require(image_format)
     formats = [image_format] if image_format else None
     jpeg2000_levels = 32
     while True:

@@ -46,7 +46,9 @@ class PillowBehaviour:
 
 def stored_orientation(image: Image.Image) -> int:
     """The file's orientation flag (1-8) for the current frame, read before loading; 1 when absent or invalid."""
-    if image.format == "TIFF":
+    if "original_orientation" in image.info:  # pillow-heif applied it and reset the tag; it keeps the flag here
+        value = image.info["original_orientation"]
+    elif image.format == "TIFF":
         value = getattr(image, "tag_v2", {}).get(TIFF_ORIENTATION_TAG, 1)
     else:
         try:
@@ -88,10 +90,10 @@ def pillow_behaviour(image_format: str) -> PillowBehaviour:
     try:
         if image_format == "TIFF":
             stored.save(buffer, "TIFF", tiffinfo={TIFF_ORIENTATION_TAG: 6})
-        elif image_format in ("JPEG", "PNG", "WEBP"):
+        elif image_format in ("JPEG", "PNG", "WEBP", "AVIF", "HEIF"):
             exif = Image.Exif()
             exif[EXIF_ORIENTATION_TAG] = 6
-            options = {"quality": 95} if image_format in ("JPEG", "WEBP") else {}
+            options = {"quality": 95} if image_format != "PNG" else {}
             stored.save(buffer, image_format, exif=exif.tobytes(), **options)
         else:
             return PillowBehaviour(False, False)  # formats without an orientation flag
@@ -100,7 +102,7 @@ def pillow_behaviour(image_format: str) -> PillowBehaviour:
             size_oriented = image.size == (16, 32)
             image.load()
             pixels = image.convert("L")
-    except (OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError, RuntimeError):
         return PillowBehaviour(False, False)  # this Pillow cannot write the format: it has no habits in it
     if pixels.size == (16, 32):
         pixels_oriented = pixels.getpixel((12, 4)) > 128

@@ -45,6 +45,7 @@ class PageInfo:
 class FileInfo:
     format: str
     pages: tuple[PageInfo, ...]
+    note: str = ""  # what the curator should know about how the file was taken (an animation's first frame)
 
 
 def check_pixel_limit(width: int, height: int) -> None:
@@ -65,10 +66,19 @@ def _is_reduced_resolution_copy(image: Image.Image) -> bool:
 
 def probe(path: Path, image_format: str) -> FileInfo:
     """Read the pages of ``path``, which sniffing found to be ``image_format``."""
+    if image_format == "PDF":
+        from engine.imaging.pdf import probe_pdf  # noqa: PLC0415 - PDFium loads only for PDFs
+
+        return probe_pdf(path)
+    from engine.imaging.formats import require  # noqa: PLC0415 - the module imports this one
+
+    require(image_format)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=[image_format]) as image:
+                if image_format == "GIF":
+                    return _first_frame_only(image)
                 return FileInfo(image_format, tuple(_pages(image)))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UnreadableImage(
@@ -79,6 +89,14 @@ def probe(path: Path, image_format: str) -> FileInfo:
         raise
     except (OSError, ValueError, SyntaxError, EOFError, KeyError, IndexError) as error:
         raise UnreadableImage(f"the {image_format} header cannot be read ({error})") from error
+
+
+def _first_frame_only(image: Image.Image) -> FileInfo:
+    """A GIF is one picture: an animation's later frames are not pages of a document."""
+    check_pixel_limit(*image.size)
+    frames = getattr(image, "n_frames", 1)
+    note = f"an animated GIF: only its first of {frames} frames was imported" if frames > 1 else ""
+    return FileInfo("GIF", (PageInfo(0, image.width, image.height, image.mode, 1),), note)
 
 
 def _pages(image: Image.Image) -> list[PageInfo]:

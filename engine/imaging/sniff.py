@@ -21,13 +21,20 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"\x00\x00\x00\x0cjP  \r\n\x87\n", 0, "JPEG2000"),
     (b"\xff\x4f\xff\x51", 0, "JPEG2000"),  # raw J2K codestream
     (b"BM", 0, "BMP"),
+    (b"GIF87a", 0, "GIF"),
+    (b"GIF89a", 0, "GIF"),
+    (b"%PDF-", 0, "PDF"),
 )
+
+# ISO base media files (HEIF, AVIF) say what they are in their first box's brand.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+_AVIF_BRANDS = {b"avif", b"avis"}
 
 # Names whose extension promises an image: content that is not one is an error
 # worth reporting, not a file to pass over quietly.
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".jp2", ".j2k", ".jpx",
-     ".jpf", ".webp", ".bmp", ".dib"}
+     ".jpf", ".webp", ".bmp", ".dib", ".gif", ".pdf", ".heic", ".heif", ".hif", ".avif"}
 )
 
 
@@ -35,6 +42,12 @@ def sniff_format(head: bytes) -> str | None:
     """Return the format name for the first bytes of a file, or ``None``."""
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WEBP"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _AVIF_BRANDS:
+            return "AVIF"
+        if brand in _HEIF_BRANDS:
+            return "HEIF"
     for signature, offset, name in _SIGNATURES:
         if head[offset : offset + len(signature)] == signature:
             if name == "BMP" and not _plausible_bmp(head):

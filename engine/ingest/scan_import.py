@@ -204,6 +204,7 @@ def _record(project: Project, readable: _Readable, info: FileInfo, cancel: Cance
     return FileResult(
         readable.path,
         Outcome.IMPORTED,
+        reason=info.note,
         image_format=info.format,
         image_ids=tuple(image.id for image in images),
         page_sizes=tuple((page.width, page.height) for page in info.pages),
