@@ -31,7 +31,7 @@ from PySide6.QtGui import QImage, QPainter  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.imaging.isolated import load_full_page_shared, load_page_isolated  # noqa: E402
-from engine.imaging.pyramid import build_levels  # noqa: E402
+from engine.imaging.pyramid import MemoryPyramid, build_levels  # noqa: E402
 from gui.canvas.page_item import PREVIEW_SIDE, SHARED_TILE_CACHE  # noqa: E402
 from gui.canvas.qimage import to_qimage  # noqa: E402
 from gui.canvas.view import ImageCanvas  # noqa: E402
@@ -78,7 +78,7 @@ def main() -> None:
         preview_s = time.perf_counter() - started
         shared = load_full_page_shared(path)
         assert shared.image is not None
-        page.set_levels(build_levels(shared.image))
+        page.set_levels(MemoryPyramid(build_levels(shared.image)))
         full_s = time.perf_counter() - started
         target = QImage(canvas.viewport().size(), QImage.Format.Format_ARGB32_Premultiplied)
         frames: dict[str, list[float]] = {}

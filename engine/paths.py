@@ -26,6 +26,11 @@ def user_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def user_cache_dir() -> Path:
+    """Caches that belong to no writable project (a read-only project's page pyramids)."""
+    return user_data_dir() / "cache"
+
+
 def demo_project_dir() -> Path:
     return user_data_dir() / "demo-project"
 

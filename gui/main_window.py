@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import MarginaliaError
 from engine.inventory import ImageRow, list_images
+from engine.paths import user_cache_dir
 from engine.project import Project
 from engine.sessions import end_session, start_session
 from gui.canvas.view import ImageCanvas
@@ -79,7 +80,9 @@ class MainWindow(QMainWindow):
         self.welcome.open_recent.connect(self.open_project)
         self._build_layout()
 
-        self.loader = PageLoader(self.jobs, lambda message: self.notifications.error(message))
+        self.loader = PageLoader(self.jobs, lambda message: self.notifications.error(message),
+                                 lambda: None if self.project is None else user_cache_dir()
+                                 if self.project.read_only else self.project.cache_dir)
         self.loader.on_loaded = self.page_ready.emit
         views = LabellingViews(self.canvas, self.gallery, self.categories, self.annotations,
                                self.metadata, self.status, self.notifications)

@@ -2,8 +2,10 @@
 
 The thumbnail shows at once; a preview of at most ``PREVIEW_SIDE`` pixels
 follows; for larger pages the full-resolution page arrives through shared
-memory and its pyramid is built off the UI thread. Switching pages cancels
-loads that are no longer wanted and frees the previous page's memory.
+memory and its pyramid is built off the UI thread. Pages too large to hold
+(``engine.imaging.big_pages``) are never decoded whole: their tiles come from a
+pyramid file in the project's cache, built once in a decoder process. Switching
+pages cancels loads that are no longer wanted and frees the previous page's memory.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import shiboken6
-from PIL import Image
 from PySide6.QtGui import QImage
 
-from engine.imaging.isolated import SharedPage, load_full_page_shared, load_page_isolated
-from engine.imaging.pyramid import build_levels
+from engine.imaging.big_pages import ensure_pyramid, wants_pyramid
+from engine.imaging.isolated import SharedPage, load_full_page_shared, load_page_isolated, shared_decode_pool
+from engine.imaging.pyramid import MemoryPyramid, build_levels
+from engine.imaging.vips import PyramidFile
+from engine.jobs import CancelToken
 from engine.inventory import ImageRow
 from engine.paths import displayable
 from gui.canvas.page_item import PREVIEW_SIDE, PageItem
@@ -25,8 +29,10 @@ from gui.workers import Job, JobRunner
 
 
 class PageLoader:
-    def __init__(self, jobs: JobRunner, on_failed: Callable[[str], None]) -> None:
+    def __init__(self, jobs: JobRunner, on_failed: Callable[[str], None],
+                 cache_dir: Callable[[], Path | None] = lambda: None) -> None:
         self._jobs = jobs
+        self._cache_dir = cache_dir  # the open project's cache, for pyramid files
         self._on_failed = on_failed
         self._active: list[Job] = []
         self._page: PageItem | None = None
@@ -53,23 +59,42 @@ class PageLoader:
             return to_qimage(load_page_isolated(path, row.page_index, max_side=PREVIEW_SIDE,
                                                 image_format=row.format))
 
+        cache_dir = self._cache_dir()
+        tiled = large and cache_dir is not None and wants_pyramid(row.format, row.width, row.height)
+
+        def preview_ready(image: QImage) -> None:
+            self._preview_ready(page, image, final=not large)
+            if tiled and page is self._page:
+                # After the preview, not beside it: on a laptop's few cores the preview comes first.
+                assert cache_dir is not None
+                self._load_tiles(row, page, path, cache_dir)
+
         self._active.append(self._jobs.submit(
-            f"Opening {row.display_name}", preview,
-            lambda image: self._preview_ready(page, image, final=not large),
+            f"Opening {row.display_name}", preview, preview_ready,
             on_failure=self._on_failed, visible=False, announce_cancel=False))
-        if large:
-            def full(progress, cancel) -> tuple[SharedPage, list[Image.Image]]:  # noqa: ANN001
+        if large and not tiled:
+            def full(progress, cancel) -> tuple[SharedPage, MemoryPyramid]:  # noqa: ANN001
                 cancel.raise_if_cancelled()
                 shared = load_full_page_shared(path, row.page_index, image_format=row.format)
                 if cancel.cancelled or shared.image is None:
                     shared.release()
                     cancel.raise_if_cancelled()
                 assert shared.image is not None
-                return shared, build_levels(shared.image)
+                return shared, MemoryPyramid(build_levels(shared.image))
 
             self._active.append(self._jobs.submit(
                 f"Loading full resolution of {row.display_name}", full,
                 lambda result: self._levels_ready(page, *result), visible=True, announce_cancel=False))
+
+    def _load_tiles(self, row: ImageRow, page: PageItem, path: Path, cache_dir: Path) -> None:
+        def tiles(progress, cancel) -> PyramidFile:  # noqa: ANN001
+            built = shared_decode_pool().submit(ensure_pyramid, path, row.page_index, row.format,
+                                                row.sha256, cache_dir)
+            return PyramidFile(_wait(built, cancel))
+
+        self._active.append(self._jobs.submit(
+            f"Preparing full resolution of {row.display_name}", tiles,
+            lambda source: self._levels_ready(page, None, source), visible=True, announce_cancel=False))
 
     def cancel(self) -> None:
         for job in self._active:
@@ -88,12 +113,22 @@ class PageLoader:
             if final and self.on_loaded:
                 self.on_loaded()
 
-    def _levels_ready(self, page: PageItem, shared: SharedPage, levels: list[Image.Image]) -> None:
+    def _levels_ready(self, page: PageItem, shared: SharedPage | None, levels: MemoryPyramid | PyramidFile) -> None:
         if page is not self._page:
             del levels
-            shared.release()  # the curator has moved on
+            if shared is not None:
+                shared.release()  # the curator has moved on
             return
         self._shared = shared
         page.set_levels(levels)
         if self.on_loaded:
             self.on_loaded()
+
+
+def _wait(future, cancel: CancelToken):  # noqa: ANN001, ANN202
+    """A decoder process's result, giving up (not the process's work) within a fraction of a second of cancel."""
+    while True:
+        try:
+            return future.result(timeout=0.2)
+        except TimeoutError:
+            cancel.raise_if_cancelled()

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from engine.imaging.orientation import apply_orientation, orientation_left_to_apply, stored_orientation
+from engine.imaging import vips
 from engine.imaging.formats import require
 from engine.imaging.probe import UnreadableImage, check_pixel_limit
 from engine.imaging.sniff import read_head, sniff_format
@@ -123,6 +124,8 @@ def _load(
             if page_index:
                 image.seek(page_index)
             check_pixel_limit(*image.size)
+            if max_side is not None and vips.should_stream(image.format, *image.size):
+                return _load_streamed(path, page_index, image.format, max_side, stored_orientation(image))
             orientation = orientation_left_to_apply(image.format or "", stored_orientation(image))
             level = 0
             if max_side is not None:
@@ -138,6 +141,16 @@ def _load(
                 page = image.copy()
     if max_side is not None and max(page.size) > max_side:
         page.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return apply_orientation(page, orientation)
+
+
+def _load_streamed(path: Path, page_index: int, image_format: str, max_side: int, orientation: int) -> Image.Image:
+    """A huge PNG or TIFF page reduced by libvips strip by strip; it returns stored pixels, so the whole
+    orientation is applied here."""
+    try:
+        page = vips.reduced(path, page_index, image_format, max_side)
+    except Exception as error:  # noqa: BLE001 - pyvips.Error and friends: the data is bad
+        raise UnreadableImage(_describe_decode_error(error)) from error
     return apply_orientation(page, orientation)
 
 

@@ -43,3 +43,23 @@ def tile(level: Image.Image, column: int, row: int, tile_size: int = TILE_SIZE) 
     left, top = column * tile_size, row * tile_size
     box = (left, top, min(left + tile_size, level.width), min(top + tile_size, level.height))
     return level.crop(box)
+
+
+class MemoryPyramid:
+    """The levels of :func:`build_levels`, as a tile source for the viewer.
+
+    Same interface as :class:`engine.imaging.vips.PyramidFile`, which reads the
+    tiles of pages too large to hold from a file instead.
+    """
+
+    def __init__(self, levels: list[Image.Image]) -> None:
+        self._levels = levels
+
+    def level_count(self) -> int:
+        return len(self._levels)
+
+    def level_size(self, level: int) -> tuple[int, int]:
+        return self._levels[level].size
+
+    def tile(self, level: int, column: int, row: int, tile_size: int = TILE_SIZE) -> Image.Image:
+        return tile(self._levels[level], column, row, tile_size)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
+from typing import Protocol
+
 from PIL import Image
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
-from engine.imaging.pyramid import TILE_SIZE, level_for_scale, tile
+from engine.imaging.pyramid import TILE_SIZE, level_for_scale
 from gui.canvas.qimage import to_qimage
 
 PREVIEW_SIDE = 2048
@@ -60,13 +62,23 @@ def _bytes(pixmap: QPixmap) -> int:
 SHARED_TILE_CACHE = TileCache()
 
 
+class TileSource(Protocol):
+    """Full-resolution tiles: ``engine.imaging.pyramid.MemoryPyramid`` or ``engine.imaging.vips.PyramidFile``."""
+
+    def level_count(self) -> int: ...
+
+    def level_size(self, level: int) -> tuple[int, int]: ...
+
+    def tile(self, level: int, column: int, row: int, tile_size: int = TILE_SIZE) -> Image.Image: ...
+
+
 class PageItem(QGraphicsItem):
     def __init__(self, key: str, width: int, height: int, cache: TileCache = SHARED_TILE_CACHE) -> None:
         super().__init__()
         self._key = key
         self._rect = QRectF(0, 0, width, height)
         self._previews: list[QPixmap] = []
-        self._levels: list[Image.Image] | None = None
+        self._levels: TileSource | None = None
         self._cache = cache
         self.tiles_drawn = 0
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
@@ -81,7 +93,7 @@ class PageItem(QGraphicsItem):
         self._previews.sort(key=lambda pixmap: pixmap.width())
         self.update()
 
-    def set_levels(self, levels: list[Image.Image] | None) -> None:
+    def set_levels(self, levels: TileSource | None) -> None:
         self._levels = levels
         self.update()
 
@@ -120,19 +132,20 @@ class PageItem(QGraphicsItem):
 
     def _paint_tiles(self, painter: QPainter, exposed: QRectF, scale: float) -> None:
         assert self._levels is not None
-        level = level_for_scale(scale, len(self._levels))
-        source = self._levels[level]
+        source = self._levels
+        level = level_for_scale(scale, source.level_count())
+        width, height = source.level_size(level)
         factor = 2 ** level
         span = TILE_SIZE * factor
         first_column, first_row = int(exposed.left() // span), int(exposed.top() // span)
-        last_column = min(math.ceil(exposed.right() / span), math.ceil(source.width / TILE_SIZE))
-        last_row = min(math.ceil(exposed.bottom() / span), math.ceil(source.height / TILE_SIZE))
+        last_column = min(math.ceil(exposed.right() / span), math.ceil(width / TILE_SIZE))
+        last_row = min(math.ceil(exposed.bottom() / span), math.ceil(height / TILE_SIZE))
         for row in range(first_row, last_row):
             for column in range(first_column, last_column):
                 key = (self._key, level, column, row)
                 pixmap = self._cache.get(key)
                 if pixmap is None:
-                    pixmap = QPixmap.fromImage(to_qimage(tile(source, column, row)))
+                    pixmap = QPixmap.fromImage(to_qimage(source.tile(level, column, row)))
                     self._cache.put(key, pixmap)
                 target = QRectF(column * span, row * span, pixmap.width() * factor,
                                 pixmap.height() * factor)

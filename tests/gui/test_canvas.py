@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage, QPainter
 
 import samples
 from engine.imaging.isolated import load_full_page_shared
-from engine.imaging.pyramid import TILE_SIZE, build_levels, level_for_scale
+from engine.imaging.pyramid import TILE_SIZE, MemoryPyramid, build_levels, level_for_scale
 from gui.canvas.page_item import TileCache
 from gui.canvas.qimage import to_qimage
 from gui.canvas.view import ImageCanvas
@@ -46,7 +46,7 @@ def test_zoomed_in_only_visible_tiles_are_made_and_memory_is_bounded(qtbot, tmp_
     page.add_preview(to_qimage(preview))
     shared = load_full_page_shared(path)
     try:
-        page.set_levels(build_levels(shared.image))
+        page.set_levels(MemoryPyramid(build_levels(shared.image)))
         canvas.fit()
         _render(canvas)
         assert page.tiles_drawn == 0, "at fit zoom the preview is sharp enough"
