@@ -155,3 +155,23 @@ def test_a_file_replaced_in_place_is_flagged_and_not_drawn(qtbot, window, scans_
     gallery.select_image(kant)
     qtbot.waitUntil(lambda: any("replaced or edited" in note.label.text()
                                 for note in window.notifications.notifications()), timeout=5000)
+
+
+def test_an_import_waits_visibly_for_another_process(qtbot, window, scans_project: Path, tmp_path: Path) -> None:
+    import sqlite3
+    import threading
+
+    from PIL import Image as PILImage
+
+    open_and_wait(qtbot, window, scans_project)
+    page = tmp_path / "new-page.png"
+    PILImage.new("RGB", (320, 200), "white").save(page)
+    holder = sqlite3.connect(scans_project / "project.sqlite", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another Marginalia process, writing
+    try:
+        window.files.import_paths([page])
+        qtbot.waitUntil(lambda: "Waiting for another Marginalia process" in window.status.currentMessage(),
+                        timeout=10_000)
+    finally:
+        threading.Timer(0.5, lambda: (holder.execute("COMMIT"), holder.close())).start()
+    qtbot.waitUntil(lambda: len(window.gallery.visible_image_ids()) == 3, timeout=20_000)
