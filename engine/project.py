@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -141,28 +141,15 @@ class Project:
 
     # -- sessions ----------------------------------------------------------------
 
-    @contextmanager
-    def unit_of_work(self) -> Iterator[Session]:
+    def unit_of_work(self) -> AbstractContextManager[Session]:
         """A session that commits on success, rolls back on error and always closes.
 
         For reading and for small writes. A write that meets another process's lock
         waits a few seconds, then fails with :class:`ProjectBusyError`, never a raw SQL error.
         """
-        session = self._sessions()
-        try:
-            yield session
-            session.commit()
-        except OperationalError as error:
-            session.rollback()
-            raise self._plain(error) from error
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        return self._session(None, immediate=False)
 
-    @contextmanager
-    def writing(self, cancel: CancelToken | None = None) -> Iterator[Session]:
+    def writing(self, cancel: CancelToken | None = None) -> AbstractContextManager[Session]:
         """A unit of work that holds the write lock from its start.
 
         While another process writes, it waits (telling :attr:`on_waiting` once) for up
@@ -172,9 +159,14 @@ class Project:
         """
         if self.read_only:
             raise self._read_only_error()
+        return self._session(cancel, immediate=True)
+
+    @contextmanager
+    def _session(self, cancel: CancelToken | None, *, immediate: bool) -> Iterator[Session]:
         session = self._sessions()
         try:
-            self._begin_immediate(session, cancel)
+            if immediate:
+                self._begin_immediate(session, cancel)
             yield session
             session.commit()
         except OperationalError as error:
