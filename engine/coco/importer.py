@@ -91,7 +91,8 @@ def import_coco(
     data = load_dataset(path)
     outcome = CocoImportReport()
     annotations = data.get("annotations", [])
-    per_image = Counter(raw.get("image_id") for raw in annotations if isinstance(raw, dict))
+    per_image = Counter(raw.get("image_id") for raw in annotations
+                        if isinstance(raw, dict) and isinstance(raw.get("image_id"), int | str))
     with project.unit_of_work() as session:
         matcher = ImageMatcher(session.scalars(select(Image)), coco_folder=path.resolve().parent)
         images = _match_images(matcher, data["images"], per_image, outcome)
@@ -224,9 +225,12 @@ def _annotation_row(
         outcome.skip("an annotation that is not an object was skipped")
         return None
     label = f"annotation {raw.get('id', '?')}"
-    image = images.get(raw.get("image_id"))
+    image_id = raw.get("image_id")
+    image = images.get(image_id) if isinstance(image_id, int | str) else None
     if image is None:
-        return None  # counted with its image
+        if not isinstance(image_id, int | str):
+            outcome.skip(f"{label}: image_id {image_id!r} is not an id; skipped")
+        return None  # else counted with its image
     category_id = categories.get(raw.get("category_id"))
     if category_id is None:
         outcome.skip(f"{label}: unknown category_id {raw.get('category_id')}; skipped")
