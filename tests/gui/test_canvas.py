@@ -67,3 +67,29 @@ def test_zoomed_in_only_visible_tiles_are_made_and_memory_is_bounded(qtbot, tmp_
     finally:
         page.set_levels(None)
         shared.release()
+
+
+def test_a_turned_tiff_is_upright_on_the_canvas(qtbot, window, tmp_path: Path) -> None:
+    from engine.imaging.orientation import INVERSE, apply_orientation
+    from engine.ingest.scan_import import import_scans
+    from engine.project import Project
+    from tests.gui.conftest import open_and_wait
+
+    displayed = samples.marked_rgb(2400, 1600)  # larger than the preview: full resolution is drawn too
+    scan = tmp_path / "turned.tif"
+    apply_orientation(displayed, INVERSE[6]).save(scan, "TIFF", compression="tiff_lzw", tiffinfo={274: 6})
+    with Project.create(tmp_path / "project") as project:
+        import_scans(project, [scan])
+    open_and_wait(qtbot, window, tmp_path / "project")
+    canvas = window.canvas
+    for zoom in (0.2, 1.0):  # the preview, then tiles of the full page
+        canvas.set_zoom(zoom, QPointF(1200, 400))
+        target = QImage(canvas.viewport().size(), QImage.Format.Format_RGB32)
+        painter = QPainter(target)
+        canvas.render(painter)
+        painter.end()
+        top_left = canvas.mapFromScene(QPointF(1100, 300))  # just left of the quarter's edge at x = 1200
+        right = canvas.mapFromScene(QPointF(1300, 300))
+        red, grey = target.pixelColor(top_left), target.pixelColor(right)
+        assert (red.red(), red.green()) == (255, 0), zoom  # the red quarter is top-left, as displayed
+        assert abs(grey.red() - 128) < 10 and abs(grey.blue() - 128) < 10, zoom
