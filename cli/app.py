@@ -54,9 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True, metavar="FILE", help="the file to write")
     exp.add_argument("--include-proposals", action="store_true",
                      help="also export model proposals not yet reviewed, with their scores")
-    exp.add_argument("--image-root", metavar="FOLDER",
+    exp.add_argument("--images-root", "--image-root", dest="image_root", metavar="FOLDER",
                      help="make file names relative to this folder (default: the deepest "
                           "folder holding all images)")
+    exp.add_argument("--with-images", action="store_true",
+                     help="also put the page images into an images/ folder beside the file (pages of "
+                          "multi-page files and turned photographs as PNG), so the folder loads anywhere")
+    exp.add_argument("--link-images", action="store_true",
+                     help="with --with-images: hard-link the scans instead of copying them where possible "
+                          "(no extra space; the link and your scan are then the same file)")
     exp.set_defaults(handler=commands.cmd_export)
 
     coco = sub.add_parser("import-coco", parents=[debug], help="add annotations from a COCO file")

@@ -7,17 +7,19 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from engine.coco.exporter import ExportSummary, export_coco
+from engine.coco.exporter import ExportSummary, default_images_root, export_coco
 from engine.coco.importer import CocoImportReport, import_coco
 from engine.ingest.report import ImportReport, Outcome
-from engine.paths import displayable
 from engine.ingest.scan_import import import_scans
+from engine.paths import displayable
 from engine.project import Project
 from engine.relink import RelinkReport, relink
+from gui.export_dialog import ExportDialog, ExportRequest
 from gui.notifications import NotificationArea
 from gui.workers import JobRunner
 
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.tif *.tiff *.jp2 *.j2k *.webp *.bmp);;All files (*)"
+IMAGE_FILTER = ("Images and PDFs (*.jpg *.jpeg *.png *.tif *.tiff *.jp2 *.j2k *.webp *.bmp *.gif *.heic *.heif "
+                "*.avif *.pdf);;All files (*)")
 
 
 class FileActions:
@@ -28,6 +30,7 @@ class FileActions:
         self._notes = notifications
         self._project = project
         self._changed = on_project_changed
+        self.export_dialog: ExportDialog | None = None
 
     def _require_project(self) -> Project | None:
         project = self._project()
@@ -97,24 +100,28 @@ class FileActions:
         project = self._require_project()
         if project is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self._parent, "Export COCO annotations",
-                                              str(project.folder / f"{project.name}.coco.json"),
-                                              "COCO JSON (*.json)")
-        if path:
-            self.export_coco_file(Path(path), include_proposals)
+        folder = project.folder.parent if project.read_only else project.folder
+        dialog = ExportDialog(self._parent, folder / f"{project.name}.coco.json", default_images_root(project),
+                              include_proposals)
+        self.export_dialog = dialog  # reachable while open (tests drive it)
+        if dialog.exec():
+            self.export_coco_file(dialog.request())
 
-    def export_coco_file(self, path: Path, include_proposals: bool) -> None:
+    def export_coco_file(self, request: ExportRequest) -> None:
         project = self._require_project()
         if project is not None:
             self._jobs.submit(
                 "Exporting annotations",
-                lambda progress, cancel: export_coco(project, path, include_proposals=include_proposals,
-                                                     progress=progress),
+                lambda progress, cancel: export_coco(
+                    project, request.path, include_proposals=request.include_proposals,
+                    image_root=None if request.with_images else request.images_root,
+                    with_images=request.with_images, progress=progress, cancel=cancel),
                 self._exported)
 
     def _exported(self, summary: ExportSummary) -> None:
         self._notes.info(f"Exported {summary.annotations} annotation(s) on {summary.images} page(s) "
-                         f"to {summary.path}")
+                         f"to {displayable(summary.path)}; file names are relative to "
+                         f"{displayable(summary.images_root)}")
 
     # -- relink --------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Write a project's annotations as a COCO dataset.
 
-Ids are renumbered from 1. ``file_name`` is relative to the image root (by
-default the deepest folder holding every image). Marginalia's provenance
+Ids are renumbered from 1. ``file_name`` is relative to the images root (by
+default the deepest folder holding every image), or, exported with images,
+points into the ``images/`` folder beside the file (``export_images.py``).
+Coordinates and areas are rounded to 2 decimals. Marginalia's provenance
 (source, status, creator…) rides along in an ``attributes`` object on each
 annotation and image, which COCO tools ignore.
 """
@@ -19,10 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 import engine
+from engine.coco.export_images import IMAGES_FOLDER, PageSource, place_images
 from engine.coco.geometry import has_holes, rle_of
 from engine.errors import MarginaliaError
 from engine.fileio import write_atomically
-from engine.jobs import ProgressCallback, report
+from engine.jobs import CancelToken, ProgressCallback, report
 from engine.paths import displayable
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image, ProjectInfo
@@ -35,6 +38,7 @@ class ExportSummary:
     images: int
     categories: int
     annotations: int
+    images_root: Path  # what the file names are relative to (the images/ folder when exported with them)
 
 
 def export_coco(
@@ -43,21 +47,32 @@ def export_coco(
     *,
     include_proposals: bool = False,
     image_root: Path | None = None,
+    with_images: bool = False,
+    link_images: bool = False,
     progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
 ) -> ExportSummary:
-    """Export accepted annotations (and proposals when asked) to ``out``."""
+    """Export accepted annotations (and proposals when asked) to ``out``.
+
+    ``with_images`` also puts every page into ``images/`` beside ``out`` (copied, or
+    hard-linked with ``link_images``) and makes ``file_name`` point there.
+    """
     statuses = [AnnotationStatus.ACCEPTED]
     if include_proposals:
         statuses.append(AnnotationStatus.PROPOSED)
     with project.unit_of_work() as session:
-        dataset = _build(session, statuses, image_root, progress)
+        dataset, sources, root = _build(session, statuses, image_root, progress)
+    if with_images:
+        place_images(dataset["images"], sources, Path(out).parent / IMAGES_FOLDER, link=link_images,
+                     progress=progress, cancel=cancel)
     text = json.dumps(dataset, ensure_ascii=False, indent=1)
     try:
         write_atomically(Path(out), text.encode("utf-8"))
     except OSError as error:
         raise MarginaliaError(f"Cannot write {out}: {error.strerror or error}.") from error
     return ExportSummary(Path(out), len(dataset["images"]), len(dataset["categories"]),
-                         len(dataset["annotations"]))
+                         len(dataset["annotations"]),
+                         Path(out).parent / IMAGES_FOLDER if with_images else Path(root))
 
 
 def _build(
@@ -65,7 +80,7 @@ def _build(
     statuses: list[AnnotationStatus],
     image_root: Path | None,
     progress: ProgressCallback | None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[PageSource], PurePath]:
     images = list(session.scalars(select(Image).order_by(Image.id)))
     categories = list(session.scalars(select(Category).order_by(Category.id)))
     annotations = list(
@@ -92,6 +107,8 @@ def _build(
         if number % 500 == 0:
             report(progress, number, len(annotations), "Writing annotations…")
     report(progress, len(annotations), len(annotations), "Writing file…")
+    sources = [PageSource(image.path, image.page_index, image.page_count, image.format, image.orientation,
+                          image.sha256, PurePath(image.path).relative_to(root).as_posix()) for image in images]
     return {
         "info": {
             "description": info.name if info else "",
@@ -113,7 +130,13 @@ def _build(
             for category in categories
         ],
         "annotations": exported_annotations,
-    }
+    }, sources, root
+
+
+def default_images_root(project: Project) -> Path:
+    """The deepest folder holding every page: what exported file names are relative to unless told otherwise."""
+    with project.unit_of_work() as session:
+        return Path(_common_folder(list(session.scalars(select(Image.path)))))
 
 
 def _common_folder(paths: list[str]) -> PurePath:
@@ -163,11 +186,16 @@ def _segmentation(annotation: Annotation) -> list[list[float]] | dict[str, Any]:
         # COCO polygons cannot hold holes: such shapes go out as exact RLE.
         return rle_of(annotation.polygons, annotation.rle, image.height, image.width)
     if annotation.polygons:
-        return [part["exterior"] for part in annotation.polygons]
+        return [[_round(value) for value in part["exterior"]] for part in annotation.polygons]
     # A plain box: COCO tools expect a segmentation, so the box goes out as its
     # rectangle, flagged so that Marginalia reads it back as a box.
     x, y, w, h = annotation.bbox_x, annotation.bbox_y, annotation.bbox_w, annotation.bbox_h
-    return [[x, y, x + w, y, x + w, y + h, x, y + h]]
+    return [[_round(value) for value in (x, y, x + w, y, x + w, y + h, x, y + h)]]
+
+
+def _round(value: float) -> float:
+    # Two decimals are a hundredth of a pixel: float noise (142.66999999999996) helps no one.
+    return round(float(value), 2)
 
 
 def _annotation(
@@ -177,8 +205,9 @@ def _annotation(
         "id": number,
         "image_id": image_ids[annotation.image_id],
         "category_id": category_ids[annotation.category_id],
-        "bbox": [annotation.bbox_x, annotation.bbox_y, annotation.bbox_w, annotation.bbox_h],
-        "area": annotation.area,
+        "bbox": [_round(annotation.bbox_x), _round(annotation.bbox_y), _round(annotation.bbox_w),
+                 _round(annotation.bbox_h)],
+        "area": _round(annotation.area),
         "segmentation": _segmentation(annotation),
         "iscrowd": int(annotation.iscrowd),
     }

@@ -79,13 +79,32 @@ def test_moving_a_shape_and_deleting_a_vertex(qtbot, window, scans_project: Path
 
 
 def test_export_from_the_file_menu_runs_in_the_background(qtbot, window, scans_project: Path, tmp_path: Path) -> None:
+    from PySide6.QtCore import QTimer
+
+    from gui.export_dialog import ExportDialog
+
     open_and_wait(qtbot, window, scans_project)
-    out = tmp_path / "export.json"
-    window.files.export_coco_file(out, include_proposals=True)
+    out = tmp_path / "out" / "export.json"
+    out.parent.mkdir()
+
+    def fill_in() -> None:
+        dialog = window.files.export_dialog
+        assert isinstance(dialog, ExportDialog)
+        assert Path(dialog.root_edit.text()) == tmp_path / "scans"  # the pages' common folder
+        dialog.file_edit.selectAll()
+        qtbot.keyClicks(dialog.file_edit, str(out))
+        qtbot.mouseClick(dialog.with_images, Qt.MouseButton.LeftButton, pos=QPoint(8, dialog.with_images.height() // 2))
+        assert not dialog.root_edit.isEnabled()
+        qtbot.keyClick(dialog.file_edit, Qt.Key.Key_Return)
+
+    QTimer.singleShot(200, fill_in)
+    window.files.ask_export_coco(include_proposals=True)
     qtbot.waitUntil(lambda: any("Exported 3 annotation(s)" in n.label.text()
-                                for n in window.notifications.notifications()), timeout=10_000)
+                                for n in window.notifications.notifications()), timeout=20_000)
     data = json.loads(out.read_text(encoding="utf-8"))
     assert len(data["annotations"]) == 3
+    for entry in data["images"]:
+        assert entry["file_name"].startswith("images/") and (out.parent / entry["file_name"]).is_file()
 
 
 def test_the_shortcuts_list_comes_from_the_menus(window) -> None:
