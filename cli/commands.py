@@ -15,7 +15,7 @@ from engine.coco.importer import import_coco
 from engine.ingest.report import Outcome
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images, summarise
-from engine.paths import displayable
+from engine.paths import displayable, user_data_dir
 from engine.project import Project
 from engine.relink import relink
 
@@ -131,7 +131,24 @@ def cmd_relink(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _log_fatal(log_file: Path, message: str) -> None:
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with log_file.open("a", encoding="utf-8") as log:
+            log.write(f"FATAL {message}\n")
+    except OSError:
+        pass  # the message on screen is what counts
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
+    from gui.platform_check import platform_problem  # noqa: PLC0415 - imports no Qt
+
+    log_file = user_data_dir() / "marginalia.log"
+    problem = None if args.screenshot or args.report_startup else platform_problem(log_file)
+    if problem is not None:
+        _log_fatal(log_file, problem)
+        print(problem, file=sys.stderr)
+        return EXIT_FAILED
     from gui.app import run_app  # noqa: PLC0415 - Qt loads only when the window is wanted
 
     project = Path(args.project) if args.project else None
