@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from engine.project import Project
 from engine.store.schema import Annotation, LabelSession
@@ -35,9 +35,13 @@ def end_session(project: Project, session_id: int) -> None:
 
 def session_counts(project: Project, session_id: int) -> SessionCounts:
     with project.unit_of_work() as session:
+        # Drawn by hand, or made with a model's help and saved at once (a SAM mask): both are the
+        # curator's work. Proposals are counted when reviewed.
+        drawn = or_(Annotation.source_kind == SourceKind.HUMAN,
+                    and_(Annotation.source_kind == SourceKind.MODEL, Annotation.reviewed_session_id.is_(None),
+                         Annotation.status == AnnotationStatus.ACCEPTED))
         created = session.scalar(
-            select(func.count()).where(Annotation.session_id == session_id,
-                                       Annotation.source_kind == SourceKind.HUMAN)
+            select(func.count()).where(Annotation.session_id == session_id, drawn)
         ) or 0
 
         def reviewed(status: AnnotationStatus) -> int:

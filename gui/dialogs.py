@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -68,11 +68,23 @@ class WelcomePage(QWidget):
 class ShortcutsDialog(QDialog):
     """Every action with a shortcut, read from the menus so the list is always true."""
 
-    def __init__(self, actions: list[QAction], parent: QWidget | None = None) -> None:
+    def __init__(self, actions: list[QAction], parent: QWidget | None = None,
+                 category_names: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        rows = [(a.text().replace("&", ""), ", ".join(s.toString() for s in a.shortcuts()))
-                for a in actions if a.shortcuts()]
+        names = category_names or []
+        rows = []
+        for action in actions:
+            keys = [key.toString(QKeySequence.SequenceFormat.NativeText) for key in action.shortcuts()
+                    if not _dedicated_key(key)]
+            name = action.text().replace("&", "")
+            if name.startswith("Category ") and name.removeprefix("Category ").isdigit():
+                number = int(name.removeprefix("Category "))
+                if number > len(names):
+                    continue  # no such category yet
+                name = f"Set category: {names[number - 1]}"
+            if keys:
+                rows.append((name, ", ".join(keys)))
         table = QTableWidget(len(rows), 2)
         table.setHorizontalHeaderLabels(["Action", "Keys"])
         table.verticalHeader().hide()
@@ -81,15 +93,27 @@ class ShortcutsDialog(QDialog):
             table.setItem(number, 0, QTableWidgetItem(name))
             table.setItem(number, 1, QTableWidgetItem(keys))
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        extra = QLabel("On the canvas: wheel zooms, middle button or Space+drag pans, right-drag "
-                       "nothing. Polygon: click points, double-click or Enter to close, Backspace "
-                       "removes the last point. Shift+click a point of a selected shape deletes it.")
+        extra = QLabel("On the canvas: the wheel zooms; the middle button or Space+drag pans. Polygon: click "
+                       "points, double-click or Enter to close, Backspace removes the last point. Shift+click "
+                       "a point of a selected shape deletes it. SAM: click to add, right-click or Alt+click to "
+                       "take away, drag for a box.")
         extra.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(table)
         layout.addWidget(extra)
         self.resize(520, 560)
         self.table = table
+
+
+def _dedicated_key(key: QKeySequence) -> bool:
+    """A key of its own on some keyboards ("Redo", "Copy"): not a combination anyone types."""
+    return key.count() == 1 and key[0].key() in _DEDICATED_KEYS
+
+
+_DEDICATED_KEYS = frozenset({Qt.Key.Key_Redo, Qt.Key.Key_Undo, Qt.Key.Key_Copy, Qt.Key.Key_Cut, Qt.Key.Key_Paste,
+                             Qt.Key.Key_Open, Qt.Key.Key_Save, Qt.Key.Key_Find, Qt.Key.Key_Close, Qt.Key.Key_Help,
+                             Qt.Key.Key_Back, Qt.Key.Key_Forward, Qt.Key.Key_Refresh, Qt.Key.Key_ZoomIn,
+                             Qt.Key.Key_ZoomOut})
 
 
 def show_about(parent: QWidget) -> None:

@@ -59,6 +59,7 @@ class LabellingController:
         self.ctx: EditContext | None = None
         self.image_id: int | None = None
         self._records: list[AnnotationRecord] = []
+        self._selected_ids: list[int] = []
         self._categories: dict[int, CategoryRecord] = {}
         self._connect()
 
@@ -128,6 +129,7 @@ class LabellingController:
         page = self.views.canvas.show_page(f"{row.sha256}:{row.page_index}", row.width, row.height, thumb)
         self._loader.load(row, page)
         self.views.metadata.set_image(row)
+        self._settings.set_last_page(self.ctx.project.folder, image_id)
         self._reload_annotations(selected=[])
 
     def _reload_annotations(self, selected: list[int] | None = None) -> None:
@@ -167,10 +169,13 @@ class LabellingController:
             present = {record.id for record in fresh}
             removed = [annotation_id for annotation_id in ids if annotation_id not in present]
             touched = set(ids)
+            described = sorted(touched & set(self._selected_ids))  # before the canvas drops a rejected shape
             self._records = sorted([r for r in self._records if r.id not in touched] + fresh,
                                    key=lambda record: record.id)
             self.views.canvas.update_annotations(fresh, removed, self._categories)
             self.views.annotations.update_annotations(fresh, removed, self._categories)
+            if described:
+                self._say_status(described)  # the new status, not the one it had when selected
         for row in list_images(self.ctx.project, [image_id]):
             self.views.gallery.model.update_row(row)
         self._refresh_category_counts()
@@ -196,6 +201,10 @@ class LabellingController:
         self.views.status.set_session(self.ctx.curator, session_counts(self.ctx.project, self.ctx.session_id))
 
     def _selection_for_status(self, ids: list[int]) -> None:
+        self._selected_ids = list(ids)
+        self._say_status(ids)
+
+    def _say_status(self, ids: list[int]) -> None:
         if len(ids) == 1:
             record = next((r for r in self._records if r.id == ids[0]), None)
             if record is not None:

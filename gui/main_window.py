@@ -254,6 +254,8 @@ class MainWindow(QMainWindow):
         current = self.gallery.current_image_id()
         self.gallery.set_rows(rows, project.thumbnail_dir)
         self.labelling.reload_categories()
+        if select_first:
+            current = self.settings.last_page(project.folder)  # reopen where the curator left off
         if current is None or not self.gallery.select_image(current):
             visible = self.gallery.visible_image_ids()
             if visible and (select_first or current is None):

@@ -142,7 +142,9 @@ def _fill_recent(window: MainWindow, menu: QMenu) -> None:
 
 
 def _show_shortcuts(window: MainWindow, actions: dict[str, QAction]) -> None:
-    dialog = ShortcutsDialog(list(actions.values()), window)
+    dialog = ShortcutsDialog(list(actions.values()), window,
+                             [category.name for number in range(1, 10)
+                              if (category := window.categories.by_hotkey(number)) is not None])
     dialog.setModal(False)
     dialog.show()
 

@@ -85,6 +85,17 @@ class AppSettings:
     def set_last_category(self, project_folder: Path, category_id: int) -> None:
         self._settings.setValue(f"last_category/{_key(project_folder)}", category_id)
 
+    def last_page(self, project_folder: Path) -> int | None:
+        """The page (image id) last shown in a project, to reopen it there."""
+        value = self._settings.value(f"last_page/{_key(project_folder)}", None)
+        try:
+            return int(value) if value is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    def set_last_page(self, project_folder: Path, image_id: int) -> None:
+        self._settings.setValue(f"last_page/{_key(project_folder)}", image_id)
+
     def tagging_descriptions(self, project_folder: Path) -> dict[str, str]:
         """The descriptions the curator gave CLIP for zero-shot tagging, by category id (and "other")."""
         self._settings.beginGroup(f"tagging/{_key(project_folder)}")

@@ -135,8 +135,10 @@ def test_review_proposals_with_the_keyboard(qtbot, labelling, scans_project: Pat
     _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert next(a for a in _annotations(scans_project) if a.id == proposal.id).status is AnnotationStatus.PROPOSED
     window.canvas.select_annotations([proposal.id])
+    assert "proposed" in window.status.currentMessage()
     _key(qtbot, window, Qt.Key.Key_R)
     assert next(a for a in _annotations(scans_project) if a.id == proposal.id).status is AnnotationStatus.REJECTED
+    assert "rejected" in window.status.currentMessage() and "proposed" not in window.status.currentMessage()
     assert window.canvas.annotation_item(proposal.id) is None  # rejected shapes leave the page
     _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     _key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
@@ -223,3 +225,24 @@ def test_switching_pages_shows_each_page_with_its_own_annotations(qtbot, labelli
     assert window.labelling.image_id == first
     assert window.annotations.tree.topLevelItemCount() == len(first_ids)
     assert window.canvas.page.has_full_resolution
+
+
+def test_the_project_reopens_on_the_last_page_viewed(qtbot, scans_project: Path) -> None:
+    from gui.main_window import MainWindow
+    from gui.settings import AppSettings
+    from tests.gui.conftest import open_and_wait
+
+    first = MainWindow(AppSettings(), CURATOR)
+    qtbot.addWidget(first)
+    open_and_wait(qtbot, first, scans_project)
+    pages = first.gallery.visible_image_ids()
+    assert first.labelling.image_id == pages[0]
+    with qtbot.waitSignal(first.page_ready, timeout=30_000):
+        qtbot.keyClick(first.gallery.view, Qt.Key.Key_End)
+    assert first.labelling.image_id == pages[-1]
+    first.close()
+    again = MainWindow(AppSettings(), CURATOR)
+    qtbot.addWidget(again)
+    open_and_wait(qtbot, again, scans_project)
+    assert again.labelling.image_id == pages[-1]
+    again.close()

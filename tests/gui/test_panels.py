@@ -107,12 +107,25 @@ def test_export_from_the_file_menu_runs_in_the_background(qtbot, window, scans_p
         assert entry["file_name"].startswith("images/") and (out.parent / entry["file_name"]).is_file()
 
 
-def test_the_shortcuts_list_comes_from_the_menus(window) -> None:
-    dialog = ShortcutsDialog(list(window.actions_by_name.values()), window)
+def test_the_shortcuts_list_comes_from_the_menus(qtbot, window, scans_project: Path) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    open_and_wait(qtbot, window, scans_project)
+    window.actions_by_name["shortcuts"].trigger()
+    dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, ShortcutsDialog))
     rows = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())}
     assert rows["Accept Proposal"] == "A"
     assert rows["Accept All on This Page"] == "Shift+A"
     assert rows["Box"] == "B"
+    assert "Redo" not in rows["Redo"].split(", ") and "Ctrl+Y" in rows["Redo"]  # keys, not a key named Redo
+    names = [window.categories.by_hotkey(n).name for n in range(1, 10) if window.categories.by_hotkey(n)]
+    assert rows[f"Set category: {names[0]}"] == "1"
+    assert not any(name.startswith("Category ") for name in rows)
+    from PySide6.QtWidgets import QLabel
+
+    help_text = " ".join(label.text() for label in dialog.findChildren(QLabel))
+    assert "wheel zooms" in help_text and "nothing" not in help_text
+    dialog.close()
 
 
 def test_a_read_only_project_opens_with_a_banner(qtbot, window, scans_project, monkeypatch) -> None:
