@@ -61,11 +61,24 @@ class ModelsDialog(QDialog):
         for button in (self.download_button, self.import_button, self.remove_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        # A failed download says why here, where the curator is, with the way round it as a button.
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color:#611A15;")
+        self.problem_import = QPushButton("Import from file…")
+        self.problem_import.clicked.connect(self._import_after_failure)
+        self._failed_model: str | None = None
+        problem_row = QHBoxLayout()
+        problem_row.addWidget(self.problem, 1)
+        problem_row.addWidget(self.problem_import)
+        self.problem.hide()
+        self.problem_import.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(QLabel(f"Models are shared by all projects and kept in {store.root}. Downloads "
                                 "run in the background; the status bar shows their progress."))
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        layout.addLayout(problem_row)
         if settings is not None:
             layout.addLayout(self._device_row(settings))
         self.resize(760, 520)
@@ -138,6 +151,7 @@ class ModelsDialog(QDialog):
         if spec is None:
             return
         self._downloading.add(spec.id)
+        self._show_problem(None, "")
         self.refresh()
 
         def finished(_installed: object) -> None:
@@ -146,8 +160,19 @@ class ModelsDialog(QDialog):
         job = self._jobs.submit(f"Downloading {spec.name}",
                                 lambda progress, cancel: download_model(spec.id, self.store, progress=progress,
                                                                         cancel=cancel),
-                                finished)
+                                finished, on_failure=lambda message: self._show_problem(spec.id, message))
         job.ended.connect(lambda: (self._downloading.discard(spec.id), self.refresh()))
+
+    def _show_problem(self, model_id: str | None, message: str) -> None:
+        self._failed_model = model_id
+        self.problem.setText(message)
+        self.problem.setVisible(model_id is not None)
+        self.problem_import.setVisible(model_id is not None)
+
+    def _import_after_failure(self) -> None:
+        if self._failed_model is not None:
+            self.select(self._failed_model)
+            self.import_selected()
 
     def import_selected(self, paths: list[Path] | None = None) -> None:
         spec = self.selected_spec()

@@ -101,7 +101,7 @@ def test_a_corrupted_file_is_refused_and_nothing_is_installed(hub: FakeHub, stor
 
 
 def test_a_missing_file_on_the_hub_is_a_clear_error(hub: FakeHub, store: ModelStore) -> None:
-    with pytest.raises(DownloadError, match="404"):
+    with pytest.raises(DownloadError, match="not found.*Import from file…"):
         download_model(DINO, store)
     assert store.installed() == []
 
@@ -150,3 +150,34 @@ def test_url_sources_resume_partial_files(hub: FakeHub, store: ModelStore) -> No
     installed = download_model(spec, store)
     assert installed.path("sam_vit_b_01ec64.pth").read_bytes() == data
     assert ("GET", "/checkpoints/sam_vit_b_01ec64.pth", "bytes=250000-") in hub.requests
+
+
+def test_an_unreachable_server_is_said_in_plain_words(store: ModelStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there: refused at once
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with pytest.raises(DownloadError) as raised:
+        download_model(DINO, store)
+    message = str(raised.value)
+    assert "could not be reached" in message and "Import from file…" in message
+    assert "Errno" not in message and "urlopen" not in message and "httpx" not in message.lower()
+
+
+def test_offline_and_full_disk_are_named_as_such() -> None:
+    import errno
+    import socket
+    import urllib.error
+
+    from engine.models.catalogue import get_spec
+    from engine.models.download import network_error
+
+    spec = get_spec(DINO)
+    try:
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as lookup:
+            raise urllib.error.URLError(lookup) from lookup
+    except urllib.error.URLError as offline:
+        text = str(network_error(spec, offline))
+    assert "seems to be offline" in text and "Import from file…" in text and "Errno" not in text
+    full = str(network_error(spec, OSError(errno.ENOSPC, "No space left on device")))
+    assert "the disk is full" in full and "GB free" in full and "what was downloaded so far is kept" in full

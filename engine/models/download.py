@@ -10,10 +10,12 @@ files in staging, so the next attempt resumes.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import os
 import re
 import shutil
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -109,9 +111,11 @@ def download_model(
         else:
             entries = _download_url(spec, source, store, staging, progress, cancel)
         return store.install(spec, staging, entries, source="download")
-    except VerificationError:
+    except VerificationError as error:
         shutil.rmtree(staging, ignore_errors=True)  # a wrong file is never resumed
-        raise
+        raise VerificationError(f"{error} The download was damaged on the way or the server sent another file; "
+                                "it was removed. Press Download again for a fresh copy, or use Import from "
+                                "file… with the published files.") from error
     # Any other failure (a cancel included) keeps the partial files for a later resume.
 
 
@@ -128,11 +132,53 @@ def _hub_errors(spec: ModelSpec, error: Exception) -> DownloadError:
     if isinstance(error, HfHubHTTPError):
         status = _status(error)
         if status == 404:
-            return DownloadError(f"The hub has no such file for {spec.name} (404). The catalogue entry "
-                                 "may be out of date; nothing was installed.")
+            return DownloadError(f"The model server has no such file for {spec.name} (not found). The "
+                                 "catalogue entry may be out of date; nothing was installed. Use Import from "
+                                 "file… with files you have.")
         return DownloadError(f"The model hub refused the download of {spec.name} ({status}): {error}")
-    return DownloadError(f"Could not reach the model hub for {spec.name}: {error}. Check the network "
-                         "or a proxy, or import the files instead.")
+    return network_error(spec, error)
+
+
+_OFFLINE_SIGNS = ("name or service not known", "temporary failure in name resolution", "getaddrinfo failed",
+                  "nodename nor servname", "no address associated", "name resolution", "network is unreachable")
+_IMPORT_INSTEAD = "or get the files on another computer and use Import from file…"
+
+
+def network_error(spec: ModelSpec, error: BaseException, folder: Path | None = None) -> DownloadError:
+    """A failed transfer in a curator's words, with the next step; never a raw socket message."""
+    chain = _causes(error)
+    text = " ".join(str(item).lower() for item in chain)
+    if any(isinstance(item, OSError) and item.errno == errno.ENOSPC for item in chain):
+        where = folder or Path.home()
+        free = shutil.disk_usage(where).free if where.exists() else 0
+        return DownloadError(f"{spec.name} could not be downloaded: the disk is full ({free / 2**30:.1f} GB free "
+                             f"where models are kept). Make room and press Download again; what was downloaded "
+                             "so far is kept.")
+    if any(isinstance(item, socket.gaierror) for item in chain) or any(sign in text for sign in _OFFLINE_SIGNS):
+        return DownloadError(f"{spec.name} could not be downloaded: this computer seems to be offline (the "
+                             "model server's name could not be looked up). Connect to the internet and press "
+                             f"Download again — it resumes where it stopped — {_IMPORT_INSTEAD}")
+    if any(isinstance(item, (TimeoutError, socket.timeout)) for item in chain) or "timed out" in text:
+        return DownloadError(f"{spec.name} could not be downloaded: the model server did not answer in time. "
+                             f"Try again later — the download resumes where it stopped — {_IMPORT_INSTEAD}")
+    if any(isinstance(item, ConnectionError) for item in chain) or "connection refused" in text:
+        return DownloadError(f"{spec.name} could not be downloaded: the model server could not be reached "
+                             "(the connection was refused or cut; a proxy or firewall may be in the way). Try "
+                             f"again later — the download resumes where it stopped — {_IMPORT_INSTEAD}")
+    return DownloadError(f"{spec.name} could not be downloaded ({type(error).__name__}). Try again — the "
+                         f"download resumes where it stopped — {_IMPORT_INSTEAD}")
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException) and reason not in chain:
+            chain.append(reason)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 def _status(error: HfHubHTTPError) -> int | None:
@@ -228,13 +274,14 @@ def _stream_once(url: str, headers: dict[str, str], partial: Path, have: int, me
             return expected
     except urllib.error.HTTPError as error:
         if error.code == 404:
-            raise DownloadError(f"{url} does not exist (404); nothing was installed.") from error
+            raise DownloadError(f"The file of {spec.name} is not on the server any more ({url} was not found); "
+                                "nothing was installed. Use Import from file… with files you have.") from error
         if error.code == 416:  # asked for bytes past the end: the partial file is stale
             partial.unlink(missing_ok=True)
             raise DownloadError(f"The download of {spec.name} must start over; please try again.") from error
         raise DownloadError(f"Could not download {spec.name}: the server answered {error.code}.") from error
     except (urllib.error.URLError, OSError) as error:
-        raise DownloadError(f"Could not download {spec.name}: {error}. Try again to resume.") from error
+        raise network_error(spec, error, partial.parent) from error
 
 
 def _stream_to(path: Path, chunks: Any, *, append: bool, on_chunk: Callable[[int], None]) -> None:

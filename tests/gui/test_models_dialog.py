@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from engine.models.catalogue import get_spec
 from engine.models.store import ModelStore
@@ -102,3 +103,25 @@ def test_the_device_setting_is_kept_and_used_for_the_next_load(qtbot, window, tm
     reopened = show_models(window, store)
     qtbot.addWidget(reopened)
     assert reopened.device_choice.currentData() == "cpu"
+
+
+def test_a_failed_download_says_why_and_offers_import_from_file(qtbot, window, tmp_path: Path, tiny_models,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing answers there
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    store = ModelStore(tmp_path / "models")
+    dialog = ModelsDialog(store, window.jobs, window.notifications, window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.select("dino-vits16")
+    dialog.download_button.click()
+    qtbot.waitUntil(dialog.problem_import.isVisible, timeout=20_000)
+    assert "could not be reached" in dialog.problem.text() and "Errno" not in dialog.problem.text()
+    folder = tiny_models("dino-vits16")
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames",
+                        lambda *args, **kwargs: ([str(p) for p in folder.iterdir()], ""))
+    dialog.table.clearSelection()
+    qtbot.mouseClick(dialog.problem_import, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: store.get("dino-vits16") is not None, timeout=20_000)
