@@ -15,7 +15,9 @@ from engine.paths import displayable
 from engine.project import Project
 from engine.relink import RelinkReport, relink
 from gui.export_dialog import ExportDialog, ExportRequest
+from gui.import_report import ImportReportDialog
 from gui.notifications import NotificationArea
+from gui.settings import AppSettings
 from gui.workers import JobRunner
 
 IMAGE_FILTER = ("Images and PDFs (*.jpg *.jpeg *.png *.tif *.tiff *.jp2 *.j2k *.webp *.bmp *.gif *.heic *.heif "
@@ -24,13 +26,17 @@ IMAGE_FILTER = ("Images and PDFs (*.jpg *.jpeg *.png *.tif *.tiff *.jp2 *.j2k *.
 
 class FileActions:
     def __init__(self, parent: QWidget, jobs: JobRunner, notifications: NotificationArea,
-                 project: Callable[[], Project | None], on_project_changed: Callable[[], None]) -> None:
+                 project: Callable[[], Project | None], on_project_changed: Callable[[], None],
+                 settings: AppSettings) -> None:
         self._parent = parent
+        self._settings = settings
         self._jobs = jobs
         self._notes = notifications
         self._project = project
         self._changed = on_project_changed
         self.export_dialog: ExportDialog | None = None
+        self.last_import: ImportReport | None = None
+        self.report_dialog: ImportReportDialog | None = None
 
     def _require_project(self) -> Project | None:
         project = self._project()
@@ -42,14 +48,18 @@ class FileActions:
 
     def ask_import_files(self) -> None:
         if self._require_project():
-            files, _ = QFileDialog.getOpenFileNames(self._parent, "Import images", "", IMAGE_FILTER)
+            files, _ = QFileDialog.getOpenFileNames(self._parent, "Import images",
+                                                    str(self._settings.start_folder("scans")), IMAGE_FILTER)
             if files:
+                self._settings.remember_folder("scans", Path(files[0]).parent)
                 self.import_paths([Path(f) for f in files])
 
     def ask_import_folder(self) -> None:
         if self._require_project():
-            folder = QFileDialog.getExistingDirectory(self._parent, "Import a folder of images")
+            folder = QFileDialog.getExistingDirectory(self._parent, "Import a folder of images",
+                                                      str(self._settings.start_folder("scans")))
             if folder:
+                self._settings.remember_folder("scans", Path(folder).parent)
                 self.import_paths([Path(folder)])
 
     def import_paths(self, paths: list[Path]) -> None:
@@ -63,22 +73,34 @@ class FileActions:
 
     def _imported(self, report: ImportReport) -> None:
         self._changed()
-        failed = report.of(Outcome.FAILED)
-        text = report.summary()
-        if failed:
-            details = "\n".join(f"• {displayable(r.path.name)}: {displayable(r.reason)}" for r in failed[:8])
-            more = f"\n… and {len(failed) - 8} more" if len(failed) > 8 else ""
-            self._notes.warning(f"{text}\n{details}{more}")
+        self.last_import = report
+        plain = all(result.outcome is Outcome.IMPORTED for result in report.results)
+        if plain:
+            self._notes.info(f"{report.summary()}. File ▸ Last Import Report lists them.")
         else:
-            self._notes.info(text)
+            (self._notes.warning if report.of(Outcome.FAILED) else self._notes.info)(report.summary())
+            self.show_import_report()
+
+    def show_import_report(self) -> None:
+        project = self._project()
+        if self.last_import is None:
+            self._notes.info("Nothing has been imported since Marginalia started.")
+            return
+        default = (project.folder.parent if project is not None else Path.home()) / "import-report.csv"
+        if self.report_dialog is not None:
+            self.report_dialog.close()
+        self.report_dialog = ImportReportDialog(self.last_import, default, self._parent)
+        self.report_dialog.show()
 
     # -- COCO ----------------------------------------------------------------------
 
     def ask_import_coco(self) -> None:
         if self._require_project():
-            path, _ = QFileDialog.getOpenFileName(self._parent, "Import COCO annotations", "",
+            path, _ = QFileDialog.getOpenFileName(self._parent, "Import COCO annotations",
+                                                  str(self._settings.start_folder("coco")),
                                                   "COCO JSON (*.json);;All files (*)")
             if path:
+                self._settings.remember_folder("coco", Path(path).parent)
                 self.import_coco_file(Path(path))
 
     def import_coco_file(self, path: Path) -> None:
@@ -129,7 +151,8 @@ class FileActions:
         project = self._require_project()
         if project is None:
             return
-        folder = QFileDialog.getExistingDirectory(self._parent, "Where are the moved images now?")
+        folder = QFileDialog.getExistingDirectory(self._parent, "Where are the moved images now?",
+                                                  str(self._settings.start_folder("scans")))
         if folder:
             self._jobs.submit(
                 "Looking for moved images",

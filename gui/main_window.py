@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
         self.labelling = LabellingController(views, self.undo_stack, self.loader, settings,
                                              self.refresh_gallery)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
-                                 self.refresh_gallery)
+                                 self.refresh_gallery, settings)
         self.sam_options = QToolBar("SAM options")
         self.sam_options.setObjectName("toolbar-sam")
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.sam_options)

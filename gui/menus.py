@@ -50,6 +50,7 @@ def build_menus(window: MainWindow) -> dict[str, QAction]:
     _add(file_menu, actions, "relink", "Re&link Moved Images…", files.ask_relink)
     file_menu.addSeparator()
     _add(file_menu, actions, "import-coco", "Import &COCO Annotations…", files.ask_import_coco)
+    _add(file_menu, actions, "import-report", "Last Import &Report…", files.show_import_report)
     _add(file_menu, actions, "export-coco", "&Export COCO (accepted)…", files.ask_export_coco, "Ctrl+E")
     _add(file_menu, actions, "export-coco-all", "Export COCO with &Proposals…",
          lambda: files.ask_export_coco(include_proposals=True))

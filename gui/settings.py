@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from engine.paths import user_data_dir
 
@@ -84,6 +84,20 @@ class AppSettings:
 
     def set_last_category(self, project_folder: Path, category_id: int) -> None:
         self._settings.setValue(f"last_category/{_key(project_folder)}", category_id)
+
+    def start_folder(self, purpose: str) -> Path:
+        """Where a file dialog for ``purpose`` ("scans", "coco"…) opens: the folder last used for it, else the
+        user's Pictures (scans) or Documents folder — never the program's own folder."""
+        value = self._settings.value(f"folders/{purpose}", "")
+        if value and Path(str(value)).is_dir():
+            return Path(str(value))
+        location = QStandardPaths.StandardLocation.PicturesLocation if purpose == "scans" \
+            else QStandardPaths.StandardLocation.DocumentsLocation
+        found = Path(QStandardPaths.writableLocation(location) or Path.home())
+        return found if found.is_dir() else Path.home()
+
+    def remember_folder(self, purpose: str, folder: Path) -> None:
+        self._settings.setValue(f"folders/{purpose}", str(folder))
 
     def last_page(self, project_folder: Path) -> int | None:
         """The page (image id) last shown in a project, to reopen it there."""

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import enum
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from engine.fileio import write_atomically
+from engine.paths import displayable
 
 
 class Outcome(enum.StrEnum):
@@ -46,3 +51,29 @@ class ImportReport:
             f"{counts[Outcome.IGNORED]} ignored"
         )
         return text + (" — cancelled before the end" if self.cancelled else "")
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """``(outcome, file, details)`` for every file, problems first, as people read a report."""
+        order = {Outcome.FAILED: 0, Outcome.DUPLICATE: 1, Outcome.IGNORED: 2, Outcome.IMPORTED: 3}
+        return [(result.outcome.value, displayable(result.path), displayable(_details(result)))
+                for result in sorted(self.results, key=lambda result: order[result.outcome])]
+
+    def as_text(self) -> str:
+        """Tab-separated, one line per file: pastes into a spreadsheet or an e-mail."""
+        return "\n".join("\t".join(row) for row in [("outcome", "file", "details"), *self.rows()])
+
+    def write_csv(self, path: Path) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["outcome", "file", "details"])
+        writer.writerows(self.rows())
+        write_atomically(Path(path), buffer.getvalue().encode("utf-8-sig"))  # the BOM: Excel reads UTF-8 then
+
+
+def _details(result: FileResult) -> str:
+    if result.outcome is Outcome.IMPORTED:
+        sizes = ", ".join(f"{width}×{height}" for width, height in result.page_sizes[:3])
+        more = f" (+{len(result.page_sizes) - 3} pages)" if len(result.page_sizes) > 3 else ""
+        note = f"; {result.reason}" if result.reason else ""
+        return f"{result.image_format} {sizes}{more}{note}"
+    return result.reason

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from sqlalchemy import insert
 
 from engine.errors import MarginaliaError
@@ -175,3 +175,52 @@ def test_an_import_waits_visibly_for_another_process(qtbot, window, scans_projec
     finally:
         threading.Timer(0.5, lambda: (holder.execute("COMMIT"), holder.close())).start()
     qtbot.waitUntil(lambda: len(window.gallery.visible_image_ids()) == 3, timeout=20_000)
+
+
+def test_the_import_report_stays_lists_every_file_and_saves_as_csv(qtbot, window, scans_project: Path,
+                                                                    tmp_path: Path) -> None:
+    import csv
+
+    from PIL import Image as PILImage
+    from PySide6.QtGui import QGuiApplication
+
+    open_and_wait(qtbot, window, scans_project)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    PILImage.new("RGB", (300, 200), "white").save(incoming / "new.png")
+    (incoming / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (incoming / "notes.txt").write_text("shelf list")
+    existing = next(iter((tmp_path / "scans").iterdir()))
+    (incoming / "again.jpg").write_bytes(existing.read_bytes())
+    window.files.import_paths([incoming])
+    qtbot.waitUntil(lambda: window.files.report_dialog is not None and window.files.report_dialog.isVisible(),
+                    timeout=20_000)
+    dialog = window.files.report_dialog
+    table = {dialog.table.item(r, 1).text().rsplit("/", 1)[-1]: (dialog.table.item(r, 0).text(),
+                                                                 dialog.table.item(r, 2).text())
+             for r in range(dialog.table.rowCount())}
+    assert table["new.png"][0] == "imported"
+    assert table["broken.jpg"][0] == "failed" and table["broken.jpg"][1]
+    assert table["notes.txt"][0] == "ignored"
+    assert table["again.jpg"][0] == "duplicate" and existing.name in table["again.jpg"][1]
+    qtbot.wait(7000)  # longer than any passing notification
+    assert dialog.isVisible()  # the report stays
+    qtbot.mouseClick(dialog.copy_button, Qt.MouseButton.LeftButton)
+    assert "broken.jpg" in QGuiApplication.clipboard().text()
+    out = tmp_path / "report.csv"
+    dialog.save_csv(out)
+    with out.open(encoding="utf-8-sig") as stream:
+        rows = list(csv.DictReader(stream))
+    assert {Path(row["file"]).name: row["outcome"] for row in rows}["again.jpg"] == "duplicate"
+
+
+def test_file_dialogs_start_in_the_last_folder_used_else_pictures(tmp_path: Path) -> None:
+    from gui.settings import AppSettings
+
+    settings = AppSettings(tmp_path / "settings.ini")
+    start = settings.start_folder("scans")
+    assert start.is_dir() and start != Path.cwd()  # never the program's own folder
+    settings.remember_folder("scans", tmp_path)
+    assert AppSettings(tmp_path / "settings.ini").start_folder("scans") == tmp_path
+    settings.remember_folder("coco", tmp_path / "gone")
+    assert settings.start_folder("coco") != tmp_path / "gone"  # a folder that went away is not offered
