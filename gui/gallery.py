@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
+    QStackedWidget,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -43,6 +44,7 @@ from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import ImageRow
 from engine.paths import displayable
 from gui.context_menu import show_context_menu
+from gui.empty_state import EmptyState
 from gui.workers import JobRunner
 
 ICON_SIDE = 144
@@ -65,6 +67,12 @@ SORT_KEYS = {
     "Date": lambda row: (row.date or "\uffff", row.id),
     "Shelfmark": lambda row: (row.shelfmark.casefold() or "\uffff", row.id),
 }
+
+
+def caption(row: ImageRow) -> str:
+    """A thumbnail's caption: pages of one work differ in their ends (file numbers, page numbers), so
+    callers elide in the middle, never the end."""
+    return f"{row.title} — {row.display_name}" if row.title else row.display_name
 
 
 def _load_thumbnails(requests: list[tuple[int, str]]) -> list[tuple[int, QImage]]:
@@ -253,8 +261,7 @@ class GalleryDelegate(QStyledItemDelegate):
         self._badge(painter, row, picture)
         painter.setPen(QColor("#222222"))
         text_rect = QRect(cell.left() + 4, picture.bottom() + 4, cell.width() - 8, 20)
-        name = painter.fontMetrics().elidedText(row.title or row.display_name,
-                                                Qt.TextElideMode.ElideRight, text_rect.width())
+        name = painter.fontMetrics().elidedText(caption(row), Qt.TextElideMode.ElideMiddle, text_rect.width())
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, name)
         painter.restore()
 
@@ -287,6 +294,7 @@ class GalleryDelegate(QStyledItemDelegate):
 class GalleryPanel(QWidget):
     image_selected = Signal(int)
     find_similar_requested = Signal(int)  # image id
+    import_requested = Signal()  # the empty project's "Import scans…"
 
     def __init__(self, jobs: JobRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -321,7 +329,15 @@ class GalleryPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.search)
         layout.addLayout(filters)
-        layout.addWidget(self.view, 1)
+        self.empty = EmptyState()
+        self.empty.acted.connect(self._empty_action)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.view)
+        self.pages.addWidget(self.empty)
+        layout.addWidget(self.pages, 1)
+        for signal in (self.proxy.modelReset, self.proxy.rowsInserted, self.proxy.rowsRemoved,
+                       self.proxy.layoutChanged):
+            signal.connect(self._show_empty_state)
 
         self.search.textChanged.connect(self.proxy.set_text)
         self.status_filter.currentTextChanged.connect(self.proxy.set_status)
@@ -336,6 +352,26 @@ class GalleryPanel(QWidget):
     def set_rows(self, rows: list[ImageRow], thumbnail_dir: Path) -> None:
         self.model.set_rows(rows, thumbnail_dir)
         self.proxy.sort(0)
+        self._show_empty_state()
+
+    def _show_empty_state(self) -> None:
+        if self.proxy.rowCount():
+            self.pages.setCurrentWidget(self.view)
+            return
+        if self.model.rowCount():
+            self.empty.say("No page matches these filters.", "Show All Pages")
+        else:
+            self.empty.say("This project has no pages yet. Import scans, or a folder of them, to begin.",
+                           "Import Scans…")
+        self.pages.setCurrentWidget(self.empty)
+
+    def _empty_action(self) -> None:
+        if self.model.rowCount():
+            self.search.clear()
+            self.status_filter.setCurrentIndex(0)
+            self.category_filter.setCurrentIndex(0)
+        else:
+            self.import_requested.emit()
 
     def set_categories(self, categories: list[CategoryRecord]) -> None:
         current = self.category_filter.currentData()

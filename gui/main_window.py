@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.actions_by_name = build_menus(self)
         self._fill_sam_options()
         self.gallery.find_similar_requested.connect(self.search.find_similar_page)
+        self.gallery.import_requested.connect(self.files.ask_import_folder)
         self.annotations.find_similar_requested.connect(self.search.find_similar_region)
         self.canvas.zoom_changed.connect(self.status.set_zoom)
         self.canvas.cursor_moved.connect(self.status.set_position)

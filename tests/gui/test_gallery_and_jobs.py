@@ -224,3 +224,34 @@ def test_file_dialogs_start_in_the_last_folder_used_else_pictures(tmp_path: Path
     assert AppSettings(tmp_path / "settings.ini").start_folder("scans") == tmp_path
     settings.remember_folder("coco", tmp_path / "gone")
     assert settings.start_folder("coco") != tmp_path / "gone"  # a folder that went away is not offered
+
+
+def test_empty_states_say_why_and_offer_the_next_step(qtbot, window, scans_project: Path, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    from gui.gallery import caption
+
+    open_and_wait(qtbot, window, scans_project)
+    gallery = window.gallery
+    qtbot.keyClicks(gallery.search, "no page is called this")
+    assert gallery.pages.currentWidget() is gallery.empty and "No page matches" in gallery.empty.message.text()
+    qtbot.mouseClick(gallery.empty.button, Qt.MouseButton.LeftButton)
+    assert gallery.search.text() == "" and len(gallery.visible_image_ids()) == 2
+    assert gallery.pages.currentWidget() is gallery.view
+
+    with Project.create(tmp_path / "empty") as _:
+        pass
+    assert window.open_project(tmp_path / "empty")
+    qtbot.waitUntil(lambda: gallery.pages.currentWidget() is gallery.empty, timeout=10_000)
+    assert "no pages yet" in gallery.empty.message.text() and gallery.empty.button.text() == "Import Scans…"
+    asked: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: asked.append("folder") or "")
+    qtbot.mouseClick(gallery.empty.button, Qt.MouseButton.LeftButton)
+    assert asked == ["folder"]
+    from engine.inventory import ImageRow  # captions: a title alone would make pages of one work look alike
+
+    page = ImageRow(id=1, path="/b/kant_aufklaerung_1784_0017.tif", page_index=0, page_count=1, width=1, height=1,
+                    format="TIFF", title="Was ist Aufklärung?", shelfmark="", date="", notes="", sha256="0" * 64,
+                    accepted=0, proposed=0, rejected=0, missing=False)
+    assert caption(page) == "Was ist Aufklärung? — kant_aufklaerung_1784_0017.tif"

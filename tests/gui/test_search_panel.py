@@ -49,13 +49,16 @@ def test_index_search_and_open_a_result(qtbot, window, scans_project: Path, tiny
 
 def _right_click(qtbot, view, position: QPoint):
     """A real right-click; the view answers with its context menu (shown without blocking)."""
+    panel = view.parent()
+    while not hasattr(panel, "context_menu"):  # the panel that owns the view's menu
+        panel = panel.parent()
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.RightButton, pos=position)
-    if not view.parent().context_menu or not view.parent().context_menu.isVisible():
+    if not panel.context_menu or not panel.context_menu.isVisible():
         # QTest's clicks bypass the window system, which is what turns a right-click into a context-menu
         # event on most platforms: send that event as it would.
         QApplication.sendEvent(view.viewport(), QContextMenuEvent(QContextMenuEvent.Reason.Mouse, position,
                                                                      view.viewport().mapToGlobal(position)))
-    menu = view.parent().context_menu
+    menu = panel.context_menu
     assert menu is not None and menu.isVisible()
     return menu
 
