@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QStackedWidget,
     QToolBar,
@@ -46,6 +47,10 @@ from gui.workers import JobRunner
 
 if TYPE_CHECKING:
     from engine.models.service import ModelService
+
+
+# Jobs check their cancel token at least every second; quitting waits no longer than that.
+QUIT_WAIT_MS = 1500
 
 
 class MainWindow(QMainWindow):
@@ -282,8 +287,15 @@ class MainWindow(QMainWindow):
             self.jobs.submit("Releasing models", lambda progress, cancel: service.manager.unload_all())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        running = [job.title for job in self.jobs.running_jobs() if job.visible]
+        if running and QMessageBox.question(
+                self, "Quit Marginalia?",
+                f"{len(running)} job(s) are still running ({', '.join(running[:3])}). Quit anyway? They stop "
+                "where they are; everything finished so far is saved.") != QMessageBox.StandardButton.Yes:
+            event.ignore()
+            return
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
         self.jobs.cancel_all()
         self.close_project()
-        self.jobs.wait(5000)
+        self.jobs.wait(QUIT_WAIT_MS)
         super().closeEvent(event)

@@ -207,8 +207,12 @@ def test_segment_everything_makes_proposals(service, project, shared_data: Path)
     page = _imported_page(project, shared_data)
     category = add_category(project, "Region").id
     segmenter = Segmenter(service, EmbeddingCache(project.folder / "cache" / "sam-embeddings"), SAM)
-    loose = EverythingSettings(points_per_side=8, min_predicted_iou=0.0, min_stability=0.0, min_area_fraction=0.0)
-    records = segment_everything(project, segmenter, page, category_id=category, creator="Ada", settings=loose)
+    loose = EverythingSettings(points_per_side=12, min_predicted_iou=0.0, min_stability=0.0, min_area_fraction=0.0)
+    steps = []
+    records = segment_everything(project, segmenter, page, category_id=category, creator="Ada", settings=loose,
+                                 progress=steps.append)
+    tried = [step for step in steps if "points tried" in step.message]
+    assert [step.done for step in tried] == [64, 128, 144] and all(step.total == 144 for step in tried)
     with project.unit_of_work() as session:
         run = session.scalars(select(ModelRun).where(ModelRun.parameters["task"].as_string() ==
                                                      "segment-everything")).one()
@@ -274,3 +278,56 @@ def test_stale_embeddings_are_pruned(service, project, shared_data: Path, tmp_pa
     replaced.write_bytes(kept.read_bytes())
     assert prune_stale_embeddings(project, cache, service.store) == 2
     assert [p.name for p in cache.folder.iterdir()] == [kept.name]
+
+
+def test_encoding_block_by_block_equals_the_encoder_and_stops_between_blocks(service: ModelService,
+                                                                            tmp_path: Path) -> None:
+    from engine.segmentation.segmenter import encode_batch, frame_pixels
+
+    page = _page(tmp_path, (800, 600))
+    image = frame_pixels(page)
+
+    def both(network):  # noqa: ANN001, ANN202
+        sam = network.sam
+        batch = sam.preprocess(torch.from_numpy(image).permute(2, 0, 1)[None].float())
+        with torch.inference_mode():
+            reference = sam.image_encoder(batch).numpy()
+        return reference, encode_batch(network, [image])[0]
+
+    reference, stepped = service.run(SAM, both)
+    assert np.allclose(stepped.astype(np.float32), reference[0], atol=2e-3)  # stored as float16
+
+    class CancelAfterFirstBlock(CancelToken):
+        checks = 0
+
+        def raise_if_cancelled(self) -> None:
+            self.checks += 1
+            if self.checks > 1:
+                raise JobCancelled()
+
+    token = CancelAfterFirstBlock()
+    with pytest.raises(JobCancelled):
+        service.run(SAM, lambda network: encode_batch(network, [image], cancel=token))
+    assert token.checks == 2  # stopped before the second block, not after the whole encoder
+
+
+def test_segment_everything_stops_between_batches_of_points(service, project, shared_data: Path) -> None:
+    from engine.categories import add_category
+
+    page = _imported_page(project, shared_data)
+    segmenter = Segmenter(service, EmbeddingCache(project.folder / "cache" / "sam-embeddings"), SAM)
+    segmenter.embedding(page)
+    token = CancelToken()
+    steps = []
+
+    def cancel_after_first_batch(step) -> None:  # noqa: ANN001
+        steps.append(step)
+        if "points tried" in step.message:
+            token.cancel()
+
+    with pytest.raises(JobCancelled):
+        segment_everything(project, segmenter, page, category_id=add_category(project, "Region").id,
+                           creator="Ada", progress=cancel_after_first_batch, cancel=token)
+    assert [step.done for step in steps if "points tried" in step.message] == [64]  # not all 1,024 points
+    with project.unit_of_work() as session:
+        assert session.scalars(select(Annotation)).all() == []

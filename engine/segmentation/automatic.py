@@ -26,8 +26,13 @@ class EverythingSettings:
     min_area_fraction: float = 0.0005  # of the page: smaller regions are specks
 
 
-def _generate(network: Any, embedding: Embedding, settings: EverythingSettings) -> list[dict[str, Any]]:
-    """On the model's thread: the generator's masks at frame resolution, reusing the cached embedding."""
+def _generate(network: Any, embedding: Embedding, settings: EverythingSettings,
+              progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> list[dict[str, Any]]:
+    """On the model's thread: the generator's masks at frame resolution, reusing the cached embedding.
+
+    Progress is counted in prompt points tried (``points_per_side``² of them, 64 at a time), with the
+    regions kept so far; ``cancel`` is checked between those batches.
+    """
     import torch
     from segment_anything import SamAutomaticMaskGenerator, SamPredictor
 
@@ -40,8 +45,23 @@ def _generate(network: Any, embedding: Embedding, settings: EverythingSettings) 
             self.features = torch.from_numpy(embedding.features[None]).to(self.device)
             self.is_image_set = True
 
+    total = settings.points_per_side ** 2
+    tried, kept = 0, 0
+
+    class ReportingGenerator(SamAutomaticMaskGenerator):
+        def _process_batch(self, points: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+            nonlocal tried, kept
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            data = super()._process_batch(points, *args, **kwargs)
+            tried += len(points)
+            kept += len(data["iou_preds"])
+            report(progress, tried, total, f"Looking for regions: {tried} of {total} points tried, "
+                                           f"{kept} candidate region(s) so far")
+            return data
+
     width, height = embedding.frame.size
-    generator = SamAutomaticMaskGenerator(
+    generator = ReportingGenerator(
         network.sam, points_per_side=settings.points_per_side, pred_iou_thresh=settings.min_predicted_iou,
         stability_score_thresh=settings.min_stability, crop_n_layers=0,
         min_mask_region_area=int(settings.min_area_fraction * width * height))
@@ -56,20 +76,20 @@ def segment_everything(project: Project, segmenter: Segmenter, page: PageRef, *,
                        progress: ProgressCallback | None = None,
                        cancel: CancelToken | None = None) -> list[AnnotationRecord]:
     """Every region SAM finds on the page, stored as proposals (never accepted) with their scores."""
-    report(progress, 0, 3, "Encoding the page (once per page)…")
+    report(progress, 0, 0, "Preparing the page for SAM (once per page)…")
     embedding = segmenter.embedding(page, cancel=cancel)
     device = segmenter.service.device_of(segmenter.model_id)
     parameters = {"task": "segment-everything", "points_per_side": settings.points_per_side,
                   "min_predicted_iou": settings.min_predicted_iou, "min_stability": settings.min_stability}
     with recorded_run(project, segmenter.model_id, device=device, parameters=parameters,
                       model_version=embedding.key.checkpoint_sha256[:12]) as run:
-        report(progress, 1, 3, "Looking for regions…")
-        found = segmenter.service.run(segmenter.model_id, lambda network: _generate(network, embedding, settings))
+        found = segmenter.service.run(segmenter.model_id,
+                                      lambda network: _generate(network, embedding, settings, progress, cancel))
         geometries, origins = [], []
         for done, item in enumerate(found):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            report(progress, 2 + done, 2 + len(found), f"Tracing region {done + 1} of {len(found)}…")
+            report(progress, done, len(found), f"Tracing region {done + 1} of {len(found)}…")
             shape = shape_of_mask(_to_page(item["segmentation"], page))
             if shape.area == 0:
                 continue

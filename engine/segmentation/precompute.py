@@ -82,7 +82,7 @@ def precompute_embeddings(project: Project, segmenter: Segmenter, pages: list[Pa
                               if isinstance(image, Exception)]
             if readable:
                 segmenter.encode_images([page for page, _ in readable], [image for _, image in readable],
-                                        batch_size=batch_size)
+                                        batch_size=batch_size, cancel=cancel)
                 result.encoded += len(readable)
                 run.timings["seconds_per_page"] = round(segmenter.seconds_per_page() or 0.0, 3)
         run.timings["pages"] = result.encoded

@@ -8,6 +8,8 @@ decoding where the format allows), never at full resolution.
 
 from __future__ import annotations
 
+import functools
+
 import logging
 import statistics
 import threading
@@ -96,8 +98,12 @@ def frame_pixels(page: PageRef, side: int = ENCODER_SIDE) -> np.ndarray:
     return np.array(image.convert("RGB"))  # writable: torch will share it
 
 
-def encode_batch(network: Any, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Frame images ``[h, w, 3]`` uint8 → embeddings ``[C, 64, 64]``; on the model's thread."""
+def encode_batch(network: Any, images: Sequence[np.ndarray], cancel: CancelToken | None = None) -> list[np.ndarray]:
+    """Frame images ``[h, w, 3]`` uint8 → embeddings ``[C, 64, 64]``; on the model's thread.
+
+    ``cancel`` is checked between the encoder's transformer blocks (about half a
+    second each for ViT-B on a laptop CPU), so a cancelled page stops within a second.
+    """
     import torch
 
     sam = network.sam
@@ -106,10 +112,23 @@ def encode_batch(network: Any, images: Sequence[np.ndarray]) -> list[np.ndarray]
     with torch.inference_mode():
         if network.device.startswith("cuda"):
             with torch.autocast("cuda", dtype=network.encoder_dtype):
-                features = sam.image_encoder(batch)
+                features = _encode_in_steps(sam.image_encoder, batch, cancel)
         else:
-            features = sam.image_encoder(batch)
+            features = _encode_in_steps(sam.image_encoder, batch, cancel)
     return [as_stored(item) for item in features.float().cpu().numpy()]
+
+
+def _encode_in_steps(encoder: Any, batch: Any, cancel: CancelToken | None) -> Any:
+    """segment-anything's ``ImageEncoderViT.forward``, one block at a time: ``[B, 3, 1024, 1024]`` →
+    ``[B, 256, 64, 64]`` (tests compare it with the encoder's own forward)."""
+    x = encoder.patch_embed(batch)
+    if encoder.pos_embed is not None:
+        x = x + encoder.pos_embed
+    for block in encoder.blocks:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        x = block(x)
+    return encoder.neck(x.permute(0, 3, 1, 2))
 
 
 class Segmenter:
@@ -157,14 +176,15 @@ class Segmenter:
             if cancel is not None:
                 cancel.raise_if_cancelled()
             images.append(frame_pixels(page))
-        return self.encode_images(pages, images, batch_size=batch_size)
+        return self.encode_images(pages, images, batch_size=batch_size, cancel=cancel)
 
     def encode_images(self, pages: Sequence[PageRef], images: Sequence[np.ndarray], *,
-                      batch_size: int = 1) -> list[Embedding]:
+                      batch_size: int = 1, cancel: CancelToken | None = None) -> list[Embedding]:
         """Encode already decoded frame images (see :func:`frame_pixels`) of ``pages`` and cache them."""
         keys = [self.key_for(page) for page in pages]
         started = time.perf_counter()
-        features = self.service.run_batches(self.model_id, images, encode_batch, batch_size=batch_size)
+        features = self.service.run_batches(self.model_id, images, functools.partial(encode_batch, cancel=cancel),
+                                            batch_size=batch_size)
         self._encode_seconds.append((time.perf_counter() - started) / len(pages))
         embeddings = [Embedding(key, feature, InputFrame(page.width, page.height, ENCODER_SIDE))
                       for key, feature, page in zip(keys, features, pages, strict=True)]

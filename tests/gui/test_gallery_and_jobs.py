@@ -255,3 +255,37 @@ def test_empty_states_say_why_and_offer_the_next_step(qtbot, window, scans_proje
                     format="TIFF", title="Was ist Aufklärung?", shelfmark="", date="", notes="", sha256="0" * 64,
                     accepted=0, proposed=0, rejected=0, missing=False)
     assert caption(page) == "Was ist Aufklärung? — kant_aufklaerung_1784_0017.tif"
+
+
+def test_quitting_with_a_job_running_asks_and_then_stops_within_a_second(qtbot, scans_project: Path,
+                                                                         monkeypatch) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.main_window import MainWindow
+    from gui.settings import AppSettings
+
+    window = MainWindow(AppSettings(), "Test Curator")
+    qtbot.addWidget(window)
+    window.show()
+    open_and_wait(qtbot, window, scans_project)
+
+    def slow(progress, cancel) -> None:  # noqa: ANN001 - an engine job: checks its token between steps
+        for step in range(600):
+            cancel.raise_if_cancelled()
+            progress(JobProgress(step, 600, "working"))
+            time.sleep(0.05)
+
+    window.jobs.submit("Indexing the collection", slow)
+    answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
+    asked: list[str] = []
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *rest: asked.append(text)
+                        or answers.pop(0))
+    window.close()
+    assert window.isVisible() and "Indexing the collection" in asked[0]  # No: nothing happens
+    timer = QElapsedTimer()
+    timer.start()
+    window.close()
+    from PySide6.QtCore import QThreadPool
+
+    assert not window.isVisible() and QThreadPool.globalInstance().activeThreadCount() == 0  # all stopped
+    assert timer.elapsed() < 1000
