@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtCore import QEventLoop, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 
@@ -31,6 +31,39 @@ def _settle(ms: int = 400) -> None:
     loop = QEventLoop()
     QTimer.singleShot(ms, loop.quit)
     loop.exec()
+
+
+def _main_window_sizes(window, out: Path) -> None:  # noqa: ANN001
+    """The main window at a laptop's 1280×720 and at 1920×1080, with search results and the Annotations table.
+
+    Search runs on the test kit's tiny CLIP (random weights): the results' order means nothing, the layout is
+    what is shown.
+    """
+    from engine.models.store import ModelStore
+    from tests.modelkit.tiny import tiny_spec, write_tiny
+
+    os.environ["MARGINALIA_DEVICE"] = "cpu"
+    models = Path(os.environ["MARGINALIA_DATA_DIR"]) / "models"
+    os.environ["MARGINALIA_MODELS"] = str(models)
+    ModelStore().import_files(tiny_spec("clip-vit-b-32"), [write_tiny("clip-vit-b-32", models.parent / "tiny")])
+    window.reset_model_service()
+    window.gallery.status_filter.setCurrentText("All pages")
+    window.canvas.set_tool("select")
+    window.search.index_project()
+    _wait(window.jobs.job_ended, 120_000)
+    window.docks["search"].raise_()
+    window.search.query.setText("a decorated initial")
+    window.search.search()
+    _wait(window.search.results_shown, 60_000)
+    bengel = next(r.id for r in window.gallery.model.rows() if r.proposed)
+    window.gallery.select_image(bengel)
+    _wait(window.page_ready)
+    for width, height in ((1280, 720), (1920, 1080)):
+        window.resize(width, height)
+        _settle(300)
+        window.canvas.fit()
+        _settle(300)
+        window.grab().save(str(out / f"main-window-{width}x{height}.png"))
 
 
 def main(out: Path) -> None:
@@ -51,11 +84,11 @@ def main(out: Path) -> None:
         _wait(window.page_ready)
         _settle()
 
-        window.splitter.setSizes([900, 540])
+        window.resizeDocks([window.docks["gallery"]], [900], Qt.Orientation.Horizontal)
         _settle()
         window.grab().save(str(out / "gallery.png"))
 
-        window.splitter.setSizes([330, 1110])
+        window.resizeDocks([window.docks["gallery"]], [330], Qt.Orientation.Horizontal)
         kant = next(r.id for r in window.gallery.model.rows() if r.format == "JPEG2000")
         window.gallery.select_image(kant)
         _wait(window.page_ready)
@@ -91,6 +124,7 @@ def main(out: Path) -> None:
         assert hint is not None
         hint.grab().save(str(out / "model-needed-hint.png"))
         hint.close()
+        _main_window_sizes(window, out)
         window.close()
         app.processEvents()
     print(f"screenshots written to {out}")

@@ -56,6 +56,7 @@ def run_app(project: Path | None = None, *, screenshot: Path | None = None,
         if curator:
             settings.curator = curator
     window = MainWindow(settings, curator or "Unnamed curator")
+    window.confirm_quit = interactive
     window.show()
     if report_visible:
         # Measured by bench/startup.py: the moment the window has been shown and painted.

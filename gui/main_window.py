@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QSplitter,
+    QSizePolicy,
     QStackedWidget,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -65,6 +66,7 @@ class MainWindow(QMainWindow):
         self.curator = curator
         self.project: Project | None = None
         self.read_only_note: QWidget | None = None
+        self.confirm_quit = False  # the app asks before quitting over running jobs; scripted windows do not
         self.actions_by_name: dict[str, QAction] = {}
         self.jobs = JobRunner(self)
         self.events = ProjectEvents(self)
@@ -95,9 +97,14 @@ class MainWindow(QMainWindow):
                                              self.refresh_gallery)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery, settings)
+        # Tool options live in a bar that is always there, so a tool's options appearing never moves the page.
+        self.tool_options = QToolBar("Tool options")
+        self.tool_options.setObjectName("toolbar-tool-options")
+        self.tool_options.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.tool_options)
         self.sam_options = QToolBar("SAM options")
         self.sam_options.setObjectName("toolbar-sam")
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.sam_options)
+        self.tool_options.addWidget(self.sam_options)
         self.sam = SamController(self)
         self.actions_by_name = build_menus(self)
         self._fill_sam_options()
@@ -109,13 +116,26 @@ class MainWindow(QMainWindow):
         self.canvas.tool_changed.connect(self._tool_changed)
         self._tool_changed("select")
         self.setWindowTitle("Marginalia")
-        self.resize(1400, 900)
         geometry, state = settings.window_state()
         if geometry is not None:
             self.restoreGeometry(geometry)
         if state is not None:
             self.restoreState(state)
+        self._fit_screen(preferred=None if geometry is not None else QSize(1400, 900))
         self._show_welcome()
+
+    def _fit_screen(self, preferred: QSize | None) -> None:
+        """A first start opens at a comfortable size, and no start opens larger than the screen (a laptop's
+        1280×720, or a monitor that was unplugged since)."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        wanted = preferred or self.size()
+        if screen is None:
+            self.resize(wanted)
+            return
+        title_bar = 32  # the window manager's frame is not known before the window is shown
+        self.resize(min(wanted.width(), screen.width()), min(wanted.height(), screen.height() - title_bar))
+        if not screen.intersects(self.frameGeometry()):
+            self.move(screen.topLeft())
 
     def _fill_sam_options(self) -> None:
         bar = self.sam_options
@@ -124,19 +144,18 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         bar.addAction(self.actions_by_name["sam-everything"])
         bar.addAction(self.actions_by_name["sam-precompute"])
+        self.tool_options.setFixedHeight(self.tool_options.sizeHint().height())
         bar.setVisible(False)
 
     def _build_layout(self) -> None:
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.gallery)
-        splitter.addWidget(self.canvas)
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([360, 1000])
-        self.splitter = splitter
+        # The page takes the middle. Pages and search results share the left column as tabs (each gets its
+        # full height, even at 1280×720); categories, annotations and metadata stack on the right. Every
+        # dock can be resized, moved, tabbed or floated, and the window remembers how.
         self.pages = QStackedWidget()
+        # The welcome page is shown without docks, so its width must not widen the window at laptop sizes.
+        self.welcome.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.pages.addWidget(self.welcome)
-        self.pages.addWidget(splitter)
+        self.pages.addWidget(self.canvas)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -144,23 +163,35 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.notifications)
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
+        self.setTabPosition(Qt.DockWidgetArea.LeftDockWidgetArea, QTabWidget.TabPosition.North)
+        self.setDockNestingEnabled(True)
         self.docks: dict[str, QDockWidget] = {}
         self.search = SearchPanel(self)
-        for name, title, widget in (("categories", "Categories", self.categories),
-                                    ("annotations", "Annotations", self.annotations),
-                                    ("metadata", "Page metadata", self.metadata),
-                                    ("search", "Search", self.search)):
+        for name, title, widget, area in (
+                ("gallery", "Pages", self.gallery, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("search", "Search", self.search, Qt.DockWidgetArea.LeftDockWidgetArea),
+                ("categories", "Categories", self.categories, Qt.DockWidgetArea.RightDockWidgetArea),
+                ("annotations", "Annotations", self.annotations, Qt.DockWidgetArea.RightDockWidgetArea),
+                ("metadata", "Page metadata", self.metadata, Qt.DockWidgetArea.RightDockWidgetArea)):
             dock = QDockWidget(title, self)
             dock.setObjectName(f"dock-{name}")
             dock.setWidget(widget)
-            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            self.addDockWidget(area, dock)
             self.docks[name] = dock
-        self.tabifyDockWidget(self.docks["metadata"], self.docks["search"])
-        self.docks["metadata"].raise_()
+        self.tabifyDockWidget(self.docks["gallery"], self.docks["search"])
+        self.docks["gallery"].raise_()
+        self.resizeDocks([self.docks["gallery"], self.docks["categories"]], [360, 330], Qt.Orientation.Horizontal)
+
+    def _set_docks_visible(self, visible: bool) -> None:
+        for dock in self.docks.values():
+            dock.setVisible(visible)
+        if visible:
+            self.docks["gallery"].raise_()
 
     def _show_welcome(self) -> None:
         self.welcome.set_recent(self.settings.recent_projects())
         self.pages.setCurrentWidget(self.welcome)
+        self._set_docks_visible(False)
 
     def _tool_changed(self, name: str) -> None:
         self.status.set_tool(self.canvas.tool.label)
@@ -225,6 +256,7 @@ class MainWindow(QMainWindow):
                 "You can browse, search and export it to another folder; changes are not possible.")
         self.setWindowTitle(f"{project.name}{' (read-only)' if project.read_only else ''} — Marginalia")
         self.pages.setCurrentIndex(1)
+        self._set_docks_visible(True)
         self.refresh_gallery(select_first=True)
 
     def close_project(self) -> None:
@@ -288,7 +320,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         running = [job.title for job in self.jobs.running_jobs() if job.visible]
-        if running and QMessageBox.question(
+        if running and self.confirm_quit and QMessageBox.question(
                 self, "Quit Marginalia?",
                 f"{len(running)} job(s) are still running ({', '.join(running[:3])}). Quit anyway? They stop "
                 "where they are; everything finished so far is saved.") != QMessageBox.StandardButton.Yes:

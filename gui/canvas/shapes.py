@@ -228,8 +228,12 @@ class AnnotationItem(QGraphicsPathItem):
         self.finish_edit()
 
     def translated_geometry(self) -> Geometry:
-        """The geometry moved by the item's drag offset (``pos``)."""
-        dx, dy = self.pos().x(), self.pos().y()
+        """The geometry moved by the item's drag offset (``pos``), in whole page pixels.
+
+        A fractional shift would re-sample the shape's edges, so moving it would change its
+        pixels and its area; a move is meant to keep the shape as it is.
+        """
+        dx, dy = float(round(self.pos().x())), float(round(self.pos().y()))
         if self._parts:
             moved = [{"exterior": [v + (dx if i % 2 == 0 else dy) for i, v in enumerate(part["exterior"])],
                       "holes": [[v + (dx if i % 2 == 0 else dy) for i, v in enumerate(hole)]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtGui import QBrush, QColor, QResizeEvent
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
 
 from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
@@ -15,6 +15,9 @@ from gui.docks.layout import tree_with_buttons
 
 _STATUS_COLOURS = {AnnotationStatus.PROPOSED: "#B26A00", AnnotationStatus.ACCEPTED: "#2E7D32",
                    AnnotationStatus.REJECTED: "#8A8A8A"}
+
+
+NARROW_WIDTH = 400
 
 
 class AnnotationsPanel(QWidget):
@@ -32,8 +35,16 @@ class AnnotationsPanel(QWidget):
         self.tree.setRootIsDecorated(False)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setSortingEnabled(False)
-        for column, width in enumerate((40, 130, 70, 90, 45)):
+        # The key columns fit a laptop's narrow dock: the category name gives way (elided), nothing scrolls.
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        for column in (0, 2, 4):  # number, status, score: short, and what review is about
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        for column, width in ((3, 62), (5, 70)):  # source, creator: elided, widened by hand when wanted
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             self.tree.setColumnWidth(column, width)
+        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tree.itemSelectionChanged.connect(self._emit_selection)
         tree_with_buttons(self, self.tree, [
             ("Accept", "Accept the selected proposals (A)", self.accept_requested.emit),
@@ -45,6 +56,14 @@ class AnnotationsPanel(QWidget):
         self.tree.customContextMenuRequested.connect(self._context_menu)
         self.context_menu: QMenu | None = None
         self._syncing = False
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt's name
+        # In a laptop's narrow dock, who made a shape and with what gives way to what it is and where it
+        # stands in review (both stay in each row's tooltip); a wider dock shows every column.
+        narrow = event.size().width() < NARROW_WIDTH
+        for column in (3, 5):
+            self.tree.setColumnHidden(column, narrow)
+        super().resizeEvent(event)
 
     def _context_menu(self, position: QPoint) -> None:
         item = self.tree.itemAt(position)
@@ -110,6 +129,9 @@ class AnnotationsPanel(QWidget):
             "" if record.score is None else f"{record.score:.2f}", record.creator])
         if category:
             item.setIcon(1, swatch(category.colour))
+        tip = f"#{record.id} {item.text(1)} — {record.status.value}, by {record.creator or '?'} ({source})"
+        for column in range(6):
+            item.setToolTip(column, tip)
         item.setForeground(2, QBrush(QColor(_STATUS_COLOURS[record.status])))
         item.setData(0, Qt.ItemDataRole.UserRole, record.id)
         if record.status is AnnotationStatus.REJECTED:

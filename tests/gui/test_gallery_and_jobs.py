@@ -265,6 +265,7 @@ def test_quitting_with_a_job_running_asks_and_then_stops_within_a_second(qtbot, 
     from gui.settings import AppSettings
 
     window = MainWindow(AppSettings(), "Test Curator")
+    window.confirm_quit = True  # as the app sets it for a person at the screen
     qtbot.addWidget(window)
     window.show()
     open_and_wait(qtbot, window, scans_project)

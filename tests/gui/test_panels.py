@@ -141,3 +141,19 @@ def test_a_read_only_project_opens_with_a_banner(qtbot, window, scans_project, m
     texts = [note.label.text() for note in window.notifications.notifications()]
     assert any(text.startswith("Read-only:") for text in texts), texts
     assert window.gallery.visible_image_ids()  # browsing works
+
+
+def test_the_window_fits_a_laptop_screen_with_the_key_columns_showing(qtbot, window, scans_project: Path) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    hint = window.minimumSizeHint()
+    assert hint.width() <= 1280 and hint.height() <= 720 - 40  # 1280×720 less a title bar
+    window.resize(1280, 680)
+    qtbot.waitUntil(lambda: window.width() == 1280)
+    tree = window.annotations.tree
+    assert window.annotations.width() < 400
+    assert tree.isColumnHidden(3) and tree.isColumnHidden(5)  # source and creator give way (in tooltips)
+    shown = [column for column in range(tree.columnCount()) if not tree.isColumnHidden(column)]
+    assert sum(tree.columnWidth(column) for column in shown) <= tree.viewport().width() + 1  # nothing scrolls
+    assert tree.columnWidth(1) >= 90  # the category name has room
+    window.docks["search"].raise_()
+    assert window.search.results.height() > 250  # results get the column's height, not a strip

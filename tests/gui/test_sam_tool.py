@@ -37,9 +37,11 @@ def _sam_annotations(window) -> list[Annotation]:
 
 def test_click_shows_a_mask_and_enter_saves_it(qtbot, window, scans_project: Path, sam_installed) -> None:
     open_and_wait(qtbot, window, scans_project)
+    canvas_at = window.canvas.mapTo(window, window.canvas.rect().topLeft())
     with qtbot.waitSignal(window.sam.page_ready, timeout=60_000):
         qtbot.keyClick(window.canvas, Qt.Key.Key_S)  # the tool's shortcut
     assert window.canvas.tool is window.sam.tool and window.sam_options.isVisible()
+    assert window.canvas.mapTo(window, window.canvas.rect().topLeft()) == canvas_at  # its options moved nothing
     page = window.sam._page
     with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
         _click(qtbot, window, page.width * 0.4, page.height * 0.3)
