@@ -290,3 +290,20 @@ def test_quitting_with_a_job_running_asks_and_then_stops_within_a_second(qtbot, 
 
     assert not window.isVisible() and QThreadPool.globalInstance().activeThreadCount() == 0  # all stopped
     assert timer.elapsed() < 1000
+
+
+def test_the_cancel_button_stops_a_job_within_a_second(qtbot, window) -> None:
+    def slow(progress, cancel) -> None:  # noqa: ANN001 - checks its token between steps, as engine jobs do
+        for step in range(600):
+            cancel.raise_if_cancelled()
+            progress(JobProgress(step, 600, f"page {step + 1} of 600"))
+            time.sleep(0.1)
+
+    job = window.jobs.submit("Preparing pages", slow)
+    indicator = window.status.jobs
+    qtbot.waitUntil(indicator.isVisible, timeout=5000)
+    timer = QElapsedTimer()
+    timer.start()
+    with qtbot.waitSignal(job.ended, timeout=1000):
+        qtbot.mouseClick(indicator.cancel_button, Qt.MouseButton.LeftButton)
+    assert timer.elapsed() < 1000 and job.outcome == "cancelled"
