@@ -75,12 +75,15 @@ class AppSettings:
                                 [str(p) for p in self.recent_projects() if p != folder])
         self._settings.sync()
 
-    def last_category(self, project_folder: Path) -> int | None:
-        value = self._settings.value(f"last_category/{_key(project_folder)}", None)
+    def _project_id(self, name: str, project_folder: Path) -> int | None:
+        value = self._settings.value(f"{name}/{_key(project_folder)}", None)
         try:
             return int(value) if value is not None else None
         except (TypeError, ValueError):
             return None
+
+    def last_category(self, project_folder: Path) -> int | None:
+        return self._project_id("last_category", project_folder)
 
     def set_last_category(self, project_folder: Path, category_id: int) -> None:
         self._settings.setValue(f"last_category/{_key(project_folder)}", category_id)
@@ -101,11 +104,7 @@ class AppSettings:
 
     def last_page(self, project_folder: Path) -> int | None:
         """The page (image id) last shown in a project, to reopen it there."""
-        value = self._settings.value(f"last_page/{_key(project_folder)}", None)
-        try:
-            return int(value) if value is not None else None
-        except (TypeError, ValueError):
-            return None
+        return self._project_id("last_page", project_folder)
 
     def set_last_page(self, project_folder: Path, image_id: int) -> None:
         self._settings.setValue(f"last_page/{_key(project_folder)}", image_id)
