@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import logging.handlers
 import os
@@ -65,7 +66,11 @@ def run_app(project: Path | None = None, *, screenshot: Path | None = None,
     _open_initial_project(window, settings, project)
     if screenshot is not None:
         _take_screenshot_when_ready(window, screenshot)
-    return app.exec()
+    status = app.exec()
+    # The window is closed and the project saved. Python's last garbage collection over every Qt
+    # wrapper took 1.5 s of a quit the curator had already asked for: nothing left needs collecting.
+    gc.freeze()
+    return status
 
 
 def _open_initial_project(window: MainWindow, settings: AppSettings, project: Path | None) -> None:
