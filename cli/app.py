@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import engine
 from cli import commands, models, search
 from engine.errors import MarginaliaError
+from engine.paths import append_to_log
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,24 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         else:
-            log = _log_traceback() if args.command == "gui" else None
+            log = append_to_log("FATAL " + traceback.format_exc()) if args.command == "gui" else None
             where = f"details are in the log file {log}" if log else "run again with --debug for details"
             print(f"marginalia: unexpected error: {type(error).__name__}: {error} ({where})", file=sys.stderr)
         return commands.EXIT_FAILED
-
-
-def _log_traceback() -> str | None:
-    """Append the current exception's traceback to the app's log file; its path, or None if it cannot be written."""
-    from engine.paths import user_data_dir  # noqa: PLC0415
-
-    log = user_data_dir() / "marginalia.log"
-    try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as stream:
-            stream.write("FATAL " + traceback.format_exc())
-    except OSError:
-        return None
-    return str(log)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from engine.coco.importer import import_coco
 from engine.ingest.report import Outcome
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images, summarise
-from engine.paths import displayable, user_data_dir
+from engine.paths import append_to_log, displayable, log_file
 from engine.project import Project
 from engine.relink import relink
 
@@ -49,10 +49,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if item.outcome is Outcome.IGNORED and not args.verbose:
             continue
         if item.outcome is Outcome.IMPORTED:
-            sizes = ", ".join(f"{w}×{h}" for w, h in item.page_sizes[:3])
-            more = f" (+{len(item.page_sizes) - 3} pages)" if len(item.page_sizes) > 3 else ""
-            note = f" ({displayable(item.reason)})" if item.reason else ""
-            print(f"imported   {_display(item.path)}  {item.image_format} {sizes}{more}{note}")
+            print(f"imported   {_display(item.path)}  {displayable(item.details())}")
         else:
             print(f"{item.outcome.value:<10} {_display(item.path)}: {displayable(item.reason)}")
     print(result.summary())
@@ -131,22 +128,12 @@ def cmd_relink(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _log_fatal(log_file: Path, message: str) -> None:
-    try:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with log_file.open("a", encoding="utf-8") as log:
-            log.write(f"FATAL {message}\n")
-    except OSError:
-        pass  # the message on screen is what counts
-
-
 def cmd_gui(args: argparse.Namespace) -> int:
     from gui.platform_check import platform_problem  # noqa: PLC0415 - imports no Qt
 
-    log_file = user_data_dir() / "marginalia.log"
-    problem = None if args.screenshot or args.report_startup else platform_problem(log_file)
+    problem = None if args.screenshot or args.report_startup else platform_problem(log_file())
     if problem is not None:
-        _log_fatal(log_file, problem)
+        append_to_log(f"FATAL {problem}")  # the message on screen is what counts if this cannot be written
         print(problem, file=sys.stderr)
         return EXIT_FAILED
     from gui.app import run_app  # noqa: PLC0415 - Qt loads only when the window is wanted

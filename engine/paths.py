@@ -26,6 +26,24 @@ def user_data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
+def log_file() -> Path:
+    """The app's log, named in every fatal message."""
+    return user_data_dir() / "marginalia.log"
+
+
+def append_to_log(text: str) -> Path | None:
+    """Add ``text`` to the log (for failures before or outside the app's own logging); the log's path, or
+    ``None`` when it cannot be written."""
+    path = log_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as log:
+            log.write(text if text.endswith("\n") else text + "\n")
+    except OSError:
+        return None
+    return path
+
+
 def user_cache_dir() -> Path:
     """Caches that belong to no writable project (a read-only project's page pyramids)."""
     return user_data_dir() / "cache"

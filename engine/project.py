@@ -157,9 +157,13 @@ class Project:
         :class:`ProjectBusyError`. Long jobs write in several of these, so that
         other processes can interleave.
         """
+        self.require_writable()
+        return self._session(cancel, immediate=True)
+
+    def require_writable(self) -> None:
+        """Refuse, with the reason, any change to a project that is open read-only."""
         if self.read_only:
             raise self._read_only_error()
-        return self._session(cancel, immediate=True)
 
     @contextmanager
     def _session(self, cancel: CancelToken | None, *, immediate: bool) -> Iterator[Session]:

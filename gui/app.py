@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QMessageLogContext, QtMsgType, QTimer, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
-from engine.paths import user_data_dir
+from engine.paths import log_file
 from gui.dialogs import ask_curator_name
 from gui.main_window import MainWindow
 from gui.settings import AppSettings
@@ -21,9 +21,9 @@ SCREENSHOT_TIMEOUT_MS = 30_000
 
 
 def _setup_logging() -> None:
-    log_file = user_data_dir() / "marginalia.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3,
+    path = log_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3,
                                                    encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)

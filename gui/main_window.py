@@ -166,6 +166,7 @@ class MainWindow(QMainWindow):
         self.setTabPosition(Qt.DockWidgetArea.LeftDockWidgetArea, QTabWidget.TabPosition.North)
         self.setDockNestingEnabled(True)
         self.docks: dict[str, QDockWidget] = {}
+        self._docks_to_restore: list[QDockWidget] = []
         self.search = SearchPanel(self)
         for name, title, widget, area in (
                 ("gallery", "Pages", self.gallery, Qt.DockWidgetArea.LeftDockWidgetArea),
@@ -183,10 +184,17 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.docks["gallery"], self.docks["categories"]], [360, 330], Qt.Orientation.Horizontal)
 
     def _set_docks_visible(self, visible: bool) -> None:
-        for dock in self.docks.values():
-            dock.setVisible(visible)
-        if visible:
-            self.docks["gallery"].raise_()
+        """Docks make no sense over the welcome page; when a project opens, those the curator had open return
+        (a dock they closed stays closed)."""
+        if not visible:
+            self._docks_to_restore = self._docks_to_restore or [d for d in self.docks.values() if not d.isHidden()]
+            for dock in self.docks.values():
+                dock.hide()
+            return
+        for dock in self._docks_to_restore or list(self.docks.values()):
+            dock.show()
+        self._docks_to_restore = []
+        self.docks["gallery"].raise_()
 
     def _show_welcome(self) -> None:
         self.welcome.set_recent(self.settings.recent_projects())

@@ -11,10 +11,13 @@ without any flag to interpret.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from PIL import Image
 
 from engine.errors import MarginaliaError
 from engine.fileio import sha256_file, write_atomically
@@ -91,9 +94,7 @@ def _copy(source: Path, target: Path, sha256: str, link: bool) -> None:
         partial.unlink(missing_ok=True)
 
 
-def _write_png(page, target: Path) -> None:  # noqa: ANN001
-    import io
-
+def _write_png(page: Image.Image, target: Path) -> None:
     buffer = io.BytesIO()
     page.save(buffer, "PNG", optimize=False)
     write_atomically(target, buffer.getvalue(), durable=False)

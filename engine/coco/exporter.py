@@ -95,6 +95,8 @@ def _build(
     root = PurePath(image_root) if image_root else _common_folder([image.path for image in images])
     if image_root is not None:
         _check_root(images, root)
+    sources = [PageSource(image.path, image.page_index, image.page_count, image.format, image.orientation,
+                          image.sha256, PurePath(image.path).relative_to(root).as_posix()) for image in images]
     licences = sorted({image.rights for image in images if image.rights})
     licence_ids = {text: number for number, text in enumerate(licences, start=1)}
     image_ids = {image.id: number for number, image in enumerate(images, start=1)}
@@ -107,8 +109,6 @@ def _build(
         if number % 500 == 0:
             report(progress, number, len(annotations), "Writing annotations…")
     report(progress, len(annotations), len(annotations), "Writing file…")
-    sources = [PageSource(image.path, image.page_index, image.page_count, image.format, image.orientation,
-                          image.sha256, PurePath(image.path).relative_to(root).as_posix()) for image in images]
     return {
         "info": {
             "description": info.name if info else "",
@@ -119,7 +119,8 @@ def _build(
             "generator": f"Marginalia {engine.__version__}",
         },
         "licenses": [{"id": number, "name": text, "url": ""} for text, number in licence_ids.items()],
-        "images": [_image(image, image_ids[image.id], root, licence_ids) for image in images],
+        "images": [_image(image, image_ids[image.id], source.relative, licence_ids)
+                   for image, source in zip(images, sources, strict=True)],
         "categories": [
             {
                 "id": category_ids[category.id],
@@ -154,16 +155,12 @@ def _check_root(images: list[Image], root: PurePath) -> None:
             "folder that holds every page, or leave the images folder out to use their common folder.")
 
 
-def _relative_name(path: str, root: PurePath) -> str:
-    # Names that are not UTF-8 cannot be written in JSON as they are: the content hash
-    # in the image's attributes still identifies the page.
-    return displayable(PurePath(path).relative_to(root).as_posix())
-
-
-def _image(image: Image, number: int, root: PurePath, licence_ids: dict[str, int]) -> dict[str, Any]:
+def _image(image: Image, number: int, relative: str, licence_ids: dict[str, int]) -> dict[str, Any]:
     return {
         "id": number,
-        "file_name": _relative_name(image.path, root),
+        # Names that are not UTF-8 cannot go into JSON as they are; the sha256 in the attributes still
+        # identifies the page.
+        "file_name": displayable(relative),
         "width": image.width,
         "height": image.height,
         "license": licence_ids.get(image.rights, 0),

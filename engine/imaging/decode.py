@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine.imaging.orientation import apply_orientation, orientation_left_to_apply, stored_orientation
 from engine.imaging import vips
 from engine.imaging.formats import require
+from engine.imaging.orientation import apply_orientation, orientation_left_to_apply, stored_orientation
 from engine.imaging.probe import UnreadableImage, check_pixel_limit
 from engine.imaging.sniff import read_head, sniff_format
+
 
 def to_display_mode(image: Image.Image) -> Image.Image:
     """Convert any decoded mode (1-bit, 16-bit, CMYK, palette...) to ``RGB`` or ``L``.

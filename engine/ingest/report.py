@@ -30,6 +30,15 @@ class FileResult:
     image_ids: tuple[int, ...] = ()
     page_sizes: tuple[tuple[int, int], ...] = ()
 
+    def details(self) -> str:
+        """One line: the format and page sizes of an imported file (and any note), else the reason."""
+        if self.outcome is not Outcome.IMPORTED:
+            return self.reason
+        sizes = ", ".join(f"{width}×{height}" for width, height in self.page_sizes[:3])
+        more = f" (+{len(self.page_sizes) - 3} pages)" if len(self.page_sizes) > 3 else ""
+        note = f"; {self.reason}" if self.reason else ""
+        return f"{self.image_format} {sizes}{more}{note}"
+
 
 @dataclass(slots=True)
 class ImportReport:
@@ -55,7 +64,7 @@ class ImportReport:
     def rows(self) -> list[tuple[str, str, str]]:
         """``(outcome, file, details)`` for every file, problems first, as people read a report."""
         order = {Outcome.FAILED: 0, Outcome.DUPLICATE: 1, Outcome.IGNORED: 2, Outcome.IMPORTED: 3}
-        return [(result.outcome.value, displayable(result.path), displayable(_details(result)))
+        return [(result.outcome.value, displayable(result.path), displayable(result.details()))
                 for result in sorted(self.results, key=lambda result: order[result.outcome])]
 
     def as_text(self) -> str:
@@ -69,11 +78,3 @@ class ImportReport:
         writer.writerows(self.rows())
         write_atomically(Path(path), buffer.getvalue().encode("utf-8-sig"))  # the BOM: Excel reads UTF-8 then
 
-
-def _details(result: FileResult) -> str:
-    if result.outcome is Outcome.IMPORTED:
-        sizes = ", ".join(f"{width}×{height}" for width, height in result.page_sizes[:3])
-        more = f" (+{len(result.page_sizes) - 3} pages)" if len(result.page_sizes) > 3 else ""
-        note = f"; {result.reason}" if result.reason else ""
-        return f"{result.image_format} {sizes}{more}{note}"
-    return result.reason

@@ -61,9 +61,7 @@ def import_scans(
     window: int | None = None,
 ) -> ImportReport:
     """Import every image found in ``paths`` (files or folders, recursively)."""
-    if project.read_only:
-        with project.writing():
-            pass  # raises the read-only message before any file is looked at
+    project.require_writable()  # before any file is looked at
     candidates, problems = collect(list(paths))
     outcome = ImportReport(results=list(problems))
     total = len(candidates)

@@ -157,3 +157,12 @@ def test_the_window_fits_a_laptop_screen_with_the_key_columns_showing(qtbot, win
     assert tree.columnWidth(1) >= 90  # the category name has room
     window.docks["search"].raise_()
     assert window.search.results.height() > 250  # results get the column's height, not a strip
+
+
+def test_a_dock_the_curator_closed_stays_closed_when_a_project_opens(qtbot, window, scans_project: Path) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    window.docks["metadata"].close()
+    window.close_project()
+    assert not any(dock.isVisible() for dock in window.docks.values())  # the welcome page has no docks
+    open_and_wait(qtbot, window, scans_project)
+    assert window.docks["annotations"].isVisible() and not window.docks["metadata"].isVisible()
