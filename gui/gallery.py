@@ -367,11 +367,15 @@ class GalleryPanel(QWidget):
 
     def _empty_action(self) -> None:
         if self.model.rowCount():
-            self.search.clear()
-            self.status_filter.setCurrentIndex(0)
-            self.category_filter.setCurrentIndex(0)
+            self.show_all()
         else:
             self.import_requested.emit()
+
+    def show_all(self) -> None:
+        """Clear every filter."""
+        self.search.clear()
+        self.status_filter.setCurrentIndex(0)
+        self.category_filter.setCurrentIndex(0)
 
     def set_categories(self, categories: list[CategoryRecord]) -> None:
         current = self.category_filter.currentData()
@@ -402,6 +406,15 @@ class GalleryPanel(QWidget):
         self.view.setCurrentIndex(proxy_index)
         self.view.scrollTo(proxy_index)
         return True
+
+    def reveal(self, image_id: int) -> bool:
+        """Select a page even when the filters hide it (they are cleared then); ``False`` when it is gone."""
+        if self.select_image(image_id):
+            return True
+        if self.model.position_of(image_id) is None:
+            return False
+        self.show_all()
+        return self.select_image(image_id)
 
     def step(self, offset: int) -> None:
         ids = self.visible_image_ids()

@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QInputDialog,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QSizePolicy,
@@ -40,10 +39,10 @@ from gui.labelling import LabellingController, LabellingViews
 from gui.menus import build_menus
 from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
-from gui.sam_controller import SamController
-from gui.search_panel import SearchPanel
 from gui.settings import AppSettings
 from gui.status import StatusBar
+from gui.tools.catalogue import load_tools
+from gui.tools.seam import ToolContext, ToolOffer, ToolPlugin
 from gui.workers import JobRunner
 
 if TYPE_CHECKING:
@@ -97,20 +96,12 @@ class MainWindow(QMainWindow):
                                              self.refresh_gallery)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery, settings)
-        # Tool options live in a bar that is always there, so a tool's options appearing never moves the page.
-        self.tool_options = QToolBar("Tool options")
-        self.tool_options.setObjectName("toolbar-tool-options")
-        self.tool_options.setMovable(False)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.tool_options)
-        self.sam_options = QToolBar("SAM options")
-        self.sam_options.setObjectName("toolbar-sam")
-        self.tool_options.addWidget(self.sam_options)
-        self.sam = SamController(self)
-        self.actions_by_name = build_menus(self)
-        self._fill_sam_options()
-        self.gallery.find_similar_requested.connect(self.search.find_similar_page)
+        self.tools: dict[str, ToolPlugin] = load_tools(self._tool_context())
+        offers = [tool.offer() for tool in self.tools.values()]
+        self._add_tool_docks(offers)
+        self.actions_by_name = build_menus(self, offers)
+        self._build_tool_bars(offers)
         self.gallery.import_requested.connect(self.files.ask_import_folder)
-        self.annotations.find_similar_requested.connect(self.search.find_similar_region)
         self.canvas.zoom_changed.connect(self.status.set_zoom)
         self.canvas.cursor_moved.connect(self.status.set_position)
         self.canvas.tool_changed.connect(self._tool_changed)
@@ -137,15 +128,57 @@ class MainWindow(QMainWindow):
         if not screen.intersects(self.frameGeometry()):
             self.move(screen.topLeft())
 
-    def _fill_sam_options(self) -> None:
-        bar = self.sam_options
-        bar.addWidget(QLabel(" Model: "))
-        bar.addWidget(self.sam.model_choice)
-        bar.addSeparator()
-        bar.addAction(self.actions_by_name["sam-everything"])
-        bar.addAction(self.actions_by_name["sam-precompute"])
-        self.tool_options.setFixedHeight(self.tool_options.sizeHint().height())
-        bar.setVisible(False)
+    # -- model tools ------------------------------------------------------------------------
+
+    def _tool_context(self) -> ToolContext:
+        return ToolContext(
+            project=lambda: self.project, jobs=self.jobs, canvas=self.canvas, models=self.model_service,
+            undo_stack=self.undo_stack, labelling=self.labelling, pages=self.gallery, annotations=self.annotations,
+            notifications=self.notifications, show_status=self.status.showMessage, settings=self.settings,
+            project_opened=self.project_opened, open_models=self._open_models, parent=self)
+
+    def _open_models(self, model_id: str | None) -> object:
+        from gui.model_hint import show_models  # noqa: PLC0415 - the models code loads on demand
+
+        return show_models(self, self.model_service().store, model_id)
+
+    def _add_tool_docks(self, offers: list[ToolOffer]) -> None:
+        for entry in (dock for offer in offers for dock in offer.docks):
+            dock = QDockWidget(entry.title, self)
+            dock.setObjectName(f"dock-{entry.name}")
+            dock.setWidget(entry.widget)
+            self.addDockWidget(entry.area, dock)
+            if entry.tab_with in self.docks:
+                self.tabifyDockWidget(self.docks[entry.tab_with], dock)
+            self.docks[entry.name] = dock
+        self.docks["gallery"].raise_()
+
+    def _build_tool_bars(self, offers: list[ToolOffer]) -> None:
+        """The palette (one button per canvas tool) and, beside it, the options of the active tool, in a bar
+        that is always there, so options appearing never move the page."""
+        palette = QToolBar("Tools")
+        palette.setObjectName("toolbar-palette")
+        palette.setMovable(False)
+        for name, action in self.actions_by_name.items():
+            if name.startswith("tool-"):
+                palette.addAction(action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, palette)
+        self.tool_options = QToolBar("Tool options")
+        self.tool_options.setObjectName("toolbar-tool-options")
+        self.tool_options.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.tool_options)
+        # A toolbar shows and hides its widgets through the actions that hold them.
+        self._tool_options: dict[str, QAction] = {}
+        for offer in offers:
+            if offer.options is None:
+                continue
+            holder = self.tool_options.addWidget(offer.options)
+            for entry in offer.palette:
+                self._tool_options[entry.tool.name] = holder
+        height = max([self.tool_options.sizeHint().height(), palette.sizeHint().height()])
+        self.tool_options.setFixedHeight(height)
+        for holder in self._tool_options.values():
+            holder.setVisible(False)
 
     def _build_layout(self) -> None:
         # The page takes the middle. Pages and search results share the left column as tabs (each gets its
@@ -167,10 +200,8 @@ class MainWindow(QMainWindow):
         self.setDockNestingEnabled(True)
         self.docks: dict[str, QDockWidget] = {}
         self._docks_to_restore: list[QDockWidget] = []
-        self.search = SearchPanel(self)
         for name, title, widget, area in (
                 ("gallery", "Pages", self.gallery, Qt.DockWidgetArea.LeftDockWidgetArea),
-                ("search", "Search", self.search, Qt.DockWidgetArea.LeftDockWidgetArea),
                 ("categories", "Categories", self.categories, Qt.DockWidgetArea.RightDockWidgetArea),
                 ("annotations", "Annotations", self.annotations, Qt.DockWidgetArea.RightDockWidgetArea),
                 ("metadata", "Page metadata", self.metadata, Qt.DockWidgetArea.RightDockWidgetArea)):
@@ -179,8 +210,6 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[name] = dock
-        self.tabifyDockWidget(self.docks["gallery"], self.docks["search"])
-        self.docks["gallery"].raise_()
         self.resizeDocks([self.docks["gallery"], self.docks["categories"]], [360, 330], Qt.Orientation.Horizontal)
 
     def _set_docks_visible(self, visible: bool) -> None:
@@ -202,6 +231,9 @@ class MainWindow(QMainWindow):
         self._set_docks_visible(False)
 
     def _tool_changed(self, name: str) -> None:
+        shown = self._tool_options.get(name)
+        for holder in self._tool_options.values():
+            holder.setVisible(holder is shown)
         self.status.set_tool(self.canvas.tool.label)
         self.status.showMessage(self.canvas.tool.status_hint(), 5000)
         action = self.actions_by_name.get(f"tool-{name}")
@@ -280,7 +312,8 @@ class MainWindow(QMainWindow):
             self.notifications.dismiss(self.read_only_note)
             self.read_only_note = None
         self.undo_stack.clear()
-        self.search.reset()
+        for tool in self.tools.values():
+            tool.project_closed()
         self.gallery.set_rows([], self.project.thumbnail_dir)
         self.project.close()
         self.project = None

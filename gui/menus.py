@@ -13,6 +13,7 @@ from gui.dialogs import ShortcutsDialog, ask_curator_name, show_about
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
+    from gui.tools.seam import ToolOffer
 
 Keys = QKeySequence.StandardKey | str | list[str] | None
 
@@ -32,7 +33,8 @@ def _add(menu: QMenu, registry: dict[str, QAction], name: str, text: str, slot: 
     return action
 
 
-def build_menus(window: MainWindow) -> dict[str, QAction]:
+def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QAction]:
+    """Every menu; the Tools menu takes each model tool's palette entries and actions from its offer."""
     actions: dict[str, QAction] = {}
     bar = window.menuBar()
     files, labels, canvas = window.files, window.labelling, window.canvas
@@ -93,26 +95,28 @@ def build_menus(window: MainWindow) -> dict[str, QAction]:
 
     tools = bar.addMenu("&Tools")
     group = QActionGroup(window)
-    for name, text, key in (("select", "&Select / Move", "V"), ("box", "&Box", "B"), ("polygon", "&Polygon", "P"),
-                            ("sam", "S&AM (click to mask)", "S")):
+    palette = [("select", "&Select / Move", "V", "Select"), ("box", "&Box", "B", "Box"),
+               ("polygon", "&Polygon", "P", "Polygon")]
+    palette += [(entry.tool.name, entry.text, entry.key, entry.tool.label) for offer in offers
+                for entry in offer.palette]
+    for name, text, key, short in palette:
         action = _add(tools, actions, f"tool-{name}", text, lambda name=name: canvas.set_tool(name), key)
+        action.setIconText(short)
         action.setCheckable(True)
         group.addAction(action)
     actions["tool-select"].setChecked(True)
-    tools.addSeparator()
-    _add(tools, actions, "sam-everything", "Segment &Everything on This Page", window.sam.segment_everything)
-    _add(tools, actions, "sam-precompute", "Prepare SAM for &All Pages", window.sam.precompute_project)
-    actions["sam-everything"].setToolTip("SAM proposes every region it finds on this page, for you to review")
-    actions["sam-precompute"].setToolTip("Encode every page now (slow on a CPU), so that SAM answers at once later")
-    tools.addSeparator()
-    _add(tools, actions, "search", "Searc&h the Collection…", _focus_search(window), "Ctrl+F")
-    _add(tools, actions, "similar-page", "Find Pages &Like This One", window.search.find_similar_page,
-         "Ctrl+Shift+F")
-    _add(tools, actions, "similar-region", "Find Regions Like the &Selected One", window.search.find_similar_region)
-    _add(tools, actions, "similar-file", "Find Pages Like an Image &File…", window.search.ask_example_image)
-    _add(tools, actions, "index", "&Index the Project for Search", window.search.index_project)
-    _add(tools, actions, "tag-pages", "&Tag Pages by Category with CLIP…", window.search.tag_pages)
-    actions["tag-pages"].setToolTip("CLIP proposes one of your categories for each page, for you to review")
+    for offer in offers:
+        if offer.menu:
+            tools.addSeparator()
+        for item in offer.menu:
+            if item is None:
+                tools.addSeparator()
+                continue
+            name, action = item
+            if name in actions:
+                raise ValueError(f"Two menu actions are named {name!r}")
+            tools.addAction(action)
+            actions[name] = action
     tools.addSeparator()
     _add(tools, actions, "models", "&Models…", lambda: _show_models(window))
 
@@ -148,16 +152,6 @@ def _show_shortcuts(window: MainWindow, actions: dict[str, QAction]) -> None:
                               if (category := window.categories.by_hotkey(number)) is not None])
     dialog.setModal(False)
     dialog.show()
-
-
-def _focus_search(window: MainWindow) -> Callable[[], None]:
-    def focus() -> None:
-        window.docks["search"].show()
-        window.docks["search"].raise_()
-        window.search.query.setFocus()
-        window.search.query.selectAll()
-
-    return focus
 
 
 def _show_models(window: MainWindow) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
@@ -11,11 +11,23 @@ from engine.models.catalogue import get_spec
 from engine.models.store import ModelStore
 
 if TYPE_CHECKING:
-    from gui.main_window import MainWindow
     from gui.models_dialog import ModelsDialog
+    from gui.notifications import NotificationArea
+    from gui.settings import AppSettings
+    from gui.workers import JobRunner
 
 
-def show_models(window: MainWindow, store: ModelStore | None = None, select: str | None = None) -> ModelsDialog:
+class ModelsHost(Protocol):
+    """The window that owns the Models dialog (a protocol, so that tools need not import the window)."""
+
+    jobs: JobRunner
+    notifications: NotificationArea
+    settings: AppSettings
+
+    def reset_model_service(self) -> None: ...
+
+
+def show_models(window: ModelsHost, store: ModelStore | None = None, select: str | None = None) -> ModelsDialog:
     from gui.models_dialog import ModelsDialog  # noqa: PLC0415 - the dialog loads on demand
 
     dialog = ModelsDialog(store or ModelStore(), window.jobs, window.notifications, window, window.settings)
@@ -52,10 +64,3 @@ def hint_for_missing_model(parent: QWidget, store: ModelStore, model_id: str, to
     open_button.clicked.connect(lambda: open_models(model_id))
     box.open()
     return box
-
-
-def model_ready(window: MainWindow, model_id: str, tool: str) -> bool:
-    """``True`` when the model is installed; otherwise the hint is shown and the tool waits."""
-    store = window.model_service().store
-    return hint_for_missing_model(window, store, model_id, tool,
-                                  lambda wanted: show_models(window, store, wanted)) is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 _STYLES = {
     "error": "background:#FDECEA; border:1px solid #E0A39B; color:#611A15;",
@@ -11,10 +13,12 @@ _STYLES = {
     "info": "background:#E8F1FB; border:1px solid #A9C7EA; color:#0B3C6E;",
 }
 _INFO_SECONDS = 6
+NoteAction = tuple[str, Callable[[], object]]  # a button's text, and what it does (the note then closes)
 
 
 class Notification(QFrame):
-    def __init__(self, kind: str, text: str, parent: QWidget | None = None) -> None:
+    def __init__(self, kind: str, text: str, parent: QWidget | None = None,
+                 actions: Sequence[NoteAction] = ()) -> None:
         super().__init__(parent)
         self.kind = kind
         self.setObjectName("notification")
@@ -25,6 +29,12 @@ class Notification(QFrame):
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.label, 1)
+        self.buttons: list[QPushButton] = []
+        for caption, act in actions:
+            button = QPushButton(caption)
+            button.clicked.connect(lambda checked=False, act=act: (act(), self.deleteLater()))
+            layout.addWidget(button)
+            self.buttons.append(button)
         close = QToolButton()
         close.setText("✕")
         close.setToolTip("Dismiss")
@@ -44,14 +54,14 @@ class NotificationArea(QWidget):
         self._layout.setContentsMargins(6, 4, 6, 0)
         self._layout.setSpacing(4)
 
-    def show_message(self, kind: str, text: str) -> Notification:
-        note = Notification(kind, text, self)
+    def show_message(self, kind: str, text: str, actions: Sequence[NoteAction] = ()) -> Notification:
+        note = Notification(kind, text, self, actions)
         self._layout.addWidget(note)
         note.show()
         shown = self.notifications()
         for old in shown[: max(0, len(shown) - self.MAX_SHOWN)]:
             old.deleteLater()
-        if kind == "info":
+        if kind == "info" and not actions:  # a message that offers a next step waits for the curator
             QTimer.singleShot(_INFO_SECONDS * 1000, note.deleteLater)
         return note
 
@@ -61,8 +71,8 @@ class NotificationArea(QWidget):
     def warning(self, text: str) -> Notification:
         return self.show_message("warning", text)
 
-    def info(self, text: str) -> Notification:
-        return self.show_message("info", text)
+    def info(self, text: str, actions: Sequence[NoteAction] = ()) -> Notification:
+        return self.show_message("info", text, actions)
 
     @staticmethod
     def dismiss(note: Notification) -> None:

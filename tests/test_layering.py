@@ -1,4 +1,4 @@
-"""The import-linter contracts hold, and would catch an engine module importing Qt."""
+"""The import-linter contracts hold, and would catch an engine module importing Qt or a tool importing the window."""
 
 import os
 import shutil
@@ -19,7 +19,7 @@ def _lint(root: Path) -> subprocess.CompletedProcess[str]:
 def test_contracts_are_kept() -> None:
     result = _lint(REPO)
     assert result.returncode == 0, result.stdout
-    assert "2 kept, 0 broken" in result.stdout
+    assert "3 kept, 0 broken" in result.stdout
 
 
 def test_an_engine_module_importing_qt_breaks_the_contract(tmp_path: Path) -> None:
@@ -31,3 +31,13 @@ def test_an_engine_module_importing_qt_breaks_the_contract(tmp_path: Path) -> No
     assert result.returncode != 0
     assert "engine never imports Qt BROKEN" in result.stdout
     assert "are its clients BROKEN" in result.stdout
+
+
+def test_a_tool_reaching_for_the_main_window_breaks_the_contract(tmp_path: Path) -> None:
+    for name in ("engine", "gui", "cli"):
+        shutil.copytree(REPO / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "gui" / "tools" / "greedy.py").write_text("from gui.main_window import MainWindow  # noqa\n")
+    result = _lint(tmp_path)
+    assert result.returncode != 0
+    assert "never the main window BROKEN" in result.stdout

@@ -156,7 +156,7 @@ def test_the_window_fits_a_laptop_screen_with_the_key_columns_showing(qtbot, win
     assert sum(tree.columnWidth(column) for column in shown) <= tree.viewport().width() + 1  # nothing scrolls
     assert tree.columnWidth(1) >= 90  # the category name has room
     window.docks["search"].raise_()
-    assert window.search.results.height() > 250  # results get the column's height, not a strip
+    assert window.tools["search"].panel.results.height() > 250  # results get the column's height, not a strip
 
 
 def test_a_dock_the_curator_closed_stays_closed_when_a_project_opens(qtbot, window, scans_project: Path) -> None:

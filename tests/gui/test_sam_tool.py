@@ -24,6 +24,10 @@ def sam_installed(tiny_models, monkeypatch: pytest.MonkeyPatch) -> ModelStore:
     return store
 
 
+def _sam(window):
+    return window.tools["sam"].controller
+
+
 def _click(qtbot, window, x: float, y: float, button=Qt.MouseButton.LeftButton,
            modifier=Qt.KeyboardModifier.NoModifier) -> None:
     canvas = window.canvas
@@ -38,27 +42,27 @@ def _sam_annotations(window) -> list[Annotation]:
 def test_click_shows_a_mask_and_enter_saves_it(qtbot, window, scans_project: Path, sam_installed) -> None:
     open_and_wait(qtbot, window, scans_project)
     canvas_at = window.canvas.mapTo(window, window.canvas.rect().topLeft())
-    with qtbot.waitSignal(window.sam.page_ready, timeout=60_000):
+    with qtbot.waitSignal(_sam(window).page_ready, timeout=60_000):
         qtbot.keyClick(window.canvas, Qt.Key.Key_S)  # the tool's shortcut
-    assert window.canvas.tool is window.sam.tool and window.sam_options.isVisible()
+    assert window.canvas.tool is _sam(window).tool and window.tools["sam"].options.isVisible()
     assert window.canvas.mapTo(window, window.canvas.rect().topLeft()) == canvas_at  # its options moved nothing
-    page = window.sam._page
-    with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
+    page = _sam(window)._page
+    with qtbot.waitSignal(_sam(window).mask_shown, timeout=20_000):
         _click(qtbot, window, page.width * 0.4, page.height * 0.3)
-    assert window.sam.tool.points == [(pytest.approx(page.width * 0.4, abs=3), pytest.approx(page.height * 0.3,
-                                                                                         abs=3), 1)]
-    assert window.sam.tool.has_mask
-    with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
+    assert _sam(window).tool.points == [(pytest.approx(page.width * 0.4, abs=3),
+                                         pytest.approx(page.height * 0.3, abs=3), 1)]
+    assert _sam(window).tool.has_mask
+    with qtbot.waitSignal(_sam(window).mask_shown, timeout=20_000):
         _click(qtbot, window, page.width * 0.7, page.height * 0.8, Qt.MouseButton.RightButton)  # exclude
-    assert [label for _, _, label in window.sam.tool.points] == [1, 0]
-    expected_index = window.sam.segmentation.index
+    assert [label for _, _, label in _sam(window).tool.points] == [1, 0]
+    expected_index = _sam(window).segmentation.index
     qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: len(_sam_annotations(window)) == 1, timeout=20_000)
     saved = _sam_annotations(window)[0]
     assert saved.source_kind == SourceKind.MODEL and saved.status == AnnotationStatus.ACCEPTED
     assert saved.rle is not None and saved.rle["size"] == [page.height, page.width]
     assert saved.creator == "Test Curator" and f'"candidate": {expected_index}' in saved.prompt
-    assert not window.sam.tool.busy  # ready for the next object
+    assert not _sam(window).tool.busy  # ready for the next object
     qtbot.waitUntil(lambda: window.canvas.annotation_item(saved.id) is not None, timeout=5_000)
     assert "1 drawn" in window.status.session_label.text()  # a saved mask is the curator's work too
     window.undo_stack.undo()
@@ -67,22 +71,22 @@ def test_click_shows_a_mask_and_enter_saves_it(qtbot, window, scans_project: Pat
 
 def test_a_box_drag_and_alt_click_make_a_prompt(qtbot, window, scans_project: Path, sam_installed) -> None:
     open_and_wait(qtbot, window, scans_project)
-    with qtbot.waitSignal(window.sam.page_ready, timeout=60_000):
+    with qtbot.waitSignal(_sam(window).page_ready, timeout=60_000):
         window.canvas.set_tool("sam")
     canvas = window.canvas
     start, end = canvas.mapFromScene(QPointF(200, 300)), canvas.mapFromScene(QPointF(900, 1200))
-    with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
+    with qtbot.waitSignal(_sam(window).mask_shown, timeout=20_000):
         qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
         qtbot.mouseMove(canvas.viewport(), (start + end) / 2)
         qtbot.mouseMove(canvas.viewport(), end)
         qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=end)
-    x0, y0, x1, y1 = window.sam.tool.box
-    assert abs(x0 - 200) < 5 and abs(y1 - 1200) < 5 and window.sam.tool.points == []
-    with qtbot.waitSignal(window.sam.mask_shown, timeout=20_000):
+    x0, y0, x1, y1 = _sam(window).tool.box
+    assert abs(x0 - 200) < 5 and abs(y1 - 1200) < 5 and _sam(window).tool.points == []
+    with qtbot.waitSignal(_sam(window).mask_shown, timeout=20_000):
         _click(qtbot, window, 500, 700, modifier=Qt.KeyboardModifier.AltModifier)
-    assert window.sam.tool.points[0][2] == 0
+    assert _sam(window).tool.points[0][2] == 0
     qtbot.keyClick(canvas, Qt.Key.Key_Escape)
-    assert not window.sam.tool.busy and not window.sam.tool.has_mask
+    assert not _sam(window).tool.busy and not _sam(window).tool.has_mask
 
 
 def test_without_a_sam_model_the_tool_offers_the_models_dialog(qtbot, window, scans_project: Path) -> None:
@@ -91,3 +95,34 @@ def test_without_a_sam_model_the_tool_offers_the_models_dialog(qtbot, window, sc
     boxes = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
     assert len(boxes) == 1 and "Segment Anything ViT-B" in boxes[0].text()
     boxes[0].reject()
+
+
+def test_segment_everything_names_its_page_and_goes_back_to_it(qtbot, window, scans_project: Path,
+                                                                 sam_installed) -> None:
+    from gui.notifications import Notification
+
+    open_and_wait(qtbot, window, scans_project)
+    with qtbot.waitSignal(_sam(window).page_ready, timeout=60_000):
+        window.canvas.set_tool("sam")
+    first = window.labelling.image_id
+    first_row = window.gallery.model.row_for(first)
+    assert window.labelling.current_category() is not None
+    window.actions_by_name["sam-everything"].trigger()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_PageDown)  # the curator moves on while SAM works
+    assert window.labelling.image_id != first
+    window.gallery.search.setText("no page is called this")  # and filters the gallery so the page is hidden
+
+    def done() -> Notification:
+        notes = [n for n in window.notifications.notifications() if "SAM proposed" in n.label.text()]
+        assert notes
+        return notes[0]
+
+    qtbot.waitUntil(lambda: done() is not None, timeout=120_000)
+    note = done()
+    category = window.labelling.current_category().name
+    assert first_row.display_name in note.label.text() and category in note.label.text()  # which page and what
+    assert [button.text() for button in note.buttons] == ["Go to page"]
+    with qtbot.waitSignal(window.page_ready, timeout=30_000):
+        qtbot.mouseClick(note.buttons[0], Qt.MouseButton.LeftButton)
+    assert window.labelling.image_id == first and window.gallery.search.text() == ""
+    qtbot.waitUntil(lambda: not any("SAM proposed" in n.label.text() for n in window.notifications.notifications()))

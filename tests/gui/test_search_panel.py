@@ -23,7 +23,7 @@ def test_index_search_and_open_a_result(qtbot, window, scans_project: Path, tiny
     monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
     ModelStore().import_files(tiny_spec("clip-vit-b-32"), [tiny_models("clip-vit-b-32")])
     open_and_wait(qtbot, window, scans_project)
-    panel = window.search
+    panel = window.tools["search"].panel
     qtbot.mouseClick(panel.index_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Indexed with" in panel.summary.text(), timeout=60_000)
     assert "2 page(s) now" in panel.summary.text()
@@ -81,7 +81,7 @@ def clip_installed(tiny_models, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_coverage_line_and_find_similar_from_the_gallery_and_annotations(qtbot, window, scans_project: Path,
                                                                        clip_installed) -> None:
     open_and_wait(qtbot, window, scans_project)
-    panel = window.search
+    panel = window.tools["search"].panel
     qtbot.waitUntil(lambda: "None of the 2 page(s) is indexed" in panel.coverage.text(), timeout=10_000)
     qtbot.mouseClick(panel.index_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "All 2 page(s) and" in panel.coverage.text(), timeout=60_000)
@@ -131,7 +131,7 @@ def test_zero_shot_tagging_dialog_proposes_tags_and_remembers_descriptions(qtbot
     open_and_wait(qtbot, window, scans_project)
     before = {record.id for record in window.labelling.records()}
     window.actions_by_name["tag-pages"].trigger()
-    dialog = window.search.tagging_dialog
+    dialog = window.tools["search"].panel.tagging_dialog
     assert dialog is not None and dialog.isVisible()
     table = dialog.table
     names = [table.item(row, 0).text() for row in range(table.rowCount())]
@@ -173,7 +173,7 @@ def test_zero_shot_tagging_dialog_proposes_tags_and_remembers_descriptions(qtbot
         {record.id for record in window.labelling.records()} - before  # the open page shows its new tag
 
     window.actions_by_name["tag-pages"].trigger()  # reopened: the curator's words are still there
-    again = window.search.tagging_dialog
+    again = window.tools["search"].panel.tagging_dialog
     assert again is not dialog and again.table.item(heading, 1).text() == "a page with a large printed heading"
     assert [row for row in range(again.table.rowCount())
             if again.table.item(row, 0).checkState() == Qt.CheckState.Checked] == sorted([heading, ornament])

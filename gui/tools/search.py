@@ -1,4 +1,4 @@
-"""The Search panel: find pages by words, like a page, or like a region; index the project; tag pages.
+"""The Search tool: find pages by words, like a page, or like a region; index the project; tag pages.
 
 Searching embeds the words with the chosen CLIP model off the UI thread; the
 results grid shows thumbnails with their similarity, and a click opens the
@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
 from engine.imaging.thumbnails import thumbnail_path
 from engine.models.catalogue import CATALOGUE
 from gui.file_actions import IMAGE_FILTER
+from gui.tools.seam import DockEntry, ToolContext, ToolOffer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from engine.retrieval.indexer import CollectionIndexed
     from engine.retrieval.search import Hit
     from engine.retrieval.vectors import Coverage
-    from gui.main_window import MainWindow
     from gui.tagging_dialog import TaggingDialog
 
 CLIP_MODELS = [spec for spec in CATALOGUE if spec.family == "open-clip"]
@@ -56,9 +56,9 @@ def describe_coverage(coverage: Coverage, model_name: str) -> tuple[str, bool]:
 class SearchPanel(QWidget):
     results_shown = Signal()
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, context: ToolContext) -> None:
+        super().__init__(context.parent)
+        self.context = context
         self.query = QLineEdit()
         self.query.setPlaceholderText("Search the collection, e.g. 'a coat of arms', 'Wappen', 'carte'")
         self.query.setClearButtonEnabled(True)
@@ -83,7 +83,7 @@ class SearchPanel(QWidget):
         self.coverage = QLabel("")
         self.coverage.setWordWrap(True)
         self.model_choice.currentIndexChanged.connect(lambda _: self.refresh_coverage())
-        window.project_opened.connect(self.refresh_coverage)
+        context.project_opened.connect(self.refresh_coverage)
         self.within_gallery = QCheckBox("Only pages shown in the gallery")
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
@@ -120,12 +120,24 @@ class SearchPanel(QWidget):
         return str(self.model_choice.currentData())
 
     def _ready(self, tool: str) -> bool:
-        from gui.model_hint import model_ready  # noqa: PLC0415
-
-        return self.window.project is not None and model_ready(self.window, self.model_id, tool)
+        return self.context.project() is not None and self.context.model_ready(self.model_id, tool)
 
     def _within(self) -> set[int] | None:
-        return set(self.window.gallery.visible_image_ids()) if self.within_gallery.isChecked() else None
+        return set(self.context.pages.visible_image_ids()) if self.within_gallery.isChecked() else None
+
+    def bring_forward(self) -> None:
+        """Show the panel's dock (it may be closed, or a tab behind the gallery)."""
+        dock = self.parentWidget()
+        while dock is not None and not isinstance(dock, QDockWidget):
+            dock = dock.parentWidget()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
+
+    def focus_query(self) -> None:
+        self.bring_forward()
+        self.query.setFocus()
+        self.query.selectAll()
 
     def reset(self) -> None:
         """Forget the closed project's results (their ids mean nothing in the next project)."""
@@ -136,20 +148,20 @@ class SearchPanel(QWidget):
     # -- actions ----------------------------------------------------------------------------
 
     def refresh_coverage(self) -> None:
-        project, model_id, name = self.window.project, self.model_id, self.model_choice.currentText()
+        project, model_id, name = self.context.project(), self.model_id, self.model_choice.currentText()
         if project is None:
             self.coverage.setText("")
             return
         from engine.retrieval.vectors import index_coverage  # noqa: PLC0415
 
         def shown(coverage: Coverage) -> None:
-            if project is not self.window.project or model_id != self.model_id:
+            if project is not self.context.project() or model_id != self.model_id:
                 return  # answered too late: another project or model is shown now
             text, incomplete = describe_coverage(coverage, name)
             self.coverage.setText(text)
             self.coverage.setStyleSheet("color: #B26A00" if incomplete else "")
 
-        self.window.jobs.submit("Counting indexed pages", lambda progress, cancel: index_coverage(project, model_id),
+        self.context.jobs.submit("Counting indexed pages", lambda progress, cancel: index_coverage(project, model_id),
                                 shown, visible=False)
 
     def index_project(self) -> None:
@@ -157,46 +169,46 @@ class SearchPanel(QWidget):
             return
         from engine.retrieval.indexer import index_collection  # noqa: PLC0415
 
-        project, service, model_id = self.window.project, self.window.model_service(), self.model_id
+        project, service, model_id = self.context.project(), self.context.models(), self.model_id
 
         def done(result: CollectionIndexed) -> None:
             self.summary.setText(f"Indexed with {self.model_choice.currentText()}: {result.summary()}.")
             self.refresh_coverage()
 
-        self.window.jobs.submit("Indexing for search",
+        self.context.jobs.submit("Indexing for search",
                                 lambda progress, cancel: index_collection(project, service, model_id,
                                                                           progress=progress, cancel=cancel), done,
                                 on_failure=lambda message: self.refresh_coverage())
 
     def tag_pages(self) -> None:
         """Ask for the categories' descriptions, then index what is missing and propose tags, in one job."""
-        project, context = self.window.project, self.window.labelling.ctx
+        project, context = self.context.project(), self.context.labelling.ctx
         if project is None or context is None or not self._ready("Tag pages"):
             return
         from gui.tagging_dialog import TaggingDialog  # noqa: PLC0415
 
-        categories = self.window.labelling.categories()
+        categories = self.context.labelling.categories()
         if not categories:
-            self.window.notifications.info("Add the categories to tag with first (Categories panel).")
+            self.context.notifications.info("Add the categories to tag with first (Categories panel).")
             return
-        dialog = TaggingDialog(categories, self.window.settings.tagging_descriptions(project.folder),
+        dialog = TaggingDialog(categories, self.context.settings.tagging_descriptions(project.folder),
                                model_name=self.model_choice.currentText(),
-                               all_pages=self.window.gallery.model.rowCount(),
-                               gallery_pages=self.window.gallery.visible_image_ids(), parent=self.window)
+                               all_pages=self.context.pages.model.rowCount(),
+                               gallery_pages=self.context.pages.visible_image_ids(), parent=self.context.parent)
         dialog.accepted.connect(lambda: self._start_tagging(dialog))
         dialog.finished.connect(dialog.deleteLater)
         self.tagging_dialog = dialog
         dialog.open()
 
     def _start_tagging(self, dialog: TaggingDialog) -> None:
-        project, context = self.window.project, self.window.labelling.ctx
+        project, context = self.context.project(), self.context.labelling.ctx
         if project is None or context is None:
             return
         from engine.retrieval.indexer import index_project  # noqa: PLC0415
         from engine.retrieval.tagging import tag_pages  # noqa: PLC0415
 
-        self.window.settings.set_tagging_descriptions(project.folder, dialog.descriptions())
-        request, service, model_id = dialog.request(), self.window.model_service(), self.model_id
+        self.context.settings.set_tagging_descriptions(project.folder, dialog.descriptions())
+        request, service, model_id = dialog.request(), self.context.models(), self.model_id
 
         def work(progress: Any, cancel: Any) -> list[Any]:
             index_project(project, service, model_id, progress=progress, cancel=cancel)
@@ -208,13 +220,13 @@ class SearchPanel(QWidget):
             context.events.annotations_changed.emit(-1)
             self.refresh_coverage()
             pages = "page" if len(records) == 1 else "pages"
-            self.window.notifications.info(
+            self.context.notifications.info(
                 f"CLIP proposed tags for {len(records)} {pages}; review them with the gallery's “Has proposals” "
                 "filter." if records else
                 f"CLIP proposed no new tags: no page matched a category with at least "
                 f"{request.min_probability:.0%} confidence, or its tag had been proposed before.")
 
-        self.window.jobs.submit("Tagging pages with CLIP", work, done)
+        self.context.jobs.submit("Tagging pages with CLIP", work, done)
 
     def search(self) -> None:
         text = self.query.text().strip()
@@ -226,7 +238,7 @@ class SearchPanel(QWidget):
                   search_text(project, service, model_id, text, k=RESULTS, within=within))
 
     def find_similar_page(self, image_id: int | None = None) -> None:
-        image_id = image_id if image_id is not None else self.window.labelling.image_id
+        image_id = image_id if image_id is not None else self.context.labelling.image_id
         if image_id is None or not self._ready("Find similar"):
             return
         from engine.retrieval.search import similar_to_page  # noqa: PLC0415
@@ -249,9 +261,9 @@ class SearchPanel(QWidget):
                                                                               k=RESULTS, within=within))
 
     def find_similar_region(self, annotation_id: int | None = None) -> None:
-        selected = [annotation_id] if annotation_id is not None else self.window.labelling.selected()
+        selected = [annotation_id] if annotation_id is not None else self.context.labelling.selected()
         if len(selected) != 1:
-            self.window.notifications.info("Select one annotation to find regions like it.")
+            self.context.notifications.info("Select one annotation to find regions like it.")
             return
         if not self._ready("Find similar"):
             return
@@ -263,27 +275,26 @@ class SearchPanel(QWidget):
     def _run(self, title: str, what: str, query: Callable[[Project, ModelService, str, set[int] | None], list[Hit]],
              ) -> None:
         """Run ``query`` with this panel's project, model and filter as a job, and show its hits."""
-        project, service, model_id, within = self.window.project, self.window.model_service(), self.model_id, \
+        project, service, model_id, within = self.context.project(), self.context.models(), self.model_id, \
             self._within()
 
         def work(progress: Any, cancel: Any) -> list[Hit]:
             return query(project, service, model_id, within)
 
-        self.window.docks["search"].show()
-        self.window.docks["search"].raise_()
+        self.bring_forward()
         self.summary.setText(f"{title}…")
 
         def shown(hits: list[Hit]) -> None:
             self.show_results(hits, what)
 
-        self.window.jobs.submit(title, work, shown, on_failure=self.summary.setText)
+        self.context.jobs.submit(title, work, shown, on_failure=self.summary.setText)
 
     # -- results -----------------------------------------------------------------------------
 
     def show_results(self, hits: list[Hit], what: str) -> None:
         self.results.clear()
-        project = self.window.project
-        model = self.window.gallery.model
+        project = self.context.project()
+        model = self.context.pages.model
         for hit in hits:
             row = model.row_for(hit.image_id)
             if row is None or project is None:
@@ -302,5 +313,45 @@ class SearchPanel(QWidget):
 
     def _open(self, item: QListWidgetItem) -> None:
         image_id, annotation_id = item.data(HIT_ROLE)
-        if self.window.gallery.select_image(image_id) and annotation_id is not None:
-            self.window.labelling.views.canvas.select_annotations([annotation_id])
+        if self.context.pages.select_image(image_id) and annotation_id is not None:
+            self.context.labelling.views.canvas.select_annotations([annotation_id])
+
+
+class SearchPlugin:
+    """Search the collection by words, by example or by region; index it; tag pages. Lives in its own dock."""
+
+    name = "search"
+
+    def __init__(self, context: ToolContext) -> None:
+        self.panel = SearchPanel(context)
+        self._parent = context.parent
+        context.pages.find_similar_requested.connect(self.panel.find_similar_page)
+        context.annotations.find_similar_requested.connect(self.panel.find_similar_region)
+
+    def offer(self) -> ToolOffer:
+        panel = self.panel
+        menu: list[tuple[str, QAction] | None] = []
+        for name, text, slot, keys, tip in (
+                ("search", "Searc&h the Collection…", panel.focus_query, "Ctrl+F", ""),
+                ("similar-page", "Find Pages &Like This One", panel.find_similar_page, "Ctrl+Shift+F", ""),
+                ("similar-region", "Find Regions Like the &Selected One", panel.find_similar_region, "", ""),
+                ("similar-file", "Find Pages Like an Image &File…", panel.ask_example_image, "", ""),
+                ("index", "&Index the Project for Search", panel.index_project, "", ""),
+                ("tag-pages", "&Tag Pages by Category with CLIP…", panel.tag_pages, "",
+                 "CLIP proposes one of your categories for each page, for you to review")):
+            action = QAction(text, self._parent)
+            if keys:
+                action.setShortcut(QKeySequence(keys))
+            if tip:
+                action.setToolTip(tip)
+            action.triggered.connect(lambda checked=False, slot=slot: slot())
+            menu.append((name, action))
+        return ToolOffer(menu=menu, docks=[DockEntry("search", "Search", panel, Qt.DockWidgetArea.LeftDockWidgetArea,
+                                                     tab_with="gallery")])
+
+    def project_closed(self) -> None:
+        self.panel.reset()
+
+
+def create(context: ToolContext) -> SearchPlugin:
+    return SearchPlugin(context)

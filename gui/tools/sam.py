@@ -1,4 +1,4 @@
-"""Drives the SAM tool: encodes the open page (and the next ones) in the background, decodes clicks, saves masks.
+"""The SAM tool: encodes the open page (and the next ones) in the background, decodes clicks, saves masks.
 
 Encoding runs as a visible job that says what it costs ("about 40 s on the
 CPU, once per page"); decoding a click runs as an invisible job, only the
@@ -11,18 +11,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QComboBox, QLabel, QToolBar
 
 from engine.annotations import Geometry
 from engine.jobs import CancelToken, ProgressCallback
 from engine.models.catalogue import CATALOGUE
 from engine.segmentation.prompts import Prompt
 from gui.canvas.sam_tool import SamTool
+from gui.gallery import caption
+from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 if TYPE_CHECKING:  # the segmentation engine (torch, OpenCV) loads when SAM is first used
     from engine.segmentation.embeddings import Embedding
     from engine.segmentation.segmenter import PageRef, Segmentation, Segmenter
-    from gui.main_window import MainWindow
 
 SAM_MODELS = [spec for spec in CATALOGUE if spec.family == "sam"]
 PREFETCH_PAGES = 2
@@ -33,16 +35,16 @@ class SamController(QObject):
     mask_shown = Signal()  # a decoded mask is on the canvas (tests and screenshots wait for it)
     page_ready = Signal()  # the open page's embedding is ready
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self.tool = SamTool(window.canvas.scene, self._prompt_changed, self.accept, self.next_candidate)
-        window.canvas.add_tool(self.tool)
+    def __init__(self, context: ToolContext) -> None:
+        super().__init__(context.parent)
+        self.context = context
+        self.tool = SamTool(context.canvas.scene, self._prompt_changed, self.accept, self.next_candidate)
+        context.canvas.add_tool(self.tool)
         self.model_choice = QComboBox()
         self.model_choice.setToolTip("The SAM model: B is fastest, H most precise")
         for spec in SAM_MODELS:
             self.model_choice.addItem(spec.name, spec.id)
-        remembered = window.settings.sam_model or SAM_MODELS[0].id
+        remembered = context.settings.sam_model or SAM_MODELS[0].id
         self.model_choice.setCurrentIndex(max(0, self.model_choice.findData(remembered)))
         self.model_choice.currentIndexChanged.connect(self._model_chosen)
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
@@ -53,8 +55,8 @@ class SamController(QObject):
         self._pending: Prompt | None = None  # the newest prompt not yet decoded
         self._encode_job: Any = None
         self._prefetch_job: Any = None
-        window.canvas.tool_changed.connect(self._tool_changed)
-        window.gallery.image_selected.connect(lambda _image_id: self._page_changed())
+        context.canvas.tool_changed.connect(self._tool_changed)
+        context.pages.image_selected.connect(lambda _image_id: self._page_changed())
 
     @property
     def model_id(self) -> str:
@@ -62,12 +64,12 @@ class SamController(QObject):
 
     @property
     def active(self) -> bool:
-        return self.window.canvas.tool is self.tool
+        return self.context.canvas.tool is self.tool
 
     # -- the segmenter for the open project and chosen model ------------------------------
 
     def segmenter(self) -> Segmenter | None:
-        project = self.window.project
+        project = self.context.project()
         if project is None:
             return None
         key = (str(project.folder), self.model_id)
@@ -76,20 +78,18 @@ class SamController(QObject):
             from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
 
             cache = EmbeddingCache(project.folder / "cache" / CACHE_FOLDER,
-                                   disk_bytes=int(self.window.settings.sam_cache_gb * 1024**3))
-            service = self.window.model_service()
+                                   disk_bytes=int(self.context.settings.sam_cache_gb * 1024**3))
+            service = self.context.models()
             self._segmenters[key] = Segmenter(service, cache, self.model_id)
-            self.window.jobs.submit("Tidying the SAM cache", lambda progress, cancel: _tidy(project, cache, service),
+            self.context.jobs.submit("Tidying the SAM cache", lambda progress, cancel: _tidy(project, cache, service),
                                     visible=False)
         return self._segmenters[key]
 
     def _model_ready(self) -> bool:
-        from gui.model_hint import model_ready  # noqa: PLC0415
-
-        return model_ready(self.window, self.model_id, "The SAM tool")
+        return self.context.model_ready(self.model_id, "The SAM tool")
 
     def _model_chosen(self) -> None:
-        self.window.settings.sam_model = self.model_id
+        self.context.settings.sam_model = self.model_id
         self._reset_page()
         if self.active:
             self._prepare_page()
@@ -97,7 +97,6 @@ class SamController(QObject):
     # -- pages ------------------------------------------------------------------------------
 
     def _tool_changed(self, name: str) -> None:
-        self.window.sam_options.setVisible(name == self.tool.name)
         if name == self.tool.name:
             self._prepare_page()
 
@@ -115,11 +114,19 @@ class SamController(QObject):
             self._encode_job.cancel()
             self._encode_job = None
 
+    def project_closed(self) -> None:
+        self._reset_page()
+        self._page = None
+        if self._prefetch_job is not None:
+            self._prefetch_job.cancel()
+            self._prefetch_job = None
+        self._segmenters.clear()
+
     def _current_page(self) -> PageRef | None:
         from engine.segmentation.segmenter import PageRef  # noqa: PLC0415
 
-        image_id = self.window.labelling.image_id
-        row = self.window.gallery.model.row_for(image_id) if image_id is not None else None
+        image_id = self.context.labelling.image_id
+        row = self.context.pages.model.row_for(image_id) if image_id is not None else None
         return PageRef.of(row) if row is not None and not row.missing else None
 
     def _prepare_page(self) -> None:
@@ -130,8 +137,8 @@ class SamController(QObject):
             return
         self._page = page
         self.tool.waiting = "Preparing this page for SAM…"
-        self.window.status.showMessage(self.tool.waiting)
-        project = self.window.project
+        self.context.show_status(self.tool.waiting, 0)
+        project = self.context.project()
         assert project is not None
 
         def encode(progress: ProgressCallback, cancel: CancelToken) -> Embedding:
@@ -141,7 +148,7 @@ class SamController(QObject):
             segmenter.decoder()  # the first click must not wait for the decoder's export
             return segmenter.embedding(page)
 
-        self._encode_job = self.window.jobs.submit("Preparing the page for SAM", encode,
+        self._encode_job = self.context.jobs.submit("Preparing the page for SAM", encode,
                                                    lambda embedding: self._embedding_ready(page, embedding))
 
     def _embedding_ready(self, page: PageRef, embedding: Embedding) -> None:
@@ -150,23 +157,23 @@ class SamController(QObject):
         self._encode_job = None
         self.embedding = embedding
         self.tool.waiting = ""
-        self.window.status.showMessage(self.tool.status_hint(), 5000)
+        self.context.show_status(self.tool.status_hint(), 5000)
         self.page_ready.emit()
         if self._pending is not None:
             self._decode(self._pending)
         self._prefetch_next_pages()
 
     def _prefetch_next_pages(self) -> None:
-        segmenter, project = self.segmenter(), self.window.project
+        segmenter, project = self.segmenter(), self.context.project()
         if segmenter is None or project is None or self._page is None:
             return
         from engine.segmentation.segmenter import PageRef  # noqa: PLC0415
 
-        ids = self.window.gallery.visible_image_ids()
+        ids = self.context.pages.visible_image_ids()
         if self._page.image_id not in ids:
             return
         start = ids.index(self._page.image_id) + 1
-        rows = [self.window.gallery.model.row_for(image_id) for image_id in ids[start:start + PREFETCH_PAGES]]
+        rows = [self.context.pages.model.row_for(image_id) for image_id in ids[start:start + PREFETCH_PAGES]]
         pages = [PageRef.of(row) for row in rows if row is not None and not row.missing]
         if not pages or all(segmenter.has_embedding(page) for page in pages):
             return
@@ -174,7 +181,7 @@ class SamController(QObject):
             self._prefetch_job.cancel()
         from engine.segmentation.precompute import precompute_embeddings  # noqa: PLC0415
 
-        self._prefetch_job = self.window.jobs.submit(
+        self._prefetch_job = self.context.jobs.submit(
             "Preparing the next pages for SAM",
             lambda progress, cancel: precompute_embeddings(project, segmenter, pages, progress=progress,
                                                            cancel=cancel),
@@ -190,7 +197,7 @@ class SamController(QObject):
             return
         if self.embedding is None:
             self._pending = prompt
-            self.window.status.showMessage("The mask will appear when the page is ready for SAM…")
+            self.context.show_status("The mask will appear when the page is ready for SAM…", 0)
             return
         # All points are sent each time, without the previous mask (as SAM's own demo does): the
         # page-prepared fast path then serves every click.
@@ -205,7 +212,7 @@ class SamController(QObject):
             return
         self._decoding = True
         self._pending = None
-        self.window.jobs.submit("Decoding the mask",
+        self.context.jobs.submit("Decoding the mask",
                                 lambda progress, cancel: segmenter.segment(embedding, prompt),
                                 self._decoded, visible=False).ended.connect(self._decode_ended)
 
@@ -224,8 +231,8 @@ class SamController(QObject):
         frame = segmentation.embedding.frame
         self.tool.show_mask(segmentation.preview_mask(), (frame.page_width, frame.page_height))
         confidence = min(1.0, max(0.0, segmentation.score))
-        self.window.status.showMessage(f"SAM's confidence: {confidence:.0%} · Enter accepts · "
-                                       "Tab shows another candidate", 8000)
+        self.context.show_status(f"SAM's confidence: {confidence:.0%} · Enter accepts · Tab shows another candidate",
+                                 8000)
         self.mask_shown.emit()
 
     def next_candidate(self) -> None:
@@ -251,43 +258,51 @@ class SamController(QObject):
 
         def traced(geometry: Geometry) -> None:
             if geometry.rle is None or not geometry.polygons:
-                self.window.notifications.info("The mask is empty: click inside what you want to outline.")
+                self.context.notifications.info("The mask is empty: click inside what you want to outline.")
                 return
-            self.window.labelling.add_shape(geometry, origin)
+            self.context.labelling.add_shape(geometry, origin)
 
         self.tool.clear()
         self.segmentation = None
-        self.window.jobs.submit("Saving the mask", trace, traced)
+        self.context.jobs.submit("Saving the mask", trace, traced)
 
     # -- whole pages and projects ------------------------------------------------------------
 
     def segment_everything(self) -> None:
-        page, segmenter, project = self._current_page(), self.segmenter(), self.window.project
-        category = self.window.labelling.current_category()
+        page, segmenter, project = self._current_page(), self.segmenter(), self.context.project()
+        labelling = self.context.labelling
+        category = labelling.current_category()
         if page is None or segmenter is None or project is None or not self._model_ready():
             return
         if category is None:
-            self.window.notifications.info("Choose the category for the proposals first.")
+            self.context.notifications.info("Choose the category for the proposals first.")
             return
         from engine.segmentation.automatic import segment_everything  # noqa: PLC0415
 
-        context = self.window.labelling.ctx
+        context = labelling.ctx
         assert context is not None
+        row = self.context.pages.model.row_for(page.image_id)
+        page_name = caption(row) if row is not None else f"page #{page.image_id}"
 
         def done(records: list[Any]) -> None:
             context.events.annotations_changed.emit(page.image_id)
-            self.window.notifications.info(f"SAM proposed {len(records)} regions on this page; review them in "
-                                           "the Annotations panel.")
+            found = f"SAM proposed {len(records)} region(s) as “{category.name}” on {page_name}"
+            if labelling.image_id == page.image_id:
+                self.context.notifications.info(f"{found}; review them in the Annotations panel.")
+                return
+            # The curator has moved on: the message says which page, and takes them back to it.
+            self.context.notifications.info(f"{found}.", [("Go to page", lambda: self.context.go_to_page(
+                page.image_id))])
 
-        self.window.jobs.submit(
-            "Segmenting everything on the page",
+        self.context.jobs.submit(
+            f"Segmenting everything on {page_name}",
             lambda progress, cancel: segment_everything(project, segmenter, page, category_id=category.id,
                                                         creator=context.curator, session_id=context.session_id,
                                                         progress=progress, cancel=cancel),
             done)
 
     def precompute_project(self) -> None:
-        segmenter, project = self.segmenter(), self.window.project
+        segmenter, project = self.segmenter(), self.context.project()
         if segmenter is None or project is None or not self._model_ready():
             return
         from engine.inventory import list_images  # noqa: PLC0415
@@ -301,10 +316,48 @@ class SamController(QObject):
 
         def done(result: Any) -> None:
             failed = f"; {len(result.failed)} could not be read" if result.failed else ""
-            self.window.notifications.info(f"SAM is ready on every page: {result.encoded} encoded now, "
-                                           f"{result.already_cached} were ready{failed}.")
+            self.context.notifications.info(
+                f"SAM ({self.model_choice.currentText()}) is ready on every page of {project.name}: "
+                f"{result.encoded} encoded now, {result.already_cached} were ready{failed}.")
 
-        self.window.jobs.submit("Precomputing SAM embeddings", run, done)
+        self.context.jobs.submit("Precomputing SAM embeddings", run, done)
+
+
+class SamPlugin:
+    """Click-to-mask on the canvas, Segment Everything, and preparing every page ahead."""
+
+    name = "sam"
+
+    def __init__(self, context: ToolContext) -> None:
+        self.controller = SamController(context)
+        self._parent = context.parent
+        self.options: QToolBar | None = None
+
+    def offer(self) -> ToolOffer:
+        controller = self.controller
+        everything = QAction("Segment &Everything on This Page", self._parent)
+        everything.setToolTip("SAM proposes every region it finds on this page, for you to review")
+        everything.triggered.connect(lambda checked=False: controller.segment_everything())
+        precompute = QAction("Prepare SAM for &All Pages", self._parent)
+        precompute.setToolTip("Encode every page now (slow on a CPU), so that SAM answers at once later")
+        precompute.triggered.connect(lambda checked=False: controller.precompute_project())
+        options = QToolBar("SAM options")
+        options.setObjectName("toolbar-sam")
+        options.addWidget(QLabel(" Model: "))
+        options.addWidget(controller.model_choice)
+        options.addSeparator()
+        options.addAction(everything)
+        options.addAction(precompute)
+        self.options = options
+        return ToolOffer(palette=[PaletteEntry(controller.tool, "S&AM (click to mask)", "S")], options=options,
+                         menu=[("sam-everything", everything), ("sam-precompute", precompute)])
+
+    def project_closed(self) -> None:
+        self.controller.project_closed()
+
+
+def create(context: ToolContext) -> SamPlugin:
+    return SamPlugin(context)
 
 
 def _tidy(project: Any, cache: Any, service: Any) -> int:
