@@ -58,11 +58,11 @@ class AnnotationRecord:
         return self.polygons is None and self.rle is None
 
 
-_FIELDS = tuple(field.name for field in fields(AnnotationRecord))
+ANNOTATION_FIELDS = tuple(field.name for field in fields(AnnotationRecord))
 
 
-def _record(row: Annotation) -> AnnotationRecord:
-    return AnnotationRecord(**{name: getattr(row, name) for name in _FIELDS})
+def record_of(row: Annotation) -> AnnotationRecord:
+    return AnnotationRecord(**{name: getattr(row, name) for name in ANNOTATION_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,20 +135,20 @@ def create_annotations(
                 for geometry, origin in zip(geometries, provenances, strict=True)]
         session.add_all(rows)
         session.flush()
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
 
 def annotations_of(project: Project, image_id: int) -> list[AnnotationRecord]:
     with project.unit_of_work() as session:
         rows = session.scalars(select(Annotation).where(Annotation.image_id == image_id)
                                .order_by(Annotation.id))
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
 
 def get_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
     with project.unit_of_work() as session:
         rows = session.scalars(select(Annotation).where(Annotation.id.in_(ids)).order_by(Annotation.id))
-        return [_record(row) for row in rows]
+        return [record_of(row) for row in rows]
 
 
 def update_geometry(project: Project, annotation_id: int, geometry: Geometry) -> AnnotationRecord:
@@ -158,7 +158,7 @@ def update_geometry(project: Project, annotation_id: int, geometry: Geometry) ->
             setattr(row, name, value)
         row.updated_at = utc_now()
         session.flush()
-        return _record(row)
+        return record_of(row)
 
 
 def set_category(project: Project, category_by_id: dict[int, int]) -> dict[int, int]:
@@ -207,7 +207,7 @@ def restore_review(project: Project, states: dict[int, ReviewState]) -> dict[int
 def delete_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
     with project.unit_of_work() as session:
         rows = session.scalars(select(Annotation).where(Annotation.id.in_(ids))).all()
-        records = [_record(row) for row in rows]
+        records = [record_of(row) for row in rows]
         session.execute(delete(Annotation).where(Annotation.id.in_(ids)))
         return records
 
@@ -216,12 +216,12 @@ def restore(project: Project, records: list[AnnotationRecord]) -> None:
     """Put deleted annotations back exactly, ids included."""
     with project.unit_of_work() as session:
         for record in records:
-            session.add(Annotation(**{name: getattr(record, name) for name in _FIELDS}))
+            session.add(Annotation(**{name: getattr(record, name) for name in ANNOTATION_FIELDS}))
 
 
 def put_back(project: Project, record: AnnotationRecord) -> None:
     """Overwrite an annotation with an earlier state of itself (undo of an edit)."""
     with project.unit_of_work() as session:
         row = session.get_one(Annotation, record.id)
-        for name in _FIELDS:
+        for name in ANNOTATION_FIELDS:
             setattr(row, name, getattr(record, name))

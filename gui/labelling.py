@@ -17,6 +17,7 @@ from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import list_images
 from engine.sessions import session_counts
 from engine.store.types import AnnotationStatus
+from gui.canvas.shapes import PreparedShape, prepare_shape
 from gui.canvas.view import ImageCanvas
 from gui.commands import (
     CreateAnnotation,
@@ -35,6 +36,7 @@ from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
 from gui.settings import AppSettings
 from gui.status import StatusBar
+from gui.workers import JobRunner
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,20 @@ class LabellingViews:
 
 class LabellingController:
     def __init__(self, views: LabellingViews, undo_stack: QUndoStack, loader: PageLoader,
-                 settings: AppSettings, refresh_all_pages: Callable[[], None]) -> None:
+                 settings: AppSettings, refresh_all_pages: Callable[[], None], jobs: JobRunner) -> None:
         self.views = views
+        self._jobs = jobs
+        self.on_page_ready: Callable[[], None] | None = None  # the page at its sharpest, its shapes all shown
+        self._waiting_for: set[str] = set()  # of "pixels", "shapes": what the open page still waits for
+        self._reload_generation = 0
+        self._reading = False  # a read of the open page's annotations is in flight
+        self._select_when_shown: list[int] | None = None
+        self._recounting = False
+        self._pages_to_recount: set[int] = set()
         self._refresh_all_pages = refresh_all_pages  # lists every page off the UI thread
         self._undo = undo_stack
         self._loader = loader
+        self._loader.on_loaded = lambda: self._part_ready("pixels")
         self._settings = settings
         self.ctx: EditContext | None = None
         self.image_id: int | None = None
@@ -124,6 +135,8 @@ class LabellingController:
         if row is None:
             return
         self.image_id = image_id
+        self._select_when_shown = None
+        self._waiting_for = {"pixels", "shapes"}
         self._loader.cancel()  # frees the previous page before the canvas drops it
         thumb = QImage(str(thumbnail_path(self.ctx.project.thumbnail_dir, row.sha256, row.page_index)))
         page = self.views.canvas.show_page(f"{row.sha256}:{row.page_index}", row.width, row.height, thumb)
@@ -133,14 +146,47 @@ class LabellingController:
         self._reload_annotations(selected=[])
 
     def _reload_annotations(self, selected: list[int] | None = None) -> None:
+        """Read the page's annotations and make their outlines off the UI thread, then show them.
+
+        A page with thousands of shapes would otherwise hold the window for a second or more. Only the
+        newest request for the page still open is shown.
+        """
         if self.ctx is None or self.image_id is None:
             return
+        self._reload_generation += 1
+        self._reading = True
+        generation, project, image_id = self._reload_generation, self.ctx.project, self.image_id
+        colours = {category_id: category.colour for category_id, category in self._categories.items()}
+
+        def read(progress: object, cancel: object) -> tuple[list[AnnotationRecord], dict[int, PreparedShape]]:
+            records = annotations_of(project, image_id)
+            return records, {record.id: prepare_shape(record, colours.get(record.category_id, "#888888"))
+                             for record in records if record.status is not AnnotationStatus.REJECTED}
+
+        self._jobs.submit("Reading the page's annotations", read,
+                          lambda result: self._show_annotations(generation, image_id, *result, selected=selected),
+                          visible=False)
+
+    def _show_annotations(self, generation: int, image_id: int, records: list[AnnotationRecord],
+                          prepared: dict[int, PreparedShape], *, selected: list[int] | None) -> None:
+        if generation != self._reload_generation or image_id != self.image_id or self.ctx is None:
+            return  # a newer read is on its way, or the curator moved on
+        self._reading = False
         keep = self.views.canvas.selected_ids() if selected is None else selected
-        self._records = annotations_of(self.ctx.project, self.image_id)
-        present = {record.id for record in self._records}
+        if self._select_when_shown is not None:
+            keep, self._select_when_shown = self._select_when_shown, None
+        self._records = records
+        present = {record.id for record in records}
         keep = [annotation_id for annotation_id in keep if annotation_id in present]
-        self.views.canvas.set_annotations(self._records, self._categories, keep)
-        self.views.annotations.set_annotations(self._records, self._categories, keep)
+        self.views.canvas.set_annotations(records, self._categories, keep, prepared)
+        self.views.annotations.set_annotations(records, self._categories, keep)
+        self._part_ready("shapes")
+
+    def _part_ready(self, part: str) -> None:
+        if part in self._waiting_for:
+            self._waiting_for.discard(part)
+            if not self._waiting_for and self.on_page_ready is not None:
+                self.on_page_ready()
 
     def records(self) -> list[AnnotationRecord]:
         return list(self._records)
@@ -155,16 +201,16 @@ class LabellingController:
             self._refresh_category_counts()
             self.views.gallery.set_categories(list(self._categories.values()))
             self._refresh_all_pages()
+            self.refresh_session()
         else:
-            for row in list_images(self.ctx.project, [image_id]):
-                self.views.gallery.model.update_row(row)
-            self._refresh_category_counts()
-        self.refresh_session()
+            self._recount(image_id)
 
     def _annotations_edited(self, image_id: int, ids: list[int]) -> None:
         """Update only the annotations an edit touched (and the counts around them)."""
         assert self.ctx is not None
-        if image_id == self.image_id:
+        if image_id == self.image_id and self._reading:
+            self._reload_annotations()  # the read in flight may predate this edit: read again
+        elif image_id == self.image_id:
             fresh = get_annotations(self.ctx.project, ids)
             present = {record.id for record in fresh}
             removed = [annotation_id for annotation_id in ids if annotation_id not in present]
@@ -176,10 +222,41 @@ class LabellingController:
             self.views.annotations.update_annotations(fresh, removed, self._categories)
             if described:
                 self._say_status(described)  # the new status, not the one it had when selected
-        for row in list_images(self.ctx.project, [image_id]):
-            self.views.gallery.model.update_row(row)
-        self._refresh_category_counts()
-        self.refresh_session()
+        self._recount(image_id)
+
+    def _recount(self, image_id: int) -> None:
+        """Refresh the counts around an edit (the page's badges, categories' uses, the session's work) in a
+        job: on a project of 100,000 annotations each is a query the UI thread must not wait for. Edits
+        that come faster than the counts are gathered into the next count."""
+        assert self.ctx is not None
+        self._pages_to_recount.add(image_id)
+        if self._recounting:
+            return
+        self._recounting = True
+        project, session_id, pages = self.ctx.project, self.ctx.session_id, sorted(self._pages_to_recount)
+        self._pages_to_recount.clear()
+
+        def count(progress: object, cancel: object) -> tuple[list, list[CategoryRecord], object]:
+            return (list_images(project, pages), list_categories(project),
+                    None if session_id is None else session_counts(project, session_id))
+
+        def counted(result: tuple[list, list[CategoryRecord], object]) -> None:
+            if self.ctx is None or self.ctx.project is not project:
+                return
+            rows, categories, session = result
+            for row in rows:
+                self.views.gallery.model.update_row(row)
+            self._categories = {record.id: record for record in categories}
+            self.views.categories.set_categories(categories)
+            if session is not None:
+                self.views.status.set_session(self.ctx.curator, session)
+
+        def ended() -> None:
+            self._recounting = False
+            if self._pages_to_recount and self.ctx is not None:
+                self._recount(self._pages_to_recount.pop())
+
+        self._jobs.submit("Counting annotations", count, counted, visible=False).ended.connect(ended)
 
     def _refresh_category_counts(self) -> None:
         assert self.ctx is not None
@@ -247,6 +324,13 @@ class LabellingController:
     def _reshaped(self, annotation_id: int, geometry: Geometry) -> None:
         if self.ctx is not None and self.image_id is not None:
             self._undo.push(EditGeometry(self.ctx, self.image_id, annotation_id, geometry))
+
+    def select_annotations(self, ids: list[int]) -> None:
+        """Select annotations of the open page, now or as soon as its shapes are shown."""
+        if self._reading:
+            self._select_when_shown = list(ids)
+        else:
+            self.views.canvas.select_annotations(ids)
 
     def selected(self) -> list[int]:
         return self.views.canvas.selected_ids() or self.views.annotations.selected_ids()

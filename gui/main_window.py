@@ -89,11 +89,11 @@ class MainWindow(QMainWindow):
         self.loader = PageLoader(self.jobs, lambda message: self.notifications.error(message),
                                  lambda: None if self.project is None else user_cache_dir()
                                  if self.project.read_only else self.project.cache_dir)
-        self.loader.on_loaded = self.page_ready.emit
         views = LabellingViews(self.canvas, self.gallery, self.categories, self.annotations,
                                self.metadata, self.status, self.notifications)
         self.labelling = LabellingController(views, self.undo_stack, self.loader, settings,
-                                             self.refresh_gallery)
+                                             self.refresh_gallery, self.jobs)
+        self.labelling.on_page_ready = self.page_ready.emit
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery, settings)
         self.tools: dict[str, ToolPlugin] = load_tools(self._tool_context())

@@ -262,3 +262,25 @@ def test_an_images_root_that_holds_no_page_is_refused(annotated, tmp_path: Path)
     with pytest.raises(MarginaliaError, match="not inside the images folder"):
         export_coco(project, tmp_path / "out.json", image_root=elsewhere)
     assert not (tmp_path / "out.json").exists()
+
+
+def test_a_window_of_an_rle_mask_matches_the_whole_mask_decoded() -> None:
+    import numpy as np
+    from pycocotools import mask as mask_utils
+
+    from engine.coco.geometry import rasterise, rasterise_window, rle_counts, rle_from_mask
+
+    rng = np.random.default_rng(4)
+    for height, width in ((37, 53), (300, 200), (1, 9)):
+        mask = (rng.random((height, width)) > 0.6).astype(np.uint8)
+        mask[: height // 3] = 1  # long runs as well as short ones
+        rle = rle_from_mask(mask)
+        uncompressed = {"size": [height, width], "counts": rle_counts(rle).tolist()}
+        assert rle_counts(rle).sum() == height * width
+        assert np.array_equal(mask_utils.decode(mask_utils.frPyObjects(uncompressed, height, width)), mask)
+        for _ in range(20):
+            left, top = int(rng.integers(0, width)), int(rng.integers(0, height))
+            w, h = int(rng.integers(1, width + 5)), int(rng.integers(1, height + 5))
+            expected = rasterise(None, rle, height, width)[top:top + h, left:left + w]
+            assert np.array_equal(rasterise_window(rle, left, top, w, h), expected)
+            assert np.array_equal(rasterise_window(uncompressed, left, top, w, h), expected)

@@ -110,6 +110,57 @@ def rasterise(polygons: list[PolygonPart] | None, rle: Rle | None, height: int, 
     return mask
 
 
+def rle_counts(rle: Rle) -> np.ndarray:
+    """The run lengths of a COCO RLE (alternating 0s and 1s, column-major), from either spelling.
+
+    The compressed string is COCO's: 5 bits a character from "0", a continuation bit, a sign bit on
+    the last character, and every run after the second stored as its difference to the run two before.
+    """
+    counts = rle["counts"]
+    if isinstance(counts, list):
+        return np.asarray(counts, dtype=np.int64)
+    text = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+    runs: list[int] = []
+    position = 0
+    while position < len(text):
+        value, shift, more = 0, 0, True
+        while more:
+            chunk = text[position] - 48
+            value |= (chunk & 0x1F) << shift
+            more = bool(chunk & 0x20)
+            position += 1
+            shift += 5
+            if not more and chunk & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return np.asarray(runs, dtype=np.int64)
+
+
+def rasterise_window(rle: Rle, left: int, top: int, width: int, height: int) -> np.ndarray:
+    """The ``(height, width)`` part of an RLE mask at (left, top), without decoding the whole page.
+
+    A shape's box on a large page is a few thousand pixels of tens of millions: only the columns of
+    the box are expanded.
+    """
+    page_height, page_width = (int(v) for v in rle["size"])
+    left, top = max(0, left), max(0, top)
+    width, height = min(width, page_width - left), min(height, page_height - top)
+    if width <= 0 or height <= 0:
+        return np.zeros((max(height, 0), max(width, 0)), dtype=np.uint8)
+    ends = np.cumsum(rle_counts(rle))
+    starts = np.concatenate([[0], ends[:-1]])
+    low, high = left * page_height, (left + width) * page_height
+    first = np.clip(starts[1::2], low, high) - low  # runs of 1s are the odd ones
+    last = np.clip(ends[1::2], low, high) - low
+    edges = np.zeros(high - low + 1, dtype=np.int32)
+    np.add.at(edges, first, 1)
+    np.add.at(edges, last, -1)
+    columns = (np.cumsum(edges[:-1]) > 0).reshape(width, page_height)
+    return np.ascontiguousarray(columns[:, top:top + height].T, dtype=np.uint8)
+
+
 def _fill(rings: list[list[float]], height: int, width: int) -> np.ndarray:
     rles = mask_utils.frPyObjects(rings, height, width)
     return mask_utils.decode(mask_utils.merge(rles))

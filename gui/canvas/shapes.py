@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -24,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.annotations import AnnotationRecord, Geometry
-from engine.coco.geometry import rasterise
+from engine.coco.geometry import rasterise_window
 from engine.store.types import AnnotationStatus
 
 HANDLE_SIZE = 8.0
@@ -47,6 +48,33 @@ def geometry_path(bbox: tuple[float, float, float, float] | None, parts: list[di
     elif bbox is not None:
         path.addRect(QRectF(*bbox))
     return path
+
+
+@dataclass(frozen=True)
+class PreparedShape:
+    """What an annotation's item needs that is slow to make: its outline and its mask's overlay image.
+
+    Made off the UI thread for a whole page (QPainterPath and QImage are plain values there); the UI
+    thread then only creates the items.
+    """
+
+    path: QPainterPath
+    overlay: QImage | None
+
+
+def prepare_shape(record: AnnotationRecord, colour: str) -> PreparedShape:
+    overlay = None
+    if record.rle is not None:
+        x, y, w, h = (int(v) for v in record.bbox)
+        if w > 0 and h > 0:
+            mask = rasterise_window(record.rle, x, y, w + 1, h + 1)
+            rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
+            tint = QColor(colour)
+            alpha = 70 if record.status is AnnotationStatus.PROPOSED else 110
+            rgba[mask > 0] = (tint.red(), tint.green(), tint.blue(), alpha)
+            overlay = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.shape[1] * 4,
+                             QImage.Format.Format_RGBA8888).copy()
+    return PreparedShape(geometry_path(record.bbox, record.polygons or None), overlay)
 
 
 class VertexHandle(QGraphicsRectItem):
@@ -95,6 +123,7 @@ class AnnotationItem(QGraphicsPathItem):
         colour: str,
         image_size: tuple[int, int],
         on_edited: Callable[[int, Geometry], None],
+        prepared: PreparedShape | None = None,
     ) -> None:
         super().__init__()
         self.record = record
@@ -103,16 +132,22 @@ class AnnotationItem(QGraphicsPathItem):
         self._image_size = image_size
         self._on_edited = on_edited
         self._bbox = record.bbox
-        self._parts = copy.deepcopy(record.polygons) if record.polygons else None
+        self._parts = record.polygons or None  # shared with the record until an edit copies it
+        self._owns_parts = False
         self._handles: list[VertexHandle] = []
         self.editable = record.rle is None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, self.editable)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges, True)
         self.setAcceptHoverEvents(True)
-        self.setPath(geometry_path(self._bbox, self._parts))
-        if record.rle is not None:
-            self._add_mask_overlay(record)
+        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        prepared = prepared or prepare_shape(record, colour)
+        self.setPath(prepared.path)
+        if prepared.overlay is not None:
+            x, y, _, _ = (int(v) for v in record.bbox)
+            overlay = QGraphicsPixmapItem(QPixmap.fromImage(prepared.overlay), self)
+            overlay.setPos(x, y)
+            overlay.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self._apply_style()
         self.setToolTip(self._tooltip())
 
@@ -141,21 +176,6 @@ class AnnotationItem(QGraphicsPathItem):
         if self.record.score is not None:
             text += f" · score {self.record.score:.2f}"
         return text
-
-    def _add_mask_overlay(self, record: AnnotationRecord) -> None:
-        x, y, w, h = (int(v) for v in record.bbox)
-        if w <= 0 or h <= 0:
-            return
-        width, height = self._image_size
-        mask = rasterise(None, record.rle, height, width)[y : y + h, x : x + w]
-        rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
-        rgba[mask > 0] = (self._colour.red(), self._colour.green(), self._colour.blue(),
-                          70 if self.is_proposal else 110)
-        image = QImage(rgba.data, rgba.shape[1], rgba.shape[0], rgba.shape[1] * 4,
-                       QImage.Format.Format_RGBA8888).copy()
-        overlay = QGraphicsPixmapItem(QPixmap.fromImage(image), self)
-        overlay.setPos(x, y)
-        overlay.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
         if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
@@ -190,7 +210,11 @@ class AnnotationItem(QGraphicsPathItem):
             self._handles = [VertexHandle(self, key, point) for key, point in self._vertices()]
 
     def _ring(self, key: VertexKey) -> list[float]:
+        """The ring holding ``key``, in this item's own copy of the parts (about to be edited)."""
         assert self._parts is not None
+        if not self._owns_parts:
+            self._parts = copy.deepcopy(self._parts)
+            self._owns_parts = True
         part = self._parts[key[0]]
         return part["exterior"] if key[1] == 0 else part["holes"][key[1] - 1]
 

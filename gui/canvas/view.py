@@ -12,7 +12,7 @@ from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
 from engine.store.types import AnnotationStatus
 from gui.canvas.page_item import PageItem
-from gui.canvas.shapes import AnnotationItem
+from gui.canvas.shapes import AnnotationItem, PreparedShape
 from gui.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
 
 MIN_ZOOM, MAX_ZOOM = 0.01, 32.0
@@ -75,7 +75,9 @@ class ImageCanvas(QGraphicsView):
         self.page = None
 
     def set_annotations(self, records: list[AnnotationRecord], categories: dict[int, CategoryRecord],
-                        selected: list[int] | None = None) -> None:
+                        selected: list[int] | None = None,
+                        prepared: dict[int, PreparedShape] | None = None) -> None:
+        """Show a page's annotations; ``prepared`` holds their outlines made off the UI thread."""
         keep = set(selected if selected is not None else self.selected_ids())
         self._syncing_selection = True
         try:
@@ -83,7 +85,7 @@ class ImageCanvas(QGraphicsView):
                 self.scene().removeItem(item)
             self._items.clear()
             for record in records:
-                self._add_item(record, categories, record.id in keep)
+                self._add_item(record, categories, record.id in keep, (prepared or {}).get(record.id))
         finally:
             self._syncing_selection = False
         self.selection_changed.emit(self.selected_ids())
@@ -104,12 +106,13 @@ class ImageCanvas(QGraphicsView):
             self._syncing_selection = False
         self.selection_changed.emit(self.selected_ids())
 
-    def _add_item(self, record: AnnotationRecord, categories: dict[int, CategoryRecord], selected: bool) -> None:
+    def _add_item(self, record: AnnotationRecord, categories: dict[int, CategoryRecord], selected: bool,
+                  prepared: PreparedShape | None = None) -> None:
         if record.status is AnnotationStatus.REJECTED:
             return  # rejected proposals stay listed in the panel, not on the page
         category = categories.get(record.category_id)
         item = AnnotationItem(record, category.colour if category else "#888888", self._image_size,
-                              self.geometry_edited.emit)
+                              self.geometry_edited.emit, prepared)
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
                      self.tool.uses_default_selection and item.editable)
         self.scene().addItem(item)
@@ -117,17 +120,26 @@ class ImageCanvas(QGraphicsView):
         if selected:
             item.setSelected(True)
 
+    def shape_count(self) -> int:
+        """Shapes on the page (rejected proposals are listed, not drawn)."""
+        return len(self._items)
+
     def annotation_item(self, annotation_id: int) -> AnnotationItem | None:
         return self._items.get(annotation_id)
 
     def selected_ids(self) -> list[int]:
-        return sorted(item.annotation_id for item in self._items.values() if item.isSelected())
+        return sorted(item.annotation_id for item in self.scene().selectedItems() if isinstance(item, AnnotationItem))
 
     def select_annotations(self, ids: list[int]) -> None:
         self._syncing_selection = True
         try:
-            for annotation_id, item in self._items.items():
-                item.setSelected(annotation_id in ids)
+            wanted = set(ids)
+            for item in self.scene().selectedItems():
+                if isinstance(item, AnnotationItem) and item.annotation_id not in wanted:
+                    item.setSelected(False)
+            for annotation_id in wanted:
+                if annotation_id in self._items:
+                    self._items[annotation_id].setSelected(True)
         finally:
             self._syncing_selection = False
         if len(ids) == 1 and ids[0] in self._items:

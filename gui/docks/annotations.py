@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QResizeEvent
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QPoint, Qt, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QMenu, QTableView,
+                               QVBoxLayout, QWidget)
 
 from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
 from engine.store.types import AnnotationStatus
 from gui.context_menu import show_context_menu
-from gui.docks.categories import swatch
+from gui.docks.annotation_table import ID_ROLE, AnnotationFilter, AnnotationTableModel
 from gui.docks.layout import tree_with_buttons
 
-_STATUS_COLOURS = {AnnotationStatus.PROPOSED: "#B26A00", AnnotationStatus.ACCEPTED: "#2E7D32",
-                   AnnotationStatus.REJECTED: "#8A8A8A"}
-
-
 NARROW_WIDTH = 400
+STATUS_CHOICES = (("All statuses", None), ("Proposals", {AnnotationStatus.PROPOSED.value}),
+                  ("Accepted", {AnnotationStatus.ACCEPTED.value}), ("Rejected", {AnnotationStatus.REJECTED.value}),
+                  ("Not rejected", {AnnotationStatus.PROPOSED.value, AnnotationStatus.ACCEPTED.value}))
 
 
 class AnnotationsPanel(QWidget):
@@ -30,30 +30,56 @@ class AnnotationsPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["#", "Category", "Status", "Source", "Score", "By"])
-        self.tree.setRootIsDecorated(False)
-        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.tree.setSortingEnabled(False)
+        self.model = AnnotationTableModel()
+        self.proxy = AnnotationFilter()
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setShowGrid(False)
+        self.table.setWordWrap(False)
         # The key columns fit a laptop's narrow dock: the category name gives way (elided), nothing scrolls.
-        header = self.tree.header()
+        # Fixed widths (not "resize to contents") keep a page of thousands of rows quick to show.
+        header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
-        for column in (0, 2, 4):  # number, status, score: short, and what review is about
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((3, 62), (5, 70)):  # source, creator: elided, widened by hand when wanted
+        digits = self.fontMetrics().horizontalAdvance("000000") + 12
+        for column, width in ((0, digits), (2, 72), (4, digits), (3, 62), (5, 70)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
-            self.tree.setColumnWidth(column, width)
-        self.tree.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.tree.itemSelectionChanged.connect(self._emit_selection)
-        tree_with_buttons(self, self.tree, [
+            self.table.setColumnWidth(column, width)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._emit_selection())
+        self.words = QLineEdit(placeholderText="Filter: category, source, by, #id", clearButtonEnabled=True)
+        self.words.textChanged.connect(self.proxy.set_words)
+        self.status_choice = QComboBox()
+        for text, statuses in STATUS_CHOICES:
+            self.status_choice.addItem(text, statuses)
+        self.status_choice.currentIndexChanged.connect(
+            lambda _: self.proxy.set_statuses(self.status_choice.currentData()))
+        body = QWidget()
+        tree_with_buttons(body, self.table, [
             ("Accept", "Accept the selected proposals (A)", self.accept_requested.emit),
             ("Reject", "Reject the selected proposals (R)", self.reject_requested.emit),
             ("Accept all", "Accept every proposal on this page (Shift+A)", self.accept_all_requested.emit),
             ("Delete", "Delete the selected annotations (Del)", self.delete_requested.emit),
         ])
-        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.tree.customContextMenuRequested.connect(self._context_menu)
+        filters = QHBoxLayout()
+        filters.addWidget(self.words, 1)
+        filters.addWidget(self.status_choice)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setSpacing(0)
+        filters.setContentsMargins(4, 0, 4, 0)
+        layout.addLayout(filters)
+        layout.addWidget(body, 1)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
         self.context_menu: QMenu | None = None
         self._syncing = False
 
@@ -62,17 +88,17 @@ class AnnotationsPanel(QWidget):
         # stands in review (both stay in each row's tooltip); a wider dock shows every column.
         narrow = event.size().width() < NARROW_WIDTH
         for column in (3, 5):
-            self.tree.setColumnHidden(column, narrow)
+            self.table.setColumnHidden(column, narrow)
         super().resizeEvent(event)
 
     def _context_menu(self, position: QPoint) -> None:
-        item = self.tree.itemAt(position)
-        if item is None:
+        index = self.table.indexAt(position)
+        if not index.isValid():
             return
-        if not item.isSelected():  # right-clicking a row acts on that row, as in file managers
-            self.tree.setCurrentItem(item)
+        if not self.table.selectionModel().isRowSelected(index.row(), index.parent()):
+            self.select([index.data(ID_ROLE)], announce=True)  # right-clicking a row acts on that row
         ids = self.selected_ids()
-        self.context_menu = show_context_menu(self.tree, position, [
+        self.context_menu = show_context_menu(self.table, position, [
             ("Accept", self.accept_requested.emit, True),
             ("Reject", self.reject_requested.emit, True),
             ("Delete", self.delete_requested.emit, True),
@@ -84,72 +110,44 @@ class AnnotationsPanel(QWidget):
                         selected: list[int]) -> None:
         self._syncing = True
         try:
-            self.tree.clear()
-            for record in records:
-                item = self._row(record, categories)
-                self.tree.addTopLevelItem(item)
-                item.setSelected(record.id in selected)
+            self.model.set_records(records, categories)
         finally:
             self._syncing = False
+        self.select(selected)
 
     def update_annotations(self, records: list[AnnotationRecord], removed: list[int],
                            categories: dict[int, CategoryRecord]) -> None:
-        """Refresh the rows of ``records``, drop those of ``removed``, keep id order."""
-        selected = set(self.selected_ids())
+        """Refresh the rows of ``records`` and drop those of ``removed``; the selection stays."""
         self._syncing = True
         try:
-            for annotation_id in [*removed, *(record.id for record in records)]:
-                position = self._position(annotation_id)
-                if position is not None:
-                    self.tree.takeTopLevelItem(position)
-            for record in records:
-                item = self._row(record, categories)
-                self.tree.insertTopLevelItem(self._insertion_point(record.id), item)
-                item.setSelected(record.id in selected)
+            self.model.apply(records, removed, categories)
         finally:
             self._syncing = False
 
-    def _ids(self) -> list[int]:
-        return [self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole)
-                for i in range(self.tree.topLevelItemCount())]
+    def row_count(self) -> int:
+        """Rows shown (after the filters)."""
+        return self.proxy.rowCount()
 
-    def _position(self, annotation_id: int) -> int | None:
-        ids = self._ids()
-        return ids.index(annotation_id) if annotation_id in ids else None
-
-    def _insertion_point(self, annotation_id: int) -> int:
-        return next((i for i, other in enumerate(self._ids()) if other > annotation_id), len(self._ids()))
-
-    @staticmethod
-    def _row(record: AnnotationRecord, categories: dict[int, CategoryRecord]) -> QTreeWidgetItem:
-        category = categories.get(record.category_id)
-        source = record.source_model or record.source_kind.value
-        item = QTreeWidgetItem([
-            str(record.id), category.name if category else "?", record.status.value, source,
-            "" if record.score is None else f"{record.score:.2f}", record.creator])
-        if category:
-            item.setIcon(1, swatch(category.colour))
-        tip = f"#{record.id} {item.text(1)} — {record.status.value}, by {record.creator or '?'} ({source})"
-        for column in range(6):
-            item.setToolTip(column, tip)
-        item.setForeground(2, QBrush(QColor(_STATUS_COLOURS[record.status])))
-        item.setData(0, Qt.ItemDataRole.UserRole, record.id)
-        if record.status is AnnotationStatus.REJECTED:
-            for column in range(6):
-                item.setForeground(column, QBrush(QColor("#9A9A9A")))
-        return item
-
-    def select(self, ids: list[int]) -> None:
-        self._syncing = True
+    def select(self, ids: list[int], announce: bool = False) -> None:
+        selection = QItemSelection()
+        for annotation_id in ids:
+            row = self.model.row_of(annotation_id)
+            if row is None:
+                continue
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+            if index.isValid():
+                selection.select(index, index)
+        self._syncing = not announce
         try:
-            for index in range(self.tree.topLevelItemCount()):
-                item = self.tree.topLevelItem(index)
-                item.setSelected(item.data(0, Qt.ItemDataRole.UserRole) in ids)
+            flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+            self.table.selectionModel().select(selection, flags)
+            if not selection.isEmpty():
+                self.table.scrollTo(selection.indexes()[0])
         finally:
             self._syncing = False
 
     def selected_ids(self) -> list[int]:
-        return sorted(item.data(0, Qt.ItemDataRole.UserRole) for item in self.tree.selectedItems())
+        return sorted(index.data(ID_ROLE) for index in self.table.selectionModel().selectedRows())
 
     def _emit_selection(self) -> None:
         if not self._syncing:

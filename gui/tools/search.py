@@ -314,7 +314,7 @@ class SearchPanel(QWidget):
     def _open(self, item: QListWidgetItem) -> None:
         image_id, annotation_id = item.data(HIT_ROLE)
         if self.context.pages.select_image(image_id) and annotation_id is not None:
-            self.context.labelling.views.canvas.select_annotations([annotation_id])
+            self.context.labelling.select_annotations([annotation_id])
 
 
 class SearchPlugin:

@@ -143,7 +143,7 @@ def test_review_proposals_with_the_keyboard(qtbot, labelling, scans_project: Pat
     _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     _key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
     assert all(a.status is AnnotationStatus.ACCEPTED for a in _annotations(scans_project))
-    assert "1 accepted" in window.status.session_label.text()
+    qtbot.waitUntil(lambda: "1 accepted" in window.status.session_label.text(), timeout=5_000)  # counted in a job
 
 
 def test_dragging_a_vertex_reshapes_and_undo_restores(qtbot, labelling, scans_project: Path) -> None:
@@ -217,13 +217,13 @@ def test_switching_pages_shows_each_page_with_its_own_annotations(qtbot, labelli
         _key(qtbot, window, Qt.Key.Key_PageDown)
     assert window.labelling.image_id != first
     assert window.metadata.file_label.text().endswith("kant_aufklaerung_1784_0017.tif")
-    assert window.annotations.tree.topLevelItemCount() == 0
+    assert window.annotations.row_count() == 0
     assert all(window.canvas.annotation_item(i) is None for i in first_ids)
     assert window.canvas.page.has_full_resolution
     with qtbot.waitSignal(window.page_ready, timeout=30_000):
         _key(qtbot, window, Qt.Key.Key_PageUp)
     assert window.labelling.image_id == first
-    assert window.annotations.tree.topLevelItemCount() == len(first_ids)
+    assert window.annotations.row_count() == len(first_ids)
     assert window.canvas.page.has_full_resolution
 
 

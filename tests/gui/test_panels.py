@@ -149,10 +149,10 @@ def test_the_window_fits_a_laptop_screen_with_the_key_columns_showing(qtbot, win
     assert hint.width() <= 1280 and hint.height() <= 720 - 40  # 1280×720 less a title bar
     window.resize(1280, 680)
     qtbot.waitUntil(lambda: window.width() == 1280)
-    tree = window.annotations.tree
+    tree = window.annotations.table
     assert window.annotations.width() < 400
     assert tree.isColumnHidden(3) and tree.isColumnHidden(5)  # source and creator give way (in tooltips)
-    shown = [column for column in range(tree.columnCount()) if not tree.isColumnHidden(column)]
+    shown = [column for column in range(tree.model().columnCount()) if not tree.isColumnHidden(column)]
     assert sum(tree.columnWidth(column) for column in shown) <= tree.viewport().width() + 1  # nothing scrolls
     assert tree.columnWidth(1) >= 90  # the category name has room
     window.docks["search"].raise_()

@@ -103,10 +103,10 @@ def test_coverage_line_and_find_similar_from_the_gallery_and_annotations(qtbot, 
             qtbot.keyClick(window.canvas, Qt.Key.Key_PageUp)
     assert window.labelling.image_id == first_id
 
-    tree = window.annotations.tree
-    row = tree.topLevelItem(0)
-    clicked = row.data(0, Qt.ItemDataRole.UserRole)
-    menu = _right_click(qtbot, tree, tree.visualItemRect(row).center())
+    table = window.annotations.table
+    row = table.model().index(0, 0)
+    clicked = int(row.data())
+    menu = _right_click(qtbot, table, table.visualRect(row).center())
     assert window.annotations.selected_ids() == [clicked]  # right-click chose the row
     with qtbot.waitSignal(panel.results_shown, timeout=30_000):
         _choose(menu, "Find Regions Like This One")
@@ -123,7 +123,7 @@ def test_coverage_line_and_find_similar_from_the_gallery_and_annotations(qtbot, 
     rect = panel.results.visualItemRect(panel.results.item(position))
     qtbot.mouseClick(panel.results.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert window.labelling.image_id == image_id != second_id
-    assert window.labelling.selected() == [annotation_id]  # the region is selected on its page
+    qtbot.waitUntil(lambda: window.labelling.selected() == [annotation_id])  # the region, selected on its page
 
 
 def test_zero_shot_tagging_dialog_proposes_tags_and_remembers_descriptions(qtbot, window, scans_project: Path,
@@ -169,8 +169,8 @@ def test_zero_shot_tagging_dialog_proposes_tags_and_remembers_descriptions(qtbot
         assert sorted(tag.image_id for tag in tags) == sorted(window.gallery.visible_image_ids())  # one per page
         for tag in tags:  # in a ticked category, with its own description, and left for the curator to review
             assert tag.status == "proposed" and described[tag.category_id] == tag.prompt and tag.score >= 0.5
-    assert {tag.id for tag in tags if tag.image_id == window.labelling.image_id} <= \
-        {record.id for record in window.labelling.records()} - before  # the open page shows its new tag
+    qtbot.waitUntil(lambda: {tag.id for tag in tags if tag.image_id == window.labelling.image_id} <=
+                    {record.id for record in window.labelling.records()} - before)  # the open page shows its tag
 
     window.actions_by_name["tag-pages"].trigger()  # reopened: the curator's words are still there
     again = window.tools["search"].panel.tagging_dialog
