@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from engine.annotations import ANNOTATION_FIELDS, AnnotationRecord, record_of
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.project import Project
-from engine.store.schema import Annotation
+from engine.store.schema import Annotation, ModelRun
 from engine.store.types import AnnotationStatus, utc_now
 
 SLICE = 5_000  # ids per UPDATE: progress and cancel every few tens of milliseconds
@@ -76,6 +76,42 @@ class BulkChange:
 
 
 _REVIEW_COLUMNS = ("status", "reviewed_by", "reviewed_at", "reviewed_session_id")
+MAX_CHOICES = 200  # prompts offered in a filter's list; more are typed
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    id: int
+    model_id: str
+    started: str  # local-free ISO time, to the minute
+    proposals: int  # still proposed
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """What a bulk-review filter can choose from in this project (what actually occurs)."""
+
+    source_models: list[str]
+    prompts: list[str]
+    runs: list[RunChoice]
+
+
+def filter_choices(project: Project) -> FilterChoices:
+    with project.unit_of_work() as session:
+        models = session.scalars(select(Annotation.source_model).where(Annotation.source_model != "")
+                                 .distinct().order_by(Annotation.source_model)).all()
+        prompts = session.scalars(select(Annotation.prompt).where(Annotation.prompt != "").distinct()
+                                  .order_by(Annotation.prompt).limit(MAX_CHOICES)).all()
+        counts = session.execute(select(Annotation.model_run_id, func.count(Annotation.id))
+                                 .where(Annotation.model_run_id.is_not(None),
+                                        Annotation.status == AnnotationStatus.PROPOSED)
+                                 .group_by(Annotation.model_run_id)).all()
+        proposed = {run_id: count for run_id, count in counts}
+        runs = session.scalars(select(ModelRun).where(ModelRun.id.in_(list(proposed)))
+                               .order_by(ModelRun.id.desc())).all()
+        return FilterChoices(list(models), list(prompts),
+                             [RunChoice(run.id, run.model_id, run.started_at.isoformat(timespec="minutes")[:16]
+                                        .replace("T", " "), proposed[run.id]) for run in runs])
 
 
 def count_matching(project: Project, selection: ProposalFilter) -> int:
@@ -177,3 +213,53 @@ def _update_slices(session: Any, ids: list[int], values: dict[str, Any], progres
         report(progress, done, total, "annotations changed")
     return done
 
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    image_id: int
+    annotation_id: int
+    bbox: tuple[float, float, float, float]
+
+
+READING_LINE = 0.02  # of the page's height: shapes whose middles lie this close read as one line
+
+
+def proposal_queue(project: Project, page_order: list[int] | None = None,
+                   selection: ProposalFilter | None = None) -> list[QueueItem]:
+    """Every annotation ``selection`` matches (default: every proposal), in a stable reviewing order:
+    page by page (in ``page_order``, else by page id), and on a page in reading order (lines top to
+    bottom, left to right within a line). Pages not in ``page_order`` are left out when it is given."""
+    from engine.store.schema import Image  # noqa: PLC0415
+
+    chosen = selection or ProposalFilter()
+    if page_order is not None:
+        chosen = ProposalFilter(**{**chosen.__dict__, "image_ids": frozenset(page_order)})
+    with project.unit_of_work() as session:
+        rows = session.execute(select(Annotation.image_id, Annotation.id, Annotation.bbox_x, Annotation.bbox_y,
+                                      Annotation.bbox_w, Annotation.bbox_h, Image.height)
+                               .join(Image, Image.id == Annotation.image_id)
+                               .where(*chosen.conditions())).all()
+    rank = {image_id: position for position, image_id in enumerate(page_order or sorted({r[0] for r in rows}))}
+    by_page: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_page[row[0]].append(row)
+    queue: list[QueueItem] = []
+    for image_id in sorted(by_page, key=rank.__getitem__):
+        queue += [QueueItem(row[0], row[1], (row[2], row[3], row[4], row[5]))
+                  for row in _reading_order(by_page[image_id])]
+    return queue
+
+
+def _reading_order(rows: list[Any]) -> list[Any]:
+    """Lines top to bottom (a shape joins the line whose first middle lies within half its height, or
+    within 1 % of the page), then left to right."""
+    lines: list[tuple[float, list[Any]]] = []
+    for row in sorted(rows, key=lambda r: (r[3] + r[5] / 2, r[2], r[1])):
+        middle = row[3] + row[5] / 2
+        tolerance = max(row[5] / 2, row[6] * READING_LINE / 2)
+        if lines and middle - lines[-1][0] <= tolerance:
+            lines[-1][1].append(row)
+        else:
+            lines.append((middle, [row]))
+    return [row for _, line in lines for row in sorted(line, key=lambda r: (r[2], r[1]))]

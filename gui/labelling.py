@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtGui import QImage, QUndoStack
+from PySide6.QtWidgets import QDialog
 
 from engine.annotations import AnnotationRecord, Geometry, Provenance, annotations_of, get_annotations
 from engine.categories import CategoryRecord, list_categories
@@ -62,6 +63,7 @@ class LabellingController:
         self._select_when_shown: list[int] | None = None
         self._recounting = False
         self._pages_to_recount: set[int] = set()
+        self.bulk_dialog: QDialog | None = None
         self._refresh_all_pages = refresh_all_pages  # lists every page off the UI thread
         self._undo = undo_stack
         self._loader = loader
@@ -86,6 +88,7 @@ class LabellingController:
         views.annotations.reject_requested.connect(lambda: self.review_selected(AnnotationStatus.REJECTED))
         views.annotations.accept_all_requested.connect(self.accept_all)
         views.annotations.delete_requested.connect(self.delete_selected)
+        views.annotations.bulk_requested.connect(self.open_bulk_review)
         views.categories.current_changed.connect(self._category_chosen)
         views.metadata.edited.connect(self._metadata_edited)
 
@@ -324,6 +327,19 @@ class LabellingController:
     def _reshaped(self, annotation_id: int, geometry: Geometry) -> None:
         if self.ctx is not None and self.image_id is not None:
             self._undo.push(EditGeometry(self.ctx, self.image_id, annotation_id, geometry))
+
+    def open_bulk_review(self) -> None:
+        """The bulk review dialog, over this page, the gallery's pages or the whole project."""
+        if self.ctx is None:
+            return
+        from gui.bulk_review import BulkReviewDialog, BulkScope  # noqa: PLC0415 - opened on demand
+
+        dialog = BulkReviewDialog(self.ctx, self._jobs, self._undo, self.views.notifications, self.categories(),
+                                  BulkScope(self.image_id, self.views.gallery.visible_image_ids()),
+                                  self.views.canvas.window())
+        dialog.finished.connect(dialog.deleteLater)
+        self.bulk_dialog = dialog
+        dialog.open()
 
     def select_annotations(self, ids: list[int]) -> None:
         """Select annotations of the open page, now or as soon as its shapes are shown."""

@@ -39,6 +39,7 @@ from gui.labelling import LabellingController, LabellingViews
 from gui.menus import build_menus
 from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
+from gui.review_queue import ReviewQueue
 from gui.settings import AppSettings
 from gui.status import StatusBar
 from gui.tools.catalogue import load_tools
@@ -94,6 +95,8 @@ class MainWindow(QMainWindow):
         self.labelling = LabellingController(views, self.undo_stack, self.loader, settings,
                                              self.refresh_gallery, self.jobs)
         self.labelling.on_page_ready = self.page_ready.emit
+        self.review = ReviewQueue(self.labelling, self.gallery, self.canvas, self.jobs, self.notifications,
+                                  self.status.review_label)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery, settings)
         self.tools: dict[str, ToolPlugin] = load_tools(self._tool_context())
@@ -311,6 +314,7 @@ class MainWindow(QMainWindow):
         if self.read_only_note is not None:
             self.notifications.dismiss(self.read_only_note)
             self.read_only_note = None
+        self.review.stop()
         self.undo_stack.clear()
         for tool in self.tools.values():
             tool.project_closed()

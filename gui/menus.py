@@ -72,6 +72,15 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
     _add(edit, actions, "reject", "&Reject Proposal", lambda: labels.review_selected(AnnotationStatus.REJECTED), "R")
     _add(edit, actions, "accept-all", "Accept All on This &Page", labels.accept_all, "Shift+A")
     _add(edit, actions, "delete", "&Delete Annotation", labels.delete_selected, ["Del"])
+    review = _add(edit, actions, "review-queue", "Review Proposals One by &One", lambda: _toggle_review(window),
+                  "Ctrl+R", "Walk every proposal of the gallery's pages: A accepts, R rejects, N skips")
+    review.setCheckable(True)
+    window.review.ended.connect(lambda: review.setChecked(False))
+    _add(edit, actions, "review-next", "Next Proposal in Review", lambda: window.review.step(1), "N")
+    _add(edit, actions, "review-previous", "Previous Proposal in Review", lambda: window.review.step(-1), "Shift+N")
+    _add(edit, actions, "review-edit", "Edit Proposal Before Deciding", window.review.edit, "E")
+    _add(edit, actions, "bulk-review", "Review in &Bulk…", labels.open_bulk_review, "Ctrl+Shift+B",
+         "Accept, reject, recategorise or delete many annotations at once, chosen by score, model, run…")
     _add(edit, actions, "cancel", "Cancel Drawing / Clear Selection",
          lambda: canvas.cancel_drawing() or canvas.select_annotations([]), "Esc")
     edit.addSeparator()
@@ -158,6 +167,13 @@ def _show_models(window: MainWindow) -> None:
     from gui.model_hint import show_models  # noqa: PLC0415 - the models code loads on demand
 
     show_models(window)
+
+
+def _toggle_review(window: MainWindow) -> None:
+    if window.review.active:
+        window.review.stop()
+    else:
+        window.review.start()
 
 
 def _change_curator(window: MainWindow) -> None:

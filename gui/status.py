@@ -80,6 +80,9 @@ class StatusBar(QStatusBar):
         self.position_label = QLabel("")
         self.position_label.setMinimumWidth(120)
         self.session_label = QLabel("")
+        self.review_label = QLabel("")  # the review queue's count, while reviewing one by one
+        self.review_label.hide()
+        self.addWidget(self.review_label)
         self.jobs = JobsIndicator(jobs)
         for widget in (self.tool_label, self.zoom_label, self.position_label, self.session_label):
             self.addPermanentWidget(widget)

@@ -125,3 +125,41 @@ def test_bulk_changes_are_refused_on_a_read_only_project(project, pages) -> None
     project.close()
     with Project.open(folder, read_only=True) as reader, pytest.raises(ProjectReadOnlyError):
         review_matching(reader, ProposalFilter(), AnnotationStatus.ACCEPTED, reviewer="Ada")
+
+
+def test_filter_choices_list_what_occurs_in_the_project(project, pages) -> None:
+    from engine.models.runs import recorded_run
+    from engine.review import filter_choices
+
+    word = add_category(project, "Word").id
+    with recorded_run(project, "hi-sam", device="cpu", parameters={}) as run:
+        _propose(project, pages[0], word, [0.9, 0.5], run=run.id)
+    with recorded_run(project, "grounding-dino", device="cpu", parameters={}) as done:
+        _propose(project, pages[1], word, [0.9], model="grounding-dino", prompt="coat of arms", run=done.id,
+                 status=AnnotationStatus.ACCEPTED)
+    choices = filter_choices(project)
+    assert choices.source_models == ["grounding-dino", "hi-sam"]
+    assert choices.prompts == ["coat of arms", "word"]
+    assert [(r.id, r.model_id, r.proposals) for r in choices.runs] == [(run.id, "hi-sam", 2)]  # runs with proposals
+
+
+def test_the_review_queue_walks_pages_in_gallery_order_and_each_page_in_reading_order(project, pages) -> None:
+    from engine.review import proposal_queue
+
+    word = add_category(project, "Word").id
+    origin = Provenance(SourceKind.MODEL, "hi-sam", "1", "word", 0.5)
+
+    def at(image_id: int, x: float, y: float) -> int:
+        return create_annotations(project, image_id=image_id, category_id=word, geometries=[
+            Geometry(bbox=(x, y, 20, 8))], creator="m", provenances=[origin], status=AnnotationStatus.PROPOSED)[0].id
+
+    second_line_left, first_line_right = at(pages[0], 10, 100), at(pages[0], 200, 12)
+    first_line_left = at(pages[0], 15, 14)  # 2 px lower than its neighbour: the same line
+    other_page = at(pages[1], 5, 5)
+    at(pages[2], 5, 5)
+    create_annotations(project, image_id=pages[0], category_id=word, geometries=[Geometry(bbox=(0, 0, 5, 5))],
+                       creator="m", provenances=[origin], status=AnnotationStatus.ACCEPTED)  # not a proposal
+    queue = proposal_queue(project, [pages[1], pages[0]])  # the gallery shows page 1 first; page 2 is filtered out
+    assert [item.annotation_id for item in queue] == [other_page, first_line_left, first_line_right,
+                                                      second_line_left]
+    assert queue[1].image_id == pages[0] and queue[1].bbox == (15, 14, 20, 8)

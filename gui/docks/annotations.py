@@ -26,6 +26,7 @@ class AnnotationsPanel(QWidget):
     reject_requested = Signal()
     accept_all_requested = Signal()
     delete_requested = Signal()
+    bulk_requested = Signal()
     find_similar_requested = Signal(int)  # annotation id
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -68,6 +69,8 @@ class AnnotationsPanel(QWidget):
             ("Reject", "Reject the selected proposals (R)", self.reject_requested.emit),
             ("Accept all", "Accept every proposal on this page (Shift+A)", self.accept_all_requested.emit),
             ("Delete", "Delete the selected annotations (Del)", self.delete_requested.emit),
+            ("Bulk…", "Review many at once: by score, model, run or prompt, here or across pages (Ctrl+Shift+B)",
+             self.bulk_requested.emit),
         ])
         filters = QHBoxLayout()
         filters.addWidget(self.words, 1)
