@@ -164,7 +164,7 @@ class LabellingController:
         def read(progress: object, cancel: object) -> tuple[list[AnnotationRecord], dict[int, PreparedShape]]:
             records = annotations_of(project, image_id)
             return records, {record.id: prepare_shape(record, colours.get(record.category_id, "#888888"))
-                             for record in records if record.status is not AnnotationStatus.REJECTED}
+                             for record in records}
 
         self._jobs.submit("Reading the page's annotations", read,
                           lambda result: self._show_annotations(generation, image_id, *result, selected=selected),

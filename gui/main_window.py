@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QStackedWidget,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -39,6 +40,7 @@ from gui.labelling import LabellingController, LabellingViews
 from gui.menus import build_menus
 from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
+from gui.layers_menu import LayersMenu
 from gui.review_queue import ReviewQueue
 from gui.settings import AppSettings
 from gui.status import StatusBar
@@ -97,6 +99,8 @@ class MainWindow(QMainWindow):
         self.labelling.on_page_ready = self.page_ready.emit
         self.review = ReviewQueue(self.labelling, self.gallery, self.canvas, self.jobs, self.notifications,
                                   self.status.review_label)
+        self.layers = LayersMenu(self.canvas, self.labelling, settings,
+                                 lambda: None if self.project is None else self.project.folder, self)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery, settings)
         self.tools: dict[str, ToolPlugin] = load_tools(self._tool_context())
@@ -165,6 +169,11 @@ class MainWindow(QMainWindow):
         for name, action in self.actions_by_name.items():
             if name.startswith("tool-"):
                 palette.addAction(action)
+        palette.addSeparator()
+        layers_button = QToolButton(text="Layers", toolTip="Which annotations the page shows, and how (O: outlines)")
+        layers_button.setMenu(self.layers)
+        layers_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        palette.addWidget(layers_button)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, palette)
         self.tool_options = QToolBar("Tool options")
         self.tool_options.setObjectName("toolbar-tool-options")
@@ -293,6 +302,7 @@ class MainWindow(QMainWindow):
         self.labelling.attach(EditContext(project, self.events, self.curator, session_id,
                                           self.notifications.error))
         self.settings.remember_project(project.folder)
+        self.layers.project_opened(project.folder)
         if project.read_only:
             self.read_only_note = self.notifications.warning(
                 f"Read-only: {project.folder} cannot be written here (a read-only folder, share or disc). "

@@ -99,6 +99,10 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
     _add(view, actions, "next", "&Next Page", lambda: window.gallery.step(1), "PgDown")
     _add(view, actions, "previous", "&Previous Page", lambda: window.gallery.step(-1), "PgUp")
     view.addSeparator()
+    view.addMenu(window.layers)
+    actions["outline-only"] = window.layers.outline_action
+    view.addAction(window.layers.outline_action)
+    view.addSeparator()
     for dock in window.docks.values():
         view.addAction(dock.toggleViewAction())
 

@@ -109,6 +109,14 @@ class AppSettings:
     def set_last_page(self, project_folder: Path, image_id: int) -> None:
         self._settings.setValue(f"last_page/{_key(project_folder)}", image_id)
 
+    def layers(self, project_folder: Path) -> str | None:
+        """The canvas's layer choices for a project, as ``Layers.to_json`` wrote them."""
+        value = self._settings.value(f"layers/{_key(project_folder)}")
+        return value if isinstance(value, str) else None
+
+    def set_layers(self, project_folder: Path, layers_json: str) -> None:
+        self._settings.setValue(f"layers/{_key(project_folder)}", layers_json)
+
     def tagging_descriptions(self, project_folder: Path) -> dict[str, str]:
         """The descriptions the curator gave CLIP for zero-shot tagging, by category id (and "other")."""
         self._settings.beginGroup(f"tagging/{_key(project_folder)}")

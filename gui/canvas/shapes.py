@@ -135,6 +135,9 @@ class AnnotationItem(QGraphicsPathItem):
         self._parts = record.polygons or None  # shared with the record until an edit copies it
         self._owns_parts = False
         self._handles: list[VertexHandle] = []
+        self._overlay: QGraphicsPixmapItem | None = None
+        self._opacity = 1.0
+        self._outline_only = False
         self.editable = record.rle is None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, self.editable)
@@ -148,6 +151,7 @@ class AnnotationItem(QGraphicsPathItem):
             overlay = QGraphicsPixmapItem(QPixmap.fromImage(prepared.overlay), self)
             overlay.setPos(x, y)
             overlay.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+            self._overlay = overlay
         self._apply_style()
         self.setToolTip(self._tooltip())
 
@@ -157,18 +161,34 @@ class AnnotationItem(QGraphicsPathItem):
     def is_proposal(self) -> bool:
         return self.record.status is AnnotationStatus.PROPOSED
 
+    def set_look(self, opacity: float, outline_only: bool) -> None:
+        """How strongly the inside shows (0–1), or only the outline; the outline always shows in full."""
+        if (opacity, outline_only) == (self._opacity, self._outline_only):
+            return
+        self._opacity, self._outline_only = opacity, outline_only
+        self._apply_style()
+
     def _apply_style(self) -> None:
         selected = self.isSelected()
-        pen = QPen(self._colour, 3.0 if selected else 2.0)
+        rejected = self.record.status is AnnotationStatus.REJECTED
+        colour = QColor("#8A8A8A") if rejected else self._colour
+        pen = QPen(colour, 3.0 if selected else 2.0)
         pen.setCosmetic(True)
-        fill = QColor(self._colour)
-        if self.is_proposal:
+        fill = QColor(colour)
+        if rejected:
+            pen.setStyle(Qt.PenStyle.DotLine)
+            alpha = 30 if selected else 0
+        elif self.is_proposal:
             pen.setStyle(Qt.PenStyle.DashLine)
-            fill.setAlpha(45 if selected else 18)
+            alpha = 45 if selected else 18
         else:
-            fill.setAlpha(80 if selected else 40)
+            alpha = 80 if selected else 40
+        fill.setAlpha(0 if self._outline_only else round(alpha * self._opacity))
         self.setPen(pen)
-        self.setBrush(QBrush(fill))
+        self.setBrush(QBrush(fill) if fill.alpha() else QBrush(Qt.BrushStyle.NoBrush))
+        if self._overlay is not None:
+            self._overlay.setVisible(not self._outline_only and self._opacity > 0)
+            self._overlay.setOpacity(self._opacity)
         self.setZValue(2 if selected else (0.5 if self.is_proposal else 1))
 
     def _tooltip(self) -> str:

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWid
 
 from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
-from engine.store.types import AnnotationStatus
+from gui.canvas.layers import Layers
 from gui.canvas.page_item import PageItem
 from gui.canvas.shapes import AnnotationItem, PreparedShape
 from gui.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
@@ -40,6 +40,7 @@ class ImageCanvas(QGraphicsView):
         self.page: PageItem | None = None
         self._image_size = (0, 0)
         self._items: dict[int, AnnotationItem] = {}
+        self.layers = Layers()
         self._panning_from: QPointF | None = None
         self._space_held = False
         self._syncing_selection = False
@@ -108,21 +109,27 @@ class ImageCanvas(QGraphicsView):
 
     def _add_item(self, record: AnnotationRecord, categories: dict[int, CategoryRecord], selected: bool,
                   prepared: PreparedShape | None = None) -> None:
-        if record.status is AnnotationStatus.REJECTED:
-            return  # rejected proposals stay listed in the panel, not on the page
         category = categories.get(record.category_id)
         item = AnnotationItem(record, category.colour if category else "#888888", self._image_size,
                               self.geometry_edited.emit, prepared)
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
                      self.tool.uses_default_selection and item.editable)
+        item.set_look(self.layers.opacity, self.layers.outline_only)
+        item.setVisible(self.layers.shows(record))  # rejected proposals: listed, drawn only when asked for
         self.scene().addItem(item)
         self._items[record.id] = item
         if selected:
             item.setSelected(True)
 
     def shape_count(self) -> int:
-        """Shapes on the page (rejected proposals are listed, not drawn)."""
-        return len(self._items)
+        """Shapes shown on the page (the layers decide which)."""
+        return sum(1 for item in self._items.values() if item.isVisible())
+
+    def set_layers(self, layers: Layers) -> None:
+        self.layers = layers
+        for item in self._items.values():
+            item.set_look(layers.opacity, layers.outline_only)
+            item.setVisible(layers.shows(item.record))
 
     def annotation_item(self, annotation_id: int) -> AnnotationItem | None:
         return self._items.get(annotation_id)
