@@ -40,6 +40,8 @@ from gui.labelling import LabellingController, LabellingViews
 from gui.menus import build_menus
 from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
+from gui.category_button import CategoryButton
+from gui.icons import themed_icon
 from gui.layers_menu import LayersMenu
 from gui.review_queue import ReviewQueue
 from gui.settings import AppSettings
@@ -101,6 +103,7 @@ class MainWindow(QMainWindow):
                                   self.status.review_label)
         self.layers = LayersMenu(self.canvas, self.labelling, settings,
                                  lambda: None if self.project is None else self.project.folder, self)
+        self.category_button = CategoryButton(self.categories)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery, settings)
         self.tools: dict[str, ToolPlugin] = load_tools(self._tool_context())
@@ -166,15 +169,20 @@ class MainWindow(QMainWindow):
         palette = QToolBar("Tools")
         palette.setObjectName("toolbar-palette")
         palette.setMovable(False)
+        palette.setOrientation(Qt.Orientation.Vertical)
+        palette.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        palette.setIconSize(QSize(24, 24))
         for name, action in self.actions_by_name.items():
             if name.startswith("tool-"):
                 palette.addAction(action)
         palette.addSeparator()
         layers_button = QToolButton(text="Layers", toolTip="Which annotations the page shows, and how (O: outlines)")
+        layers_button.setIcon(themed_icon("layers"))
         layers_button.setMenu(self.layers)
         layers_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         palette.addWidget(layers_button)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, palette)
+        palette.addWidget(self.category_button)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, palette)
         self.tool_options = QToolBar("Tool options")
         self.tool_options.setObjectName("toolbar-tool-options")
         self.tool_options.setMovable(False)
@@ -187,7 +195,8 @@ class MainWindow(QMainWindow):
             holder = self.tool_options.addWidget(offer.options)
             for entry in offer.palette:
                 self._tool_options[entry.tool.name] = holder
-        height = max([self.tool_options.sizeHint().height(), palette.sizeHint().height()])
+        height = max([self.tool_options.sizeHint().height(),
+                      *(offer.options.sizeHint().height() for offer in offers if offer.options is not None)])
         self.tool_options.setFixedHeight(height)
         for holder in self._tool_options.values():
             holder.setVisible(False)

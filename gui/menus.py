@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QMenu
 
 from engine.store.types import AnnotationStatus
 from gui.dialogs import ShortcutsDialog, ask_curator_name, show_about
+from gui.icons import themed_icon
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -108,13 +109,15 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
 
     tools = bar.addMenu("&Tools")
     group = QActionGroup(window)
-    palette = [("select", "&Select / Move", "V", "Select"), ("box", "&Box", "B", "Box"),
-               ("polygon", "&Polygon", "P", "Polygon")]
-    palette += [(entry.tool.name, entry.text, entry.key, entry.tool.label) for offer in offers
+    palette = [("select", "&Select / Move", "V", "Select", "select"), ("box", "&Box", "B", "Box", "box"),
+               ("polygon", "&Polygon", "P", "Polygon", "polygon")]
+    palette += [(entry.tool.name, entry.text, entry.key, entry.tool.label, entry.icon) for offer in offers
                 for entry in offer.palette]
-    for name, text, key, short in palette:
+    for name, text, key, short, icon in palette:
         action = _add(tools, actions, f"tool-{name}", text, lambda name=name: canvas.set_tool(name), key)
         action.setIconText(short)
+        action.setIcon(themed_icon(icon))
+        action.setToolTip(f"{text.replace('&', '')} ({key})")
         action.setCheckable(True)
         group.addAction(action)
     actions["tool-select"].setChecked(True)

@@ -21,6 +21,7 @@ def swatch(colour: str, size: int = 14) -> QIcon:
 
 class CategoriesPanel(QWidget):
     current_changed = Signal(object)  # category id or None
+    categories_shown = Signal()  # the list (names, colours, counts) was refreshed
 
     def __init__(self, undo_stack: QUndoStack, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +69,7 @@ class CategoriesPanel(QWidget):
             self.tree.blockSignals(True)  # a default, not the curator's choice: nothing is remembered
             self.tree.setCurrentItem(items[records[0].id])
             self.tree.blockSignals(False)
+        self.categories_shown.emit()
 
     def records(self) -> list[CategoryRecord]:
         return list(self._records)

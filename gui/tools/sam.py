@@ -349,7 +349,7 @@ class SamPlugin:
         options.addAction(everything)
         options.addAction(precompute)
         self.options = options
-        return ToolOffer(palette=[PaletteEntry(controller.tool, "S&AM (click to mask)", "S")], options=options,
+        return ToolOffer(palette=[PaletteEntry(controller.tool, "S&AM (click to mask)", "S", "sam")], options=options,
                          menu=[("sam-everything", everything), ("sam-precompute", precompute)])
 
     def project_closed(self) -> None:

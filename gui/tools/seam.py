@@ -69,6 +69,7 @@ class PaletteEntry:
     tool: Tool
     text: str  # the menu text, with its mnemonic
     key: str
+    icon: str = "tool"  # an icon of ``assets/icons`` (the generic one when the tool has none)
 
 
 @dataclass(frozen=True)
