@@ -81,6 +81,7 @@ class LabellingController:
         views.gallery.image_selected.connect(self.show_image)
         views.canvas.annotation_drawn.connect(self._drawn)
         views.canvas.geometry_edited.connect(self._reshaped)
+        views.canvas.stroke_finished.connect(self.paint_stroke)
         views.canvas.selection_changed.connect(views.annotations.select)
         views.canvas.selection_changed.connect(self._selection_for_status)
         views.annotations.selection_changed.connect(views.canvas.select_annotations)
@@ -347,6 +348,59 @@ class LabellingController:
             self._select_when_shown = list(ids)
         else:
             self.views.canvas.select_annotations(ids)
+
+    def paint_stroke(self, stroke: list[tuple[float, float]], radius: float, erase: bool) -> None:
+        """A brush or eraser stroke on the selected shape (a new mask when the brush has nothing selected)."""
+        if self.ctx is None or self.image_id is None:
+            return
+        from engine.mask_editing import paint  # noqa: PLC0415 - OpenCV loads when first needed
+
+        selected = self.selected()
+        if len(selected) > 1:
+            self.views.notifications.info("Select one shape to paint on (several are selected).")
+            return
+        record = next((r for r in self._records if selected and r.id == selected[0]), None)
+        if record is None and erase:
+            self.views.notifications.info("Select the shape to erase from first.")
+            return
+        row = self.views.gallery.model.row_for(self.image_id)
+        if row is None:
+            return
+        image_id, width, height = self.image_id, row.width, row.height
+
+        def painted(geometry: Geometry) -> None:
+            if self.ctx is None or image_id != self.image_id:
+                return  # the curator moved on; the stroke is dropped rather than applied unseen
+            if record is None:
+                self.add_shape(geometry)
+            else:
+                self._undo.push(EditGeometry(self.ctx, image_id, record.id, geometry))
+
+        self._jobs.submit("Painting the mask", lambda progress, cancel: paint(record, width, height, stroke,
+                                                                              radius, erase=erase), painted)
+
+    def convert_selected_to_polygon(self) -> None:
+        if self.ctx is None or self.image_id is None:
+            return
+        from engine.mask_editing import to_polygon  # noqa: PLC0415
+
+        masks = [r for r in self._records if r.id in self.selected() and r.rle is not None]
+        row = self.views.gallery.model.row_for(self.image_id)
+        if not masks or row is None:
+            self.views.notifications.info("Select a mask (a SAM or imported mask) to convert.")
+            return
+        image_id, width, height = self.image_id, row.width, row.height
+
+        def converted(geometries: list[Geometry]) -> None:
+            if self.ctx is None or image_id != self.image_id:
+                return
+            self._undo.beginMacro(f"Convert {len(masks)} mask(s) to polygons")
+            for record, geometry in zip(masks, geometries, strict=True):
+                self._undo.push(EditGeometry(self.ctx, image_id, record.id, geometry))
+            self._undo.endMacro()
+
+        self._jobs.submit("Outlining the masks", lambda progress, cancel: [to_polygon(r, width, height)
+                                                                            for r in masks], converted)
 
     def selected(self) -> list[int]:
         return self.views.canvas.selected_ids() or self.views.annotations.selected_ids()

@@ -80,6 +80,8 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
     _add(edit, actions, "review-next", "Next Proposal in Review", lambda: window.review.step(1), "N")
     _add(edit, actions, "review-previous", "Previous Proposal in Review", lambda: window.review.step(-1), "Shift+N")
     _add(edit, actions, "review-edit", "Edit Proposal Before Deciding", window.review.edit, "E")
+    _add(edit, actions, "to-polygon", "Convert Mask to &Polygon", labels.convert_selected_to_polygon, "",
+         "The selected masks become editable polygons (their outlines)")
     _add(edit, actions, "bulk-review", "Review in &Bulk…", labels.open_bulk_review, "Ctrl+Shift+B",
          "Accept, reject, recategorise or delete many annotations at once, chosen by score, model, run…")
     _add(edit, actions, "cancel", "Cancel Drawing / Clear Selection",
@@ -110,7 +112,8 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
     tools = bar.addMenu("&Tools")
     group = QActionGroup(window)
     palette = [("select", "&Select / Move", "V", "Select", "select"), ("box", "&Box", "B", "Box", "box"),
-               ("polygon", "&Polygon", "P", "Polygon", "polygon")]
+               ("polygon", "&Polygon", "P", "Polygon", "polygon"), ("brush", "Br&ush", "D", "Brush", "brush"),
+               ("eraser", "&Eraser", "X", "Eraser", "eraser")]
     palette += [(entry.tool.name, entry.text, entry.key, entry.tool.label, entry.icon) for offer in offers
                 for entry in offer.palette]
     for name, text, key, short, icon in palette:

@@ -117,10 +117,18 @@ def test_round_trip_keeps_geometry_areas_and_unicode_names(annotated, tmp_path: 
         return {(files[a["image_id"]], names[a["category_id"]]): a.get("area")
                 for a in coco.dataset["annotations"]}
 
-    for key, area in areas(original).items():
-        mask = _masks(original)[key]
-        expected = area if area is not None else float(mask_utils.area(
-            mask_utils.encode(np.asfortranarray(mask))))
+    from engine.coco.geometry import area_of, polygons_from_coco
+
+    for annotation in original.dataset["annotations"]:
+        key = (next(i["file_name"] for i in original.dataset["images"] if i["id"] == annotation["image_id"]),
+               next(c["name"] for c in original.dataset["categories"] if c["id"] == annotation["category_id"]))
+        segmentation = annotation.get("segmentation")
+        if annotation.get("area") is not None:
+            expected = annotation["area"]  # a written area that agrees with the shape is kept as written
+        elif isinstance(segmentation, list) and segmentation:  # a polygon's enclosed area, measured
+            expected = area_of(polygons_from_coco(segmentation), None, 0, 0)
+        else:  # a mask's pixel count
+            expected = float(mask_utils.area(mask_utils.encode(np.asfortranarray(_masks(original)[key]))))
         assert areas(exported)[key] == pytest.approx(expected), key
     names = {c["name"]: c["supercategory"] for c in exported.dataset["categories"]}
     assert names["Zierinitiale"] == "Buchschmuck" and names["印章 (seal)"] == ""
@@ -284,3 +292,26 @@ def test_a_window_of_an_rle_mask_matches_the_whole_mask_decoded() -> None:
             expected = rasterise(None, rle, height, width)[top:top + h, left:left + w]
             assert np.array_equal(rasterise_window(rle, left, top, w, h), expected)
             assert np.array_equal(rasterise_window(uncompressed, left, top, w, h), expected)
+
+
+def test_moving_a_polygon_by_a_fraction_keeps_its_area(project, tmp_path: Path) -> None:
+    from engine.annotations import Geometry, create_annotation, update_geometry
+    from engine.categories import add_category
+    from engine.inventory import list_images
+
+    samples.write_png(tmp_path / "page.png", (400, 300))
+    import_scans(project, [tmp_path / "page.png"])
+    page = list_images(project)[0]
+    star = [{"exterior": [100.3, 50.7, 180.1, 90.2, 150.9, 170.4, 90.6, 160.8, 70.2, 100.1],
+             "holes": [[110.0, 100.0, 130.0, 100.0, 120.0, 120.0]]}]
+    record = create_annotation(project, image_id=page.id, category_id=add_category(project, "Seal").id,
+                               geometry=Geometry(polygons=star), creator="Ada")
+    for dx, dy in ((0.37, 0.0), (12.5, -3.25), (-0.01, 40.49)):
+        moved = [{"exterior": [v + (dx if i % 2 == 0 else dy) for i, v in enumerate(part["exterior"])],
+                  "holes": [[v + (dx if i % 2 == 0 else dy) for i, v in enumerate(h)] for h in part["holes"]]}
+                 for part in star]
+        assert update_geometry(project, record.id, Geometry(polygons=moved)).area == pytest.approx(record.area,
+                                                                                                  rel=1e-9)
+    from engine.coco.geometry import rasterise
+
+    assert record.area == pytest.approx(float(rasterise(star, None, 300, 400).sum()), rel=0.01)  # the same shape

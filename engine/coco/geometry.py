@@ -177,11 +177,22 @@ def rle_of(polygons: list[PolygonPart] | None, rle: Rle | None, height: int, wid
 
 
 def area_of(polygons: list[PolygonPart] | None, rle: Rle | None, height: int, width: int) -> float:
-    """Pixel area as COCO computes it (from the rasterised shape)."""
-    if rle is None and not has_holes(polygons) and polygons:
-        rles = mask_utils.frPyObjects([part["exterior"] for part in polygons], height, width)
-        return float(mask_utils.area(mask_utils.merge(rles)))
+    """The shape's area: a mask's pixel count; a polygon's enclosed area (holes taken out).
+
+    A polygon's area is measured, not rasterised, so that moving a shape by any amount keeps its area
+    (a rasterised area changes as edges cross pixel centres). Parts are assumed not to overlap, as
+    polygons made from masks never do.
+    """
+    if rle is None and polygons:
+        return round(sum(_enclosed(part["exterior"]) - sum(_enclosed(hole) for hole in part.get("holes", []))
+                         for part in polygons), 6)
     return float(mask_utils.area(_for_pycocotools(rle_of(polygons, rle, height, width))))
+
+
+def _enclosed(ring: list[float]) -> float:
+    points = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
+    xs, ys = points[:, 0], points[:, 1]
+    return float(abs(np.dot(xs, np.roll(ys, -1)) - np.dot(ys, np.roll(xs, -1))) / 2)
 
 
 def bbox_of(polygons: list[PolygonPart] | None, rle: Rle | None) -> tuple[float, float, float, float]:

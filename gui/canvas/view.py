@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWid
 
 from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
+from gui.canvas.brush_tool import BrushSize, BrushTool
 from gui.canvas.layers import Layers
 from gui.canvas.page_item import PageItem
 from gui.canvas.shapes import AnnotationItem, PreparedShape
@@ -26,6 +27,7 @@ class ImageCanvas(QGraphicsView):
     cursor_moved = Signal(object)  # QPointF in page pixels, or None outside the page
     zoom_changed = Signal(float)
     tool_changed = Signal(str)
+    stroke_finished = Signal(list, float, bool)  # brush/eraser: points (page pixels), radius, erase
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +52,10 @@ class ImageCanvas(QGraphicsView):
             "box": BoxTool(self.scene, self.annotation_drawn.emit),
             "polygon": PolygonTool(self.scene, self.annotation_drawn.emit, self.zoom),
         }
+        self.brush_size = BrushSize()
+        for erase in (False, True):
+            brush = BrushTool(self.scene, self.stroke_finished.emit, self.brush_size, erase=erase)
+            self._tools[brush.name] = brush
         self.tool: Tool = self._tools["select"]
         self.scene().selectionChanged.connect(self._on_scene_selection)
         self._apply_tool()
