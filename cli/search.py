@@ -65,7 +65,7 @@ def _print_hits(project: Project, hits: list, args: argparse.Namespace, what: st
     rows = {row.id: row for row in list_images(project, [hit.image_id for hit in hits])}
     results = [{"rank": rank, "image_id": hit.image_id, "score": round(hit.score, 6),
                 "path": rows[hit.image_id].path, "page": rows[hit.image_id].page_number,
-                "title": rows[hit.image_id].title}
+                "title": rows[hit.image_id].title, "annotation_id": hit.annotation_id}
                for rank, hit in enumerate(hits, 1) if hit.image_id in rows]
     if args.json:
         json.dump({"query": what, "model": args.model, "results": results}, sys.stdout, ensure_ascii=False,
@@ -74,7 +74,8 @@ def _print_hits(project: Project, hits: list, args: argparse.Namespace, what: st
         return 0
     print(f"{len(results)} result(s) for {what} ({args.model}):")
     for item in results:
-        print(f"{item['rank']:>4}  {item['score']:.3f}  #{item['image_id']:<5} {item['title'] or item['path']}")
+        region = f" region #{item['annotation_id']}" if item["annotation_id"] is not None else ""
+        print(f"{item['rank']:>4}  {item['score']:.3f}  #{item['image_id']:<5} {item['title'] or item['path']}{region}")
     return 0
 
 
@@ -82,7 +83,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from engine.retrieval.search import search_text
 
     with open_project(args.project) as project:
-        hits = search_text(project, _service(), args.model, args.query, k=args.k)
+        hits = search_text(project, _service(), args.model, args.query, k=args.k, pages_only=False)
         return _print_hits(project, hits, args, json.dumps(args.query, ensure_ascii=False))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QMainWindow,
     QMessageBox,
+    QProgressDialog,
     QSizePolicy,
     QStackedWidget,
     QTabWidget,
@@ -264,12 +265,29 @@ class MainWindow(QMainWindow):
     # -- projects ------------------------------------------------------------------------
 
     def open_project(self, folder: Path) -> bool:
-        try:
-            project = Project.open(Path(folder))
-        except MarginaliaError as error:
-            self.notifications.error(str(error))
-            return False
-        self._attach(project)
+        """Open a project off the UI thread (upgrading an older one, after a backup, can take a while);
+        ``True`` when opening has started. Failures arrive as notifications."""
+        folder = Path(folder)
+        waiting = QProgressDialog(f"Opening {folder.name}… (an older project is upgraded first, after a backup)",
+                                  "", 0, 0, self)
+        waiting.setWindowTitle("Opening project")
+        waiting.setCancelButton(None)  # an upgrade stops only between its own safe steps
+        waiting.setWindowModality(Qt.WindowModality.WindowModal)
+        waiting.reset()  # not shown until the timer below says the open is taking a while
+        finished: list[bool] = []
+
+        def done() -> None:
+            finished.append(True)
+            waiting.close()
+            waiting.deleteLater()
+
+        def opened(project: Project) -> None:
+            done()
+            self._attach(project)
+
+        QTimer.singleShot(300, lambda: None if finished else waiting.show())  # a quick open shows nothing
+        self.jobs.submit(f"Opening {folder.name}", lambda progress, cancel: Project.open(folder), opened,
+                         on_failure=lambda message: done())
         return True
 
     def open_demo(self) -> None:

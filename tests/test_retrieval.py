@@ -146,6 +146,7 @@ def test_the_cli_indexes_and_answers_in_json(model_store, shared_data: Path, tmp
     found = json.loads(run("search", str(folder), "ships in a storm", "-k", "2", "--json").stdout)
     assert found["query"] == '"ships in a storm"' and [r["rank"] for r in found["results"]] == [1, 2]
     assert found["results"][0]["score"] >= found["results"][1]["score"]
+    assert all(r["annotation_id"] is None for r in found["results"])  # no regions yet: pages only
     like = json.loads(run("similar", str(folder), str(found["results"][0]["image_id"]), "--json").stdout)
     assert len(like["results"]) == 2 and found["results"][0]["image_id"] not in [r["image_id"]
                                                                                 for r in like["results"]]
@@ -179,6 +180,19 @@ def test_region_search_finds_regions_and_pages(service, scans) -> None:
     assert second.id in [hit.annotation_id for hit in hits]  # the other region is found
     assert any(hit.annotation_id is None for hit in hits)  # and pages too
     assert index_regions(scans, service, CLIP).embedded == 0  # incremental
+
+    by_words = search_text(scans, service, CLIP, "an ornament", k=50, pages_only=False)
+    assert {first.id, second.id} <= {hit.annotation_id for hit in by_words}  # words rank regions too
+    from engine.annotations import delete_annotations, review
+    from engine.store.types import AnnotationStatus
+
+    review(scans, [second.id], AnnotationStatus.REJECTED, reviewer="Ada", session_id=None)
+    assert second.id not in {hit.annotation_id for hit in similar_to_region(scans, service, CLIP, first.id, k=50)}
+    assert second.id not in {h.annotation_id for h in search_text(scans, service, CLIP, "an ornament", k=50,
+                                                                   pages_only=False)}  # rejected: gone at once
+    delete_annotations(scans, [first.id])
+    assert all(hit.annotation_id is None for hit in search_text(scans, service, CLIP, "an ornament", k=50,
+                                                                pages_only=False))  # deleted: gone too
 
 
 def test_zero_shot_tagging_makes_scored_proposals_once(service, scans) -> None:

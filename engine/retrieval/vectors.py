@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import String, cast, delete, func, select
+from sqlalchemy import String, cast, delete, func, or_, select
 
 from engine.project import Project
-from engine.store.schema import Image, Vector
+from engine.store.schema import Annotation, Image, Vector
+from engine.store.types import AnnotationStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +135,12 @@ def vector_ids(project: Project, model_id: str, *, image_ids: set[int] | None, p
                     is None:
                 return None  # no regions indexed: nothing to leave out
             query = query.where(Vector.annotation_id.is_(None))
-        elif image_ids is None:
-            return None
+        else:
+            # Regions count while their annotation stands accepted: one rejected (or turned back into a
+            # proposal) leaves the results at once, before any re-indexing. Deleted ones go with their
+            # vectors (the foreign key cascades).
+            query = query.outerjoin(Annotation, Annotation.id == Vector.annotation_id).where(
+                or_(Vector.annotation_id.is_(None), Annotation.status == AnnotationStatus.ACCEPTED))
         if image_ids is not None:
             query = query.where(Vector.image_id.in_(image_ids))
         return list(session.scalars(query))

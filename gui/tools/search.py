@@ -235,7 +235,7 @@ class SearchPanel(QWidget):
         from engine.retrieval.search import search_text  # noqa: PLC0415
 
         self._run(f"Searching for “{text}”", f"“{text}”", lambda project, service, model_id, within:
-                  search_text(project, service, model_id, text, k=RESULTS, within=within))
+                  search_text(project, service, model_id, text, k=RESULTS, within=within, pages_only=False))
 
     def find_similar_page(self, image_id: int | None = None) -> None:
         image_id = image_id if image_id is not None else self.context.labelling.image_id
