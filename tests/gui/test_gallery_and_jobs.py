@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from sqlalchemy import insert
 
