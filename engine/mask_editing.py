@@ -72,6 +72,14 @@ def to_polygon(record: AnnotationRecord, page_width: int, page_height: int) -> G
     return Geometry(polygons=parts)
 
 
+def shape_window(record: AnnotationRecord, page_width: int, page_height: int) -> tuple[np.ndarray, int, int]:
+    """The shape's pixels in a window just around it: ``(mask, left, top)``."""
+    x, y, w, h = record.bbox
+    left, top = max(0, int(np.floor(x))), max(0, int(np.floor(y)))
+    right, bottom = min(page_width, int(np.ceil(x + w)) + 1), min(page_height, int(np.ceil(y + h)) + 1)
+    return _window_of(record, left, top, max(1, right - left), max(1, bottom - top), page_width, page_height), left, top
+
+
 def geometry_from_window(window: np.ndarray, left: int, top: int, page_width: int, page_height: int) -> Geometry:
     """Exact whole-page RLE and pixel-edge polygons for a mask known only inside a window."""
     return Geometry(rle=rle_from_window(window, left, top, page_width, page_height),

@@ -325,6 +325,10 @@ class LabellingController:
         if command.record is not None:
             self.views.canvas.select_annotations([command.record.id])
 
+    def reshape(self, annotation_id: int, geometry: Geometry) -> None:
+        """A new outline for an annotation of the open page (an undoable edit; provenance stays)."""
+        self._reshaped(annotation_id, geometry)
+
     def _reshaped(self, annotation_id: int, geometry: Geometry) -> None:
         if self.ctx is not None and self.image_id is not None:
             self._undo.push(EditGeometry(self.ctx, self.image_id, annotation_id, geometry))

@@ -331,3 +331,16 @@ def test_segment_everything_stops_between_batches_of_points(service, project, sh
     assert [step.done for step in steps if "points tried" in step.message] == [64]  # not all 1,024 points
     with project.unit_of_work() as session:
         assert session.scalars(select(Annotation)).all() == []
+
+
+def test_a_stored_mask_becomes_previous_logits_where_it_lies() -> None:
+    from engine.segmentation.frame import InputFrame
+
+    frame = InputFrame(page_width=2000, page_height=1000)  # scale 0.512: low-res 0.128 per page pixel
+    window = np.ones((400, 800), dtype=np.uint8)
+    low = frame.low_res_from_window(window, left=1000, top=200)
+    assert low.shape == (256, 256)
+    inside = low > 0
+    ys, xs = np.nonzero(inside)
+    assert (xs.min(), ys.min()) == (128, 26) and abs(xs.max() - (128 + 102)) <= 1 and abs(ys.max() - (26 + 51)) <= 1
+    assert frame.mask_on_page(low)[400, 1400] and not frame.mask_on_page(low)[100, 100]  # and back on the page

@@ -54,3 +54,19 @@ class InputFrame:
         logits = cv2.resize(self.logits_in_frame(low_res), (self.page_width, self.page_height),
                             interpolation=cv2.INTER_LINEAR)
         return logits > 0.0
+
+    def low_res_from_window(self, window: np.ndarray, left: int, top: int, strength: float = 8.0) -> np.ndarray:
+        """``[256, 256]`` logits for a page mask known inside a window at (left, top): a stored mask given
+        to SAM as the previous mask, so clicks refine it instead of starting anew."""
+        import cv2
+
+        low_side = self.side // 4
+        to_low = self.scale / 4  # page pixels → low-resolution pixels
+        low = np.zeros((low_side, low_side), dtype=np.float32)
+        height, width = window.shape
+        x0, y0 = int(round(left * to_low)), int(round(top * to_low))
+        w, h = max(1, int(round(width * to_low))), max(1, int(round(height * to_low)))
+        w, h = min(w, low_side - x0), min(h, low_side - y0)
+        if w > 0 and h > 0:
+            low[y0:y0 + h, x0:x0 + w] = cv2.resize(window.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        return (low * 2.0 - 1.0) * strength

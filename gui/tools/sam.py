@@ -8,6 +8,7 @@ blocks the UI thread.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
@@ -55,6 +56,8 @@ class SamController(QObject):
         self._pending: Prompt | None = None  # the newest prompt not yet decoded
         self._encode_job: Any = None
         self._prefetch_job: Any = None
+        self.refining: Any = None  # the annotation whose mask clicks refine (selected when SAM was chosen)
+        self._refine_previous: Any = None  # its [256, 256] logits, once the page is ready
         context.canvas.tool_changed.connect(self._tool_changed)
         context.pages.image_selected.connect(lambda _image_id: self._page_changed())
 
@@ -97,10 +100,12 @@ class SamController(QObject):
     # -- pages ------------------------------------------------------------------------------
 
     def _tool_changed(self, name: str) -> None:
+        self._choose_refining(name == self.tool.name)
         if name == self.tool.name:
             self._prepare_page()
 
     def _page_changed(self) -> None:
+        self._choose_refining(False)
         self._reset_page()
         if self.active:
             self._prepare_page()
@@ -151,13 +156,48 @@ class SamController(QObject):
         self._encode_job = self.context.jobs.submit("Preparing the page for SAM", encode,
                                                    lambda embedding: self._embedding_ready(page, embedding))
 
+    def _choose_refining(self, active: bool) -> None:
+        """With one shape selected as SAM is chosen, clicks refine that shape rather than start a new one."""
+        labelling = self.context.labelling
+        selected = labelling.selected() if active else []
+        self.refining = next((r for r in labelling.records() if len(selected) == 1 and r.id == selected[0]), None)
+        self._refine_previous = None
+        if self.refining is not None:
+            self.context.show_status(self._hint(), 10_000)
+            if self.embedding is not None:
+                self._prepare_refining(self.embedding)
+
+    def _hint(self) -> str:
+        if self.refining is None:
+            return self.tool.status_hint()
+        return (f"Refining #{self.refining.id}: click to add (right-click to take away); Enter saves the new "
+                "outline, Esc leaves it as it was")
+
+    def _prepare_refining(self, embedding: Embedding) -> None:
+        record = self.refining
+        frame = embedding.frame
+
+        def previous(progress: ProgressCallback, cancel: CancelToken) -> Any:
+            from engine.mask_editing import shape_window  # noqa: PLC0415
+
+            window, left, top = shape_window(record, frame.page_width, frame.page_height)
+            return frame.low_res_from_window(window, left, top)
+
+        def ready(logits: Any) -> None:
+            if self.refining is record:
+                self._refine_previous = logits
+
+        self.context.jobs.submit("Preparing the shape for refining", previous, ready, visible=False)
+
     def _embedding_ready(self, page: PageRef, embedding: Embedding) -> None:
         if page != self._page:
             return  # the curator moved on
         self._encode_job = None
         self.embedding = embedding
+        if self.refining is not None:
+            self._prepare_refining(embedding)
         self.tool.waiting = ""
-        self.context.show_status(self.tool.status_hint(), 5000)
+        self.context.show_status(self._hint(), 5000)
         self.page_ready.emit()
         if self._pending is not None:
             self._decode(self._pending)
@@ -212,6 +252,8 @@ class SamController(QObject):
             return
         self._decoding = True
         self._pending = None
+        if self._refine_previous is not None:
+            prompt = dataclasses.replace(prompt, previous=self._refine_previous)
         self.context.jobs.submit("Decoding the mask",
                                 lambda progress, cancel: segmenter.segment(embedding, prompt),
                                 self._decoded, visible=False).ended.connect(self._decode_ended)
@@ -256,12 +298,18 @@ class SamController(QObject):
         def trace(progress: ProgressCallback, cancel: CancelToken) -> Geometry:
             return geometry_of(segmentation)
 
+        refined = self.refining
+
         def traced(geometry: Geometry) -> None:
             if geometry.rle is None or not geometry.polygons:
                 self.context.notifications.info("The mask is empty: click inside what you want to outline.")
                 return
-            self.context.labelling.add_shape(geometry, origin)
+            if refined is not None:
+                self.context.labelling.reshape(refined.id, geometry)
+            else:
+                self.context.labelling.add_shape(geometry, origin)
 
+        self.refining, self._refine_previous = None, None  # the next object starts afresh
         self.tool.clear()
         self.segmentation = None
         self.context.jobs.submit("Saving the mask", trace, traced)

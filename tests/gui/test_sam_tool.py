@@ -126,3 +126,47 @@ def test_segment_everything_names_its_page_and_goes_back_to_it(qtbot, window, sc
         qtbot.mouseClick(note.buttons[0], Qt.MouseButton.LeftButton)
     assert window.labelling.image_id == first and window.gallery.search.text() == ""
     qtbot.waitUntil(lambda: not any("SAM proposed" in n.label.text() for n in window.notifications.notifications()))
+
+
+def test_clicks_refine_the_selected_mask_in_place(qtbot, window, scans_project: Path, sam_installed) -> None:
+    import numpy as np
+
+    from engine.annotations import Geometry, create_annotation
+    from engine.categories import list_categories
+    from engine.coco.geometry import rle_from_mask
+    from engine.inventory import list_images
+    from engine.project import Project
+
+    with Project.open(scans_project) as project:
+        page = next(p for p in list_images(project) if p.path.endswith(".jpg"))
+        mask = np.zeros((page.height, page.width), dtype=np.uint8)
+        mask[300:700, 200:900] = 1
+        target = create_annotation(project, image_id=page.id, category_id=list_categories(project)[0].id,
+                                   geometry=Geometry(rle=rle_from_mask(mask)), creator="sam")
+    open_and_wait(qtbot, window, scans_project)
+    if window.labelling.image_id != page.id:
+        with qtbot.waitSignal(window.page_ready, timeout=30_000):
+            window.gallery.reveal(page.id)
+    window.labelling.select_annotations([target.id])
+    before = len(window.labelling.records())
+    with qtbot.waitSignal(_sam(window).page_ready, timeout=60_000):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_S)
+    assert _sam(window).refining is not None and _sam(window).refining.id == target.id
+    assert "Refining #" in window.status.currentMessage()
+    qtbot.waitUntil(lambda: _sam(window)._refine_previous is not None, timeout=10_000)
+    with qtbot.waitSignal(_sam(window).mask_shown, timeout=20_000):
+        _click(qtbot, window, 500, 500)
+    assert _sam(window).segmentation.prompt.previous is not None  # the stored mask went to SAM as the prior
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: _rle_of(scans_project, target.id) != target.rle, timeout=20_000)
+    assert len(window.labelling.records()) == before  # the shape changed in place; nothing was added
+    assert _sam(window).refining is None  # the next click starts a new object
+    window.undo_stack.undo()
+    qtbot.waitUntil(lambda: _rle_of(scans_project, target.id) == target.rle, timeout=10_000)
+
+
+def _rle_of(folder: Path, annotation_id: int):
+    from engine.project import Project
+
+    with Project.open(folder) as project, project.unit_of_work() as session:
+        return session.get_one(Annotation, annotation_id).rle
