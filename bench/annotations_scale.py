@@ -109,7 +109,7 @@ def _p90(values: list[float]) -> float:
 
 
 def _measure_window(folder: Path, page_id: int, trials: int) -> dict[str, float]:
-    from PySide6.QtCore import QPointF
+    from PySide6.QtCore import QEventLoop, QPointF
     from PySide6.QtWidgets import QApplication
 
     from engine.annotations import Geometry
@@ -142,7 +142,10 @@ def _measure_window(folder: Path, page_id: int, trials: int) -> dict[str, float]
             window.annotations.row_count() == len(records)
 
     while not shown() and time.perf_counter() - started < 60:
-        app.processEvents()
+        # Wait as the event loop does (sleeping, GIL released), so the reading job is not starved by
+        # this loop's own polling.
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        time.sleep(0.004)
     page_open_ms = (time.perf_counter() - started) * 1000
     records = window.labelling.records()
     app.processEvents()

@@ -66,6 +66,34 @@ def _main_window_sizes(window, out: Path) -> None:  # noqa: ANN001
         window.grab().save(str(out / f"main-window-{width}x{height}.png"))
 
 
+def _review_at_scale(window, out: Path, workspace: Path) -> None:  # noqa: ANN001
+    """The review queue on the demo's proposals, and a page holding 3,000 annotations (from the bench)."""
+    window.resize(1366, 768)
+    window.gallery.status_filter.setCurrentText("All pages")
+    window.review.start()
+    _wait(window.review.moved, 30_000)
+    _settle(600)
+    window.grab().save(str(out / "review-queue.png"))
+    window.review.stop()
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from annotations_scale import SCANS, _build_project, _shared
+
+    scans = workspace / "dense-scans"
+    scans.mkdir()
+    for name in SCANS:
+        (scans / name).write_bytes((_shared() / name).read_bytes())
+    page_id = _build_project(workspace / "dense", scans, 3000)
+    window.open_project(workspace / "dense")
+    _wait(window.project_opened)
+    if window.labelling.image_id != page_id:
+        window.gallery.select_image(page_id)
+        _wait(window.page_ready, 60_000)
+    window.canvas.fit()
+    _settle(1500)
+    window.grab().save(str(out / "dense-page-3000-annotations.png"))
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as data_dir:
@@ -125,6 +153,7 @@ def main(out: Path) -> None:
         hint.grab().save(str(out / "model-needed-hint.png"))
         hint.close()
         _main_window_sizes(window, out)
+        _review_at_scale(window, out, Path(data_dir))
         window.close()
         app.processEvents()
     print(f"screenshots written to {out}")

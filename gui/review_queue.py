@@ -8,7 +8,7 @@ selected for editing its outline first. The status bar counts "312 of 1,204 prop
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
 from engine.review import QueueItem, proposal_queue
@@ -54,6 +54,8 @@ class ReviewQueue(QObject):
             self.items, self.position, self.decided, self.active = items, 0, set(), True
             context.events.annotations_edited.connect(self._edited)
             self._show()
+            self._notifications.info(f"Reviewing {len(items):,} proposal(s): A accepts, R rejects, N skips, "
+                                     "Shift+N goes back, E edits first. Ctrl+R ends.")
 
         self._jobs.submit("Gathering the proposals to review",
                           lambda progress, cancel: proposal_queue(project, order), loaded)
@@ -108,13 +110,13 @@ class ReviewQueue(QObject):
         x, y, w, h = item.bbox
         side = max(MIN_CONTEXT_PX, w * context, h * context)
         centre_x, centre_y = x + w / 2, y + h / 2
-        self._canvas.fitInView(QRectF(centre_x - side / 2, centre_y - side / 2, side, side).intersected(
-            self._canvas.sceneRect()) or QRectF(x, y, w, h), Qt.AspectRatioMode.KeepAspectRatio)
-        self._canvas.zoom_changed.emit(self._canvas.zoom())
+        self._canvas.zoom_to(QRectF(centre_x - side / 2, centre_y - side / 2, side, side).intersected(
+            self._canvas.sceneRect()) or QRectF(x, y, w, h))
 
     def _say_count(self) -> None:
-        self._counter.setText(f"Review: {len(self.decided):,} of {len(self.items):,} proposals reviewed · "
-                              "A accept · R reject · N next · Shift+N back · E edit")
+        self._counter.setText(f"Review: {len(self.decided):,} of {len(self.items):,} proposals reviewed")
+        self._counter.setToolTip("A accepts, R rejects, N skips, Shift+N goes back, E edits first; "
+                                 "Ctrl+R ends the review")
         self._counter.show()
 
     # -- decisions -------------------------------------------------------------------------------

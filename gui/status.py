@@ -80,11 +80,13 @@ class StatusBar(QStatusBar):
         self.position_label = QLabel("")
         self.position_label.setMinimumWidth(120)
         self.session_label = QLabel("")
-        self.review_label = QLabel("")  # the review queue's count, while reviewing one by one
+        # The review queue's count, while reviewing one by one: permanent, so that passing messages
+        # (which hide ordinary status-bar widgets) never hide it.
+        self.review_label = QLabel("")
+        self.review_label.setStyleSheet("font-weight: bold")
         self.review_label.hide()
-        self.addWidget(self.review_label)
         self.jobs = JobsIndicator(jobs)
-        for widget in (self.tool_label, self.zoom_label, self.position_label, self.session_label):
+        for widget in (self.review_label, self.tool_label, self.zoom_label, self.position_label, self.session_label):
             self.addPermanentWidget(widget)
         self.addPermanentWidget(self.jobs)
 

@@ -213,6 +213,12 @@ class ImageCanvas(QGraphicsView):
     def actual_size(self) -> None:
         self.set_zoom(1.0)
 
+    def zoom_to(self, region: QRectF) -> None:
+        """Show ``region`` (page pixels) as large as the view allows; it stays so when the view resizes."""
+        self.fitInView(region, Qt.AspectRatioMode.KeepAspectRatio)
+        self._fit_mode = False
+        self.zoom_changed.emit(self.zoom())
+
     def fit(self) -> None:
         width, height = self._image_size
         if not width or not height:
