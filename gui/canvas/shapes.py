@@ -141,7 +141,6 @@ class AnnotationItem(QGraphicsPathItem):
         self.editable = record.rle is None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, self.editable)
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges, True)
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         prepared = prepared or prepare_shape(record, colour)
@@ -197,11 +196,11 @@ class AnnotationItem(QGraphicsPathItem):
             text += f" · score {self.record.score:.2f}"
         return text
 
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
-        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
-            self._apply_style()
-            self._sync_handles()
-        return super().itemChange(change, value)
+    def selection_changed(self) -> None:
+        """Called by the canvas when this item was selected or deselected. (Not ``itemChange``: a Python
+        override of it runs a dozen times per item as a page of thousands of shapes is built.)"""
+        self._apply_style()
+        self._sync_handles()
 
     # -- editing -------------------------------------------------------------------
 

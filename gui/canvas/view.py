@@ -43,6 +43,7 @@ class ImageCanvas(QGraphicsView):
         self._image_size = (0, 0)
         self._items: dict[int, AnnotationItem] = {}
         self.layers = Layers()
+        self._looking_selected: set[int] = set()  # the shapes drawn as selected
         self._panning_from: QPointF | None = None
         self._space_held = False
         self._syncing_selection = False
@@ -160,8 +161,14 @@ class ImageCanvas(QGraphicsView):
         self.selection_changed.emit(self.selected_ids())
 
     def _on_scene_selection(self) -> None:
+        selected = {item.annotation_id for item in self.scene().selectedItems() if isinstance(item, AnnotationItem)}
+        for annotation_id in selected ^ self._looking_selected:
+            item = self._items.get(annotation_id)
+            if item is not None:
+                item.selection_changed()
+        self._looking_selected = selected
         if not self._syncing_selection:
-            self.selection_changed.emit(self.selected_ids())
+            self.selection_changed.emit(sorted(selected))
 
     # -- tools -----------------------------------------------------------------------
 
