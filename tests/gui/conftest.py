@@ -35,8 +35,8 @@ def scans_project(tmp_path: Path, shared_data: Path) -> Path:
     return folder
 
 
-@pytest.fixture
-def window(qtbot):
+def shown_window(qtbot):
+    """A real main window, shown; the caller closes it."""
     from gui.main_window import MainWindow
     from gui.settings import AppSettings
 
@@ -44,8 +44,32 @@ def window(qtbot):
     qtbot.addWidget(main)
     main.show()
     qtbot.waitExposed(main)
+    return main
+
+
+@pytest.fixture
+def window(qtbot):
+    main = shown_window(qtbot)
     yield main
     main.close()
+
+
+def add_rectangle_mask(folder: Path, rows: slice, columns: slice):
+    """A SAM-like RLE mask (a rectangle) on the project's JPEG page: its record, pixels and page."""
+    import numpy as np
+
+    from engine.annotations import Geometry, create_annotation
+    from engine.categories import list_categories
+    from engine.coco.geometry import rle_from_mask
+    from engine.inventory import list_images
+
+    with Project.open(folder) as project:
+        page = next(p for p in list_images(project) if p.path.endswith(".jpg"))
+        mask = np.zeros((page.height, page.width), dtype=np.uint8)
+        mask[rows, columns] = 1
+        record = create_annotation(project, image_id=page.id, category_id=list_categories(project)[0].id,
+                                   geometry=Geometry(rle=rle_from_mask(mask)), creator="sam")
+    return record, mask, page
 
 
 def open_and_wait(qtbot, window, folder: Path) -> None:

@@ -8,24 +8,16 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
-from engine.annotations import Geometry, create_annotation
-from engine.categories import list_categories
-from engine.coco.geometry import rasterise, rle_from_mask
-from engine.inventory import list_images
+from engine.coco.geometry import rasterise
 from engine.project import Project
 from engine.store.schema import Annotation
-from tests.gui.conftest import open_and_wait
+from tests.gui.conftest import add_rectangle_mask, open_and_wait
 
 
 @pytest.fixture
 def masked(scans_project: Path) -> tuple[int, np.ndarray, tuple[int, int]]:
     """A rectangular SAM-like mask on the first page: its id, its pixels and the page size (w, h)."""
-    with Project.open(scans_project) as project:
-        page = next(p for p in list_images(project) if p.path.endswith(".jpg"))
-        mask = np.zeros((page.height, page.width), dtype=np.uint8)
-        mask[400:600, 300:700] = 1
-        record = create_annotation(project, image_id=page.id, category_id=list_categories(project)[0].id,
-                                   geometry=Geometry(rle=rle_from_mask(mask)), creator="sam")
+    record, mask, page = add_rectangle_mask(scans_project, slice(400, 600), slice(300, 700))
     return record.id, mask, (page.width, page.height)
 
 

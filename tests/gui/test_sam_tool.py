@@ -12,7 +12,7 @@ from sqlalchemy import select
 from engine.models.store import ModelStore
 from engine.store.schema import Annotation
 from engine.store.types import AnnotationStatus, SourceKind
-from tests.gui.conftest import open_and_wait
+from tests.gui.conftest import add_rectangle_mask, open_and_wait
 from tests.modelkit.tiny import tiny_spec
 
 
@@ -129,20 +129,7 @@ def test_segment_everything_names_its_page_and_goes_back_to_it(qtbot, window, sc
 
 
 def test_clicks_refine_the_selected_mask_in_place(qtbot, window, scans_project: Path, sam_installed) -> None:
-    import numpy as np
-
-    from engine.annotations import Geometry, create_annotation
-    from engine.categories import list_categories
-    from engine.coco.geometry import rle_from_mask
-    from engine.inventory import list_images
-    from engine.project import Project
-
-    with Project.open(scans_project) as project:
-        page = next(p for p in list_images(project) if p.path.endswith(".jpg"))
-        mask = np.zeros((page.height, page.width), dtype=np.uint8)
-        mask[300:700, 200:900] = 1
-        target = create_annotation(project, image_id=page.id, category_id=list_categories(project)[0].id,
-                                   geometry=Geometry(rle=rle_from_mask(mask)), creator="sam")
+    target, _, page = add_rectangle_mask(scans_project, slice(300, 700), slice(200, 900))
     open_and_wait(qtbot, window, scans_project)
     if window.labelling.image_id != page.id:
         with qtbot.waitSignal(window.page_ready, timeout=30_000):

@@ -9,19 +9,13 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QToolBar, QToolButton
 
 from gui.tools import catalogue
-from tests.gui.conftest import CURATOR, open_and_wait
+from tests.gui.conftest import CURATOR, open_and_wait, shown_window
 
 
 @pytest.fixture
 def window_with_pin(qtbot, monkeypatch: pytest.MonkeyPatch):
-    from gui.main_window import MainWindow
-    from gui.settings import AppSettings
-
     monkeypatch.setattr(catalogue, "TOOL_MODULES", (*catalogue.TOOL_MODULES, "tests.gui.example_tool"))
-    main = MainWindow(AppSettings(), CURATOR)
-    qtbot.addWidget(main)
-    main.show()
-    qtbot.waitExposed(main)
+    main = shown_window(qtbot)
     yield main
     main.close()
 
