@@ -233,6 +233,12 @@ class MainWindow(QMainWindow):
             self.addDockWidget(area, dock)
             self.docks[name] = dock
         self.resizeDocks([self.docks["gallery"], self.docks["categories"]], [360, 330], Qt.Orientation.Horizontal)
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        if screen is not None and screen.height() < 900:
+            # A laptop's height: the Annotations table shares its place with the page's metadata (tabs), so
+            # that review has rows to show. A layout the curator arranged is restored over this.
+            self.tabifyDockWidget(self.docks["annotations"], self.docks["metadata"])
+            self.docks["annotations"].raise_()
 
     def _set_docks_visible(self, visible: bool) -> None:
         """Docks make no sense over the welcome page; when a project opens, those the curator had open return

@@ -157,6 +157,9 @@ def test_the_window_fits_a_laptop_screen_with_the_key_columns_showing(qtbot, win
     assert tree.columnWidth(1) >= 90  # the category name has room
     window.docks["search"].raise_()
     assert window.tools["search"].panel.results.height() > 250  # results get the column's height, not a strip
+    assert window.screen().availableGeometry().height() < 900  # the offscreen screen is a small one
+    assert window.tabifiedDockWidgets(window.docks["annotations"]) == [window.docks["metadata"]]
+    assert window.annotations.table.viewport().height() > 110  # five rows and more for review, not two
 
 
 def test_a_dock_the_curator_closed_stays_closed_when_a_project_opens(qtbot, window, scans_project: Path) -> None:
