@@ -139,10 +139,11 @@ def create_annotations(
 
 
 def annotations_of(project: Project, image_id: int) -> list[AnnotationRecord]:
+    # Plain rows, not ORM objects: a page may hold thousands, and only their values are wanted.
+    columns = [getattr(Annotation, name) for name in ANNOTATION_FIELDS]
     with project.unit_of_work() as session:
-        rows = session.scalars(select(Annotation).where(Annotation.image_id == image_id)
-                               .order_by(Annotation.id))
-        return [record_of(row) for row in rows]
+        rows = session.execute(select(*columns).where(Annotation.image_id == image_id).order_by(Annotation.id))
+        return [AnnotationRecord(*row) for row in rows]
 
 
 def get_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:

@@ -141,24 +141,31 @@ def rle_counts(rle: Rle) -> np.ndarray:
 def rasterise_window(rle: Rle, left: int, top: int, width: int, height: int) -> np.ndarray:
     """The ``(height, width)`` part of an RLE mask at (left, top), without decoding the whole page.
 
-    A shape's box on a large page is a few thousand pixels of tens of millions: only the columns of
-    the box are expanded.
+    A shape's box on a large page is a few thousand pixels of tens of millions: only the runs of 1s that
+    reach the window are visited, each written as a slice.
     """
     page_height, page_width = (int(v) for v in rle["size"])
     left, top = max(0, left), max(0, top)
     width, height = min(width, page_width - left), min(height, page_height - top)
+    window = np.zeros((max(height, 0), max(width, 0)), dtype=np.uint8)
     if width <= 0 or height <= 0:
-        return np.zeros((max(height, 0), max(width, 0)), dtype=np.uint8)
+        return window
     ends = np.cumsum(rle_counts(rle))
     starts = np.concatenate([[0], ends[:-1]])
     low, high = left * page_height, (left + width) * page_height
-    first = np.clip(starts[1::2], low, high) - low  # runs of 1s are the odd ones
-    last = np.clip(ends[1::2], low, high) - low
-    edges = np.zeros(high - low + 1, dtype=np.int32)
-    np.add.at(edges, first, 1)
-    np.add.at(edges, last, -1)
-    columns = (np.cumsum(edges[:-1]) > 0).reshape(width, page_height)
-    return np.ascontiguousarray(columns[:, top:top + height].T, dtype=np.uint8)
+    ones = [(int(s), int(e)) for s, e in zip(np.maximum(starts[1::2], low), np.minimum(ends[1::2], high),
+                                            strict=False) if s < e]
+    for start, end in ones:
+        first, last = divmod(start, page_height), divmod(end - 1, page_height)
+        for column, row_from, row_to in ((first[0], first[1], page_height if last[0] > first[0] else last[1] + 1),
+                                         (last[0], 0 if last[0] > first[0] else -1, last[1] + 1)):
+            if row_from < 0:
+                continue
+            rows = slice(max(row_from - top, 0), max(min(row_to - top, height), 0))
+            window[rows, column - left] = 1
+        if last[0] - first[0] > 1:  # whole columns in between
+            window[:, first[0] + 1 - left:last[0] - left] = 1
+    return window
 
 
 def _fill(rings: list[list[float]], height: int, width: int) -> np.ndarray:
