@@ -11,7 +11,7 @@ would select by then).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
@@ -234,7 +234,7 @@ def proposal_queue(project: Project, page_order: list[int] | None = None,
 
     chosen = selection or ProposalFilter()
     if page_order is not None:
-        chosen = ProposalFilter(**{**chosen.__dict__, "image_ids": frozenset(page_order)})
+        chosen = replace(chosen, image_ids=frozenset(page_order))
     with project.unit_of_work() as session:
         rows = session.execute(select(Annotation.image_id, Annotation.id, Annotation.bbox_x, Annotation.bbox_y,
                                       Annotation.bbox_w, Annotation.bbox_h, Image.height)

@@ -8,11 +8,14 @@ selected for editing its outline first. The status bar counts "312 of 1,204 prop
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
 from engine.review import QueueItem, proposal_queue
 from engine.store.types import AnnotationStatus
+from gui.canvas.layers import Layers
 from gui.canvas.view import ImageCanvas
 from gui.gallery import GalleryPanel
 from gui.labelling import LabellingController
@@ -36,7 +39,7 @@ class ReviewQueue(QObject):
         self.position = 0
         self.decided: set[int] = set()
         self.active = False
-        self._watching: set[int] = set()
+        self._layers_before: Layers | None = None
 
     # -- starting and ending --------------------------------------------------------------------
 
@@ -52,6 +55,12 @@ class ReviewQueue(QObject):
                 self.ended.emit()
                 return
             self.items, self.position, self.decided, self.active = items, 0, set(), True
+            # Every queued proposal must be seen when its turn comes: layers that would hide some are
+            # lifted for the review and put back after it.
+            self._layers_before = self._canvas.layers
+            self._canvas.set_layers(replace(self._layers_before, hidden_categories=frozenset(),
+                                            hidden_sources=frozenset(),
+                                            statuses=self._layers_before.statuses | {AnnotationStatus.PROPOSED.value}))
             context.events.annotations_edited.connect(self._edited)
             self._show()
             self._notifications.info(f"Reviewing {len(items):,} proposal(s): A accepts, R rejects, N skips, "
@@ -64,6 +73,9 @@ class ReviewQueue(QObject):
         if not self.active:
             return
         self.active = False
+        if self._layers_before is not None:
+            self._canvas.set_layers(self._layers_before)
+            self._layers_before = None
         context = self._labelling.ctx
         if context is not None:
             context.events.annotations_edited.disconnect(self._edited)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,10 @@ def three_pages(scans_project: Path, shared_data: Path, tmp_path: Path) -> dict[
     return made
 
 
+def list_categories_of(window) -> list[int]:
+    return [category.id for category in window.labelling.categories()]
+
+
 def _status(folder: Path, annotation_id: int) -> AnnotationStatus:
     with Project.open(folder) as project, project.unit_of_work() as session:
         return session.get_one(Annotation, annotation_id).status
@@ -50,12 +55,17 @@ def test_a_curator_reviews_across_pages_without_the_mouse(qtbot, window, scans_p
     review = window.review
     order = [i for page in window.gallery.visible_image_ids() for i in three_pages[page]]
     before = len(review.items)
+    hiding = replace(window.canvas.layers, statuses=frozenset({"accepted"}),
+                     hidden_categories=frozenset({list_categories_of(window)[0]}))
+    window.canvas.set_layers(hiding)  # the curator had hidden proposals and a category
     with qtbot.waitSignal(review.moved, timeout=10_000):
         qtbot.keyClick(window.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     queued = [item.annotation_id for item in review.items]
     assert before == 0 and queued == order and len(order) == 6
     first = review.items[0]
     assert window.labelling.image_id == first.image_id and window.labelling.selected() == [first.annotation_id]
+    qtbot.waitUntil(lambda: window.canvas.annotation_item(first.annotation_id) is not None, timeout=10_000)
+    assert window.canvas.annotation_item(first.annotation_id).isVisible()  # lifted for the review
     assert window.canvas.zoom() > 0.3  # zoomed to the proposal, not the page at fit
     total = len(queued)
     assert window.status.review_label.text() == f"Review: 0 of {total} proposals reviewed"
@@ -87,3 +97,4 @@ def test_a_curator_reviews_across_pages_without_the_mouse(qtbot, window, scans_p
     assert window.status.review_label.text() == f"Review: 3 of {total} proposals reviewed"
     qtbot.keyClick(window.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # ends the review
     assert not review.active and not window.status.review_label.isVisible()
+    assert window.canvas.layers == hiding  # and put back after it
