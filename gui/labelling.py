@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import shiboken6
 from PySide6.QtGui import QImage, QUndoStack
 from PySide6.QtWidgets import QDialog
 
@@ -96,6 +97,9 @@ class LabellingController:
     # -- project ------------------------------------------------------------------------
 
     def attach(self, ctx: EditContext | None) -> None:
+        if self.bulk_dialog is not None and shiboken6.isValid(self.bulk_dialog):
+            self.bulk_dialog.close()  # it acts on the project it was opened for
+        self.bulk_dialog = None
         if self.ctx is not None:
             self.ctx.events.annotations_changed.disconnect(self._annotations_changed)
             self.ctx.events.annotations_edited.disconnect(self._annotations_edited)

@@ -77,3 +77,12 @@ def test_accept_by_score_across_the_project_then_undo_and_redo(qtbot, window, sc
     on_page = {r.id: r.status for r in window.labelling.records() if r.id in proposals}
     qtbot.waitUntil(lambda: {r.id: r.status for r in window.labelling.records() if r.id in proposals} ==
                     {i: after[i] for i in on_page}, timeout=10_000)  # the open page shows the change
+
+
+def test_the_bulk_dialog_closes_with_its_project(qtbot, window, scans_project: Path) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    window.actions_by_name["bulk-review"].trigger()
+    dialog = window.labelling.bulk_dialog
+    assert dialog.isVisible()
+    window.close_project()
+    assert not dialog.isVisible() and window.labelling.bulk_dialog is None
