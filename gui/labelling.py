@@ -145,13 +145,16 @@ class LabellingController:
         self.image_id = image_id
         self._select_when_shown = None
         self._waiting_for = {"pixels", "shapes"}
+        self._reload_annotations(selected=[])  # first: the read runs while the page is set up
+        # Until they arrive, nothing of the previous page may be listed or acted on.
+        self._records = []
+        self.views.annotations.set_annotations([], self._categories, [])
         self._loader.cancel()  # frees the previous page before the canvas drops it
         thumb = QImage(str(thumbnail_path(self.ctx.project.thumbnail_dir, row.sha256, row.page_index)))
         page = self.views.canvas.show_page(f"{row.sha256}:{row.page_index}", row.width, row.height, thumb)
         self._loader.load(row, page)
         self.views.metadata.set_image(row)
         self._settings.set_last_page(self.ctx.project.folder, image_id)
-        self._reload_annotations(selected=[])
 
     def _reload_annotations(self, selected: list[int] | None = None) -> None:
         """Read the page's annotations and make their outlines off the UI thread, then show them.

@@ -98,6 +98,11 @@ class PageItem(QGraphicsItem):
         self.update()
 
     @property
+    def sharpest_width(self) -> int:
+        """Width in pixels of the sharpest rendition drawn so far (0 before any)."""
+        return self._previews[-1].width() if self._previews else 0
+
+    @property
     def has_full_resolution(self) -> bool:
         if self._levels is not None:
             return True
