@@ -13,13 +13,13 @@ import shiboken6
 from PySide6.QtGui import QImage, QUndoStack
 from PySide6.QtWidgets import QDialog
 
-from engine.annotations import AnnotationRecord, Geometry, Provenance, annotations_of, get_annotations
+from engine.annotations import AnnotationRecord, Geometry, Provenance, get_annotations
 from engine.categories import CategoryRecord, list_categories
 from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import list_images
 from engine.sessions import session_counts
 from engine.store.types import AnnotationStatus
-from gui.canvas.shapes import PreparedShape, prepare_shape
+from gui.canvas.shapes import PreparedShape
 from gui.canvas.view import ImageCanvas
 from gui.commands import (
     CreateAnnotation,
@@ -36,6 +36,7 @@ from gui.docks.metadata import MetadataPanel
 from gui.gallery import GalleryPanel
 from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
+from gui.pages_ahead import PagesAhead, read_page
 from gui.settings import AppSettings
 from gui.status import StatusBar
 from gui.workers import JobRunner
@@ -60,6 +61,8 @@ class LabellingController:
         self.on_page_ready: Callable[[], None] | None = None  # the page at its sharpest, its shapes all shown
         self._waiting_for: set[str] = set()  # of "pixels", "shapes": what the open page still waits for
         self._reload_generation = 0
+        self._ahead = PagesAhead(jobs)
+        self.pages_ahead = self._ahead  # read-only view for the window (and tests)
         self._reading = False  # a read of the open page's annotations is in flight
         self._select_when_shown: list[int] | None = None
         self._recounting = False
@@ -106,6 +109,7 @@ class LabellingController:
             self.ctx.events.categories_changed.disconnect(self.reload_categories)
             self.ctx.events.image_changed.disconnect(self._image_changed)
         self.ctx = ctx
+        self._ahead.forget()
         self.views.categories.set_context(ctx)
         self.image_id = None
         self._loader.cancel()
@@ -131,6 +135,7 @@ class LabellingController:
         self._categories = {record.id: record for record in records}
         self.views.categories.set_categories(records)
         self.views.gallery.set_categories(records)
+        self._ahead.forget()
         self._reload_annotations()
 
     # -- the current page -----------------------------------------------------------------
@@ -145,7 +150,9 @@ class LabellingController:
         self.image_id = image_id
         self._select_when_shown = None
         self._waiting_for = {"pixels", "shapes"}
-        self._reload_annotations(selected=[])  # first: the read runs while the page is set up
+        ahead = self._ahead.take(image_id, self._colours())
+        if ahead is None:
+            self._reload_annotations(selected=[])  # first: the read runs while the page is set up
         # Until they arrive, nothing of the previous page may be listed or acted on.
         self._records = []
         self.views.annotations.set_annotations([], self._categories, [])
@@ -155,6 +162,19 @@ class LabellingController:
         self._loader.load(row, page)
         self.views.metadata.set_image(row)
         self._settings.set_last_page(self.ctx.project.folder, image_id)
+        if ahead is not None:  # read ahead while the previous page was open: shown at once
+            self._reload_generation += 1
+            self._reading = False
+            self._show_annotations(self._reload_generation, image_id, *ahead, selected=[])
+
+    def _read_neighbours_ahead(self) -> None:
+        if self.ctx is None or self.image_id is None:
+            return
+        order = self.views.gallery.visible_image_ids()
+        if self.image_id not in order:
+            return
+        at = order.index(self.image_id)
+        self._ahead.read_ahead(self.ctx.project, order[at + 1:at + 2] + order[max(0, at - 1):at], self._colours())
 
     def _reload_annotations(self, selected: list[int] | None = None) -> None:
         """Read the page's annotations and make their outlines off the UI thread, then show them.
@@ -166,17 +186,15 @@ class LabellingController:
             return
         self._reload_generation += 1
         self._reading = True
-        generation, project, image_id = self._reload_generation, self.ctx.project, self.image_id
-        colours = {category_id: category.colour for category_id, category in self._categories.items()}
-
-        def read(progress: object, cancel: object) -> tuple[list[AnnotationRecord], dict[int, PreparedShape]]:
-            records = annotations_of(project, image_id)
-            return records, {record.id: prepare_shape(record, colours.get(record.category_id, "#888888"))
-                             for record in records}
-
-        self._jobs.submit("Reading the page's annotations", read,
+        generation, project, image_id, colours = self._reload_generation, self.ctx.project, self.image_id, \
+            self._colours()
+        self._jobs.submit("Reading the page's annotations",
+                          lambda progress, cancel: read_page(project, image_id, colours),
                           lambda result: self._show_annotations(generation, image_id, *result, selected=selected),
                           visible=False)
+
+    def _colours(self) -> dict[int, str]:
+        return {category_id: category.colour for category_id, category in self._categories.items()}
 
     def _show_annotations(self, generation: int, image_id: int, records: list[AnnotationRecord],
                           prepared: dict[int, PreparedShape], *, selected: list[int] | None) -> None:
@@ -196,8 +214,15 @@ class LabellingController:
     def _part_ready(self, part: str) -> None:
         if part in self._waiting_for:
             self._waiting_for.discard(part)
-            if not self._waiting_for and self.on_page_ready is not None:
-                self.on_page_ready()
+            if not self._waiting_for:
+                self._read_neighbours_ahead()  # the curator is likely to step there next
+                if self.on_page_ready is not None:
+                    self.on_page_ready()
+
+    @property
+    def shapes_shown(self) -> bool:
+        """The open page's annotations are all on the canvas and in the panel (none being read)."""
+        return self.image_id is not None and "shapes" not in self._waiting_for and not self._reading
 
     def records(self) -> list[AnnotationRecord]:
         return list(self._records)
@@ -206,6 +231,7 @@ class LabellingController:
 
     def _annotations_changed(self, image_id: int) -> None:
         assert self.ctx is not None
+        self._ahead.forget(None if image_id == -1 else image_id)
         if image_id in (-1, self.image_id):
             self._reload_annotations()
         if image_id == -1:
@@ -219,6 +245,7 @@ class LabellingController:
     def _annotations_edited(self, image_id: int, ids: list[int]) -> None:
         """Update only the annotations an edit touched (and the counts around them)."""
         assert self.ctx is not None
+        self._ahead.forget(image_id)
         if image_id == self.image_id and self._reading:
             self._reload_annotations()  # the read in flight may predate this edit: read again
         elif image_id == self.image_id:
