@@ -39,9 +39,9 @@ def paint(record: AnnotationRecord | None, page_width: int, page_height: int, st
     left, top = int(np.floor(min(xs))) - reach, int(np.floor(min(ys))) - reach
     right, bottom = int(np.ceil(max(xs))) + reach, int(np.ceil(max(ys))) + reach
     if record is not None:
-        x, y, w, h = record.bbox
-        left, top = min(left, int(np.floor(x))), min(top, int(np.floor(y)))
-        right, bottom = max(right, int(np.ceil(x + w)) + 1), max(bottom, int(np.ceil(y + h)) + 1)
+        shape_left, shape_top, shape_right, shape_bottom = _pixel_box(record)
+        left, top = min(left, shape_left), min(top, shape_top)
+        right, bottom = max(right, shape_right), max(bottom, shape_bottom)
     left, top = max(0, left), max(0, top)
     right, bottom = min(page_width, right), min(page_height, bottom)
     if right <= left or bottom <= top:
@@ -74,9 +74,8 @@ def to_polygon(record: AnnotationRecord, page_width: int, page_height: int) -> G
 
 def shape_window(record: AnnotationRecord, page_width: int, page_height: int) -> tuple[np.ndarray, int, int]:
     """The shape's pixels in a window just around it: ``(mask, left, top)``."""
-    x, y, w, h = record.bbox
-    left, top = max(0, int(np.floor(x))), max(0, int(np.floor(y)))
-    right, bottom = min(page_width, int(np.ceil(x + w)) + 1), min(page_height, int(np.ceil(y + h)) + 1)
+    left, top, right, bottom = _pixel_box(record)
+    left, top, right, bottom = max(0, left), max(0, top), min(page_width, right), min(page_height, bottom)
     return _window_of(record, left, top, max(1, right - left), max(1, bottom - top), page_width, page_height), left, top
 
 
@@ -126,6 +125,12 @@ def _window_of(record: AnnotationRecord | None, left: int, top: int, width: int,
     rows = slice(max(0, int(round(y)) - top), int(round(y + h)) - top)
     window[rows, max(0, int(round(x)) - left):int(round(x + w)) - left] = 1
     return window
+
+
+def _pixel_box(record: AnnotationRecord) -> tuple[int, int, int, int]:
+    """The whole pixels a shape's box touches: (left, top, right, bottom), right and bottom exclusive."""
+    x, y, w, h = record.bbox
+    return int(np.floor(x)), int(np.floor(y)), int(np.ceil(x + w)) + 1, int(np.ceil(y + h)) + 1
 
 
 def _shifted(parts: list[dict], dx: float, dy: float) -> list[dict]:

@@ -209,7 +209,7 @@ class BulkReviewDialog(QDialog):
                          lambda progress, cancel: count_matching(project, selection), counted, visible=False)
 
     def _where(self) -> str:
-        return self.scope.currentText().split(" (")[0].lower()
+        return SCOPES[self.scope.currentIndex()].lower()
 
     def _review(self, status: AnnotationStatus) -> None:
         ctx, selection = self.ctx, self.selection()

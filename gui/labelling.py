@@ -61,11 +61,11 @@ class LabellingController:
         self.on_page_ready: Callable[[], None] | None = None  # the page at its sharpest, its shapes all shown
         self._waiting_for: set[str] = set()  # of "pixels", "shapes": what the open page still waits for
         self._reload_generation = 0
-        self._ahead = PagesAhead(jobs)
-        self.pages_ahead = self._ahead  # read-only view for the window (and tests)
+        self.pages_ahead = PagesAhead(jobs)
         self._reading = False  # a read of the open page's annotations is in flight
         self._select_when_shown: list[int] | None = None
         self._recounting = False
+        self._recount_again = False  # edits came while counting: count once more afterwards
         self._pages_to_recount: set[int] = set()
         self.bulk_dialog: QDialog | None = None
         self._refresh_all_pages = refresh_all_pages  # lists every page off the UI thread
@@ -84,7 +84,7 @@ class LabellingController:
         views = self.views
         views.gallery.image_selected.connect(self.show_image)
         views.canvas.annotation_drawn.connect(self._drawn)
-        views.canvas.geometry_edited.connect(self._reshaped)
+        views.canvas.geometry_edited.connect(self.reshape)
         views.canvas.stroke_finished.connect(self.paint_stroke)
         views.canvas.selection_changed.connect(views.annotations.select)
         views.canvas.selection_changed.connect(self._selection_for_status)
@@ -109,7 +109,7 @@ class LabellingController:
             self.ctx.events.categories_changed.disconnect(self.reload_categories)
             self.ctx.events.image_changed.disconnect(self._image_changed)
         self.ctx = ctx
-        self._ahead.forget()
+        self.pages_ahead.forget()
         self.views.categories.set_context(ctx)
         self.image_id = None
         self._loader.cancel()
@@ -135,7 +135,7 @@ class LabellingController:
         self._categories = {record.id: record for record in records}
         self.views.categories.set_categories(records)
         self.views.gallery.set_categories(records)
-        self._ahead.forget()
+        self.pages_ahead.forget()
         self._reload_annotations()
 
     # -- the current page -----------------------------------------------------------------
@@ -150,7 +150,7 @@ class LabellingController:
         self.image_id = image_id
         self._select_when_shown = None
         self._waiting_for = {"pixels", "shapes"}
-        ahead = self._ahead.take(image_id, self._colours())
+        ahead = self.pages_ahead.take(image_id, self._colours())
         if ahead is None:
             self._reload_annotations(selected=[])  # first: the read runs while the page is set up
         # Until they arrive, nothing of the previous page may be listed or acted on.
@@ -174,7 +174,7 @@ class LabellingController:
         if self.image_id not in order:
             return
         at = order.index(self.image_id)
-        self._ahead.read_ahead(self.ctx.project, order[at + 1:at + 2] + order[max(0, at - 1):at], self._colours())
+        self.pages_ahead.read_ahead(self.ctx.project, order[at + 1:at + 2] + order[max(0, at - 1):at], self._colours())
 
     def _reload_annotations(self, selected: list[int] | None = None) -> None:
         """Read the page's annotations and make their outlines off the UI thread, then show them.
@@ -231,21 +231,19 @@ class LabellingController:
 
     def _annotations_changed(self, image_id: int) -> None:
         assert self.ctx is not None
-        self._ahead.forget(None if image_id == -1 else image_id)
+        self.pages_ahead.forget(None if image_id == -1 else image_id)
         if image_id in (-1, self.image_id):
             self._reload_annotations()
         if image_id == -1:
-            self._refresh_category_counts()
-            self.views.gallery.set_categories(list(self._categories.values()))
             self._refresh_all_pages()
-            self.refresh_session()
+            self._recount(None)
         else:
             self._recount(image_id)
 
     def _annotations_edited(self, image_id: int, ids: list[int]) -> None:
         """Update only the annotations an edit touched (and the counts around them)."""
         assert self.ctx is not None
-        self._ahead.forget(image_id)
+        self.pages_ahead.forget(image_id)
         if image_id == self.image_id and self._reading:
             self._reload_annotations()  # the read in flight may predate this edit: read again
         elif image_id == self.image_id:
@@ -262,15 +260,17 @@ class LabellingController:
                 self._say_status(described)  # the new status, not the one it had when selected
         self._recount(image_id)
 
-    def _recount(self, image_id: int) -> None:
+    def _recount(self, image_id: int | None) -> None:
         """Refresh the counts around an edit (the page's badges, categories' uses, the session's work) in a
         job: on a project of 100,000 annotations each is a query the UI thread must not wait for. Edits
         that come faster than the counts are gathered into the next count."""
         assert self.ctx is not None
-        self._pages_to_recount.add(image_id)
+        if image_id is not None:  # None: only the categories and the session (the pages are listed anew)
+            self._pages_to_recount.add(image_id)
         if self._recounting:
+            self._recount_again = True
             return
-        self._recounting = True
+        self._recounting, self._recount_again = True, False
         project, session_id, pages = self.ctx.project, self.ctx.session_id, sorted(self._pages_to_recount)
         self._pages_to_recount.clear()
 
@@ -291,16 +291,10 @@ class LabellingController:
 
         def ended() -> None:
             self._recounting = False
-            if self._pages_to_recount and self.ctx is not None:
-                self._recount(self._pages_to_recount.pop())
+            if self._recount_again and self.ctx is not None:
+                self._recount(None)  # with the pages gathered meanwhile
 
         self._jobs.submit("Counting annotations", count, counted, visible=False).ended.connect(ended)
-
-    def _refresh_category_counts(self) -> None:
-        assert self.ctx is not None
-        records = list_categories(self.ctx.project)
-        self._categories = {record.id: record for record in records}
-        self.views.categories.set_categories(records)
 
     def _image_changed(self, image_id: int) -> None:
         assert self.ctx is not None
@@ -361,9 +355,6 @@ class LabellingController:
 
     def reshape(self, annotation_id: int, geometry: Geometry) -> None:
         """A new outline for an annotation of the open page (an undoable edit; provenance stays)."""
-        self._reshaped(annotation_id, geometry)
-
-    def _reshaped(self, annotation_id: int, geometry: Geometry) -> None:
         if self.ctx is not None and self.image_id is not None:
             self._undo.push(EditGeometry(self.ctx, self.image_id, annotation_id, geometry))
 
@@ -412,7 +403,7 @@ class LabellingController:
             if record is None:
                 self.add_shape(geometry)
             else:
-                self._undo.push(EditGeometry(self.ctx, image_id, record.id, geometry))
+                self.reshape(record.id, geometry)
 
         self._jobs.submit("Painting the mask", lambda progress, cancel: paint(record, width, height, stroke,
                                                                               radius, erase=erase), painted)

@@ -83,28 +83,25 @@ class LayersMenu(QMenu):
         layers = self._canvas.layers
         for status, action in self.status_actions.items():
             action.blockSignals(True)
-            action.setChecked(status in layers.statuses)
+            action.setChecked(layers.showing("status", status))
             action.blockSignals(False)
         self.categories.clear()
         for category in self._labelling.categories():
-            self._toggle(self.categories, category.name, category.id not in layers.hidden_categories, "category",
-                         category.id)
+            self._toggle(self.categories, category.name, "category", category.id)
         self.sources.clear()
         known = sorted({source_of(record) for record in self._labelling.records()} | layers.hidden_sources)
         for source in known:
-            self._toggle(self.sources, source, source not in layers.hidden_sources, "source", source)
+            self._toggle(self.sources, source, "source", source)
         if not known:
             self.sources.addAction("No annotations on this page").setEnabled(False)
 
     def _set(self, shown: bool, kind: str, key: str | int) -> None:
         layers = self._canvas.layers
-        hidden = not (key in layers.statuses) if kind == "status" else key in (
-            layers.hidden_categories if kind == "category" else layers.hidden_sources)
-        if shown == hidden:  # only a real change flips the layer
+        if shown != layers.showing(kind, key):  # only a real change flips the layer
             self.apply(layers.toggled(kind, key))
 
-    def _toggle(self, menu: QMenu, text: str, shown: bool, kind: str, key: str | int) -> None:
+    def _toggle(self, menu: QMenu, text: str, kind: str, key: str | int) -> None:
         action = menu.addAction(text)
         action.setCheckable(True)
-        action.setChecked(shown)
+        action.setChecked(self._canvas.layers.showing(kind, key))
         action.toggled.connect(lambda on: self._set(on, kind, key))

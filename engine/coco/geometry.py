@@ -155,16 +155,18 @@ def rasterise_window(rle: Rle, left: int, top: int, width: int, height: int) -> 
     low, high = left * page_height, (left + width) * page_height
     ones = [(int(s), int(e)) for s, e in zip(np.maximum(starts[1::2], low), np.minimum(ends[1::2], high),
                                             strict=False) if s < e]
+    def fill(column: int, row_from: int, row_to: int) -> None:
+        window[max(row_from - top, 0):max(min(row_to - top, height), 0), column - left] = 1
+
     for start, end in ones:
-        first, last = divmod(start, page_height), divmod(end - 1, page_height)
-        for column, row_from, row_to in ((first[0], first[1], page_height if last[0] > first[0] else last[1] + 1),
-                                         (last[0], 0 if last[0] > first[0] else -1, last[1] + 1)):
-            if row_from < 0:
-                continue
-            rows = slice(max(row_from - top, 0), max(min(row_to - top, height), 0))
-            window[rows, column - left] = 1
-        if last[0] - first[0] > 1:  # whole columns in between
-            window[:, first[0] + 1 - left:last[0] - left] = 1
+        first_column, first_row = divmod(start, page_height)
+        last_column, last_row = divmod(end - 1, page_height)
+        if first_column == last_column:
+            fill(first_column, first_row, last_row + 1)
+            continue
+        fill(first_column, first_row, page_height)  # a run down to the foot of one column …
+        window[:, first_column + 1 - left:last_column - left] = 1  # … whole columns …
+        fill(last_column, 0, last_row + 1)  # … and on from the top of the last
     return window
 
 

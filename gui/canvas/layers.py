@@ -29,6 +29,12 @@ class Layers:
         return (record.status.value in self.statuses and record.category_id not in self.hidden_categories
                 and source_of(record) not in self.hidden_sources)
 
+    def showing(self, kind: str, key: str | int) -> bool:
+        """Whether one status, category or source is shown."""
+        if kind == "status":
+            return key in self.statuses
+        return key not in (self.hidden_categories if kind == "category" else self.hidden_sources)
+
     def toggled(self, kind: str, key: str | int) -> Layers:
         """These layers with one status, category or source switched on or off."""
         name = {"status": "statuses", "category": "hidden_categories", "source": "hidden_sources"}[kind]
