@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QThreadPool, Signal
 from superqt.utils import create_worker
 
@@ -90,9 +91,9 @@ class JobRunner(QObject):
         # Handlers go in through _connect: superqt then leaves errors to us
         # instead of re-raising them in the event loop.
         worker = create_worker(work, job.report, job.token, _start_thread=False, _connect={
-            "returned": lambda result: self._succeeded(job, result, on_success),
-            "errored": lambda error: self._errored(job, error, on_failure),
-            "finished": lambda: self._finished(job),
+            "returned": lambda result: self._alive(job) and self._succeeded(job, result, on_success),
+            "errored": lambda error: self._alive(job) and self._errored(job, error, on_failure),
+            "finished": lambda: self._alive(job) and self._finished(job),
         })
         self._running[job] = worker
         self.job_started.emit(job)
@@ -109,6 +110,11 @@ class JobRunner(QObject):
     def wait(self, milliseconds: int = 30_000) -> bool:
         """Block until every job has ended (used when closing, and by tests)."""
         return QThreadPool.globalInstance().waitForDone(milliseconds)
+
+    def _alive(self, job: Job) -> bool:
+        """False once the window that ran the job is gone (a job may outlive a closed window by a moment):
+        its result then has nowhere to go."""
+        return shiboken6.isValid(self) and shiboken6.isValid(job)
 
     def _succeeded(self, job: Job, result: Any, on_success: Callable[[Any], None] | None) -> None:
         job.outcome = "done"
