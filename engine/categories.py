@@ -84,6 +84,18 @@ def list_categories(project: Project) -> list[CategoryRecord]:
         return [_as_record(category, count) for category, count in rows]
 
 
+def category_counts(project: Project, category_ids: set[int]) -> dict[int, int]:
+    """How many annotations each of these categories has: after an edit only the categories it touched
+    are counted (through the category index), not every annotation of the project."""
+    if not category_ids:
+        return {}
+    with project.unit_of_work() as session:
+        found = dict(session.execute(select(Annotation.category_id, func.count())
+                                     .where(Annotation.category_id.in_(category_ids))
+                                     .group_by(Annotation.category_id)).tuples().all())
+    return {category_id: found.get(category_id, 0) for category_id in category_ids}
+
+
 def add_category(project: Project, name: str, colour: str | None = None) -> CategoryRecord:
     with project.unit_of_work() as session:
         if find_category(session, name) is not None:

@@ -7,14 +7,14 @@ all in step when something changes (an edit, an undo, a review).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import shiboken6
 from PySide6.QtGui import QImage, QUndoStack
 from PySide6.QtWidgets import QDialog
 
 from engine.annotations import AnnotationRecord, Geometry, Provenance, get_annotations
-from engine.categories import CategoryRecord, list_categories
+from engine.categories import CategoryRecord, category_counts, list_categories
 from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import list_images
 from engine.sessions import session_counts
@@ -39,7 +39,7 @@ from gui.page_loader import PageLoader
 from gui.pages_ahead import PagesAhead, read_page
 from gui.settings import AppSettings
 from gui.status import StatusBar
-from gui.workers import JobRunner
+from gui.workers import Job, JobRunner
 
 
 @dataclass(frozen=True)
@@ -63,10 +63,12 @@ class LabellingController:
         self._reload_generation = 0
         self.pages_ahead = PagesAhead(jobs)
         self._reading = False  # a read of the open page's annotations is in flight
+        self._page_read: Job | None = None
         self._select_when_shown: list[int] | None = None
         self._recounting = False
         self._recount_again = False  # edits came while counting: count once more afterwards
         self._pages_to_recount: set[int] = set()
+        self._categories_to_recount: set[int] | None = set()  # None: every category
         self.bulk_dialog: QDialog | None = None
         self._refresh_all_pages = refresh_all_pages  # lists every page off the UI thread
         self._undo = undo_stack
@@ -152,6 +154,7 @@ class LabellingController:
         self._waiting_for = {"pixels", "shapes"}
         ahead = self.pages_ahead.take(image_id, self._colours())
         if ahead is None:
+            self.pages_ahead.stop_reading()  # a jump elsewhere: the neighbours' read would slow this one
             self._reload_annotations(selected=[])  # first: the read runs while the page is set up
         # Until they arrive, nothing of the previous page may be listed or acted on.
         self._records = []
@@ -188,10 +191,12 @@ class LabellingController:
         self._reading = True
         generation, project, image_id, colours = self._reload_generation, self.ctx.project, self.image_id, \
             self._colours()
-        self._jobs.submit("Reading the page's annotations",
-                          lambda progress, cancel: read_page(project, image_id, colours),
-                          lambda result: self._show_annotations(generation, image_id, *result, selected=selected),
-                          visible=False)
+        if self._page_read is not None:
+            self._page_read.cancel()  # its result would be dropped; it would only slow this one
+        self._page_read = self._jobs.submit(
+            "Reading the page's annotations", lambda progress, cancel: read_page(project, image_id, colours, cancel),
+            lambda result: self._show_annotations(generation, image_id, *result, selected=selected),
+            visible=False, announce_cancel=False)
 
     def _colours(self) -> dict[int, str]:
         return {category_id: category.colour for category_id, category in self._categories.items()}
@@ -252,47 +257,63 @@ class LabellingController:
             removed = [annotation_id for annotation_id in ids if annotation_id not in present]
             touched = set(ids)
             described = sorted(touched & set(self._selected_ids))  # before the canvas drops a rejected shape
+            categories = {r.category_id for r in self._records if r.id in touched} | \
+                {r.category_id for r in fresh}  # the counts that can have changed: before and after
             self._records = sorted([r for r in self._records if r.id not in touched] + fresh,
                                    key=lambda record: record.id)
             self.views.canvas.update_annotations(fresh, removed, self._categories)
             self.views.annotations.update_annotations(fresh, removed, self._categories)
             if described:
                 self._say_status(described)  # the new status, not the one it had when selected
+            self._recount(image_id, categories)
+            return
         self._recount(image_id)
 
-    def _recount(self, image_id: int | None) -> None:
-        """Refresh the counts around an edit (the page's badges, categories' uses, the session's work) in a
-        job: on a project of 100,000 annotations each is a query the UI thread must not wait for. Edits
-        that come faster than the counts are gathered into the next count."""
+    def _recount(self, image_id: int | None, categories: set[int] | None = None) -> None:
+        """Refresh the counts around an edit in a job: the badges of the pages it touched, the uses of the
+        categories it touched (``None``: of every category), the session's work. Each is a count over an
+        index, never over the whole project; edits that come faster than the counts are gathered into
+        the next count."""
         assert self.ctx is not None
         if image_id is not None:  # None: only the categories and the session (the pages are listed anew)
             self._pages_to_recount.add(image_id)
+        if categories is None or self._categories_to_recount is None:
+            self._categories_to_recount = None
+        else:
+            self._categories_to_recount |= categories
         if self._recounting:
             self._recount_again = True
             return
         self._recounting, self._recount_again = True, False
         project, session_id, pages = self.ctx.project, self.ctx.session_id, sorted(self._pages_to_recount)
-        self._pages_to_recount.clear()
+        touched = self._categories_to_recount
+        self._pages_to_recount, self._categories_to_recount = set(), set()
 
-        def count(progress: object, cancel: object) -> tuple[list, list[CategoryRecord], object]:
-            return (list_images(project, pages), list_categories(project),
+        def count(progress: object, cancel: object) -> tuple[list, list[CategoryRecord] | dict[int, int], object]:
+            return (list_images(project, pages) if pages else [],
+                    list_categories(project) if touched is None else category_counts(project, touched),
                     None if session_id is None else session_counts(project, session_id))
 
-        def counted(result: tuple[list, list[CategoryRecord], object]) -> None:
+        def counted(result: tuple[list, list[CategoryRecord] | dict[int, int], object]) -> None:
             if self.ctx is None or self.ctx.project is not project:
                 return
             rows, categories, session = result
             for row in rows:
                 self.views.gallery.model.update_row(row)
-            self._categories = {record.id: record for record in categories}
-            self.views.categories.set_categories(categories)
+            if isinstance(categories, dict):
+                self._categories = {category_id: replace(record, annotation_count=categories.get(
+                    category_id, record.annotation_count)) for category_id, record in self._categories.items()}
+                self.views.categories.update_counts(categories)
+            else:
+                self._categories = {record.id: record for record in categories}
+                self.views.categories.set_categories(categories)
             if session is not None:
                 self.views.status.set_session(self.ctx.curator, session)
 
         def ended() -> None:
             self._recounting = False
             if self._recount_again and self.ctx is not None:
-                self._recount(None)  # with the pages gathered meanwhile
+                self._recount(None, set())  # with the pages and categories gathered meanwhile
 
         self._jobs.submit("Counting annotations", count, counted, visible=False).ended.connect(ended)
 

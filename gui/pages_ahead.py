@@ -19,11 +19,15 @@ PageShapes = tuple[list[AnnotationRecord], dict[int, PreparedShape]]
 KEPT = 2  # the page before and the page after
 
 
-def read_page(project: Project, image_id: int, colours: dict[int, str]) -> PageShapes:
+def read_page(project: Project, image_id: int, colours: dict[int, str], cancel: Any = None) -> PageShapes:
     """A page's annotations and their outlines and mask overlays (off the UI thread)."""
     records = annotations_of(project, image_id)
-    return records, {record.id: prepare_shape(record, colours.get(record.category_id, "#888888"))
-                     for record in records}
+    prepared = {}
+    for index, record in enumerate(records):
+        if cancel is not None and index % 200 == 0:
+            cancel.raise_if_cancelled()
+        prepared[record.id] = prepare_shape(record, colours.get(record.category_id, "#888888"))
+    return records, prepared
 
 
 class PagesAhead:
@@ -44,24 +48,30 @@ class PagesAhead:
     def forget(self, image_id: int | None = None) -> None:
         """Drop what was read of a page (``None``: of every page), and any read under way."""
         self._generation += 1
+        self.stop_reading()
         if image_id is None:
             self._pages.clear()
         else:
             self._pages.pop(image_id, None)
 
+    def stop_reading(self) -> None:
+        """Cancel a read under way: the curator went elsewhere, and it would slow the page they opened."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+
     def read_ahead(self, project: Project, image_ids: list[int], colours: dict[int, str]) -> None:
         wanted = [image_id for image_id in image_ids if image_id not in self._pages]
         if not wanted:
             return
-        if self._job is not None:
-            self._job.cancel()
+        self.stop_reading()
         generation = self._generation
 
         def read(progress: Any, cancel: Any) -> list[tuple[int, PageShapes]]:
             found = []
             for image_id in wanted:
                 cancel.raise_if_cancelled()
-                found.append((image_id, read_page(project, image_id, colours)))
+                found.append((image_id, read_page(project, image_id, colours, cancel)))
             return found
 
         def keep(found: list[tuple[int, PageShapes]]) -> None:

@@ -61,6 +61,12 @@ def describe_error(error: BaseException) -> str:
     return f"Unexpected error: {type(error).__name__}: {error}"
 
 
+# Jobs mostly wait: on decoder processes, on model runs in native code, on the database. A pool of one
+# thread per core (Qt's default: two on a small laptop) lets two long jobs (preparing SAM for every page,
+# indexing a collection) hold every thread, and the page the curator opens would wait for them to end.
+MIN_JOB_THREADS = 8
+
+
 class JobRunner(QObject):
     job_started = Signal(object)  # Job
     job_ended = Signal(object)  # Job
@@ -70,6 +76,8 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._running: dict[Job, Any] = {}
+        pool = QThreadPool.globalInstance()
+        pool.setMaxThreadCount(max(pool.maxThreadCount(), MIN_JOB_THREADS))
 
     def submit(
         self,

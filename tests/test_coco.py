@@ -279,9 +279,10 @@ def test_a_window_of_an_rle_mask_matches_the_whole_mask_decoded() -> None:
     from engine.coco.geometry import rasterise, rasterise_window, rle_counts, rle_from_mask
 
     rng = np.random.default_rng(4)
-    for height, width in ((37, 53), (300, 200), (1, 9)):
+    for height, width in ((37, 53), (300, 200), (1, 9), (9, 1), (2, 40_000)):
         mask = (rng.random((height, width)) > 0.6).astype(np.uint8)
         mask[: height // 3] = 1  # long runs as well as short ones
+        mask[:, width // 2: width // 2 + 3] = 1  # runs over several whole columns
         rle = rle_from_mask(mask)
         uncompressed = {"size": [height, width], "counts": rle_counts(rle).tolist()}
         assert rle_counts(rle).sum() == height * width

@@ -236,3 +236,27 @@ def test_upgrading_keeps_search_vectors_and_stops_reusing_their_ids(tmp_path: Pa
                                 "VALUES ('clip', 1, 'd', x'00000000', '2026-01-01 00:00:00.000000')"))
         assert connection.execute(text("SELECT max(id) FROM vector")).scalar() == 3  # 2 is not given again
     engine.dispose()
+
+
+def test_json_columns_read_fast_and_still_read_what_the_fast_reader_refuses(project: Project) -> None:
+    """orjson reads JSON columns; values it refuses (NaN, integers past 64 bits, which Python's json writes
+    and older versions or other tools may have stored) are still read, not lost to an error."""
+    from engine.annotations import annotations_of
+    from engine.store.database import read_json
+
+    assert read_json('[{"exterior": [1.25, 2.5, 3, 4], "holes": []}]') == [{"exterior": [1.25, 2.5, 3, 4],
+                                                                           "holes": []}]
+    assert read_json(b"[0.1]") == [0.1]  # floats exact, not re-rounded
+    assert read_json("[NaN]")[0] != read_json("[NaN]")[0]  # nan
+    assert read_json(f"[{2**70}]") == [2**70]
+    with project.unit_of_work() as session:
+        image, category = _image(), Category(name="Word", colour="#123456")
+        session.add_all([image, category])
+        session.flush()
+        session.add(_annotation(image.id, category.id))
+        session.flush()
+        session.execute(text("UPDATE annotation SET polygons = :p"),
+                        {"p": '[{"exterior": [1, 1, 3, 1, 3, NaN], "holes": []}]'})
+        image_id = image.id
+    (record,) = annotations_of(project, image_id)
+    assert record.polygons[0]["exterior"][:5] == [1, 1, 3, 1, 3]

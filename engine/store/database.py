@@ -6,11 +6,12 @@ a half-written page) with foreign keys enforced on every connection.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from typing import TYPE_CHECKING
-
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,8 +46,18 @@ def _on_connect_read_only(dbapi_connection: sqlite3.Connection, _record: object)
     cursor.close()
 
 
+def read_json(text: str | bytes) -> Any:
+    """A JSON column's value. orjson reads a page's polygons several times faster than the standard
+    library (thousands of outlines a page); what it refuses (NaN, integers past 64 bits, written by
+    older versions or other tools) is read by the standard library as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def open_engine(db_path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{db_path}", future=True)
+    engine = create_engine(f"sqlite:///{db_path}", future=True, json_deserializer=read_json)
     event.listen(engine, "connect", _on_connect)
     return engine
 
@@ -60,7 +71,7 @@ def open_read_only_engine(db_path: Path) -> Engine:
     uri = Path(db_path).resolve().as_uri()
     for options in ("mode=ro", "mode=ro&immutable=1"):
         target = f"{uri}?{options}"
-        engine = create_engine("sqlite://", future=True,
+        engine = create_engine("sqlite://", future=True, json_deserializer=read_json,
                                creator=lambda target=target: sqlite3.connect(target, uri=True,
                                                                              check_same_thread=False))
         event.listen(engine, "connect", _on_connect_read_only)

@@ -13,11 +13,14 @@ from engine.categories import CategoryRecord
 from gui.canvas.brush_tool import BrushSize, BrushTool
 from gui.canvas.layers import Layers
 from gui.canvas.page_item import PageItem
-from gui.canvas.shapes import AnnotationItem, PreparedShape
+from gui.canvas.shapes import AnnotationItem, PreparedShape, ShapeLook
 from gui.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
 
 MIN_ZOOM, MAX_ZOOM = 0.01, 32.0
 ZOOM_STEP = 1.25
+
+# Above this many shapes a page's outlines are hairlines (see ShapeLook).
+DENSE_PAGE = 400
 
 
 class ImageCanvas(QGraphicsView):
@@ -43,6 +46,7 @@ class ImageCanvas(QGraphicsView):
         self._image_size = (0, 0)
         self._items: dict[int, AnnotationItem] = {}
         self.layers = Layers()
+        self._look = ShapeLook()
         self._looking_selected: set[int] = set()  # the shapes drawn as selected
         self._panning_from: QPointF | None = None
         self._space_held = False
@@ -92,6 +96,7 @@ class ImageCanvas(QGraphicsView):
             for item in self._items.values():
                 self.scene().removeItem(item)
             self._items.clear()
+            self._look = ShapeLook(self.layers.opacity, self.layers.outline_only, hairline=len(records) > DENSE_PAGE)
             for record in records:
                 self._add_item(record, categories, record.id in keep, (prepared or {}).get(record.id))
         finally:
@@ -110,6 +115,7 @@ class ImageCanvas(QGraphicsView):
                     self.scene().removeItem(item)
             for record in records:
                 self._add_item(record, categories, record.id in keep)
+            self._restyle()
         finally:
             self._syncing_selection = False
         self.selection_changed.emit(self.selected_ids())
@@ -121,7 +127,7 @@ class ImageCanvas(QGraphicsView):
                               self.geometry_edited.emit, prepared)
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
                      self.tool.uses_default_selection and item.editable)
-        item.set_look(self.layers.opacity, self.layers.outline_only)
+        item.set_look(self._look)
         item.setVisible(self.layers.shows(record))  # rejected proposals: listed, drawn only when asked for
         self.scene().addItem(item)
         self._items[record.id] = item
@@ -134,9 +140,16 @@ class ImageCanvas(QGraphicsView):
 
     def set_layers(self, layers: Layers) -> None:
         self.layers = layers
+        self._restyle()
         for item in self._items.values():
-            item.set_look(layers.opacity, layers.outline_only)
             item.setVisible(layers.shows(item.record))
+
+    def _restyle(self) -> None:
+        look = ShapeLook(self.layers.opacity, self.layers.outline_only, hairline=len(self._items) > DENSE_PAGE)
+        if look != self._look:
+            self._look = look
+            for item in self._items.values():
+                item.set_look(look)
 
     def annotation_item(self, annotation_id: int) -> AnnotationItem | None:
         return self._items.get(annotation_id)

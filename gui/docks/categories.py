@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPixmap, QUndoStack
 from PySide6.QtWidgets import QColorDialog, QInputDialog, QTreeWidget, QTreeWidgetItem, QWidget
@@ -28,6 +30,7 @@ class CategoriesPanel(QWidget):
         self._undo = undo_stack
         self._context: EditContext | None = None
         self._records: list[CategoryRecord] = []
+        self._items: dict[int, QTreeWidgetItem] = {}
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Category", "Uses"])
         self.tree.setRootIsDecorated(True)
@@ -44,6 +47,15 @@ class CategoriesPanel(QWidget):
 
     def set_context(self, context: EditContext | None) -> None:
         self._context = context
+
+    def update_counts(self, counts: dict[int, int]) -> None:
+        """New usage counts for some categories; the tree, its selection and scroll stay as they are."""
+        self._records = [replace(record, annotation_count=counts.get(record.id, record.annotation_count))
+                         for record in self._records]
+        for category_id, count in counts.items():
+            item = self._items.get(category_id)
+            if item is not None:
+                item.setText(1, str(count))
 
     def set_categories(self, records: list[CategoryRecord]) -> None:
         current = self.current_category_id()
@@ -63,6 +75,7 @@ class CategoriesPanel(QWidget):
             (parent.addChild if parent else self.tree.addTopLevelItem)(items[record.id])
         self.tree.expandAll()
         self.tree.blockSignals(False)
+        self._items = items
         if current is not None and current in items:
             self.tree.setCurrentItem(items[current])
         elif records:  # a new shape always has a category to go to: the first, until the curator picks one

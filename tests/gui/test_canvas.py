@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from PIL import Image
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage, QPainter
 
 import samples
+from engine.annotations import AnnotationRecord
+from engine.categories import CategoryRecord
+from engine.store.types import AnnotationStatus, SourceKind
 from engine.imaging.isolated import load_full_page_shared
 from engine.imaging.pyramid import TILE_SIZE, MemoryPyramid, build_levels, level_for_scale
 from gui.canvas.page_item import TileCache
 from gui.canvas.qimage import to_qimage
-from gui.canvas.view import ImageCanvas
+from gui.canvas.view import DENSE_PAGE, ImageCanvas
 
 
 def _render(canvas: ImageCanvas) -> None:
@@ -93,3 +97,35 @@ def test_a_turned_tiff_is_upright_on_the_canvas(qtbot, window, tmp_path: Path) -
         red, grey = target.pixelColor(top_left), target.pixelColor(right)
         assert (red.red(), red.green()) == (255, 0), zoom  # the red quarter is top-left, as displayed
         assert abs(grey.red() - 128) < 10 and abs(grey.blue() - 128) < 10, zoom
+
+
+def _box(annotation_id: int, status: AnnotationStatus = AnnotationStatus.PROPOSED) -> AnnotationRecord:
+    now = datetime.now(UTC)
+    x, y = 20 + (annotation_id % 40) * 45, 20 + (annotation_id // 40) * 30
+    return AnnotationRecord(annotation_id, 1, 1, x, y, 40, 25, None, None, 1000.0, False, SourceKind.MODEL,
+                            "hi-sam", "1", "", 0.5, status, "test", now, now, None, None, "", None, None)
+
+
+def test_dense_pages_draw_hairline_outlines_and_the_selected_shape_stands_out(qtbot) -> None:
+    canvas = ImageCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(900, 700)
+    canvas.show()
+    canvas.show_page("dense", 2000, 2000, None)
+    categories = {1: CategoryRecord(1, "Word", "#e6a100", None)}
+
+    canvas.set_annotations([_box(i) for i in range(1, 6)], categories)
+    assert canvas.annotation_item(1).pen().widthF() == 2.0  # a sparse page: outlines easy to see
+
+    dense = [_box(i) for i in range(1, DENSE_PAGE + 11)]
+    canvas.set_annotations(dense, categories)
+    assert {canvas.annotation_item(r.id).pen().widthF() for r in dense} == {0.0}
+    centre = canvas.mapFromScene(canvas.annotation_item(7).sceneBoundingRect().center())
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert canvas.selected_ids() == [7]
+    assert canvas.annotation_item(7).pen().widthF() == 3.0
+    assert canvas.annotation_item(8).pen().widthF() == 0.0
+
+    canvas.update_annotations([], [r.id for r in dense[10:]], categories)  # most deleted: sparse again
+    assert canvas.annotation_item(1).pen().widthF() == 2.0
+    assert canvas.annotation_item(7).pen().widthF() == 3.0

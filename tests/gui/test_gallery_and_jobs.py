@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -102,6 +104,27 @@ def test_jobs_report_progress_errors_and_cancel(qtbot) -> None:
         waiting = runner.submit("Waiting", patient)
         QTimer.singleShot(50, waiting.cancel)
     assert waiting.outcome == "cancelled"
+
+
+def test_long_jobs_never_hold_up_a_quick_one(qtbot) -> None:
+    """Jobs that wait (on a decoder process, a model) must not queue the page the curator opens behind them,
+    however few cores the machine has."""
+    runner = JobRunner()
+    release = threading.Event()
+
+    def long_wait(progress, cancel) -> None:
+        while not release.wait(0.01):
+            cancel.raise_if_cancelled()
+
+    long_jobs = [runner.submit(f"Preparing {n}", long_wait, visible=False) for n in range(max(2, os.cpu_count() or 2))]
+    quick: list[str] = []
+    try:
+        runner.submit("Opening the page", lambda progress, cancel: "page", quick.append, visible=False)
+        qtbot.waitUntil(lambda: quick == ["page"], timeout=3000)
+        assert all(job in runner.running_jobs() for job in long_jobs)
+    finally:
+        release.set()
+        runner.wait(5000)
 
 
 def test_errors_from_jobs_show_in_a_notification(qtbot, window) -> None:

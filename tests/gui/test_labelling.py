@@ -246,3 +246,43 @@ def test_the_project_reopens_on_the_last_page_viewed(qtbot, scans_project: Path)
     open_and_wait(qtbot, again, scans_project)
     assert again.labelling.image_id == pages[-1]
     again.close()
+
+
+def _uses(window) -> dict[int, int]:
+    tree = window.categories.tree
+    found = {}
+    for index in range(tree.topLevelItemCount()):
+        stack = [tree.topLevelItem(index)]
+        while stack:
+            item = stack.pop()
+            found[item.data(0, Qt.ItemDataRole.UserRole)] = int(item.text(1))
+            stack += [item.child(k) for k in range(item.childCount())]
+    return found
+
+
+def _stored_uses(folder: Path) -> dict[int, int]:
+    with Project.open(folder) as project:
+        from engine.categories import list_categories
+
+        return {record.id: record.annotation_count for record in list_categories(project)}
+
+
+def test_category_uses_follow_each_edit_counting_only_what_it_touched(qtbot, labelling, scans_project: Path) -> None:
+    window = labelling
+    tree_item = window.categories.tree.topLevelItem(0)
+    target = _annotations(scans_project)[0]
+    window.canvas.select_annotations([target.id])
+    second = window.categories.by_hotkey(2)
+    assert second.id != target.category_id
+    _key(qtbot, window, Qt.Key.Key_2)
+    qtbot.waitUntil(lambda: _uses(window) == _stored_uses(scans_project), timeout=10_000)
+    assert _uses(window)[second.id] == _stored_uses(scans_project)[second.id] > 0
+    _key(qtbot, window, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: _uses(window) == _stored_uses(scans_project), timeout=10_000)
+    _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: _uses(window) == _stored_uses(scans_project), timeout=10_000)
+    assert _annotations(scans_project)[0].category_id == target.category_id
+    # Counted in place: the tree was not rebuilt (its items, selection and scroll stay).
+    assert window.categories.tree.topLevelItem(0) is tree_item
+    assert {c.id: c.annotation_count for c in window.labelling.categories()} == _stored_uses(scans_project)
