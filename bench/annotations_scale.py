@@ -217,6 +217,8 @@ def _measure_window(folder: Path, page_id: int, trials: int, cold_trials: int) -
             window.undo_stack.undo()
             app.processEvents()
 
+    window.jobs.wait(30_000)  # the edits' counts: frames measure drawing, not a count running beside it
+    app.processEvents()
     window.canvas.fit()
     app.processEvents()
     frames: list[float] = []

@@ -93,7 +93,7 @@ def list_images(project: Project, image_ids: list[int] | None = None) -> list[Im
         for image_id, category_id in session.execute(used):
             categories.setdefault(image_id, []).append(category_id)
         files = FileChecker()
-        numbers = _page_numbers(session)
+        numbers = _page_numbers(session, image_ids)
         rows = [
             ImageRow(
                 id=image.id, path=image.path, page_index=image.page_index,
@@ -113,12 +113,15 @@ def list_images(project: Project, image_ids: list[int] | None = None) -> list[Im
     return rows
 
 
-def _page_numbers(session: Session) -> dict[tuple[str, int], int]:
-    """``(sha256, page_index) → 1-based page number`` for the pages of multi-page files."""
+def _page_numbers(session: Session, image_ids: list[int] | None = None) -> dict[tuple[str, int], int]:
+    """``(sha256, page_index) → 1-based page number`` for the pages of multi-page files (of the files of
+    ``image_ids`` only, when given: the pages an edit touched are relisted without reading every page)."""
     numbers: dict[tuple[str, int], int] = {}
     counted: dict[str, int] = {}
-    rows = session.execute(select(Image.sha256, Image.page_index).where(Image.page_count > 1)
-                           .order_by(Image.sha256, Image.page_index))
+    query = select(Image.sha256, Image.page_index).where(Image.page_count > 1)
+    if image_ids is not None:
+        query = query.where(Image.sha256.in_(select(Image.sha256).where(Image.id.in_(image_ids))))
+    rows = session.execute(query.order_by(Image.sha256, Image.page_index))
     for sha256, page_index in rows:
         counted[sha256] = counted.get(sha256, 0) + 1
         numbers[(sha256, page_index)] = counted[sha256]

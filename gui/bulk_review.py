@@ -92,7 +92,7 @@ class BulkChangeCommand(QUndoCommand):
         project, change, events = self.ctx.project, self.change, self.ctx.events
         self.jobs.submit(title, _in_turn(lambda progress, cancel: step(project, change, progress=progress,
                                                                          cancel=cancel)),
-                         lambda _: events.annotations_changed.emit(-1))
+                         lambda _: events.annotations_changed.emit(-1), background=True)
 
 
 class BulkReviewDialog(QDialog):
@@ -246,5 +246,5 @@ class BulkReviewDialog(QDialog):
             ctx.events.annotations_changed.emit(-1)
             notifications.info(f"{change.description} ({where}). Edit ▸ Undo takes it back.")
 
-        jobs.submit(title, _in_turn(work), done)
+        jobs.submit(title, _in_turn(work), done, background=True)
         self.accept()

@@ -69,7 +69,7 @@ class FileActions:
         self._jobs.submit(
             "Importing images",
             lambda progress, cancel: import_scans(project, paths, progress=progress, cancel=cancel),
-            self._imported)
+            self._imported, background=True)
 
     def _imported(self, report: ImportReport) -> None:
         self._changed()
@@ -108,7 +108,7 @@ class FileActions:
         if project is not None:
             self._jobs.submit("Importing annotations",
                               lambda progress, cancel: import_coco(project, path, progress=progress, cancel=cancel),
-                              self._coco_imported)
+                              self._coco_imported, background=True)
 
     def _coco_imported(self, report: CocoImportReport) -> None:
         self._changed()
@@ -138,7 +138,7 @@ class FileActions:
                     project, request.path, include_proposals=request.include_proposals,
                     image_root=None if request.with_images else request.images_root,
                     with_images=request.with_images, progress=progress, cancel=cancel),
-                self._exported)
+                self._exported, background=True)
 
     def _exported(self, summary: ExportSummary) -> None:
         self._notes.info(f"Exported {summary.annotations} annotation(s) on {summary.images} page(s) "
@@ -157,7 +157,7 @@ class FileActions:
             self._jobs.submit(
                 "Looking for moved images",
                 lambda progress, cancel: relink(project, [Path(folder)], progress=progress, cancel=cancel),
-                self._relinked)
+                self._relinked, background=True)
 
     def _relinked(self, report: RelinkReport) -> None:
         self._changed()

@@ -160,7 +160,8 @@ class ModelsDialog(QDialog):
         job = self._jobs.submit(f"Downloading {spec.name}",
                                 lambda progress, cancel: download_model(spec.id, self.store, progress=progress,
                                                                         cancel=cancel),
-                                finished, on_failure=lambda message: self._show_problem(spec.id, message))
+                                finished, on_failure=lambda message: self._show_problem(spec.id, message),
+                                background=True)
         job.ended.connect(lambda: (self._downloading.discard(spec.id), self.refresh()))
 
     def _show_problem(self, model_id: str | None, message: str) -> None:
@@ -185,7 +186,8 @@ class ModelsDialog(QDialog):
             return
         job = self._jobs.submit(f"Importing {spec.name}",
                                 lambda progress, cancel: self.store.import_files(spec.id, paths, cancel=cancel),
-                                lambda _installed: self._notes.info(f"{spec.name} is installed and verified."))
+                                lambda _installed: self._notes.info(f"{spec.name} is installed and verified."),
+                                background=True)
         job.ended.connect(self.refresh)
 
     def remove_selected(self) -> None:

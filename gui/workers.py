@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QDeadlineTimer, QObject, QThread, QThreadPool, Signal
 from superqt.utils import create_worker
 
 from engine.errors import JobCancelled, MarginaliaError
@@ -61,13 +61,14 @@ def describe_error(error: BaseException) -> str:
     return f"Unexpected error: {type(error).__name__}: {error}"
 
 
-# Jobs mostly wait: on decoder processes, on model runs in native code, on the database. A pool of one
-# thread per core (Qt's default: two on a small laptop) lets two long jobs (preparing SAM for every page,
-# indexing a collection) hold every thread, and the page the curator opens would wait for them to end.
-MIN_JOB_THREADS = 8
-
-
 class JobRunner(QObject):
+    """Runs jobs off the UI thread. Background jobs (work over many pages: an import, an export, preparing
+    SAM for every page, indexing, a bulk review, a model download) run in a pool of their own, one thread
+    per core; everything the curator waits on to go on (a page, its annotations, a mask) in Qt's global
+    pool. On a two-core laptop two background jobs would otherwise hold every thread, and the page the
+    curator opens would wait for them to end; and the threads competing for Python's lock stay few, so
+    the UI thread is not starved of it."""
+
     job_started = Signal(object)  # Job
     job_ended = Signal(object)  # Job
     failed = Signal(str, str)  # job title, message
@@ -76,8 +77,8 @@ class JobRunner(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._running: dict[Job, Any] = {}
-        pool = QThreadPool.globalInstance()
-        pool.setMaxThreadCount(max(pool.maxThreadCount(), MIN_JOB_THREADS))
+        self._background = QThreadPool(self)
+        self._background.setMaxThreadCount(max(2, QThread.idealThreadCount()))
 
     def submit(
         self,
@@ -88,12 +89,14 @@ class JobRunner(QObject):
         on_failure: Callable[[str], None] | None = None,
         visible: bool = True,
         announce_cancel: bool = True,
+        background: bool = False,
     ) -> Job:
         """Run ``work(progress, cancel)`` off the UI thread.
 
         ``on_success`` gets the result on the UI thread; invisible jobs (quick
-        background loads) stay out of the status bar but still report errors;
-        ``announce_cancel=False`` is for loads the app itself abandons.
+        loads) stay out of the status bar but still report errors;
+        ``announce_cancel=False`` is for loads the app itself abandons;
+        ``background=True`` for work over many pages (see the class).
         """
         job = Job(title, visible=visible, announce_cancel=announce_cancel, parent=self)
         # Handlers go in through _connect: superqt then leaves errors to us
@@ -105,7 +108,10 @@ class JobRunner(QObject):
         })
         self._running[job] = worker
         self.job_started.emit(job)
-        worker.start()
+        if background:
+            self._background.start(worker)  # held in _running until it finishes
+        else:
+            worker.start()
         return job
 
     def running_jobs(self) -> list[Job]:
@@ -117,7 +123,9 @@ class JobRunner(QObject):
 
     def wait(self, milliseconds: int = 30_000) -> bool:
         """Block until every job has ended (used when closing, and by tests)."""
-        return QThreadPool.globalInstance().waitForDone(milliseconds)
+        deadline = QDeadlineTimer(milliseconds)
+        return (self._background.waitForDone(deadline)
+                and QThreadPool.globalInstance().waitForDone(deadline))
 
     def _alive(self, job: Job) -> bool:
         """False once the window that ran the job is gone (a job may outlive a closed window by a moment):

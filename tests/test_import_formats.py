@@ -112,6 +112,7 @@ def test_reduced_resolution_subfiles_are_not_pages_and_numbers_do_not_skip(proje
     rows = list_images(project)
     assert [(row.width, row.height, row.page_count) for row in rows] == [(300, 200, 2), (280, 190, 2)]
     assert [row.display_name for row in rows] == ["volume.tif — p. 1", "volume.tif — p. 2"]
+    assert [row.display_name for row in list_images(project, [rows[1].id])] == ["volume.tif — p. 2"]  # relisted
     second = load_page(Path(rows[1].path), rows[1].page_index)
     assert second.size == (280, 190)  # the stored index still finds the right directory
 

@@ -368,7 +368,7 @@ class SamController(QObject):
                 f"SAM ({self.model_choice.currentText()}) is ready on every page of {project.name}: "
                 f"{result.encoded} encoded now, {result.already_cached} were ready{failed}.")
 
-        self.context.jobs.submit("Precomputing SAM embeddings", run, done)
+        self.context.jobs.submit("Precomputing SAM embeddings", run, done, background=True)
 
 
 class SamPlugin:

@@ -178,7 +178,7 @@ class SearchPanel(QWidget):
         self.context.jobs.submit("Indexing for search",
                                 lambda progress, cancel: index_collection(project, service, model_id,
                                                                           progress=progress, cancel=cancel), done,
-                                on_failure=lambda message: self.refresh_coverage())
+                                on_failure=lambda message: self.refresh_coverage(), background=True)
 
     def tag_pages(self) -> None:
         """Ask for the categories' descriptions, then index what is missing and propose tags, in one job."""
@@ -226,7 +226,7 @@ class SearchPanel(QWidget):
                 f"CLIP proposed no new tags: no page matched a category with at least "
                 f"{request.min_probability:.0%} confidence, or its tag had been proposed before.")
 
-        self.context.jobs.submit("Tagging pages with CLIP", work, done)
+        self.context.jobs.submit("Tagging pages with CLIP", work, done, background=True)
 
     def search(self) -> None:
         text = self.query.text().strip()

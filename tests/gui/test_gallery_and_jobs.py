@@ -116,7 +116,8 @@ def test_long_jobs_never_hold_up_a_quick_one(qtbot) -> None:
         while not release.wait(0.01):
             cancel.raise_if_cancelled()
 
-    long_jobs = [runner.submit(f"Preparing {n}", long_wait, visible=False) for n in range(max(2, os.cpu_count() or 2))]
+    long_jobs = [runner.submit(f"Preparing {n}", long_wait, background=True)
+                 for n in range(max(2, os.cpu_count() or 2) + 1)]
     quick: list[str] = []
     try:
         runner.submit("Opening the page", lambda progress, cancel: "page", quick.append, visible=False)
@@ -299,7 +300,8 @@ def test_quitting_with_a_job_running_asks_and_then_stops_within_a_second(qtbot, 
             progress(JobProgress(step, 600, "working"))
             time.sleep(0.05)
 
-    window.jobs.submit("Indexing the collection", slow)
+    window.jobs.submit("Indexing the collection", slow, background=True)
+    window.jobs.submit("Preparing the page for SAM", slow)
     answers = [QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes]
     asked: list[str] = []
     monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text, *rest: asked.append(text)
@@ -312,6 +314,7 @@ def test_quitting_with_a_job_running_asks_and_then_stops_within_a_second(qtbot, 
     from PySide6.QtCore import QThreadPool
 
     assert not window.isVisible() and QThreadPool.globalInstance().activeThreadCount() == 0  # all stopped
+    assert window.jobs.wait(0)  # the background jobs' pool as well
     assert timer.elapsed() < 1000
 
 
