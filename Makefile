@@ -4,7 +4,7 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint screenshots clean-venv
+.PHONY: run test lint screenshots package clean-venv
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Marginalia needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -28,6 +28,14 @@ lint: $(VENV)/.installed-dev
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) -q
+
+$(VENV)/.installed-package: pyproject.toml $(VENV)/.installed-dev
+	$(VPY) -m pip install --quiet -e ".[package]"
+	@touch $@
+
+# The Linux .deb and portable .tar.gz in dist/, smoke-tested (packaging/README.md). Slow: not part of test.
+package: $(VENV)/.installed-package
+	PYTHON=$(abspath $(VPY)) packaging/linux/build.sh dist
 
 screenshots: $(VENV)/.installed
 	QT_QPA_PLATFORM=offscreen $(VPY) docs/screenshots.py docs/screenshots

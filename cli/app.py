@@ -12,10 +12,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-import engine
-from cli import commands, models, search
+from cli import about, commands, models, search
 from engine.errors import MarginaliaError
 from engine.paths import append_to_log
+from engine.version import build_info
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Annotate and explore heritage scans. Without a command, opens the app.",
         parents=[debug],
     )
-    parser.add_argument("--version", action="version", version=f"Marginalia {engine.__version__}")
+    parser.add_argument("--version", action="version", version=build_info().line())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     new = sub.add_parser("new", parents=[debug], help="create a project folder")
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     models.add_parser(sub, debug)
     search.add_parsers(sub, debug)
+    about.add_parser(sub, debug)
 
     gui = sub.add_parser("gui", parents=[debug], help="open the app (the default)")
     gui.add_argument("project", metavar="PROJECT", nargs="?",

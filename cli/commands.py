@@ -15,7 +15,7 @@ from engine.coco.importer import import_coco
 from engine.ingest.report import Outcome
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images, summarise
-from engine.paths import append_to_log, displayable, log_file
+from engine.paths import DB_FILENAME, append_to_log, displayable, log_file
 from engine.project import Project
 from engine.relink import relink
 
@@ -139,6 +139,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     from gui.app import run_app  # noqa: PLC0415 - Qt loads only when the window is wanted
 
     project = Path(args.project) if args.project else None
+    if project is not None and project.name == DB_FILENAME and project.is_file():
+        project = project.parent  # a project's database, double-clicked in a file manager
     if project is not None:
         Project.open(project).close()  # a missing or broken project fails here, on one line
     screenshot = Path(args.screenshot) if args.screenshot else None

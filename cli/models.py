@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from cli.progress import progress_bar
@@ -32,6 +33,11 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
     remove = commands.add_parser("remove", parents=[debug], help="delete an installed model")
     remove.add_argument("model", metavar="ID")
     remove.set_defaults(handler=cmd_remove)
+    check = commands.add_parser("check", parents=[debug],
+                                help="load an installed model and run it once (proves it works on this computer)")
+    check.add_argument("model", metavar="ID")
+    check.set_defaults(handler=cmd_check)
+
     info = commands.add_parser("info", parents=[debug], help="everything about one model")
     info.add_argument("model", metavar="ID")
     info.set_defaults(handler=cmd_info)
@@ -90,4 +96,24 @@ def cmd_remove(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     for key, value in _describe(args.model, ModelStore()).items():
         print(f"{key:>15}: {value}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from engine.models.adapters import adapter_for  # noqa: PLC0415 - torch loads only for this command
+    from engine.models.runtime import ModelManager  # noqa: PLC0415
+    from engine.models.service import ModelService  # noqa: PLC0415
+
+    spec = get_spec(args.model)
+    service = ModelService(ModelStore(), ModelManager())
+    started = time.perf_counter()
+    device = service.device_of(spec.id)
+    loaded = time.perf_counter() - started
+    probe = getattr(adapter_for(spec), "probe", None)
+    print(f"{spec.id} loads on {device} in {loaded:.1f} s")
+    if probe is not None:
+        started = time.perf_counter()
+        result = service.run(spec.id, probe)
+        print(f"ran once in {time.perf_counter() - started:.1f} s: {result}")
+    service.unload(spec.id)
     return 0

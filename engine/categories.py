@@ -92,7 +92,7 @@ def category_counts(project: Project, category_ids: set[int]) -> dict[int, int]:
     with project.unit_of_work() as session:
         found = dict(session.execute(select(Annotation.category_id, func.count())
                                      .where(Annotation.category_id.in_(category_ids))
-                                     .group_by(Annotation.category_id)).tuples().all())
+                                     .group_by(Annotation.category_id)).all())
     return {category_id: found.get(category_id, 0) for category_id in category_ids}
 
 

@@ -27,8 +27,12 @@ def user_data_dir() -> Path:
 
 
 def log_file() -> Path:
-    """The app's log, named in every fatal message."""
-    return user_data_dir() / "marginalia.log"
+    """The app's log, named in every fatal message: in the system's place for a user's logs
+    (``~/.local/state/Marginalia/log``, ``%LOCALAPPDATA%\\Marginalia\\Logs``, ``~/Library/Logs/Marginalia``),
+    or in the data folder that ``MARGINALIA_DATA_DIR`` names (portable installs, tests)."""
+    if os.environ.get("MARGINALIA_DATA_DIR"):
+        return user_data_dir() / "marginalia.log"
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False)) / "marginalia.log"
 
 
 def append_to_log(text: str) -> Path | None:

@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QMessageLogContext, QtMsgType, QTimer, qInstallMessageHandler
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from engine.paths import log_file
+from engine.paths import ASSETS_DIR, log_file
+from engine.version import build_info
+from gui.crash import CrashReporter
 from gui.dialogs import ask_curator_name
 from gui.main_window import MainWindow
 from gui.settings import AppSettings
@@ -49,8 +52,15 @@ def run_app(project: Path | None = None, *, screenshot: Path | None = None,
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Marginalia")
     app.setOrganizationName("Marginalia")
-    settings = AppSettings()
+    app.setApplicationVersion(build_info().version)
+    app.setDesktopFileName("org.marginalia.Marginalia")  # the menu entry and icon on Wayland and X11
+    app.setWindowIcon(QIcon(str(ASSETS_DIR / "marginalia.svg")))
+    crashes = CrashReporter(log_file())
+    crashes.install()
     interactive = screenshot is None and not report_visible
+    # A screenshot or a timed start works on a copy of the settings: the window it opens and closes
+    # must not change the curator's layout, recent projects or last page.
+    settings = AppSettings() if interactive else AppSettings.scratch_copy()
     curator = settings.curator or os.environ.get("MARGINALIA_CURATOR", "").strip()
     if not curator and interactive:
         curator = ask_curator_name(None) or ""

@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import engine
-from engine.paths import ASSETS_DIR
+from engine.version import build_info, library_versions
+from engine.paths import ASSETS_DIR, log_file
 
 
 class WelcomePage(QWidget):
@@ -122,10 +122,15 @@ def show_about(parent: QWidget) -> None:
     sources = "".join(
         f"<li>{line.split('|')[1].strip().strip('`')}: {line.split('|')[3].strip()}</li>"
         for line in attribution.splitlines() if line.startswith("| `"))
+    info = build_info()
+    libraries = ", ".join(f"{name} {version}" for name, version in library_versions().items())
     QMessageBox.about(
         parent, "About Marginalia",
-        f"<h3>Marginalia {engine.__version__}</h3>"
+        f"<h3>Marginalia {info.version}</h3>"
+        f"<p>Commit {info.commit}{' · built ' + info.built if info.built else ''}</p>"
         "<p>Annotate and explore heritage scans with vision models running on your own computer.</p>"
+        f"<p><b>Model and image libraries</b>: {libraries}</p>"
+        f"<p>Log: {log_file()}</p>"
         f"<p><b>Bundled sample scans</b></p><ul>{sources}</ul>"
         "<p>The printed works are public domain; digitisations and ground truth come from the "
         "OCR-D project's public test assets (Deutsches Textarchiv / Staatsbibliothek zu Berlin, "

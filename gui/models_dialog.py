@@ -74,8 +74,13 @@ class ModelsDialog(QDialog):
         self.problem.hide()
         self.problem_import.hide()
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"Models are shared by all projects and kept in {store.root}. Downloads "
-                                "run in the background; the status bar shows their progress."))
+        where = QLabel(f"Models are shared by all projects and kept in {store.root} (to keep them elsewhere, "
+                       "such as a shared drive, start Marginalia with MARGINALIA_MODELS set to that folder). "
+                       "Nothing is downloaded until you click Download; downloads run in the background and "
+                       "the status bar shows their progress.")
+        where.setWordWrap(True)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(where)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
         layout.addLayout(problem_row)

@@ -6,6 +6,9 @@ moves it), so tests and portable installs never touch the real ones.
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
@@ -17,11 +20,24 @@ MODEL_DEVICES = {"auto": "Automatic (the fastest available)", "cpu": "CPU only",
                  "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (Metal)"}
 
 
+def default_path() -> Path:
+    return user_data_dir() / "settings.ini"
+
+
 class AppSettings:
     def __init__(self, path: Path | None = None) -> None:
-        path = path or user_data_dir() / "settings.ini"
+        path = path or default_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._settings = QSettings(str(path), QSettings.Format.IniFormat)
+
+    @classmethod
+    def scratch_copy(cls) -> AppSettings:
+        """The user's settings as they are now, in a copy that is thrown away when the process ends."""
+        folder = Path(tempfile.mkdtemp(prefix="marginalia-settings-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        if default_path().is_file():
+            shutil.copyfile(default_path(), folder / "settings.ini")
+        return cls(folder / "settings.ini")
 
     @property
     def curator(self) -> str:

@@ -121,6 +121,20 @@ def test_gui_screenshot_of_the_demo_on_first_run(tmp_path: Path) -> None:
     assert len(json.loads(listed.stdout)["images"]) == 5
 
 
+def test_a_screenshot_leaves_the_curators_settings_as_they_were(tmp_path: Path) -> None:
+    from gui.settings import AppSettings, default_path
+
+    settings = AppSettings()
+    settings.curator = "Ada Curator"
+    before = default_path().read_bytes()
+    run("new", str(tmp_path / "p"))
+    for target in (tmp_path / "p", tmp_path / "p" / "project.sqlite"):  # a folder, or its database double-clicked
+        result = run("gui", str(target), "--screenshot", str(tmp_path / "shot.png"))
+        assert result.returncode == 0, result.stderr
+        assert (tmp_path / "shot.png").stat().st_size > 10_000
+    assert default_path().read_bytes() == before  # no window layout, recent project or last page written
+
+
 def test_gui_with_a_missing_project_fails_on_one_line(tmp_path: Path) -> None:
     result = run("gui", str(tmp_path / "nowhere"), "--screenshot", str(tmp_path / "x.png"))
     assert result.returncode == 1

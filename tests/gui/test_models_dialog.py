@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from engine.models.catalogue import get_spec
 from engine.models.store import ModelStore
@@ -30,6 +31,10 @@ def test_download_with_progress_then_remove(qtbot, window, hub: FakeHub, tmp_pat
     store = ModelStore(tmp_path / "models")
     dialog = ModelsDialog(store, window.jobs, window.notifications, window)
     qtbot.addWidget(dialog)
+    text = " ".join(label.text() for label in dialog.findChildren(QLabel))
+    assert str(store.root) in text and "MARGINALIA_MODELS" in text  # where models go, and how to move them
+    assert "Nothing is downloaded until you click Download" in text
+    assert store.installed() == [] and not hub.requests  # opening the dialog fetched nothing
     dialog.select("dino-vits16")
     assert dialog.download_button.isEnabled() and not dialog.remove_button.isEnabled()
     progress = []

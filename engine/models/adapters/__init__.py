@@ -3,8 +3,10 @@
 Each adapter module provides ``load(files, device) -> Network`` (see :class:`Adapter`):
 it builds the family's real architecture from the installed files, loads the
 weights without unpickling code, and returns a small object that owns the
-torch modules and documents its tensor shapes. The runtime finds the module
-through the catalogue, never through a chain of conditions on model names.
+torch modules and documents its tensor shapes. It may also provide
+``probe(network) -> str``: one run on a blank input, for ``marginalia models check``.
+The runtime finds the module through the catalogue, never through a chain of
+conditions on model names.
 """
 
 from __future__ import annotations

@@ -138,3 +138,12 @@ def load(files: ModelFiles, device: str) -> ClipNetwork:
         mean=tuple(preprocess.get("mean", OPENAI_MEAN)), std=tuple(preprocess.get("std", OPENAI_STD)),
         embedding_width=model_cfg["embed_dim"], size_bytes=size_in_bytes(model))
     return network.to(device)
+
+
+def probe(network: ClipNetwork) -> str:
+    """A blank image and a phrase, each to a vector, and their similarity (``models check``)."""
+    import torch
+
+    image = network.encode_images(torch.zeros(1, 3, network.image_size, network.image_size))  # [1, D]
+    text = network.encode_texts(["a coat of arms"])  # [1, D]
+    return f"image and text vectors of {image.shape[-1]} values, similarity {float(image @ text.T):.3f}"

@@ -144,3 +144,22 @@ def load(files: ModelFiles, device: str) -> SamNetwork:
     sam.eval().to(device)
     return SamNetwork(sam, architecture, device, half_precision_for(device), files.checksum(filename),
                       size_in_bytes(sam))
+
+
+def probe(network: SamNetwork) -> str:
+    """One click decoded on a blank image, through the encoder and the prompt decoder (``models check``)."""
+    import torch
+
+    side = network.architecture.image_size
+    with torch.inference_mode():
+        pixels = torch.zeros(1, 3, side, side, device=network.device)
+        features = network.sam.image_encoder(pixels)  # [1, C, side/16, side/16]
+        points = (torch.tensor([[[side / 2, side / 2]]], device=network.device),
+                  torch.ones(1, 1, dtype=torch.int, device=network.device))
+        sparse, dense = network.sam.prompt_encoder(points=points, boxes=None, masks=None)
+        masks, scores = network.sam.mask_decoder(image_embeddings=features,
+                                                 image_pe=network.sam.prompt_encoder.get_dense_pe(),
+                                                 sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+                                                 multimask_output=True)
+    return (f"image features {list(features.shape)}, {masks.shape[1]} candidate masks of "
+            f"{masks.shape[-2]}×{masks.shape[-1]}, scores {[round(float(s), 3) for s in scores[0]]}")
