@@ -7,6 +7,7 @@ import ast
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,11 @@ def test_linux_package_files_are_well_formed() -> None:
     assert fields["Icon"] == "org.marginalia.Marginalia"
     mime = (REPO / "packaging" / "linux" / "org.marginalia.Marginalia.xml").read_text(encoding="utf-8")
     assert fields["MimeType"].rstrip(";") in mime and 'pattern="project.sqlite"' in mime
+    validator = shutil.which("desktop-file-validate")
+    if validator is not None:  # freedesktop's own checker, where installed
+        checked = subprocess.run([validator, str(REPO / "packaging" / "linux" / "org.marginalia.Marginalia.desktop")],
+                                 capture_output=True, text=True, timeout=30)
+        assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout
     control = (REPO / "packaging" / "linux" / "control.in").read_text(encoding="utf-8")
     assert "Package: marginalia" in control and "libxcb-cursor0" in control  # Qt 6.5+ needs it for xcb
 

@@ -1,0 +1,62 @@
+"""Tiling large pages for the detector, and merging what the tiles found, on constructed boxes."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.detection.tiling import Found, Tiling, View, WholePage, iou, merge, plan_views
+
+
+def test_small_pages_are_seen_whole_and_large_ones_in_overlapping_tiles() -> None:
+    assert plan_views(1000, 1400, 800, Tiling.AUTO) == [WholePage((0, 0, 1000, 1400))]  # 1000 < 1.5 × 800
+    views = plan_views(2577, 3633, 800, Tiling.AUTO)
+    assert views[0].is_whole_page and len(views) > 1
+    tiles = [v.box for v in views[1:]]
+    assert all(x1 - x0 <= 800 and y1 - y0 <= 800 for x0, y0, x1, y1 in tiles)
+    assert min(t[0] for t in tiles) == 0 and max(t[2] for t in tiles) == 2577  # the whole width …
+    assert min(t[1] for t in tiles) == 0 and max(t[3] for t in tiles) == 3633  # … and height
+    columns = sorted({t[0] for t in tiles})
+    assert all(b - a <= 800 * 0.8 + 1 for a, b in zip(columns, columns[1:], strict=False))  # ≥ 20 % overlap
+    assert plan_views(2577, 3633, 800, Tiling.OFF) == views[:1]
+    assert len(plan_views(1000, 1400, 800, Tiling.ON)) > 1  # asked for: tiles even below the auto size
+
+
+def test_a_tile_maps_its_boxes_back_to_page_pixels() -> None:
+    tile = View((1600.0, 800.0, 2400.0, 1600.0))
+    # The model saw the 800-px tile at 800 px: a box in its image is the same size on the page.
+    assert tile.to_page((10, 20, 110, 220), 800, 800) == (1610, 820, 1710, 1020)
+    # The whole page seen at a third of its size.
+    assert WholePage((0, 0, 2400, 3600)).to_page((100, 100, 200, 300), 800, 1200) == (300, 300, 600, 900)
+
+
+def test_a_box_cut_by_a_tile_edge_is_joined_with_its_continuation() -> None:
+    page = WholePage((0, 0, 2000, 1000))
+    left, right = View((0, 0, 1000, 1000)), View((800, 0, 1800, 1000))
+    # An initial from x=700 to x=1300: the left tile sees it cut at its edge (x=1000), the right tile
+    # sees it cut at its own edge (x=800), the whole page missed it.
+    found = [Found((700, 400, 1000, 600), 0.6, 0), Found((800, 405, 1300, 598), 0.7, 0)]
+    merged = merge(found, [page, left, right])
+    assert len(merged) == 1
+    assert merged[0].box == (700, 400, 1300, 600) and merged[0].score == 0.7
+
+
+def test_nms_is_per_phrase_and_keeps_the_best() -> None:
+    page = WholePage((0, 0, 1000, 1000))
+    found = [Found((100, 100, 200, 200), 0.5, 0), Found((102, 101, 201, 199), 0.9, 0),
+             Found((100, 100, 200, 200), 0.4, 1),  # another phrase on the same spot: both kept
+             Found((500, 500, 600, 600), 0.3, 0)]
+    merged = merge(found, [page])
+    assert [(f.score, f.phrase) for f in merged] == [(0.9, 0), (0.4, 1), (0.3, 0)]
+
+
+def test_a_tiles_partial_view_inside_the_whole_pages_box_is_dropped() -> None:
+    page, tile = WholePage((0, 0, 3000, 3000)), View((0, 0, 800, 800))
+    found = [Found((100, 100, 700, 700), 0.8, 0), Found((300, 300, 500, 500), 0.6, 0)]
+    assert [f.box for f in merge(found, [page, tile])] == [(100, 100, 700, 700)]
+
+
+@pytest.mark.parametrize(("a", "b", "expected"), [((0, 0, 10, 10), (0, 0, 10, 10), 1.0),
+                                                  ((0, 0, 10, 10), (5, 0, 15, 10), 1 / 3),
+                                                  ((0, 0, 10, 10), (20, 20, 30, 30), 0.0)])
+def test_iou(a, b, expected) -> None:
+    assert iou(a, b) == pytest.approx(expected)
