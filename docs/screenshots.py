@@ -66,6 +66,32 @@ def _main_window_sizes(window, out: Path) -> None:  # noqa: ANN001
         window.grab().save(str(out / f"main-window-{width}x{height}.png"))
 
 
+def _find_by_description(window, out: Path) -> None:  # noqa: ANN001
+    """The Find by description tool after a run on the demo's first page, at a laptop's 1366×768.
+
+    The tiny Grounding DINO of the test kit (random weights): where its boxes fall means nothing; the tool,
+    its options and proposals on the page are what is shown.
+    """
+    from engine.models.store import ModelStore
+    from tests.modelkit.tiny import tiny_spec, write_tiny
+
+    ModelStore().import_files(tiny_spec("grounding-dino-tiny"),
+                              [write_tiny("grounding-dino-tiny", Path(os.environ["MARGINALIA_DATA_DIR"]) / "tiny-gd")])
+    window.reset_model_service()
+    window.resize(1366, 768)
+    find = window.tools["find"].controller
+    window.canvas.set_tool("find")
+    find.options.phrases.setText("decorated initial = Initial; coat of arms")
+    find.options.tiling.setCurrentIndex(find.options.tiling.findData("off"))
+    find.options.box.setValue(95)
+    find.run()
+    _wait(window.jobs.job_ended, 120_000)
+    _settle(1500)
+    window.canvas.fit()
+    _settle(500)
+    window.grab().save(str(out / "find-by-description.png"))
+
+
 def _review_at_scale(window, out: Path, workspace: Path) -> None:  # noqa: ANN001
     """The review queue on the demo's proposals, and a page holding 3,000 annotations (from the bench)."""
     window.resize(1366, 768)
@@ -153,6 +179,7 @@ def main(out: Path) -> None:
         hint.grab().save(str(out / "model-needed-hint.png"))
         hint.close()
         _main_window_sizes(window, out)
+        _find_by_description(window, out)
         _review_at_scale(window, out, Path(data_dir))
         window.close()
         app.processEvents()

@@ -146,6 +146,15 @@ def annotations_of(project: Project, image_id: int) -> list[AnnotationRecord]:
         return [AnnotationRecord(*row) for row in rows]
 
 
+def annotations_of_run(project: Project, model_run_id: int | None) -> list[AnnotationRecord]:
+    """What one model run proposed, in page and id order."""
+    columns = [getattr(Annotation, name) for name in ANNOTATION_FIELDS]
+    with project.unit_of_work() as session:
+        rows = session.execute(select(*columns).where(Annotation.model_run_id == model_run_id)
+                               .order_by(Annotation.image_id, Annotation.id))
+        return [AnnotationRecord(*row) for row in rows]
+
+
 def get_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
     with project.unit_of_work() as session:
         rows = session.scalars(select(Annotation).where(Annotation.id.in_(ids)).order_by(Annotation.id))

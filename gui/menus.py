@@ -112,7 +112,7 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
     tools = bar.addMenu("&Tools")
     group = QActionGroup(window)
     palette = [("select", "&Select / Move", "V", "Select", "select"), ("box", "&Box", "B", "Box", "box"),
-               ("polygon", "&Polygon", "P", "Polygon", "polygon"), ("brush", "Br&ush", "D", "Brush", "brush"),
+               ("polygon", "&Polygon", "P", "Polygon", "polygon"), ("brush", "Br&ush", "U", "Brush", "brush"),
                ("eraser", "&Eraser", "X", "Eraser", "eraser")]
     palette += [(entry.tool.name, entry.text, entry.key, entry.tool.label, entry.icon) for offer in offers
                 for entry in offer.palette]

@@ -104,6 +104,13 @@ class AppSettings:
     def set_last_category(self, project_folder: Path, category_id: int) -> None:
         self._settings.setValue(f"last_category/{_key(project_folder)}", category_id)
 
+    def project_value(self, project_folder: Path, name: str) -> str:
+        """A tool's remembered text for one project ("" when none)."""
+        return str(self._settings.value(f"{name}/{_key(project_folder)}", "") or "")
+
+    def set_project_value(self, project_folder: Path, name: str, value: str) -> None:
+        self._settings.setValue(f"{name}/{_key(project_folder)}", value)
+
     def start_folder(self, purpose: str) -> Path:
         """Where a file dialog for ``purpose`` ("scans", "coco"…) opens: the folder last used for it, else the
         user's Pictures (scans) or Documents folder — never the program's own folder."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 TOOL_MODULES: tuple[str, ...] = (
     "gui.tools.sam",
+    "gui.tools.find",
     "gui.tools.search",
 )
 

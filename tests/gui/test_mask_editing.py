@@ -44,7 +44,7 @@ def test_brush_and_eraser_change_the_stored_mask_where_painted(qtbot, window, sc
         with qtbot.waitSignal(window.page_ready, timeout=30_000):
             window.gallery.reveal(_stored(scans_project, annotation_id).image_id)
     window.labelling.select_annotations([annotation_id])
-    qtbot.keyClick(window.canvas, Qt.Key.Key_D)  # the brush
+    qtbot.keyClick(window.canvas, Qt.Key.Key_U)  # the brush
     assert window.canvas.tool.name == "brush"
     for _ in range(3):
         qtbot.keyClick(window.canvas, Qt.Key.Key_BracketRight)  # larger: 8 → 15.6 px

@@ -37,6 +37,12 @@ class GroundingDinoNetwork:
         self.device = device
         return self
 
+    @property
+    def input_side(self) -> int:
+        """The shorter side the processor resizes an image to (800 for the published models)."""
+        size = self.processor.image_processor.size
+        return int(size.get("shortest_edge") or min(size.get("height", 800), size.get("width", 800)))
+
     def detect(self, image: Any, phrases: list[str], *, box_threshold: float = 0.35,
                text_threshold: float = 0.25) -> list[Detection]:
         """Boxes for ``phrases`` on a PIL image, best first."""
@@ -55,6 +61,62 @@ class GroundingDinoNetwork:
         detections = [Detection(tuple(float(v) for v in box), float(score), str(label))  # type: ignore[arg-type]
                       for box, score, label in zip(boxes, found["scores"].cpu(), found["text_labels"], strict=True)]
         return sorted(detections, key=lambda d: d.score, reverse=True)
+
+
+    def prompt(self, phrases: list[str]) -> str:
+        """Phrases as the model reads them: lower case, each ended by a full stop."""
+        return " ".join(f"{phrase.strip().lower().rstrip('.')}." for phrase in phrases if phrase.strip())
+
+    def raw_outputs(self, images: list[Any], phrases: list[str]) -> list[RawOutput]:
+        """Everything the model says about each PIL image for ``phrases``, before any threshold: what
+        transformers' post-processing reads, so that thresholds can be changed later without the model.
+        One batch: on a GPU pass several tiles at once."""
+        import torch
+
+        prompt = self.prompt(phrases)
+        inputs = self.processor(images=[image.convert("RGB") for image in images], text=[prompt] * len(images),
+                                return_tensors="pt", padding=True).to(self.device)
+        with torch.inference_mode():
+            outputs = self.model(**inputs)
+        probs = torch.sigmoid(outputs.logits.float())  # [B, Q, 256]: per query and text position
+        scores = probs.max(dim=-1).values  # [B, Q], as post-processing scores a query
+        input_ids = inputs["input_ids"][0].cpu()
+        length = int(inputs["attention_mask"][0].sum())
+        token_phrase = self._token_phrases(prompt, phrases, input_ids[:length].tolist())
+        return [RawOutput(boxes=outputs.pred_boxes[i].float().cpu().numpy(), scores=scores[i].cpu().numpy(),
+                          probs=probs[i, :, :length].cpu().numpy(), token_phrase=token_phrase)
+                for i in range(len(images))]
+
+    def _token_phrases(self, prompt: str, phrases: list[str], input_ids: list[int]) -> Any:
+        """For each text position, the index of the phrase it belongs to (-1: a full stop or special token)."""
+        import numpy as np
+
+        encoded = self.processor.tokenizer(prompt, return_offsets_mapping=True)
+        if list(encoded["input_ids"]) != input_ids:
+            raise RuntimeError("The tokenizer read the phrases differently from the model's processor.")
+        spans, start = [], 0
+        for phrase in phrases:
+            text = phrase.strip().lower().rstrip(".")
+            at = prompt.index(text, start)
+            spans.append((at, at + len(text)))
+            start = at + len(text)
+        owner = np.full(len(input_ids), -1, dtype=np.int16)
+        for position, (begin, end) in enumerate(encoded["offset_mapping"]):
+            if end > begin:
+                owner[position] = next((index for index, (a, b) in enumerate(spans) if a <= begin and end <= b), -1)
+        return owner
+
+
+@dataclass(frozen=True)
+class RawOutput:
+    """One image's raw detection output. ``boxes [Q, 4]``: (cx, cy, w, h) in 0..1 of the image;
+    ``scores [Q]``: each query's best text-position probability; ``probs [Q, L]``: per text position;
+    ``token_phrase [L]``: the phrase each position belongs to (-1 for none). Q = the model's queries."""
+
+    boxes: Any
+    scores: Any
+    probs: Any
+    token_phrase: Any
 
 
 def load(files: ModelFiles, device: str) -> GroundingDinoNetwork:

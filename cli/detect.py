@@ -1,0 +1,101 @@
+"""``marginalia detect``: find regions by description (Grounding DINO) on a project's pages."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cli.commands import open_project
+from cli.progress import progress_bar
+from engine.categories import add_category, list_categories
+from engine.errors import MarginaliaError
+from engine.inventory import list_images
+
+DEFAULT_MODEL = "grounding-dino-tiny"
+
+
+def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) -> None:
+    detect = sub.add_parser("detect", parents=[debug], help="find regions by description; they become proposals")
+    detect.add_argument("project")
+    detect.add_argument("--phrase", action="append", required=True, metavar="PHRASE=CATEGORY",
+                        help="what to look for and the category its boxes go to, e.g. "
+                             "\"decorated initial=Decorated initial\" (repeatable)")
+    which = detect.add_mutually_exclusive_group(required=True)
+    which.add_argument("--pages", metavar="IDS", help="page ids, comma-separated (see 'marginalia list')")
+    which.add_argument("--all", action="store_true", help="every page of the project")
+    detect.add_argument("--box-threshold", type=float, default=0.35, help="keep boxes scoring above this (0.35)")
+    detect.add_argument("--text-threshold", type=float, default=0.25,
+                        help="a box names a phrase when the phrase's words score above this (0.25)")
+    detect.add_argument("--tiles", choices=["auto", "on", "off"], default="auto",
+                        help="also look at large pages tile by tile at the model's own scale (auto: when large)")
+    detect.add_argument("--create-categories", action="store_true", help="create categories that do not exist")
+    detect.add_argument("--model", default=DEFAULT_MODEL, help=f"a Grounding DINO model id (default {DEFAULT_MODEL})")
+    detect.add_argument("--json", action="store_true", help="machine-readable output")
+    detect.set_defaults(handler=cmd_detect)
+
+
+def _prompts(project, pairs: list[str], create: bool):  # noqa: ANN001, ANN202
+    from engine.detection.detect import PhrasePrompt
+
+    known = {c.name.casefold(): c.id for c in list_categories(project)}
+    prompts = []
+    for pair in pairs:
+        phrase, _, category = pair.partition("=")
+        phrase, category = phrase.strip(), (category or phrase).strip()
+        if not phrase:
+            raise MarginaliaError(f"--phrase {pair!r} names nothing to look for.")
+        if category.casefold() not in known:
+            if not create:
+                raise MarginaliaError(f"There is no category “{category}”; the project has: "
+                                      f"{', '.join(sorted(c.name for c in list_categories(project))) or 'none'}. "
+                                      "Add --create-categories to create it.")
+            known[category.casefold()] = add_category(project, category).id
+        prompts.append(PhrasePrompt(phrase, known[category.casefold()]))
+    return prompts
+
+
+def _page_ids(project, args: argparse.Namespace) -> list[int]:  # noqa: ANN001
+    pages = [row.id for row in list_images(project)]
+    if args.all:
+        return pages
+    try:
+        wanted = [int(part) for part in args.pages.split(",") if part.strip()]
+    except ValueError as error:
+        raise MarginaliaError(f"--pages takes page ids separated by commas, not {args.pages!r}.") from error
+    unknown = sorted(set(wanted) - set(pages))
+    if unknown:
+        raise MarginaliaError(f"The project has no page {', '.join(map(str, unknown))} (see 'marginalia list').")
+    return wanted
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from engine.detection.detect import DetectOptions, detect  # noqa: PLC0415 - torch loads only here
+    from engine.detection.tiling import Tiling  # noqa: PLC0415
+    from engine.models.runtime import ModelManager  # noqa: PLC0415
+    from engine.models.service import ModelService  # noqa: PLC0415
+    from engine.models.store import ModelStore  # noqa: PLC0415
+
+    for name in ("box_threshold", "text_threshold"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise MarginaliaError(f"--{name.replace('_', '-')} is a score between 0 and 1.")
+    with open_project(args.project) as project:
+        prompts = _prompts(project, args.phrase, args.create_categories)
+        pages = _page_ids(project, args)
+        options = DetectOptions(args.box_threshold, args.text_threshold, Tiling(args.tiles))
+        with progress_bar("Finding") as progress:
+            report = detect(project, ModelService(ModelStore(), ModelManager()), args.model, pages, prompts, options,
+                            creator="marginalia detect", progress=progress)
+        if args.json:
+            from engine.annotations import annotations_of_run  # noqa: PLC0415
+
+            found = [{"id": a.id, "page": a.image_id, "phrase": a.prompt, "category_id": a.category_id,
+                      "bbox": [round(v, 2) for v in a.bbox], "score": a.score}
+                     for a in annotations_of_run(project, report.run_id)]
+            json.dump({"model": args.model, "run": report.run_id, "pages": report.pages,
+                       "model_runs": report.model_runs, "proposed": report.proposed,
+                       "already_proposed": report.already_proposed, "proposals": found}, sys.stdout, indent=1)
+            print()
+        else:
+            print(report.summary())
+    return 0

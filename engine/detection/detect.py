@@ -1,0 +1,220 @@
+"""Find regions by description on pages of a project: Grounding DINO's boxes become proposals.
+
+``detect(project, service, model_id, image_ids, prompts, options)`` goes page by page: the page's raw
+detector output comes from the cache, or the model runs on the page and its tiles (the next page is
+decoded meanwhile, in the decoder processes); the output is filtered at the run's thresholds, mapped to
+page pixels and merged; each box becomes a proposal in its phrase's category, with the detector's score,
+the phrase as prompt, and the run. A box already proposed for that phrase on that page (accepted, still
+proposed, or rejected: a rejection is remembered) is not proposed again, so re-running, or resuming a
+cancelled run, adds only what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from sqlalchemy import select
+
+from engine.annotations import Geometry, Provenance, create_annotations
+from engine.detection.raw import PageOutput, RawCache, cache_key, refilter
+from engine.detection.tiling import Found, Tiling, merge, plan_views
+from engine.detection.tiling import iou as box_iou
+from engine.errors import MarginaliaError
+from engine.imaging.isolated import load_page_isolated
+from engine.inventory import ImageRow, list_images
+from engine.jobs import CancelToken, JobProgress
+from engine.models.runs import recorded_run
+from engine.models.service import ModelService
+from engine.project import Project
+from engine.store.schema import Annotation
+from engine.store.types import AnnotationStatus, SourceKind
+
+SAME_BOX = 0.9  # IoU above which a box is the one proposed before
+CACHE_FOLDER = "detection"
+
+
+@dataclass(frozen=True)
+class PhrasePrompt:
+    phrase: str
+    category_id: int
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    box_threshold: float = 0.35
+    text_threshold: float = 0.25
+    tiling: Tiling = Tiling.AUTO
+
+
+@dataclass
+class DetectReport:
+    pages: int = 0
+    model_runs: int = 0  # pages the model looked at (the others came from the cache)
+    proposed: int = 0
+    already_proposed: int = 0  # boxes found again, proposed before (or rejected before): not added
+    run_id: int | None = None
+    seconds_per_page: list[float] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.proposed} new proposal(s) on {self.pages} page(s) ({self.already_proposed} found again and "
+                f"left as they were; the model ran on {self.model_runs} page(s), the others were read from the cache)")
+
+
+def detect(project: Project, service: ModelService, model_id: str, image_ids: list[int], prompts: list[PhrasePrompt],
+           options: DetectOptions = DetectOptions(), *, creator: str,
+           progress: Callable[[JobProgress], None] | None = None, cancel: CancelToken | None = None) -> DetectReport:
+    if not prompts or not any(p.phrase.strip() for p in prompts):
+        raise MarginaliaError("Give at least one phrase to look for, such as “decorated initial”.")
+    phrases = [p.phrase.strip() for p in prompts]
+    rows = {row.id: row for row in list_images(project, image_ids)}
+    pages = [rows[i] for i in image_ids if i in rows]
+    unusable = [row for row in pages if row.missing or row.changed]
+    if unusable:
+        raise MarginaliaError(f"{len(unusable)} of the pages cannot be read as imported (missing or changed "
+                              f"files), e.g. {unusable[0].display_name}; relink them or leave them out.")
+    cache = RawCache(project.folder / "cache" / CACHE_FOLDER)
+    checkpoint = checkpoint_of(service, model_id)
+    report = DetectReport()
+    parameters = {"phrases": phrases, "categories": [p.category_id for p in prompts], "box_threshold":
+                  options.box_threshold, "text_threshold": options.text_threshold, "tiling": options.tiling.value,
+                  "pages": len(pages)}
+    with recorded_run(project, model_id, device=service.device_of(model_id), parameters=parameters,
+                      model_version=checkpoint[:12]) as run, ThreadPoolExecutor(1) as decoder:
+        report.run_id = run.id
+        started = time.perf_counter()
+        ahead: Future[Image.Image] | None = None
+        for index, row in enumerate(pages):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            page_started = time.perf_counter()
+            key = cache_key(row.sha256, row.page_index, model_id, checkpoint, phrases, options.tiling.value)
+            output = cache.get(key)
+            if output is None:
+                image = (ahead.result() if ahead is not None else _decode(row))
+                ahead = None
+                following = next((p for p in pages[index + 1:] if cache.get(_key(p, model_id, checkpoint, phrases,
+                                                                                  options)) is None), None)
+                if following is not None:  # decoded while the model works on this page
+                    ahead = decoder.submit(_decode, following)
+                output = run_model(service, model_id, image, phrases, options.tiling)
+                cache.put(key, output)
+                report.model_runs += 1
+            found = merge(refilter(output, options.box_threshold, options.text_threshold), output.views)
+            added, again = _propose(project, row, found, prompts, model_id, checkpoint, run.id, creator)
+            report.pages += 1
+            report.proposed += added
+            report.already_proposed += again
+            report.seconds_per_page.append(time.perf_counter() - page_started)
+            if progress is not None:
+                elapsed = time.perf_counter() - started
+                left = elapsed / (index + 1) * (len(pages) - index - 1)
+                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: {added} new · about "
+                                                            f"{left:.0f} s left"))
+        run.timings["model_pages"] = report.model_runs
+    return report
+
+
+def _key(row: ImageRow, model_id: str, checkpoint: str, phrases: list[str], options: DetectOptions) -> str:
+    return cache_key(row.sha256, row.page_index, model_id, checkpoint, phrases, options.tiling.value)
+
+
+def _decode(row: ImageRow) -> Image.Image:
+    return load_page_isolated(Path(row.path), row.page_index, image_format=row.format).convert("RGB")
+
+
+def checkpoint_of(service: ModelService, model_id: str) -> str:
+    """One digest of the installed model's files: other weights, other boxes (and another cache)."""
+    installed = service.store.require(model_id)
+    digest = hashlib.sha256()
+    for name in sorted(installed.files):
+        digest.update(f"{name}:{installed.files[name]['sha256']};".encode())
+    return digest.hexdigest()
+
+
+def run_model(service: ModelService, model_id: str, image: Image.Image, phrases: list[str],
+              tiling: Tiling) -> PageOutput:
+    """The detector's raw output on the whole page and, when tiling, on each tile at the model's own scale.
+    ``image`` is the page at full resolution."""
+
+    def work(network: Any) -> PageOutput:
+        views = plan_views(image.width, image.height, network.input_side, tiling)
+        crops = [image.crop(tuple(round(v) for v in view.box)) for view in views]
+        batch = 4 if str(network.device).startswith("cuda") else 1
+        raws = []
+        for start in range(0, len(crops), batch):
+            raws += network.raw_outputs(crops[start:start + batch], phrases)
+        return PageOutput(views, [r.boxes for r in raws], [r.scores for r in raws], [r.probs for r in raws],
+                          raws[0].token_phrase)
+
+    return service.run(model_id, work)
+
+
+def _propose(project: Project, row: ImageRow, found: list[Found], prompts: list[PhrasePrompt], model_id: str,
+             checkpoint: str, run_id: int, creator: str) -> tuple[int, int]:
+    """Add the boxes not proposed before for their phrase on this page; (added, found again)."""
+    with project.unit_of_work() as session:
+        before = session.execute(select(Annotation.prompt, Annotation.bbox_x, Annotation.bbox_y, Annotation.bbox_w,
+                                        Annotation.bbox_h).where(Annotation.image_id == row.id,
+                                                                 Annotation.source_model == model_id)).all()
+    earlier: dict[str, list[tuple[float, float, float, float]]] = {}
+    for prompt, x, y, w, h in before:
+        earlier.setdefault(prompt, []).append((x, y, x + w, y + h))
+    again = 0
+    by_category: dict[int, tuple[list[Geometry], list[Provenance]]] = {}
+    for item in found:
+        prompt = prompts[item.phrase]
+        if any(box_iou(item.box, other) >= SAME_BOX for other in earlier.get(prompt.phrase, [])):
+            again += 1
+            continue
+        earlier.setdefault(prompt.phrase, []).append(item.box)
+        x0, y0, x1, y1 = item.box
+        geometries, provenances = by_category.setdefault(prompt.category_id, ([], []))
+        geometries.append(Geometry(bbox=(round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2))))
+        provenances.append(Provenance(SourceKind.MODEL, model_id, checkpoint[:12], prompt.phrase,
+                                      round(min(max(item.score, 0.0), 1.0), 4), run_id))
+    added = 0
+    for category_id, (geometries, provenances) in by_category.items():
+        create_annotations(project, image_id=row.id, category_id=category_id, geometries=geometries,
+                           creator=creator, provenances=provenances, status=AnnotationStatus.PROPOSED)
+        added += len(geometries)
+    return added, again
+
+
+def apply_thresholds(project: Project, service: ModelService, model_id: str, image_id: int,
+                     prompts: list[PhrasePrompt], options: DetectOptions, *, creator: str) -> tuple[int, int] | None:
+    """Re-filter one page's cached output at new thresholds, without the model: proposals of these phrases
+    that nobody reviewed yet and that no longer pass are removed, boxes that now pass are proposed.
+    Reviewed ones (accepted, rejected) stay as they are. (added, removed); ``None`` when the page was
+    not run with these phrases and tiling yet."""
+    from engine.annotations import delete_annotations  # noqa: PLC0415
+
+    (row,) = list_images(project, [image_id])
+    phrases = [p.phrase.strip() for p in prompts]
+    checkpoint = checkpoint_of(service, model_id)
+    output = RawCache(project.folder / "cache" / CACHE_FOLDER).get(_key(row, model_id, checkpoint, phrases, options))
+    if output is None:
+        return None
+    kept = merge(refilter(output, options.box_threshold, options.text_threshold), output.views)
+    with project.unit_of_work() as session:
+        pending = session.execute(select(Annotation.id, Annotation.prompt, Annotation.score, Annotation.bbox_x,
+                                         Annotation.bbox_y, Annotation.bbox_w, Annotation.bbox_h).where(
+            Annotation.image_id == image_id, Annotation.source_model == model_id,
+            Annotation.status == AnnotationStatus.PROPOSED, Annotation.prompt.in_(phrases))).all()
+    stale = [annotation_id for annotation_id, prompt, score, x, y, w, h in pending
+             if (score or 0.0) <= options.box_threshold or not any(
+                 prompts[f.phrase].phrase.strip() == prompt and box_iou(f.box, (x, y, x + w, y + h)) >= SAME_BOX
+                 for f in kept)]
+    if stale:
+        delete_annotations(project, stale)
+    with recorded_run(project, model_id, device="cache", model_version=checkpoint[:12], parameters={
+            "phrases": phrases, "box_threshold": options.box_threshold, "text_threshold": options.text_threshold,
+            "tiling": options.tiling.value, "refiltered_page": image_id}) as run:
+        added, _ = _propose(project, row, kept, prompts, model_id, checkpoint, run.id, creator)
+    return added, len(stale)

@@ -1,0 +1,125 @@
+"""The detector's raw output for a page, kept on disk, and filtered at any thresholds without the model.
+
+A page's entry holds, for each view (the whole page, then its tiles), what Grounding DINO said before any
+threshold (``RawOutput``: boxes, per-query scores, per-text-position probabilities). Filtering it repeats
+transformers' ``post_process_grounded_object_detection``: a query is kept when its score is above the box
+threshold; its phrase is the one whose words are above the text threshold (the strongest, when several
+are). Changing a threshold therefore costs milliseconds, not a model run.
+
+Entries are keyed by the page's content (sha256 and page index), the model and its checkpoint, the phrases
+and the tiling: anything else would give other boxes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.detection.tiling import Found, View, WholePage
+from engine.fileio import write_atomically
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PageOutput:
+    """What the detector said about one page: per view, boxes ``[Q, 4]`` (cx, cy, w, h in 0..1 of the
+    view), scores ``[Q]``, probabilities ``[Q, L]``; ``token_phrase [L]`` maps text positions to phrases."""
+
+    views: list[View]
+    boxes: list[np.ndarray]
+    scores: list[np.ndarray]
+    probs: list[np.ndarray]
+    token_phrase: np.ndarray
+
+
+def cache_key(sha256: str, page_index: int, model_id: str, checkpoint: str, phrases: list[str], tiling: str) -> str:
+    described = json.dumps([FORMAT, sha256, page_index, model_id, checkpoint, phrases, tiling])
+    return hashlib.sha256(described.encode("utf-8")).hexdigest()[:32]
+
+
+class RawCache:
+    """``PROJECT/cache/detection/<key>.npz``; a damaged entry is treated as missing (the model runs again)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def get(self, key: str) -> PageOutput | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                count = int(data["view_count"])
+                whole = int(data["whole_page"])
+                views = [(WholePage if index == whole else View)(tuple(float(v) for v in data["views"][index]))
+                         for index in range(count)]
+                return PageOutput(views, [data[f"boxes_{i}"] for i in range(count)],
+                                  [data[f"scores_{i}"] for i in range(count)], [data[f"probs_{i}"] for i in range(count)],
+                                  data["token_phrase"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def put(self, key: str, output: PageOutput) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {
+            "view_count": np.array(len(output.views)), "views": np.array([v.box for v in output.views]),
+            "whole_page": np.array(next(i for i, v in enumerate(output.views) if v.is_whole_page)),
+            "token_phrase": output.token_phrase}
+        for index in range(len(output.views)):
+            arrays[f"boxes_{index}"] = output.boxes[index]
+            arrays[f"scores_{index}"] = output.scores[index]
+            arrays[f"probs_{index}"] = output.probs[index]
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        write_atomically(self.path(key), buffer.getvalue())
+
+
+def refilter(output: PageOutput, box_threshold: float, text_threshold: float) -> list[Found]:
+    """The boxes (page pixels) above the thresholds, each with its phrase; queries whose words are all
+    below the text threshold name no phrase and are left out."""
+    found: list[Found] = []
+    for view, boxes, scores, probs in zip(output.views, output.boxes, output.scores, output.probs, strict=True):
+        keep = np.flatnonzero(scores > box_threshold)
+        if not len(keep):
+            continue
+        corners = corners_of(boxes[keep])  # [K, 4], 0..1 of the view
+        x0, y0, x1, y1 = view.box
+        for row, query in enumerate(keep):
+            phrase = phrase_of(probs[query], output.token_phrase, text_threshold)
+            if phrase < 0:
+                continue
+            cx0, cy0, cx1, cy1 = (float(v) for v in corners[row])
+            box = (x0 + cx0 * (x1 - x0), y0 + cy0 * (y1 - y0), x0 + cx1 * (x1 - x0), y0 + cy1 * (y1 - y0))
+            clipped = (min(max(box[0], x0), x1), min(max(box[1], y0), y1), min(max(box[2], x0), x1),
+                       min(max(box[3], y0), y1))
+            if clipped[2] > clipped[0] and clipped[3] > clipped[1]:
+                found.append(Found(clipped, float(scores[query]), phrase))
+    return found
+
+
+def corners_of(boxes: np.ndarray) -> np.ndarray:
+    """(cx, cy, w, h) → (x0, y0, x1, y1), as transformers computes it (float32)."""
+    cx, cy, w, h = (boxes[:, i].astype(np.float32) for i in range(4))
+    half = np.float32(0.5)
+    return np.stack([cx - half * w, cy - half * h, cx + half * w, cy + half * h], axis=1)
+
+
+def phrase_of(probs: np.ndarray, token_phrase: np.ndarray, text_threshold: float) -> int:
+    """The phrase of a query: among its text positions above the threshold (the first and last position
+    excluded, as transformers does), the phrase of the strongest; -1 when none belongs to a phrase."""
+    above = probs > text_threshold
+    above[0] = False
+    above[-1] = False
+    candidates = np.flatnonzero(above & (token_phrase >= 0))
+    if not len(candidates):
+        return -1
+    return int(token_phrase[candidates[np.argmax(probs[candidates])]])

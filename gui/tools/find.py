@@ -1,0 +1,245 @@
+"""The "Find by description" tool: Grounding DINO boxes for the curator's phrases, as proposals.
+
+Its options: the phrases (``phrase`` or ``phrase = Category``; a category that does not exist yet is
+created), presets of common heritage phrases, box and text thresholds, scope (this page, the gallery's
+pages, the whole project), tiling, Run. Moving a threshold re-filters the open page from the cached raw
+output at once, without the model. While the tool is active the canvas selects and moves as usual, so the
+proposals can be reviewed in place. Phrases and thresholds are remembered per project.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QWidget
+
+from gui.canvas.tools import SelectTool
+from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
+
+MODEL = "grounding-dino-tiny"
+PRESETS = ("decorated initial", "coat of arms", "stamp", "marginal note", "woodcut", "signature", "seal",
+           "printer's device", "catchword", "page number")
+SCOPES = (("page", "This page"), ("gallery", "Gallery's pages"), ("all", "All pages"))
+
+
+class FindTool(SelectTool):
+    """Selecting and moving as usual: the tool's work is in its options bar."""
+
+    name = "find"
+    label = "Find"
+
+
+def parse_phrases(text: str) -> list[tuple[str, str]]:
+    """``"decorated initial = Initial; stamp"`` → [("decorated initial", "Initial"), ("stamp", "Stamp")]."""
+    found = []
+    for part in text.replace("\n", ";").split(";"):
+        phrase, _, category = part.partition("=")
+        phrase = phrase.strip()
+        if phrase:
+            found.append((phrase, category.strip() or phrase[:1].upper() + phrase[1:]))
+    return found
+
+
+class FindOptions(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("find-options")
+        self.phrases = QLineEdit()
+        self.phrases.setPlaceholderText("decorated initial = Initial; coat of arms")
+        self.phrases.setToolTip("What to look for, separated by ';'. 'phrase = Category' puts its boxes in that "
+                                "category (created if needed); without it, a category named like the phrase.")
+        self.phrases.setMinimumWidth(150)
+        self.phrases.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.presets = QComboBox()
+        self.presets.addItem("+")
+        self.presets.addItems(PRESETS)
+        self.presets.setToolTip("Add a phrase curators often look for")
+        self.presets.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.presets.setMinimumContentsLength(1)
+        self.presets.view().setMinimumWidth(160)
+        self.box = _slider(35, "Box threshold: boxes scoring below it are not proposed")
+        self.text = _slider(25, "Text threshold: a box names a phrase when the phrase's words score above it")
+        self.box_value, self.text_value = QLabel("0.35"), QLabel("0.25")
+        self.scope = QComboBox()
+        for key, text in SCOPES:
+            self.scope.addItem(text, key)
+        self.scope.setToolTip("Which pages to look at")
+        self.tiling = QComboBox()
+        for key, text in (("auto", "Tiles auto"), ("on", "Tiles on"), ("off", "Tiles off")):
+            self.tiling.addItem(text, key)
+        self.tiling.setToolTip("Large pages are also read tile by tile at the model's own scale, so that small "
+                               "stamps and initials are not lost (auto: when the page is large)")
+        self.run = QPushButton("Find")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        for widget in (QLabel("Find:"), self.phrases, self.presets, QLabel("Box"), self.box, self.box_value,
+                       QLabel("Text"), self.text, self.text_value, self.scope, self.tiling, self.run):
+            layout.addWidget(widget)
+        self.presets.activated.connect(self._add_preset)
+        self.box.valueChanged.connect(lambda v: self.box_value.setText(f"{v / 100:.2f}"))
+        self.text.valueChanged.connect(lambda v: self.text_value.setText(f"{v / 100:.2f}"))
+
+    def _add_preset(self, index: int) -> None:
+        if index > 0:
+            current = self.phrases.text().strip().rstrip(";")
+            self.phrases.setText(f"{current}; {PRESETS[index - 1]}" if current else PRESETS[index - 1])
+        self.presets.setCurrentIndex(0)
+
+
+def _slider(value: int, tip: str) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(5, 95)
+    slider.setValue(value)
+    slider.setFixedWidth(64)
+    slider.setToolTip(tip)
+    return slider
+
+
+class FindController:
+    def __init__(self, context: ToolContext) -> None:
+        self.context = context
+        self.tool = FindTool(context.canvas.scene, lambda geometry: None)
+        context.canvas.add_tool(self.tool)
+        self.options = FindOptions()
+        self.options.run.clicked.connect(self.run)
+        self.options.phrases.returnPressed.connect(self.run)
+        self._refilter_soon = QTimer()
+        self._refilter_soon.setSingleShot(True)
+        self._refilter_soon.setInterval(150)  # a slider drag re-filters once it pauses
+        self._refilter_soon.timeout.connect(self.refilter_page)
+        self.options.box.valueChanged.connect(lambda _v: self._refilter_soon.start())
+        self.options.text.valueChanged.connect(lambda _v: self._refilter_soon.start())
+        self.running = False
+        context.project_opened.connect(self._restore)
+
+    # -- remembered per project --------------------------------------------------------
+
+    def _restore(self) -> None:
+        project = self.context.project()
+        if project is None:
+            return
+        saved = self.context.settings.project_value(project.folder, "find/phrases")
+        self.options.phrases.setText(str(saved or ""))
+
+    def _remember(self) -> None:
+        project = self.context.project()
+        if project is not None:
+            self.context.settings.set_project_value(project.folder, "find/phrases", self.options.phrases.text())
+
+    # -- running -------------------------------------------------------------------------
+
+    def _options(self) -> Any:
+        from engine.detection.detect import DetectOptions  # noqa: PLC0415 - torch loads when the tool is used
+        from engine.detection.tiling import Tiling  # noqa: PLC0415
+
+        return DetectOptions(self.options.box.value() / 100, self.options.text.value() / 100,
+                             Tiling(self.options.tiling.currentData()))
+
+    def _pages(self) -> list[int]:
+        scope = self.options.scope.currentData()
+        if scope == "page":
+            current = self.context.labelling.image_id
+            return [current] if current is not None else []
+        if scope == "gallery":
+            return self.context.pages.visible_image_ids()
+        project = self.context.project()
+        from engine.inventory import list_images  # noqa: PLC0415
+
+        return [row.id for row in list_images(project)] if project is not None else []
+
+    def run(self) -> None:
+        project = self.context.project()
+        wanted = parse_phrases(self.options.phrases.text())
+        if project is None or self.running:
+            return
+        if not wanted:
+            self.context.notifications.info("Type what to look for, such as “decorated initial”, then Find.")
+            return
+        pages = self._pages()
+        if not pages:
+            self.context.notifications.info("There is no page to look at in this scope.")
+            return
+        if not self.context.model_ready(MODEL, "Find by description"):
+            return
+        self._remember()
+        prompts = self._prompts(project, wanted)
+        options, service, creator = self._options(), self.context.models(), self.context.labelling.ctx.curator \
+            if self.context.labelling.ctx is not None else ""
+        from engine.detection.detect import detect  # noqa: PLC0415
+
+        self.running = True
+        self.options.run.setEnabled(False)
+        job = self.context.jobs.submit(
+            f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s)",
+            lambda progress, cancel: detect(project, service, MODEL, pages, prompts, options, creator=creator,
+                                            progress=progress, cancel=cancel),
+            lambda report: self._done(project, report), background=len(pages) > 1)
+        job.ended.connect(self._ended)
+
+    def _prompts(self, project: Any, wanted: list[tuple[str, str]]) -> list[Any]:
+        from engine.categories import add_category, list_categories  # noqa: PLC0415
+        from engine.detection.detect import PhrasePrompt  # noqa: PLC0415
+
+        known = {c.name.casefold(): c.id for c in list_categories(project)}
+        prompts = []
+        for phrase, category in wanted:
+            if category.casefold() not in known:
+                known[category.casefold()] = add_category(project, category).id
+                self.context.labelling.reload_categories()
+            prompts.append(PhrasePrompt(phrase, known[category.casefold()]))
+        return prompts
+
+    def _done(self, project: Any, report: Any) -> None:
+        if project is not self.context.project():
+            return
+        self._changed()
+        self.context.notifications.info(f"Find by description: {report.summary()}.")
+
+    def _ended(self) -> None:
+        self.running = False
+        self.options.run.setEnabled(True)
+
+    def refilter_page(self) -> None:
+        """The open page's proposals at the thresholds now set, from the cached raw output (no model)."""
+        project, image_id = self.context.project(), self.context.labelling.image_id
+        wanted = parse_phrases(self.options.phrases.text())
+        if project is None or image_id is None or not wanted or self.running:
+            return
+        from engine.detection.detect import apply_thresholds  # noqa: PLC0415
+
+        prompts = self._prompts(project, wanted)
+        options, service = self._options(), self.context.models()
+        creator = self.context.labelling.ctx.curator if self.context.labelling.ctx is not None else ""
+        self.context.jobs.submit(
+            "Re-filtering the page", lambda progress, cancel: apply_thresholds(
+                project, service, MODEL, image_id, prompts, options, creator=creator),
+            lambda result: self._refiltered(project, result), visible=False)
+
+    def _refiltered(self, project: Any, result: tuple[int, int] | None) -> None:
+        if project is self.context.project() and result is not None and any(result):
+            self._changed()
+            self.context.show_status(f"{result[0]} proposal(s) added, {result[1]} removed at the new thresholds", 3000)
+
+    def _changed(self) -> None:
+        ctx = self.context.labelling.ctx
+        if ctx is not None:
+            ctx.events.annotations_changed.emit(-1)
+
+
+class FindPlugin:
+    name = "find"
+
+    def __init__(self, context: ToolContext) -> None:
+        self.controller = FindController(context)
+
+    def offer(self) -> ToolOffer:
+        return ToolOffer(palette=[PaletteEntry(self.controller.tool, "Find by &Description", "D", "find")],
+                         options=self.controller.options)
+
+    def project_closed(self) -> None:
+        self.controller.running = False
+
+
+def create(context: ToolContext) -> FindPlugin:
+    return FindPlugin(context)

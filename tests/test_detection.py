@@ -1,0 +1,194 @@
+"""Find by description, end to end with the tiny Grounding DINO on shared scans: cached raw output,
+re-filtering equal to transformers' own post-processing, proposals without duplicates, resume."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from engine.categories import add_category
+from engine.detection.detect import DetectOptions, PhrasePrompt, detect
+from engine.detection.raw import RawCache, refilter
+from engine.detection.tiling import Tiling
+from engine.errors import JobCancelled
+from engine.ingest.scan_import import import_scans
+from engine.inventory import list_images
+from engine.jobs import CancelToken
+from engine.models.runtime import DeviceChoice, ModelManager
+from engine.models.service import ModelService
+from engine.project import Project
+from engine.store.schema import Annotation
+from engine.store.types import AnnotationStatus
+
+MODEL = "grounding-dino-tiny"
+LOW = DetectOptions(box_threshold=0.0, text_threshold=0.0, tiling=Tiling.OFF)  # a random model: keep all
+
+
+class CountingService(ModelService):
+    """The real service; counts the model runs."""
+
+    runs = 0
+
+    def run(self, model_id, work):  # noqa: ANN001, ANN201
+        self.runs += 1
+        return super().run(model_id, work)
+
+
+@pytest.fixture
+def setup(project: Project, model_store, shared_data: Path, tmp_path: Path):
+    model_store.add_tiny(MODEL)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name in ("bengel_abriss01_1751_0007.jpg", "kant_aufklaerung_1784_0017.tif"):
+        shutil.copy(shared_data / "manuscripts" / name, scans / name)
+    import_scans(project, [scans])
+    initial = add_category(project, "Decorated initial").id
+    arms = add_category(project, "Coat of arms").id
+    prompts = [PhrasePrompt("decorated initial", initial), PhrasePrompt("coat of arms", arms)]
+    service = CountingService(model_store, ModelManager(device=DeviceChoice("cpu")))
+    return project, service, [row.id for row in list_images(project)], prompts
+
+
+def _proposals(project: Project) -> list[Annotation]:
+    with project.unit_of_work() as session:
+        return list(session.scalars(select(Annotation).order_by(Annotation.id)))
+
+
+def test_boxes_are_proposed_inside_their_pages_in_their_phrases_categories(setup) -> None:
+    project, service, pages, prompts = setup
+    report = detect(project, service, MODEL, pages, prompts, LOW, creator="Ada")
+    rows = {row.id: row for row in list_images(project)}
+    found = _proposals(project)
+    assert report.pages == 2 and report.model_runs == 2 and report.proposed == len(found) > 0
+    for annotation in found:
+        page = rows[annotation.image_id]
+        assert 0 <= annotation.bbox_x and annotation.bbox_x + annotation.bbox_w <= page.width + 0.01
+        assert 0 <= annotation.bbox_y and annotation.bbox_y + annotation.bbox_h <= page.height + 0.01
+        assert annotation.status is AnnotationStatus.PROPOSED and annotation.source_model == MODEL
+        assert annotation.model_run_id == report.run_id and 0 <= annotation.score <= 1
+        assert {p.phrase: p.category_id for p in prompts}[annotation.prompt] == annotation.category_id
+
+
+def test_a_second_run_reads_the_cache_and_adds_nothing_and_rejections_are_remembered(setup) -> None:
+    project, service, pages, prompts = setup
+    first = detect(project, service, MODEL, pages, prompts, LOW, creator="Ada")
+    before = [(a.bbox_x, a.bbox_y, a.score) for a in _proposals(project)]
+    with project.unit_of_work() as session:  # the curator rejects one
+        rejected = session.scalars(select(Annotation).limit(1)).one()
+        rejected.status = AnnotationStatus.REJECTED
+    service.runs = 0
+    again = detect(project, service, MODEL, pages, prompts, LOW, creator="Ada")
+    assert again.model_runs == 0 and service.runs == 0  # the model was not asked again
+    assert again.proposed == 0 and again.already_proposed == first.proposed
+    assert [(a.bbox_x, a.bbox_y, a.score) for a in _proposals(project)] == before  # deterministic, no duplicates
+
+
+def test_refiltering_the_cache_equals_transformers_post_processing(setup) -> None:
+    project, service, pages, prompts = setup
+    detect(project, service, MODEL, pages[:1], prompts, LOW, creator="Ada")
+    (entry,) = (project.folder / "cache" / "detection").glob("*.npz")
+    output = RawCache(entry.parent).get(entry.stem)
+    assert output is not None and len(output.views) == 1
+    page = list_images(project)[0]
+    from PIL import Image
+
+    image = Image.open(page.path).convert("RGB")
+    phrases = [p.phrase for p in prompts]
+    for box_threshold, text_threshold in ((0.3, 0.0), (0.45, 0.0), (0.6, 0.0), (0.45, 0.5)):
+        theirs = service.run(MODEL, lambda n, b=box_threshold, t=text_threshold: n.detect(
+            image, phrases, box_threshold=b, text_threshold=t))
+        ours = sorted(refilter(output, box_threshold, text_threshold), key=lambda f: -f.score)
+        if text_threshold == 0.0:  # every box names some phrase: the very same boxes and scores
+            assert len(ours) == len(theirs) > 0
+            pairs = zip(ours, theirs, strict=True)
+        else:  # a box whose words are all below the text threshold names no phrase: left out
+            assert 0 < len(ours) <= len(theirs)
+            pairs = ((mine, min(theirs, key=lambda d, m=mine: abs(d.score - m.score))) for mine in ours)
+        for mine, their in pairs:
+            assert mine.score == pytest.approx(their.score, abs=1e-6)
+            assert np.allclose(mine.box, their.box, atol=0.05)
+
+
+def test_a_cancelled_run_resumes_where_it_stopped(setup) -> None:
+    project, service, pages, prompts = setup
+    token = CancelToken()
+
+    def stop_after_first(progress) -> None:  # noqa: ANN001
+        token.cancel()
+
+    with pytest.raises(JobCancelled):
+        detect(project, service, MODEL, pages, prompts, LOW, creator="Ada", progress=stop_after_first, cancel=token)
+    done_first = len(_proposals(project))
+    assert done_first > 0 and len({a.image_id for a in _proposals(project)}) == 1
+    resumed = detect(project, service, MODEL, pages, prompts, LOW, creator="Ada")
+    assert resumed.model_runs == 1  # only the page not done before
+    assert len({a.image_id for a in _proposals(project)}) == 2
+
+
+def test_no_phrase_is_refused_with_a_reason(setup) -> None:
+    project, service, pages, _ = setup
+    from engine.errors import MarginaliaError
+
+    with pytest.raises(MarginaliaError, match="at least one phrase"):
+        detect(project, service, MODEL, pages, [PhrasePrompt("  ", 1)], LOW, creator="Ada")
+
+
+def test_the_command_line_finds_and_reports_as_json(setup, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    project, service, pages, prompts = setup
+    folder = project.folder
+    project.close()
+    env = {**os.environ, "MARGINALIA_MODELS": str(service.store.root)}
+    main = Path(__file__).resolve().parent.parent / "main.py"
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(main), "detect", str(folder), *args], capture_output=True,
+                              text=True, env=env, timeout=300)
+
+    unknown = run("--phrase", "stamp=Stamp", "--all")
+    assert unknown.returncode == 1 and "no category “Stamp”" in unknown.stderr and "--create-categories" in unknown.stderr
+    found = run("--phrase", "decorated initial=Decorated initial", "--phrase", "stamp=Stamp", "--create-categories",
+                "--pages", str(pages[0]), "--box-threshold", "0.0", "--text-threshold", "0.0", "--tiles", "off",
+                "--model", MODEL, "--json")
+    assert found.returncode == 0, found.stderr
+    result = json.loads(found.stdout)
+    assert result["pages"] == 1 and result["model_runs"] == 1 and result["proposed"] == len(result["proposals"]) > 0
+    assert {p["phrase"] for p in result["proposals"]} <= {"decorated initial", "stamp"}
+    assert {p["page"] for p in result["proposals"]} == {pages[0]}
+    again = run("--phrase", "decorated initial=Decorated initial", "--phrase", "stamp=Stamp", "--pages", str(pages[0]),
+                "--box-threshold", "0.0", "--text-threshold", "0.0", "--tiles", "off", "--model", MODEL, "--json")
+    assert json.loads(again.stdout)["proposed"] == 0 and json.loads(again.stdout)["model_runs"] == 0
+    bad = run("--phrase", "x=Stamp", "--pages", "1,nine")
+    assert bad.returncode == 1 and "page ids separated by commas" in bad.stderr
+
+
+def test_a_threshold_change_refilters_the_page_from_the_cache_and_keeps_reviewed_ones(setup) -> None:
+    from engine.detection.detect import apply_thresholds
+
+    project, service, pages, prompts = setup
+    low = DetectOptions(box_threshold=0.3, text_threshold=0.0, tiling=Tiling.OFF)
+    assert apply_thresholds(project, service, MODEL, pages[0], prompts, low, creator="Ada") is None  # not run yet
+    detect(project, service, MODEL, pages[:1], prompts, low, creator="Ada")
+    scores = sorted(a.score for a in _proposals(project))
+    middle = scores[len(scores) // 2]
+    with project.unit_of_work() as session:  # the curator accepts the weakest
+        weakest = session.scalars(select(Annotation).order_by(Annotation.score).limit(1)).one()
+        weakest.status = AnnotationStatus.ACCEPTED
+        weakest_id = weakest.id
+    service.runs = 0
+    high = DetectOptions(box_threshold=middle, text_threshold=0.0, tiling=Tiling.OFF)
+    added, removed = apply_thresholds(project, service, MODEL, pages[0], prompts, high, creator="Ada")
+    assert service.runs == 0 and added == 0 and removed > 0
+    remaining = _proposals(project)
+    assert all(a.score > middle or a.id == weakest_id for a in remaining)  # reviewed work stays
+    added, removed = apply_thresholds(project, service, MODEL, pages[0], prompts, low, creator="Ada")
+    assert service.runs == 0 and removed == 0 and added > 0
+    assert sorted(a.score for a in _proposals(project)) == pytest.approx(scores, abs=1e-4)
