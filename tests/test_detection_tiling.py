@@ -60,3 +60,26 @@ def test_a_tiles_partial_view_inside_the_whole_pages_box_is_dropped() -> None:
                                                   ((0, 0, 10, 10), (20, 20, 30, 30), 0.0)])
 def test_iou(a, b, expected) -> None:
     assert iou(a, b) == pytest.approx(expected)
+
+
+def test_a_cut_box_scoring_higher_than_the_whole_view_still_becomes_the_whole_object() -> None:
+    page = WholePage((0, 0, 2000, 1000))
+    left, right = View((0, 0, 1000, 1000)), View((800, 0, 1800, 1000))
+    # Left tile: cut at x=1000 (higher score); right tile: the whole object, IoU with the cut part 0.5.
+    found = [Found((800, 400, 1000, 600), 0.9, 0), Found((800, 400, 1200, 600), 0.6, 0)]
+    assert [f.box for f in merge(found, [page, left, right])] == [(800, 400, 1200, 600)]
+
+
+def test_thousands_of_loose_boxes_merge_quickly() -> None:
+    import random
+    import time
+
+    rng = random.Random(1)
+    views = plan_views(2577, 3633, 800, Tiling.ON)
+    found = []
+    for _ in range(20_000):
+        x, y = rng.uniform(0, 2400), rng.uniform(0, 3400)
+        found.append(Found((x, y, x + rng.uniform(20, 170), y + rng.uniform(20, 220)), rng.random(), rng.randrange(3)))
+    started = time.perf_counter()
+    merged = merge(found, views)
+    assert time.perf_counter() - started < 20 and 0 < len(merged) < len(found)

@@ -85,7 +85,8 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
     parameters = {"phrases": phrases, "categories": [p.category_id for p in prompts], "box_threshold":
                   options.box_threshold, "text_threshold": options.text_threshold, "tiling": options.tiling.value,
                   "pages": len(pages)}
-    with recorded_run(project, model_id, device=service.device_of(model_id), parameters=parameters,
+    # The device the manager runs models on; the model itself loads only if a page is not cached.
+    with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
                       model_version=checkpoint[:12]) as run, ThreadPoolExecutor(1) as decoder:
         report.run_id = run.id
         started = time.perf_counter()
@@ -99,8 +100,8 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
             if output is None:
                 image = (ahead.result() if ahead is not None else _decode(row))
                 ahead = None
-                following = next((p for p in pages[index + 1:] if cache.get(_key(p, model_id, checkpoint, phrases,
-                                                                                  options)) is None), None)
+                following = next((p for p in pages[index + 1:] if not cache.path(
+                    _key(p, model_id, checkpoint, phrases, options)).is_file()), None)
                 if following is not None:  # decoded while the model works on this page
                     ahead = decoder.submit(_decode, following)
                 output = run_model(service, model_id, image, phrases, options.tiling)

@@ -85,24 +85,25 @@ class RawCache:
 
 def refilter(output: PageOutput, box_threshold: float, text_threshold: float) -> list[Found]:
     """The boxes (page pixels) above the thresholds, each with its phrase; queries whose words are all
-    below the text threshold name no phrase and are left out."""
+    below the text threshold name no phrase and are left out. Array operations throughout: a page's
+    views hold thousands of queries, and a slider re-filters on every move."""
     found: list[Found] = []
+    named = output.token_phrase >= 0
     for view, boxes, scores, probs in zip(output.views, output.boxes, output.scores, output.probs, strict=True):
         keep = np.flatnonzero(scores > box_threshold)
         if not len(keep):
             continue
-        corners = corners_of(boxes[keep])  # [K, 4], 0..1 of the view
+        phrases = phrases_of(probs[keep], output.token_phrase, named, text_threshold)
         x0, y0, x1, y1 = view.box
-        for row, query in enumerate(keep):
-            phrase = phrase_of(probs[query], output.token_phrase, text_threshold)
-            if phrase < 0:
-                continue
-            cx0, cy0, cx1, cy1 = (float(v) for v in corners[row])
-            box = (x0 + cx0 * (x1 - x0), y0 + cy0 * (y1 - y0), x0 + cx1 * (x1 - x0), y0 + cy1 * (y1 - y0))
-            clipped = (min(max(box[0], x0), x1), min(max(box[1], y0), y1), min(max(box[2], x0), x1),
-                       min(max(box[3], y0), y1))
-            if clipped[2] > clipped[0] and clipped[3] > clipped[1]:
-                found.append(Found(clipped, float(scores[query]), phrase))
+        corners = corners_of(boxes[keep]).astype(np.float64)  # [K, 4], 0..1 of the view
+        page = np.stack([x0 + corners[:, 0] * (x1 - x0), y0 + corners[:, 1] * (y1 - y0),
+                         x0 + corners[:, 2] * (x1 - x0), y0 + corners[:, 3] * (y1 - y0)], axis=1)
+        page[:, 0::2] = page[:, 0::2].clip(x0, x1)
+        page[:, 1::2] = page[:, 1::2].clip(y0, y1)
+        usable = (phrases >= 0) & (page[:, 2] > page[:, 0]) & (page[:, 3] > page[:, 1])
+        found += [Found(tuple(box), float(score), int(phrase))  # type: ignore[arg-type]
+                  for box, score, phrase in zip(page[usable].tolist(), scores[keep][usable].tolist(),
+                                                phrases[usable].tolist(), strict=True)]
     return found
 
 
@@ -113,13 +114,11 @@ def corners_of(boxes: np.ndarray) -> np.ndarray:
     return np.stack([cx - half * w, cy - half * h, cx + half * w, cy + half * h], axis=1)
 
 
-def phrase_of(probs: np.ndarray, token_phrase: np.ndarray, text_threshold: float) -> int:
-    """The phrase of a query: among its text positions above the threshold (the first and last position
-    excluded, as transformers does), the phrase of the strongest; -1 when none belongs to a phrase."""
-    above = probs > text_threshold
-    above[0] = False
-    above[-1] = False
-    candidates = np.flatnonzero(above & (token_phrase >= 0))
-    if not len(candidates):
-        return -1
-    return int(token_phrase[candidates[np.argmax(probs[candidates])]])
+def phrases_of(probs: np.ndarray, token_phrase: np.ndarray, named: np.ndarray, text_threshold: float) -> np.ndarray:
+    """Each query's phrase (``probs [K, L]``): among its text positions above the threshold (the first and
+    last excluded, as transformers does), the phrase of the strongest; -1 when none belongs to a phrase."""
+    usable = (probs > text_threshold) & named[None, :]
+    usable[:, 0] = False
+    usable[:, -1] = False
+    strongest = np.where(usable, probs, -1.0).argmax(axis=1)
+    return np.where(usable.any(axis=1), token_phrase[strongest], -1).astype(np.int64)

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
+import numpy as np
+
 Box = tuple[float, float, float, float]
 
 
@@ -26,6 +28,7 @@ class Tiling(Enum):
 
 AUTO_FACTOR = 1.5
 OVERLAP = 0.2  # of a tile's side: an object smaller than this is whole in at least one tile
+NEAR_DUPLICATE = 0.9  # IoU: the same box seen twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,21 +99,40 @@ def merge(found: list[Found], views: list[View], *, iou_threshold: float = 0.5, 
     """One box per object: boxes cut by a tile's inner edge joined with the boxes they continue into,
     then class-aware non-maximum suppression (best score first). Best first."""
     inner_edges = _inner_edges(views)
-    joined = _join_cut_boxes(found, inner_edges, edge)
-    kept: list[Found] = []
-    for candidate in sorted(joined, key=lambda f: f.score, reverse=True):
-        if all(other.phrase != candidate.phrase or (iou(other.box, candidate.box) < iou_threshold
-                                                    and not _inside(candidate.box, other.box))
-               for other in kept):
-            kept.append(candidate)
-    return kept
+    # Near-duplicates first (they are many when a run is loose), keeping a tile's cut box and its
+    # neighbour's fuller view of the object apart for the joining.
+    joined = _join_cut_boxes(_nms(found, NEAR_DUPLICATE), inner_edges, edge)
+    return sorted(_nms(joined, iou_threshold, drop_inside=True), key=lambda f: f.score, reverse=True)
 
 
-def _inside(small: Box, large: Box, slack: float = 0.9) -> bool:
-    """Most of ``small`` lies in ``large`` (a tile's partial view of an object the whole page saw entire)."""
-    inter = _area((max(small[0], large[0]), max(small[1], large[1]), min(small[2], large[2]),
-                   min(small[3], large[3])))
-    return _area(small) > 0 and inter >= slack * _area(small)
+def _nms(found: list[Found], iou_threshold: float, *, drop_inside: bool = False) -> list[Found]:
+    """Greedy per-phrase non-maximum suppression with array operations: an untrained or very loose run
+    can pass thousands of boxes, which pairwise Python loops would take minutes over. ``drop_inside``
+    also drops a weaker box lying mostly (90 %) inside a stronger one: a tile's partial view of an object
+    the whole page saw entire."""
+    if len(found) < 2:
+        return list(found)
+    boxes = np.array([f.box for f in found], dtype=np.float64)
+    scores = np.array([f.score for f in found])
+    phrases = np.array([f.phrase for f in found])
+    areas = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+    kept: list[int] = []
+    for phrase in np.unique(phrases):
+        order = np.flatnonzero(phrases == phrase)
+        order = order[np.argsort(-scores[order], kind="stable")]
+        while len(order):
+            best, rest = order[0], order[1:]
+            kept.append(int(best))
+            width = (np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(boxes[best, 0], boxes[rest, 0])).clip(0)
+            height = (np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(boxes[best, 1], boxes[rest, 1])).clip(0)
+            inter = width * height
+            union = areas[best] + areas[rest] - inter
+            overlap = np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+            suppressed = overlap >= iou_threshold
+            if drop_inside:
+                suppressed |= (areas[rest] > 0) & (inter >= 0.9 * areas[rest])
+            order = rest[~suppressed]
+    return [found[i] for i in sorted(kept)]
 
 
 def _inner_edges(views: list[View]) -> tuple[set[float], set[float]]:
@@ -130,49 +152,44 @@ def _inner_edges(views: list[View]) -> tuple[set[float], set[float]]:
 
 
 def _join_cut_boxes(found: list[Found], edges: tuple[set[float], set[float]], edge: float) -> list[Found]:
+    """Boxes of one phrase that continue each other across a tile's inner edge become one box (their
+    union, the best score); chains of them too. Only boxes touching an inner edge are looked at, each
+    against all boxes at once."""
     xs, ys = edges
-    boxes = list(found)
-    changed = True
-    while changed:
-        changed = False
-        for i, a in enumerate(boxes):
-            if not _touches(a.box, xs, ys, edge):
-                continue
-            for j, b in enumerate(boxes):
-                if j == i or b.phrase != a.phrase or not _continues(a.box, b.box, xs, ys, edge):
-                    continue
-                union = (min(a.box[0], b.box[0]), min(a.box[1], b.box[1]), max(a.box[2], b.box[2]),
-                         max(a.box[3], b.box[3]))
-                boxes = [f for k, f in enumerate(boxes) if k not in (i, j)]
-                boxes.append(Found(union, max(a.score, b.score), a.phrase))
-                changed = True
-                break
-            if changed:
-                break
-    return boxes
+    if len(found) < 2 or not (xs or ys):
+        return list(found)
+    boxes = np.array([f.box for f in found], dtype=np.float64)
+    phrases = np.array([f.phrase for f in found])
+    parent = list(range(len(found)))
 
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
 
-def _touches(box: Box, xs: set[float], ys: set[float], edge: float) -> bool:
-    return any(abs(box[0] - x) <= edge or abs(box[2] - x) <= edge for x in xs) or \
-        any(abs(box[1] - y) <= edge or abs(box[3] - y) <= edge for y in ys)
-
-
-def _continues(a: Box, b: Box, xs: set[float], ys: set[float], edge: float) -> bool:
-    """``b`` carries ``a`` on past a tile edge: they meet or overlap across that edge and line up along it."""
-    for x in xs:
-        for left, right in ((a, b), (b, a)):
-            if abs(left[2] - x) <= edge and right[0] <= x + edge and right[0] < left[2] and \
-                    _overlap_1d(left[1], left[3], right[1], right[3]) >= 0.5:
-                return True
-    for y in ys:
-        for top, bottom in ((a, b), (b, a)):
-            if abs(top[3] - y) <= edge and bottom[1] <= y + edge and bottom[1] < top[3] and \
-                    _overlap_1d(top[0], top[2], bottom[0], bottom[2]) >= 0.5:
-                return True
-    return False
-
-
-def _overlap_1d(a0: float, a1: float, b0: float, b1: float) -> float:
-    """How much two spans overlap, as a share of the shorter."""
-    shorter = min(a1 - a0, b1 - b0)
-    return max(0.0, min(a1, b1) - max(a0, b0)) / shorter if shorter > 0 else 0.0
+    for axis, lines in ((0, xs), (1, ys)):
+        low, high = boxes[:, axis], boxes[:, axis + 2]  # along the axis the edge cuts
+        across_low, across_high = boxes[:, 1 - axis], boxes[:, 3 - axis]  # along the edge
+        for line in lines:
+            # Boxes ending at the line, and boxes of the same phrase that start before the line ends
+            # them, reach past it, and line up with them along the edge.
+            for i in np.flatnonzero(np.abs(high - line) <= edge):
+                shorter = np.minimum(across_high[i] - across_low[i], across_high - across_low)
+                shared = (np.minimum(across_high[i], across_high) - np.maximum(across_low[i], across_low)).clip(0)
+                partners = np.flatnonzero((phrases == phrases[i]) & (low <= line + edge) & (low < high[i])
+                                          & (high > high[i]) & (shared >= 0.5 * np.where(shorter > 0, shorter, np.inf)))
+                for j in partners:
+                    parent[root(int(j))] = root(int(i))
+    groups: dict[int, list[int]] = {}
+    for index in range(len(found)):
+        groups.setdefault(root(index), []).append(index)
+    joined = []
+    for members in groups.values():
+        if len(members) == 1:
+            joined.append(found[members[0]])
+            continue
+        part = boxes[members]
+        joined.append(Found((float(part[:, 0].min()), float(part[:, 1].min()), float(part[:, 2].max()),
+                             float(part[:, 3].max())), max(found[i].score for i in members), found[members[0]].phrase))
+    return joined

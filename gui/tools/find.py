@@ -164,8 +164,7 @@ class FindController:
             return
         self._remember()
         prompts = self._prompts(project, wanted)
-        options, service, creator = self._options(), self.context.models(), self.context.labelling.ctx.curator \
-            if self.context.labelling.ctx is not None else ""
+        options, service, creator = self._options(), self.context.models(), self._curator()
         from engine.detection.detect import detect  # noqa: PLC0415
 
         self.running = True
@@ -209,8 +208,7 @@ class FindController:
         from engine.detection.detect import apply_thresholds  # noqa: PLC0415
 
         prompts = self._prompts(project, wanted)
-        options, service = self._options(), self.context.models()
-        creator = self.context.labelling.ctx.curator if self.context.labelling.ctx is not None else ""
+        options, service, creator = self._options(), self.context.models(), self._curator()
         self.context.jobs.submit(
             "Re-filtering the page", lambda progress, cancel: apply_thresholds(
                 project, service, MODEL, image_id, prompts, options, creator=creator),
@@ -220,6 +218,10 @@ class FindController:
         if project is self.context.project() and result is not None and any(result):
             self._changed()
             self.context.show_status(f"{result[0]} proposal(s) added, {result[1]} removed at the new thresholds", 3000)
+
+    def _curator(self) -> str:
+        ctx = self.context.labelling.ctx
+        return ctx.curator if ctx is not None else ""
 
     def _changed(self) -> None:
         ctx = self.context.labelling.ctx
