@@ -143,10 +143,7 @@ class FindController:
             return [current] if current is not None else []
         if scope == "gallery":
             return self.context.pages.visible_image_ids()
-        project = self.context.project()
-        from engine.inventory import list_images  # noqa: PLC0415
-
-        return [row.id for row in list_images(project)] if project is not None else []
+        return [row.id for row in self.context.pages.model.rows()]  # every page, whatever the filters
 
     def run(self) -> None:
         project = self.context.project()
@@ -177,10 +174,11 @@ class FindController:
         job.ended.connect(self._ended)
 
     def _prompts(self, project: Any, wanted: list[tuple[str, str]]) -> list[Any]:
-        from engine.categories import add_category, list_categories  # noqa: PLC0415
+        from engine.categories import add_category  # noqa: PLC0415
         from engine.detection.detect import PhrasePrompt  # noqa: PLC0415
 
-        known = {c.name.casefold(): c.id for c in list_categories(project)}
+        # The categories the window already holds: no count over the project on every slider move.
+        known = {c.name.casefold(): c.id for c in self.context.labelling.categories()}
         prompts = []
         for phrase, category in wanted:
             if category.casefold() not in known:
