@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
                         help="a box names a phrase when the phrase's words score above this (0.25)")
     detect.add_argument("--tiles", choices=["auto", "on", "off"], default="auto",
                         help="also look at large pages tile by tile at the model's own scale (auto: when large)")
+    detect.add_argument("--sam", metavar="MODEL", help="refine every new box into a mask with this SAM model "
+                                                      "(e.g. sam-vit-b)")
     detect.add_argument("--create-categories", action="store_true", help="create categories that do not exist")
     detect.add_argument("--model", default=DEFAULT_MODEL, help=f"a Grounding DINO model id (default {DEFAULT_MODEL})")
     detect.add_argument("--json", action="store_true", help="machine-readable output")
@@ -83,14 +85,21 @@ def cmd_detect(args: argparse.Namespace) -> int:
         prompts = _prompts(project, args.phrase, args.create_categories)
         pages = _page_ids(project, args)
         options = DetectOptions(args.box_threshold, args.text_threshold, Tiling(args.tiles))
+        service = ModelService(ModelStore(), ModelManager())
+        refine = None
+        if args.sam:
+            from engine.segmentation.embeddings import PROJECT_CACHE_FOLDER, EmbeddingCache  # noqa: PLC0415
+            from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
+
+            refine = Segmenter(service, EmbeddingCache(project.folder / "cache" / PROJECT_CACHE_FOLDER), args.sam)
         with progress_bar("Finding") as progress:
-            report = detect(project, ModelService(ModelStore(), ModelManager()), args.model, pages, prompts, options,
-                            creator="marginalia detect", progress=progress)
+            report = detect(project, service, args.model, pages, prompts, options, creator="marginalia detect",
+                            refine=refine, progress=progress)
         if args.json:
             from engine.annotations import annotations_of_run  # noqa: PLC0415
 
             found = [{"id": a.id, "page": a.image_id, "phrase": a.prompt, "category_id": a.category_id,
-                      "bbox": [round(v, 2) for v in a.bbox], "score": a.score}
+                      "bbox": [round(v, 2) for v in a.bbox], "mask": a.rle is not None, "score": a.score}
                      for a in annotations_of_run(project, report.run_id)]
             json.dump({"model": args.model, "run": report.run_id, "pages": report.pages,
                        "model_runs": report.model_runs, "proposed": report.proposed,

@@ -166,6 +166,14 @@ def test_the_command_line_finds_and_reports_as_json(setup, tmp_path: Path) -> No
     again = run("--phrase", "decorated initial=Decorated initial", "--phrase", "stamp=Stamp", "--pages", str(pages[0]),
                 "--box-threshold", "0.0", "--text-threshold", "0.0", "--tiles", "off", "--model", MODEL, "--json")
     assert json.loads(again.stdout)["proposed"] == 0 and json.loads(again.stdout)["model_runs"] == 0
+    from tests.modelkit.tiny import tiny_spec, write_tiny
+
+    service.store.import_files(tiny_spec("sam-vit-b"), [write_tiny("sam-vit-b", tmp_path / "tiny-sam")])
+    masked = run("--phrase", "coat of arms=Coat of arms", "--create-categories", "--pages", str(pages[1]),
+                 "--box-threshold", "0.9", "--text-threshold", "0.0", "--tiles", "off", "--model", MODEL,
+                 "--sam", "sam-vit-b", "--json")
+    assert masked.returncode == 0, masked.stderr
+    assert any(p["mask"] for p in json.loads(masked.stdout)["proposals"])
     bad = run("--phrase", "x=Stamp", "--pages", "1,nine")
     assert bad.returncode == 1 and "page ids separated by commas" in bad.stderr
 
@@ -192,3 +200,35 @@ def test_a_threshold_change_refilters_the_page_from_the_cache_and_keeps_reviewed
     added, removed = apply_thresholds(project, service, MODEL, pages[0], prompts, low, creator="Ada")
     assert service.runs == 0 and removed == 0 and added > 0
     assert sorted(a.score for a in _proposals(project)) == pytest.approx(scores, abs=1e-4)
+
+
+def test_boxes_refined_by_sam_become_masks_inside_their_boxes_and_are_not_proposed_twice(setup, model_store,
+                                                                                          tmp_path: Path) -> None:
+    from pycocotools import mask as mask_utils
+
+    from engine.segmentation.embeddings import EmbeddingCache
+    from engine.segmentation.segmenter import Segmenter
+
+    project, service, pages, prompts = setup
+    model_store.add_tiny("sam-vit-b")
+    segmenter = Segmenter(service, EmbeddingCache(tmp_path / "embeddings"), "sam-vit-b")
+    strict = DetectOptions(box_threshold=0.9, text_threshold=0.0, tiling=Tiling.OFF)  # a few boxes
+    report = detect(project, service, MODEL, pages[:1], prompts, strict, creator="Ada", refine=segmenter)
+    found = _proposals(project)
+    assert report.proposed == len(found) > 0
+    output = RawCache(project.folder / "cache" / "detection")
+    (entry,) = output.folder.glob("*.npz")
+    from engine.detection.tiling import merge
+
+    raw = output.get(entry.stem)
+    boxes = [f.box for f in merge(refilter(raw, 0.9, 0.0), raw.views)]
+    masks = [a for a in found if a.rle is not None]
+    assert masks, "SAM made masks"
+    for annotation in masks:
+        decoded = mask_utils.decode({"size": annotation.rle["size"], "counts": annotation.rle["counts"].encode()})
+        ys, xs = decoded.nonzero()
+        assert any(xs.min() >= x0 - 1 and xs.max() <= x1 + 1 and ys.min() >= y0 - 1 and ys.max() <= y1 + 1
+                   for x0, y0, x1, y1 in boxes)  # inside its detector box
+        assert annotation.score >= 0.9  # the detector's score, not SAM's
+    again = detect(project, service, MODEL, pages[:1], prompts, strict, creator="Ada", refine=segmenter)
+    assert again.proposed == 0 and again.model_runs == 0

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
@@ -33,6 +34,9 @@ from engine.jobs import CancelToken, JobProgress
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService
 from engine.project import Project
+from engine.segmentation.masks import shape_of_mask
+from engine.segmentation.prompts import Prompt
+from engine.segmentation.segmenter import PageRef, Segmenter
 from engine.store.schema import Annotation
 from engine.store.types import AnnotationStatus, SourceKind
 
@@ -68,8 +72,10 @@ class DetectReport:
 
 
 def detect(project: Project, service: ModelService, model_id: str, image_ids: list[int], prompts: list[PhrasePrompt],
-           options: DetectOptions = DetectOptions(), *, creator: str,
+           options: DetectOptions = DetectOptions(), *, creator: str, refine: Segmenter | None = None,
            progress: Callable[[JobProgress], None] | None = None, cancel: CancelToken | None = None) -> DetectReport:
+    """``refine``: a SAM segmenter; each new box becomes SAM's mask for it (RLE and polygons, kept inside the
+    box), made from the page's embedding, encoded once per page."""
     if not prompts or not any(p.phrase.strip() for p in prompts):
         raise MarginaliaError("Give at least one phrase to look for, such as “decorated initial”.")
     phrases = [p.phrase.strip() for p in prompts]
@@ -84,7 +90,7 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
     report = DetectReport()
     parameters = {"phrases": phrases, "categories": [p.category_id for p in prompts], "box_threshold":
                   options.box_threshold, "text_threshold": options.text_threshold, "tiling": options.tiling.value,
-                  "pages": len(pages)}
+                  "pages": len(pages), "refined_with": refine.model_id if refine is not None else None}
     # The device the manager runs models on; the model itself loads only if a page is not cached.
     with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
                       model_version=checkpoint[:12]) as run, ThreadPoolExecutor(1) as decoder:
@@ -108,7 +114,8 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
                 cache.put(key, output)
                 report.model_runs += 1
             found = merge(refilter(output, options.box_threshold, options.text_threshold), output.views)
-            added, again = _propose(project, row, found, prompts, model_id, checkpoint, run.id, creator)
+            added, again = _propose(project, row, found, prompts, model_id, checkpoint, run.id, creator,
+                                    _masks(refine, row, cancel) if refine is not None else None)
             report.pages += 1
             report.proposed += added
             report.already_proposed += again
@@ -157,8 +164,43 @@ def run_model(service: ModelService, model_id: str, image: Image.Image, phrases:
     return service.run(model_id, work)
 
 
+def same_detection(box: tuple[float, float, float, float], stored: tuple[float, float, float, float]) -> bool:
+    """Whether a stored proposal (its box, or the box of a mask SAM made inside a detector box) is what
+    ``box`` proposes: nearly the same box, or a shape filling a good part of it and lying within it."""
+    if box_iou(box, stored) >= SAME_BOX:
+        return True
+    inside = (stored[0] >= box[0] - 2 and stored[1] >= box[1] - 2 and stored[2] <= box[2] + 2
+              and stored[3] <= box[3] + 2)
+    return inside and box_iou(box, stored) >= 0.25
+
+
+def _masks(segmenter: Segmenter, row: ImageRow, cancel: CancelToken | None) -> Callable[[Found], Geometry]:
+    """SAM's mask for a box, on the page's embedding (encoded once, on first use), cut to the box."""
+    embedding: list[Any] = []
+
+    def shape(item: Found) -> Geometry:
+        if not embedding:
+            embedding.append(segmenter.embedding(PageRef.of(row), cancel))
+        mask = segmenter.segment(embedding[0], Prompt(box=item.box)).page_mask()
+        x0, y0, x1, y1 = (int(round(v)) for v in item.box)
+        inside = np.zeros_like(mask)
+        inside[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+        if not inside.any():  # SAM found nothing in the box: the box itself stays the proposal
+            return _box_geometry(item)
+        found = shape_of_mask(inside)
+        return Geometry(polygons=found.polygons or None, rle=found.rle)
+
+    return shape
+
+
+def _box_geometry(item: Found) -> Geometry:
+    x0, y0, x1, y1 = item.box
+    return Geometry(bbox=(round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)))
+
+
 def _propose(project: Project, row: ImageRow, found: list[Found], prompts: list[PhrasePrompt], model_id: str,
-             checkpoint: str, run_id: int, creator: str) -> tuple[int, int]:
+             checkpoint: str, run_id: int, creator: str,
+             shape: Callable[[Found], Geometry] | None = None) -> tuple[int, int]:
     """Add the boxes not proposed before for their phrase on this page; (added, found again)."""
     with project.unit_of_work() as session:
         before = session.execute(select(Annotation.prompt, Annotation.bbox_x, Annotation.bbox_y, Annotation.bbox_w,
@@ -171,13 +213,12 @@ def _propose(project: Project, row: ImageRow, found: list[Found], prompts: list[
     by_category: dict[int, tuple[list[Geometry], list[Provenance]]] = {}
     for item in found:
         prompt = prompts[item.phrase]
-        if any(box_iou(item.box, other) >= SAME_BOX for other in earlier.get(prompt.phrase, [])):
+        if any(same_detection(item.box, other) for other in earlier.get(prompt.phrase, [])):
             again += 1
             continue
         earlier.setdefault(prompt.phrase, []).append(item.box)
-        x0, y0, x1, y1 = item.box
         geometries, provenances = by_category.setdefault(prompt.category_id, ([], []))
-        geometries.append(Geometry(bbox=(round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2))))
+        geometries.append(shape(item) if shape is not None else _box_geometry(item))
         provenances.append(Provenance(SourceKind.MODEL, model_id, checkpoint[:12], prompt.phrase,
                                       round(min(max(item.score, 0.0), 1.0), 4), run_id))
     added = 0
@@ -210,7 +251,7 @@ def apply_thresholds(project: Project, service: ModelService, model_id: str, ima
             Annotation.status == AnnotationStatus.PROPOSED, Annotation.prompt.in_(phrases))).all()
     stale = [annotation_id for annotation_id, prompt, score, x, y, w, h in pending
              if (score or 0.0) <= options.box_threshold or not any(
-                 prompts[f.phrase].phrase.strip() == prompt and box_iou(f.box, (x, y, x + w, y + h)) >= SAME_BOX
+                 prompts[f.phrase].phrase.strip() == prompt and same_detection(f.box, (x, y, x + w, y + h))
                  for f in kept)]
     if stale:
         delete_annotations(project, stale)

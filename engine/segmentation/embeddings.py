@@ -58,6 +58,9 @@ def as_stored(features: np.ndarray) -> np.ndarray:
     return features.astype(np.float16).astype(np.float32)
 
 
+PROJECT_CACHE_FOLDER = "sam-embeddings"  # PROJECT/cache/<this>: every tool that encodes pages shares it
+
+
 class EmbeddingCache:
     def __init__(self, folder: Path, *, disk_bytes: int = DEFAULT_DISK_BYTES,
                  memory_items: int = DEFAULT_MEMORY_ITEMS) -> None:

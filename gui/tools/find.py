@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QWidget
 
 from gui.canvas.tools import SelectTool
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 MODEL = "grounding-dino-tiny"
+REFINE_MODEL = "sam-vit-b"
 PRESETS = ("decorated initial", "coat of arms", "stamp", "marginal note", "woodcut", "signature", "seal",
            "printer's device", "catchword", "page number")
 SCOPES = (("page", "This page"), ("gallery", "Gallery's pages"), ("all", "All pages"))
@@ -70,11 +71,13 @@ class FindOptions(QWidget):
             self.tiling.addItem(text, key)
         self.tiling.setToolTip("Large pages are also read tile by tile at the model's own scale, so that small "
                                "stamps and initials are not lost (auto: when the page is large)")
+        self.refine = QCheckBox("SAM masks")
+        self.refine.setToolTip("Refine every new box into a mask with SAM (ViT-B), encoding each page once")
         self.run = QPushButton("Find")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         for widget in (QLabel("Find:"), self.phrases, self.presets, QLabel("Box"), self.box, self.box_value,
-                       QLabel("Text"), self.text, self.text_value, self.scope, self.tiling, self.run):
+                       QLabel("Text"), self.text, self.text_value, self.scope, self.tiling, self.refine, self.run):
             layout.addWidget(widget)
         self.presets.activated.connect(self._add_preset)
         self.box.valueChanged.connect(lambda v: self.box_value.setText(f"{v / 100:.2f}"))
@@ -159,6 +162,9 @@ class FindController:
             return
         if not self.context.model_ready(MODEL, "Find by description"):
             return
+        refine_with = REFINE_MODEL if self.options.refine.isChecked() else None
+        if refine_with is not None and not self.context.model_ready(refine_with, "Refining boxes with SAM"):
+            return
         self._remember()
         prompts = self._prompts(project, wanted)
         options, service, creator = self._options(), self.context.models(), self._curator()
@@ -169,9 +175,19 @@ class FindController:
         job = self.context.jobs.submit(
             f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s)",
             lambda progress, cancel: detect(project, service, MODEL, pages, prompts, options, creator=creator,
+                                            refine=self._segmenter(project, service, refine_with),
                                             progress=progress, cancel=cancel),
             lambda report: self._done(project, report), background=len(pages) > 1)
         job.ended.connect(self._ended)
+
+    @staticmethod
+    def _segmenter(project: Any, service: Any, model_id: str | None) -> Any:
+        if model_id is None:
+            return None
+        from engine.segmentation.embeddings import PROJECT_CACHE_FOLDER, EmbeddingCache  # noqa: PLC0415
+        from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
+
+        return Segmenter(service, EmbeddingCache(project.folder / "cache" / PROJECT_CACHE_FOLDER), model_id)
 
     def _prompts(self, project: Any, wanted: list[tuple[str, str]]) -> list[Any]:
         from engine.categories import add_category  # noqa: PLC0415

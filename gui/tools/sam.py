@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # the segmentation engine (torch, OpenCV) loads when SAM is f
 
 SAM_MODELS = [spec for spec in CATALOGUE if spec.family == "sam"]
 PREFETCH_PAGES = 2
-CACHE_FOLDER = "sam-embeddings"
 
 
 class SamController(QObject):
@@ -77,10 +76,10 @@ class SamController(QObject):
             return None
         key = (str(project.folder), self.model_id)
         if key not in self._segmenters:
-            from engine.segmentation.embeddings import EmbeddingCache  # noqa: PLC0415
+            from engine.segmentation.embeddings import PROJECT_CACHE_FOLDER, EmbeddingCache  # noqa: PLC0415
             from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
 
-            cache = EmbeddingCache(project.folder / "cache" / CACHE_FOLDER,
+            cache = EmbeddingCache(project.folder / "cache" / PROJECT_CACHE_FOLDER,
                                    disk_bytes=int(self.context.settings.sam_cache_gb * 1024**3))
             service = self.context.models()
             self._segmenters[key] = Segmenter(service, cache, self.model_id)
