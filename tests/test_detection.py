@@ -232,3 +232,28 @@ def test_boxes_refined_by_sam_become_masks_inside_their_boxes_and_are_not_propos
         assert annotation.score >= 0.9  # the detector's score, not SAM's
     again = detect(project, service, MODEL, pages[:1], prompts, strict, creator="Ada", refine=segmenter)
     assert again.proposed == 0 and again.model_runs == 0
+
+
+def test_detections_export_to_coco_as_masks_or_boxes_with_their_scores(setup, model_store, tmp_path: Path) -> None:
+    import json
+
+    from engine.coco.exporter import export_coco
+    from engine.segmentation.embeddings import EmbeddingCache
+    from engine.segmentation.segmenter import Segmenter
+
+    project, service, pages, prompts = setup
+    model_store.add_tiny("sam-vit-b")
+    strict = DetectOptions(box_threshold=0.9, text_threshold=0.0, tiling=Tiling.OFF)
+    detect(project, service, MODEL, pages[:1], prompts, strict, creator="Ada")  # boxes
+    refine = Segmenter(service, EmbeddingCache(tmp_path / "embeddings"), "sam-vit-b")
+    detect(project, service, MODEL, pages[1:], prompts, strict, creator="Ada", refine=refine)  # masks
+    export_coco(project, tmp_path / "out.json", include_proposals=True)
+    exported = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["annotations"]
+    stored = {a.id: a for a in _proposals(project)}
+    assert len(exported) == len(stored) > 0
+    boxes = [a for a in exported if a["attributes"].get("shape") == "box"]
+    masks = [a for a in exported if isinstance(a["segmentation"], dict)]
+    assert boxes and masks and len(boxes) + len(masks) == len(exported)
+    assert all(a["attributes"]["model"] == MODEL and 0.9 < a["score"] <= 1 for a in exported)
+    assert all(a["attributes"]["prompt"] in {"decorated initial", "coat of arms"} for a in exported)
+    assert all(len(a["segmentation"]) == 1 and len(a["segmentation"][0]) == 8 for a in boxes)  # the rectangle
