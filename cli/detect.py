@@ -88,10 +88,10 @@ def cmd_detect(args: argparse.Namespace) -> int:
         service = ModelService(ModelStore(), ModelManager())
         refine = None
         if args.sam:
-            from engine.segmentation.embeddings import PROJECT_CACHE_FOLDER, EmbeddingCache  # noqa: PLC0415
+            from engine.segmentation.embeddings import EmbeddingCache  # noqa: PLC0415
             from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
 
-            refine = Segmenter(service, EmbeddingCache(project.folder / "cache" / PROJECT_CACHE_FOLDER), args.sam)
+            refine = Segmenter(service, EmbeddingCache.of_project(project.folder), args.sam)
         with progress_bar("Finding") as progress:
             report = detect(project, service, args.model, pages, prompts, options, creator="marginalia detect",
                             refine=refine, progress=progress)

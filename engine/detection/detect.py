@@ -15,7 +15,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
-from engine.annotations import Geometry, Provenance, create_annotations
+from engine.annotations import Geometry, Provenance, create_annotations, delete_annotations
 from engine.detection.raw import PageOutput, RawCache, cache_key, refilter
 from engine.detection.tiling import Found, Tiling, merge, plan_views
 from engine.detection.tiling import iou as box_iou
@@ -64,7 +64,6 @@ class DetectReport:
     proposed: int = 0
     already_proposed: int = 0  # boxes found again, proposed before (or rejected before): not added
     run_id: int | None = None
-    seconds_per_page: list[float] = field(default_factory=list)
 
     def summary(self) -> str:
         return (f"{self.proposed} new proposal(s) on {self.pages} page(s) ({self.already_proposed} found again and "
@@ -100,8 +99,7 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
         for index, row in enumerate(pages):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            page_started = time.perf_counter()
-            key = cache_key(row.sha256, row.page_index, model_id, checkpoint, phrases, options.tiling.value)
+            key = _key(row, model_id, checkpoint, phrases, options)
             output = cache.get(key)
             if output is None:
                 image = (ahead.result() if ahead is not None else _decode(row))
@@ -119,7 +117,6 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
             report.pages += 1
             report.proposed += added
             report.already_proposed += again
-            report.seconds_per_page.append(time.perf_counter() - page_started)
             if progress is not None:
                 elapsed = time.perf_counter() - started
                 left = elapsed / (index + 1) * (len(pages) - index - 1)
@@ -235,8 +232,6 @@ def apply_thresholds(project: Project, service: ModelService, model_id: str, ima
     that nobody reviewed yet and that no longer pass are removed, boxes that now pass are proposed.
     Reviewed ones (accepted, rejected) stay as they are. (added, removed); ``None`` when the page was
     not run with these phrases and tiling yet."""
-    from engine.annotations import delete_annotations  # noqa: PLC0415
-
     (row,) = list_images(project, [image_id])
     phrases = [p.phrase.strip() for p in prompts]
     checkpoint = checkpoint_of(service, model_id)

@@ -94,12 +94,7 @@ def refilter(output: PageOutput, box_threshold: float, text_threshold: float) ->
         if not len(keep):
             continue
         phrases = phrases_of(probs[keep], output.token_phrase, named, text_threshold)
-        x0, y0, x1, y1 = view.box
-        corners = corners_of(boxes[keep]).astype(np.float64)  # [K, 4], 0..1 of the view
-        page = np.stack([x0 + corners[:, 0] * (x1 - x0), y0 + corners[:, 1] * (y1 - y0),
-                         x0 + corners[:, 2] * (x1 - x0), y0 + corners[:, 3] * (y1 - y0)], axis=1)
-        page[:, 0::2] = page[:, 0::2].clip(x0, x1)
-        page[:, 1::2] = page[:, 1::2].clip(y0, y1)
+        page = view.place(corners_of(boxes[keep]))  # [K, 4] page pixels
         usable = (phrases >= 0) & (page[:, 2] > page[:, 0]) & (page[:, 3] > page[:, 1])
         found += [Found(tuple(box), float(score), int(phrase))  # type: ignore[arg-type]
                   for box, score, phrase in zip(page[usable].tolist(), scores[keep][usable].tolist(),

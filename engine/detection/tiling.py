@@ -42,11 +42,18 @@ class View:
     def is_whole_page(self) -> bool:
         return False
 
+    def place(self, corners: np.ndarray) -> np.ndarray:
+        """Boxes ``[K, 4]`` given in 0..1 of this view, in page pixels, kept within the view."""
+        x0, y0, x1, y1 = self.box
+        page = corners.astype(np.float64) * [x1 - x0, y1 - y0, x1 - x0, y1 - y0] + [x0, y0, x0, y0]
+        page[:, 0::2] = page[:, 0::2].clip(x0, x1)
+        page[:, 1::2] = page[:, 1::2].clip(y0, y1)
+        return page
+
     def to_page(self, box: Box, width: float, height: float) -> Box:
         """A box found in this view's image of ``width``×``height`` pixels, in page pixels."""
-        x0, y0, x1, y1 = self.box
-        sx, sy = (x1 - x0) / width, (y1 - y0) / height
-        return (x0 + box[0] * sx, y0 + box[1] * sy, x0 + box[2] * sx, y0 + box[3] * sy)
+        relative = np.array([[box[0] / width, box[1] / height, box[2] / width, box[3] / height]])
+        return tuple(float(v) for v in self.place(relative)[0])  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,11 @@ PROJECT_CACHE_FOLDER = "sam-embeddings"  # PROJECT/cache/<this>: every tool that
 
 
 class EmbeddingCache:
+    @classmethod
+    def of_project(cls, project_folder: Path, *, disk_bytes: int = DEFAULT_DISK_BYTES) -> EmbeddingCache:
+        """The project's own cache of page embeddings, shared by every tool that encodes pages."""
+        return cls(project_folder / "cache" / PROJECT_CACHE_FOLDER, disk_bytes=disk_bytes)
+
     def __init__(self, folder: Path, *, disk_bytes: int = DEFAULT_DISK_BYTES,
                  memory_items: int = DEFAULT_MEMORY_ITEMS) -> None:
         self.folder = folder

@@ -96,7 +96,7 @@ class ImageCanvas(QGraphicsView):
             for item in self._items.values():
                 self.scene().removeItem(item)
             self._items.clear()
-            self._look = ShapeLook(self.layers.opacity, self.layers.outline_only, hairline=len(records) > DENSE_PAGE)
+            self._look = self._look_for(len(records))
             for record in records:
                 self._add_item(record, categories, record.id in keep, (prepared or {}).get(record.id))
         finally:
@@ -144,8 +144,11 @@ class ImageCanvas(QGraphicsView):
         for item in self._items.values():
             item.setVisible(layers.shows(item.record))
 
+    def _look_for(self, shape_count: int) -> ShapeLook:
+        return ShapeLook(self.layers.opacity, self.layers.outline_only, hairline=shape_count > DENSE_PAGE)
+
     def _restyle(self) -> None:
-        look = ShapeLook(self.layers.opacity, self.layers.outline_only, hairline=len(self._items) > DENSE_PAGE)
+        look = self._look_for(len(self._items))
         if look != self._look:
             self._look = look
             for item in self._items.values():

@@ -180,14 +180,14 @@ class FindController:
             lambda report: self._done(project, report), background=len(pages) > 1)
         job.ended.connect(self._ended)
 
-    @staticmethod
-    def _segmenter(project: Any, service: Any, model_id: str | None) -> Any:
+    def _segmenter(self, project: Any, service: Any, model_id: str | None) -> Any:
         if model_id is None:
             return None
-        from engine.segmentation.embeddings import PROJECT_CACHE_FOLDER, EmbeddingCache  # noqa: PLC0415
+        from engine.segmentation.embeddings import EmbeddingCache  # noqa: PLC0415
         from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
 
-        return Segmenter(service, EmbeddingCache(project.folder / "cache" / PROJECT_CACHE_FOLDER), model_id)
+        disk_bytes = int(self.context.settings.sam_cache_gb * 1024**3)  # the bound the SAM tool keeps too
+        return Segmenter(service, EmbeddingCache.of_project(project.folder, disk_bytes=disk_bytes), model_id)
 
     def _prompts(self, project: Any, wanted: list[tuple[str, str]]) -> list[Any]:
         from engine.categories import add_category  # noqa: PLC0415

@@ -76,11 +76,11 @@ class SamController(QObject):
             return None
         key = (str(project.folder), self.model_id)
         if key not in self._segmenters:
-            from engine.segmentation.embeddings import PROJECT_CACHE_FOLDER, EmbeddingCache  # noqa: PLC0415
+            from engine.segmentation.embeddings import EmbeddingCache  # noqa: PLC0415
             from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
 
-            cache = EmbeddingCache(project.folder / "cache" / PROJECT_CACHE_FOLDER,
-                                   disk_bytes=int(self.context.settings.sam_cache_gb * 1024**3))
+            cache = EmbeddingCache.of_project(project.folder,
+                                              disk_bytes=int(self.context.settings.sam_cache_gb * 1024**3))
             service = self.context.models()
             self._segmenters[key] = Segmenter(service, cache, self.model_id)
             self.context.jobs.submit("Tidying the SAM cache", lambda progress, cancel: _tidy(project, cache, service),
