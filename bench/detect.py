@@ -6,6 +6,8 @@ from a model store, on the SBB scan (2577×3633) and other shared pages. Prints 
 - ``s_per_page``: one page, seen whole (the model's own 800-px view); ``s_per_page_tiled``: the same page
   with tiling on (the whole page and its 800-px tiles);
 - ``refilter_ms``: a threshold change on that page, from the cached raw output (no model);
+  ``refilter_merge_ms``: the same with the tiles' boxes merged (what a slider move costs before the
+  proposals are stored);
 - ``pages_per_s_batch``: the engine's batch over ``--pages`` pages (decoding in the decoder processes, ahead
   of the model), and ``batch_vs_model_only``: the model-only time per page divided by the batch's time per
   page (1.0: decoding entirely hidden);
@@ -49,7 +51,7 @@ def main() -> None:
     from engine.categories import add_category
     from engine.detection.detect import DetectOptions, PhrasePrompt, detect, run_model
     from engine.detection.raw import refilter
-    from engine.detection.tiling import Tiling
+    from engine.detection.tiling import Tiling, merge
     from engine.ingest.scan_import import import_scans
     from engine.inventory import list_images
     from engine.models.runtime import DeviceChoice, ModelManager
@@ -76,11 +78,13 @@ def main() -> None:
         started = time.perf_counter()
         tiled = run_model(service, MODEL, page, PHRASES, Tiling.ON)
         s_per_page_tiled = time.perf_counter() - started
-        refilters = []
+        refilters, refilter_merges = [], []
         for threshold in (0.2, 0.3, 0.4, 0.5, 0.6):
             started = time.perf_counter()
-            refilter(tiled, threshold, 0.25)
+            candidates = refilter(tiled, threshold, 0.25)
             refilters.append((time.perf_counter() - started) * 1000)
+            merge(candidates, tiled.views)
+            refilter_merges.append((time.perf_counter() - started) * 1000)
 
         with Project.create(workspace / "project", name="Bench") as project:
             import_scans(project, [scans])
@@ -100,6 +104,7 @@ def main() -> None:
     emit({"bench": "detect", "model": MODEL, "device": device, "page": f"{page.width}x{page.height}",
           "views_tiled": len(tiled.views), "s_per_page": round(s_per_page, 3),
           "s_per_page_tiled": round(s_per_page_tiled, 3), "refilter_ms": round(statistics.median(refilters), 2),
+          "refilter_merge_ms": round(statistics.median(refilter_merges), 1),
           "pages": len(rows), "pages_per_s_batch": round(len(rows) / batch_s, 3),
           "model_only_s_per_page": round(statistics.mean(model_only), 3),
           "batch_vs_model_only": round(statistics.mean(model_only) / (batch_s / len(rows)), 3),

@@ -319,7 +319,8 @@ class GalleryPanel(QWidget):
         self.view.setSpacing(0)
         self.view.setItemDelegate(GalleryDelegate(self.view))
         self.view.setModel(self.proxy)
-        self.view.setSelectionMode(QListView.SelectionMode.SingleSelection)
+        # Ctrl/Shift-click selects several pages for a tool to work on; the current one stays the open page.
+        self.view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
 
         filters = QHBoxLayout()
         filters.addWidget(self.status_filter)
@@ -391,6 +392,13 @@ class GalleryPanel(QWidget):
 
     def visible_image_ids(self) -> list[int]:
         return [self.proxy.index(row, 0).data(IMAGE_ID_ROLE) for row in range(self.proxy.rowCount())]
+
+    def selected_image_ids(self) -> list[int]:
+        """The selected pages in gallery order (the open page alone when nothing else is selected)."""
+        rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
+        ids = [self.proxy.index(row, 0).data(IMAGE_ID_ROLE) for row in rows]
+        current = self.current_image_id()
+        return ids or ([current] if current is not None else [])
 
     def current_image_id(self) -> int | None:
         index = self.view.currentIndex()

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from engine.categories import add_category
 from engine.detection.detect import DetectOptions, PhrasePrompt, detect
-from engine.detection.raw import RawCache, refilter
+from engine.detection.raw import PageOutput, RawCache, refilter
 from engine.detection.tiling import Tiling
 from engine.errors import JobCancelled
 from engine.ingest.scan_import import import_scans
@@ -101,7 +101,7 @@ def test_refiltering_the_cache_equals_transformers_post_processing(setup) -> Non
     for box_threshold, text_threshold in ((0.3, 0.0), (0.45, 0.0), (0.6, 0.0), (0.45, 0.5)):
         theirs = service.run(MODEL, lambda n, b=box_threshold, t=text_threshold: n.detect(
             image, phrases, box_threshold=b, text_threshold=t))
-        ours = sorted(refilter(output, box_threshold, text_threshold), key=lambda f: -f.score)
+        ours = refilter(output, box_threshold, text_threshold).found()
         if text_threshold == 0.0:  # every box names some phrase: the very same boxes and scores
             assert len(ours) == len(theirs) > 0
             pairs = zip(ours, theirs, strict=True)
@@ -257,3 +257,102 @@ def test_detections_export_to_coco_as_masks_or_boxes_with_their_scores(setup, mo
     assert all(a["attributes"]["model"] == MODEL and 0.9 < a["score"] <= 1 for a in exported)
     assert all(a["attributes"]["prompt"] in {"decorated initial", "coat of arms"} for a in exported)
     assert all(len(a["segmentation"]) == 1 and len(a["segmentation"][0]) == 8 for a in boxes)  # the rectangle
+
+
+def test_a_tiled_run_looks_at_the_page_and_its_tiles_and_proposes_the_merged_boxes(project: Project, model_store,
+                                                                                     shared_data: Path,
+                                                                                     tmp_path: Path) -> None:
+    from PIL import Image
+
+    from engine.detection.tiling import merge, plan_views
+
+    model_store.add_tiny(MODEL)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    # The tiny model sees 128 px: a 420×300 page is more than 1.5× that, so "auto" tiles it.
+    page = Image.open(shared_data / "manuscripts" / "bengel_abriss01_1751_0007.jpg").convert("RGB").resize((420, 300))
+    page.save(scans / "small.png")
+    import_scans(project, [scans])
+    (row,) = list_images(project)
+    prompts = [PhrasePrompt("decorated initial", add_category(project, "Decorated initial").id)]
+    service = CountingService(model_store, ModelManager(device=DeviceChoice("cpu")))
+    options = DetectOptions(box_threshold=0.3, text_threshold=0.0, tiling=Tiling.AUTO)
+    report = detect(project, service, MODEL, [row.id], prompts, options, creator="Ada")
+    assert report.model_runs == 1
+
+    (entry,) = (project.folder / "cache" / "detection").glob("*.npz")
+    output = RawCache(entry.parent).get(entry.stem)
+    side = service.run(MODEL, lambda network: network.input_side)
+    assert output.views == plan_views(420, 300, side, Tiling.AUTO) and len(output.views) > 4
+    # Each tile's output is the model's own output on that crop of the page.
+    tile = output.views[len(output.views) // 2]
+    crop = page.crop(tuple(round(v) for v in tile.box))
+    (direct,) = service.run(MODEL, lambda network: network.raw_outputs([crop], ["decorated initial"]))
+    index = output.views.index(tile)
+    assert np.allclose(direct.boxes, output.boxes[index], atol=1e-5)
+    assert np.allclose(direct.scores, output.scores[index], atol=1e-5)
+
+    merged = merge(refilter(output, 0.3, 0.0), output.views)
+    stored = sorted((a.bbox_x, a.bbox_y, a.bbox_w, a.bbox_h) for a in _proposals(project))
+    assert len(stored) == report.proposed == len(merged) > 0
+    expected = sorted((round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)) for (x0, y0, x1, y1), _s, _p
+                      in merged)
+    assert np.allclose(stored, expected, atol=0.01)
+    assert all(0 <= x and x + w <= 420.01 and 0 <= y and y + h <= 300.01 for x, y, w, h in stored)
+    # Some kept box came from a tile: it is not one the whole page's view alone gives.
+    whole_only = merge(refilter(PageOutput(output.views[:1], output.boxes[:1], output.scores[:1], output.probs[:1],
+                                           output.token_phrase), 0.3, 0.0), output.views[:1])
+    assert {f.box for f in merged} != {f.box for f in whole_only}
+
+
+def test_pages_batched_through_the_model_together_give_what_each_gives_alone(project: Project, model_store,
+                                                                             shared_data: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    model_store.add_tiny(MODEL)
+    scans = tmp_path / "book"
+    scans.mkdir()
+    # A book scanned alike: pages of one size share a batch. A page of another size goes alone (padding
+    # would change what the model sees of it).
+    for number, name in enumerate(("bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg",
+                                   "kant_aufklaerung_1784_0020.jp2")):
+        image = Image.open(shared_data / "manuscripts" / name).convert("RGB")
+        image.resize((300, 420) if number < 2 else (320, 400)).save(scans / f"{number}.png")
+    import_scans(project, [scans])
+    pages = [row.id for row in list_images(project)]
+    prompts = [PhrasePrompt("stamp", add_category(project, "Stamp").id)]
+    service = CountingService(model_store, ModelManager(device=DeviceChoice("cpu")))
+    calls: list[int] = []
+
+    def counted(network, images, phrases):  # noqa: ANN001, ANN202 - the adapter's own method, counted
+        calls.append(len(images))
+        return type(network).raw_outputs(network, images, phrases)
+
+    original = service.run
+    service.run = lambda model_id, work: original(model_id, lambda network: work(_Counting(network, counted)))
+    report = detect(project, service, MODEL, pages, prompts, DetectOptions(0.0, 0.0, Tiling.OFF, batch=4),
+                    creator="Ada")
+    assert report.model_runs == 3 and sorted(calls) == [1, 2]  # two pages alike in one batch, one alone
+    cache = RawCache(project.folder / "cache" / "detection")
+    batched = {entry.stem: cache.get(entry.stem) for entry in cache.folder.glob("*.npz")}
+    shutil.rmtree(cache.folder)
+    service.run = original
+    detect(project, service, MODEL, pages, prompts, DetectOptions(0.0, 0.0, Tiling.OFF, batch=1), creator="Ada")
+    assert set(batched) == {entry.stem for entry in cache.folder.glob("*.npz")} and len(batched) == 3
+    for key, output in batched.items():
+        alone = cache.get(key)
+        assert np.allclose(output.boxes[0], alone.boxes[0], atol=1e-4)
+        assert np.allclose(output.probs[0], alone.probs[0], atol=1e-4)
+
+
+class _Counting:
+    """A network whose ``raw_outputs`` is counted; everything else is the network's own."""
+
+    def __init__(self, network, counted) -> None:  # noqa: ANN001
+        self._network, self._counted = network, counted
+
+    def raw_outputs(self, images, phrases):  # noqa: ANN001, ANN201
+        return self._counted(self._network, images, phrases)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self._network, name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.detection.tiling import Found, Tiling, View, WholePage, iou, merge, plan_views
+from engine.detection.tiling import Candidates, Found, Tiling, View, WholePage, iou, merge, plan_views
 
 
 def test_small_pages_are_seen_whole_and_large_ones_in_overlapping_tiles() -> None:
@@ -35,7 +35,7 @@ def test_a_box_cut_by_a_tile_edge_is_joined_with_its_continuation() -> None:
     # An initial from x=700 to x=1300: the left tile sees it cut at its edge (x=1000), the right tile
     # sees it cut at its own edge (x=800), the whole page missed it.
     found = [Found((700, 400, 1000, 600), 0.6, 0), Found((800, 405, 1300, 598), 0.7, 0)]
-    merged = merge(found, [page, left, right])
+    merged = merge(Candidates.of(found), [page, left, right])
     assert len(merged) == 1
     assert merged[0].box == (700, 400, 1300, 600) and merged[0].score == 0.7
 
@@ -45,14 +45,14 @@ def test_nms_is_per_phrase_and_keeps_the_best() -> None:
     found = [Found((100, 100, 200, 200), 0.5, 0), Found((102, 101, 201, 199), 0.9, 0),
              Found((100, 100, 200, 200), 0.4, 1),  # another phrase on the same spot: both kept
              Found((500, 500, 600, 600), 0.3, 0)]
-    merged = merge(found, [page])
+    merged = merge(Candidates.of(found), [page])
     assert [(f.score, f.phrase) for f in merged] == [(0.9, 0), (0.4, 1), (0.3, 0)]
 
 
 def test_a_tiles_partial_view_inside_the_whole_pages_box_is_dropped() -> None:
     page, tile = WholePage((0, 0, 3000, 3000)), View((0, 0, 800, 800))
     found = [Found((100, 100, 700, 700), 0.8, 0), Found((300, 300, 500, 500), 0.6, 0)]
-    assert [f.box for f in merge(found, [page, tile])] == [(100, 100, 700, 700)]
+    assert [f.box for f in merge(Candidates.of(found), [page, tile])] == [(100, 100, 700, 700)]
 
 
 @pytest.mark.parametrize(("a", "b", "expected"), [((0, 0, 10, 10), (0, 0, 10, 10), 1.0),
@@ -67,7 +67,7 @@ def test_a_cut_box_scoring_higher_than_the_whole_view_still_becomes_the_whole_ob
     left, right = View((0, 0, 1000, 1000)), View((800, 0, 1800, 1000))
     # Left tile: cut at x=1000 (higher score); right tile: the whole object, IoU with the cut part 0.5.
     found = [Found((800, 400, 1000, 600), 0.9, 0), Found((800, 400, 1200, 600), 0.6, 0)]
-    assert [f.box for f in merge(found, [page, left, right])] == [(800, 400, 1200, 600)]
+    assert [f.box for f in merge(Candidates.of(found), [page, left, right])] == [(800, 400, 1200, 600)]
 
 
 def test_thousands_of_loose_boxes_merge_quickly() -> None:
@@ -81,5 +81,5 @@ def test_thousands_of_loose_boxes_merge_quickly() -> None:
         x, y = rng.uniform(0, 2400), rng.uniform(0, 3400)
         found.append(Found((x, y, x + rng.uniform(20, 170), y + rng.uniform(20, 220)), rng.random(), rng.randrange(3)))
     started = time.perf_counter()
-    merged = merge(found, views)
+    merged = merge(Candidates.of(found), views)
     assert time.perf_counter() - started < 20 and 0 < len(merged) < len(found)

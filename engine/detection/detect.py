@@ -55,6 +55,7 @@ class DetectOptions:
     box_threshold: float = 0.35
     text_threshold: float = 0.25
     tiling: Tiling = Tiling.AUTO
+    batch: int | None = None  # views through the model at once; None: 4 on a GPU, 1 on the CPU
 
 
 @dataclass
@@ -95,22 +96,40 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
                       model_version=checkpoint[:12]) as run, ThreadPoolExecutor(1) as decoder:
         report.run_id = run.id
         started = time.perf_counter()
-        ahead: Future[Image.Image] | None = None
+        batch = options.batch or (4 if service.manager.device.device.startswith("cuda") else 1)
+        keys = [_key(row, model_id, checkpoint, phrases, options) for row in pages]
+        # The pages the model has to see, in groups that go through it together (on a GPU, several
+        # pages' views at once); the next group is decoded while the model works on one.
+        unseen = [index for index, key in enumerate(keys) if not cache.path(key).is_file()]
+        groups = [unseen[start:start + batch] for start in range(0, len(unseen), batch)]
+        group_of = {index: number for number, group in enumerate(groups) for index in group}
+        decoding: dict[int, list[Future[Image.Image]]] = {}
+
+        def decode_group(number: int) -> None:
+            if number < len(groups) and number not in decoding:
+                decoding[number] = [decoder.submit(_decode, pages[index]) for index in groups[number]]
+
+        computed: dict[int, PageOutput] = {}
         for index, row in enumerate(pages):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            key = _key(row, model_id, checkpoint, phrases, options)
-            output = cache.get(key)
-            if output is None:
-                image = (ahead.result() if ahead is not None else _decode(row))
-                ahead = None
-                following = next((p for p in pages[index + 1:] if not cache.path(
-                    _key(p, model_id, checkpoint, phrases, options)).is_file()), None)
-                if following is not None:  # decoded while the model works on this page
-                    ahead = decoder.submit(_decode, following)
-                output = run_model(service, model_id, image, phrases, options.tiling)
-                cache.put(key, output)
-                report.model_runs += 1
+            output = computed.pop(index, None)
+            if output is None and index not in group_of:
+                output = cache.get(keys[index])
+            if output is None:  # not seen yet, or its cache entry turned out damaged
+                number = group_of.get(index)
+                if number is None:
+                    group, images = [index], [_decode(row)]
+                else:
+                    decode_group(number)
+                    group, images = groups[number], [future.result() for future in decoding.pop(number)]
+                    decode_group(number + 1)
+                outputs = run_models(service, model_id, images, phrases, options.tiling, batch)
+                for member, member_output in zip(group, outputs, strict=True):
+                    cache.put(keys[member], member_output)
+                    computed[member] = member_output
+                report.model_runs += len(group)
+                output = computed.pop(index)
             found = merge(refilter(output, options.box_threshold, options.text_threshold), output.views)
             added, again = _propose(project, row, found, prompts, model_id, checkpoint, run.id, creator,
                                     _masks(refine, row, cancel) if refine is not None else None)
@@ -147,16 +166,35 @@ def run_model(service: ModelService, model_id: str, image: Image.Image, phrases:
               tiling: Tiling) -> PageOutput:
     """The detector's raw output on the whole page and, when tiling, on each tile at the model's own scale.
     ``image`` is the page at full resolution."""
+    return run_models(service, model_id, [image], phrases, tiling, 1)[0]
 
-    def work(network: Any) -> PageOutput:
-        views = plan_views(image.width, image.height, network.input_side, tiling)
-        crops = [image.crop(tuple(round(v) for v in view.box)) for view in views]
-        batch = 4 if str(network.device).startswith("cuda") else 1
-        raws = []
-        for start in range(0, len(crops), batch):
-            raws += network.raw_outputs(crops[start:start + batch], phrases)
-        return PageOutput(views, [r.boxes for r in raws], [r.scores for r in raws], [r.probs for r in raws],
-                          raws[0].token_phrase)
+
+def run_models(service: ModelService, model_id: str, images: list[Image.Image], phrases: list[str],
+               tiling: Tiling, batch: int) -> list[PageOutput]:
+    """``run_model`` for several pages: views of one size (tiles; pages of a book scanned alike) pass
+    ``batch`` at a time. Views of other sizes never share a batch: the processor would pad them, and
+    the backbone sees the padding, so a page's boxes would depend on what it was batched with."""
+
+    def work(network: Any) -> list[PageOutput]:
+        planned = [plan_views(image.width, image.height, network.input_side, tiling) for image in images]
+        crops = [image.crop(tuple(round(v) for v in view.box))
+                 for image, views in zip(images, planned, strict=True) for view in views]
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for position, crop in enumerate(crops):
+            by_size.setdefault(crop.size, []).append(position)
+        raws: list[Any] = [None] * len(crops)
+        for positions in by_size.values():
+            for start in range(0, len(positions), batch):
+                chunk = positions[start:start + batch]
+                for position, raw in zip(chunk, network.raw_outputs([crops[p] for p in chunk], phrases), strict=True):
+                    raws[position] = raw
+        outputs, start = [], 0
+        for views in planned:
+            own = raws[start:start + len(views)]
+            start += len(views)
+            outputs.append(PageOutput(views, [r.boxes for r in own], [r.scores for r in own],
+                                      [r.probs for r in own], own[0].token_phrase))
+        return outputs
 
     return service.run(model_id, work)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.detection.tiling import Found, View, WholePage
+from engine.detection.tiling import Candidates, View, WholePage
 from engine.fileio import write_atomically
 
 FORMAT = 1
@@ -83,11 +83,11 @@ class RawCache:
         write_atomically(self.path(key), buffer.getvalue())
 
 
-def refilter(output: PageOutput, box_threshold: float, text_threshold: float) -> list[Found]:
+def refilter(output: PageOutput, box_threshold: float, text_threshold: float) -> Candidates:
     """The boxes (page pixels) above the thresholds, each with its phrase; queries whose words are all
     below the text threshold name no phrase and are left out. Array operations throughout: a page's
     views hold thousands of queries, and a slider re-filters on every move."""
-    found: list[Found] = []
+    parts: list[Candidates] = []
     named = output.token_phrase >= 0
     for view, boxes, scores, probs in zip(output.views, output.boxes, output.scores, output.probs, strict=True):
         keep = np.flatnonzero(scores > box_threshold)
@@ -96,10 +96,8 @@ def refilter(output: PageOutput, box_threshold: float, text_threshold: float) ->
         phrases = phrases_of(probs[keep], output.token_phrase, named, text_threshold)
         page = view.place(corners_of(boxes[keep]))  # [K, 4] page pixels
         usable = (phrases >= 0) & (page[:, 2] > page[:, 0]) & (page[:, 3] > page[:, 1])
-        found += [Found(tuple(box), float(score), int(phrase))  # type: ignore[arg-type]
-                  for box, score, phrase in zip(page[usable].tolist(), scores[keep][usable].tolist(),
-                                                phrases[usable].tolist(), strict=True)]
-    return found
+        parts.append(Candidates(page[usable], scores[keep][usable].astype(np.float64), phrases[usable]))
+    return Candidates.joined(parts)
 
 
 def corners_of(boxes: np.ndarray) -> np.ndarray:

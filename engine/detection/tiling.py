@@ -29,7 +29,6 @@ class Tiling(Enum):
 
 AUTO_FACTOR = 1.5
 OVERLAP = 0.2  # of a tile's side: an object smaller than this is whole in at least one tile
-NEAR_DUPLICATE = 0.9  # IoU: the same box seen twice
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +86,45 @@ def _starts(length: int, side: int) -> list[int]:
 
 
 class Found(NamedTuple):
-    """A box found for a phrase. A named tuple, not a dataclass: a loose run makes tens of thousands of
-    them on every threshold change, and a tuple is made several times faster."""
+    """A box found for a phrase (what a merge keeps: few per page)."""
 
     box: Box  # page pixels
     score: float
     phrase: int  # index of the phrase
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """Boxes found before merging, as arrays: a loose run passes tens of thousands of them on every
+    threshold change, too many to make one Python object each. ``boxes [N, 4]`` (x0, y0, x1, y1, page
+    pixels, float64), ``scores [N]``, ``phrases [N]`` (index of the phrase, int64)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    phrases: np.ndarray
+
+    @classmethod
+    def of(cls, found: list[Found]) -> Candidates:
+        return cls(np.array([f.box for f in found], dtype=np.float64).reshape(-1, 4),
+                   np.array([f.score for f in found], dtype=np.float64),
+                   np.array([f.phrase for f in found], dtype=np.int64))
+
+    @classmethod
+    def joined(cls, parts: list[Candidates]) -> Candidates:
+        if not parts:
+            return cls.of([])
+        return cls(np.concatenate([p.boxes for p in parts]), np.concatenate([p.scores for p in parts]),
+                   np.concatenate([p.phrases for p in parts]))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def found(self) -> list[Found]:
+        """Best first."""
+        order = np.argsort(-self.scores, kind="stable")
+        return [Found(tuple(box), score, phrase)  # type: ignore[arg-type]
+                for box, score, phrase in zip(self.boxes[order].tolist(), self.scores[order].tolist(),
+                                              self.phrases[order].tolist(), strict=True)]
 
 
 def iou(a: Box, b: Box) -> float:
@@ -105,26 +137,22 @@ def _area(box: Box) -> float:
     return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
 
 
-def merge(found: list[Found], views: list[View], *, iou_threshold: float = 0.5, edge: float = 4.0) -> list[Found]:
+def merge(candidates: Candidates, views: list[View], *, iou_threshold: float = 0.5,
+          edge: float = 4.0) -> list[Found]:
     """One box per object: boxes cut by a tile's inner edge joined with the boxes they continue into,
     then class-aware non-maximum suppression (best score first). Best first."""
-    inner_edges = _inner_edges(views)
-    # Near-duplicates first (they are many when a run is loose), keeping a tile's cut box and its
-    # neighbour's fuller view of the object apart for the joining.
-    joined = _join_cut_boxes(_nms(found, NEAR_DUPLICATE), inner_edges, edge)
-    return sorted(_nms(joined, iou_threshold, drop_inside=True), key=lambda f: f.score, reverse=True)
+    joined = _join_cut_boxes(candidates, _inner_edges(views), edge)
+    kept = _nms(joined, iou_threshold, drop_inside=True)
+    return Candidates(joined.boxes[kept], joined.scores[kept], joined.phrases[kept]).found()
 
 
-def _nms(found: list[Found], iou_threshold: float, *, drop_inside: bool = False) -> list[Found]:
-    """Greedy per-phrase non-maximum suppression with array operations: an untrained or very loose run
-    can pass thousands of boxes, which pairwise Python loops would take minutes over. ``drop_inside``
-    also drops a weaker box lying mostly (90 %) inside a stronger one: a tile's partial view of an object
-    the whole page saw entire."""
-    if len(found) < 2:
-        return list(found)
-    boxes = np.array([f.box for f in found], dtype=np.float64)
-    scores = np.array([f.score for f in found])
-    phrases = np.array([f.phrase for f in found])
+def _nms(candidates: Candidates, iou_threshold: float, *, drop_inside: bool = False) -> np.ndarray:
+    """Indices kept by greedy per-phrase non-maximum suppression, with array operations (a loose run
+    passes thousands of boxes). ``drop_inside`` also drops a weaker box lying mostly (90 %) inside a
+    stronger one: a tile's partial view of an object the whole page saw entire."""
+    boxes, scores, phrases = candidates.boxes, candidates.scores, candidates.phrases
+    if len(scores) < 2:
+        return np.arange(len(scores))
     areas = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
     kept: list[int] = []
     for phrase in np.unique(phrases):
@@ -142,7 +170,7 @@ def _nms(found: list[Found], iou_threshold: float, *, drop_inside: bool = False)
             if drop_inside:
                 suppressed |= (areas[rest] > 0) & (inter >= 0.9 * areas[rest])
             order = rest[~suppressed]
-    return [found[i] for i in sorted(kept)]
+    return np.array(sorted(kept), dtype=np.int64)
 
 
 def _inner_edges(views: list[View]) -> tuple[set[float], set[float]]:
@@ -161,16 +189,15 @@ def _inner_edges(views: list[View]) -> tuple[set[float], set[float]]:
     return xs, ys
 
 
-def _join_cut_boxes(found: list[Found], edges: tuple[set[float], set[float]], edge: float) -> list[Found]:
+def _join_cut_boxes(candidates: Candidates, edges: tuple[set[float], set[float]], edge: float) -> Candidates:
     """Boxes of one phrase that continue each other across a tile's inner edge become one box (their
-    union, the best score); chains of them too. Only boxes touching an inner edge are looked at, each
-    against all boxes at once."""
+    union, the best score); chains of them too. At each edge, only the boxes ending at it are compared,
+    at once, with only the boxes reaching past it."""
     xs, ys = edges
-    if len(found) < 2 or not (xs or ys):
-        return list(found)
-    boxes = np.array([f.box for f in found], dtype=np.float64)
-    phrases = np.array([f.phrase for f in found])
-    parent = list(range(len(found)))
+    boxes, scores, phrases = candidates.boxes, candidates.scores, candidates.phrases
+    if len(scores) < 2 or not (xs or ys):
+        return candidates
+    parent = np.arange(len(scores))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -181,25 +208,31 @@ def _join_cut_boxes(found: list[Found], edges: tuple[set[float], set[float]], ed
     for axis, lines in ((0, xs), (1, ys)):
         low, high = boxes[:, axis], boxes[:, axis + 2]  # along the axis the edge cuts
         across_low, across_high = boxes[:, 1 - axis], boxes[:, 3 - axis]  # along the edge
-        for line in lines:
-            # Boxes ending at the line, and boxes of the same phrase that start before the line ends
-            # them, reach past it, and line up with them along the edge.
-            for i in np.flatnonzero(np.abs(high - line) <= edge):
-                shorter = np.minimum(across_high[i] - across_low[i], across_high - across_low)
-                shared = (np.minimum(across_high[i], across_high) - np.maximum(across_low[i], across_low)).clip(0)
-                partners = np.flatnonzero((phrases == phrases[i]) & (low <= line + edge) & (low < high[i])
-                                          & (high > high[i]) & (shared >= 0.5 * np.where(shorter > 0, shorter, np.inf)))
-                for j in partners:
-                    parent[root(int(j))] = root(int(i))
-    groups: dict[int, list[int]] = {}
-    for index in range(len(found)):
-        groups.setdefault(root(index), []).append(index)
-    joined = []
-    for members in groups.values():
-        if len(members) == 1:
-            joined.append(found[members[0]])
-            continue
-        part = boxes[members]
-        joined.append(Found((float(part[:, 0].min()), float(part[:, 1].min()), float(part[:, 2].max()),
-                             float(part[:, 3].max())), max(found[i].score for i in members), found[members[0]].phrase))
-    return joined
+        for line in sorted(lines):
+            ending = np.flatnonzero(np.abs(high - line) <= edge)
+            reaching = np.flatnonzero((low <= line + edge) & (high > line - edge))
+            if not len(ending) or not len(reaching):
+                continue
+            # A box ending at the line, and one of the same phrase that starts before the line ends it,
+            # reaches past it, and lines up with it along the edge.
+            e, r = ending[:, None], reaching[None, :]
+            shorter = np.minimum(across_high[e] - across_low[e], across_high[r] - across_low[r])
+            shared = (np.minimum(across_high[e], across_high[r]) - np.maximum(across_low[e], across_low[r])).clip(0)
+            pairs = ((phrases[e] == phrases[r]) & (low[r] < high[e]) & (high[r] > high[e])
+                     & (shared >= 0.5 * np.where(shorter > 0, shorter, np.inf)))
+            for i, j in zip(*np.nonzero(pairs), strict=True):
+                parent[root(int(reaching[j]))] = root(int(ending[i]))
+    roots = np.array([root(i) for i in range(len(scores))])
+    if (roots == np.arange(len(scores))).all():
+        return candidates
+    groups, group_of = np.unique(roots, return_inverse=True)
+    joined = np.empty((len(groups), 4))
+    joined[:, :2] = np.inf
+    joined[:, 2:] = -np.inf
+    np.minimum.at(joined[:, 0], group_of, boxes[:, 0])
+    np.minimum.at(joined[:, 1], group_of, boxes[:, 1])
+    np.maximum.at(joined[:, 2], group_of, boxes[:, 2])
+    np.maximum.at(joined[:, 3], group_of, boxes[:, 3])
+    best = np.full(len(groups), -np.inf)
+    np.maximum.at(best, group_of, scores)
+    return Candidates(joined, best, phrases[groups])

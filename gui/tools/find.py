@@ -1,9 +1,9 @@
 """The "Find by description" tool: Grounding DINO boxes for the curator's phrases, as proposals.
 
 Its options: the phrases (``phrase`` or ``phrase = Category``; a category that does not exist yet is
-created), presets of common heritage phrases, box and text thresholds, scope (this page, the gallery's
-pages, the whole project), tiling, Run. Moving a threshold re-filters the open page from the cached raw
-output at once, without the model. While the tool is active the canvas selects and moves as usual, so the
+created), presets of common heritage phrases, box and text thresholds, scope (this page, the pages selected
+in the gallery, the gallery's pages, the whole project), tiling, Run. Moving a threshold re-filters the
+open page from the cached raw output at once, without the model. While the tool is active the canvas selects and moves as usual, so the
 proposals can be reviewed in place. Phrases and thresholds are remembered per project.
 """
 
@@ -21,7 +21,8 @@ MODEL = "grounding-dino-tiny"
 REFINE_MODEL = "sam-vit-b"
 PRESETS = ("decorated initial", "coat of arms", "stamp", "marginal note", "woodcut", "signature", "seal",
            "printer's device", "catchword", "page number")
-SCOPES = (("page", "This page"), ("gallery", "Gallery's pages"), ("all", "All pages"))
+SCOPES = (("page", "This page"), ("selected", "Selected pages"), ("gallery", "Gallery's pages"),
+          ("all", "All pages"))
 
 
 class FindTool(SelectTool):
@@ -65,7 +66,7 @@ class FindOptions(QWidget):
         self.scope = QComboBox()
         for key, text in SCOPES:
             self.scope.addItem(text, key)
-        self.scope.setToolTip("Which pages to look at")
+        self.scope.setToolTip("Which pages to look at (select several in the gallery with Ctrl- or Shift-click)")
         self.tiling = QComboBox()
         for key, text in (("auto", "Tiles auto"), ("on", "Tiles on"), ("off", "Tiles off")):
             self.tiling.addItem(text, key)
@@ -144,6 +145,8 @@ class FindController:
         if scope == "page":
             current = self.context.labelling.image_id
             return [current] if current is not None else []
+        if scope == "selected":  # Ctrl/Shift-click in the gallery
+            return self.context.pages.selected_image_ids()
         if scope == "gallery":
             return self.context.pages.visible_image_ids()
         return [row.id for row in self.context.pages.model.rows()]  # every page, whatever the filters

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from sqlalchemy import select
 
 from engine.models.store import ModelStore
+from gui.gallery import IMAGE_ID_ROLE
 from engine.store.schema import Annotation, Category
 from tests.gui.conftest import open_and_wait
 from tests.modelkit.tiny import tiny_spec
@@ -69,3 +70,39 @@ def test_typed_phrases_find_proposals_and_a_threshold_refilters_the_page(qtbot, 
     window.close_project()
     open_and_wait(qtbot, window, scans_project)
     assert find.options.phrases.text() == "decorated initial = Initial; coat of arms"  # remembered per project
+
+
+def test_selected_pages_scope_runs_on_the_pages_ctrl_clicked_in_the_gallery(qtbot, window, tmp_path: Path,
+                                                                            shared_data: Path,
+                                                                            detector_installed) -> None:
+    import shutil
+
+    from engine.ingest.scan_import import import_scans
+    from engine.project import Project
+
+    scans = tmp_path / "three"
+    scans.mkdir()
+    for name in ("bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg",
+                 "kant_aufklaerung_1784_0020.jp2"):
+        shutil.copy(shared_data / "manuscripts" / name, scans / name)
+    with Project.create(tmp_path / "three-pages", name="Three") as project:
+        import_scans(project, [scans])
+    open_and_wait(qtbot, window, tmp_path / "three-pages")
+    gallery = window.gallery
+    view = gallery.view
+    first, third = gallery.proxy.index(0, 0), gallery.proxy.index(2, 0)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(first).center())
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     view.visualRect(third).center())
+    wanted = [gallery.proxy.index(row, 0).data(IMAGE_ID_ROLE) for row in (0, 2)]
+    assert gallery.selected_image_ids() == wanted
+    find = window.tools["find"].controller
+    qtbot.keyClick(window.canvas, Qt.Key.Key_D)
+    options = find.options
+    options.tiling.setCurrentIndex(options.tiling.findData("off"))
+    options.scope.setCurrentIndex(options.scope.findData("selected"))
+    options.box.setValue(5)  # the random model scores low: keep nearly everything
+    qtbot.keyClicks(options.phrases, "stamp")
+    qtbot.mouseClick(options.run, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not find.running and len(_found(window)) > 0, timeout=60_000)
+    assert {a.image_id for a in _found(window)} == set(wanted)  # both selected pages, not the one between
