@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from cli import about, commands, detect, models, search
+from cli import about, commands, detect, layout, models, search
 from engine.errors import MarginaliaError
 from engine.paths import append_to_log
 from engine.version import build_info
@@ -51,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", parents=[debug], help="export annotations")
     exp.add_argument("project", metavar="PROJECT")
-    exp.add_argument("--format", choices=["coco"], default="coco", help="file format (default: coco)")
-    exp.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    exp.add_argument("--format", choices=["coco", "page", "alto"], default="coco",
+                     help="coco: one JSON file; page (PAGE XML 2019) or alto (ALTO 4): one file per page into "
+                          "the --out folder (default: coco)")
+    exp.add_argument("--out", required=True, metavar="FILE|DIR", help="the file (COCO) or folder (PAGE, ALTO) to write")
     exp.add_argument("--include-proposals", action="store_true",
                      help="also export model proposals not yet reviewed, with their scores")
     exp.add_argument("--images-root", "--image-root", dest="image_root", metavar="FOLDER",
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("folders", metavar="FOLDER", nargs="+")
     rel.set_defaults(handler=commands.cmd_relink)
 
+    layout.add_parsers(sub, debug)
     models.add_parser(sub, debug)
     search.add_parsers(sub, debug)
     detect.add_parser(sub, debug)

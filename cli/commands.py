@@ -91,6 +91,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format != "coco":
+        from cli.layout import export_layout  # noqa: PLC0415 - one file per page, another module
+
+        return export_layout(args)
     with open_project(args.project) as project:
         done = export_coco(project, Path(args.out), include_proposals=args.include_proposals,
                            image_root=Path(args.image_root) if args.image_root else None,

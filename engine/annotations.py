@@ -48,6 +48,10 @@ class AnnotationRecord:
     reviewed_by: str
     reviewed_at: datetime | None
     reviewed_session_id: int | None
+    parent_id: int | None = None
+    reading_order: int | None = None
+    text: str | None = None
+    baseline: list[float] | None = None
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
@@ -74,7 +78,7 @@ class Geometry:
     rle: Rle | None = None
 
 
-def _shape_fields(image: Image, geometry: Geometry) -> dict[str, Any]:
+def shape_fields(image: Image, geometry: Geometry) -> dict[str, Any]:
     polygons = validate_parts(geometry.polygons) if geometry.polygons else None
     bbox = None if (polygons or geometry.rle) else geometry.bbox
     shape = shape_from(bbox=bbox, polygons=polygons, rle=geometry.rle, area=None,
@@ -131,7 +135,7 @@ def create_annotations(
         rows = [Annotation(image_id=image_id, category_id=category_id, status=status, creator=creator,
                            session_id=session_id, source_kind=origin.source_kind, source_model=origin.source_model,
                            source_version=origin.source_version, prompt=origin.prompt, score=origin.score,
-                           model_run_id=origin.model_run_id, **_shape_fields(image, geometry))
+                           model_run_id=origin.model_run_id, **shape_fields(image, geometry))
                 for geometry, origin in zip(geometries, provenances, strict=True)]
         session.add_all(rows)
         session.flush()
@@ -164,7 +168,7 @@ def get_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
 def update_geometry(project: Project, annotation_id: int, geometry: Geometry) -> AnnotationRecord:
     with project.unit_of_work() as session:
         row = session.get_one(Annotation, annotation_id)
-        for name, value in _shape_fields(row.image, geometry).items():
+        for name, value in shape_fields(row.image, geometry).items():
             setattr(row, name, value)
         row.updated_at = utc_now()
         session.flush()

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -169,6 +170,7 @@ class Annotation(Base):
     __table_args__ = (
         CheckConstraint("bbox_w >= 0 AND bbox_h >= 0", name="bbox_non_negative"),
         CheckConstraint("score IS NULL OR (score >= 0 AND score <= 1)", name="score_range"),
+        {"sqlite_autoincrement": True},  # ids are never reused: a parent_id can never point at a newcomer
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -215,6 +217,12 @@ class Annotation(Base):
     reviewed_session_id: Mapped[int | None] = mapped_column(
         ForeignKey("session.id", ondelete="SET NULL"), index=True
     )
+    # Text hierarchy (revision 0005): paragraph ⊃ line ⊃ word. Not a foreign key: a deleted parent's
+    # children stay (with no parent) until an undo puts the parent back under its id.
+    parent_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    reading_order: Mapped[int | None] = mapped_column(Integer)  # among the siblings (or the page's top level)
+    text: Mapped[str | None] = mapped_column(Text)  # the transcription
+    baseline: Mapped[list[Any] | None]  # [x0, y0, x1, y1, …] page pixels
 
     image: Mapped[Image] = relationship(back_populates="annotations")
     category: Mapped[Category] = relationship()

@@ -1,0 +1,210 @@
+"""A page's layout in the project: annotations with parent links (region ⊃ line ⊃ word).
+
+Importing puts each region, line and word in as an accepted annotation of its category (Text ▸ Paragraph,
+Heading…, Text ▸ Line, Text ▸ Word; other regions in their own categories), with its parent, its place in
+reading order among its siblings, its transcription and a line's baseline. Exporting reads the tree back:
+the page's top-level shapes are its regions, their children its lines, theirs its words; any other shape
+on the page (an ornament drawn with SAM, say) is a region of its category's kind.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.annotations import Geometry, shape_fields
+from engine.categories import find_category, get_or_create_category
+from engine.coco.geometry import rasterise
+from engine.errors import MarginaliaError
+from engine.layout.model import (
+    LINE,
+    TEXT,
+    TEXT_REGION_CATEGORIES,
+    WORD,
+    Line,
+    PageLayout,
+    Points,
+    Region,
+    Word,
+    kind_of_category,
+)
+from engine.project import Project
+from engine.store.schema import Annotation, Category, Image
+from engine.store.types import AnnotationStatus, SourceKind
+
+
+class LayoutMismatchError(MarginaliaError):
+    """A layout file that does not describe the page it would be put on."""
+
+
+@dataclass(frozen=True)
+class LayoutImport:
+    image_id: int
+    regions: int
+    lines: int
+    words: int
+    replaced: int = 0
+
+
+def import_layout(project: Project, image_id: int, layout: PageLayout, *, source: str, creator: str = "",
+                  replace: bool = False) -> LayoutImport:
+    """Put ``layout`` on the page as accepted annotations (one transaction). ``source`` names the format
+    (``"PAGE XML"``, ``"ALTO"``); a page that already holds an import from it is refused unless ``replace``,
+    which removes that earlier import first."""
+    with project.unit_of_work() as session:
+        image = session.get_one(Image, image_id)
+        _check_size(image, layout)
+        earlier = session.scalars(select(Annotation).where(
+            Annotation.image_id == image_id, Annotation.source_kind == SourceKind.IMPORT,
+            Annotation.source_model == source)).all()
+        if earlier and not replace:
+            raise LayoutMismatchError(f"{_name(image)} already holds an import from {source} ({len(earlier)} shapes); "
+                                      "replace it (--replace) or delete those shapes first.")
+        for row in earlier:
+            session.delete(row)
+        categories = _Categories(session)
+
+        def add(category: Category, points: Points, order: int, parent: Annotation | None, text: str | None,
+                baseline: Points | None = None) -> Annotation:
+            row = Annotation(image_id=image_id, category_id=category.id, status=AnnotationStatus.ACCEPTED,
+                             creator=creator, source_kind=SourceKind.IMPORT, source_model=source,
+                             parent_id=parent.id if parent is not None else None, reading_order=order, text=text,
+                             baseline=[v for point in baseline for v in point] if baseline else None,
+                             **shape_fields(image, _geometry(points)))
+            session.add(row)
+            session.flush()  # its id, for its children
+            return row
+
+        for region_order, region in enumerate(layout.regions):
+            region_row = add(categories.region(region), region.points, region_order, None, region.text)
+            for line_order, line in enumerate(region.lines):
+                line_row = add(categories.line(), line.points, line_order, region_row, line.text, line.baseline)
+                for word_order, word in enumerate(line.words):
+                    add(categories.word(), word.points, word_order, line_row, word.text)
+        regions, lines, words = layout.counts()
+        return LayoutImport(image_id, regions, lines, words, replaced=len(earlier))
+
+
+def _check_size(image: Image, layout: PageLayout) -> None:
+    if (layout.width, layout.height) == (image.width, image.height):
+        return
+    if (layout.width, layout.height) == (image.height, image.width):
+        raise LayoutMismatchError(f"The layout describes a {layout.width}×{layout.height} page, {_name(image)} is "
+                                  f"{image.width}×{image.height}: the scan is turned by a quarter relative to the "
+                                  "file. Nothing was imported, rather than putting every shape in the wrong place.")
+    raise LayoutMismatchError(f"The layout describes a {layout.width}×{layout.height} page, but {_name(image)} is "
+                              f"{image.width}×{image.height}: it was made for another scan or another size of it. "
+                              "Nothing was imported.")
+
+
+def _name(image: Image) -> str:
+    return image.path.replace("\\", "/").rsplit("/", 1)[-1] + (f" (page {image.page_index + 1})"
+                                                                if image.page_index else "")
+
+
+def _geometry(points: Points) -> Geometry:
+    if len(points) >= 3 and _area(points) > 0:
+        return Geometry(polygons=[{"exterior": [float(v) for point in points for v in point], "holes": []}])
+    xs, ys = [x for x, _ in points], [y for _, y in points]
+    return Geometry(bbox=(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)))
+
+
+def _area(points: Points) -> float:
+    xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
+    return abs(float(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))) / 2
+
+
+class _Categories:
+    """The categories of one import, created on first use: text levels under Text."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.known: dict[str, Category] = {}
+
+    def _get(self, name: str, under_text: bool) -> Category:
+        if name not in self.known:
+            parent = self._get(TEXT, False) if under_text else None
+            self.known[name] = get_or_create_category(self.session, name, parent=parent)[0]
+        return self.known[name]
+
+    def region(self, region: Region) -> Category:
+        return self._get(region.category, region.is_text)
+
+    def line(self) -> Category:
+        return self._get(LINE, True)
+
+    def word(self) -> Category:
+        return self._get(WORD, True)
+
+
+def layout_of(project: Project, image_id: int, *, include_proposals: bool = False) -> PageLayout:
+    """The page's shapes as a layout: top-level shapes are regions, their children lines, theirs words, in
+    reading order (shapes without one after those with one, top to bottom, left to right). A line or word
+    whose parent is not exported is wrapped in a region (and line) of its own; the notes say how many."""
+    statuses = [AnnotationStatus.ACCEPTED] + ([AnnotationStatus.PROPOSED] if include_proposals else [])
+    with project.unit_of_work() as session:
+        image = session.get_one(Image, image_id)
+        rows = session.scalars(select(Annotation).where(Annotation.image_id == image_id,
+                                                        Annotation.status.in_(statuses))).all()
+        names = {c.id: c.name for c in session.scalars(select(Category))}
+        text_parent = find_category(session, TEXT)
+        text_ids = {c.id for c in session.scalars(select(Category).where(
+            Category.parent_id == (text_parent.id if text_parent is not None else -1)))}
+        layout = PageLayout(image.width, image.height)
+        present = {row.id for row in rows}
+        children: dict[int | None, list[Annotation]] = defaultdict(list)
+        for row in rows:
+            children[row.parent_id if row.parent_id in present else None].append(row)
+        wrapped = 0
+        for row in _ordered(children[None]):
+            name = names[row.category_id]
+            points = outline(row, image)
+            if name == WORD and not children[row.id]:
+                layout.regions.append(Region("other", points, [Line(points, [Word(points, row.text)])]))
+                wrapped += 1
+            elif name == LINE:
+                layout.regions.append(Region("other", points, [_line(row, children, image)]))
+                wrapped += 1
+            elif children[row.id] or row.category_id in text_ids or name in TEXT_REGION_CATEGORIES.values():
+                kind = kind_of_category(name)
+                layout.regions.append(Region(kind if kind in TEXT_REGION_CATEGORIES else "other", points,
+                                             [_line(line, children, image) for line in _ordered(children[row.id])],
+                                             text=row.text))
+            else:
+                layout.regions.append(Region(kind_of_category(name), points))
+        if wrapped:
+            layout.notes.append(f"{wrapped} line(s) or word(s) without a region were each written in a region of "
+                                "their own")
+        return layout
+
+
+def _line(row: Annotation, children: dict[int | None, list[Annotation]], image: Image) -> Line:
+    baseline = row.baseline or []
+    return Line(outline(row, image), [Word(outline(word, image), word.text) for word in _ordered(children[row.id])],
+                text=row.text, baseline=list(zip(baseline[0::2], baseline[1::2], strict=False)) or None)
+
+
+def _ordered(rows: list[Annotation]) -> list[Annotation]:
+    return sorted(rows, key=lambda r: (r.reading_order is None, r.reading_order or 0, r.bbox_y, r.bbox_x, r.id))
+
+
+def outline(row: Annotation, image: Image) -> Points:
+    """One polygon for a shape: its outline; the convex hull of its parts when it has several; a mask's
+    outer contour(s), likewise; a box's rectangle."""
+    parts = [part["exterior"] for part in row.polygons or []]
+    if not parts and row.rle is not None:
+        mask = rasterise(None, row.rle, image.height, image.width).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        parts = [contour.reshape(-1).astype(float).tolist() for contour in contours if len(contour) >= 3]
+    if len(parts) == 1:
+        return list(zip(parts[0][0::2], parts[0][1::2], strict=False))
+    if parts:
+        points = np.concatenate([np.asarray(part, dtype=np.float32).reshape(-1, 2) for part in parts])
+        return [(float(x), float(y)) for x, y in cv2.convexHull(points).reshape(-1, 2)]
+    x, y, w, h = row.bbox_x, row.bbox_y, row.bbox_w, row.bbox_h
+    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
