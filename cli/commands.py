@@ -12,6 +12,7 @@ from pathlib import Path
 from cli.progress import progress_bar
 from engine.coco.exporter import export_coco
 from engine.coco.importer import import_coco
+from engine.errors import MarginaliaError
 from engine.ingest.report import Outcome
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images, summarise
@@ -29,6 +30,21 @@ def open_project(folder: str) -> Project:
     project = Project.open(Path(folder))
     project.on_waiting = lambda message: print(f"marginalia: {message}", file=sys.stderr, flush=True)
     return project
+
+
+def page_ids(project: Project, args: argparse.Namespace) -> list[int]:
+    """The pages ``--pages IDS`` or ``--all`` name, checked against the project."""
+    pages = [row.id for row in list_images(project)]
+    if args.all:
+        return pages
+    try:
+        wanted = [int(part) for part in args.pages.split(",") if part.strip()]
+    except ValueError as error:
+        raise MarginaliaError(f"--pages takes page ids separated by commas, not {args.pages!r}.") from error
+    unknown = sorted(set(wanted) - set(pages))
+    if unknown:
+        raise MarginaliaError(f"The project has no page {', '.join(map(str, unknown))} (see 'marginalia list').")
+    return wanted
 
 
 def _display(path: Path) -> str:

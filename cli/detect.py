@@ -6,11 +6,10 @@ import argparse
 import json
 import sys
 
-from cli.commands import open_project
+from cli.commands import open_project, page_ids
 from cli.progress import progress_bar
 from engine.categories import add_category, list_categories
 from engine.errors import MarginaliaError
-from engine.inventory import list_images
 
 DEFAULT_MODEL = "grounding-dino-tiny"
 
@@ -57,20 +56,6 @@ def _prompts(project, pairs: list[str], create: bool):  # noqa: ANN001, ANN202
     return prompts
 
 
-def _page_ids(project, args: argparse.Namespace) -> list[int]:  # noqa: ANN001
-    pages = [row.id for row in list_images(project)]
-    if args.all:
-        return pages
-    try:
-        wanted = [int(part) for part in args.pages.split(",") if part.strip()]
-    except ValueError as error:
-        raise MarginaliaError(f"--pages takes page ids separated by commas, not {args.pages!r}.") from error
-    unknown = sorted(set(wanted) - set(pages))
-    if unknown:
-        raise MarginaliaError(f"The project has no page {', '.join(map(str, unknown))} (see 'marginalia list').")
-    return wanted
-
-
 def cmd_detect(args: argparse.Namespace) -> int:
     from engine.detection.detect import DetectOptions, detect  # noqa: PLC0415 - torch loads only here
     from engine.detection.tiling import Tiling  # noqa: PLC0415
@@ -83,7 +68,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
             raise MarginaliaError(f"--{name.replace('_', '-')} is a score between 0 and 1.")
     with open_project(args.project) as project:
         prompts = _prompts(project, args.phrase, args.create_categories)
-        pages = _page_ids(project, args)
+        pages = page_ids(project, args)
         options = DetectOptions(args.box_threshold, args.text_threshold, Tiling(args.tiles))
         service = ModelService(ModelStore(), ModelManager())
         refine = None

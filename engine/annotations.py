@@ -218,6 +218,22 @@ def restore_review(project: Project, states: dict[int, ReviewState]) -> dict[int
         return old
 
 
+def descendants(project: Project, ids: list[int], status: AnnotationStatus | None = None) -> list[int]:
+    """The children of ``ids``, theirs, and so on (a paragraph's lines and words), optionally only those of
+    ``status``; breadth first, without ``ids`` themselves."""
+    found: list[int] = []
+    seen = set(ids)
+    level = list(ids)
+    with project.unit_of_work() as session:
+        while level:
+            rows = session.execute(select(Annotation.id, Annotation.status).where(Annotation.parent_id.in_(level))).all()
+            level = [annotation_id for annotation_id, _ in rows if annotation_id not in seen]
+            seen.update(level)
+            found += [annotation_id for annotation_id, row_status in rows
+                      if annotation_id in level and (status is None or row_status == status)]
+    return found
+
+
 def delete_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
     with project.unit_of_work() as session:
         rows = session.scalars(select(Annotation).where(Annotation.id.in_(ids))).all()

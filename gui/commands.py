@@ -154,10 +154,15 @@ class SetCategory(_AnnotationCommand):
 
 
 class Review(_AnnotationCommand):
+    """Accept or reject; a paragraph's or line's proposed children (lines, words) go with it, in the same
+    undoable step. Children already reviewed keep their own decision."""
+
     def __init__(self, context: EditContext, image_id: int, ids: list[int], status: AnnotationStatus) -> None:
         verb = {"accepted": "Accept", "rejected": "Reject"}.get(status.value, "Review")
-        super().__init__(context, f"{verb} {len(ids)} annotation(s)", image_id)
-        self._ids = ids
+        children = store.descendants(context.project, ids, AnnotationStatus.PROPOSED)
+        with_children = f" with {len(children)} line(s)/word(s) in them" if children else ""
+        super().__init__(context, f"{verb} {len(ids)} annotation(s){with_children}", image_id)
+        self._ids = list(ids) + [child for child in children if child not in ids]
         self._status = status
         self._old: dict[int, ReviewState] = {}
 

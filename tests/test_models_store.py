@@ -127,15 +127,15 @@ def test_offline_mode_refuses_downloads_but_imports_work(hub: FakeHub, store: Mo
 
 def test_imports_are_verified_like_downloads(store: ModelStore, tmp_path: Path) -> None:
     data = os.urandom(5000)
-    good = tmp_path / "sam_tss_b_hiertext.pth"
+    good = tmp_path / "hi_sam_b.pth"
     good.write_bytes(data)
     spec = replace(get_spec("hi-sam-vit-b"), source=replace(get_spec("hi-sam-vit-b").source,
-                   file=ModelFile("sam_tss_b_hiertext.pth", 5000, "0" * 64)))
+                   file=ModelFile("hi_sam_b.pth", 5000, "0" * 64)))
     with pytest.raises(VerificationError, match="checksum"):
         store.import_files(spec, [good])
     assert store.get("hi-sam-vit-b") is None
     installed = store.import_files("hi-sam-vit-b", [good])  # the catalogue gives no checksum
-    assert installed.path("sam_tss_b_hiertext.pth").read_bytes() == data
+    assert installed.path("hi_sam_b.pth").read_bytes() == data
     store.remove("hi-sam-vit-b")
     assert store.get("hi-sam-vit-b") is None
 

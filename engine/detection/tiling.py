@@ -69,18 +69,18 @@ def plan_views(width: int, height: int, model_side: int, tiling: Tiling) -> list
     wanted = tiling is Tiling.ON or (tiling is Tiling.AUTO and min(width, height) > AUTO_FACTOR * model_side)
     if not wanted or min(width, height) <= model_side:
         return views
-    for y0 in _starts(height, model_side):
-        for x0 in _starts(width, model_side):
+    for y0 in tile_starts(height, model_side):
+        for x0 in tile_starts(width, model_side):
             views.append(View((float(x0), float(y0), float(min(x0 + model_side, width)),
                                float(min(y0 + model_side, height)))))
     return views
 
 
-def _starts(length: int, side: int) -> list[int]:
-    """Tile origins along one side: evenly spread, each overlapping the next by at least OVERLAP."""
+def tile_starts(length: int, side: int, overlap: float = OVERLAP) -> list[int]:
+    """Tile origins along one side: evenly spread, each overlapping the next by at least ``overlap``."""
     if length <= side:
         return [0]
-    step = side * (1 - OVERLAP)
+    step = side * (1 - overlap)
     count = math.ceil((length - side) / step) + 1
     return [round(i * (length - side) / (count - 1)) for i in range(count)]
 

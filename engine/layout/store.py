@@ -67,7 +67,7 @@ def import_layout(project: Project, image_id: int, layout: PageLayout, *, source
                                       "replace it (--replace) or delete those shapes first.")
         for row in earlier:
             session.delete(row)
-        categories = _Categories(session)
+        categories = TextCategories(session)
 
         def add(category: Category, points: Points, order: int, parent: Annotation | None, text: str | None,
                 baseline: Points | None = None) -> Annotation:
@@ -119,27 +119,27 @@ def _area(points: Points) -> float:
     return abs(float(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))) / 2
 
 
-class _Categories:
+class TextCategories:
     """The categories of one import, created on first use: text levels under Text."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.known: dict[str, Category] = {}
 
-    def _get(self, name: str, under_text: bool) -> Category:
+    def named(self, name: str, under_text: bool) -> Category:
         if name not in self.known:
-            parent = self._get(TEXT, False) if under_text else None
+            parent = self.named(TEXT, False) if under_text else None
             self.known[name] = get_or_create_category(self.session, name, parent=parent)[0]
         return self.known[name]
 
     def region(self, region: Region) -> Category:
-        return self._get(region.category, region.is_text)
+        return self.named(region.category, region.is_text)
 
     def line(self) -> Category:
-        return self._get(LINE, True)
+        return self.named(LINE, True)
 
     def word(self) -> Category:
-        return self._get(WORD, True)
+        return self.named(WORD, True)
 
 
 def layout_of(project: Project, image_id: int, *, include_proposals: bool = False) -> PageLayout:

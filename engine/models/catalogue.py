@@ -94,9 +94,13 @@ CATALOGUE: tuple[ModelSpec, ...] = (
               2565 * _MB, "Apache-2.0", 12, "engine.models.adapters.sam", options={"variant": "vit_h"}),
     *(ModelSpec(f"hi-sam-vit-{size}", f"Hi-SAM ViT-{size.upper()} (hierarchical text)", "text-segmentation",
                 "hi-sam",
-                UserSuppliedSource(ModelFile(f"sam_tss_{size}_hiertext.pth"),
-                                   "the Hi-SAM project page (github.com/ymy-k/Hi-SAM, HierText "
-                                   "checkpoints)"),
+                UserSuppliedSource(ModelFile(f"hi_sam_{size}.pth"),
+                                   f"the authors' Hi-SAM checkpoint hi_sam_{size}.pth (trained on HierText), linked "
+                                   "from the README of github.com/ymy-k/Hi-SAM; where those links are dead, the "
+                                   "community mirror huggingface.co/datasets/dexforint/Hi-SAM-weights (unofficial). "
+                                   f"A stroke-only SAM-TS file (sam_tss_{size}_*.pth) also works, for text strokes "
+                                   "only. Marginalia checks the file's weights and shapes when it loads it "
+                                   f"('marginalia models check hi-sam-vit-{size}')"),
                 size_mb * _MB, "Apache-2.0", memory, "engine.models.adapters.hi_sam",
                 requires=(f"sam-vit-{size}",))
       for size, size_mb, memory in (("b", 400, 4), ("l", 1300, 8), ("h", 2600, 12))),

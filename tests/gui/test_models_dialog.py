@@ -54,14 +54,14 @@ def test_import_from_a_file(qtbot, window, tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "models")
     dialog = ModelsDialog(store, window.jobs, window.notifications, window)
     qtbot.addWidget(dialog)
-    checkpoint = tmp_path / "sam_tss_b_hiertext.pth"
+    checkpoint = tmp_path / "hi_sam_b.pth"
     checkpoint.write_bytes(os.urandom(2048))
     dialog.select("hi-sam-vit-b")
     assert not dialog.download_button.isEnabled() and "Hi-SAM" in dialog.download_button.toolTip()
     assert dialog.table.item(dialog.table.currentRow(), 4).text() == "import by hand"
     dialog.import_selected([checkpoint])
     qtbot.waitUntil(lambda: store.get("hi-sam-vit-b") is not None, timeout=10_000)
-    assert store.get("hi-sam-vit-b").path("sam_tss_b_hiertext.pth").read_bytes() == checkpoint.read_bytes()
+    assert store.get("hi-sam-vit-b").path("hi_sam_b.pth").read_bytes() == checkpoint.read_bytes()
 
 
 def test_a_tool_needing_a_missing_model_offers_the_models_dialog(qtbot, window, tmp_path: Path, tiny_models) -> None:

@@ -56,12 +56,30 @@ def _sam(spec: ModelSpec, folder: Path, full: bool) -> None:
     if full:
         model = segment_anything.sam_model_registry[spec.options["variant"]]()
     else:
-        model = SamArchitecture(
-            image_size=1024, patch_size=16, encoder_width=32, encoder_depth=2, encoder_heads=2,
-            encoder_mlp_ratio=4.0, window_size=14, global_attention=(1,), prompt_width=32, mask_in_channels=16,
-            decoder_depth=2, decoder_mlp_width=64, multimask_outputs=3, iou_head_depth=3,
-            iou_head_width=32).build()
+        model = SamArchitecture(**TINY_SAM).build()
     torch.save(model.state_dict(), folder / spec.files[0].filename)
+
+
+TINY_SAM = dict(image_size=1024, patch_size=16, encoder_width=32, encoder_depth=2, encoder_heads=2,
+                encoder_mlp_ratio=4.0, window_size=14, global_attention=(1,), prompt_width=32, mask_in_channels=16,
+                decoder_depth=2, decoder_mlp_width=64, multimask_outputs=3, iou_head_depth=3, iou_head_width=32)
+VIT_B_SAM = dict(image_size=1024, patch_size=16, encoder_width=768, encoder_depth=12, encoder_heads=12,
+                 encoder_mlp_ratio=4.0, window_size=14, global_attention=(2, 5, 8, 11), prompt_width=256,
+                 mask_in_channels=16, decoder_depth=2, decoder_mlp_width=2048, multimask_outputs=3, iou_head_depth=3,
+                 iou_head_width=256)
+
+
+def _hi_sam(spec: ModelSpec, folder: Path, full: bool) -> None:
+    """As the authors publish it: what training changed (adapters, aligner, both decoders), wrapped in
+    ``{"model": …}`` beside the epoch; the frozen ViT and prompt encoder come from SAM's own file."""
+    from engine.models.adapters.hi_sam import HiSamArchitecture
+    from engine.models.adapters.sam import SamArchitecture
+
+    sam = SamArchitecture(**(VIT_B_SAM if full else TINY_SAM))
+    weights = HiSamArchitecture(sam, prompt_tokens=12, aligner_layers=1, hierarchy=True).build().state_dict()
+    trained = {key: value for key, value in weights.items()
+               if not key.startswith(("image_encoder.", "prompt_encoder.")) or "Adapter" in key}
+    torch.save({"model": trained, "epoch": 70}, folder / spec.files[0].filename)
 
 
 def _register_tiny_clip() -> None:
@@ -177,6 +195,7 @@ def _grounding_dino(spec: ModelSpec, folder: Path, full: bool) -> None:
 
 BUILDERS: dict[str, Callable[[ModelSpec, Path, bool], None]] = {
     "sam": _sam,
+    "hi-sam": _hi_sam,
     "open-clip": _open_clip,
     "hf-text": _xlm_roberta,
     "dino": _dino,

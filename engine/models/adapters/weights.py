@@ -40,8 +40,10 @@ def read_state_dict(path: Path) -> dict[str, Any]:
                               "so Marginalia refuses it. Use the publisher's file.") from error
     except (RuntimeError, OSError, EOFError, ValueError) as error:
         raise NotAWeightsFile(f"{path.name} is not a readable weights file ({error}).") from error
-    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
-        loaded = loaded["state_dict"]  # training checkpoints wrap the weights
+    for wrapper in ("state_dict", "model"):  # training checkpoints wrap the weights (beside optimizer state)
+        if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
+            loaded = loaded[wrapper]
+            break
     if not isinstance(loaded, dict) or not all(torch.is_tensor(value) for value in loaded.values()):
         raise NotAWeightsFile(f"{path.name} does not hold a table of weights.")
     return loaded

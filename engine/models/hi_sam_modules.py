@@ -1,0 +1,223 @@
+"""Hi-SAM's torch modules, written for Marginalia on top of ``segment_anything``'s (Ye et al., Hi-SAM, TPAMI 2024;
+the authors' code is Apache-2.0, github.com/ymy-k/Hi-SAM; see ``docs/`` and ``../shared/docs/hisam.md``).
+
+Hi-SAM is SAM with four changes, and parameter names that are the checkpoints' contract:
+
+* every image-encoder block gains a ``Space_Adapter`` (on the attention output, with its own residual) and
+  an ``MLP_Adapter`` (beside the MLP, scaled by 0.5), bottleneck MLPs ``D_fc1``/``D_fc2`` of width dim/4;
+* a ``modal_aligner`` turns the image embedding into 12 prompt tokens (no user prompt for strokes);
+* the ``mask_decoder`` (S-Decoder) adds a high-resolution branch: stroke logits at 4× the low-res mask;
+* the ``hi_decoder`` (H-Decoder), fed with point prompts, gives word / line / paragraph masks and a
+  "words of this line" mask at 384².
+
+Shapes for the published models (input side S = 1024, patch 16, prompt width C = 256):
+image ``[B, 3, S, S]`` → embedding ``[B, C, 64, 64]``; aligner → tokens ``[B, 12, C]``;
+S-Decoder → low-res masks ``[B, 1, 256, 256]``, stroke logits ``[B, 1, 1024, 1024]``;
+H-Decoder on N points → masks ``[N, 3, 256, 256]`` (word, line, paragraph), IoU ``[N, 3]``,
+word masks ``[N, 1, 384, 384]``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder
+from segment_anything.modeling.common import LayerNorm2d
+from segment_anything.modeling.image_encoder import Block, window_partition, window_unpartition
+from segment_anything.modeling.mask_decoder import MLP
+from torch import nn
+from torch.nn import functional as F
+
+WORD_MASK_SIDE = 384
+MLP_ADAPTER_SCALE = 0.5
+
+
+class Adapter(nn.Module):
+    """A bottleneck MLP ``[..., D] → [..., D]`` (hidden D/4, GELU); with ``skip`` it adds its input."""
+
+    def __init__(self, width: int, skip: bool = True) -> None:
+        super().__init__()
+        self.skip = skip
+        self.act = nn.GELU()
+        self.D_fc1 = nn.Linear(width, width // 4)  # noqa: N815 - the checkpoints' names
+        self.D_fc2 = nn.Linear(width // 4, width)  # noqa: N815
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.D_fc2(self.act(self.D_fc1(x)))
+        return x + out if self.skip else out
+
+
+class AdaptedBlock(Block):
+    """SAM's ViT block with Hi-SAM's two adapters; ``[B, H, W, D] → [B, H, W, D]``."""
+
+    def __init__(self, dim: int, **kwargs: object) -> None:
+        super().__init__(dim, **kwargs)  # type: ignore[arg-type]
+        self.Space_Adapter = Adapter(dim)  # noqa: N815
+        self.MLP_Adapter = Adapter(dim, skip=False)  # noqa: N815
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x
+        x = self.norm1(x)
+        if self.window_size > 0:
+            height, width = x.shape[1], x.shape[2]
+            x, padded = window_partition(x, self.window_size)
+        x = self.Space_Adapter(self.attn(x))
+        if self.window_size > 0:
+            x = window_unpartition(x, self.window_size, padded, (height, width))
+        x = shortcut + x
+        normed = self.norm2(x)
+        return x + self.mlp(normed) + MLP_ADAPTER_SCALE * self.MLP_Adapter(normed)
+
+
+class AdaptedImageEncoder(ImageEncoderViT):
+    """SAM's image encoder whose blocks carry adapters: ``[B, 3, S, S] → [B, C, S/16, S/16]``."""
+
+    def __init__(self, *, img_size: int, patch_size: int, embed_dim: int, depth: int, num_heads: int,
+                 mlp_ratio: float, out_chans: int, window_size: int, global_attn_indexes: tuple[int, ...]) -> None:
+        norm = partial(nn.LayerNorm, eps=1e-6)
+        super().__init__(img_size=img_size, patch_size=patch_size, embed_dim=embed_dim, depth=depth,
+                         num_heads=num_heads, mlp_ratio=mlp_ratio, out_chans=out_chans, qkv_bias=True,
+                         norm_layer=norm, use_rel_pos=True, window_size=window_size,
+                         global_attn_indexes=global_attn_indexes)
+        grid = img_size // patch_size
+        self.blocks = nn.ModuleList(
+            AdaptedBlock(embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio, qkv_bias=True, norm_layer=norm,
+                         use_rel_pos=True, window_size=0 if i in global_attn_indexes else window_size,
+                         input_size=(grid, grid))
+            for i in range(depth))
+
+
+class AlignerBlock(nn.Module):
+    """Self-attention over the prompt tokens, cross-attention to the image, FFN: ``[B, T, C] → [B, T, C]``."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm1 = nn.LayerNorm(width)
+        self.cross_attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(width)
+        self.ffn = nn.Sequential(nn.Linear(width, width * 4), nn.GELU(), nn.Linear(width * 4, width))
+
+    def forward(self, tokens: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        tokens = self.norm1(tokens + self.self_attn(tokens, tokens, tokens)[0])
+        pixels = image.flatten(2).transpose(1, 2)  # [B, H*W, C]
+        tokens = tokens + self.cross_attn(tokens, pixels, pixels)[0]
+        return tokens + self.ffn(self.norm2(tokens))
+
+
+class ModalAligner(nn.Module):
+    """Self-prompting: ``[B, C, h, w]`` embedding → ``[B, T, C]`` tokens (T = 12 published), each the mean of
+    the embedding weighted by one learned spatial attention map."""
+
+    def __init__(self, width: int, tokens: int, layers: int, heads: int = 8) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self.conv = nn.Sequential(
+            nn.Conv2d(width, tokens, 3, padding=1, bias=False), nn.GELU(),
+            nn.Conv2d(tokens, tokens, 3, padding=1, bias=False), nn.GELU(),
+            nn.Conv2d(tokens, tokens, 3, padding=1, bias=False), nn.GELU(),
+            nn.Conv2d(tokens, tokens, 3, padding=1, bias=False))
+        self.transformer_layers = nn.ModuleList(AlignerBlock(width, heads) for _ in range(layers))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        batch, channels = image.shape[:2]
+        attention = torch.sigmoid(self.conv(image).reshape(batch, self.tokens, -1))[..., None]  # [B, T, h*w, 1]
+        features = image.reshape(batch, channels, -1).transpose(1, 2)[:, None]  # [B, 1, h*w, C]
+        tokens = (features * attention).mean(dim=2)  # [B, T, C]
+        for layer in self.transformer_layers:
+            tokens = layer(tokens, image)
+        return tokens
+
+
+def _refinement(width: int, upscale: bool) -> nn.Sequential:
+    """The Hi-SAM high-resolution heads: (optionally two 2× transposed convolutions, then) four 3×3 convs."""
+    act = nn.GELU
+    layers: list[nn.Module] = []
+    if upscale:
+        layers += [nn.ConvTranspose2d(width * 2, width, 2, stride=2), LayerNorm2d(width), act(),
+                   nn.ConvTranspose2d(width, width, 2, stride=2), LayerNorm2d(width), act()]
+    for index in range(4):
+        layers.append(nn.Conv2d(width, width, 3, padding=1))
+        layers += [LayerNorm2d(width), act()] if index < 3 else [act()]
+    return nn.Sequential(*layers)
+
+
+class _TokenDecoder(MaskDecoder):
+    """SAM's mask decoder run to its token outputs and upscaled features."""
+
+    def decode(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
+               dense: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """image ``[1, C, h, w]``, prompts ``[N, P, C]`` → masks ``[N, M, 4h, 4w]``, IoU ``[N, M]``, mask
+        tokens ``[N, M, C]``, upscaled features ``[N, C/8, 4h, 4w]`` (M = multimask outputs + 1)."""
+        output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
+        tokens = torch.cat((output_tokens[None].expand(prompts.size(0), -1, -1), prompts), dim=1)
+        source = torch.repeat_interleave(image, tokens.shape[0], dim=0)
+        if dense is not None:
+            source = source + dense
+        position = torch.repeat_interleave(position, tokens.shape[0], dim=0)
+        batch, channels, height, width = source.shape
+        hidden, source = self.transformer(source, position, tokens)
+        mask_tokens = hidden[:, 1:1 + self.num_mask_tokens]
+        upscaled = self.output_upscaling(source.transpose(1, 2).view(batch, channels, height, width))
+        hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1)
+        b, c, h, w = upscaled.shape
+        masks = (hyper @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
+        return masks, self.iou_prediction_head(hidden[:, 0]), mask_tokens, upscaled
+
+
+class StrokeDecoder(_TokenDecoder):
+    """S-Decoder: SAM's decoder plus the high-resolution stroke branch."""
+
+    def __init__(self, *, transformer_dim: int, **kwargs: object) -> None:
+        super().__init__(transformer_dim=transformer_dim, **kwargs)  # type: ignore[arg-type]
+        self.output_upscaling_hr = _refinement(transformer_dim // 16, upscale=True)
+        self.output_hypernetworks_mlps_hr = MLP(transformer_dim, transformer_dim, transformer_dim // 16, 3)
+        depth = len(self.iou_prediction_head.layers)
+        self.iou_prediction_head_hr = MLP(transformer_dim, self.iou_prediction_head.layers[0].out_features, 1, depth)
+
+    def strokes(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
+        """image ``[1, C, h, w]``, aligner tokens ``[1, T, C]`` → stroke logits ``[1, 1, 16h, 16w]``."""
+        _masks, _iou, mask_tokens, upscaled = self.decode(image, position, prompts, None)
+        upscaled = self.output_upscaling_hr(upscaled)
+        hyper = self.output_hypernetworks_mlps_hr(mask_tokens[:, 0])[:, None]  # [1, 1, C/16]
+        b, c, h, w = upscaled.shape
+        return (hyper @ upscaled.view(b, c, h * w)).view(b, 1, h, w)
+
+
+class HierarchyDecoder(_TokenDecoder):
+    """H-Decoder: for point prompts, word / line / paragraph masks and the words of each line."""
+
+    def __init__(self, *, transformer_dim: int, **kwargs: object) -> None:
+        super().__init__(transformer_dim=transformer_dim, **kwargs)  # type: ignore[arg-type]
+        narrow = transformer_dim // 16
+        self.word_mask_dc = nn.Sequential(nn.Conv2d(transformer_dim // 8, narrow, 1), LayerNorm2d(narrow), nn.GELU())
+        self.word_mask_refine = _refinement(narrow, upscale=False)
+        self.output_word_mlp = MLP(transformer_dim, transformer_dim, narrow, 3)
+
+    def levels(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
+               words: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """image ``[1, C, h, w]``, point embeddings ``[N, P, C]`` → masks ``[N, 3, 4h, 4w]`` (word, line,
+        paragraph logits), IoU ``[N, 3]``, and (``words``) words-of-the-line logits ``[N, 1, 384, 384]``."""
+        masks, iou, mask_tokens, upscaled = self.decode(image, position, prompts, None)
+        if not words:
+            return masks[:, 1:], iou[:, 1:], None
+        words_map = self.word_mask_refine(F.interpolate(self.word_mask_dc(upscaled), (WORD_MASK_SIDE, WORD_MASK_SIDE),
+                                                    mode="bilinear", align_corners=False))
+        hyper = self.output_word_mlp(mask_tokens[:, 1:2])  # [N, 1, C/16]
+        b, c, h, w = words_map.shape
+        word_masks = (hyper @ words_map.view(b, c, h * w)).view(b, 1, h, w)
+        return masks[:, 1:], iou[:, 1:], word_masks
+
+
+class HiSam(nn.Module):
+    """The whole model; ``hi_decoder`` is ``None`` for stroke-only checkpoints (SAM-TS)."""
+
+    def __init__(self, image_encoder: AdaptedImageEncoder, modal_aligner: ModalAligner, prompt_encoder: PromptEncoder,
+                 mask_decoder: StrokeDecoder, hi_decoder: HierarchyDecoder | None) -> None:
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.modal_aligner = modal_aligner
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.hi_decoder = hi_decoder

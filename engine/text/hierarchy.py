@@ -1,0 +1,292 @@
+"""Reading a page's text with Hi-SAM: strokes, and words grouped in lines grouped in paragraphs.
+
+For each window of the page (``engine.text.windows``): the image is encoded once; the S-Decoder gives
+stroke logits (stitched over windows into the page's stroke mask); foreground pixels are sampled as point
+prompts (up to 1,500, seeded: the same page gives the same result) and decoded by the H-Decoder in
+batches. As the authors do, points whose line score is low are dropped, lines are de-duplicated with
+Matrix NMS (SOLOv2, Gaussian, σ = 2, best first) on their 256² masks, lines whose paragraph masks overlap
+(IoU > 0.5) share a paragraph (union-find), and each connected piece of a line's word mask is a word.
+
+Across windows: pieces of one line seen by neighbouring windows (a line is often wider than a window)
+are joined, words seen twice are kept once, and paragraphs sharing a line are one. Reading order is a
+recursive XY cut of the paragraphs (columns stay columns), lines top to bottom, words left to right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from engine.jobs import CancelToken
+from engine.text.masks import PageMask, union
+from engine.text.windows import Window, plan_windows
+
+NMS_SIGMA = 2.0
+NMS_BYTES = 128 * 1024**2  # above this, line masks are compared at half resolution
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    strokes: bool = True
+    hierarchy: bool = True
+    window: int | None = 1024  # page pixels per window (the model's own scale); None: the whole page at once
+    stroke_threshold: float = 0.0  # logits above it are text
+    line_score: float = 0.5  # a point's line is kept when its predicted IoU is above this
+    nms_score: float = 0.5  # … and its score after Matrix NMS
+    paragraph_affinity: float = 0.5  # paragraph-mask IoU that puts two lines in one paragraph
+    word_threshold: float = 0.0
+    points: int | None = None  # foreground points per window; None: 1,500 on a GPU (the authors'), 400 on a CPU
+    batch: int | None = None  # points decoded at once; None: 100 on a GPU, 16 on a CPU (bounded memory)
+    min_word_area: int = 32  # pixels
+    seed: int = 0
+
+
+@dataclass
+class FoundLine:
+    mask: PageMask
+    score: float
+    words: list[PageMask] = field(default_factory=list)
+
+
+@dataclass
+class FoundParagraph:
+    mask: PageMask
+    score: float
+    lines: list[FoundLine] = field(default_factory=list)
+
+
+@dataclass
+class PageText:
+    """``strokes``: the page's stroke mask ``[H, W]`` bool (``None`` when not asked for)."""
+
+    width: int
+    height: int
+    strokes: np.ndarray | None
+    paragraphs: list[FoundParagraph]
+    windows: int
+
+
+@dataclass
+class LinePiece:
+    """A line as one window saw it, with the window's paragraph group."""
+
+    mask: PageMask
+    score: float
+    words: list[PageMask]
+    group: tuple[int, int]
+
+
+def read_text(network: object, image: np.ndarray, options: TextOptions = TextOptions(),
+              cancel: CancelToken | None = None, progress: Callable[[int, int], None] | None = None) -> PageText:
+    """``image``: the page, ``[H, W, 3]`` uint8 RGB; ``network``: a loaded Hi-SAM (``HiSamNetwork``)."""
+    height, width = image.shape[:2]
+    windows = plan_windows(width, height, options.window)
+    total = np.zeros((height, width), np.float32)
+    count = np.zeros((height, width), np.uint16)
+    pieces: list[LinePiece] = []
+    rng = np.random.default_rng(options.seed)
+    for number, window in enumerate(windows):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        crop = np.ascontiguousarray(image[window.y0:window.y1, window.x0:window.x1])
+        embedding, input_size = network.encode(crop)  # type: ignore[attr-defined]
+        logits = network.stroke_logits(embedding, input_size, (window.height, window.width))  # type: ignore[attr-defined]
+        total[window.y0:window.y1, window.x0:window.x1] += logits
+        count[window.y0:window.y1, window.x0:window.x1] += 1
+        if options.hierarchy:
+            pieces += _window_lines(network, embedding, input_size, logits, window, number, options, rng, cancel)
+        if progress is not None:
+            progress(number + 1, len(windows))
+    strokes = (total / np.maximum(count, 1)) > options.stroke_threshold if options.strokes else None
+    paragraphs = assemble(pieces) if options.hierarchy else []
+    return PageText(width, height, strokes, paragraphs, len(windows))
+
+
+def _window_lines(network: object, embedding: object, input_size: tuple[int, int], logits: np.ndarray,
+                  window: Window, number: int, options: TextOptions, rng: np.random.Generator,
+                  cancel: CancelToken | None) -> list[LinePiece]:
+    ys, xs = np.nonzero(logits > options.stroke_threshold)
+    if not len(xs):
+        return []
+    chosen = rng.permutation(len(xs))[: options.points or _points_for(network)]
+    scale = input_size[0] / window.height
+    points = np.stack([xs[chosen], ys[chosen]], axis=1).astype(np.float32) * scale  # input frame
+    batch = options.batch or _batch_for(network)
+    masks, scores = [], []
+    for start in range(0, len(points), batch):  # lines and paragraphs for every point …
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        level_masks, level_iou, _ = network.levels(embedding, points[start:start + batch], words=False)  # type: ignore[attr-defined]
+        keep = np.flatnonzero(level_iou[:, 1] > options.line_score)
+        masks.append(level_masks[keep][:, 1:])  # line and paragraph, [K, 2, 256, 256]
+        scores.append(np.stack([level_iou[keep, 1], start + keep.astype(np.float32)], axis=1))
+    line_masks, line_scores = np.concatenate(masks), np.concatenate(scores)
+    if not len(line_scores):
+        return []
+    order = np.argsort(-line_scores[:, 0], kind="stable")
+    line_masks, line_scores = line_masks[order], line_scores[order]
+    decayed = matrix_nms(line_masks[:, 0] > 0, line_scores[:, 0])
+    kept = np.flatnonzero(decayed > options.nms_score)
+    word_masks = np.concatenate([  # … and the words only of the lines kept (the costly 384² branch)
+        network.levels(embedding, points[line_scores[kept[start:start + batch], 1].astype(int)], words=True)[2]  # type: ignore[attr-defined]
+        for start in range(0, len(kept), batch)]) if len(kept) else np.zeros((0, 384, 384), np.float32)
+    word_masks = dict(zip(kept.tolist(), word_masks, strict=True))
+    line_scores = line_scores[:, 0]
+    groups = _groups(mask_iou(line_masks[kept, 1] > 0) > options.paragraph_affinity)
+    pieces = []
+    for index, group in zip(kept, groups, strict=True):
+        line = PageMask.of(_to_window(line_masks[index, 0], 256, input_size, window) > 0, window.x0, window.y0)
+        word_mask = PageMask.of(_to_window(word_masks[index], 384, input_size, window) > options.word_threshold,
+                                window.x0, window.y0)
+        found = word_mask.components(options.min_word_area) if word_mask is not None else []
+        shape = union(found) if found else line
+        if shape is not None:
+            pieces.append(LinePiece(shape, float(line_scores[index]), found, (number, group)))
+    return pieces
+
+
+def _on_gpu(network: object) -> bool:
+    return str(getattr(network, "device", "cpu")).startswith("cuda")
+
+
+def _points_for(network: object) -> int:
+    return 1500 if _on_gpu(network) else 400
+
+
+def _batch_for(network: object) -> int:
+    return 100 if _on_gpu(network) else 16
+
+
+def _to_window(logits: np.ndarray, side: int, input_size: tuple[int, int], window: Window) -> np.ndarray:
+    """Logits ``[side, side]`` of the model's input frame → ``[h, w]`` of the window (as SAM post-processes)."""
+    side_of_frame = max(input_size)  # the input frame: the longest side resized to the model's input
+    frame = cv2.resize(logits.astype(np.float32), (side_of_frame, side_of_frame), interpolation=cv2.INTER_LINEAR)
+    cropped = frame[: input_size[0], : input_size[1]]  # the padding cut away
+    return cv2.resize(cropped, (window.width, window.height), interpolation=cv2.INTER_LINEAR)
+
+
+def matrix_nms(masks: np.ndarray, scores: np.ndarray, sigma: float = NMS_SIGMA) -> np.ndarray:
+    """SOLOv2's Matrix NMS (Gaussian): each mask's score decayed by its overlap with better ones, compensated
+    by how much those were themselves overlapped. ``masks [N, h, w]`` bool, best first; ``scores [N]``."""
+    iou = np.triu(mask_iou(masks), k=1)
+    compensation = iou.max(axis=0)  # [N]: how overlapped each mask is by a better one
+    decay = np.exp(-sigma * iou**2) / np.exp(-sigma * compensation[:, None] ** 2)
+    return scores * decay.min(axis=0)
+
+
+def mask_iou(masks: np.ndarray) -> np.ndarray:
+    """Pairwise IoU ``[N, N]`` of masks ``[N, h, w]`` (bool)."""
+    count = len(masks)
+    if count == 0:
+        return np.zeros((0, 0), np.float32)
+    if count * masks[0].size * 4 > NMS_BYTES:  # halve the resolution to bound memory
+        masks = masks.reshape(count, masks.shape[1] // 2, 2, masks.shape[2] // 2, 2).mean(axis=(2, 4)) >= 0.5
+    flat = masks.reshape(count, -1).astype(np.float32)
+    inter = flat @ flat.T
+    areas = flat.sum(axis=1)
+    union_ = areas[:, None] + areas[None, :] - inter
+    return np.where(union_ > 0, inter / np.maximum(union_, 1), 0).astype(np.float32)
+
+
+class _UnionFind:
+    def __init__(self, count: int) -> None:
+        self.parent = list(range(count))
+
+    def root(self, item: int) -> int:
+        while self.parent[item] != item:
+            self.parent[item] = self.parent[self.parent[item]]
+            item = self.parent[item]
+        return item
+
+    def join(self, first: int, second: int) -> None:
+        self.parent[self.root(second)] = self.root(first)
+
+
+def _groups(linked: np.ndarray) -> list[int]:
+    """Connected groups of a symmetric adjacency matrix: each item's group number."""
+    groups = _UnionFind(len(linked))
+    for i, j in zip(*np.nonzero(np.triu(linked, k=1)), strict=True):
+        groups.join(int(i), int(j))
+    return [groups.root(i) for i in range(len(linked))]
+
+
+def assemble(pieces: list[LinePiece]) -> list[FoundParagraph]:
+    """Join pieces of one line (windows overlap; a line is wider than a window), keep each word once,
+    and make paragraphs of lines that share a window's paragraph group."""
+    joined = _UnionFind(len(pieces))
+    for i, a in enumerate(pieces):
+        for j in range(i + 1, len(pieces)):
+            if joined.root(i) != joined.root(j) and continues(a.mask, pieces[j].mask):
+                joined.join(i, j)
+    lines: dict[int, list[LinePiece]] = {}
+    for index, piece in enumerate(pieces):
+        lines.setdefault(joined.root(index), []).append(piece)
+    merged = [FoundLine(union([p.mask for p in parts]), max(p.score for p in parts),
+                        _distinct([w for p in parts for w in p.words])) for parts in lines.values()]
+    groups = [{p.group for p in parts} for parts in lines.values()]
+    share = np.array([[bool(a & b) for b in groups] for a in groups], bool) if groups else np.zeros((0, 0), bool)
+    paragraph_of = _groups(share)
+    paragraphs: dict[int, list[FoundLine]] = {}
+    for index, paragraph in enumerate(paragraph_of):
+        paragraphs.setdefault(paragraph, []).append(merged[index])
+    found = [FoundParagraph(union([line.mask for line in members]), max(line.score for line in members),
+                            sorted(members, key=lambda line: (line.mask.y0, line.mask.x0)))
+             for members in paragraphs.values()]
+    for paragraph in found:
+        for line in paragraph.lines:
+            line.words.sort(key=lambda word: (word.x0, word.y0))
+    return [found[i] for i in xy_cut([p.mask.box for p in found])]
+
+
+def continues(a: PageMask, b: PageMask) -> bool:
+    """Whether two windows' views of a line are one line: on the same row (their boxes share at least half
+    the lower one's height) and, where their boxes meet, mostly the same pixels. A line wider than a
+    window is seen in pieces that share only the windows' overlap."""
+    box = a.shared_box(b)
+    if box is None or box[3] - box[1] < 0.5 * min(a.mask.shape[0], b.mask.shape[0]):
+        return False
+    smaller = min(a.pixels_in(box), b.pixels_in(box))
+    return smaller > 0 and a.intersection(b) >= 0.5 * smaller
+
+
+def _distinct(words: list[PageMask]) -> list[PageMask]:
+    """Words seen by two windows once: the larger view kept, a smaller one mostly inside it dropped."""
+    kept: list[PageMask] = []
+    for word in sorted(words, key=lambda w: -w.area):
+        if not any(word.box_overlap(other) >= 0.5 * word.area and word.intersection(other) >= 0.5 * word.area
+                   for other in kept):
+            kept.append(word)
+    return kept
+
+
+def xy_cut(boxes: list[tuple[int, int, int, int]]) -> list[int]:
+    """Reading order of boxes (x0, y0, x1, y1) by recursive XY cut: split at horizontal gaps (top to
+    bottom), else at vertical gaps (left to right: columns), recursively; boxes no gap separates go top
+    to bottom."""
+
+    def split(indices: list[int], axis: int) -> list[list[int]]:
+        ordered = sorted(indices, key=lambda i: boxes[i][axis])
+        groups: list[list[int]] = []
+        end = None
+        for index in ordered:
+            if end is None or boxes[index][axis] >= end:
+                groups.append([index])
+                end = boxes[index][axis + 2]
+            else:
+                groups[-1].append(index)
+                end = max(end, boxes[index][axis + 2])
+        return groups
+
+    def order(indices: list[int]) -> list[int]:
+        if len(indices) <= 1:
+            return indices
+        for axis in (1, 0):
+            groups = split(indices, axis)
+            if len(groups) > 1:
+                return [i for group in groups for i in order(group)]
+        return sorted(indices, key=lambda i: (boxes[i][1], boxes[i][0]))
+
+    return order(list(range(len(boxes))))

@@ -1,0 +1,198 @@
+"""Find text on pages of a project with Hi-SAM: strokes, paragraphs, lines and words become proposals.
+
+``find_text(project, service, model_id, image_ids, levels, options)`` goes page by page as one resumable
+job: each page's results are stored in one transaction (a cancelled run keeps the pages it finished), and
+a page that already holds this model's results for every level asked for is skipped. Strokes are one RLE
+mask per page in Text ▸ Text strokes; paragraphs, lines and words are proposals in Text ▸ Paragraph / Line /
+Word, linked to their parents, in reading order, scored by the line's predicted quality.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+
+from engine.annotations import Geometry, shape_fields
+from engine.detection.detect import checkpoint_of
+from engine.errors import MarginaliaError
+from engine.fileio import write_atomically
+from engine.imaging.isolated import load_page_isolated
+from engine.inventory import ImageRow, list_images
+from engine.jobs import CancelToken, JobProgress
+from engine.layout.model import LINE, TEXT_REGION_CATEGORIES, WORD
+from engine.layout.store import TextCategories
+from engine.models.runs import recorded_run
+from engine.models.service import ModelService
+from engine.project import Project
+from engine.store.schema import Annotation, Category, Image
+from engine.store.types import AnnotationStatus, SourceKind
+from engine.text.hierarchy import FoundParagraph, PageText, TextOptions, read_text
+from engine.text.masks import PageMask
+
+LEVELS = ("strokes", "paragraphs", "lines", "words")
+STROKES = "Text strokes"
+PARAGRAPH = TEXT_REGION_CATEGORIES["paragraph"]
+_CATEGORY_OF_LEVEL = {"strokes": STROKES, "paragraphs": PARAGRAPH, "lines": LINE, "words": WORD}
+
+
+@dataclass
+class TextReport:
+    pages: int = 0
+    skipped: int = 0  # already done with this model for every level asked for
+    paragraphs: int = 0
+    lines: int = 0
+    words: int = 0
+    strokes: int = 0
+    run_id: int | None = None
+    seconds: list[float] = field(default_factory=list)
+
+    def summary(self) -> str:
+        skipped = f", {self.skipped} page(s) already done were left as they were" if self.skipped else ""
+        return (f"{self.paragraphs} paragraph(s), {self.lines} line(s), {self.words} word(s) and {self.strokes} "
+                f"stroke mask(s) proposed on {self.pages} page(s){skipped}")
+
+
+def find_text(project: Project, service: ModelService, model_id: str, image_ids: list[int], levels: set[str],
+              options: TextOptions = TextOptions(), *, creator: str,
+              progress: Callable[[JobProgress], None] | None = None,
+              cancel: CancelToken | None = None) -> TextReport:
+    unknown = levels - set(LEVELS)
+    if unknown or not levels:
+        raise MarginaliaError(f"Levels are {', '.join(LEVELS)}; {', '.join(sorted(unknown)) or 'none'} asked for.")
+    rows = {row.id: row for row in list_images(project, image_ids)}
+    pages = [rows[i] for i in image_ids if i in rows]
+    unusable = [row for row in pages if row.missing or row.changed]
+    if unusable:
+        raise MarginaliaError(f"{len(unusable)} of the pages cannot be read as imported (missing or changed "
+                              f"files), e.g. {unusable[0].display_name}; relink them or leave them out.")
+    checkpoint = checkpoint_of(service, model_id)
+    nothing = _NothingFound(project.folder / "cache" / "text" / "nothing-found.json", model_id, checkpoint)
+    report = TextReport()
+    parameters = {"levels": sorted(levels), "window": options.window, "points": options.points,
+                  "line_score": options.line_score, "nms_score": options.nms_score, "pages": len(pages)}
+    with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
+                      model_version=checkpoint[:12]) as run:
+        report.run_id = run.id
+        started = time.perf_counter()
+        for index, row in enumerate(pages):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            wanted = levels - _levels_done(project, row.id, model_id) - nothing.levels(row)
+            if not wanted:
+                report.skipped += 1
+                continue
+            image = np.asarray(load_page_isolated(Path(row.path), row.page_index, image_format=row.format)
+                               .convert("RGB"))
+            asked = TextOptions(**{**options.__dict__, "strokes": "strokes" in wanted,
+                                   "hierarchy": bool(wanted - {"strokes"})})
+
+            def windows_done(done: int, total: int, page: int = index, name: str = row.display_name) -> None:
+                if progress is not None:
+                    elapsed = time.perf_counter() - started
+                    fraction = (page + done / total) / len(pages)
+                    left = elapsed / fraction * (1 - fraction) if fraction else 0
+                    progress(JobProgress(page * total + done, len(pages) * total,
+                                         f"{name}: window {done} of {total} · about {left:.0f} s left"))
+
+            page_started = time.perf_counter()
+            text = service.run(model_id, lambda network, o=asked, i=image: read_text(network, i, o, cancel,
+                                                                                     windows_done))
+            stored = _store(project, row, text, wanted, model_id, checkpoint, run.id, creator, report)
+            nothing.remember(row, {level for level in wanted if not stored.get(level)})
+            report.pages += 1
+            report.seconds.append(time.perf_counter() - page_started)
+        run.timings["seconds_per_page"] = report.seconds
+    return report
+
+
+def _levels_done(project: Project, image_id: int, model_id: str) -> set[str]:
+    with project.unit_of_work() as session:
+        names = set(session.scalars(select(Category.name).join(Annotation, Annotation.category_id == Category.id)
+                                    .where(Annotation.image_id == image_id, Annotation.source_model == model_id)))
+    return {level for level, name in _CATEGORY_OF_LEVEL.items() if name in names}
+
+
+class _NothingFound:
+    """Pages where the model found nothing for a level (a blank page, an engraving): remembered by the
+    page's content, model and weights, so that running again does not read them again."""
+
+    def __init__(self, path: Path, model_id: str, checkpoint: str) -> None:
+        self.path, self.prefix = path, f"{model_id}:{checkpoint[:16]}"
+        try:
+            self.known: dict[str, list[str]] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.known = {}
+
+    def _key(self, row: ImageRow) -> str:
+        return f"{self.prefix}:{row.sha256}:{row.page_index}"
+
+    def levels(self, row: ImageRow) -> set[str]:
+        return set(self.known.get(self._key(row), []))
+
+    def remember(self, row: ImageRow, levels: set[str]) -> None:
+        if levels:
+            self.known[self._key(row)] = sorted(self.levels(row) | levels)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomically(self.path, json.dumps(self.known, indent=0).encode("utf-8"))
+
+
+def _store(project: Project, row: ImageRow, text: PageText, levels: set[str], model_id: str, checkpoint: str,
+           run_id: int, creator: str, report: TextReport) -> dict[str, int]:
+    """One transaction: the page's strokes and its paragraphs ⊃ lines ⊃ words (only the levels asked for;
+    a line's parent is its paragraph when paragraphs are kept). How many of each level were stored."""
+    before = {"strokes": report.strokes, "paragraphs": report.paragraphs, "lines": report.lines,
+              "words": report.words}
+    with project.unit_of_work() as session:
+        image = session.get_one(Image, row.id)
+        categories = TextCategories(session)
+        siblings: dict[int | None, int] = {}  # reading order: the next place among a parent's children
+
+        def add(level: str, mask: PageMask | None, geometry: Geometry | None, score: float | None,
+                parent: Annotation | None) -> Annotation:
+            parent_id = parent.id if parent is not None else None
+            order = siblings.get(parent_id, 0)
+            siblings[parent_id] = order + 1
+            shape = geometry or mask.geometry(image.width, image.height)  # type: ignore[union-attr]
+            annotation = Annotation(
+                image_id=row.id, category_id=categories.named(_CATEGORY_OF_LEVEL[level], True).id,
+                status=AnnotationStatus.PROPOSED, creator=creator, source_kind=SourceKind.MODEL,
+                source_model=model_id, source_version=checkpoint[:12], prompt="", model_run_id=run_id,
+                score=None if score is None else round(min(max(score, 0.0), 1.0), 4),
+                parent_id=parent_id, reading_order=order,
+                **shape_fields(image, shape))
+            session.add(annotation)
+            session.flush()
+            return annotation
+
+        if "strokes" in levels and text.strokes is not None and text.strokes.any():
+            from engine.coco.geometry import rle_from_mask
+
+            add("strokes", None, Geometry(rle=rle_from_mask(text.strokes)), None, None)
+            report.strokes += 1
+        for paragraph in text.paragraphs:
+            _add_paragraph(add, paragraph, levels, report)
+    after = {"strokes": report.strokes, "paragraphs": report.paragraphs, "lines": report.lines, "words": report.words}
+    return {level: after[level] - before[level] for level in after}
+
+
+def _add_paragraph(add: Callable[..., Annotation], paragraph: FoundParagraph, levels: set[str],
+                   report: TextReport) -> None:
+    parent = None
+    if "paragraphs" in levels:
+        parent = add("paragraphs", paragraph.mask, None, paragraph.score, None)
+        report.paragraphs += 1
+    for line in paragraph.lines:
+        line_parent = parent
+        if "lines" in levels:
+            line_parent = add("lines", line.mask, None, line.score, parent)
+            report.lines += 1
+        if "words" in levels:
+            for word in line.words:
+                add("words", word, None, line.score, line_parent)
+                report.words += 1

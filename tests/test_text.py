@@ -1,0 +1,222 @@
+"""Finding text with Hi-SAM: window stitching, grouping words into lines and lines into paragraphs, reading
+order, Matrix NMS; end to end with the tiny Hi-SAM on shared scans (a consistent hierarchy, resumable)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from engine.annotations import descendants
+from engine.errors import JobCancelled
+from engine.ingest.scan_import import import_scans
+from engine.inventory import list_images
+from engine.jobs import CancelToken
+from engine.models.runtime import DeviceChoice, ModelManager
+from engine.models.service import ModelService
+from engine.project import Project
+from engine.store.schema import Annotation, Category
+from engine.store.types import AnnotationStatus
+from engine.text.hierarchy import LinePiece, TextOptions, assemble, matrix_nms, xy_cut
+from engine.text.masks import PageMask
+from engine.text.run import find_text
+from engine.text.windows import plan_windows, stitch
+
+MODEL = "hi-sam-vit-b"
+REPO = Path(__file__).resolve().parents[1]
+# The tiny random model scores everything low: keep what it finds, from few points.
+LOOSE = TextOptions(window=256, line_score=-1e9, nms_score=-1e9, points=24, batch=12, stroke_threshold=-1e9,
+                    min_word_area=4)
+
+
+def test_windows_cover_the_page_and_stitching_them_gives_the_unwindowed_logits() -> None:
+    rng = np.random.default_rng(3)
+    page = rng.normal(size=(700, 1100)).astype(np.float32)  # a constructed page of logits
+    windows = plan_windows(1100, 700, 512)
+    assert len(windows) > 4 and all(w.width <= 512 and w.height <= 512 for w in windows)
+    stitched = stitch(1100, 700, windows, lambda w: page[w.y0:w.y1, w.x0:w.x1])
+    assert np.allclose(stitched, page, atol=1e-6)
+    assert ((stitched > 0) == (page > 0)).all()  # the mask is the unwindowed mask
+    # Neighbouring windows overlap by at least a quarter of their side.
+    xs = sorted({w.x0 for w in windows})
+    assert all(b - a <= 512 * 0.75 for a, b in zip(xs, xs[1:], strict=False))
+    assert plan_windows(900, 700, 1024) == plan_windows(900, 700, None)  # fits: the whole page at once
+    with pytest.raises(ValueError, match="uncovered"):
+        stitch(1100, 700, windows[:1], lambda w: page[w.y0:w.y1, w.x0:w.x1])
+
+
+def _box(x0: int, y0: int, x1: int, y1: int) -> PageMask:
+    mask = np.ones((y1 - y0, x1 - x0), bool)
+    return PageMask(x0, y0, mask)
+
+
+def test_constructed_words_group_into_the_expected_lines_and_paragraphs() -> None:
+    """Two windows (x 0–600 and 400–1000) see a long line each in part, its words in the overlap twice, and
+    their paragraph groups; a second paragraph stands apart, lower on the page."""
+    words_a = [_box(20, 10, 150, 40), _box(170, 10, 390, 40), _box(420, 10, 560, 40)]
+    words_b = [_box(420, 10, 560, 40), _box(580, 10, 760, 40), _box(780, 10, 990, 40)]
+    second_line = [_box(20, 60, 300, 90)]
+    third_line = [_box(600, 60, 950, 90)]
+    far = [_box(100, 400, 300, 430), _box(320, 400, 500, 430)]
+    pieces = [
+        LinePiece(_box(20, 10, 600, 40), 0.9, words_a, (0, 0)),
+        LinePiece(_box(20, 60, 300, 90), 0.8, second_line, (0, 0)),
+        LinePiece(_box(400, 10, 990, 40), 0.7, words_b, (1, 5)),
+        LinePiece(_box(600, 60, 950, 90), 0.6, third_line, (1, 5)),
+        LinePiece(_box(100, 400, 500, 430), 0.95, far, (0, 1)),
+    ]
+    paragraphs = assemble(pieces)
+    assert [len(p.lines) for p in paragraphs] == [3, 1]  # reading order: the upper paragraph first
+    first = paragraphs[0]
+    assert first.mask.box == (20, 10, 990, 90) and first.score == 0.9
+    long_line = first.lines[0]
+    assert long_line.mask.box == (20, 10, 990, 40)  # the two windows' pieces joined
+    assert [w.box[0] for w in long_line.words] == [20, 170, 420, 580, 780]  # the overlap's word once
+    assert [line.mask.box[1] for line in first.lines] == [10, 60, 60]
+    assert [w.box for w in paragraphs[1].lines[0].words] == [(100, 400, 300, 430), (320, 400, 500, 430)]
+
+
+def test_reading_order_keeps_columns_and_puts_a_heading_first() -> None:
+    heading = (100, 50, 900, 120)
+    left = [(100, 200, 480, 400), (100, 420, 480, 700)]
+    right = [(520, 200, 900, 500), (520, 520, 900, 690)]
+    footer = (100, 800, 900, 850)
+    boxes = [right[1], left[1], footer, right[0], heading, left[0]]
+    assert [boxes[i] for i in xy_cut(boxes)] == [heading, left[0], left[1], right[0], right[1], footer]
+
+
+def test_matrix_nms_decays_duplicates_and_keeps_distinct_lines() -> None:
+    masks = np.zeros((3, 32, 32), bool)
+    masks[0, 2:6, 2:30] = True
+    masks[1, 2:6, 3:30] = True  # nearly the first
+    masks[2, 20:24, 2:30] = True  # another line
+    scores = np.array([0.9, 0.85, 0.8])
+    decayed = matrix_nms(masks, scores)
+    assert decayed[0] == pytest.approx(0.9) and decayed[2] == pytest.approx(0.8)
+    assert decayed[1] < 0.5 < decayed[2]
+
+
+@pytest.fixture
+def text_setup(project: Project, model_store, shared_data: Path, tmp_path: Path):
+    model_store.add_tiny(MODEL)
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name in ("bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg"):
+        Image.open(shared_data / "manuscripts" / name).convert("RGB").reduce(5).save(scans / f"{name}.png")
+    import_scans(project, [scans])
+    service = ModelService(model_store, ModelManager(device=DeviceChoice("cpu")))
+    return project, service, [row.id for row in list_images(project)]
+
+
+def _text_annotations(project: Project) -> tuple[dict[int, Annotation], dict[int, str]]:
+    with project.unit_of_work() as session:
+        rows = {a.id: a for a in session.scalars(select(Annotation))}
+        names = {c.id: c.name for c in session.scalars(select(Category))}
+    return rows, names
+
+
+def test_an_end_to_end_run_stores_a_consistent_hierarchy_and_resumes(text_setup) -> None:
+    project, service, pages = text_setup
+    levels = {"strokes", "paragraphs", "lines", "words"}
+    token = CancelToken()
+
+    def stop_after_the_first_page(progress) -> None:  # noqa: ANN001
+        if progress.done == progress.total // 2:  # the first page's last window
+            token.cancel()
+
+    with pytest.raises(JobCancelled):
+        find_text(project, service, MODEL, pages, levels, LOOSE, creator="Ada", progress=stop_after_the_first_page,
+                  cancel=token)
+    rows, names = _text_annotations(project)
+    assert {a.image_id for a in rows.values()} == {pages[0]}  # the finished page kept
+    report = find_text(project, service, MODEL, pages, levels, LOOSE, creator="Ada")
+    assert report.pages == 1 and report.skipped == 1  # only the second page was read again
+    rows, names = _text_annotations(project)
+    for page in pages:
+        mine = [a for a in rows.values() if a.image_id == page]
+        by_level = {level: [a for a in mine if names[a.category_id] == level]
+                    for level in ("Text strokes", "Paragraph", "Line", "Word")}
+        assert len(by_level["Text strokes"]) == 1 and by_level["Paragraph"] and by_level["Line"]
+        assert all(a.status is AnnotationStatus.PROPOSED and a.source_model == MODEL for a in mine)
+        for level, parent_level in (("Line", "Paragraph"), ("Word", "Line")):
+            for child in by_level[level]:
+                parent = rows[child.parent_id]  # the parent exists …
+                assert names[parent.category_id] == parent_level and parent.image_id == page
+                assert parent.bbox_x - 0.5 <= child.bbox_x and parent.bbox_y - 0.5 <= child.bbox_y  # … and holds it
+                assert child.bbox_x + child.bbox_w <= parent.bbox_x + parent.bbox_w + 0.5
+                assert child.bbox_y + child.bbox_h <= parent.bbox_y + parent.bbox_h + 0.5
+        for siblings in _siblings(mine).values():  # reading order: 0, 1, 2 … among each parent's children
+            assert sorted(a.reading_order for a in siblings) == list(range(len(siblings)))
+    again = find_text(project, service, MODEL, pages, levels, LOOSE, creator="Ada")
+    assert again.pages == 0 and again.skipped == 2 and len(_text_annotations(project)[0]) == len(rows)
+
+
+def _siblings(annotations: list[Annotation]) -> dict[object, list[Annotation]]:
+    groups: dict[object, list[Annotation]] = {}
+    for annotation in annotations:
+        if annotation.reading_order is not None:
+            groups.setdefault(annotation.parent_id, []).append(annotation)
+    return groups
+
+
+def test_the_same_page_gives_the_same_text_and_levels_can_be_left_out(text_setup) -> None:
+    project, service, pages = text_setup
+    first = find_text(project, service, MODEL, pages[:1], {"lines"}, LOOSE, creator="Ada")
+    rows, names = _text_annotations(project)
+    assert first.lines == len(rows) > 0 and {names[a.category_id] for a in rows.values()} == {"Line"}
+    assert all(a.parent_id is None for a in rows.values())  # no paragraphs asked for: lines stand alone
+    boxes = sorted((a.bbox_x, a.bbox_y, a.bbox_w, a.bbox_h) for a in rows.values())
+    with project.unit_of_work() as session:
+        for annotation in session.scalars(select(Annotation)):
+            session.delete(annotation)
+    find_text(project, service, MODEL, pages[:1], {"lines"}, LOOSE, creator="Ada")
+    assert sorted((a.bbox_x, a.bbox_y, a.bbox_w, a.bbox_h) for a in _text_annotations(project)[0].values()) == boxes
+
+
+def test_accepting_a_paragraph_reaches_its_proposed_lines_and_words(text_setup) -> None:
+    project, service, pages = text_setup
+    find_text(project, service, MODEL, pages[:1], {"paragraphs", "lines", "words"}, LOOSE, creator="Ada")
+    rows, names = _text_annotations(project)
+    paragraph = next(a for a in rows.values() if names[a.category_id] == "Paragraph")
+    lines = [a.id for a in rows.values() if a.parent_id == paragraph.id]
+    words = [a.id for a in rows.values() if a.parent_id in lines]
+    assert sorted(descendants(project, [paragraph.id])) == sorted(lines + words)
+    with project.unit_of_work() as session:
+        session.get(Annotation, lines[0]).status = AnnotationStatus.REJECTED
+    proposed = descendants(project, [paragraph.id], AnnotationStatus.PROPOSED)
+    assert lines[0] not in proposed and set(proposed) == set(lines[1:] + words)
+
+
+def test_the_command_line_finds_text_and_says_what_it_did(text_setup) -> None:
+    project, service, pages = text_setup
+    project.close()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MARGINALIA_DEVICE": "cpu",
+           "MARGINALIA_MODELS": str(service.store.root)}
+    result = subprocess.run([sys.executable, str(REPO / "main.py"), "text", str(project.folder), "--pages",
+                             str(pages[0]), "--levels", "lines,words", "--window", "256", "--points", "24",
+                             "--line-score", "-1000", "--stroke-threshold", "-1000", "--json"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["pages"] == 1 and report["lines"] > 0 and report["paragraphs"] == 0
+    bad = subprocess.run([sys.executable, str(REPO / "main.py"), "text", str(project.folder), "--all", "--levels",
+                          "glyphs"], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 1 and "glyphs" in bad.stderr
+
+
+def test_a_page_where_nothing_is_found_is_not_read_again(text_setup) -> None:
+    project, service, pages = text_setup
+    strict = TextOptions(window=256, points=8, batch=8)  # the random model's logits are all below 0: no ink
+    first = find_text(project, service, MODEL, pages[:1], {"strokes", "lines"}, strict, creator="Ada")
+    assert first.pages == 1 and first.strokes == first.lines == 0 and not _text_annotations(project)[0]
+    again = find_text(project, service, MODEL, pages[:1], {"strokes", "lines"}, strict, creator="Ada")
+    assert again.pages == 0 and again.skipped == 1
+    words = find_text(project, service, MODEL, pages[:1], {"words"}, strict, creator="Ada")
+    assert words.pages == 1  # a level not asked for before is read
