@@ -120,6 +120,39 @@ def _review_at_scale(window, out: Path, workspace: Path) -> None:  # noqa: ANN00
     window.grab().save(str(out / "dense-page-3000-annotations.png"))
 
 
+def _text_hierarchy(window, out: Path, workspace: Path) -> None:  # noqa: ANN001
+    """A Fraktur page with its paragraphs, lines and words (the shared Kant page's PAGE ground truth,
+    imported), the Text dock's tree with a line chosen and its words lit, at a laptop's 1366×768."""
+    from engine.ingest.scan_import import import_scans
+    from engine.layout.files import import_layout_files
+    from engine.project import Project
+
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "manuscripts"
+    scans = workspace / "kant-scans"
+    scans.mkdir()
+    (scans / "kant_aufklaerung_1784_0017.tif").write_bytes((shared / "kant_aufklaerung_1784_0017.tif").read_bytes())
+    with Project.create(workspace / "kant", name="Kant, Was ist Aufklärung?") as project:
+        import_scans(project, [scans])
+        import_layout_files(project, [shared / "kant_aufklaerung_1784_0017.page.xml"], "page")
+    window.resize(1366, 768)
+    window.open_project(workspace / "kant")
+    _wait(window.page_ready, 60_000)
+    window.canvas.set_tool("text")
+    window.docks["text"].raise_()
+    _settle(800)
+    panel = window.tools["text"].controller.panel
+    paragraph = panel.tree.topLevelItem(5)
+    paragraph.setExpanded(True)
+    line = paragraph.child(2)
+    line.setExpanded(True)
+    panel.tree.setCurrentItem(line)
+    line.setSelected(True)
+    _settle(600)
+    window.canvas.fit()
+    _settle(800)
+    window.grab().save(str(out / "text-hierarchy.png"))
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as data_dir:
@@ -181,6 +214,7 @@ def main(out: Path) -> None:
         _main_window_sizes(window, out)
         _find_by_description(window, out)
         _review_at_scale(window, out, Path(data_dir))
+        _text_hierarchy(window, out, Path(data_dir))
         window.close()
         app.processEvents()
     print(f"screenshots written to {out}")

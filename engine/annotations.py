@@ -186,6 +186,17 @@ def set_category(project: Project, category_by_id: dict[int, int]) -> dict[int, 
         return old
 
 
+def set_text(project: Project, text_by_id: dict[int, str | None]) -> dict[int, str | None]:
+    """Give each annotation its transcription (``None`` or "": none); return the old ones (for undo)."""
+    with project.unit_of_work() as session:
+        old: dict[int, str | None] = {}
+        for row in session.scalars(select(Annotation).where(Annotation.id.in_(text_by_id))):
+            old[row.id] = row.text
+            row.text = text_by_id[row.id] or None
+            row.updated_at = utc_now()
+        return old
+
+
 @dataclass(frozen=True, slots=True)
 class ReviewState:
     status: AnnotationStatus

@@ -153,6 +153,22 @@ class SetCategory(_AnnotationCommand):
         return list(self._new)
 
 
+class SetText(_AnnotationCommand):
+    def __init__(self, context: EditContext, image_id: int, annotation_id: int, text: str) -> None:
+        super().__init__(context, "Transcribe", image_id)
+        self._new: dict[int, str | None] = {annotation_id: text}
+        self._old: dict[int, str | None] = {}
+
+    def apply(self, *, first_time: bool) -> None:
+        self._old = store.set_text(self.ctx.project, self._new)
+
+    def revert(self) -> None:
+        store.set_text(self.ctx.project, self._old)
+
+    def touched(self) -> list[int]:
+        return list(self._new)
+
+
 class Review(_AnnotationCommand):
     """Accept or reject; a paragraph's or line's proposed children (lines, words) go with it, in the same
     undoable step. Children already reviewed keep their own decision."""

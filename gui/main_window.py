@@ -36,6 +36,7 @@ from gui.docks.categories import CategoriesPanel
 from gui.docks.metadata import MetadataPanel
 from gui.events import ProjectEvents
 from gui.file_actions import FileActions
+from gui.layout_actions import LayoutActions
 from gui.gallery import GalleryPanel
 from gui.labelling import LabellingController, LabellingViews
 from gui.menus import build_menus
@@ -107,6 +108,8 @@ class MainWindow(QMainWindow):
         self.category_button = CategoryButton(self.categories)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
                                  self.refresh_gallery, settings)
+        self.layouts = LayoutActions(self, self.jobs, self.notifications, settings, lambda: self.project,
+                                     self._annotations_imported)
         self.tools: dict[str, ToolPlugin] = load_tools(self._tool_context())
         offers = [tool.offer() for tool in self.tools.values()]
         self._add_tool_docks(offers)
@@ -161,6 +164,7 @@ class MainWindow(QMainWindow):
             self.addDockWidget(entry.area, dock)
             if entry.tab_with in self.docks:
                 self.tabifyDockWidget(self.docks[entry.tab_with], dock)
+                self.docks[entry.tab_with].raise_()  # a tool's dock joins the tabs behind, never in front
             self.docks[entry.name] = dock
         self.docks["gallery"].raise_()
 
@@ -366,6 +370,11 @@ class MainWindow(QMainWindow):
         self.project = None
         self.setWindowTitle("Marginalia")
         self._show_welcome()
+
+    def _annotations_imported(self) -> None:
+        self.refresh_gallery()
+        if self.labelling.ctx is not None:
+            self.labelling.ctx.events.annotations_changed.emit(-1)
 
     def refresh_gallery(self, select_first: bool = False) -> None:
         project = self.project

@@ -183,11 +183,18 @@ def _broken_store(tmp_path: Path, tiny_models, change) -> ModelService:  # noqa:
 @pytest.mark.parametrize(("change", "says"), [
     (lambda weights: weights.update({"mask_decoder.extra.weight": torch.zeros(2)}), "Unexpected key"),
     (lambda weights: weights.pop("hi_decoder.output_word_mlp.layers.2.bias"), "Missing key"),
-    (lambda weights: [weights.pop(key) for key in list(weights) if "Adapter" in key], "no image-encoder adapters"),
+    (lambda weights: [weights.pop(key) for key in list(weights) if "Adapter" in key], "not a Hi-SAM checkpoint"),
     (lambda weights: weights.update({key: torch.zeros(value.shape[0], 64) for key, value in weights.items()
                                      if key.endswith("Adapter.D_fc1.weight")}), "different sizes"),
 ])
 def test_a_file_that_is_not_this_hi_sam_is_refused_with_its_reason(tmp_path: Path, tiny_models, change, says) -> None:
-    service = _broken_store(tmp_path, tiny_models, change)
-    with pytest.raises(NotAWeightsFile, match=says):
-        service.run(MODEL, lambda n: n)
+    with pytest.raises(NotAWeightsFile, match=says):  # at import, or at the latest when it loads
+        _broken_store(tmp_path, tiny_models, change).run(MODEL, lambda n: n)
+
+
+def test_importing_segment_anything_itself_as_hi_sam_is_refused_at_import(tmp_path: Path, tiny_models) -> None:
+    store = ModelStore(tmp_path / "models")
+    with pytest.raises(NotAWeightsFile, match="looks like Segment Anything itself"):
+        store.import_files(tiny_spec(MODEL), [tiny_models("sam-vit-b") / "sam_vit_b_01ec64.pth"])
+    assert store.get(MODEL) is None
+    assert store.import_files(tiny_spec(MODEL), [tiny_models(MODEL)]).id == MODEL  # its own file is taken

@@ -260,6 +260,29 @@ def test_parent_links_survive_deleting_a_line_and_undoing_it_and_ids_are_never_r
     assert layout_of(project, image_id).counts() == (13, 25, 161)
 
 
+def test_reshaping_a_word_keeps_it_in_its_line_and_strokes_stay_out_of_layout_files(kant, tmp_path: Path) -> None:
+    from engine.annotations import Geometry, create_annotation, update_geometry
+    from engine.categories import add_category
+    from engine.coco.geometry import rle_from_mask
+
+    project, image_id, folder = kant
+    import_layout_files(project, [folder / f"{KANT}.page.xml"], "page")
+    with project.unit_of_work() as session:
+        word = session.scalars(select(Annotation).join(Category).where(Category.name == "Word")).first()
+        word_id, line_id = word.id, word.parent_id
+    update_geometry(project, word_id, Geometry(bbox=(120.0, 370.0, 300.0, 60.0)))
+    with project.unit_of_work() as session:
+        assert session.get(Annotation, word_id).parent_id == line_id and session.get(Annotation, word_id).text
+    ink = np.zeros((2083, 1457), np.uint8)
+    ink[400:420, 100:900] = 1
+    strokes = add_category(project, "Text strokes").id
+    create_annotation(project, image_id=image_id, category_id=strokes, creator="hi-sam",
+                      geometry=Geometry(rle=rle_from_mask(ink)))
+    done = export_layouts(project, tmp_path / "out", "page")
+    assert read_page(done.files[0]).counts() == (13, 24, 161)  # the strokes mask is no region
+    assert any("stroke masks are not written" in note for note in done.notes)
+
+
 def layout_children(project: Project, parent_id: int) -> list[Annotation]:
     with project.unit_of_work() as session:
         return list(session.scalars(select(Annotation).where(Annotation.parent_id == parent_id)))

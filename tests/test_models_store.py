@@ -13,6 +13,7 @@ from engine.errors import JobCancelled
 from engine.jobs import CancelToken, JobProgress
 from engine.models.catalogue import CATALOGUE, ModelFile, UrlSource, get_spec
 from engine.models.download import DownloadError, download_model
+from engine.models.adapters.weights import NotAWeightsFile
 from engine.models.store import ModelStore, VerificationError
 from tests.modelkit.fake_hub import FakeHub
 
@@ -125,18 +126,24 @@ def test_offline_mode_refuses_downloads_but_imports_work(hub: FakeHub, store: Mo
     assert os.stat(installed.path("model.safetensors")).st_ino == os.stat(folder / "model.safetensors").st_ino
 
 
-def test_imports_are_verified_like_downloads(store: ModelStore, tmp_path: Path) -> None:
-    data = os.urandom(5000)
+def test_imports_are_verified_like_downloads(store: ModelStore, tmp_path: Path, tiny_models) -> None:
+    data = (tiny_models("hi-sam-vit-b") / "hi_sam_b.pth").read_bytes()
     good = tmp_path / "hi_sam_b.pth"
     good.write_bytes(data)
     spec = replace(get_spec("hi-sam-vit-b"), source=replace(get_spec("hi-sam-vit-b").source,
-                   file=ModelFile("hi_sam_b.pth", 5000, "0" * 64)))
+                   file=ModelFile("hi_sam_b.pth", len(data), "0" * 64)))
     with pytest.raises(VerificationError, match="checksum"):
         store.import_files(spec, [good])
     assert store.get("hi-sam-vit-b") is None
     installed = store.import_files("hi-sam-vit-b", [good])  # the catalogue gives no checksum
     assert installed.path("hi_sam_b.pth").read_bytes() == data
     store.remove("hi-sam-vit-b")
+    assert store.get("hi-sam-vit-b") is None
+    noise = tmp_path / "noise" / "hi_sam_b.pth"
+    noise.parent.mkdir()
+    noise.write_bytes(os.urandom(5000))
+    with pytest.raises(NotAWeightsFile, match="not a readable weights file"):  # its adapter looks inside
+        store.import_files("hi-sam-vit-b", [noise])
     assert store.get("hi-sam-vit-b") is None
 
 

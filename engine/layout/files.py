@@ -56,17 +56,36 @@ class LayoutFilesReport:
                 f"{refused}")
 
 
+def format_of(path: Path) -> str:
+    """``"page"`` or ``"alto"``, from the file's root element (not its name)."""
+    from lxml import etree
+
+    try:
+        for _event, element in etree.iterparse(str(path), events=("start",), resolve_entities=False,
+                                               no_network=True, load_dtd=False):
+            root = etree.QName(element).localname
+            break
+        else:
+            root = ""
+    except (OSError, etree.XMLSyntaxError) as error:
+        raise MarginaliaError(f"{path.name} cannot be read as XML: {error}") from error
+    found = {"PcGts": "page", "alto": "alto"}.get(root)
+    if found is None:
+        raise MarginaliaError(f"{path.name} is neither PAGE XML nor ALTO (its root element is <{root}>).")
+    return found
+
+
 def import_layout_files(project: Project, files: list[Path], fmt: str, *, image_id: int | None = None,
                         replace: bool = False, creator: str = "") -> LayoutFilesReport:
     """Each file onto its page; a file that cannot be read, or placed for certain, is refused with its reason
-    while the others are imported."""
-    layout_format = FORMATS[fmt]
+    while the others are imported. ``fmt``: "page", "alto", or "any" (each file's own, from its content)."""
     if image_id is not None and len(files) != 1:
         raise MarginaliaError("A page can be named for one file only; import the others without naming it.")
     rows = list_images(project)
     report = LayoutFilesReport()
     for path in files:
         try:
+            layout_format = FORMATS[format_of(path) if fmt == "any" else fmt]
             layout = layout_format.read(path)
             row = _chosen(rows, image_id) if image_id is not None else page_for(path, layout, rows)
             done = import_layout(project, row.id, layout, source=layout_format.name, creator=creator,

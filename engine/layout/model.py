@@ -33,6 +33,7 @@ OTHER_REGION_CATEGORIES = {
 TEXT = "Text"  # the parent category of the text levels
 LINE = "Line"
 WORD = "Word"
+STROKES = "Text strokes"  # Hi-SAM's ink mask of a page: not a region, so not written to PAGE or ALTO
 
 
 @dataclass

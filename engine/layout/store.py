@@ -23,6 +23,7 @@ from engine.coco.geometry import rasterise
 from engine.errors import MarginaliaError
 from engine.layout.model import (
     LINE,
+    STROKES,
     TEXT,
     TEXT_REGION_CATEGORIES,
     WORD,
@@ -161,7 +162,11 @@ def layout_of(project: Project, image_id: int, *, include_proposals: bool = Fals
         for row in rows:
             children[row.parent_id if row.parent_id in present else None].append(row)
         wrapped = 0
-        for row in _ordered(children[None]):
+        strokes = [row for row in children[None] if names[row.category_id] == STROKES]
+        if strokes:
+            layout.notes.append("text stroke masks are not written (the format has no place for them; COCO "
+                                "export carries them)")
+        for row in _ordered([row for row in children[None] if names[row.category_id] != STROKES]):
             name = names[row.category_id]
             points = outline(row, image)
             if name == WORD and not children[row.id]:

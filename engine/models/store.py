@@ -156,6 +156,7 @@ class ModelStore:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _place(source, target, link)
                 entries[expected.filename] = self.verify_file(expected, target, cancel=cancel)
+            _check_contents(spec, staging)
             return self.install(spec, staging, entries, source="import")
         except BaseException:
             _remove(staging)
@@ -167,6 +168,20 @@ class ModelStore:
         if not (folder / MANIFEST).is_file():
             raise MarginaliaError(f"{model_id} is not installed.")
         _remove(folder)
+
+
+def _check_contents(spec: ModelSpec, staging: Path) -> None:
+    """A file imported by hand is checked by its adapter (``verify_files``, where it has one) before it is
+    installed: the wrong checkpoint is refused now, with its reason, not at its first use."""
+    from engine.models.adapters import adapter_for  # noqa: PLC0415 - adapters import the store
+
+    try:
+        adapter = adapter_for(spec)
+    except MarginaliaError:
+        return  # no adapter yet: nothing to check the file with
+    verify = getattr(adapter, "verify_files", None)
+    if verify is not None:
+        verify(spec, staging)
 
 
 def _index_files(paths: list[Path]) -> dict[str, Path]:

@@ -41,6 +41,7 @@ class TextOptions:
     points: int | None = None  # foreground points per window; None: 1,500 on a GPU (the authors'), 400 on a CPU
     batch: int | None = None  # points decoded at once; None: 100 on a GPU, 16 on a CPU (bounded memory)
     min_word_area: int = 32  # pixels
+    max_lines: int = 120  # per window, best first: more lines than a window's text holds is noise
     seed: int = 0
 
 
@@ -130,6 +131,7 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
     line_masks, line_scores = line_masks[order], line_scores[order]
     decayed = matrix_nms(line_masks[:, 0] > 0, line_scores[:, 0])
     kept = np.flatnonzero(decayed > options.nms_score)
+    kept = kept[np.argsort(-decayed[kept], kind="stable")][: options.max_lines]
     word_masks = np.concatenate([  # … and the words only of the lines kept (the costly 384² branch)
         network.levels(embedding, points[line_scores[kept[start:start + batch], 1].astype(int)], words=True)[2]  # type: ignore[attr-defined]
         for start in range(0, len(kept), batch)]) if len(kept) else np.zeros((0, 384, 384), np.float32)

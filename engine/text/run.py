@@ -25,7 +25,7 @@ from engine.fileio import write_atomically
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, list_images
 from engine.jobs import CancelToken, JobProgress
-from engine.layout.model import LINE, TEXT_REGION_CATEGORIES, WORD
+from engine.layout.model import LINE, STROKES, TEXT_REGION_CATEGORIES, WORD
 from engine.layout.store import TextCategories
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService
@@ -36,7 +36,6 @@ from engine.text.hierarchy import FoundParagraph, PageText, TextOptions, read_te
 from engine.text.masks import PageMask
 
 LEVELS = ("strokes", "paragraphs", "lines", "words")
-STROKES = "Text strokes"
 PARAGRAPH = TEXT_REGION_CATEGORIES["paragraph"]
 _CATEGORY_OF_LEVEL = {"strokes": STROKES, "paragraphs": PARAGRAPH, "lines": LINE, "words": WORD}
 

@@ -105,6 +105,8 @@ class AnnotationTableModel(QAbstractTableModel):
                 return record.id
             if column == 4:
                 return -1.0 if record.score is None else record.score
+            if column == 1:
+                return self._category_name(record).casefold()  # by name, whatever its place in a hierarchy
             return self._text(record, column).casefold()
         if role == ID_ROLE:
             return record.id
@@ -127,6 +129,18 @@ class AnnotationTableModel(QAbstractTableModel):
             return self._swatches[category.colour]
         return None
 
+    def _depth(self, record: AnnotationRecord) -> int:
+        """How deep in a text hierarchy the annotation lies among this page's rows (0: at the top)."""
+        depth, seen = 0, {record.id}
+        while record.parent_id is not None and record.parent_id not in seen:
+            row = self.row_of(record.parent_id)
+            if row is None:
+                break
+            record = self._records[row]
+            seen.add(record.id)
+            depth += 1
+        return depth
+
     def _category_name(self, record: AnnotationRecord) -> str:
         category = self._categories.get(record.category_id)
         return category.name if category else "?"
@@ -134,8 +148,9 @@ class AnnotationTableModel(QAbstractTableModel):
     def _text(self, record: AnnotationRecord, column: int) -> str:
         if column == 0:
             return str(record.id)
-        if column == 1:
-            return self._category_name(record)
+        if column == 1:  # a line under its paragraph, a word under its line: indented, as in a tree
+            depth = self._depth(record)
+            return f"{'   ' * (depth - 1)}└ {self._category_name(record)}" if depth else self._category_name(record)
         if column == 2:
             return record.status.value
         if column == 3:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 TOOL_MODULES: tuple[str, ...] = (
     "gui.tools.sam",
     "gui.tools.find",
+    "gui.tools.text",
     "gui.tools.search",
 )
 

@@ -15,14 +15,13 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QWidget
 
 from gui.canvas.tools import SelectTool
+from gui.tools.scope import pages_in_scope, scope_box
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 MODEL = "grounding-dino-tiny"
 REFINE_MODEL = "sam-vit-b"
 PRESETS = ("decorated initial", "coat of arms", "stamp", "marginal note", "woodcut", "signature", "seal",
            "printer's device", "catchword", "page number")
-SCOPES = (("page", "This page"), ("selected", "Selected pages"), ("gallery", "Gallery's pages"),
-          ("all", "All pages"))
 
 
 class FindTool(SelectTool):
@@ -63,10 +62,7 @@ class FindOptions(QWidget):
         self.box = _slider(35, "Box threshold: boxes scoring below it are not proposed")
         self.text = _slider(25, "Text threshold: a box names a phrase when the phrase's words score above it")
         self.box_value, self.text_value = QLabel("0.35"), QLabel("0.25")
-        self.scope = QComboBox()
-        for key, text in SCOPES:
-            self.scope.addItem(text, key)
-        self.scope.setToolTip("Which pages to look at (select several in the gallery with Ctrl- or Shift-click)")
+        self.scope = scope_box()
         self.tiling = QComboBox()
         for key, text in (("auto", "Tiles auto"), ("on", "Tiles on"), ("off", "Tiles off")):
             self.tiling.addItem(text, key)
@@ -141,15 +137,7 @@ class FindController:
                              Tiling(self.options.tiling.currentData()))
 
     def _pages(self) -> list[int]:
-        scope = self.options.scope.currentData()
-        if scope == "page":
-            current = self.context.labelling.image_id
-            return [current] if current is not None else []
-        if scope == "selected":  # Ctrl/Shift-click in the gallery
-            return self.context.pages.selected_image_ids()
-        if scope == "gallery":
-            return self.context.pages.visible_image_ids()
-        return [row.id for row in self.context.pages.model.rows()]  # every page, whatever the filters
+        return pages_in_scope(self.context, self.options.scope.currentData())
 
     def run(self) -> None:
         project = self.context.project()

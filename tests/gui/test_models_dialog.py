@@ -50,12 +50,12 @@ def test_download_with_progress_then_remove(qtbot, window, hub: FakeHub, tmp_pat
     assert store.get("dino-vits16") is None
 
 
-def test_import_from_a_file(qtbot, window, tmp_path: Path) -> None:
+def test_import_from_a_file(qtbot, window, tmp_path: Path, tiny_models) -> None:
     store = ModelStore(tmp_path / "models")
     dialog = ModelsDialog(store, window.jobs, window.notifications, window)
     qtbot.addWidget(dialog)
     checkpoint = tmp_path / "hi_sam_b.pth"
-    checkpoint.write_bytes(os.urandom(2048))
+    checkpoint.write_bytes((tiny_models("hi-sam-vit-b") / "hi_sam_b.pth").read_bytes())
     dialog.select("hi-sam-vit-b")
     assert not dialog.download_button.isEnabled() and "Hi-SAM" in dialog.download_button.toolTip()
     assert dialog.table.item(dialog.table.currentRow(), 4).text() == "import by hand"

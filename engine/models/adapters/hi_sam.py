@@ -165,6 +165,21 @@ def load(files: ModelFiles, device: str) -> HiSamNetwork:
                         size_in_bytes(model))
 
 
+def verify_files(spec: Any, folder: Any) -> None:
+    """At import: the file must hold Hi-SAM's own weights (its adapters and the S-Decoder's high-resolution
+    branch), not SAM's or another model's. Shapes are checked against SAM when the model loads."""
+    name = next(file.filename for file in spec.files if not file.optional)
+    weights = read_state_dict(folder / name)
+    missing = [key for key in ("image_encoder.blocks.0.Space_Adapter.D_fc1.weight",
+                               "mask_decoder.output_upscaling_hr.0.weight", "modal_aligner.conv.0.weight")
+               if key not in weights]
+    if missing:
+        looks_like_sam = "image_encoder.patch_embed.proj.weight" in weights
+        raise NotAWeightsFile(f"This file is not a Hi-SAM checkpoint (it has no {missing[0].split('.')[0]} "
+                              f"weights{'; it looks like Segment Anything itself' if looks_like_sam else ''}). "
+                              "Import hi_sam_b.pth, hi_sam_l.pth or hi_sam_h.pth from the Hi-SAM authors.")
+
+
 def _check_sizes_agree(own: dict[str, Any], sam: dict[str, Any], own_name: str, sam_name: str) -> None:
     """The adapters' width must be SAM's encoder width: a ViT-L Hi-SAM file over a ViT-B SAM cannot work."""
     adapter = own.get("image_encoder.blocks.0.Space_Adapter.D_fc1.weight")
