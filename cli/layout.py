@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.commands import EXIT_FAILED, EXIT_OK, _display, open_project
+from cli.commands import EXIT_FAILED, EXIT_OK, open_project
 from engine.errors import MarginaliaError
 from engine.paths import displayable
 
@@ -67,6 +67,5 @@ def export_layout(args: argparse.Namespace) -> int:
         done = export_layouts(project, out, args.format, include_proposals=args.include_proposals)
     for note in done.notes:
         print(f"note: {displayable(note)}")
-    print(f"Wrote {len(done.files)} {FORMATS[args.format].name} file(s) to {_display(out)}: {done.regions} "
-          f"region(s), {done.lines} line(s), {done.words} word(s)")
+    print(f"{FORMATS[args.format].name}: {done.summary()}")
     return EXIT_OK

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from engine.errors import ProjectError
+from engine.errors import MarginaliaError, ProjectError
 from engine.fileio import sha256_file
 from engine.paths import displayable
 from engine.project import Project
@@ -209,3 +209,15 @@ def summarise(project: Project) -> ProjectSummary:
         proposed=sum(row.proposed for row in rows),
         rejected=sum(row.rejected for row in rows),
     )
+
+
+def readable_pages(project: Project, image_ids: list[int]) -> list[ImageRow]:
+    """The pages ``image_ids`` names (in that order) for a model to read; refused, with an example, when
+    any is missing or changed since import (a model must not read other content than was imported)."""
+    rows = {row.id: row for row in list_images(project, image_ids)}
+    pages = [rows[i] for i in image_ids if i in rows]
+    unusable = [row for row in pages if row.missing or row.changed]
+    if unusable:
+        raise MarginaliaError(f"{len(unusable)} of the pages cannot be read as imported (missing or changed "
+                              f"files), e.g. {unusable[0].display_name}; relink them or leave them out.")
+    return pages

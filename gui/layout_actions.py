@@ -74,6 +74,4 @@ class LayoutActions:
 
         self._jobs.submit("Exporting page layouts",
                           lambda progress, cancel: export_layouts(project, folder, fmt),
-                          lambda done: self._notes.info(
-                              f"Wrote {len(done.files)} file(s) to {displayable(str(done.folder))}: {done.regions} "
-                              f"region(s), {done.lines} line(s), {done.words} word(s)"), background=True)
+                          lambda done: self._notes.info(done.summary()), background=True)

@@ -330,3 +330,18 @@ def test_writers_round_trip_a_layout_in_memory(schemas, tmp_path: Path) -> None:
         back = read(path)
         assert [r.kind for r in back.regions] == ["heading", "marginalia", "SeparatorRegion"]
         assert back.regions[0].lines[0].words[1].text == "&<>" and back.image_name == "scan.tif"
+
+
+def test_proposals_are_written_only_when_asked_and_the_export_says_how_many_were_left_out(kant, tmp_path: Path) -> None:
+    from engine.store.types import AnnotationStatus
+
+    project, _image_id, folder = kant
+    import_layout_files(project, [folder / f"{KANT}.page.xml"], "page")
+    with project.unit_of_work() as session:  # as a model would leave them: not yet reviewed
+        for annotation in session.scalars(select(Annotation)):
+            annotation.status = AnnotationStatus.PROPOSED
+    accepted_only = export_layouts(project, tmp_path / "a", "alto")
+    assert accepted_only.regions == 0 and accepted_only.proposals_left_out == 198
+    assert "198 proposal(s) not yet reviewed were left out" in accepted_only.summary()
+    with_proposals = export_layouts(project, tmp_path / "b", "alto", include_proposals=True)
+    assert (with_proposals.regions, with_proposals.words, with_proposals.proposals_left_out) == (13, 161, 0)

@@ -11,7 +11,6 @@ cancelled run, adds only what is new.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,10 +28,10 @@ from engine.detection.tiling import Found, Tiling, merge, plan_views
 from engine.detection.tiling import iou as box_iou
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
-from engine.inventory import ImageRow, list_images
+from engine.inventory import ImageRow, list_images, readable_pages
 from engine.jobs import CancelToken, JobProgress
 from engine.models.runs import recorded_run
-from engine.models.service import ModelService
+from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
 from engine.segmentation.masks import shape_of_mask
 from engine.segmentation.prompts import Prompt
@@ -79,12 +78,7 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
     if not prompts or not any(p.phrase.strip() for p in prompts):
         raise MarginaliaError("Give at least one phrase to look for, such as “decorated initial”.")
     phrases = [p.phrase.strip() for p in prompts]
-    rows = {row.id: row for row in list_images(project, image_ids)}
-    pages = [rows[i] for i in image_ids if i in rows]
-    unusable = [row for row in pages if row.missing or row.changed]
-    if unusable:
-        raise MarginaliaError(f"{len(unusable)} of the pages cannot be read as imported (missing or changed "
-                              f"files), e.g. {unusable[0].display_name}; relink them or leave them out.")
+    pages = readable_pages(project, image_ids)
     cache = RawCache(project.folder / "cache" / CACHE_FOLDER)
     checkpoint = checkpoint_of(service, model_id)
     report = DetectReport()
@@ -151,15 +145,6 @@ def _key(row: ImageRow, model_id: str, checkpoint: str, phrases: list[str], opti
 
 def _decode(row: ImageRow) -> Image.Image:
     return load_page_isolated(Path(row.path), row.page_index, image_format=row.format).convert("RGB")
-
-
-def checkpoint_of(service: ModelService, model_id: str) -> str:
-    """One digest of the installed model's files: other weights, other boxes (and another cache)."""
-    installed = service.store.require(model_id)
-    digest = hashlib.sha256()
-    for name in sorted(installed.files):
-        digest.update(f"{name}:{installed.files[name]['sha256']};".encode())
-    return digest.hexdigest()
 
 
 def run_model(service: ModelService, model_id: str, image: Image.Image, phrases: list[str],

@@ -25,6 +25,7 @@ from engine.layout.alto import read_alto, write_alto
 from engine.layout.model import PageLayout
 from engine.layout.page_xml import read_page, write_page
 from engine.layout.store import LayoutImport, import_layout, layout_of
+from engine.paths import displayable
 from engine.project import Project
 
 
@@ -143,6 +144,13 @@ class LayoutExport:
     lines: int = 0
     words: int = 0
     notes: list[str] = field(default_factory=list)
+    proposals_left_out: int = 0
+
+    def summary(self) -> str:
+        left = (f"; {self.proposals_left_out} proposal(s) not yet reviewed were left out (accept them first, or "
+                "export with proposals)") if self.proposals_left_out else ""
+        return (f"Wrote {len(self.files)} file(s) to {displayable(str(self.folder))}: {self.regions} region(s), "
+                f"{self.lines} line(s), {self.words} word(s){left}")
 
 
 def export_layouts(project: Project, folder: Path, fmt: str, *, include_proposals: bool = False,
@@ -166,6 +174,7 @@ def export_layouts(project: Project, folder: Path, fmt: str, *, include_proposal
         report.regions, report.lines, report.words = report.regions + regions, report.lines + lines, \
             report.words + words
         report.notes += [f"{target.name}: {note}" for note in layout.notes]
+        report.proposals_left_out += layout.proposals_left_out
     return report
 
 

@@ -81,6 +81,7 @@ class PageLayout:
     regions: list[Region] = field(default_factory=list)
     image_name: str = ""
     notes: list[str] = field(default_factory=list)
+    proposals_left_out: int = 0  # on export: proposals nobody reviewed yet, not written
 
     def counts(self) -> tuple[int, int, int]:
         """(regions, lines, words)."""

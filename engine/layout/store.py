@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.annotations import Geometry, shape_fields
@@ -152,11 +152,13 @@ def layout_of(project: Project, image_id: int, *, include_proposals: bool = Fals
         image = session.get_one(Image, image_id)
         rows = session.scalars(select(Annotation).where(Annotation.image_id == image_id,
                                                         Annotation.status.in_(statuses))).all()
+        unreviewed = 0 if include_proposals else session.scalar(select(func.count()).where(
+            Annotation.image_id == image_id, Annotation.status == AnnotationStatus.PROPOSED)) or 0
         names = {c.id: c.name for c in session.scalars(select(Category))}
         text_parent = find_category(session, TEXT)
         text_ids = {c.id for c in session.scalars(select(Category).where(
             Category.parent_id == (text_parent.id if text_parent is not None else -1)))}
-        layout = PageLayout(image.width, image.height)
+        layout = PageLayout(image.width, image.height, proposals_left_out=unreviewed)
         present = {row.id for row in rows}
         children: dict[int | None, list[Annotation]] = defaultdict(list)
         for row in rows:

@@ -58,3 +58,14 @@ class ModelService:
 
 def _move(network: Network, device: str) -> Network:
     return network.to(device)
+
+
+def checkpoint_of(service: ModelService, model_id: str) -> str:
+    """One digest of the installed model's files: other weights give other results (and another cache)."""
+    import hashlib
+
+    installed = service.store.require(model_id)
+    digest = hashlib.sha256()
+    for name in sorted(installed.files):
+        digest.update(f"{name}:{installed.files[name]['sha256']};".encode())
+    return digest.hexdigest()

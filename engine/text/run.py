@@ -19,16 +19,15 @@ import numpy as np
 from sqlalchemy import select
 
 from engine.annotations import Geometry, shape_fields
-from engine.detection.detect import checkpoint_of
 from engine.errors import MarginaliaError
 from engine.fileio import write_atomically
 from engine.imaging.isolated import load_page_isolated
-from engine.inventory import ImageRow, list_images
+from engine.inventory import ImageRow, readable_pages
 from engine.jobs import CancelToken, JobProgress
 from engine.layout.model import LINE, STROKES, TEXT_REGION_CATEGORIES, WORD
 from engine.layout.store import TextCategories
 from engine.models.runs import recorded_run
-from engine.models.service import ModelService
+from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image
 from engine.store.types import AnnotationStatus, SourceKind
@@ -64,12 +63,7 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
     unknown = levels - set(LEVELS)
     if unknown or not levels:
         raise MarginaliaError(f"Levels are {', '.join(LEVELS)}; {', '.join(sorted(unknown)) or 'none'} asked for.")
-    rows = {row.id: row for row in list_images(project, image_ids)}
-    pages = [rows[i] for i in image_ids if i in rows]
-    unusable = [row for row in pages if row.missing or row.changed]
-    if unusable:
-        raise MarginaliaError(f"{len(unusable)} of the pages cannot be read as imported (missing or changed "
-                              f"files), e.g. {unusable[0].display_name}; relink them or leave them out.")
+    pages = readable_pages(project, image_ids)
     checkpoint = checkpoint_of(service, model_id)
     nothing = _NothingFound(project.folder / "cache" / "text" / "nothing-found.json", model_id, checkpoint)
     report = TextReport()

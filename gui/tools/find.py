@@ -158,7 +158,7 @@ class FindController:
             return
         self._remember()
         prompts = self._prompts(project, wanted)
-        options, service, creator = self._options(), self.context.models(), self._curator()
+        options, service, creator = self._options(), self.context.models(), self.context.curator()
         from engine.detection.detect import detect  # noqa: PLC0415
 
         self.running = True
@@ -213,7 +213,7 @@ class FindController:
         from engine.detection.detect import apply_thresholds  # noqa: PLC0415
 
         prompts = self._prompts(project, wanted)
-        options, service, creator = self._options(), self.context.models(), self._curator()
+        options, service, creator = self._options(), self.context.models(), self.context.curator()
         self.context.jobs.submit(
             "Re-filtering the page", lambda progress, cancel: apply_thresholds(
                 project, service, MODEL, image_id, prompts, options, creator=creator),
@@ -224,14 +224,8 @@ class FindController:
             self._changed()
             self.context.show_status(f"{result[0]} proposal(s) added, {result[1]} removed at the new thresholds", 3000)
 
-    def _curator(self) -> str:
-        ctx = self.context.labelling.ctx
-        return ctx.curator if ctx is not None else ""
-
     def _changed(self) -> None:
-        ctx = self.context.labelling.ctx
-        if ctx is not None:
-            ctx.events.annotations_changed.emit(-1)
+        self.context.announce_annotations_changed()
 
 
 class FindPlugin:

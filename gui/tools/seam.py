@@ -57,6 +57,17 @@ class ToolContext:
 
         return hint_for_missing_model(self.parent, self.models().store, model_id, tool, self.open_models) is None
 
+    def curator(self) -> str:
+        """Who is working: the name stored with what a tool proposes."""
+        ctx = self.labelling.ctx
+        return ctx.curator if ctx is not None else ""
+
+    def announce_annotations_changed(self) -> None:
+        """A tool changed annotations on any page: every view reads them again."""
+        ctx = self.labelling.ctx
+        if ctx is not None:
+            ctx.events.annotations_changed.emit(-1)
+
     def go_to_page(self, image_id: int) -> bool:
         """Show a page, clearing the gallery's filters when they hide it; ``False`` when it is gone."""
         return self.pages.reveal(image_id)

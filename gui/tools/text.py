@@ -89,7 +89,7 @@ class TextController:
         from engine.text.run import find_text  # noqa: PLC0415
 
         options = Options(window=self.options.window.currentData())
-        service, creator = self.context.models(), self._curator()
+        service, creator = self.context.models(), self.context.curator()
         self.running = True
         self.options.run.setEnabled(False)
         job = self.context.jobs.submit(
@@ -102,9 +102,7 @@ class TextController:
     def _done(self, project: Any, report: Any) -> None:
         if project is not self.context.project():
             return
-        ctx = self.context.labelling.ctx
-        if ctx is not None:
-            ctx.events.annotations_changed.emit(-1)
+        self.context.announce_annotations_changed()
         self.context.notifications.info(f"Find text: {report.summary()}.")
 
     def _ended(self) -> None:
@@ -120,10 +118,6 @@ class TextController:
         if ctx is None or image_id is None or record is None or (record.text or "") == text:
             return
         self.context.undo_stack.push(SetText(ctx, image_id, annotation_id, text))
-
-    def _curator(self) -> str:
-        ctx = self.context.labelling.ctx
-        return ctx.curator if ctx is not None else ""
 
 
 class TextPlugin:
