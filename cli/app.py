@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from cli import about, commands, detect, layout, models, search, text
+from cli import about, attention, commands, detect, layout, models, search, text
 from engine.errors import MarginaliaError
 from engine.paths import append_to_log
 from engine.version import build_info
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_parsers(sub, debug)
     detect.add_parser(sub, debug)
     text.add_parser(sub, debug)
+    attention.add_parsers(sub, debug)
     about.add_parser(sub, debug)
 
     gui = sub.add_parser("gui", parents=[debug], help="open the app (the default)")

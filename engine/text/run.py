@@ -9,7 +9,6 @@ Word, linked to their parents, in reading order, scored by the line's predicted 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from sqlalchemy import select
 
 from engine.annotations import Geometry, shape_fields
 from engine.errors import MarginaliaError
-from engine.fileio import write_atomically
+from engine.pages_done import NothingFound
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, readable_pages
 from engine.jobs import CancelToken, JobProgress
@@ -65,7 +64,7 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
         raise MarginaliaError(f"Levels are {', '.join(LEVELS)}; {', '.join(sorted(unknown)) or 'none'} asked for.")
     pages = readable_pages(project, image_ids)
     checkpoint = checkpoint_of(service, model_id)
-    nothing = _NothingFound(project.folder / "cache" / "text" / "nothing-found.json", model_id, checkpoint)
+    nothing = NothingFound(project.folder / "cache" / "text" / "nothing-found.json", model_id, checkpoint)
     report = TextReport()
     parameters = {"levels": sorted(levels), "window": options.window, "points": options.points,
                   "line_score": options.line_score, "nms_score": options.nms_score, "pages": len(pages)}
@@ -109,30 +108,6 @@ def _levels_done(project: Project, image_id: int, model_id: str) -> set[str]:
         names = set(session.scalars(select(Category.name).join(Annotation, Annotation.category_id == Category.id)
                                     .where(Annotation.image_id == image_id, Annotation.source_model == model_id)))
     return {level for level, name in _CATEGORY_OF_LEVEL.items() if name in names}
-
-
-class _NothingFound:
-    """Pages where the model found nothing for a level (a blank page, an engraving): remembered by the
-    page's content, model and weights, so that running again does not read them again."""
-
-    def __init__(self, path: Path, model_id: str, checkpoint: str) -> None:
-        self.path, self.prefix = path, f"{model_id}:{checkpoint[:16]}"
-        try:
-            self.known: dict[str, list[str]] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.known = {}
-
-    def _key(self, row: ImageRow) -> str:
-        return f"{self.prefix}:{row.sha256}:{row.page_index}"
-
-    def levels(self, row: ImageRow) -> set[str]:
-        return set(self.known.get(self._key(row), []))
-
-    def remember(self, row: ImageRow, levels: set[str]) -> None:
-        if levels:
-            self.known[self._key(row)] = sorted(self.levels(row) | levels)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, json.dumps(self.known, indent=0).encode("utf-8"))
 
 
 def _store(project: Project, row: ImageRow, text: PageText, levels: set[str], model_id: str, checkpoint: str,

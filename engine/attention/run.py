@@ -1,0 +1,139 @@
+"""Attention of pages (cached), and discovery: what stands out on pages becomes proposals, as one job.
+
+``attention_for`` gives a page's map from the cache or the model. ``discover`` goes page by page (a
+cancelled run keeps the pages it finished; a page holding this model's proposals, or where it found
+nothing before, is skipped): the regions holding most of the attention become proposals in the
+"Salient region" category, as masks (the patches), or, with ``refine``, as SAM's mask for each region's
+box, with the share of attention as score and one ModelRun.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from engine.annotations import Geometry, Provenance, create_annotations
+from engine.attention.cache import AttentionCache, attention_key
+from engine.attention.discover import Region, regions_of
+from engine.attention.maps import DEFAULT_MASS, DEFAULT_PATCHES, AttentionMap, attention_of
+from engine.categories import get_or_create_category
+from engine.imaging.isolated import load_page_isolated
+from engine.inventory import ImageRow, readable_pages
+from engine.jobs import CancelToken, JobProgress
+from engine.models.runs import recorded_run
+from engine.models.service import ModelService, checkpoint_of
+from engine.pages_done import NothingFound
+from engine.project import Project
+from engine.segmentation.prompts import Prompt
+from engine.segmentation.segmenter import PageRef, Segmenter
+from engine.store.schema import Annotation
+from engine.store.types import AnnotationStatus, SourceKind
+
+CATEGORY = "Salient region"
+
+
+@dataclass(frozen=True)
+class DiscoverOptions:
+    head: str | int = "mean"
+    share: float = DEFAULT_MASS  # of the attention mass the regions hold
+    patches: int = DEFAULT_PATCHES  # along the page's longer side
+    min_patches: int = 2
+
+
+@dataclass
+class DiscoverReport:
+    pages: int = 0
+    skipped: int = 0
+    proposed: int = 0
+    model_runs: int = 0  # pages whose map was computed (the others came from the cache)
+    run_id: int | None = None
+
+    def summary(self) -> str:
+        skipped = f"; {self.skipped} page(s) done before were left as they were" if self.skipped else ""
+        return f"{self.proposed} region(s) that stand out proposed on {self.pages} page(s){skipped}"
+
+
+def attention_for(project: Project, service: ModelService, model_id: str, row: ImageRow,
+                  patches: int = DEFAULT_PATCHES, cache: AttentionCache | None = None) -> tuple[AttentionMap, bool]:
+    """The page's map, and whether the model had to compute it."""
+    cache = cache or AttentionCache.of_project(project.folder)
+    key = attention_key(row.sha256, row.page_index, model_id, checkpoint_of(service, model_id), patches)
+    found = cache.get(key)
+    if found is not None:
+        return found, False
+    page = load_page_isolated(Path(row.path), row.page_index, image_format=row.format)
+    computed = service.run(model_id, lambda network: attention_of(network, page, patches))
+    cache.put(key, computed)
+    return computed, True
+
+
+def discover(project: Project, service: ModelService, model_id: str, image_ids: list[int],
+             options: DiscoverOptions = DiscoverOptions(), *, creator: str, refine: Segmenter | None = None,
+             progress: Callable[[JobProgress], None] | None = None,
+             cancel: CancelToken | None = None) -> DiscoverReport:
+    pages = readable_pages(project, image_ids)
+    checkpoint = checkpoint_of(service, model_id)
+    nothing = NothingFound(project.folder / "cache" / "attention" / "nothing-found.json", model_id, checkpoint)
+    cache = AttentionCache.of_project(project.folder)
+    report = DiscoverReport()
+    with project.unit_of_work() as session:
+        category_id = get_or_create_category(session, CATEGORY)[0].id
+    parameters = {"head": str(options.head), "share": options.share, "patches": options.patches,
+                  "pages": len(pages), "refined_with": refine.model_id if refine is not None else None}
+    with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
+                      model_version=checkpoint[:12]) as run:
+        report.run_id = run.id
+        started = time.perf_counter()
+        for index, row in enumerate(pages):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            if nothing.levels(row) or _has_proposals(project, row.id, model_id):
+                report.skipped += 1
+                continue
+            attention, computed = attention_for(project, service, model_id, row, options.patches, cache)
+            report.model_runs += computed
+            regions = regions_of(attention, options.head, options.share, options.min_patches)
+            geometries = [_shape(region, row, refine, cancel) for region in regions]
+            if regions:
+                create_annotations(project, image_id=row.id, category_id=category_id, geometries=geometries,
+                                   creator=creator, status=AnnotationStatus.PROPOSED,
+                                   provenances=[Provenance(SourceKind.MODEL, model_id, checkpoint[:12],
+                                                           f"attention {options.head}, {options.share:.0%} of mass",
+                                                           round(region.score, 4), run.id) for region in regions])
+            else:
+                nothing.remember(row, {"regions"})
+            report.pages += 1
+            report.proposed += len(regions)
+            if progress is not None:
+                elapsed = time.perf_counter() - started
+                left = elapsed / (index + 1) * (len(pages) - index - 1)
+                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: {len(regions)} region(s) · "
+                                                            f"about {left:.0f} s left"))
+    return report
+
+
+def _has_proposals(project: Project, image_id: int, model_id: str) -> bool:
+    with project.unit_of_work() as session:
+        return bool(session.scalar(select(func.count()).where(Annotation.image_id == image_id,
+                                                              Annotation.source_model == model_id)))
+
+
+def _shape(region: Region, row: ImageRow, refine: Segmenter | None, cancel: CancelToken | None) -> Geometry:
+    if refine is None:
+        return region.mask.geometry(row.width, row.height)
+    from engine.segmentation.masks import shape_of_mask  # noqa: PLC0415
+
+    embedding = refine.embedding(PageRef.of(row), cancel)  # cached after the page's first region
+    mask = refine.segment(embedding, Prompt(box=region.box)).page_mask()
+    x0, y0, x1, y1 = (int(round(v)) for v in region.box)
+    inside = mask[y0:y1, x0:x1]
+    if not inside.any():
+        return region.mask.geometry(row.width, row.height)
+    cut = mask.copy()
+    cut[:y0], cut[y1:], cut[:, :x0], cut[:, x1:] = 0, 0, 0, 0
+    found = shape_of_mask(cut)
+    return Geometry(polygons=found.polygons or None, rle=found.rle)
