@@ -106,6 +106,12 @@ def test_dino_gives_attention_maps_per_patch(model_store, model_id: str, registe
     assert network.tokens(pixels).shape == (2, 1 + registers + 8 * 12, 32)
     # The class token's attention over all tokens sums to one; the patches get part of it.
     assert bool(((maps.sum(dim=(-1, -2)) > 0) & (maps.sum(dim=(-1, -2)) <= 1.0 + 1e-5)).all())
+    # The class token's row, computed alone, is the row of the full attention matrix the model returns.
+    network.model.set_attn_implementation("eager")
+    with torch.inference_mode():
+        full = network.model(pixel_values=pixels, output_attentions=True,
+                             interpolate_pos_encoding=True).attentions[-1]  # [B, heads, T, T]
+    assert torch.allclose(maps, full[:, :, 0, 1 + registers:].reshape(2, 2, 8, 12), atol=1e-5)
 
 
 def test_grounding_dino_returns_boxes_in_image_pixels(model_store) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
 from sqlalchemy import func, select
 
 from engine.annotations import Geometry, Provenance, create_annotations
@@ -58,14 +60,15 @@ class DiscoverReport:
 
 
 def attention_for(project: Project, service: ModelService, model_id: str, row: ImageRow,
-                  patches: int = DEFAULT_PATCHES, cache: AttentionCache | None = None) -> tuple[AttentionMap, bool]:
-    """The page's map, and whether the model had to compute it."""
+                  patches: int = DEFAULT_PATCHES, cache: AttentionCache | None = None,
+                  decoded: Future[Image.Image] | None = None) -> tuple[AttentionMap, bool]:
+    """The page's map, and whether the model had to compute it (``decoded``: the page, being decoded)."""
     cache = cache or AttentionCache.of_project(project.folder)
     key = attention_key(row.sha256, row.page_index, model_id, checkpoint_of(service, model_id), patches)
     found = cache.get(key)
     if found is not None:
         return found, False
-    page = load_page_isolated(Path(row.path), row.page_index, image_format=row.format)
+    page = decoded.result() if decoded is not None else _decode(row)
     computed = service.run(model_id, lambda network: attention_of(network, page, patches))
     cache.put(key, computed)
     return computed, True
@@ -84,17 +87,20 @@ def discover(project: Project, service: ModelService, model_id: str, image_ids: 
         category_id = get_or_create_category(session, CATEGORY)[0].id
     parameters = {"head": str(options.head), "share": options.share, "patches": options.patches,
                   "pages": len(pages), "refined_with": refine.model_id if refine is not None else None}
+    todo = [row for row in pages if not (nothing.levels(row) or _has_proposals(project, row.id, model_id))]
+    report.skipped = len(pages) - len(todo)
     with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
-                      model_version=checkpoint[:12]) as run:
+                      model_version=checkpoint[:12]) as run, ThreadPoolExecutor(1) as decoder:
         report.run_id = run.id
         started = time.perf_counter()
-        for index, row in enumerate(pages):
+        ahead = decoder.submit(_decode, todo[0]) if todo else None
+        for index, row in enumerate(todo):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            if nothing.levels(row) or _has_proposals(project, row.id, model_id):
-                report.skipped += 1
-                continue
-            attention, computed = attention_for(project, service, model_id, row, options.patches, cache)
+            decoded = ahead
+            # The next page is decoded while the model reads this one.
+            ahead = decoder.submit(_decode, todo[index + 1]) if index + 1 < len(todo) else None
+            attention, computed = attention_for(project, service, model_id, row, options.patches, cache, decoded)
             report.model_runs += computed
             regions = regions_of(attention, options.head, options.share, options.min_patches)
             geometries = [_shape(region, row, refine, cancel) for region in regions]
@@ -110,10 +116,14 @@ def discover(project: Project, service: ModelService, model_id: str, image_ids: 
             report.proposed += len(regions)
             if progress is not None:
                 elapsed = time.perf_counter() - started
-                left = elapsed / (index + 1) * (len(pages) - index - 1)
-                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: {len(regions)} region(s) · "
-                                                            f"about {left:.0f} s left"))
+                left = elapsed / (index + 1) * (len(todo) - index - 1)
+                progress(JobProgress(index + 1, len(todo), f"{row.display_name}: {len(regions)} region(s) · "
+                                                           f"about {left:.0f} s left"))
     return report
+
+
+def _decode(row: ImageRow) -> Image.Image:
+    return load_page_isolated(Path(row.path), row.page_index, image_format=row.format).convert("RGB")
 
 
 def _has_proposals(project: Project, image_id: int, model_id: str) -> bool:

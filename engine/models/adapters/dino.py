@@ -55,14 +55,31 @@ class DinoNetwork:
             return self._forward(pixels).last_hidden_state.float()
 
     def attention_maps(self, pixels: Any) -> Any:
-        """``[B, 3, H, W]`` → ``[B, heads, h, w]``: class-token attention over the patches."""
+        """``[B, 3, H, W]`` → ``[B, heads, h, w]``: the last layer's class-token attention over the patches.
+
+        Only the class token's row is computed, from the last layer's queries and keys (caught on their
+        way through): the full ``[heads, T, T]`` matrices of every layer, which ``output_attentions`` keeps,
+        take gigabytes at 112 patches a side (T ≈ 9,000 tokens), and the fast attention kernels stay usable.
+        """
         import torch
 
         height, width = pixels.shape[-2] // self.patch_size, pixels.shape[-1] // self.patch_size
-        with torch.inference_mode():
-            last = self._forward(pixels).attentions[-1]  # [B, heads, T, T]
-            to_patches = last[:, :, 0, 1 + self.register_tokens:]
-            return to_patches.reshape(pixels.shape[0], self.heads, height, width).float()
+        attention = [module for module in self.model.modules() if hasattr(module, "q_proj") and
+                     hasattr(module, "k_proj")][-1]
+        caught: dict[str, Any] = {}
+        hooks = [attention.q_proj.register_forward_hook(lambda _m, _i, out: caught.__setitem__("q", out)),
+                 attention.k_proj.register_forward_hook(lambda _m, _i, out: caught.__setitem__("k", out))]
+        try:
+            with torch.inference_mode():
+                self.model(pixel_values=pixels.to(self.device, self.dtype), interpolate_pos_encoding=True)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        batch, tokens = caught["k"].shape[:2]
+        keys = caught["k"].float().view(batch, tokens, self.heads, -1).transpose(1, 2)  # [B, heads, T, d]
+        query = caught["q"][:, 0].float().view(batch, self.heads, 1, -1)  # the class token, [B, heads, 1, d]
+        weights = torch.softmax((query @ keys.transpose(-1, -2)) * attention.scaling, dim=-1)[:, :, 0]  # [B, heads, T]
+        return weights[:, :, 1 + self.register_tokens:].reshape(batch, self.heads, height, width)
 
 
 def _normalisation(files: ModelFiles) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -76,8 +93,8 @@ def _normalisation(files: ModelFiles) -> tuple[tuple[float, ...], tuple[float, .
 def load(files: ModelFiles, device: str) -> DinoNetwork:
     from transformers import AutoModel
 
-    # Eager attention: the fused kernels do not return attention weights, which are the point here.
-    model = from_folder(AutoModel, files, attn_implementation="eager").eval()
+    # The fused attention kernels: attention_maps computes the one row it needs itself.
+    model = from_folder(AutoModel, files).eval()
     config = model.config
     mean, std = _normalisation(files)
     network = DinoNetwork(model, "cpu", None, config.patch_size, getattr(config, "num_register_tokens", 0),
