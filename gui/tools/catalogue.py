@@ -16,6 +16,7 @@ TOOL_MODULES: tuple[str, ...] = (
     "gui.tools.sam",
     "gui.tools.find",
     "gui.tools.text",
+    "gui.tools.attention",
     "gui.tools.search",
 )
 

@@ -40,7 +40,7 @@ class PinPlugin:
     def offer(self) -> ToolOffer:
         count = QAction("&Count Pages", self.context.parent)
         count.triggered.connect(lambda checked=False: self.counted.append(len(self.context.pages.visible_image_ids())))
-        return ToolOffer(palette=[PaletteEntry(self.tool, "&Pin", "T")], options=self.options,
+        return ToolOffer(palette=[PaletteEntry(self.tool, "&Pin", "J")], options=self.options,
                          menu=[("pin-count", count)], docks=[DockEntry("pins", "Pins", self.panel)])
 
     def project_closed(self) -> None:

@@ -28,13 +28,13 @@ def test_a_tool_added_to_the_catalogue_appears_everywhere_it_should(qtbot, windo
     palette = window.findChild(QToolBar, "toolbar-palette")
     buttons = [b.text() for b in palette.findChildren(QToolButton) if b.defaultAction() is not None]
     # Palette order follows the catalogue; the test's Pin tool comes last.
-    assert buttons == ["Select", "Box", "Polygon", "Brush", "Eraser", "SAM", "Find", "Pin"]
+    assert buttons == ["Select", "Box", "Polygon", "Brush", "Eraser", "SAM", "Find", "Text", "Attention", "Pin"]
     tools_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Tools")
     assert "&Count Pages" in [a.text() for a in tools_menu.actions()]
     assert "Pins" in [a.text() for a in window.menuBar().actions()[2].menu().actions()]  # View ▸ Pins
 
     assert not pin.options.isVisible()
-    qtbot.keyClick(window.canvas, Qt.Key.Key_T)  # its key, from its palette entry
+    qtbot.keyClick(window.canvas, Qt.Key.Key_J)  # its key, from its palette entry
     assert window.canvas.tool is pin.tool
     qtbot.waitUntil(pin.options.isVisible, timeout=2_000)  # the bar lays out on the next event loop turn
     assert not window.tools["sam"].options.isVisible()  # one tool's options at a time

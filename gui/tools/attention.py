@@ -1,0 +1,271 @@
+"""The Attention tool (key H): what a DINO model attends to on the page, as a layer, and proposals from it.
+
+Options: the model, what to show (the attention of one head, the heads' mean or max; or, for DINOv2, the
+patch features' principal components as colours), the layer's opacity, the share of the attention mass
+outlined (applied at once from the map already computed, no model run), Show, and Propose Regions over a
+scope of pages. The layer lies on the page under the shapes and follows zoom and pan; a legend says which
+model and head are shown. Maps are cached per page, so coming back to a page shows its map at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import shiboken6
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QPainterPath, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import (QComboBox, QGraphicsPathItem, QGraphicsPixmapItem, QHBoxLayout, QLabel, QPushButton,
+                               QSlider, QWidget)
+
+from gui.canvas.tools import SelectTool
+from gui.tools.scope import pages_in_scope, scope_box
+from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
+
+MODELS = (("dino-vits8", "DINO ViT-S/8"), ("dino-vits16", "DINO ViT-S/16"), ("dinov2-reg-small", "DINOv2 small (reg)"))
+LAYER_Z = 0.2  # above the page, under every shape
+OUTLINE = QColor("#00E5FF")
+
+
+class AttentionTool(SelectTool):
+    """Selecting and moving as usual: the layer and its options are the tool's work."""
+
+    name = "attention"
+    label = "Attention"
+
+
+class AttentionOptions(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("attention-options")
+        self.model = QComboBox()
+        for model_id, name in MODELS:
+            self.model.addItem(name, model_id)
+        self.view = QComboBox()
+        self.view.addItem("Attention", "attention")
+        self.view.addItem("Features (PCA)", "pca")
+        self.view.setToolTip("Features: the first three principal components of the patch features as colours "
+                             "(DINOv2 models)")
+        self.head = QComboBox()
+        self.head.setToolTip("Which attention head: the heads' mean, their maximum, or one head")
+        self.opacity = _slider(0, 100, 60, "How strongly the map covers the page")
+        self.mass = _slider(5, 95, 60, "Outline the patches holding this share of the attention (the DINO paper: "
+                                       "60 %)")
+        self.mass_value = QLabel("60 %")
+        self.show_map = QPushButton("Show Map")
+        self.show_map.setCheckable(True)
+        self.scope = scope_box()
+        self.propose = QPushButton("Propose Regions")
+        self.propose.setToolTip("Propose the outlined regions that stand out as shapes (Salient region), on "
+                                "the chosen pages")
+        self.legend = QLabel("")
+        self.legend.setObjectName("attention-legend")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        for widget in (QLabel("Attention:"), self.model, self.view, self.head, QLabel("Opacity"), self.opacity,
+                       QLabel("Mass"), self.mass, self.mass_value, self.show_map, self.scope, self.propose,
+                       self.legend):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        self.mass.valueChanged.connect(lambda value: self.mass_value.setText(f"{value} %"))
+        self.set_heads(0)
+
+    def set_heads(self, count: int) -> None:
+        current = self.head.currentData()
+        self.head.blockSignals(True)
+        self.head.clear()
+        self.head.addItem("Mean of heads", "mean")
+        self.head.addItem("Max of heads", "max")
+        for index in range(count):
+            self.head.addItem(f"Head {index}", index)
+        position = self.head.findData(current)
+        self.head.setCurrentIndex(max(position, 0))
+        self.head.blockSignals(False)
+
+
+def _slider(low: int, high: int, value: int, tip: str) -> QSlider:
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(low, high)
+    slider.setValue(value)
+    slider.setFixedWidth(70)
+    slider.setToolTip(tip)
+    return slider
+
+
+class AttentionController:
+    def __init__(self, context: ToolContext) -> None:
+        self.context = context
+        self.tool = AttentionTool(context.canvas.scene, lambda geometry: None)
+        context.canvas.add_tool(self.tool)
+        self.options = AttentionOptions()
+        self.attention: Any = None  # the open page's AttentionMap
+        self.shown_for: tuple[int, str] | None = None  # (page, model) of ``attention``
+        self.layer: QGraphicsPixmapItem | None = None
+        self.outline: QGraphicsPathItem | None = None
+        self.computed = 0  # maps asked of the model or the cache (a slider move asks for none)
+        self.options.show_map.toggled.connect(self._toggled)
+        self.options.model.currentIndexChanged.connect(lambda _i: self.refresh())
+        for signal in (self.options.view.currentIndexChanged, self.options.head.currentIndexChanged):
+            signal.connect(lambda _i: self.draw())
+        self.options.opacity.valueChanged.connect(lambda _v: self._set_opacity())
+        self.options.mass.valueChanged.connect(lambda _v: self.draw_outline())
+        self.options.propose.clicked.connect(self.propose)
+        context.pages.image_selected.connect(lambda _image_id: self.refresh())
+
+    # -- the map of the open page ----------------------------------------------------------------------
+
+    def _toggled(self, on: bool) -> None:
+        if on:
+            self.refresh()
+        else:
+            self._remove_layer()
+
+    def refresh(self) -> None:
+        """Show the open page's map (cached maps come at once; others are computed in a job)."""
+        project, image_id = self.context.project(), self.context.labelling.image_id
+        model_id = self.options.model.currentData()
+        if not self.options.show_map.isChecked() or project is None or image_id is None:
+            return
+        if self.shown_for == (image_id, model_id) and self.attention is not None:
+            self.draw()
+            return
+        if not self.context.model_ready(model_id, "The attention map"):
+            self.options.show_map.setChecked(False)
+            return
+        row = self.context.pages.model.row_for(image_id)
+        if row is None:
+            return
+        from engine.attention.run import attention_for  # noqa: PLC0415 - torch loads when the tool is used
+
+        service = self.context.models()
+        self.computed += 1
+        self.context.jobs.submit("Reading what stands out",
+                                 lambda progress, cancel: attention_for(project, service, model_id, row)[0],
+                                 lambda attention: self._arrived(image_id, model_id, attention))
+
+    def _arrived(self, image_id: int, model_id: str, attention: Any) -> None:
+        if image_id != self.context.labelling.image_id or not self.options.show_map.isChecked():
+            return  # the curator moved on, or hid the map
+        self.attention, self.shown_for = attention, (image_id, model_id)
+        self.options.set_heads(len(attention.heads))
+        self.draw()
+
+    def draw(self) -> None:
+        attention = self.attention
+        if attention is None or self.shown_for is None or self.shown_for[0] != self.context.labelling.image_id:
+            return
+        from engine.attention.render import heat_colours  # noqa: PLC0415
+
+        pca = self.options.view.currentData() == "pca"
+        if pca and attention.pca is None:
+            self.context.show_status("This model has no feature picture: choose a DINOv2 model (with registers).",
+                                     4000)
+            pca = False
+        colours = (attention.pca * 255).astype(np.uint8) if pca else heat_colours(self._values())
+        height, width = colours.shape[:2]
+        image = QImage(np.ascontiguousarray(colours).data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        layer = self._layer()
+        layer.setPixmap(QPixmap.fromImage(image))
+        layer.setTransform(QTransform.fromScale(attention.page_width / width, attention.page_height / height))
+        self._set_opacity()
+        self.draw_outline()
+        head = self.options.head.currentText().lower() if not pca else "features (PCA)"
+        self.options.legend.setText(f"{self.options.model.currentText()} · {head}")
+
+    def _values(self) -> np.ndarray:
+        return self.attention.head(self.options.head.currentData() if self.options.head.currentData() is not None
+                                   else "mean")
+
+    def draw_outline(self) -> None:
+        """The patches holding the chosen share of the mass, outlined (from the map in hand: no model run)."""
+        if self.attention is None or self.layer is None or not shiboken6.isValid(self.layer):
+            return
+        from engine.attention.maps import keep_mass  # noqa: PLC0415
+
+        kept = keep_mass(self._values(), self.options.mass.value() / 100).astype(np.uint8)
+        gh, gw = kept.shape
+        scale = 4  # patch edges as crisp corners
+        contours, _ = cv2.findContours(cv2.resize(kept, (gw * scale, gh * scale), interpolation=cv2.INTER_NEAREST),
+                                       cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        sx, sy = self.attention.page_width / (gw * scale), self.attention.page_height / (gh * scale)
+        path = QPainterPath()
+        for contour in contours:
+            points = contour.reshape(-1, 2)
+            path.moveTo(points[0][0] * sx, points[0][1] * sy)
+            for x, y in points[1:]:
+                path.lineTo(x * sx, y * sy)
+            path.closeSubpath()
+        if self.outline is None or not shiboken6.isValid(self.outline):
+            self.outline = QGraphicsPathItem()
+            pen = QPen(OUTLINE, 2)
+            pen.setCosmetic(True)
+            self.outline.setPen(pen)
+            self.outline.setZValue(LAYER_Z + 0.01)
+            self.context.canvas.scene().addItem(self.outline)
+        self.outline.setPath(path)
+
+    def _layer(self) -> QGraphicsPixmapItem:
+        if self.layer is None or not shiboken6.isValid(self.layer) or self.layer.scene() is None:
+            self.layer = QGraphicsPixmapItem()
+            self.layer.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+            self.layer.setZValue(LAYER_Z)
+            self.layer.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+            self.context.canvas.scene().addItem(self.layer)
+        return self.layer
+
+    def _set_opacity(self) -> None:
+        if self.layer is not None and shiboken6.isValid(self.layer):
+            self.layer.setOpacity(self.options.opacity.value() / 100)
+
+    def _remove_layer(self) -> None:
+        for item in (self.layer, self.outline):
+            if item is not None and shiboken6.isValid(item) and item.scene() is not None:
+                item.scene().removeItem(item)
+        self.layer = self.outline = None
+        self.options.legend.setText("")
+
+    # -- proposals -------------------------------------------------------------------------------------
+
+    def propose(self) -> None:
+        project = self.context.project()
+        model_id = self.options.model.currentData()
+        pages = pages_in_scope(self.context, self.options.scope.currentData())
+        if project is None or not pages or not self.context.model_ready(model_id, "Proposing regions"):
+            return
+        from engine.attention.run import DiscoverOptions, discover  # noqa: PLC0415
+
+        head = self.options.head.currentData() or "mean"
+        options = DiscoverOptions(head=head, share=self.options.mass.value() / 100)
+        service, creator = self.context.models(), self.context.curator()
+        self.options.propose.setEnabled(False)
+        job = self.context.jobs.submit(
+            f"Proposing what stands out on {len(pages)} page(s)",
+            lambda progress, cancel: discover(project, service, model_id, pages, options, creator=creator,
+                                              progress=progress, cancel=cancel),
+            lambda report: self._proposed(project, report), background=len(pages) > 1)
+        job.ended.connect(lambda: self.options.propose.setEnabled(True))
+
+    def _proposed(self, project: Any, report: Any) -> None:
+        if project is self.context.project():
+            self.context.announce_annotations_changed()
+            self.context.notifications.info(f"Attention: {report.summary()}.")
+
+
+class AttentionPlugin:
+    name = "attention"
+
+    def __init__(self, context: ToolContext) -> None:
+        self.controller = AttentionController(context)
+
+    def offer(self) -> ToolOffer:
+        return ToolOffer(palette=[PaletteEntry(self.controller.tool, "Attention &Heat Map", "H", "attention")],
+                         options=self.controller.options)
+
+    def project_closed(self) -> None:
+        self.controller.attention = self.controller.shown_for = None
+        self.controller.options.show_map.setChecked(False)
+
+
+def create(context: ToolContext) -> AttentionPlugin:
+    return AttentionPlugin(context)

@@ -1,0 +1,81 @@
+"""The Attention tool with real keys and clicks on the tiny DINO: the layer over the page, opacity, heads, the
+mass outline moved live without recomputing, the cached map on coming back, and proposals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import shiboken6
+from PySide6.QtCore import Qt
+from sqlalchemy import select
+
+from engine.models.store import ModelStore
+from engine.store.schema import Annotation
+from tests.gui.conftest import open_and_wait
+from tests.modelkit.tiny import tiny_spec
+
+MODEL = "dino-vits8"
+
+
+@pytest.fixture
+def dino_installed(tiny_models, monkeypatch: pytest.MonkeyPatch) -> ModelStore:
+    monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
+    store = ModelStore()
+    for model in (MODEL, "dinov2-reg-small"):
+        store.import_files(tiny_spec(model), [tiny_models(model)])
+    return store
+
+
+def test_the_attention_layer_follows_its_sliders_live_and_proposes_regions(qtbot, window, scans_project: Path,
+                                                                            dino_installed) -> None:
+    open_and_wait(qtbot, window, scans_project)
+    tool = window.tools["attention"].controller
+    qtbot.keyClick(window.canvas, Qt.Key.Key_H)
+    assert window.canvas.tool is tool.tool
+    qtbot.waitUntil(tool.options.isVisible, timeout=3000)
+    qtbot.mouseClick(tool.options.show_map, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tool.layer is not None and shiboken6.isValid(tool.layer)
+                    and not tool.layer.pixmap().isNull(), timeout=60_000)
+    layer = tool.layer
+    gh, gw = tool.attention.grid
+    assert (layer.pixmap().width(), layer.pixmap().height()) == (gw, gh)
+    page = window.canvas.page.boundingRect()
+    assert layer.sceneBoundingRect().width() == pytest.approx(page.width(), abs=1)  # over the whole page
+    assert layer.zValue() < min((item.zValue() for item in window.canvas.scene().items()
+                                 if type(item).__name__.endswith("ShapeItem")), default=1)
+    assert "DINO ViT-S/8" in tool.options.legend.text() and "mean" in tool.options.legend.text()
+
+    asked = tool.computed
+    outline_before = tool.outline.path()
+    tool.options.mass.setFocus()
+    for _ in range(5):
+        qtbot.keyClick(tool.options.mass, Qt.Key.Key_Left)  # 60 % → 55 %
+    assert tool.options.mass_value.text() == "55 %"
+    assert tool.outline.path() != outline_before and tool.outline.path().elementCount() > 0  # fewer patches
+    assert tool.computed == asked  # the outline moved without asking for the map again
+    qtbot.keyClick(tool.options.opacity, Qt.Key.Key_End)
+    assert layer.opacity() == pytest.approx(1.0)
+    before = layer.pixmap().toImage()
+    tool.options.head.setCurrentIndex(tool.options.head.findData(0))  # one head
+    assert layer.pixmap().toImage() != before and "head 0" in tool.options.legend.text()
+
+    # Away and back: the page's map comes from the cache.
+    window.gallery.step(1)
+    qtbot.waitUntil(lambda: tool.shown_for is not None and tool.shown_for[0] == window.labelling.image_id,
+                    timeout=60_000)
+    window.gallery.step(-1)
+    qtbot.waitUntil(lambda: tool.shown_for is not None and tool.shown_for[0] == window.labelling.image_id,
+                    timeout=60_000)
+    assert (window.project.folder / "cache" / "attention").is_dir()
+
+    qtbot.mouseClick(tool.options.propose, Qt.MouseButton.LeftButton)
+
+    def proposed() -> list[Annotation]:
+        with window.project.unit_of_work() as session:
+            return list(session.scalars(select(Annotation).where(Annotation.source_model == MODEL)))
+
+    qtbot.waitUntil(lambda: len(proposed()) > 0, timeout=60_000)
+    assert {a.image_id for a in proposed()} == {window.labelling.image_id}
+    qtbot.mouseClick(tool.options.show_map, Qt.MouseButton.LeftButton)  # hidden again
+    assert tool.layer is None and tool.options.legend.text() == ""
