@@ -153,6 +153,42 @@ def _text_hierarchy(window, out: Path, workspace: Path) -> None:  # noqa: ANN001
     window.grab().save(str(out / "text-hierarchy.png"))
 
 
+def _attention(window, out: Path, workspace: Path) -> None:  # noqa: ANN001
+    """The Attention layer on a painting and on a manuscript page, at 1366×768. The test kit's tiny DINO
+    (random weights): where it looks means nothing; the layer, its outline, options and legend are shown."""
+    from engine.ingest.scan_import import import_scans
+    from engine.models.store import ModelStore
+    from engine.project import Project
+    from tests.modelkit.tiny import tiny_spec, write_tiny
+
+    ModelStore().import_files(tiny_spec("dino-vits8"), [write_tiny("dino-vits8", workspace / "tiny-dino")])
+    window.reset_model_service()
+    shared = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+    scans = workspace / "attention-scans"
+    scans.mkdir()
+    for source in (shared / "artworks" / "van_gogh_starry_night_1889.jpg",
+                   shared / "manuscripts" / "bengel_abriss01_1751_0007.jpg"):
+        (scans / source.name).write_bytes(source.read_bytes())
+    with Project.create(workspace / "attention", name="What stands out") as project:
+        import_scans(project, [scans])
+    window.resize(1366, 768)
+    window.open_project(workspace / "attention")
+    _wait(window.page_ready, 60_000)
+    tool = window.tools["attention"].controller
+    window.canvas.set_tool("attention")
+    for name in ("attention-painting.png", "attention-manuscript.png"):
+        if name.endswith("manuscript.png"):
+            window.gallery.step(1)
+            _wait(window.page_ready, 60_000)
+        if not tool.options.show_map.isChecked():
+            tool.options.show_map.setChecked(True)
+        _wait(window.jobs.job_ended, 120_000)
+        _settle(800)
+        window.canvas.fit()
+        _settle(500)
+        window.grab().save(str(out / name))
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as data_dir:
@@ -215,6 +251,7 @@ def main(out: Path) -> None:
         _find_by_description(window, out)
         _review_at_scale(window, out, Path(data_dir))
         _text_hierarchy(window, out, Path(data_dir))
+        _attention(window, out, Path(data_dir))
         window.close()
         app.processEvents()
     print(f"screenshots written to {out}")

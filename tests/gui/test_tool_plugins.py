@@ -57,3 +57,19 @@ def test_two_tools_with_one_name_are_refused(qtbot, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(catalogue, "TOOL_MODULES", (*catalogue.TOOL_MODULES, "gui.tools.sam"))
     with pytest.raises(ValueError, match="'sam'"):
         MainWindow(AppSettings(), CURATOR)
+
+
+def test_no_two_actions_of_the_window_share_a_key(qtbot, window) -> None:
+    """A tool's key that another action already has would make both keys silently dead (Qt calls the
+    shortcut ambiguous): every key of the menus, the palette and the tools is one action's."""
+    from PySide6.QtGui import QAction
+
+    owners: dict[str, str] = {}
+    for action in window.findChildren(QAction):
+        for sequence in action.shortcuts():
+            key = sequence.toString()
+            if key:
+                assert key not in owners or owners[key] == action.text(), \
+                    f"{key} is both {owners[key]!r} and {action.text()!r}"
+                owners[key] = action.text()
+    assert {"T", "H", "D"} <= set(owners)
