@@ -176,9 +176,10 @@ def _attention(window, out: Path, workspace: Path) -> None:  # noqa: ANN001
     _wait(window.page_ready, 60_000)
     tool = window.tools["attention"].controller
     window.canvas.set_tool("attention")
-    for name in ("attention-painting.png", "attention-manuscript.png"):
-        if name.endswith("manuscript.png"):
-            window.gallery.step(1)
+    for name, scan in (("attention-painting.png", "van_gogh"), ("attention-manuscript.png", "bengel")):
+        page = next(row.id for row in window.gallery.model.rows() if Path(row.path).name.startswith(scan))
+        if window.labelling.image_id != page:
+            window.gallery.select_image(page)
             _wait(window.page_ready, 60_000)
         if not tool.options.show_map.isChecked():
             tool.options.show_map.setChecked(True)

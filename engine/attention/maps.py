@@ -71,11 +71,12 @@ def attention_of(network: Any, page: Image.Image, patches: int = DEFAULT_PATCHES
     mean = torch.tensor(network.mean).view(3, 1, 1)
     std = torch.tensor(network.std).view(3, 1, 1)
     pixels = ((pixels - mean) / std)[None]  # [1, 3, gh·p, gw·p]
-    heads = network.attention_maps(pixels)[0].cpu().numpy().astype(np.float32)  # [H, gh, gw]
+    maps, tokens = network.attention_and_tokens(pixels)  # one pass of the model for both
+    heads = maps[0].cpu().numpy().astype(np.float32)  # [H, gh, gw]
     heads /= np.maximum(heads.sum(axis=(1, 2), keepdims=True), 1e-12)
     pca = None
     if network.register_tokens:
-        features = network.tokens(pixels)[0, 1 + network.register_tokens:].cpu().numpy()  # [gh·gw, C]
+        features = tokens[0, 1 + network.register_tokens:].cpu().numpy()  # [gh·gw, C]
         pca = pca_rgb(features, gh, gw)
     return AttentionMap(heads, page.width, page.height, pca)
 

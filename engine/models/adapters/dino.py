@@ -44,8 +44,7 @@ class DinoNetwork:
         return self
 
     def _forward(self, pixels: Any) -> Any:
-        return self.model(pixel_values=pixels.to(self.device, self.dtype), output_attentions=True,
-                          interpolate_pos_encoding=True)
+        return self.model(pixel_values=pixels.to(self.device, self.dtype), interpolate_pos_encoding=True)
 
     def tokens(self, pixels: Any) -> Any:
         """``[B, 3, H, W]`` → ``[B, 1 + R + h·w, C]`` (float32)."""
@@ -55,7 +54,12 @@ class DinoNetwork:
             return self._forward(pixels).last_hidden_state.float()
 
     def attention_maps(self, pixels: Any) -> Any:
-        """``[B, 3, H, W]`` → ``[B, heads, h, w]``: the last layer's class-token attention over the patches.
+        """``[B, 3, H, W]`` → ``[B, heads, h, w]``: the last layer's class-token attention over the patches."""
+        return self.attention_and_tokens(pixels)[0]
+
+    def attention_and_tokens(self, pixels: Any) -> tuple[Any, Any]:
+        """``[B, 3, H, W]`` → the last layer's class-token attention over the patches ``[B, heads, h, w]`` and
+        the tokens ``[B, 1 + R + h·w, C]``, from one pass of the model.
 
         Only the class token's row is computed, from the last layer's queries and keys (caught on their
         way through): the full ``[heads, T, T]`` matrices of every layer, which ``output_attentions`` keeps,
@@ -71,7 +75,7 @@ class DinoNetwork:
                  attention.k_proj.register_forward_hook(lambda _m, _i, out: caught.__setitem__("k", out))]
         try:
             with torch.inference_mode():
-                self.model(pixel_values=pixels.to(self.device, self.dtype), interpolate_pos_encoding=True)
+                output = self.model(pixel_values=pixels.to(self.device, self.dtype), interpolate_pos_encoding=True)
         finally:
             for hook in hooks:
                 hook.remove()
@@ -79,7 +83,8 @@ class DinoNetwork:
         keys = caught["k"].float().view(batch, tokens, self.heads, -1).transpose(1, 2)  # [B, heads, T, d]
         query = caught["q"][:, 0].float().view(batch, self.heads, 1, -1)  # the class token, [B, heads, 1, d]
         weights = torch.softmax((query @ keys.transpose(-1, -2)) * attention.scaling, dim=-1)[:, :, 0]  # [B, heads, T]
-        return weights[:, :, 1 + self.register_tokens:].reshape(batch, self.heads, height, width)
+        maps = weights[:, :, 1 + self.register_tokens:].reshape(batch, self.heads, height, width)
+        return maps, output.last_hidden_state.float()
 
 
 def _normalisation(files: ModelFiles) -> tuple[tuple[float, ...], tuple[float, ...]]:
