@@ -141,7 +141,12 @@ def _text_hierarchy(window, out: Path, workspace: Path) -> None:  # noqa: ANN001
     window.docks["text"].raise_()
     _settle(800)
     panel = window.tools["text"].controller.panel
-    paragraph = panel.tree.topLevelItem(5)
+    for _ in range(100):  # the tree fills once the page's shapes are read
+        if panel.tree.topLevelItemCount() > 5:
+            break
+        _settle(100)
+    paragraph = max((panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())),
+                    key=lambda item: item.childCount())
     paragraph.setExpanded(True)
     line = paragraph.child(2)
     line.setExpanded(True)
