@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QAbstractItemView, QCheckBox, QHBoxLayout, QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGridLayout, QLabel, QTreeWidget, QTreeWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
@@ -29,23 +30,24 @@ class TextTreePanel(QWidget):
         self._transcribe = transcribe
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Level", "Text", "Status"])
-        self.tree.setColumnWidth(0, 150)
+        self.tree.setColumnWidth(0, 120)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
         self.tree.itemSelectionChanged.connect(self._tree_selected)
         self.tree.itemChanged.connect(self._edited)
         self.shown: dict[str, QCheckBox] = {}
-        toggles = QHBoxLayout()
+        # Two by two: the dock stays narrow enough for a laptop's right column beside the page.
+        toggles = QGridLayout()
         toggles.setContentsMargins(4, 0, 4, 0)
-        toggles.addWidget(QLabel("Show:"))
-        for category, label in LEVELS:
+        toggles.addWidget(QLabel("Show:"), 0, 0)
+        for index, (category, label) in enumerate(LEVELS):
             box = QCheckBox(label)
             box.setChecked(True)
             box.toggled.connect(lambda on, name=category: self._show_level(name, on))
-            toggles.addWidget(box)
+            toggles.addWidget(box, index // 2, 1 + index % 2)
             self.shown[category] = box
-        toggles.addStretch(1)
+        toggles.setColumnStretch(3, 1)
         self.empty = QLabel("No text on this page yet: run Find Text (T), or import PAGE XML or ALTO.")
         self.empty.setWordWrap(True)
         self.empty.setContentsMargins(6, 6, 6, 6)

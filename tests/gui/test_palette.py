@@ -32,7 +32,8 @@ def test_the_palette_is_vertical_keyed_and_shows_the_current_category(qtbot, win
     tools = [b for b in palette.findChildren(QToolButton) if b.defaultAction() is not None]
     assert [b.defaultAction().toolTip() for b in tools] == ["Select / Move (V)", "Box (B)", "Polygon (P)",
                                                              "Brush (U)", "Eraser (X)", "SAM (click to mask) (S)",
-                                                             "Find by Description (D)"]
+                                                             "Find by Description (D)", "Find Text (T)",
+                                                             "Attention Heat Map (H)"]
     assert all(not b.icon().isNull() for b in tools)
     qtbot.mouseClick(tools[1], Qt.MouseButton.LeftButton)
     assert window.canvas.tool.name == "box"
