@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli.commands import open_project, page_ids
+from cli.commands import add_page_choice, open_project, page_ids
 from cli.progress import progress_bar
 from engine.errors import MarginaliaError
 from engine.paths import displayable
@@ -35,9 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser)
                                           "attention (initials, illustrations, stamps, figures), as masks in the "
                                           "'Salient region' category. Pages done before are skipped.")
     discover.add_argument("project")
-    which = discover.add_mutually_exclusive_group(required=True)
-    which.add_argument("--pages", metavar="IDS", help="page ids, comma-separated")
-    which.add_argument("--all", action="store_true", help="every page of the project")
+    add_page_choice(discover)
     discover.add_argument("--model", default=DEFAULT_MODEL, help=f"a DINO model id (default {DEFAULT_MODEL})")
     discover.add_argument("--head", default="mean", help="mean, max, or a head's number")
     discover.add_argument("--share", type=float, default=0.6, help="share of the attention mass the regions "

@@ -32,6 +32,13 @@ def open_project(folder: str) -> Project:
     return project
 
 
+def add_page_choice(parser: argparse.ArgumentParser) -> None:
+    """``--pages IDS`` or ``--all``, one of them required (read back with ``page_ids``)."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--pages", metavar="IDS", help="page ids, comma-separated (see 'marginalia list')")
+    which.add_argument("--all", action="store_true", help="every page of the project")
+
+
 def page_ids(project: Project, args: argparse.Namespace) -> list[int]:
     """The pages ``--pages IDS`` or ``--all`` name, checked against the project."""
     pages = [row.id for row in list_images(project)]

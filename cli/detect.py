@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from cli.commands import open_project, page_ids
+from cli.commands import add_page_choice, open_project, page_ids
 from cli.progress import progress_bar
 from engine.categories import add_category, list_categories
 from engine.errors import MarginaliaError
@@ -20,9 +20,7 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
     detect.add_argument("--phrase", action="append", required=True, metavar="PHRASE=CATEGORY",
                         help="what to look for and the category its boxes go to, e.g. "
                              "\"decorated initial=Decorated initial\" (repeatable)")
-    which = detect.add_mutually_exclusive_group(required=True)
-    which.add_argument("--pages", metavar="IDS", help="page ids, comma-separated (see 'marginalia list')")
-    which.add_argument("--all", action="store_true", help="every page of the project")
+    add_page_choice(detect)
     detect.add_argument("--box-threshold", type=float, default=0.35, help="keep boxes scoring above this (0.35)")
     detect.add_argument("--text-threshold", type=float, default=0.25,
                         help="a box names a phrase when the phrase's words score above this (0.25)")

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from cli.commands import open_project, page_ids
+from cli.commands import add_page_choice, open_project, page_ids
 from cli.progress import progress_bar
 from engine.errors import MarginaliaError
 
@@ -21,9 +21,7 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
                                       "done with the same model are skipped, so a stopped run can simply be "
                                       "run again.")
     text.add_argument("project")
-    which = text.add_mutually_exclusive_group(required=True)
-    which.add_argument("--pages", metavar="IDS", help="page ids, comma-separated (see 'marginalia list')")
-    which.add_argument("--all", action="store_true", help="every page of the project")
+    add_page_choice(text)
     text.add_argument("--levels", default=ALL_LEVELS, help=f"what to find, comma-separated ({ALL_LEVELS})")
     text.add_argument("--model", default=DEFAULT_MODEL, help=f"a Hi-SAM model id (default {DEFAULT_MODEL})")
     text.add_argument("--window", default="1024", metavar="PIXELS|page",
