@@ -104,6 +104,7 @@ class AttentionController:
         self.layer: QGraphicsPixmapItem | None = None
         self.outline: QGraphicsPathItem | None = None
         self.computed = 0  # maps asked of the model or the cache (a slider move asks for none)
+        self._pending: Any = None  # the map being read for a page the curator may already have left
         self.options.show_map.toggled.connect(self._toggled)
         self.options.model.currentIndexChanged.connect(lambda _i: self.refresh())
         for signal in (self.options.view.currentIndexChanged, self.options.head.currentIndexChanged):
@@ -140,9 +141,12 @@ class AttentionController:
 
         service = self.context.models()
         self.computed += 1
-        self.context.jobs.submit("Reading what stands out",
+        if self._pending is not None:
+            self._pending.cancel()  # stepping through pages: only the page in view is wanted
+        self._pending = self.context.jobs.submit("Reading what stands out",
                                  lambda progress, cancel: attention_for(project, service, model_id, row)[0],
-                                 lambda attention: self._arrived(image_id, model_id, attention))
+                                 lambda attention: self._arrived(image_id, model_id, attention),
+                                 announce_cancel=False)
 
     def _arrived(self, image_id: int, model_id: str, attention: Any) -> None:
         if image_id != self.context.labelling.image_id or not self.options.show_map.isChecked():
