@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from engine.attention.cache import AttentionCache
 from engine.attention.discover import regions_of
-from engine.attention.maps import AttentionMap, attention_of, keep_mass, patch_grid
+from engine.attention.maps import AttentionMap, keep_mass, patch_grid
 from engine.attention.run import CATEGORY, attention_for, discover
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images

@@ -9,6 +9,8 @@ model and head are shown. Maps are cached per page, so coming back to a page sho
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -16,8 +18,8 @@ import numpy as np
 import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPainterPath, QPen, QPixmap, QTransform
-from PySide6.QtWidgets import (QComboBox, QGraphicsPathItem, QGraphicsPixmapItem, QHBoxLayout, QLabel, QPushButton,
-                               QSlider, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QGraphicsPathItem, QGraphicsPixmapItem, QHBoxLayout, QLabel,
+                               QPushButton, QSlider, QWidget)
 
 from gui.canvas.tools import SelectTool
 from gui.tools.scope import pages_in_scope, scope_box
@@ -55,6 +57,8 @@ class AttentionOptions(QWidget):
         self.mass_value = QLabel("60 %")
         self.show_map = QPushButton("Show Map")
         self.show_map.setCheckable(True)
+        self.save = QPushButton("Save PNG…")
+        self.save.setToolTip("Save the map shown as a PNG, over the page (in grey) or alone")
         self.scope = scope_box()
         self.propose = QPushButton("Propose Regions")
         self.propose.setToolTip("Propose the outlined regions that stand out as shapes (Salient region), on "
@@ -64,7 +68,8 @@ class AttentionOptions(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         for widget in (QLabel("Attention:"), self.model, self.view, self.head, QLabel("Opacity"), self.opacity,
-                       QLabel("Mass"), self.mass, self.mass_value, self.show_map, self.scope, self.propose,
+                       QLabel("Mass"), self.mass, self.mass_value, self.show_map, self.save, self.scope,
+                       self.propose,
                        self.legend):
             layout.addWidget(widget)
         layout.addStretch(1)
@@ -112,6 +117,7 @@ class AttentionController:
         self.options.opacity.valueChanged.connect(lambda _v: self._set_opacity())
         self.options.mass.valueChanged.connect(lambda _v: self.draw_outline())
         self.options.propose.clicked.connect(self.propose)
+        self.options.save.clicked.connect(self.ask_save)
         context.pages.image_selected.connect(lambda _image_id: self.refresh())
 
     # -- the map of the open page ----------------------------------------------------------------------
@@ -228,6 +234,51 @@ class AttentionController:
                 item.scene().removeItem(item)
         self.layer = self.outline = None
         self.options.legend.setText("")
+
+    # -- the map as a picture --------------------------------------------------------------------------
+
+    def ask_save(self) -> None:
+        if self.attention is None:
+            self.context.notifications.info("Show the map first (Show Map), then save it.")
+            return
+        path, chosen = QFileDialog.getSaveFileName(self.context.parent, "Save the attention map",
+                                                   str(self.context.settings.start_folder("attention") /
+                                                       "attention.png"),
+                                                   "Over the page (PNG) (*.png);;The map alone (PNG) (*.png)")
+        if path:
+            self.context.settings.remember_folder("attention", Path(path).parent)
+            self.save_png(Path(path), over_page=chosen.startswith("Over"))
+
+    def save_png(self, path: Path, *, over_page: bool = True) -> None:
+        """The map as shown (head or features), at the page's size, written in a job."""
+        row = self.context.pages.model.row_for(self.shown_for[0]) if self.shown_for is not None else None
+        if self.attention is None or row is None:
+            return
+        from engine.attention.render import heat_image  # noqa: PLC0415
+        from engine.fileio import write_atomically  # noqa: PLC0415
+        from engine.imaging.isolated import load_page_isolated  # noqa: PLC0415
+
+        attention, values = self.attention, self._values()
+        pca = self.options.view.currentData() == "pca" and attention.pca is not None
+
+        def write(progress: object, cancel: object) -> Path:
+            from PIL import Image  # noqa: PLC0415
+
+            page = load_page_isolated(Path(row.path), row.page_index, image_format=row.format) if over_page else None
+            if pca:
+                picture = Image.fromarray((attention.pca * 255).astype(np.uint8)).resize(
+                    (attention.page_width, attention.page_height), Image.Resampling.BILINEAR)
+                if page is not None:
+                    picture = Image.blend(page.convert("L").convert("RGB"), picture, 0.6)
+            else:
+                picture = heat_image(attention.on_page(values), page)
+            buffer = io.BytesIO()
+            picture.save(buffer, format="PNG")
+            write_atomically(path, buffer.getvalue())
+            return path
+
+        self.context.jobs.submit("Saving the attention map", write,
+                                 lambda written: self.context.show_status(f"Saved {written.name}", 4000))
 
     # -- proposals -------------------------------------------------------------------------------------
 

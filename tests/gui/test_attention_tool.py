@@ -28,7 +28,7 @@ def dino_installed(tiny_models, monkeypatch: pytest.MonkeyPatch) -> ModelStore:
 
 
 def test_the_attention_layer_follows_its_sliders_live_and_proposes_regions(qtbot, window, scans_project: Path,
-                                                                            dino_installed) -> None:
+                                                                            dino_installed, tmp_path: Path) -> None:
     open_and_wait(qtbot, window, scans_project)
     tool = window.tools["attention"].controller
     qtbot.keyClick(window.canvas, Qt.Key.Key_H)
@@ -68,6 +68,15 @@ def test_the_attention_layer_follows_its_sliders_live_and_proposes_regions(qtbot
     qtbot.waitUntil(lambda: tool.shown_for is not None and tool.shown_for[0] == window.labelling.image_id,
                     timeout=60_000)
     assert (window.project.folder / "cache" / "attention").is_dir()
+
+    saved = tmp_path / "map.png"
+    tool.save_png(saved, over_page=True)  # as the Save PNG… dialog does, once a file is chosen
+    qtbot.waitUntil(saved.is_file, timeout=30_000)
+    from PIL import Image
+
+    row = window.gallery.model.row_for(window.labelling.image_id)
+    with Image.open(saved) as picture:
+        assert picture.size == (row.width, row.height)
 
     qtbot.mouseClick(tool.options.propose, Qt.MouseButton.LeftButton)
 
