@@ -17,14 +17,15 @@ import cv2
 import numpy as np
 import shiboken6
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QImage, QPainterPath, QPen, QPixmap, QTransform
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGraphicsPathItem, QGraphicsPixmapItem, QHBoxLayout, QLabel,
-                               QPushButton, QSlider, QWidget)
+from PySide6.QtGui import QAction, QColor, QImage, QPainterPath, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPathItem, QGraphicsPixmapItem,
+                               QHBoxLayout, QLabel, QPushButton, QSlider, QWidget)
 
 from gui.canvas.tools import SelectTool
 from gui.tools.scope import pages_in_scope, scope_box
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
+REFINE_MODEL = "sam-vit-b"
 MODELS = (("dino-vits8", "DINO ViT-S/8"), ("dino-vits16", "DINO ViT-S/16"), ("dinov2-reg-small", "DINOv2 small (reg)"))
 LAYER_Z = 0.2  # above the page, under every shape
 OUTLINE = QColor("#00E5FF")
@@ -60,6 +61,8 @@ class AttentionOptions(QWidget):
         self.save = QPushButton("Save PNG…")
         self.save.setToolTip("Save the map shown as a PNG, over the page (in grey) or alone")
         self.scope = scope_box()
+        self.refine = QCheckBox("SAM masks")
+        self.refine.setToolTip("Refine each region into SAM's mask for its box (ViT-B), encoding each page once")
         self.propose = QPushButton("Propose Regions")
         self.propose.setToolTip("Propose the outlined regions that stand out as shapes (Salient region), on "
                                 "the chosen pages")
@@ -69,7 +72,7 @@ class AttentionOptions(QWidget):
         layout.setContentsMargins(4, 0, 4, 0)
         for widget in (QLabel("Attention:"), self.model, self.view, self.head, QLabel("Opacity"), self.opacity,
                        QLabel("Mass"), self.mass, self.mass_value, self.show_map, self.save, self.scope,
-                       self.propose,
+                       self.refine, self.propose,
                        self.legend):
             layout.addWidget(widget)
         layout.addStretch(1)
@@ -293,11 +296,20 @@ class AttentionController:
         head = self.options.head.currentData() or "mean"
         options = DiscoverOptions(head=head, share=self.options.mass.value() / 100)
         service, creator = self.context.models(), self.context.curator()
+        refine = None
+        if self.options.refine.isChecked():
+            if not self.context.model_ready(REFINE_MODEL, "Refining regions with SAM"):
+                return
+            from engine.segmentation.embeddings import EmbeddingCache  # noqa: PLC0415
+            from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
+
+            disk_bytes = int(self.context.settings.sam_cache_gb * 1024**3)  # the SAM tool's own bound
+            refine = Segmenter(service, EmbeddingCache.of_project(project.folder, disk_bytes=disk_bytes), REFINE_MODEL)
         self.options.propose.setEnabled(False)
         job = self.context.jobs.submit(
             f"Proposing what stands out on {len(pages)} page(s)",
             lambda progress, cancel: discover(project, service, model_id, pages, options, creator=creator,
-                                              progress=progress, cancel=cancel),
+                                              refine=refine, progress=progress, cancel=cancel),
             lambda report: self._proposed(project, report), background=len(pages) > 1)
         job.ended.connect(lambda: self.options.propose.setEnabled(True))
 
@@ -314,8 +326,14 @@ class AttentionPlugin:
         self.controller = AttentionController(context)
 
     def offer(self) -> ToolOffer:
+        toggle = QAction("Show &Attention Map", self.controller.options)
+        toggle.setCheckable(True)
+        toggle.setStatusTip("Show what a DINO model attends to on the page, as a layer (the Attention tool's map)")
+        button = self.controller.options.show_map
+        toggle.toggled.connect(button.setChecked)
+        button.toggled.connect(toggle.setChecked)
         return ToolOffer(palette=[PaletteEntry(self.controller.tool, "Attention &Heat Map", "H", "attention")],
-                         options=self.controller.options)
+                         options=self.controller.options, menu=[("attention-layer", toggle)])
 
     def project_closed(self) -> None:
         self.controller.attention = self.controller.shown_for = None

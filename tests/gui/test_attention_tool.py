@@ -86,5 +86,6 @@ def test_the_attention_layer_follows_its_sliders_live_and_proposes_regions(qtbot
 
     qtbot.waitUntil(lambda: len(proposed()) > 0, timeout=60_000)
     assert {a.image_id for a in proposed()} == {window.labelling.image_id}
-    qtbot.mouseClick(tool.options.show_map, Qt.MouseButton.LeftButton)  # hidden again
+    window.actions_by_name["attention-layer"].trigger()  # Tools ▸ Show Attention Map: hidden again
+    assert not tool.options.show_map.isChecked()
     assert tool.layer is None and tool.options.legend.text() == ""
