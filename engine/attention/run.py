@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from sqlalchemy import func, select
 
@@ -71,6 +72,10 @@ def attention_for(project: Project, service: ModelService, model_id: str, row: I
     page = decoded.result() if decoded is not None else _decode(row)
     computed = service.run(model_id, lambda network: attention_of(network, page, patches))
     cache.put(key, computed)
+    # At the precision the cache keeps: a page gives the same regions fresh or from the cache.
+    computed = AttentionMap(computed.heads.astype(np.float16).astype(np.float32), computed.page_width,
+                            computed.page_height,
+                            None if computed.pca is None else computed.pca.astype(np.float16).astype(np.float32))
     return computed, True
 
 
