@@ -19,7 +19,7 @@ import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor, QImage, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPathItem, QGraphicsPixmapItem,
-                               QHBoxLayout, QLabel, QPushButton, QSlider, QWidget)
+                               QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QWidget)
 
 from gui.canvas.tools import SelectTool
 from gui.tools.scope import pages_in_scope, scope_box
@@ -68,14 +68,17 @@ class AttentionOptions(QWidget):
                                 "the chosen pages")
         self.legend = QLabel("")
         self.legend.setObjectName("attention-legend")
+        # The legend takes what room is left: on a laptop's 1280 px the controls come first.
+        self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.legend.setMinimumWidth(0)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
-        for widget in (QLabel("Attention:"), self.model, self.view, self.head, QLabel("Opacity"), self.opacity,
+        for widget in (self.model, self.view, self.head, QLabel("Opacity"), self.opacity,
                        QLabel("Mass"), self.mass, self.mass_value, self.show_map, self.save, self.scope,
                        self.refine, self.propose,
                        self.legend):
             layout.addWidget(widget)
-        layout.addStretch(1)
+        layout.setStretchFactor(self.legend, 1)
         self.mass.valueChanged.connect(lambda value: self.mass_value.setText(f"{value} %"))
         self.set_heads(0)
 
@@ -96,7 +99,7 @@ def _slider(low: int, high: int, value: int, tip: str) -> QSlider:
     slider = QSlider(Qt.Orientation.Horizontal)
     slider.setRange(low, high)
     slider.setValue(value)
-    slider.setFixedWidth(70)
+    slider.setFixedWidth(60)
     slider.setToolTip(tip)
     return slider
 
