@@ -190,3 +190,45 @@ def test_discovered_regions_refined_by_sam_stay_inside_their_regions(attention_s
         ys, xs = decoded.nonzero()
         assert any(xs.min() >= x0 - 1 and xs.max() <= x1 + 1 and ys.min() >= y0 - 1 and ys.max() <= y1 + 1
                    for x0, y0, x1, y1 in boxes)  # SAM's mask, cut to its region's box
+
+
+def test_a_tiled_page_puts_each_tiles_reading_in_place_and_blends_the_overlaps(attention_setup) -> None:
+    from engine.attention.maps import _pixels, attention_of
+    from engine.text.windows import plan_windows
+
+    project, service, rows = attention_setup
+    page = Image.open(rows[0].path).convert("RGB")
+
+    def readings(network):  # noqa: ANN001, ANN202 - the tiny DINO, on the model thread
+        gw, gh = patch_grid(page.width, page.height, network.patch_size, 40)
+        pixels = _pixels(network, page, gw, gh)
+        tiles = plan_windows(gw, gh, 16)
+        alone = [network.attention_and_tokens(pixels[:, :, t.y0 * 8:t.y1 * 8, t.x0 * 8:t.x1 * 8])[0][0].numpy()
+                 for t in tiles]  # each tile read by itself
+        return attention_of(network, page, 40, tile=16), attention_of(network, page, 40), tiles, alone, (gw, gh)
+
+    tiled, whole, tiles, alone, (gw, gh) = service.run("dino-vits8", readings)
+    assert len(tiles) > 4 and tiled.heads.shape == whole.heads.shape == (2, gh, gw)
+    assert np.allclose(tiled.heads.sum(axis=(1, 2)), 1.0, atol=1e-4)
+    coverage = np.zeros((gh, gw))
+    for tile in tiles:
+        coverage[tile.y0:tile.y1, tile.x0:tile.x1] += 1
+    assert coverage.min() >= 1 and coverage.max() > 1  # the tiles cover the page and overlap
+    # Where one tile alone covers a patch, the tiled map is that tile's own reading, up to one factor per head.
+    for tile, reading in zip(tiles, alone, strict=True):
+        own = coverage[tile.y0:tile.y1, tile.x0:tile.x1] == 1
+        if own.sum() < 2:
+            continue
+        placed = tiled.heads[:, tile.y0:tile.y1, tile.x0:tile.x1][:, own]
+        ratio = placed / (reading[:, own] * tile.width * tile.height)
+        assert np.allclose(ratio, ratio[:, :1], rtol=1e-3)
+    # Where tiles overlap, it is the mean of their readings (in the same units).
+    first, second = tiles[0], tiles[1]
+    y0, y1 = max(first.y0, second.y0), min(first.y1, second.y1)
+    x0, x1 = max(first.x0, second.x0), min(first.x1, second.x1)
+    both = coverage[y0:y1, x0:x1] == 2
+    if both.any():
+        a = alone[0][:, y0 - first.y0:y1 - first.y0, x0 - first.x0:x1 - first.x0] * first.width * first.height
+        b = alone[1][:, y0 - second.y0:y1 - second.y0, x0 - second.x0:x1 - second.x0] * second.width * second.height
+        scale = tiled.heads[:, y0:y1, x0:x1][:, both] / ((a + b) / 2)[:, both]
+        assert np.allclose(scale, scale[:, :1], rtol=1e-3)

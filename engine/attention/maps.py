@@ -61,24 +61,63 @@ def patch_grid(width: int, height: int, patch: int, patches: int = DEFAULT_PATCH
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def attention_of(network: Any, page: Image.Image, patches: int = DEFAULT_PATCHES) -> AttentionMap:
-    """The page's attention maps. ``network``: a loaded DINO (``DinoNetwork``)."""
+def attention_of(network: Any, page: Image.Image, patches: int = DEFAULT_PATCHES,
+                 tile: int = DEFAULT_PATCHES) -> AttentionMap:
+    """The page's attention maps. ``network``: a loaded DINO (``DinoNetwork``).
+
+    Above ``tile`` patches a side (a higher resolution asked for), the patch grid is read in tiles of
+    ``tile`` patches overlapping by a quarter: each tile's attention, taken relative to an even spread over
+    its own patches, is put in place and averaged where tiles overlap, then each head is normalised again.
+    (A tile's class token sees only its tile, so a tiled map is a close reading of each part, not the
+    untiled map.)
+    """
+    gw, gh = patch_grid(page.width, page.height, network.patch_size, patches)
+    pixels = _pixels(network, page, gw, gh)  # [1, 3, gh·p, gw·p]
+    if max(gw, gh) <= tile:
+        maps, tokens = network.attention_and_tokens(pixels)  # one pass of the model for both
+        heads = maps[0].cpu().numpy().astype(np.float32)  # [H, gh, gw]
+        features = tokens[0, 1 + network.register_tokens:].cpu().numpy() if network.register_tokens else None
+    else:
+        heads, features = _tiled(network, pixels, gw, gh, tile)
+    heads /= np.maximum(heads.sum(axis=(1, 2), keepdims=True), 1e-12)
+    pca = pca_rgb(features, gh, gw) if features is not None else None
+    return AttentionMap(heads, page.width, page.height, pca)
+
+
+def _pixels(network: Any, page: Image.Image, gw: int, gh: int) -> Any:
     import torch
 
-    gw, gh = patch_grid(page.width, page.height, network.patch_size, patches)
     resized = page.convert("RGB").resize((gw * network.patch_size, gh * network.patch_size), Image.Resampling.BICUBIC)
     pixels = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1)
     mean = torch.tensor(network.mean).view(3, 1, 1)
     std = torch.tensor(network.std).view(3, 1, 1)
-    pixels = ((pixels - mean) / std)[None]  # [1, 3, gh·p, gw·p]
-    maps, tokens = network.attention_and_tokens(pixels)  # one pass of the model for both
-    heads = maps[0].cpu().numpy().astype(np.float32)  # [H, gh, gw]
-    heads /= np.maximum(heads.sum(axis=(1, 2), keepdims=True), 1e-12)
-    pca = None
-    if network.register_tokens:
-        features = tokens[0, 1 + network.register_tokens:].cpu().numpy()  # [gh·gw, C]
-        pca = pca_rgb(features, gh, gw)
-    return AttentionMap(heads, page.width, page.height, pca)
+    return ((pixels - mean) / std)[None]
+
+
+def _tiled(network: Any, pixels: Any, gw: int, gh: int, tile: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Heads ``[H, gh, gw]`` (relative to an even spread, averaged over tiles) and, with registers, patch
+    features ``[gh·gw, C]`` averaged likewise."""
+    from engine.text.windows import plan_windows  # the same overlapping windows, counted in patches
+
+    p = network.patch_size
+    total = count = features = None
+    for window in plan_windows(gw, gh, tile):
+        crop = pixels[:, :, window.y0 * p:window.y1 * p, window.x0 * p:window.x1 * p]
+        maps, tokens = network.attention_and_tokens(crop)
+        relative = maps[0].cpu().numpy().astype(np.float64) * (window.width * window.height)  # even spread: 1
+        if total is None:
+            total = np.zeros((relative.shape[0], gh, gw))
+            count = np.zeros((gh, gw))
+        total[:, window.y0:window.y1, window.x0:window.x1] += relative
+        count[window.y0:window.y1, window.x0:window.x1] += 1
+        if network.register_tokens:
+            own = tokens[0, 1 + network.register_tokens:].cpu().numpy().reshape(window.height, window.width, -1)
+            if features is None:
+                features = np.zeros((gh, gw, own.shape[-1]))
+            features[window.y0:window.y1, window.x0:window.x1] += own
+    heads = (total / count).astype(np.float32)
+    averaged = (features / count[..., None]).reshape(gh * gw, -1) if features is not None else None
+    return heads, averaged
 
 
 def keep_mass(grid_values: np.ndarray, share: float = DEFAULT_MASS) -> np.ndarray:
