@@ -62,7 +62,7 @@ def _service():  # noqa: ANN202
 
 
 def cmd_attention(args: argparse.Namespace) -> int:
-    from engine.attention.render import heat_image  # noqa: PLC0415
+    from engine.attention.render import map_image  # noqa: PLC0415
     from engine.attention.run import attention_for  # noqa: PLC0415
     from engine.fileio import write_atomically  # noqa: PLC0415
     from engine.imaging.isolated import load_page_isolated  # noqa: PLC0415
@@ -74,18 +74,11 @@ def cmd_attention(args: argparse.Namespace) -> int:
     with open_project(args.project) as project:
         (row,) = readable_pages(project, page_ids(project, argparse.Namespace(all=False, pages=str(args.image))))
         attention, _ = attention_for(project, _service(), args.model, row, args.patches)
-    if args.pca:
-        if attention.pca is None:
-            raise MarginaliaError(f"{args.model} has no register tokens: the feature picture (--pca) needs a "
-                                  "DINOv2 model with registers, such as dinov2-reg-small.")
-        import numpy as np  # noqa: PLC0415
-        from PIL import Image  # noqa: PLC0415
-
-        picture = Image.fromarray((attention.pca * 255).astype(np.uint8)).resize((row.width, row.height),
-                                                                                 Image.Resampling.BILINEAR)
-    else:
-        page = load_page_isolated(Path(row.path), row.page_index, image_format=row.format) if args.overlay else None
-        picture = heat_image(attention.on_page(attention.head(head)), page)
+    if args.pca and attention.pca is None:
+        raise MarginaliaError(f"{args.model} has no register tokens: the feature picture (--pca) needs a "
+                              "DINOv2 model with registers, such as dinov2-reg-small.")
+    page = load_page_isolated(Path(row.path), row.page_index, image_format=row.format) if args.overlay else None
+    picture = map_image(attention, head, features=args.pca, page=page)
     import io  # noqa: PLC0415
 
     buffer = io.BytesIO()

@@ -26,3 +26,16 @@ def heat_image(values_on_page: np.ndarray, page: Image.Image | None = None) -> I
     grey = np.asarray(page.convert("L").convert("RGB"), dtype=np.float32)
     blended = (1 - OVERLAY_STRENGTH) * grey + OVERLAY_STRENGTH * colours.astype(np.float32)
     return Image.fromarray(np.clip(blended, 0, 255).astype(np.uint8))
+
+
+def map_image(attention: object, head: str | int, *, features: bool = False,
+              page: Image.Image | None = None) -> Image.Image:
+    """The map as a page-sized picture: a head's heat map or (``features``, DINOv2) the feature picture,
+    alone or with ``page`` in grey under it."""
+    if not features:
+        return heat_image(attention.on_page(attention.head(head)), page)  # type: ignore[attr-defined]
+    picture = Image.fromarray((attention.pca * 255).astype(np.uint8)).resize(  # type: ignore[attr-defined]
+        (attention.page_width, attention.page_height), Image.Resampling.BILINEAR)  # type: ignore[attr-defined]
+    if page is None:
+        return picture
+    return Image.blend(page.convert("L").convert("RGB"), picture, OVERLAY_STRENGTH)

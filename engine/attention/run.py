@@ -31,7 +31,7 @@ from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
 from engine.pages_done import NothingFound
 from engine.project import Project
-from engine.segmentation.prompts import Prompt
+from engine.segmentation.annotate import mask_in_box
 from engine.segmentation.segmenter import PageRef, Segmenter
 from engine.store.schema import Annotation
 from engine.store.types import AnnotationStatus, SourceKind
@@ -138,17 +138,8 @@ def _has_proposals(project: Project, image_id: int, model_id: str) -> bool:
 
 
 def _shape(region: Region, row: ImageRow, refine: Segmenter | None, cancel: CancelToken | None) -> Geometry:
-    if refine is None:
-        return region.mask.geometry(row.width, row.height)
-    from engine.segmentation.masks import shape_of_mask  # noqa: PLC0415
-
-    embedding = refine.embedding(PageRef.of(row), cancel)  # cached after the page's first region
-    mask = refine.segment(embedding, Prompt(box=region.box)).page_mask()
-    x0, y0, x1, y1 = (int(round(v)) for v in region.box)
-    inside = mask[y0:y1, x0:x1]
-    if not inside.any():
-        return region.mask.geometry(row.width, row.height)
-    cut = mask.copy()
-    cut[:y0], cut[y1:], cut[:, :x0], cut[:, x1:] = 0, 0, 0, 0
-    found = shape_of_mask(cut)
-    return Geometry(polygons=found.polygons or None, rle=found.rle)
+    refined = None
+    if refine is not None:
+        embedding = refine.embedding(PageRef.of(row), cancel)  # cached after the page's first region
+        refined = mask_in_box(refine, embedding, region.box)
+    return refined or region.mask.geometry(row.width, row.height)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image
 from sqlalchemy import select
 
@@ -33,8 +32,7 @@ from engine.jobs import CancelToken, JobProgress
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
-from engine.segmentation.masks import shape_of_mask
-from engine.segmentation.prompts import Prompt
+from engine.segmentation.annotate import mask_in_box
 from engine.segmentation.segmenter import PageRef, Segmenter
 from engine.store.schema import Annotation
 from engine.store.types import AnnotationStatus, SourceKind
@@ -201,14 +199,8 @@ def _masks(segmenter: Segmenter, row: ImageRow, cancel: CancelToken | None) -> C
     def shape(item: Found) -> Geometry:
         if not embedding:
             embedding.append(segmenter.embedding(PageRef.of(row), cancel))
-        mask = segmenter.segment(embedding[0], Prompt(box=item.box)).page_mask()
-        x0, y0, x1, y1 = (int(round(v)) for v in item.box)
-        inside = np.zeros_like(mask)
-        inside[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
-        if not inside.any():  # SAM found nothing in the box: the box itself stays the proposal
-            return _box_geometry(item)
-        found = shape_of_mask(inside)
-        return Geometry(polygons=found.polygons or None, rle=found.rle)
+        # SAM found nothing in the box: the box itself stays the proposal.
+        return mask_in_box(segmenter, embedding[0], item.box) or _box_geometry(item)
 
     return shape
 

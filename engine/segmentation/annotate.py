@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from engine.annotations import AnnotationRecord, Geometry, Provenance, create_annotation
 from engine.project import Project
 from engine.segmentation.masks import shape_of_mask
-from engine.segmentation.segmenter import Segmentation
+from engine.segmentation.embeddings import Embedding
+from engine.segmentation.prompts import Prompt
+from engine.segmentation.segmenter import Segmentation, Segmenter
 from engine.store.types import AnnotationStatus, SourceKind
 
 
@@ -38,3 +42,16 @@ def save_segmentation(project: Project, segmentation: Segmentation, *, image_id:
     return create_annotation(project, image_id=image_id, category_id=category_id, geometry=geometry_of(segmentation),
                              creator=creator, session_id=session_id, status=AnnotationStatus.ACCEPTED,
                              provenance=provenance_of(segmentation, model_run_id))
+
+
+def mask_in_box(segmenter: Segmenter, embedding: Embedding, box: tuple[float, float, float, float]) -> Geometry | None:
+    """SAM's mask for a box prompt (page pixels), cut to the box: exact RLE plus polygons; ``None`` when SAM
+    finds nothing inside the box (the caller keeps its own shape then)."""
+    mask = segmenter.segment(embedding, Prompt(box=box)).page_mask()
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    inside = np.zeros_like(mask)
+    inside[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+    if not inside.any():
+        return None
+    found = shape_of_mask(inside)
+    return Geometry(polygons=found.polygons or None, rle=found.rle)
