@@ -189,9 +189,13 @@ class AttentionController:
         head = self.options.head.currentText().lower() if not pca else "features (PCA)"
         self.options.legend.setText(f"{self.options.model.currentText()} · {head}")
 
+    def _head(self) -> str | int:
+        """The head chosen: "mean", "max" or its number (0 is a head, not "none chosen")."""
+        chosen = self.options.head.currentData()
+        return "mean" if chosen is None else chosen
+
     def _values(self) -> np.ndarray:
-        return self.attention.head(self.options.head.currentData() if self.options.head.currentData() is not None
-                                   else "mean")
+        return self.attention.head(self._head())
 
     def draw_outline(self) -> None:
         """The patches holding the chosen share of the mass, outlined (from the map in hand: no model run)."""
@@ -260,24 +264,16 @@ class AttentionController:
         row = self.context.pages.model.row_for(self.shown_for[0]) if self.shown_for is not None else None
         if self.attention is None or row is None:
             return
-        from engine.attention.render import heat_image  # noqa: PLC0415
+        from engine.attention.render import map_image  # noqa: PLC0415
         from engine.fileio import write_atomically  # noqa: PLC0415
         from engine.imaging.isolated import load_page_isolated  # noqa: PLC0415
 
-        attention, values = self.attention, self._values()
+        attention, head = self.attention, self._head()
         pca = self.options.view.currentData() == "pca" and attention.pca is not None
 
         def write(progress: object, cancel: object) -> Path:
-            from PIL import Image  # noqa: PLC0415
-
             page = load_page_isolated(Path(row.path), row.page_index, image_format=row.format) if over_page else None
-            if pca:
-                picture = Image.fromarray((attention.pca * 255).astype(np.uint8)).resize(
-                    (attention.page_width, attention.page_height), Image.Resampling.BILINEAR)
-                if page is not None:
-                    picture = Image.blend(page.convert("L").convert("RGB"), picture, 0.6)
-            else:
-                picture = heat_image(attention.on_page(values), page)
+            picture = map_image(attention, head, features=pca, page=page)
             buffer = io.BytesIO()
             picture.save(buffer, format="PNG")
             write_atomically(path, buffer.getvalue())
@@ -296,8 +292,7 @@ class AttentionController:
             return
         from engine.attention.run import DiscoverOptions, discover  # noqa: PLC0415
 
-        head = self.options.head.currentData() or "mean"
-        options = DiscoverOptions(head=head, share=self.options.mass.value() / 100)
+        options = DiscoverOptions(head=self._head(), share=self.options.mass.value() / 100)
         service, creator = self.context.models(), self.context.curator()
         refine = None
         if self.options.refine.isChecked():

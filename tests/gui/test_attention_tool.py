@@ -59,6 +59,7 @@ def test_the_attention_layer_follows_its_sliders_live_and_proposes_regions(qtbot
     before = layer.pixmap().toImage()
     tool.options.head.setCurrentIndex(tool.options.head.findData(0))  # one head
     assert layer.pixmap().toImage() != before and "head 0" in tool.options.legend.text()
+    assert tool._head() == 0  # head 0 is a head: saving and proposing use it, not the mean
 
     # Away and back: the page's map comes from the cache.
     window.gallery.step(1)
