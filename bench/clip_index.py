@@ -6,7 +6,10 @@ project (not timed), then indexed with the product's indexer (decoding and
 resizing in the decoder processes, ahead of the model). The model-only figure
 encodes the same number of already prepared tensors with the same batch size,
 in the same run. Prints one JSON line with ``e2e_img_s``, ``model_only_img_s``,
-``ratio`` and ``device``.
+``ratio`` and ``device`` (the product's own precision), and ``runtimes``: the
+image tower's model-only images/s and its cosine to torch float32 for torch
+float32, torch bf16 autocast (where the processor has it), and ONNX Runtime in
+float32 and with int8 dynamic quantisation (exported from the same weights).
 
     .venv/bin/python bench/clip_index.py [--pages 200] [--batch 16]
 """
@@ -59,6 +62,7 @@ def main() -> None:
     from engine.models.service import ModelService
     from engine.project import Project
     from engine.retrieval.indexer import ClipInput, clip_pixels, encode_pixels, index_project
+    from engine.retrieval.search import prepare_text_tower
 
     store = bench_store([MODEL], args.smoke)
     from engine.imaging.isolated import shared_decode_pool
@@ -78,6 +82,7 @@ def main() -> None:
                 sample = clip_pixels(next(scans.iterdir()), 0, None, 1600, 2867, spec)
                 tensors = [sample.copy() for _ in range(args.pages)]
                 service.run_batches(MODEL, tensors[:args.batch], encode_pixels, batch_size=args.batch)  # warm-up
+                prepare_text_tower(service, MODEL)  # once per installed model, not per run: not timed
                 started = time.perf_counter()
                 service.run_batches(MODEL, tensors, encode_pixels, batch_size=args.batch)
                 model_only = args.pages / (time.perf_counter() - started)
@@ -90,7 +95,84 @@ def main() -> None:
             figures[f"ratio@{device}"] = round(e2e / model_only, 3)
             figures["e2e_img_s"], figures["model_only_img_s"] = round(e2e, 2), round(model_only, 2)
             figures["ratio"], figures["device"] = round(e2e / model_only, 3), device
+            figures["precision"] = service.precision_of(MODEL)
+            if device == "cpu":
+                figures["runtimes"] = _runtimes(store, tensors, args.batch, Path(scratch))
     emit(figures)
+
+
+def _runtimes(store: object, tensors: list, batch: int, scratch: Path) -> dict[str, dict[str, float]]:
+    """Model-only images/s of the image tower per runtime and precision, with cosine to torch float32."""
+    import os
+
+    import numpy as np
+    import torch
+
+    from engine.models.precision import cpu_has_bf16
+    from engine.models.runtime import DeviceChoice, ModelManager
+    from engine.models.service import ModelService
+
+    pixels = torch.from_numpy(np.stack(tensors[:max(batch * 4, batch)]))
+    found: dict[str, dict[str, float]] = {}
+    reference = None
+
+    def timed(name: str, encode: object) -> None:
+        nonlocal reference
+        encode(pixels[:batch])  # warm-up
+        started = time.perf_counter()
+        vectors = np.concatenate([encode(pixels[start:start + batch]) for start in range(0, len(pixels), batch)])
+        rate = len(pixels) / (time.perf_counter() - started)
+        reference = vectors if reference is None else reference
+        found[name] = {"img_s": round(rate, 2),
+                       "cosine_min": round(float((vectors * reference).sum(axis=1).min()), 5)}
+
+    for half in ([False, True] if cpu_has_bf16() else [False]):
+        os.environ["MARGINALIA_CPU_BF16"] = "1" if half else "0"
+        service = ModelService(store, ModelManager(device=DeviceChoice("cpu")))
+        timed(f"torch_{service.precision_of(MODEL)}",
+              lambda batch_pixels: service.run(MODEL, lambda net: net.encode_images(batch_pixels).numpy()))
+        if not half:
+            model = service.run(MODEL, lambda net: net.model)
+            sessions = _onnx_sessions(model, pixels[:batch], scratch)
+        service.unload(MODEL)
+    os.environ.pop("MARGINALIA_CPU_BF16", None)
+    for name, session in sessions.items():
+        timed(name, lambda batch_pixels: _unit(session.run(None, {"pixels": batch_pixels.numpy()})[0]))
+    return found
+
+
+def _unit(vectors):  # noqa: ANN001, ANN202
+    import numpy as np
+
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _onnx_sessions(model: object, example: object, scratch: Path) -> dict[str, object]:
+    import onnxruntime
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    class ImageTower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            return self.model.encode_image(pixels)
+
+    plain, quantised = scratch / "visual.onnx", scratch / "visual.int8.onnx"
+    fast_path = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # its fused kernel has no ONNX form
+    with torch.no_grad():
+        torch.onnx.export(ImageTower().eval(), (example,), str(plain), input_names=["pixels"],
+                          output_names=["vectors"], dynamic_axes={"pixels": {0: "batch"}}, opset_version=17,
+                          dynamo=False)
+    torch.backends.mha.set_fastpath_enabled(fast_path)
+    quantize_dynamic(str(plain), str(quantised), weight_type=QuantType.QInt8)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    return {name: onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            for name, path in (("onnxruntime_fp32", plain), ("onnxruntime_int8", quantised))}
 
 
 if __name__ == "__main__":

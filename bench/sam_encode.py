@@ -1,12 +1,16 @@
-"""SAM image encoding throughput (pages/s) for ViT-B/L/H, on the CPU and, when present, on CUDA.
+"""SAM image encoding time per page for each model and precision, on the CPU and, when present, on CUDA.
 
 Full-size encoders with random weights (published shapes), loaded from a model
-store through the real adapter; pages are real scans decoded to SAM's input
-size beforehand (decoding is not timed). On CUDA the encoder runs in half
-precision under autocast, batched. One warm-up batch per model is not timed.
-Prints one JSON line.
+store through the real adapter and encoded through the segmenter's own family
+code; pages are real scans decoded to the model's input frame beforehand
+(decoding is not timed). On the CPU each model runs in float32 and, where the
+processor has bfloat16 instructions and the family declares it, in bf16
+(``MARGINALIA_CPU_BF16`` decides, as in the product); on CUDA in half precision,
+batched. ``cpu_default`` names the model the SAM tool suggests on a CPU and its
+time on the SBB scan (2577×3633) at the precision the product picks here.
+One warm-up batch per model is not timed. Prints one JSON line.
 
-    .venv/bin/python bench/sam_encode.py [--models sam-vit-b sam-vit-l sam-vit-h] [--pages 2] [--batch 4]
+    .venv/bin/python bench/sam_encode.py [--models sam2.1-hiera-tiny sam-vit-b …] [--pages 2] [--batch 4]
 """
 
 from __future__ import annotations
@@ -20,63 +24,80 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import REPO, add_smoke_flag, bench_store, devices, emit  # noqa: E402
 
-SCANS = [REPO.parent / "shared" / "data" / "manuscripts" / name
-         for name in ("bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg",
-                      "SBB0000F29300010000_0002.tif", "kant_aufklaerung_1784_0017.tif")]
+SBB_SCAN = REPO.parent / "shared" / "data" / "manuscripts" / "SBB0000F29300010000_0002.tif"
 
 
-def _frames(count: int) -> list:
+def _frames(count: int, stretch: bool) -> list:
+    """The SBB scan (2577×3633) as the model's frame, ``count`` times."""
     from PIL import Image
 
     from engine.segmentation.segmenter import PageRef, frame_pixels
 
-    frames = []
-    for index in range(count):
-        path = SCANS[index % len(SCANS)]
-        with Image.open(path) as image:
-            width, height = image.size
-        frames.append(frame_pixels(PageRef(index, path, 0, f"{index:064d}", width, height)))
-    return frames
+    path = SBB_SCAN
+    with Image.open(path) as image:
+        width, height = image.size
+    frame = frame_pixels(PageRef(0, path, 0, "0" * 64, width, height), stretch=stretch)
+    return [frame.copy() for _ in range(count)]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["sam-vit-b", "sam-vit-l", "sam-vit-h"])
+    parser.add_argument("--models", nargs="+",
+                        default=["sam2.1-hiera-tiny", "sam2.1-hiera-small", "sam-vit-b", "sam-vit-l", "sam-vit-h"])
     parser.add_argument("--pages", type=int, default=2, help="pages timed per model and device")
     parser.add_argument("--batch", type=int, default=4, help="batch size on a GPU (the CPU encodes one by one)")
     parser.add_argument("--device", default="auto")
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:
-        args.models, args.pages, args.batch, args.device = ["sam-vit-b"], 1, 1, "cpu"
+        args.models, args.pages, args.batch, args.device = ["sam2.1-hiera-tiny", "sam-vit-b"], 1, 1, "cpu"
+
+    import os
 
     import torch
 
+    from engine.models.catalogue import suggested_segmentation_model
+    from engine.models.precision import cpu_has_bf16
     from engine.models.runtime import DeviceChoice, ModelManager
     from engine.models.service import ModelService
-    from engine.segmentation.segmenter import encode_batch
+    from engine.segmentation.families import family_of
 
-    frames = _frames(max(args.pages, args.batch))
     store = bench_store(args.models, args.smoke)
-    figures: dict[str, object] = {"bench": "sam_encode", "torch_threads": torch.get_num_threads()}
+    native_bf16 = cpu_has_bf16()
+    figures: dict[str, object] = {"bench": "sam_encode", "torch_threads": torch.get_num_threads(),
+                                  "cpu_bf16": native_bf16, "page": "SBB0000F29300010000_0002.tif 2577x3633"}
     for device in devices(args.device):
-        service = ModelService(store, ModelManager(device=DeviceChoice(device)))
         batch = args.batch if device != "cpu" else 1
-        pages = frames[:max(args.pages, batch)]
+        precisions = ["fp32", "bf16"] if device == "cpu" and native_bf16 else ["auto"]
         for model_id in args.models:
-            service.run_batches(model_id, pages[:batch], encode_batch, batch_size=batch)  # warm-up
-            if device == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-            service.run_batches(model_id, pages, encode_batch, batch_size=batch)
-            if device == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - started
-            precision = "fp16/bf16 autocast" if device == "cuda" else "fp32"
-            figures[f"{model_id}@{device}"] = {"pages_per_s": round(len(pages) / seconds, 3),
-                                               "s_per_page": round(seconds / len(pages), 2),
-                                               "batch": batch, "precision": precision}
-            service.unload(model_id)
+            family = family_of(model_id)
+            pages = _frames(max(args.pages, batch), family.stretch)
+            for wanted in precisions:
+                if wanted != "auto":
+                    os.environ["MARGINALIA_CPU_BF16"] = "1" if wanted == "bf16" else "0"
+                service = ModelService(store, ModelManager(device=DeviceChoice(device)))
+                used = service.precision_of(model_id)
+                if wanted == "bf16" and used != "bf16":
+                    continue  # the family keeps float32 on a CPU
+                encode = lambda network, batch_images: family.encode(network, batch_images, None)  # noqa: E731
+                service.run_batches(model_id, pages[:batch], encode, batch_size=batch)  # warm-up
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                started = time.perf_counter()
+                service.run_batches(model_id, pages, encode, batch_size=batch)
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                seconds = time.perf_counter() - started
+                figures[f"{model_id}@{device}:{used}"] = {"s_per_page": round(seconds / len(pages), 2),
+                                                          "pages_per_s": round(len(pages) / seconds, 3),
+                                                          "batch": batch}
+                service.unload(model_id)
+        os.environ.pop("MARGINALIA_CPU_BF16", None)
+    default = suggested_segmentation_model(False)
+    chosen = f"{default}@cpu:{'bf16' if native_bf16 else 'fp32'}"
+    if chosen in figures:
+        figures["cpu_default"] = {"model": default, "precision": chosen.rsplit(":", 1)[1],
+                                  "s_per_page": figures[chosen]["s_per_page"]}  # type: ignore[index]
     emit(figures)
 
 

@@ -30,11 +30,39 @@ class JobProgress:
 ProgressCallback = Callable[[JobProgress], None]
 
 
-class CancelToken:
-    """A thread-safe flag a job checks between units of work."""
+class PauseGate:
+    """Background work waits here while it is paused (e.g. the laptop went on battery, and the curator asked
+    for that). Waiting jobs still end within a second when cancelled."""
 
     def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self.reason = ""
+
+    def pause(self, reason: str) -> None:
+        self.reason = reason
+        self._open.clear()
+
+    def resume(self) -> None:
+        self.reason = ""
+        self._open.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
+    def wait(self, token: CancelToken) -> None:
+        while not self._open.wait(0.2):
+            if token.cancelled:
+                raise JobCancelled()
+
+
+class CancelToken:
+    """A thread-safe flag a job checks between units of work; with a ``gate``, also where it pauses."""
+
+    def __init__(self, gate: PauseGate | None = None) -> None:
         self._event = threading.Event()
+        self._gate = gate
 
     def cancel(self) -> None:
         self._event.set()
@@ -46,6 +74,8 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise JobCancelled()
+        if self._gate is not None and self._gate.paused:
+            self._gate.wait(self)
 
 
 def report(progress: ProgressCallback | None, done: int, total: int, message: str = "") -> None:

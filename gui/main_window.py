@@ -50,6 +50,7 @@ from gui.settings import AppSettings
 from gui.status import StatusBar
 from gui.tools.catalogue import load_tools
 from gui.tools.seam import ToolContext, ToolOffer, ToolPlugin
+from gui.power_watch import BatteryWatch
 from gui.workers import JobRunner
 
 if TYPE_CHECKING:
@@ -80,6 +81,9 @@ class MainWindow(QMainWindow):
         self.notifications = NotificationArea()
         self.jobs.failed.connect(lambda title, message: self.notifications.error(f"{title}: {message}"))
         self.jobs.cancelled.connect(lambda title: self.notifications.info(f"{title}: cancelled."))
+        self.battery_watch = BatteryWatch(self.jobs.background_gate, lambda: self.settings.pause_on_battery,
+                                          parent=self)
+        self.battery_watch.changed.connect(self._battery_changed)
 
         self.gallery = GalleryPanel(self.jobs)
         self.canvas = ImageCanvas()
@@ -399,6 +403,11 @@ class MainWindow(QMainWindow):
 
     # -- closing -----------------------------------------------------------------------------
 
+    def _battery_changed(self, paused: bool) -> None:
+        self.notifications.info("On battery: background model work is paused until the laptop is plugged in "
+                                "(Models ▸ Pause background model work on battery)." if paused
+                                else "Plugged in: background model work goes on.")
+
     def model_service(self) -> ModelService:
         """The app's one model runtime, created on first use (models load lazily inside it)."""
         if self._model_service is None:
@@ -406,7 +415,11 @@ class MainWindow(QMainWindow):
             from engine.models.service import ModelService  # noqa: PLC0415
             from engine.models.store import ModelStore  # noqa: PLC0415
 
-            self._model_service = ModelService(ModelStore(), ModelManager(preference=self.settings.model_device))
+            from engine.models.precision import set_policy  # noqa: PLC0415
+
+            set_policy(self.settings.model_precision)
+            self._model_service = ModelService(ModelStore(), ModelManager(preference=self.settings.model_device,
+                                                                          yield_to_ui=True))
         return self._model_service
 
     def reset_model_service(self) -> None:

@@ -13,6 +13,7 @@ from engine.models.store import ModelStore
 if TYPE_CHECKING:
     from gui.models_dialog import ModelsDialog
     from gui.notifications import NotificationArea
+    from gui.power_watch import BatteryWatch
     from gui.settings import AppSettings
     from gui.workers import JobRunner
 
@@ -23,6 +24,7 @@ class ModelsHost(Protocol):
     jobs: JobRunner
     notifications: NotificationArea
     settings: AppSettings
+    battery_watch: BatteryWatch
 
     def reset_model_service(self) -> None: ...
 
@@ -32,6 +34,8 @@ def show_models(window: ModelsHost, store: ModelStore | None = None, select: str
 
     dialog = ModelsDialog(store or ModelStore(), window.jobs, window.notifications, window, window.settings)
     dialog.device_choice.currentIndexChanged.connect(window.reset_model_service)
+    dialog.precision_choice.currentIndexChanged.connect(window.reset_model_service)
+    dialog.battery_choice.toggled.connect(window.battery_watch.check)
     dialog.setModal(False)
     if select is not None:
         dialog.select(select)

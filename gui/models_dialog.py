@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -22,6 +23,8 @@ from PySide6.QtWidgets import (
 
 from engine.models.catalogue import CATALOGUE, ModelSpec, UserSuppliedSource
 from engine.models.download import download_model
+from engine.models.precision import describe as describe_precision
+from engine.models.precision import set_policy
 from engine.models.runtime import available_devices
 from engine.models.store import ModelStore
 from gui.notifications import NotificationArea
@@ -86,6 +89,7 @@ class ModelsDialog(QDialog):
         layout.addLayout(problem_row)
         if settings is not None:
             layout.addLayout(self._device_row(settings))
+            layout.addLayout(self._precision_row(settings))
         self.resize(760, 520)
         self.refresh()
 
@@ -103,6 +107,42 @@ class ModelsDialog(QDialog):
         # Finding the GPU imports torch (seconds): never on the UI thread.
         self._jobs.submit("Looking for a GPU", lambda progress, cancel: available_devices(), self._show_devices)
         return row
+
+    def _precision_row(self, settings: AppSettings) -> QHBoxLayout:
+        self.precision_choice = QComboBox()
+        self.precision_choice.addItem("Automatic (half precision where fast and faithful)", "automatic")
+        self.precision_choice.addItem("Always full precision (float32)", "float32")
+        self.precision_choice.setCurrentIndex(max(0, self.precision_choice.findData(settings.model_precision)))
+        self.precision_choice.setToolTip("Half precision (bfloat16) roughly halves the time to prepare a page on "
+                                         "processors that have it, with masks and search results that match "
+                                         "full precision; full precision is slower everywhere.")
+        self.precision_choice.currentIndexChanged.connect(self._precision_chosen)
+        self.precision_found = QLabel("")
+        self.battery_choice = QCheckBox("Pause background model work on battery")
+        self.battery_choice.setToolTip("Indexing, preparing every page for SAM, finding and text runs wait while "
+                                       "the laptop runs on its battery, and go on when it is plugged in. What "
+                                       "you are working on (a page, a click) is never paused.")
+        self.battery_choice.setChecked(settings.pause_on_battery)
+        self.battery_choice.toggled.connect(self._battery_chosen)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Precision:"))
+        row.addWidget(self.precision_choice)
+        row.addWidget(self.precision_found, 1)
+        row.addWidget(self.battery_choice)
+        # Reading the processor's features imports torch: off the UI thread.
+        self._jobs.submit("Checking the processor", lambda progress, cancel: describe_precision(),
+                          self.precision_found.setText, visible=False)
+        return row
+
+    def _precision_chosen(self) -> None:
+        assert self._settings is not None
+        self._settings.model_precision = self.precision_choice.currentData()
+        set_policy(self._settings.model_precision)
+        self._notes.info(f"Models will compute in: {self.precision_choice.currentText()} (from their next load).")
+
+    def _battery_chosen(self, checked: bool) -> None:
+        assert self._settings is not None
+        self._settings.pause_on_battery = checked
 
     def _show_devices(self, devices: list[str]) -> None:
         gpus = [device.split(" ", 1)[-1] if device.startswith("cuda") else "Apple GPU" for device in devices

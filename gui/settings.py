@@ -60,6 +60,26 @@ class AppSettings:
         self._settings.sync()
 
     @property
+    def model_precision(self) -> str:
+        """"automatic" (half precision where fast and faithful) or "float32"."""
+        value = str(self._settings.value("models/precision", "automatic") or "automatic")
+        return value if value in ("automatic", "float32") else "automatic"
+
+    @model_precision.setter
+    def model_precision(self, value: str) -> None:
+        self._settings.setValue("models/precision", value if value in ("automatic", "float32") else "automatic")
+        self._settings.sync()
+
+    @property
+    def pause_on_battery(self) -> bool:
+        return str(self._settings.value("models/pause_on_battery", "false")).lower() == "true"
+
+    @pause_on_battery.setter
+    def pause_on_battery(self, value: bool) -> None:
+        self._settings.setValue("models/pause_on_battery", "true" if value else "false")
+        self._settings.sync()
+
+    @property
     def sam_model(self) -> str:
         return str(self._settings.value("sam/model", "") or "")
 

@@ -18,7 +18,7 @@ from PySide6.QtCore import QDeadlineTimer, QObject, QThread, QThreadPool, Signal
 from superqt.utils import create_worker
 
 from engine.errors import JobCancelled, MarginaliaError
-from engine.jobs import CancelToken, JobProgress
+from engine.jobs import CancelToken, JobProgress, PauseGate
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,12 @@ class Job(QObject):
     ended = Signal()
 
     def __init__(self, title: str, *, visible: bool, announce_cancel: bool = True,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, gate: PauseGate | None = None) -> None:
         super().__init__(parent)
         self.title = title
         self.visible = visible
         self.announce_cancel = announce_cancel
-        self.token = CancelToken()
+        self.token = CancelToken(gate)
         self.last_progress: JobProgress | None = None
         self.outcome = "running"  # then: done, failed, cancelled
         self.progressed.connect(self._remember)
@@ -79,6 +79,7 @@ class JobRunner(QObject):
         self._running: dict[Job, Any] = {}
         self._background = QThreadPool(self)
         self._background.setMaxThreadCount(max(2, QThread.idealThreadCount()))
+        self.background_gate = PauseGate()  # background jobs wait at it while paused (on battery)
 
     def submit(
         self,
@@ -98,7 +99,8 @@ class JobRunner(QObject):
         ``announce_cancel=False`` is for loads the app itself abandons;
         ``background=True`` for work over many pages (see the class).
         """
-        job = Job(title, visible=visible, announce_cancel=announce_cancel, parent=self)
+        job = Job(title, visible=visible, announce_cancel=announce_cancel, parent=self,
+                  gate=self.background_gate if background else None)
         # Handlers go in through _connect: superqt then leaves errors to us
         # instead of re-raising them in the event loop.
         worker = create_worker(work, job.report, job.token, _start_thread=False, _connect={

@@ -14,6 +14,9 @@ SHARED_DATA = Path(os.environ.get("MARGINALIA_SHARED_DATA", REPO_ROOT.parent / "
 def _isolated_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     # No test may touch the real user's data folder.
     monkeypatch.setenv("MARGINALIA_DATA_DIR", str(tmp_path_factory.mktemp("user-data")))
+    # As on a laptop without bfloat16 instructions: the float32 fallback is the default every test runs;
+    # tests/test_precision.py turns the half-precision path on where it tests it.
+    monkeypatch.setenv("MARGINALIA_CPU_BF16", "0")
 
 
 @pytest.fixture

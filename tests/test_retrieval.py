@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -282,16 +283,20 @@ def test_replacing_the_newest_vector_is_seen_by_the_saved_index(service, scans) 
     assert (int(ids[0, 0]), float(scores[0, 0])) == (new_id, pytest.approx(1.0, abs=1e-5))  # ...so no stale index
 
 
+def _clustered(rng: np.random.Generator, count: int, dimension: int = 64) -> np.ndarray:
+    centres = rng.standard_normal((200, dimension)).astype(np.float32)
+    vectors = centres[rng.integers(0, 200, count)] + 0.3 * rng.standard_normal((count, dimension)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
 def test_a_large_index_is_compressed_but_reranks_exactly_and_reloads(tmp_path: Path) -> None:
     from engine.retrieval.index import VectorIndex
 
     rng = np.random.default_rng(3)
-    centres = rng.standard_normal((200, 64)).astype(np.float32)
-    vectors = centres[rng.integers(0, 200, 20_000)] + 0.3 * rng.standard_normal((20_000, 64)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = _clustered(rng, 20_000)
     ids = rng.permutation(20_000).astype(np.int64) * 3 + 5  # database ids: neither dense nor sorted
     index = VectorIndex.build(ids, vectors, exact_limit=1_000)
-    assert index.exact is not None  # the compressed kind
+    assert index.compressed
     queries = vectors[:8] + 0.05 * rng.standard_normal((8, 64)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     by_id = dict(zip(ids.tolist(), vectors, strict=True))
@@ -300,17 +305,54 @@ def test_a_large_index_is_compressed_but_reranks_exactly_and_reloads(tmp_path: P
     for query, row_scores, row_ids, best in zip(queries, scores, found, truth, strict=True):
         assert np.allclose(row_scores, [by_id[int(i)] @ query for i in row_ids], atol=1e-5)  # exact scores
         assert np.all(np.diff(row_scores) <= 1e-6)  # best first
-        assert len(set(row_ids.tolist()) & set(ids[best].tolist())) >= 19  # what an exact scan finds
-    allowed = ids[::7].tolist()
-    _, limited = index.search(queries, 20, allowed=allowed)
-    assert set(limited.ravel().tolist()) <= set(allowed)
+        assert set(row_ids.tolist()) == set(ids[best].tolist())  # what an exact scan finds
+    for allowed in (ids[::7], ids[::2]):  # a small restriction (scored exactly) and a large one (via the codes)
+        scores, limited = index.search(queries, 20, allowed=allowed.tolist())
+        inside = np.isin(ids, allowed)
+        exact = np.sort(-(queries @ vectors[inside].T), axis=1)[:, :20]
+        assert set(limited.ravel().tolist()) <= set(allowed.tolist())
+        np.testing.assert_allclose(-scores, exact, atol=1e-5)
 
     path = tmp_path / "clip.faiss"
     index.save(path, (20_000, 1, 2))
-    reloaded = VectorIndex.load(path, (20_000, 1, 2))
-    assert reloaded is not None and np.array_equal(reloaded.search(queries, 20)[1], found)
-    assert VectorIndex.load(path, (20_000, 1, 3)) is None  # the database changed since
-    index.save(path, (20_000, 1, 3))
-    assert sorted(p.name for p in tmp_path.glob("*.npy")) == ["clip.20000-1-3.ids.npy", "clip.20000-1-3.vectors.npy"]
-    (tmp_path / "clip.20000-1-3.vectors.npy").write_bytes(b"damaged")
-    assert VectorIndex.load(path, (20_000, 1, 3)) is None  # rebuilt rather than trusted
+    reloaded, fingerprint = VectorIndex.load(path, index.fetch)
+    assert fingerprint == (20_000, 1, 2) and np.array_equal(reloaded.search(queries, 20)[1], found)
+    path.write_bytes(b"damaged")
+    assert VectorIndex.load(path, index.fetch) is None  # rebuilt rather than trusted
+
+
+def test_the_index_follows_added_and_removed_vectors_without_a_rebuild(tmp_path: Path) -> None:
+    from engine.retrieval.index import VectorIndex, _fetch_from
+
+    rng = np.random.default_rng(5)
+    vectors = _clustered(rng, 12_000)
+    ids = np.arange(1, 12_001, dtype=np.int64)
+    for exact_limit in (100_000, 1_000):  # the exact index and the compressed one
+        index = VectorIndex.build(ids[:10_000], vectors[:10_000], exact_limit=exact_limit)
+        fetch = _fetch_from(ids, vectors)
+        index.fetch = fetch
+        wanted = np.concatenate([ids[500:10_000], ids[10_000:11_000]])  # 500 gone, 1,000 new
+        assert index.follow(wanted, fetch, exact_limit=exact_limit)
+        assert np.array_equal(index.ids(), wanted)
+        query = vectors[10_500]  # a new vector finds itself; a removed one is never found
+        _, found = index.search(query[None], 5)
+        assert found[0, 0] == 10_501
+        _, found = index.search(vectors[:50], 10)
+        assert not np.isin(found, ids[:500]).any()
+        everything = np.arange(1, 12_001, dtype=np.int64)  # more than half changed: build anew instead
+        assert not VectorIndex.build(ids[:1_500], vectors[:1_500], exact_limit=exact_limit).follow(
+            everything, fetch, exact_limit=exact_limit)
+
+
+def test_an_index_in_an_older_format_is_rebuilt_from_the_database(service, scans) -> None:
+    index_project(scans, service, CLIP, batch_size=4)
+    path = index_path(scans, CLIP)
+    open_index(scans, CLIP)
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    path.with_suffix(".json").write_text(json.dumps({**meta, "format": 2}), encoding="utf-8")
+    (path.parent / f"{path.stem}.1-2-3.vectors.npy").write_bytes(b"left by version 2")
+    from engine.retrieval import index as index_module
+
+    index_module._opened.clear()  # as after restarting the app
+    assert open_index(scans, CLIP).size == _vectors(scans)
+    assert not list(path.parent.glob("*.npy"))

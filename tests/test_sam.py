@@ -276,8 +276,10 @@ def test_stale_embeddings_are_pruned(service, project, shared_data: Path, tmp_pa
     kept = cache.folder / segmenter.key_for(page).filename
     replaced = cache.folder / kept.name.replace(segmenter.checkpoint()[:16], "0" * 16)  # an older checkpoint
     replaced.write_bytes(kept.read_bytes())
+    half = cache.folder / kept.name.replace(".safetensors", "-bf16.safetensors")  # encoded in bf16 elsewhere
+    half.write_bytes(kept.read_bytes())
     assert prune_stale_embeddings(project, cache, service.store) == 2
-    assert [p.name for p in cache.folder.iterdir()] == [kept.name]
+    assert sorted(p.name for p in cache.folder.iterdir()) == sorted([kept.name, half.name])
 
 
 def test_encoding_block_by_block_equals_the_encoder_and_stops_between_blocks(service: ModelService,

@@ -65,7 +65,8 @@ def attention_for(project: Project, service: ModelService, model_id: str, row: I
                   decoded: Future[Image.Image] | None = None) -> tuple[AttentionMap, bool]:
     """The page's map, and whether the model had to compute it (``decoded``: the page, being decoded)."""
     cache = cache or AttentionCache.of_project(project.folder)
-    key = attention_key(row.sha256, row.page_index, model_id, checkpoint_of(service, model_id), patches)
+    key = attention_key(row.sha256, row.page_index, model_id,
+                        f"{checkpoint_of(service, model_id)}:{service.precision_of(model_id)}", patches)
     found = cache.get(key)
     if found is not None:
         return found, False

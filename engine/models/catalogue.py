@@ -92,6 +92,12 @@ CATALOGUE: tuple[ModelSpec, ...] = (
     ModelSpec("sam-vit-h", "Segment Anything ViT-H", "segmentation", "sam",
               UrlSource(_SAM_URL.format("sam_vit_h_4b8939.pth"), ModelFile("sam_vit_h_4b8939.pth", 2_564_550_879)),
               2565 * _MB, "Apache-2.0", 12, "engine.models.adapters.sam", options={"variant": "vit_h"}),
+    # SAM 2.1 in transformers' format (safetensors + config.json): light Hiera encoders for laptops' CPUs.
+    *(ModelSpec(f"sam2.1-hiera-{size}", f"SAM 2.1 Hiera-{size} (fast on a CPU)", "segmentation", "sam2",
+                _hub(f"facebook/sam2.1-hiera-{size}", "model.safetensors", "config.json",
+                     optional=("preprocessor_config.json",)),
+                size_mb * _MB, "Apache-2.0", memory, "engine.models.adapters.sam2")
+      for size, size_mb, memory in (("tiny", 156, 1), ("small", 184, 1.5))),
     *(ModelSpec(f"hi-sam-vit-{size}", f"Hi-SAM ViT-{size.upper()} (hierarchical text)", "text-segmentation",
                 "hi-sam",
                 UserSuppliedSource(ModelFile(f"hi_sam_{size}.pth"),
@@ -144,6 +150,16 @@ CATALOGUE: tuple[ModelSpec, ...] = (
 )
 
 _BY_ID = {spec.id: spec for spec in CATALOGUE}
+SUGGESTED_SEGMENTATION = {"cpu": "sam2.1-hiera-tiny", "gpu": "sam-vit-b"}  # a CPU encodes Hiera-tiny in ~2 s
+
+
+def suggested_segmentation_model(has_gpu: bool, installed: set[str] | frozenset[str] = frozenset()) -> str:
+    """The SAM model offered first: a light one where pages are encoded on the CPU, unless only another SAM
+    model is installed (the curator's own choice then)."""
+    suggested = SUGGESTED_SEGMENTATION["gpu" if has_gpu else "cpu"]
+    if suggested in installed:
+        return suggested
+    return next((spec.id for spec in CATALOGUE if spec.task == "segmentation" and spec.id in installed), suggested)
 
 
 class UnknownModel(MarginaliaError):

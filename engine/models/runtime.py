@@ -7,6 +7,9 @@
   least recently used first out; ``unload`` frees one at once.
 * Threads: every loaded model lives on its own inference thread; callers hand
   it work through :meth:`ModelManager.run`, never touch it directly.
+* Sharing the computer: an app with a window (``yield_to_ui``) leaves one core to
+  it where there are four or more, and runs model threads at a lower priority, so
+  that the window stays responsive while pages are encoded.
 * Out of memory on a GPU: the batch is halved and retried, down to one item,
   then the model moves to the CPU and the caller gets a notice — never a crash.
 
@@ -72,6 +75,21 @@ def choose_device(preference: str | None = None) -> DeviceChoice:
     raise MarginaliaError(f"Unknown device '{wish}': use auto, cpu, cuda, cuda:N or mps.")
 
 
+def likely_gpu(preference: str = "auto") -> bool:
+    """Whether models will probably run on a GPU, without importing torch (for suggestions only):
+    an NVIDIA driver, or Apple silicon."""
+    import platform
+    import shutil
+    import sys
+
+    wish = (os.environ.get("MARGINALIA_DEVICE") or preference or "auto").strip().lower()
+    if wish == "cpu":
+        return False
+    if sys.platform == "darwin":
+        return platform.machine() == "arm64"
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+
+
 def available_devices() -> list[str]:
     """The devices this computer can run models on, fastest first (imports torch: call off the UI thread)."""
     found = []
@@ -84,15 +102,23 @@ def available_devices() -> list[str]:
     return [*found, "cpu"]
 
 
-def half_precision_for(device: str, supports_bf16: bool = True) -> Any:
-    """fp16/bf16 on GPUs, full precision on the CPU (where half precision is slow or absent)."""
+def half_precision_for(device: str, supports_bf16: bool = True, *, half_on_cpu: bool = False) -> Any:
+    """fp16/bf16 on GPUs; on the CPU bf16 only for families that declare it fast and faithful there, and only
+    where the processor has the instructions (see :mod:`engine.models.precision`), else float32."""
+    from engine.models.precision import compute_dtype
+
+    return compute_dtype(device, half_on_cpu=half_on_cpu, gpu_bf16=supports_bf16)
+
+
+def weight_and_compute_dtypes(device: str, *, half_on_cpu: bool = False) -> tuple[Any, Any]:
+    """(weights, autocast) dtypes: GPUs hold half-precision weights; a CPU keeps float32 weights and computes
+    the heavy products in bf16 under autocast (layer norms and softmax stay float32: more faithful)."""
     import torch
 
-    if device.startswith("cuda"):
-        return torch.bfloat16 if supports_bf16 and torch.cuda.is_bf16_supported() else torch.float16
-    if device == "mps":
-        return torch.float16
-    return torch.float32
+    dtype = half_precision_for(device, half_on_cpu=half_on_cpu)
+    if device.startswith(("cuda", "mps")):
+        return dtype, torch.float32
+    return torch.float32, dtype
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -123,8 +149,9 @@ class ModelManager:
     """Loads models lazily, keeps them within a memory budget, runs work on their threads."""
 
     def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, device: DeviceChoice | None = None,
-                 preference: str | None = None) -> None:
+                 preference: str | None = None, *, yield_to_ui: bool = False) -> None:
         self.budget_bytes = budget_bytes
+        self.yield_to_ui = yield_to_ui
         self._device = device
         self._preference = preference  # the app's setting; MARGINALIA_DEVICE still wins
         self._models: OrderedDict[str, LoadedModel] = OrderedDict()
@@ -143,6 +170,11 @@ class ModelManager:
         with self._lock:
             return list(self._models)
 
+    def held(self, model_id: str) -> LoadedModel | None:
+        """The loaded model, or ``None``; loads nothing."""
+        with self._lock:
+            return self._models.get(model_id)
+
     def used_bytes(self) -> int:
         with self._lock:
             return sum(model.size_bytes for model in self._models.values())
@@ -155,7 +187,8 @@ class ModelManager:
                 self._models.move_to_end(model_id)
                 held.last_used = time.monotonic()
                 return held
-            thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model_id}")
+            thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model_id}",
+                                        initializer=_yield_to_ui if self.yield_to_ui else None)
             device = self.device.device
             try:
                 value, size = thread.submit(loader, device).result()
@@ -226,6 +259,36 @@ class ModelManager:
         _empty_gpu_cache()
         self.notices.append(f"The GPU ran out of memory for {held.model_id}; it now runs on the CPU "
                             "(slower, but it will finish).")
+
+
+def cpu_threads_beside_a_window(cores: int | None = None) -> int:
+    """Threads for model work when a window shares the computer: one core left to it from four cores up
+    (on two cores, halving the model's speed would cost more than the window gains)."""
+    cores = cores or os.cpu_count() or 1
+    return cores - 1 if cores >= 4 else cores
+
+
+def _yield_to_ui() -> None:
+    """On a model thread: fewer compute threads and a lower priority, so the window is served first.
+    The priority is lowered for this thread (Linux: per-thread niceness; Windows: below normal), and the
+    compute threads it starts inherit it; elsewhere the thread cap alone applies."""
+    import sys
+
+    import torch
+
+    threads = cpu_threads_beside_a_window()
+    if torch.get_num_threads() > threads:
+        torch.set_num_threads(threads)
+    try:
+        if sys.platform.startswith("linux"):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+        elif sys.platform == "win32":
+            import ctypes
+
+            kernel = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            kernel.SetThreadPriority(kernel.GetCurrentThread(), -1)  # THREAD_PRIORITY_BELOW_NORMAL
+    except (OSError, AttributeError):
+        pass  # not permitted here: the thread cap still applies
 
 
 def _release(held: LoadedModel) -> None:

@@ -39,6 +39,21 @@ class ModelService:
         self._loaders[model_id] = load
         return load
 
+    def precision_of(self, model_id: str) -> str:
+        """``fp32``, ``bf16`` or ``fp16``: what the model's heavy part computes in (without loading it)."""
+        from engine.models.precision import compute_dtype, tag
+
+        held = self.manager.held(model_id)
+        if held is not None:  # what the loaded network really uses, even if the setting changed since
+            import torch
+
+            reduced = [dtype for name in ("encoder_dtype", "compute_dtype", "dtype")
+                       if (dtype := getattr(held.value, name, None)) is not None and dtype != torch.float32]
+            return tag(reduced[0]) if reduced else "fp32"
+        adapter = adapter_for(get_spec(model_id))
+        return tag(compute_dtype(self.manager.device.device,
+                                 half_on_cpu=bool(getattr(adapter, "HALF_ON_CPU", False))))
+
     def device_of(self, model_id: str) -> str:
         return self.manager.get(model_id, self.loader(model_id)).device
 

@@ -169,6 +169,9 @@ def index_project(project: Project, service: ModelService, model_id: str, *, bat
     else:
         report(progress, total, total, "Every page is in the search index")
     open_index(project, model_id)  # saved for the next search; rebuilt if the database changed behind it
+    from engine.retrieval.search import prepare_text_tower
+
+    prepare_text_tower(service, model_id)  # the first query, even from a fresh process, needs no torch
     return result
 
 

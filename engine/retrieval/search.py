@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import MarginaliaError
+from engine.models.catalogue import get_spec
 from engine.models.service import ModelService
 from engine.project import Project
 from engine.retrieval.index import open_index
+from engine.retrieval.text_tower import OnnxTextTower, export_tower, open_tower, tower_folder
 from engine.retrieval.vectors import owners, vector_ids, vector_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +48,49 @@ def embed_texts(service: ModelService, model_id: str, texts: list[str]) -> np.nd
     return service.run(model_id, lambda network: network.encode_texts(texts).cpu().numpy())
 
 
+_towers: dict[Path, OnnxTextTower | None] = {}
+
+
+def _tower_place(service: ModelService, model_id: str) -> tuple[Path, str]:
+    installed = service.store.require(model_id)
+    weights = next(f.filename for f in get_spec(model_id).files if not f.optional)
+    return installed.folder, str(installed.files[weights]["sha256"])
+
+
+def embed_query(service: ModelService, model_id: str, texts: list[str]) -> np.ndarray:
+    """``[N, D]`` unit vectors for query texts: through the exported text tower when it exists (no torch,
+    nothing else loaded), else through the model, exporting the tower for the next time."""
+    folder, checksum = _tower_place(service, model_id)
+    key = tower_folder(folder, checksum)
+    if key not in _towers or _towers[key] is None:
+        _towers[key] = open_tower(folder, checksum)
+    tower = _towers[key]
+    if tower is not None:
+        return tower.encode(texts)
+    vectors = embed_texts(service, model_id, texts)
+    prepare_text_tower(service, model_id)
+    return vectors
+
+
+def prepare_text_tower(service: ModelService, model_id: str) -> None:
+    """Export the model's text tower once (a few seconds), so later queries need no torch; never fails the
+    caller (the torch path stays)."""
+    folder, checksum = _tower_place(service, model_id)
+    target = tower_folder(folder, checksum)
+    if (target / "text.onnx").is_file():
+        return
+    try:
+        service.run(model_id, lambda network: export_tower(network, target))
+    except Exception as error:  # noqa: BLE001 - an exporter fault or a tokenizer it does not handle
+        log.info("The text tower of %s stays on torch: %s", model_id, error)
+
+
 def search_text(project: Project, service: ModelService, model_id: str, text: str, *, k: int = 50,
                 within: set[int] | None = None, pages_only: bool = True) -> list[Hit]:
     """Pages (and regions, unless ``pages_only``) ranked by similarity to ``text``."""
     if not text.strip():
         raise MarginaliaError("Type what to look for, e.g. 'a coat of arms' or 'Wappen'.")
-    query = embed_texts(service, model_id, [text.strip()])
+    query = embed_query(service, model_id, [text.strip()])
     return _ranked(project, model_id, query, k, pages_only=pages_only, within=within)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy import String, cast, delete, func, or_, select
 
+from engine.errors import MarginaliaError
 from engine.project import Project
 from engine.store.schema import Annotation, Image, Vector
 from engine.store.types import AnnotationStatus
@@ -92,6 +93,37 @@ def load_vectors(project: Project, model_id: str) -> tuple[np.ndarray, np.ndarra
         return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     return (np.array([row[0] for row in rows], dtype=np.int64),
             np.stack([unpack(row[1]) for row in rows]).astype(np.float32))
+
+
+def vector_ids_of_model(project: Project, model_id: str) -> np.ndarray:
+    """Every id of the model's vectors, sorted ``[N]`` int64 (cheap: the index's keys only)."""
+    with project.unit_of_work() as session:
+        found = session.scalars(select(Vector.id).where(Vector.model_id == model_id).order_by(Vector.id)).all()
+    return np.asarray(found, dtype=np.int64)
+
+
+def vectors_by_id(project: Project, ids: np.ndarray, *, chunk: int = 5_000) -> np.ndarray:
+    """The vectors ``[n, D]`` float32 of ``ids`` ``[n]``, in that order (for re-ranking and index updates).
+
+    A plain parameterised statement: re-ranking reads a thousand or more rows per query, and building
+    SQLAlchemy rows for them costs more than SQLite's lookups.
+    """
+    wanted = [int(i) for i in ids]
+    if not wanted:
+        return np.zeros((0, 0), dtype=np.float32)
+    found: dict[int, bytes] = {}
+    with project.unit_of_work() as session:
+        connection = session.connection()
+        for start in range(0, len(wanted), chunk):
+            part = tuple(wanted[start:start + chunk])
+            marks = ",".join("?" * len(part))
+            found.update(connection.exec_driver_sql(f"SELECT id, data FROM vector WHERE id IN ({marks})",
+                                                    part).all())
+    missing = [i for i in wanted if i not in found]
+    if missing:  # deleted while the search ran: the index follows the database on its next opening
+        raise MarginaliaError(f"{len(missing)} indexed page(s) or region(s) were removed while searching; "
+                              "search again.")
+    return np.frombuffer(b"".join(found[i] for i in wanted), dtype="<f4").reshape(len(wanted), -1).astype(np.float32)
 
 
 def vector_fingerprint(project: Project, model_id: str) -> tuple[int, int, int]:

@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 
 from engine.annotations import AnnotationRecord, Geometry, Provenance, create_annotations
+from engine.errors import MarginaliaError
 from engine.jobs import CancelToken, ProgressCallback, report
+from engine.models.catalogue import get_spec
 from engine.models.runs import recorded_run
 from engine.project import Project
 from engine.segmentation.embeddings import Embedding
@@ -76,6 +78,10 @@ def segment_everything(project: Project, segmenter: Segmenter, page: PageRef, *,
                        progress: ProgressCallback | None = None,
                        cancel: CancelToken | None = None) -> list[AnnotationRecord]:
     """Every region SAM finds on the page, stored as proposals (never accepted) with their scores."""
+    if not segmenter.family.segments_everything:
+        raise MarginaliaError(f"Segment everything runs with the Segment Anything ViT models; "
+                              f"{get_spec(segmenter.model_id).name} does not offer it yet. Choose SAM ViT-B in "
+                              "the SAM tool's model list for this.")
     report(progress, 0, 0, "Preparing the page for SAM (once per page)…")
     embedding = segmenter.embedding(page, cancel=cancel)
     device = segmenter.service.device_of(segmenter.model_id)

@@ -13,9 +13,7 @@ mask shown is put in image order.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from engine.models.derived import export_atomically
 from engine.segmentation.embeddings import Embedding, EmbeddingKey
 from engine.segmentation.graphs import PREPARED_OUTPUTS, DecoderGraphs, unblock_masks
 from engine.segmentation.prompts import Prompt
@@ -71,10 +70,11 @@ def _full_inputs(embedding: Embedding, prompt: Prompt, points: np.ndarray, label
             "has_mask_input": np.array([1.0 if previous is not None else 0.0], dtype=np.float32)}
 
 
-class _PreparedPages:
-    """The per-page preparation for the last few pages (thread-safe)."""
+class PreparedPages:
+    """The per-page preparation for the last few pages (thread-safe), named ``names``."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...] = PREPARED_OUTPUTS) -> None:
+        self.names = names
         self._held: OrderedDict[EmbeddingKey, dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -84,7 +84,7 @@ class _PreparedPages:
             if held is not None:
                 self._held.move_to_end(embedding.key)
                 return held
-        prepared = dict(zip(PREPARED_OUTPUTS, prepare(embedding.features[None].astype(np.float32)), strict=True))
+        prepared = dict(zip(self.names, prepare(embedding), strict=True))
         with self._lock:
             self._held[embedding.key] = prepared
             while len(self._held) > PREPARED_PAGES:
@@ -99,13 +99,13 @@ class TorchPromptDecoder:
 
     def __init__(self, graphs: DecoderGraphs) -> None:
         self.graphs = graphs
-        self._prepared = _PreparedPages()
+        self._prepared = PreparedPages()
 
-    def _prepare(self, features: np.ndarray) -> tuple[Any, ...]:
+    def _prepare(self, embedding: Embedding) -> tuple[Any, ...]:
         import torch
 
         with torch.inference_mode():
-            return tuple(self.graphs.prepare(torch.from_numpy(features)))
+            return tuple(self.graphs.prepare(torch.from_numpy(embedding.features[None].astype(np.float32))))
 
     def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
         import torch
@@ -135,10 +135,10 @@ class OnnxPromptDecoder:
         self.sessions = {name: onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), options,
                                                             providers=["CPUExecutionProvider"])
                          for name in ("full", "prepare", "prompt")}
-        self._prepared = _PreparedPages()
+        self._prepared = PreparedPages()
 
-    def _prepare(self, features: np.ndarray) -> list[np.ndarray]:
-        return self.sessions["prepare"].run(None, {"image_embeddings": features})
+    def _prepare(self, embedding: Embedding) -> list[np.ndarray]:
+        return self.sessions["prepare"].run(None, {"image_embeddings": embedding.features[None].astype(np.float32)})
 
     def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
         if prompt.previous is None:
@@ -150,9 +150,6 @@ class OnnxPromptDecoder:
         return Decoded(masks[0], scores[0])
 
 
-_export_lock = threading.Lock()
-
-
 def onnx_folder(weights_folder: Path, checkpoint_sha256: str) -> Path:
     return weights_folder / "derived" / f"sam-decoder-{checkpoint_sha256[:16]}-v{GRAPH_VERSION}"
 
@@ -161,34 +158,22 @@ def export_decoder(graphs: DecoderGraphs, target: Path) -> Path:
     """Export the three graphs into ``target`` (a folder, complete or absent: never half-written)."""
     import torch
 
-    with _export_lock:
-        if (target / "prompt.onnx").is_file():
-            return target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        encoder = graphs.full.model.prompt_encoder
-        width, grid = encoder.embed_dim, encoder.image_embedding_size
-        embedding = torch.zeros(1, width, *grid)
-        points, labels = torch.zeros(1, 2, 2), torch.tensor([[1.0, -1.0]])
-        prepared = graphs.prepare(embedding)
-        dynamic = {"point_coords": {1: "points"}, "point_labels": {1: "points"}}
-        work = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
-        try:
-            with warnings.catch_warnings():  # the tracer notes Python scalars that are constants in SAM's code
-                warnings.simplefilter("ignore")
-                torch.onnx.export(graphs.full, (embedding, points, labels, torch.zeros(1, 1, 256, 256),
-                                                torch.zeros(1)),
-                                  str(work / "full.onnx"), input_names=list(_FULL_INPUTS), output_names=list(_OUTPUTS),
-                                  dynamic_axes=dynamic, opset_version=17, dynamo=False)
-                torch.onnx.export(graphs.prepare, (embedding,), str(work / "prepare.onnx"),
-                                  input_names=["image_embeddings"], output_names=list(PREPARED_OUTPUTS),
-                                  opset_version=17, dynamo=False)
-                torch.onnx.export(graphs.prompt, (*prepared, points, labels), str(work / "prompt.onnx"),
-                                  input_names=list(_PROMPT_INPUTS), output_names=list(_OUTPUTS),
-                                  dynamic_axes=dynamic, opset_version=17, dynamo=False)
-            os.replace(work, target)
-        finally:
-            if work.exists():
-                import shutil
+    encoder = graphs.full.model.prompt_encoder
+    width, grid = encoder.embed_dim, encoder.image_embedding_size
+    embedding = torch.zeros(1, width, *grid)
+    points, labels = torch.zeros(1, 2, 2), torch.tensor([[1.0, -1.0]])
+    dynamic = {"point_coords": {1: "points"}, "point_labels": {1: "points"}}
 
-                shutil.rmtree(work, ignore_errors=True)
-        return target
+    def write(work: Path) -> None:
+        prepared = graphs.prepare(embedding)
+        torch.onnx.export(graphs.full, (embedding, points, labels, torch.zeros(1, 1, 256, 256), torch.zeros(1)),
+                          str(work / "full.onnx"), input_names=list(_FULL_INPUTS), output_names=list(_OUTPUTS),
+                          dynamic_axes=dynamic, opset_version=17, dynamo=False)
+        torch.onnx.export(graphs.prepare, (embedding,), str(work / "prepare.onnx"),
+                          input_names=["image_embeddings"], output_names=list(PREPARED_OUTPUTS),
+                          opset_version=17, dynamo=False)
+        torch.onnx.export(graphs.prompt, (*prepared, points, labels), str(work / "prompt.onnx"),
+                          input_names=list(_PROMPT_INPUTS), output_names=list(_OUTPUTS),
+                          dynamic_axes=dynamic, opset_version=17, dynamo=False)
+
+    return export_atomically(target, "prompt.onnx", write)

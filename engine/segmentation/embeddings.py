@@ -1,8 +1,8 @@
 """SAM image embeddings, cached in memory (LRU) and on disk in the project, so no page is encoded twice.
 
-A key names the page's content (sha256 + page index), the model and the exact
-checkpoint (its sha256): another model or a replaced checkpoint never reuses
-an embedding. Files are safetensors (no pickles) under
+A key names the page's content (sha256 + page index), the model, the exact
+checkpoint (its sha256) and the precision it was encoded in: another model, a
+replaced checkpoint or a change of precision never reuses an embedding. Files are safetensors (no pickles) under
 ``PROJECT/cache/sam-embeddings/``; the folder is bounded in bytes, least
 recently used first out (a read refreshes a file's time). Embeddings are kept
 as float16 — half the disk — and a fresh embedding is rounded the same way, so
@@ -15,7 +15,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,23 +34,31 @@ class EmbeddingKey:
     page_index: int
     model_id: str
     checkpoint_sha256: str
+    precision: str = "fp32"  # the encoder's compute precision: bf16 embeddings differ slightly from fp32 ones
 
     @property
     def filename(self) -> str:
-        return f"{self.image_sha256}-p{self.page_index}-{self.model_id}-{self.checkpoint_sha256[:16]}{_SUFFIX}"
+        precision = "" if self.precision == "fp32" else f"-{self.precision}"
+        return (f"{self.image_sha256}-p{self.page_index}-{self.model_id}-{self.checkpoint_sha256[:16]}{precision}"
+                f"{_SUFFIX}")
 
 
 @dataclass(frozen=True, slots=True)
 class Embedding:
-    """``features``: ``[C, 64, 64]`` float32 (C = 256), for a page in ``frame``."""
+    """``features``: ``[C, 64, 64]`` float32 (C = 256), for a page in ``frame``.
+
+    ``extras``: what else a family's decoder reads, e.g. SAM 2's high-resolution
+    features ``high_res_0`` ``[32, 256, 256]`` and ``high_res_1`` ``[64, 128, 128]``.
+    """
 
     key: EmbeddingKey
     features: np.ndarray
     frame: InputFrame
+    extras: dict[str, np.ndarray] = field(default_factory=dict, compare=False)
 
     @property
     def nbytes(self) -> int:
-        return int(self.features.nbytes)
+        return int(self.features.nbytes + sum(extra.nbytes for extra in self.extras.values()))
 
 
 def as_stored(features: np.ndarray) -> np.ndarray:
@@ -96,9 +104,11 @@ class EmbeddingCache:
         from safetensors.numpy import save
 
         frame = embedding.frame
-        data = save({"features": embedding.features.astype(np.float16)},
+        tensors = {"features": embedding.features, **embedding.extras}
+        # Contiguous: safetensors writes the buffer as it lies, and a transposed view would come back scrambled.
+        data = save({name: np.ascontiguousarray(array, dtype=np.float16) for name, array in tensors.items()},
                     metadata={"page_width": str(frame.page_width), "page_height": str(frame.page_height),
-                              "side": str(frame.side)})
+                              "side": str(frame.side), "stretch": "1" if frame.stretch else "0"})
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomically(self.folder / embedding.key.filename, data)
         self._remember(embedding)
@@ -119,14 +129,17 @@ class EmbeddingCache:
             with safe_open(str(path), framework="numpy") as stored:
                 metadata = stored.metadata() or {}
                 features = stored.get_tensor("features").astype(np.float32)
-                frame = InputFrame(int(metadata["page_width"]), int(metadata["page_height"]), int(metadata["side"]))
+                extras = {name: stored.get_tensor(name).astype(np.float32) for name in stored.keys()
+                          if name != "features"}
+                frame = InputFrame(int(metadata["page_width"]), int(metadata["page_height"]), int(metadata["side"]),
+                                   metadata.get("stretch") == "1")
             os.utime(path)  # recently used: evicted last
         except FileNotFoundError:
             return None
         except (SafetensorError, OSError, KeyError, ValueError):
             path.unlink(missing_ok=True)  # damaged (e.g. a crash mid-write elsewhere): encode again
             return None
-        return Embedding(key, features, frame)
+        return Embedding(key, features, frame, extras)
 
     def _files(self) -> list[tuple[float, int, Path]]:
         if not self.folder.is_dir():

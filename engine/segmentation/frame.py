@@ -1,4 +1,5 @@
-"""SAM's input frame: a page scaled so its longer side is the model's input side (1024).
+"""SAM's input frame: a page scaled so its longer side is the model's input side (1024) — or, for SAM 2,
+stretched to the whole square, as SAM 2 was trained (``stretch``).
 
 Prompts come in page pixels (full resolution) and go into the frame; masks come
 out of the decoder as low-resolution logits ``[256, 256]`` over the padded
@@ -19,14 +20,25 @@ class InputFrame:
     page_width: int
     page_height: int
     side: int = 1024  # the encoder's input side
+    stretch: bool = False  # SAM 2: each axis scaled to the side (no padding)
 
     @property
     def scale(self) -> float:
+        """Frame pixels per page pixel (along the longer side when stretched)."""
         return self.side / max(self.page_width, self.page_height)
+
+    @property
+    def scales(self) -> tuple[float, float]:
+        """Frame pixels per page pixel along x and y."""
+        if self.stretch:
+            return self.side / self.page_width, self.side / self.page_height
+        return self.scale, self.scale
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the page inside the frame, as segment-anything rounds it."""
+        if self.stretch:
+            return self.side, self.side
         return (int(self.page_width * self.scale + 0.5), int(self.page_height * self.scale + 0.5))
 
     def to_frame(self, points: np.ndarray) -> np.ndarray:
@@ -61,11 +73,11 @@ class InputFrame:
         import cv2
 
         low_side = self.side // 4
-        to_low = self.scale / 4  # page pixels → low-resolution pixels
+        to_low_x, to_low_y = (scale / 4 for scale in self.scales)  # page pixels → low-resolution pixels
         low = np.zeros((low_side, low_side), dtype=np.float32)
         height, width = window.shape
-        x0, y0 = int(round(left * to_low)), int(round(top * to_low))
-        w, h = max(1, int(round(width * to_low))), max(1, int(round(height * to_low)))
+        x0, y0 = int(round(left * to_low_x)), int(round(top * to_low_y))
+        w, h = max(1, int(round(width * to_low_x))), max(1, int(round(height * to_low_y)))
         w, h = min(w, low_side - x0), min(h, low_side - y0)
         if w > 0 and h > 0:
             low[y0:y0 + h, x0:x0 + w] = cv2.resize(window.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)

@@ -19,7 +19,7 @@ from engine.models.runs import recent_timings, recorded_run
 from engine.models.store import ModelStore
 from engine.project import Project
 from engine.segmentation.embeddings import EmbeddingCache
-from engine.segmentation.segmenter import PageRef, Segmenter, frame_pixels
+from engine.segmentation.segmenter import PageRef, Segmenter
 
 
 @dataclass
@@ -38,11 +38,11 @@ def estimate_seconds_per_page(project: Project, segmenter: Segmenter, device: st
     return sorted(earlier)[len(earlier) // 2] if earlier else None
 
 
-def _decode(pages: list[PageRef]) -> list[np.ndarray | Exception]:
+def _decode(segmenter: Segmenter, pages: list[PageRef]) -> list[np.ndarray | Exception]:
     decoded: list[np.ndarray | Exception] = []
     for page in pages:
         try:
-            decoded.append(frame_pixels(page))
+            decoded.append(segmenter.frame_pixels(page))
         except (UnreadableImage, OSError, MarginaliaError) as error:
             decoded.append(error)
     return decoded
@@ -62,11 +62,11 @@ def precompute_embeddings(project: Project, segmenter: Segmenter, pages: list[Pa
     with recorded_run(project, segmenter.model_id, device=device,
                       parameters={"task": "encode", "pages": len(todo), "batch_size": batch_size}) as run, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sam-prefetch") as reader:
-        upcoming: Future[list[np.ndarray | Exception]] = reader.submit(_decode, batches[0])
+        upcoming: Future[list[np.ndarray | Exception]] = reader.submit(_decode, segmenter, batches[0])
         for number, batch in enumerate(batches):
             decoded = upcoming.result()
             if number + 1 < len(batches):
-                upcoming = reader.submit(_decode, batches[number + 1])
+                upcoming = reader.submit(_decode, segmenter, batches[number + 1])
             done = result.already_cached + result.encoded + len(result.failed)
             estimate = estimate_seconds_per_page(project, segmenter, device)
             remaining = len(todo) - result.encoded - len(result.failed)
@@ -99,8 +99,13 @@ def prune_stale_embeddings(project: Project, cache: EmbeddingCache, store: Model
     models = {f"{installed.id}-{str(entry['sha256'])[:16]}.safetensors"
               for installed in store.installed() for entry in installed.files.values()}
 
-    def keep(name: str) -> bool:  # <sha256>-p<page>-<model id>-<checkpoint>.safetensors
+    def keep(name: str) -> bool:  # <sha256>-p<page>-<model id>-<checkpoint>[-<precision>].safetensors
         parts = name.split("-", 2)
-        return len(parts) == 3 and f"{parts[0]}-{parts[1]}" in pages and parts[2] in models
+        if len(parts) != 3:
+            return False
+        model = parts[2]
+        for precision in ("-bf16", "-fp16"):
+            model = model.replace(f"{precision}.safetensors", ".safetensors")
+        return f"{parts[0]}-{parts[1]}" in pages and model in models
 
     return cache.prune(keep)

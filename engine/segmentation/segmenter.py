@@ -26,10 +26,10 @@ from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
 from engine.jobs import CancelToken
 from engine.models.catalogue import get_spec
+from engine.models.precision import autocast
 from engine.models.service import ModelService
-from engine.segmentation.decoder import (Decoded, OnnxPromptDecoder, PromptDecoder, TorchPromptDecoder,
-                                         export_decoder, onnx_folder)
-from engine.segmentation.graphs import decoder_graphs
+from engine.segmentation.decoder import Decoded, PromptDecoder
+from engine.segmentation.families import family_of
 from engine.segmentation.embeddings import Embedding, EmbeddingCache, EmbeddingKey, as_stored
 from engine.segmentation.frame import InputFrame
 from engine.segmentation.prompts import Prompt
@@ -89,9 +89,9 @@ class Segmentation:
         return Segmentation(self.embedding, self.prompt, self.decoded, index)
 
 
-def frame_pixels(page: PageRef, side: int = ENCODER_SIDE) -> np.ndarray:
+def frame_pixels(page: PageRef, side: int = ENCODER_SIDE, *, stretch: bool = False) -> np.ndarray:
     """The page at SAM's input size, ``[h, w, 3]`` uint8 RGB, decoded in a worker process."""
-    frame = InputFrame(page.width, page.height, side)
+    frame = InputFrame(page.width, page.height, side, stretch)
     image = load_page_isolated(page.path, page.page_index, max_side=side, image_format=page.format)
     if image.size != frame.size:
         image = image.resize(frame.size, Image.Resampling.BILINEAR)
@@ -109,12 +109,8 @@ def encode_batch(network: Any, images: Sequence[np.ndarray], cancel: CancelToken
     sam = network.sam
     batch = torch.cat([sam.preprocess(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
                                       .to(network.device, torch.float32)) for image in images])
-    with torch.inference_mode():
-        if network.device.startswith("cuda"):
-            with torch.autocast("cuda", dtype=network.encoder_dtype):
-                features = _encode_in_steps(sam.image_encoder, batch, cancel)
-        else:
-            features = _encode_in_steps(sam.image_encoder, batch, cancel)
+    with torch.inference_mode(), autocast(network.device, network.encoder_dtype):
+        features = _encode_in_steps(sam.image_encoder, batch, cancel)
     return [as_stored(item) for item in features.float().cpu().numpy()]
 
 
@@ -138,6 +134,7 @@ class Segmenter:
         self.cache = cache
         self.model_id = model_id
         self.prefer_onnx = prefer_onnx
+        self.family = family_of(model_id)
         self._decoder: PromptDecoder | None = None
         self._decoder_lock = threading.Lock()
         self._encode_seconds: list[float] = []
@@ -155,7 +152,8 @@ class Segmenter:
         return self._checkpoint
 
     def key_for(self, page: PageRef) -> EmbeddingKey:
-        return EmbeddingKey(page.sha256, page.page_index, self.model_id, self.checkpoint())
+        return EmbeddingKey(page.sha256, page.page_index, self.model_id, self.checkpoint(),
+                            self.service.precision_of(self.model_id))
 
     def has_embedding(self, page: PageRef) -> bool:
         return self.key_for(page) in self.cache
@@ -175,19 +173,26 @@ class Segmenter:
         for page in pages:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            images.append(frame_pixels(page))
+            images.append(self.frame_pixels(page))
         return self.encode_images(pages, images, batch_size=batch_size, cancel=cancel)
+
+    def frame_pixels(self, page: PageRef) -> np.ndarray:
+        """The page as this model's encoder takes it (see :func:`frame_pixels`)."""
+        return frame_pixels(page, stretch=self.family.stretch)
+
+    def frame_of(self, page: PageRef) -> InputFrame:
+        return InputFrame(page.width, page.height, ENCODER_SIDE, self.family.stretch)
 
     def encode_images(self, pages: Sequence[PageRef], images: Sequence[np.ndarray], *,
                       batch_size: int = 1, cancel: CancelToken | None = None) -> list[Embedding]:
         """Encode already decoded frame images (see :func:`frame_pixels`) of ``pages`` and cache them."""
         keys = [self.key_for(page) for page in pages]
         started = time.perf_counter()
-        features = self.service.run_batches(self.model_id, images, functools.partial(encode_batch, cancel=cancel),
-                                            batch_size=batch_size)
+        encoded = self.service.run_batches(self.model_id, images,
+                                           functools.partial(self.family.encode, cancel=cancel), batch_size=batch_size)
         self._encode_seconds.append((time.perf_counter() - started) / len(pages))
-        embeddings = [Embedding(key, feature, InputFrame(page.width, page.height, ENCODER_SIDE))
-                      for key, feature, page in zip(keys, features, pages, strict=True)]
+        embeddings = [Embedding(key, features, self.frame_of(page), extras)
+                      for key, (features, extras), page in zip(keys, encoded, pages, strict=True)]
         for embedding in embeddings:
             self.cache.put(embedding)
         return embeddings
@@ -207,15 +212,15 @@ class Segmenter:
             return self._decoder
 
     def _make_decoder(self) -> PromptDecoder:
-        graphs = self.service.run(self.model_id, lambda network: decoder_graphs(network.sam))
+        graphs = self.service.run(self.model_id, self.family.graphs)
         if self.prefer_onnx:
             try:
                 folder = self.service.store.require(self.model_id).folder
-                return OnnxPromptDecoder(export_decoder(graphs, onnx_folder(folder, self.checkpoint())))
+                return self.family.onnx_decoder(graphs, folder, self.checkpoint())
             except Exception as error:  # noqa: BLE001 - any exporter or runtime fault: torch still works
                 log.warning("ONNX prompt decoding unavailable, using torch: %s", error)
                 self.notice = "Fast mask decoding is unavailable here; using the slower path."
-        return TorchPromptDecoder(graphs)
+        return self.family.torch_decoder(graphs)
 
     def segment(self, embedding: Embedding, prompt: Prompt) -> Segmentation:
         if prompt.is_empty:

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QComboBox, QLabel, QToolBar
 
 from engine.annotations import Geometry
 from engine.jobs import CancelToken, ProgressCallback
-from engine.models.catalogue import CATALOGUE
+from engine.models.catalogue import CATALOGUE, suggested_segmentation_model
+from engine.models.runtime import likely_gpu
 from engine.segmentation.prompts import Prompt
 from gui.canvas.sam_tool import SamTool
 from gui.gallery import caption
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # the segmentation engine (torch, OpenCV) loads when SAM is f
     from engine.segmentation.embeddings import Embedding
     from engine.segmentation.segmenter import PageRef, Segmentation, Segmenter
 
-SAM_MODELS = [spec for spec in CATALOGUE if spec.family == "sam"]
+SAM_MODELS = [spec for spec in CATALOGUE if spec.task == "segmentation"]
 PREFETCH_PAGES = 2
 
 
@@ -41,11 +42,12 @@ class SamController(QObject):
         self.tool = SamTool(context.canvas.scene, self._prompt_changed, self.accept, self.next_candidate)
         context.canvas.add_tool(self.tool)
         self.model_choice = QComboBox()
-        self.model_choice.setToolTip("The SAM model: B is fastest, H most precise")
+        self.model_choice.setToolTip("The SAM model: SAM 2.1 tiny prepares a page in seconds on a CPU; "
+                                     "ViT-B/L/H are slower to prepare (best with a GPU), H the most precise")
         for spec in SAM_MODELS:
             self.model_choice.addItem(spec.name, spec.id)
-        remembered = context.settings.sam_model or SAM_MODELS[0].id
-        self.model_choice.setCurrentIndex(max(0, self.model_choice.findData(remembered)))
+        self._show_model(context.settings.sam_model or suggested_segmentation_model(
+            likely_gpu(context.settings.model_device)))
         self.model_choice.currentIndexChanged.connect(self._model_chosen)
         self._segmenters: dict[tuple[str, str], Segmenter] = {}
         self._page: PageRef | None = None
@@ -98,9 +100,21 @@ class SamController(QObject):
 
     # -- pages ------------------------------------------------------------------------------
 
+    def _show_model(self, model_id: str) -> None:
+        self.model_choice.blockSignals(True)
+        self.model_choice.setCurrentIndex(max(0, self.model_choice.findData(model_id)))
+        self.model_choice.blockSignals(False)
+
+    def _settle_first_model(self) -> None:
+        """Before any choice: the suggested model, unless the curator installed another SAM model only."""
+        if not self.context.settings.sam_model:
+            installed = {model.id for model in self.context.models().store.installed()}
+            self._show_model(suggested_segmentation_model(likely_gpu(self.context.settings.model_device), installed))
+
     def _tool_changed(self, name: str) -> None:
         self._choose_refining(name == self.tool.name)
         if name == self.tool.name:
+            self._settle_first_model()
             self._prepare_page()
 
     def _page_changed(self) -> None:

@@ -89,11 +89,15 @@ def test_a_box_drag_and_alt_click_make_a_prompt(qtbot, window, scans_project: Pa
     assert not _sam(window).tool.busy and not _sam(window).tool.has_mask
 
 
-def test_without_a_sam_model_the_tool_offers_the_models_dialog(qtbot, window, scans_project: Path) -> None:
+def test_without_a_sam_model_the_tool_offers_the_models_dialog(qtbot, window, scans_project: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
     open_and_wait(qtbot, window, scans_project)
     window.canvas.set_tool("sam")
     boxes = [w for w in window.findChildren(QMessageBox) if w.isVisible()]
-    assert len(boxes) == 1 and "Segment Anything ViT-B" in boxes[0].text()
+    # On a computer without a GPU the light SAM 2.1 is the one suggested.
+    assert len(boxes) == 1 and "SAM 2.1 Hiera-tiny" in boxes[0].text()
+    assert _sam(window).model_id == "sam2.1-hiera-tiny"
     boxes[0].reject()
 
 
@@ -157,3 +161,25 @@ def _rle_of(folder: Path, annotation_id: int):
 
     with Project.open(folder) as project, project.unit_of_work() as session:
         return session.get_one(Annotation, annotation_id).rle
+
+
+def test_on_a_cpu_the_sam_tool_starts_with_sam2_tiny_and_saves_its_masks(qtbot, window, scans_project: Path,
+                                                                        tiny_models, monkeypatch) -> None:
+    monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
+    ModelStore().import_files(tiny_spec("sam2.1-hiera-tiny"), [tiny_models("sam2.1-hiera-tiny")])
+    open_and_wait(qtbot, window, scans_project)
+    with qtbot.waitSignal(_sam(window).page_ready, timeout=60_000):
+        qtbot.keyClick(window.canvas, Qt.Key.Key_S)
+    assert _sam(window).model_id == "sam2.1-hiera-tiny" and _sam(window).embedding.frame.stretch
+    page = _sam(window)._page
+    with qtbot.waitSignal(_sam(window).mask_shown, timeout=20_000):
+        _click(qtbot, window, page.width * 0.4, page.height * 0.3)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+
+    def saved() -> list[Annotation]:
+        with window.project.unit_of_work() as session:
+            return list(session.scalars(select(Annotation).where(
+                Annotation.source_model == "sam2.1-hiera-tiny")).all())
+
+    qtbot.waitUntil(lambda: len(saved()) == 1, timeout=20_000)
+    assert saved()[0].rle["size"] == [page.height, page.width]

@@ -193,8 +193,36 @@ def _grounding_dino(spec: ModelSpec, folder: Path, full: bool) -> None:
     GroundingDinoForObjectDetection(config).save_pretrained(folder)
 
 
+SAM2_PUBLISHED = {"sam2.1-hiera-tiny": {"blocks_per_stage": [1, 2, 7, 2], "global_attention_blocks": [5, 7, 9]},
+                  "sam2.1-hiera-small": {"blocks_per_stage": [1, 2, 11, 2], "global_attention_blocks": [7, 10, 13]}}
+
+
+def _sam2(spec: ModelSpec, folder: Path, full: bool) -> None:
+    """transformers' format, as facebook/sam2.1-hiera-* publish it: config.json and model.safetensors."""
+    from transformers import Sam2Config, Sam2Model
+
+    config = Sam2Config()  # transformers' defaults are Hiera-tiny
+    backbone = config.vision_config.backbone_config
+    if full:
+        for name, value in SAM2_PUBLISHED[spec.id].items():
+            setattr(backbone, name, value)
+    else:  # the input side stays 1024 (64 × 64 embedding); every width shrinks
+        width = 32
+        backbone.hidden_size, backbone.embed_dim_per_stage = 8, [8, 16, 32, 64]
+        backbone.num_attention_heads_per_stage, backbone.blocks_per_stage = [1, 1, 2, 2], [1, 1, 2, 1]
+        backbone.global_attention_blocks = [3]
+        config.vision_config.backbone_channel_list = [64, 32, 16, 8]
+        config.vision_config.fpn_hidden_size = width
+        config.prompt_encoder_config.hidden_size = width
+        decoder = config.mask_decoder_config
+        decoder.hidden_size, decoder.num_attention_heads, decoder.mlp_dim, decoder.iou_head_hidden_dim = \
+            width, 2, 64, 32
+    Sam2Model(config).save_pretrained(folder)
+
+
 BUILDERS: dict[str, Callable[[ModelSpec, Path, bool], None]] = {
     "sam": _sam,
+    "sam2": _sam2,
     "hi-sam": _hi_sam,
     "open-clip": _open_clip,
     "hf-text": _xlm_roberta,

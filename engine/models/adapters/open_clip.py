@@ -23,11 +23,15 @@ from typing import Any
 from engine.errors import MarginaliaError
 from engine.models.adapters import ModelFiles
 from engine.models.adapters.weights import NotAWeightsFile, read_state_dict, size_in_bytes, skipped_initialisation
-from engine.models.runtime import half_precision_for
+from engine.models.precision import autocast
+from engine.models.runtime import weight_and_compute_dtypes
 
 CONFIG_FILE = "open_clip_config.json"
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+# bf16 image tower on a CPU with the instructions: 37.6 images/s instead of 16.9 (ViT-B-32, 2 threads),
+# vectors at cosine ≥ 0.999 to float32 (tests/test_precision.py). Texts stay float32: one query is cheap.
+HALF_ON_CPU = True
 
 
 @dataclass
@@ -35,15 +39,16 @@ class ClipNetwork:
     model: Any  # open_clip CLIP or CustomTextCLIP, eval mode
     tokenizer: Any
     device: str
-    dtype: Any
+    dtype: Any  # the weights' (half on GPUs)
     image_size: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     embedding_width: int
     size_bytes: int
+    compute_dtype: Any = None  # the image tower's autocast precision (bf16 on CPUs that have it)
 
     def to(self, device: str) -> ClipNetwork:
-        self.dtype = half_precision_for(device)
+        self.dtype, self.compute_dtype = weight_and_compute_dtypes(device, half_on_cpu=HALF_ON_CPU)
         self.model.to(device=device, dtype=self.dtype)
         self.device = device
         self.size_bytes = size_in_bytes(self.model)
@@ -58,7 +63,7 @@ class ClipNetwork:
         """``[B, 3, S, S]`` normalised pixels → ``[B, D]`` unit vectors (float32)."""
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.device, self.compute_dtype):
             features = self.model.encode_image(pixels.to(self.device, self.dtype))
             return torch.nn.functional.normalize(features.float(), dim=-1)
 

@@ -1,0 +1,336 @@
+"""SAM 2's prompt encoder and mask decoder as traceable graphs, run by ONNX Runtime or torch.
+
+As for SAM (``graphs.py``), the image-only part of the first transformer layer
+(the image side's key, value and query projections) is computed once per page
+by ``Sam2PrepareGraph``, and ``Sam2PromptGraph`` reuses it for every click
+without a previous mask; ``Sam2DecoderGraph`` computes everything, and serves
+prompts with a previous mask. All give four outputs in the same order as SAM's (``decoder.Decoded``):
+index 0 is SAM 2's single-mask answer, with its own fallback to the best of the
+three candidates when the single mask is unstable (as SAM 2's predictor does),
+and 1–3 are the three candidates for a lone click. It holds one float32 CPU copy
+of the small parts (about 4 M weights), never the loaded model.
+
+Shapes (C = 256, S = 1024): embedding ``[1, C, 64, 64]``, high-resolution features
+``[1, 32, 256, 256]`` and ``[1, 64, 128, 128]``, points ``[1, N, 2]`` in input pixels,
+labels ``[1, N]`` (1/0 points, 2/3 box corners, -1 padding), previous mask
+``[1, 1, 256, 256]`` with flag ``[1]`` → logits ``[1, 4, 256, 256]``, IoU ``[1, 4]``.
+Prepared (T = 64·64 tokens, c = C/2 per head group): keys ``[1, 1, T, C]``, projections
+``[1, h, T, c/h]`` ×3, and the high-resolution maps in token order (``[T, 4, 4, C/8]`` and
+``[T, 4, C/4]``): the prompt graph upscales per token, as ``graphs.TokenUpscaling`` does for SAM,
+and returns its logits in token order ``[T, 4, 4, 4]`` (see ``graphs.unblock_masks``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.models.derived import export_atomically
+from engine.segmentation.decoder import Decoded, PreparedPages
+from engine.segmentation.embeddings import Embedding
+from engine.segmentation.prompts import Prompt
+
+GRAPH_VERSION = 3
+INPUTS = ("image_embeddings", "high_res_0", "high_res_1", "point_coords", "point_labels", "mask_input",
+          "has_mask_input")
+OUTPUTS = ("low_res_masks", "iou_predictions")
+PREPARED = ("keys", "token_to_image_k", "token_to_image_v", "image_to_token_q", "high_res_0_blocked",
+            "high_res_1_blocked")
+PROMPT_INPUTS = (*PREPARED, "point_coords", "point_labels")
+
+
+def _module_base() -> Any:
+    import torch
+
+    return torch.nn.Module
+
+
+class Sam2DecoderGraph(_module_base()):  # type: ignore[misc]
+    def __init__(self, model: Any) -> None:
+        import torch
+
+        super().__init__()
+        self.prompt_encoder = copy.deepcopy(model.prompt_encoder).float().cpu()
+        self.mask_decoder = copy.deepcopy(model.mask_decoder).float().cpu()
+        with torch.no_grad():
+            self.register_buffer("image_pe", model.get_image_wide_positional_embeddings().float().cpu().clone())
+        self.eval()
+
+    def forward(self, image_embeddings: Any, high_res_0: Any, high_res_1: Any, point_coords: Any,
+                point_labels: Any, mask_input: Any, has_mask_input: Any) -> tuple[Any, Any]:
+        import torch
+
+        encoder, decoder = self.prompt_encoder, self.mask_decoder
+        sparse = encoder._embed_points(point_coords[:, None], point_labels[:, None].long(), pad=False)  # [1,1,N,C]
+        has_mask = has_mask_input.reshape(1, 1, 1, 1)
+        dense = (has_mask * encoder.mask_embed(mask_input)
+                 + (1 - has_mask) * encoder.no_mask_embed.weight.reshape(1, -1, 1, 1))
+        output_tokens = torch.cat([decoder.obj_score_token.weight, decoder.iou_token.weight,
+                                   decoder.mask_tokens.weight], dim=0)[None, None]
+        tokens = torch.cat((output_tokens, sparse), dim=2)
+        queries, keys = decoder.transformer(point_embeddings=tokens, image_embeddings=image_embeddings + dense,
+                                            image_positional_embeddings=self.image_pe, attention_similarity=None)
+        return _heads_out(decoder, queries, keys, high_res_0, high_res_1)
+
+
+def _heads_out(decoder: Any, queries: Any, keys: Any, high_res_0: Any, high_res_1: Any) -> tuple[Any, Any]:
+    """From the transformer's outputs (queries ``[1, 1, Q, C]``, keys ``[1, 1, T, C]``) to the four masks and
+    their scores, with SAM 2's stability fallback for the single mask."""
+    import torch
+
+    count = decoder.num_mask_tokens
+    mask_tokens = queries[:, :, 2:2 + count, :]
+    # the embedding grid is half the finer high-resolution map's
+    image = keys.transpose(2, 3).reshape(1, keys.shape[-1], high_res_1.shape[-2] // 2, high_res_1.shape[-1] // 2)
+    upscaled = decoder.activation(decoder.upscale_layer_norm(decoder.upscale_conv1(image) + high_res_1))
+    upscaled = decoder.activation(decoder.upscale_conv2(upscaled) + high_res_0)
+    hyper_in = torch.stack([mlp(mask_tokens[:, :, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
+                           dim=2)  # [1, 1, 4, C/8]
+    low_height, low_width = upscaled.shape[-2:]
+    masks = (hyper_in @ upscaled.reshape(1, 1, -1, low_height * low_width)).reshape(1, 1, count, low_height,
+                                                                                    low_width)
+    scores = decoder.iou_prediction_head(queries[:, :, 1, :])  # [1, 1, 4]
+    if decoder.dynamic_multimask_via_stability:
+        single, single_score = decoder._dynamic_multimask_via_stability(masks, scores)
+        masks = torch.cat([single, masks[:, :, 1:]], dim=2)
+        scores = torch.cat([single_score, scores[:, :, 1:]], dim=2)
+    return masks[:, 0], scores[:, 0]
+
+
+def _split(x: Any, attention: Any) -> Any:
+    """``[1, 1, T, c]`` → ``[1, heads, T, c/heads]``."""
+    return x.reshape(1, -1, attention.num_attention_heads, attention.head_dim).transpose(1, 2)
+
+
+def _attend(attention: Any, q: Any, k: Any, v: Any) -> Any:
+    """Sam2Attention after its projections: q, k, v ``[1, heads, T, d]`` → ``[1, 1, Tq, C]``."""
+    import torch
+
+    weights = torch.softmax((q @ k.transpose(-1, -2)) * attention.scaling, dim=-1)
+    out = (weights @ v).transpose(1, 2)
+    return attention.o_proj(out.reshape(1, 1, out.shape[1], -1))
+
+
+class Sam2PrepareGraph(_module_base()):  # type: ignore[misc]
+    """Embedding ``[1, C, 64, 64]`` → the image side of the first layer (see the module's notes)."""
+
+    def __init__(self, full: Sam2DecoderGraph) -> None:
+        super().__init__()
+        self.full = full
+
+    def forward(self, image_embeddings: Any, high_res_0: Any, high_res_1: Any) -> tuple[Any, ...]:
+        encoder, decoder = self.full.prompt_encoder, self.full.mask_decoder
+        first = decoder.transformer.layers[0]
+        keys = (image_embeddings + encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)).flatten(2).transpose(1, 2)
+        keys = keys[:, None]  # [1, 1, T, C]
+        positioned = keys + self.full.image_pe.flatten(2).transpose(1, 2)[:, None]
+        to_image, to_token = first.cross_attn_token_to_image, first.cross_attn_image_to_token
+        grid_h, grid_w = image_embeddings.shape[-2], image_embeddings.shape[-1]
+        # high_res_1[o, 2i+a, 2j+b] → [i·w+j, (a, b), o]; high_res_0[o, 4i+2a+c, 4j+2b+d] → [i·w+j, (a, b), (c, d), o]
+        blocked_1 = high_res_1[0].reshape(-1, grid_h, 2, grid_w, 2).permute(1, 3, 2, 4, 0).reshape(
+            grid_h * grid_w, 4, -1)
+        blocked_0 = high_res_0[0].reshape(-1, grid_h, 2, 2, grid_w, 2, 2).permute(1, 4, 2, 5, 3, 6, 0).reshape(
+            grid_h * grid_w, 4, 4, -1)
+        return (keys, _split(to_image.k_proj(positioned), to_image), _split(to_image.v_proj(keys), to_image),
+                _split(to_token.q_proj(positioned), to_token), blocked_0, blocked_1)
+
+
+class Sam2PromptGraph(_module_base()):  # type: ignore[misc]
+    """The prepared page + high-res maps + points → masks and scores (no previous mask)."""
+
+    def __init__(self, full: Sam2DecoderGraph) -> None:
+        import torch
+
+        super().__init__()
+        self.full = full
+        decoder = full.mask_decoder
+        self.first = torch.nn.Parameter(_as_matrix(decoder.upscale_conv1.weight), requires_grad=False)
+        self.first_bias = torch.nn.Parameter(decoder.upscale_conv1.bias.detach().repeat(4), requires_grad=False)
+        self.second = torch.nn.Parameter(_as_matrix(decoder.upscale_conv2.weight), requires_grad=False)
+        self.second_bias = torch.nn.Parameter(decoder.upscale_conv2.bias.detach().repeat(4), requires_grad=False)
+
+    def forward(self, keys: Any, token_to_image_k: Any, token_to_image_v: Any, image_to_token_q: Any,
+                high_res_0_blocked: Any, high_res_1_blocked: Any, point_coords: Any,
+                point_labels: Any) -> tuple[Any, Any]:
+        import torch
+
+        encoder, decoder = self.full.prompt_encoder, self.full.mask_decoder
+        transformer = decoder.transformer
+        sparse = encoder._embed_points(point_coords[:, None], point_labels[:, None].long(), pad=False)
+        output_tokens = torch.cat([decoder.obj_score_token.weight, decoder.iou_token.weight,
+                                   decoder.mask_tokens.weight], dim=0)[None, None]
+        tokens = torch.cat((output_tokens, sparse), dim=2)  # [1, 1, Q, C]
+        image_pe = self.full.image_pe.flatten(2).transpose(1, 2)[:, None]
+        first = transformer.layers[0]  # Sam2TwoWayAttentionBlock.forward, the image side precomputed
+        queries, _ = first.self_attn(query=tokens, key=tokens, value=tokens)
+        queries = first.layer_norm1(queries)
+        to_image = first.cross_attn_token_to_image
+        queries = first.layer_norm2(queries + _attend(to_image, _split(to_image.q_proj(queries + tokens), to_image),
+                                                      token_to_image_k, token_to_image_v))
+        queries = first.layer_norm3(queries + first.mlp(queries))
+        to_token = first.cross_attn_image_to_token
+        keys = first.layer_norm4(keys + _attend(to_token, image_to_token_q,
+                                                _split(to_token.k_proj(queries + tokens), to_token),
+                                                _split(to_token.v_proj(queries), to_token)))
+        for layer in transformer.layers[1:]:
+            queries, keys, _ = layer(queries=queries, keys=keys, query_point_embedding=tokens,
+                                     key_point_embedding=image_pe, attention_similarity=None)
+        final, _ = transformer.final_attn_token_to_image(query=queries + tokens, key=keys + image_pe, value=keys)
+        queries = transformer.layer_norm_final_attn(queries + final)
+        return self._blocked_out(queries, keys[0, 0], high_res_0_blocked, high_res_1_blocked)
+
+    def _blocked_out(self, queries: Any, tokens: Any, high_0: Any, high_1: Any) -> tuple[Any, Any]:
+        """``_heads_out`` per image token: each 2×2 stride-2 transposed convolution is a per-pixel linear map,
+        and the layer norm and GELU act per pixel, so it all runs as matrix products on the tokens
+        ``[T, C]``; logits come out ``[T, 4, 4, 4]`` in token order (same values, ``unblock_masks``)."""
+        import torch
+
+        decoder = self.full.mask_decoder
+        gelu, norm = decoder.activation, decoder.upscale_layer_norm
+        middle = high_1.shape[-1]
+        x = (tokens @ self.first + self.first_bias).reshape(-1, 4, middle) + high_1  # [T, (a,b), C/4]
+        x = gelu(torch.nn.functional.layer_norm(x, (middle,), norm.weight, norm.bias, norm.eps))
+        x = gelu((x @ self.second + self.second_bias).reshape(-1, 4, 4, high_0.shape[-1]) + high_0)
+        count = decoder.num_mask_tokens
+        mask_tokens = queries[:, :, 2:2 + count, :]
+        hyper_in = torch.stack([mlp(mask_tokens[0, 0, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
+                               dim=0)  # [4, C/8]
+        masks = x @ hyper_in.transpose(0, 1)  # [T, 4, 4, 4]
+        scores = decoder.iou_prediction_head(queries[:, :, 1, :])  # [1, 1, 4]
+        if decoder.dynamic_multimask_via_stability:
+            as_images = masks.reshape(-1, 16, count).permute(2, 0, 1)[None, None]  # [1, 1, 4, T, 16]
+            single, single_score = decoder._dynamic_multimask_via_stability(as_images, scores)
+            masks = torch.cat([single[0, 0].permute(1, 2, 0).reshape(-1, 4, 4, 1), masks[..., 1:]], dim=-1)
+            scores = torch.cat([single_score, scores[:, :, 1:]], dim=2)
+        return masks, scores[:, 0]
+
+
+def _as_matrix(weight: Any) -> Any:
+    # ConvTranspose2d weight [in, out, 2, 2] → [in, (a, b, out)]: output (2i+a, 2j+b) of input (i, j).
+    return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).clone()
+
+
+def _inputs(embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    previous = prompt.previous
+    side = embedding.frame.side // 4
+    return {"image_embeddings": embedding.features[None].astype(np.float32, copy=False),
+            "high_res_0": embedding.extras["high_res_0"][None].astype(np.float32, copy=False),
+            "high_res_1": embedding.extras["high_res_1"][None].astype(np.float32, copy=False),
+            "point_coords": points.astype(np.float32, copy=False),
+            "point_labels": labels.astype(np.float32, copy=False),
+            "mask_input": (previous[None, None].astype(np.float32) if previous is not None
+                           else np.zeros((1, 1, side, side), dtype=np.float32)),
+            "has_mask_input": np.array([1.0 if previous is not None else 0.0], dtype=np.float32)}
+
+
+@dataclass(frozen=True, slots=True)
+class Sam2Graphs:
+    full: Sam2DecoderGraph
+    prepare: Sam2PrepareGraph
+    prompt: Sam2PromptGraph
+
+    @classmethod
+    def of(cls, model: Any) -> Sam2Graphs:
+        full = Sam2DecoderGraph(model)
+        return cls(full, Sam2PrepareGraph(full).eval(), Sam2PromptGraph(full).eval())
+
+
+def _prompt_inputs(prepared: dict[str, Any], points: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    return {**prepared, "point_coords": points.astype(np.float32, copy=False),
+            "point_labels": labels.astype(np.float32, copy=False)}
+
+
+def _page_inputs(embedding: Embedding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (embedding.features[None].astype(np.float32), embedding.extras["high_res_0"][None].astype(np.float32),
+            embedding.extras["high_res_1"][None].astype(np.float32))
+
+
+class Sam2TorchDecoder:
+    name = "torch"
+
+    def __init__(self, graphs: Sam2Graphs) -> None:
+        self.graphs = graphs
+        self._prepared = PreparedPages(PREPARED)
+
+    def _prepare(self, embedding: Embedding) -> tuple[Any, ...]:
+        import torch
+
+        with torch.inference_mode():
+            return tuple(self.graphs.prepare(*(torch.from_numpy(part) for part in _page_inputs(embedding))))
+
+    def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
+        import torch
+
+        with torch.inference_mode():
+            if prompt.previous is None:
+                inputs = _prompt_inputs(self._prepared.get(embedding, self._prepare), points, labels)
+                masks, scores = self.graphs.prompt(*(torch.as_tensor(inputs[name]) for name in PROMPT_INPUTS))
+                return Decoded(masks.numpy(), scores[0].numpy(), blocked=True)
+            inputs = _inputs(embedding, prompt, points, labels)
+            masks, scores = self.graphs.full(*(torch.from_numpy(inputs[name]) for name in INPUTS))
+        return Decoded(masks[0].numpy(), scores[0].numpy())
+
+
+class Sam2OnnxDecoder:
+    """The exported graphs under ONNX Runtime; safe to call from any thread."""
+
+    name = "onnx"
+
+    def __init__(self, folder: Path) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+        self.sessions = {name: onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), options,
+                                                            providers=["CPUExecutionProvider"])
+                         for name in ("full", "prepare", "prompt")}
+        self._prepared = PreparedPages(PREPARED)
+
+    def _prepare(self, embedding: Embedding) -> list[np.ndarray]:
+        return self.sessions["prepare"].run(None, dict(zip(("image_embeddings", "high_res_0", "high_res_1"),
+                                                           _page_inputs(embedding), strict=True)))
+
+    def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
+        if prompt.previous is None:
+            inputs = _prompt_inputs(self._prepared.get(embedding, self._prepare), points, labels)
+            masks, scores = self.sessions["prompt"].run(None, inputs)
+            return Decoded(masks, scores[0], blocked=True)
+        masks, scores = self.sessions["full"].run(None, _inputs(embedding, prompt, points, labels))
+        return Decoded(masks[0], scores[0])
+
+
+def onnx_folder(weights_folder: Path, checkpoint_sha256: str) -> Path:
+    return weights_folder / "derived" / f"sam2-decoder-{checkpoint_sha256[:16]}-v{GRAPH_VERSION}"
+
+
+def export_graphs(graphs: Sam2Graphs, target: Path) -> Path:
+    """Export the three graphs into ``target`` (a folder, complete or absent: never half-written)."""
+    import torch
+
+    full = graphs.full
+    channels, grid = full.image_pe.shape[1], full.image_pe.shape[-1]
+    high_0 = torch.zeros(1, full.mask_decoder.upscale_conv2.out_channels, 4 * grid, 4 * grid)
+    high_1 = torch.zeros(1, full.mask_decoder.upscale_conv1.out_channels, 2 * grid, 2 * grid)
+    embedding, points, labels = torch.zeros(1, channels, grid, grid), torch.zeros(1, 2, 2), torch.tensor([[1.0, -1.0]])
+    dynamic = {"point_coords": {1: "points"}, "point_labels": {1: "points"}}
+
+    def write(work: Path) -> None:
+        with torch.no_grad():
+            prepared = graphs.prepare(embedding, high_0, high_1)
+            torch.onnx.export(full, (embedding, high_0, high_1, points, labels, torch.zeros(1, 1, 4 * grid, 4 * grid),
+                                     torch.zeros(1)), str(work / "full.onnx"), input_names=list(INPUTS),
+                              output_names=list(OUTPUTS), dynamic_axes=dynamic, opset_version=17, dynamo=False)
+            torch.onnx.export(graphs.prepare, (embedding, high_0, high_1), str(work / "prepare.onnx"),
+                              input_names=["image_embeddings", "high_res_0", "high_res_1"],
+                              output_names=list(PREPARED), opset_version=17, dynamo=False)
+            torch.onnx.export(graphs.prompt, (*prepared, points, labels), str(work / "prompt.onnx"),
+                              input_names=list(PROMPT_INPUTS), output_names=list(OUTPUTS), dynamic_axes=dynamic,
+                              opset_version=17, dynamo=False)
+
+    return export_atomically(target, "prompt.onnx", write)

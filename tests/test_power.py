@@ -1,0 +1,73 @@
+"""Sharing the computer with the window: paused background work, fewer threads, lower priority."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+from engine.errors import JobCancelled
+from engine.jobs import CancelToken, PauseGate
+from engine.models.runtime import DeviceChoice, ModelManager, cpu_threads_beside_a_window
+from engine.models.service import ModelService
+
+
+def test_a_paused_job_waits_at_its_next_check_and_goes_on_when_resumed() -> None:
+    gate = PauseGate()
+    token = CancelToken(gate)
+    steps: list[int] = []
+
+    def work() -> None:
+        for step in range(3):
+            token.raise_if_cancelled()
+            steps.append(step)
+
+    gate.pause("on battery")
+    worker = threading.Thread(target=work)
+    worker.start()
+    time.sleep(0.5)
+    assert steps == [] and worker.is_alive()
+    CancelToken().raise_if_cancelled()  # a token without the gate (foreground work) never waits
+    gate.resume()
+    worker.join(2)
+    assert steps == [0, 1, 2]
+
+
+def test_a_paused_job_still_cancels_within_a_second() -> None:
+    gate = PauseGate()
+    gate.pause("on battery")
+    token = CancelToken(gate)
+    outcome: list[str] = []
+
+    def work() -> None:
+        try:
+            token.raise_if_cancelled()
+            outcome.append("ran")
+        except JobCancelled:
+            outcome.append("cancelled")
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    token.cancel()
+    worker.join(2)
+    assert outcome == ["cancelled"] and time.monotonic() - started < 1.0
+
+
+def test_a_window_keeps_a_core_from_four_up() -> None:
+    assert [cpu_threads_beside_a_window(cores) for cores in (1, 2, 4, 16)] == [1, 2, 3, 15]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_model_threads_beside_a_window_run_at_a_lower_priority(model_store) -> None:
+    model_store.add_tiny("clip-vit-b-32")
+    for yielding, expected in ((False, 0), (True, 5)):
+        service = ModelService(model_store, ModelManager(device=DeviceChoice("cpu"), yield_to_ui=yielding))
+        niceness = service.run("clip-vit-b-32",
+                               lambda _network: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        assert niceness - os.getpriority(os.PRIO_PROCESS, 0) == expected
+        service.manager.unload_all()
