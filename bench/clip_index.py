@@ -6,7 +6,8 @@ project (not timed), then indexed with the product's indexer (decoding and
 resizing in the decoder processes, ahead of the model). The model-only figure
 encodes the same number of already prepared tensors with the same batch size,
 in the same run. Prints one JSON line with ``e2e_img_s``, ``model_only_img_s``,
-``ratio`` and ``device`` (the product's own precision), and ``runtimes``: the
+``ratio``, ``device`` and ``runtime`` (the product's own choice: the int8 image
+tower once it is checked faithful, see ``engine/models/adapters/clip_onnx.py``), and ``runtimes``: the
 image tower's model-only images/s and its cosine to torch float32 for torch
 float32, torch bf16 autocast (where the processor has it), and ONNX Runtime in
 float32 and with int8 dynamic quantisation (exported from the same weights).
@@ -96,6 +97,7 @@ def main() -> None:
             figures["e2e_img_s"], figures["model_only_img_s"] = round(e2e, 2), round(model_only, 2)
             figures["ratio"], figures["device"] = round(e2e / model_only, 3), device
             figures["precision"] = service.precision_of(MODEL)
+            figures["runtime"] = service.run(MODEL, lambda loaded: loaded.runtime)
             if device == "cpu":
                 figures["runtimes"] = _runtimes(store, tensors, args.batch, Path(scratch))
     emit(figures)
@@ -129,6 +131,7 @@ def _runtimes(store: object, tensors: list, batch: int, scratch: Path) -> dict[s
     for half in ([False, True] if cpu_has_bf16() else [False]):
         os.environ["MARGINALIA_CPU_BF16"] = "1" if half else "0"
         service = ModelService(store, ModelManager(device=DeviceChoice("cpu")))
+        service.run(MODEL, lambda net: setattr(net, "_int8_images", False))  # torch itself, for the table
         timed(f"torch_{service.precision_of(MODEL)}",
               lambda batch_pixels: service.run(MODEL, lambda net: net.encode_images(batch_pixels).numpy()))
         if not half:

@@ -5,7 +5,9 @@ store through the real adapter and encoded through the segmenter's own family
 code; pages are real scans decoded to the model's input frame beforehand
 (decoding is not timed). On the CPU each model runs in float32 and, where the
 processor has bfloat16 instructions and the family declares it, in bf16
-(``MARGINALIA_CPU_BF16`` decides, as in the product); on CUDA in half precision,
+(``MARGINALIA_CPU_BF16`` decides, as in the product); a SAM 2 encoder in float32 on
+a CPU runs in ONNX Runtime (the product's path there) and, for comparison, in
+torch; on CUDA in half precision,
 batched. ``cpu_default`` names the model the SAM tool suggests on a CPU and its
 time on the SBB scan (2577×3633) at the precision the product picks here.
 One warm-up batch per model is not timed. Prints one JSON line.
@@ -38,6 +40,16 @@ def _frames(count: int, stretch: bool) -> list:
         width, height = image.size
     frame = frame_pixels(PageRef(0, path, 0, "0" * 64, width, height), stretch=stretch)
     return [frame.copy() for _ in range(count)]
+
+
+def _onnx_encoder(network: object) -> bool:
+    """Whether this network encodes through its exported encoder (SAM 2 on a CPU in float32)."""
+    finder = getattr(network, "onnx_encoder", None)
+    return finder is not None and finder() is not None
+
+
+def _without_onnx(network: object) -> None:
+    network._onnx_encoder = False  # the torch path, for comparison  # noqa: SLF001
 
 
 def main() -> None:
@@ -80,23 +92,27 @@ def main() -> None:
                 if wanted == "bf16" and used != "bf16":
                     continue  # the family keeps float32 on a CPU
                 encode = lambda network, batch_images: family.encode(network, batch_images, None)  # noqa: E731
-                service.run_batches(model_id, pages[:batch], encode, batch_size=batch)  # warm-up
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                started = time.perf_counter()
-                service.run_batches(model_id, pages, encode, batch_size=batch)
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                seconds = time.perf_counter() - started
-                figures[f"{model_id}@{device}:{used}"] = {"s_per_page": round(seconds / len(pages), 2),
-                                                          "pages_per_s": round(len(pages) / seconds, 3),
-                                                          "batch": batch}
+                runtimes = ["onnxruntime", "torch"] if service.run(model_id, _onnx_encoder) else ["torch"]
+                for runtime in runtimes:
+                    if runtime == "torch":
+                        service.run(model_id, _without_onnx)
+                    service.run_batches(model_id, pages[:batch], encode, batch_size=batch)  # warm-up
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+                    started = time.perf_counter()
+                    service.run_batches(model_id, pages, encode, batch_size=batch)
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+                    seconds = time.perf_counter() - started
+                    name = f"{model_id}@{device}:{used}" + (f":{runtime}" if len(runtimes) > 1 else "")
+                    figures[name] = {"s_per_page": round(seconds / len(pages), 2),
+                                     "pages_per_s": round(len(pages) / seconds, 3), "batch": batch}
                 service.unload(model_id)
         os.environ.pop("MARGINALIA_CPU_BF16", None)
     default = suggested_segmentation_model(False)
-    chosen = f"{default}@cpu:{'bf16' if native_bf16 else 'fp32'}"
+    chosen = f"{default}@cpu:{'bf16' if native_bf16 else 'fp32:onnxruntime'}"
     if chosen in figures:
-        figures["cpu_default"] = {"model": default, "precision": chosen.rsplit(":", 1)[1],
+        figures["cpu_default"] = {"model": default, "precision": chosen.split(":", 1)[1],
                                   "s_per_page": figures[chosen]["s_per_page"]}  # type: ignore[index]
     emit(figures)
 

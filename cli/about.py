@@ -7,9 +7,7 @@ import json
 import platform
 import sys
 
-from engine.models.store import models_dir
 from engine.paths import log_file, user_data_dir
-from engine.version import build_info, library_versions
 
 
 def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) -> None:
@@ -19,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
 
 
 def cmd_about(args: argparse.Namespace) -> int:
+    from engine.models.store import models_dir
+    from engine.version import build_info, library_versions
+
     info = build_info()
     libraries = library_versions(load=True)
     facts = {"version": info.version, "commit": info.commit, "built": info.built,

@@ -18,6 +18,15 @@ from engine.paths import append_to_log
 from engine.version import build_info
 
 
+class _ShowVersion(argparse.Action):
+    """``--version``, worked out only when asked (from a checkout it asks git: not on every command)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(build_info().line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -27,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Annotate and explore heritage scans. Without a command, opens the app.",
         parents=[debug],
     )
-    parser.add_argument("--version", action="version", version=build_info().line())
+    parser.add_argument("--version", action=_ShowVersion, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     new = sub.add_parser("new", parents=[debug], help="create a project folder")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from cli.progress import progress_bar
 from engine.models.catalogue import CATALOGUE, HubSource, UrlSource, get_spec
-from engine.models.download import download_model
 from engine.models.store import ModelStore
 
 
@@ -74,6 +73,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    from engine.models.download import download_model
+
     with progress_bar("Downloading") as bar:
         installed = download_model(args.model, ModelStore(), progress=bar)
     print(f"Installed {args.model} ({installed.size / 1e6:,.1f} MB, verified) in {installed.folder}")

@@ -71,6 +71,10 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
+    def wait_cancelled(self, seconds: float) -> bool:
+        """Block up to ``seconds``; whether the job was cancelled meanwhile (for watchers of one long call)."""
+        return self._event.wait(seconds)
+
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise JobCancelled()

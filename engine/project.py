@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from engine.errors import JobCancelled, ProjectBusyError, ProjectError, ProjectReadOnlyError
 from engine.jobs import CancelToken, describe_duration
 from engine.paths import DB_FILENAME
-from engine.store.database import (BUSY_TIMEOUT_MS, current_revision, head_revision, is_busy_error, is_read_only_error, open_engine,
+from engine.store.database import (BUSY_TIMEOUT_MS, SCHEMA_HEAD, current_revision, is_busy_error, is_read_only_error, open_engine,
                                    open_read_only_engine, session_factory, upgrade_to_head)
 from engine.store.schema import ProjectInfo
 
@@ -89,7 +89,7 @@ class Project:
         except Exception as error:  # noqa: BLE001 - any failure to read is reported the same way
             raise ProjectError(f"The project database {db_path} cannot be read ({error}). "
                                "It may be damaged; it was not changed.") from error
-        if current_revision(engine) != head_revision():
+        if current_revision(engine) != SCHEMA_HEAD:
             engine.dispose()
             raise ProjectReadOnlyError(
                 f"The project in {folder} is read-only here and was saved by another version of Marginalia, "

@@ -356,3 +356,36 @@ def test_an_index_in_an_older_format_is_rebuilt_from_the_database(service, scans
     index_module._opened.clear()  # as after restarting the app
     assert open_index(scans, CLIP).size == _vectors(scans)
     assert not list(path.parent.glob("*.npy"))
+
+
+def test_indexing_checks_the_int8_image_tower_and_keeps_torch_when_it_drifts(service, scans, monkeypatch) -> None:
+    from engine.models.adapters import clip_onnx
+
+    index_project(scans, service, CLIP, batch_size=4)
+    network = service.run(CLIP, lambda loaded: loaded)
+    folder = clip_onnx.tower_folder(network.derived_folder, network.checksum)
+    verdict = json.loads((folder / "done.json").read_text(encoding="utf-8"))
+    assert verdict["checked_on"] >= 4 and verdict["used"] == (verdict["cosine_min"] >= clip_onnx.FAITHFUL)
+    if verdict["used"]:  # its vectors are the model's own, within the check's tolerance
+        assert network.runtime == "onnxruntime-int8"
+        ids, stored = load_vectors(scans, CLIP)
+        import torch
+
+        pixels = torch.from_numpy(np.random.default_rng(0).normal(size=(4, 3, 64, 64)).astype(np.float32))
+        through_int8 = network.encode_images(pixels).numpy()
+        network._int8_images = False
+        through_torch = network.encode_images(pixels).numpy()
+        assert (through_int8 * through_torch).sum(axis=1).min() >= clip_onnx.FAITHFUL
+    # A tower that drifts is refused once and remembered: torch stays, nothing is exported again.
+    service.manager.unload_all()
+    import shutil
+
+    shutil.rmtree(folder)
+    monkeypatch.setattr(clip_onnx, "FAITHFUL", 1.01)
+    with scans.unit_of_work() as session:
+        session.execute(delete(Vector))
+    index_project(scans, service, CLIP, batch_size=4)
+    refused = json.loads((folder / "done.json").read_text(encoding="utf-8"))
+    assert refused["used"] is False and not (folder / "visual.int8.onnx").exists()
+    assert service.run(CLIP, lambda loaded: loaded.runtime) == "torch-float32"
+    assert _vectors(scans) > 0

@@ -127,3 +127,47 @@ def test_a_cpu_is_offered_sam2_tiny_unless_only_another_sam_is_installed() -> No
     assert suggested_segmentation_model(True) == "sam-vit-b"
     assert suggested_segmentation_model(False, {"sam-vit-l"}) == "sam-vit-l"
     assert suggested_segmentation_model(False, {"sam-vit-l", SAM2}) == SAM2
+
+
+def test_a_cpu_in_float32_encodes_through_the_exported_encoder_with_torchs_outputs(service: ModelService,
+                                                                                   model_store) -> None:
+    def both(network):
+        pixels = network.pixels([np.random.default_rng(1).integers(0, 255, (1024, 1024, 3), dtype=np.uint8)])
+        through_onnx = network.encode(pixels)
+        assert network.onnx_encoder() is not None
+        with torch.inference_mode():
+            high_0, high_1, embedding = network.model.get_image_embeddings(pixels)
+        return through_onnx, (embedding, high_0, high_1)
+
+    ours, theirs = service.run(SAM2, both)
+    for mine, reference in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(mine, reference, atol=1e-4, rtol=1e-3)
+    folder = model_store.get(SAM2).folder / "derived"
+    assert [p.name for p in folder.glob("sam2-encoder-*/encoder.onnx")] == ["encoder.onnx"]  # kept for next time
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_a_cancel_stops_a_page_being_encoded(service: ModelService, monkeypatch, half: bool) -> None:
+    """ONNX Runtime (float32) is stopped through its terminate flag; torch (bf16) between encoder blocks."""
+    import threading
+
+    from engine.errors import JobCancelled
+    from engine.jobs import CancelToken
+
+    monkeypatch.setenv("MARGINALIA_CPU_BF16", "1" if half else "0")
+    service.manager.unload_all()
+    token = CancelToken()
+
+    def encode(network):
+        assert (network.onnx_encoder() is None) == half
+        pixels = network.pixels([np.zeros((1024, 1024, 3), dtype=np.uint8)])
+        timer = threading.Timer(0.05, token.cancel)
+        timer.start()
+        try:
+            for _ in range(200):  # far longer than the cancel takes
+                network.encode(pixels, token)
+        finally:
+            timer.cancel()
+
+    with pytest.raises(JobCancelled):
+        service.run(SAM2, encode)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.errors import ProjectError, ProjectVersionError
 from engine.project import Project
-from engine.store.database import head_revision, open_engine, upgrade_to_head
+from engine.store.database import SCHEMA_HEAD, current_revision, head_revision, open_engine, upgrade_to_head
 from engine.store.schema import Annotation, Base, Category, Image, LabelSession
 from engine.store.types import AnnotationStatus, SourceKind
 
@@ -53,7 +53,7 @@ def test_migrations_from_empty_match_the_models(tmp_path: Path) -> None:
     upgrade_to_head(engine, db_path)
     with engine.connect() as connection:
         context = MigrationContext.configure(connection)
-        assert context.get_current_revision() == head_revision()
+        assert context.get_current_revision() == head_revision() == SCHEMA_HEAD == current_revision(engine)
         differences = compare_metadata(context, Base.metadata)
     assert differences == [], f"models and migrations disagree: {differences}"
 

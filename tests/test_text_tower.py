@@ -21,7 +21,8 @@ from engine.retrieval.text_tower import open_tower, tower_folder
 
 CLIP = "clip-vit-b-32"
 TEXTS = ["a coat of arms", "Wappen mit Löwe", "ſchöne Fraktur, 1784", "&amp; 中文 🦁 it's we'll",
-         "  spaces\tand\nnew lines ", "eine sehr lange Anfrage " * 30, "", "DECORATED Initial"]
+         "  spaces\tand\nnew lines ", "eine sehr lange Anfrage " * 30, "", "DECORATED Initial",
+         "fish &amp; chips &lt;b&gt; \"quoted\" it's 1784 ~ ^ [x]", "Mojibake: SchÃ¶ne Grüße"]
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -114,8 +114,8 @@ class VectorIndex:
         removed = np.setdiff1d(held, wanted, assume_unique=True)
         if len(added) + len(removed) > REBUILD_SHARE * max(len(held), 1):
             return False
-        if (len(wanted) > exact_limit) != self.compressed:
-            return False
+        if (len(wanted) > exact_limit and self.dimension % 2 == 0) != self.compressed:
+            return False  # it should be the other kind now
         self.remove(removed)
         if len(added):
             vectors = fetch(added)

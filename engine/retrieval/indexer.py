@@ -171,7 +171,7 @@ def index_project(project: Project, service: ModelService, model_id: str, *, bat
     open_index(project, model_id)  # saved for the next search; rebuilt if the database changed behind it
     from engine.retrieval.search import prepare_text_tower
 
-    prepare_text_tower(service, model_id)  # the first query, even from a fresh process, needs no torch
+    prepare_text_tower(service, model_id, progress)  # the first query, even from a fresh process, needs no torch
     return result
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import MarginaliaError
+from engine.jobs import ProgressCallback, report
 from engine.models.catalogue import get_spec
 from engine.models.service import ModelService
 from engine.project import Project
@@ -72,13 +73,14 @@ def embed_query(service: ModelService, model_id: str, texts: list[str]) -> np.nd
     return vectors
 
 
-def prepare_text_tower(service: ModelService, model_id: str) -> None:
+def prepare_text_tower(service: ModelService, model_id: str, progress: ProgressCallback | None = None) -> None:
     """Export the model's text tower once (a few seconds), so later queries need no torch; never fails the
     caller (the torch path stays)."""
     folder, checksum = _tower_place(service, model_id)
     target = tower_folder(folder, checksum)
     if (target / "text.onnx").is_file():
         return
+    report(progress, 0, 0, "Preparing fast search by words (once for this model)…")
     try:
         service.run(model_id, lambda network: export_tower(network, target))
     except Exception as error:  # noqa: BLE001 - an exporter fault or a tokenizer it does not handle

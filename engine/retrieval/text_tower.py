@@ -29,7 +29,7 @@ from engine.errors import MarginaliaError
 from engine.models.derived import export_atomically
 
 log = logging.getLogger(__name__)
-VERSION = 1
+VERSION = 2
 _CHECK_TEXTS = ("a coat of arms", "Wappen mit Löwe, 17. Jh.", "decorated initial 'S' — ſchöne Fraktur",
                 "&amp; 中文 🦁 it's", "x " * 100)
 
@@ -39,12 +39,17 @@ def tower_folder(weights_folder: Path, checksum: str) -> Path:
 
 
 def _clean(text: str) -> str:
-    """open_clip's cleaning for its byte-pair tokenizer: mojibake fixed, entities decoded, spaces, lower case."""
-    import ftfy
-    import regex
+    """open_clip's cleaning for its byte-pair tokenizer: mojibake fixed, entities decoded, spaces, lower case.
 
-    text = html.unescape(html.unescape(ftfy.fix_text(text))).strip()
-    return regex.sub(r"\s+", " ", text).strip().lower()
+    Printable ASCII holds no mojibake or terminal codes for ftfy to fix, so ftfy (a tenth of a second to
+    import) is left out for it; the test compares tokens with open_clip's on both kinds of text.
+    """
+    if not (text.isascii() and text.isprintable()):
+        import ftfy
+
+        text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text)).strip()
+    return " ".join(text.split()).strip().lower()
 
 
 class OnnxTextTower:
@@ -60,6 +65,9 @@ class OnnxTextTower:
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+        # Repacking the weights for faster products takes half of a cold start and pays off only over many
+        # queries; a query from the command line is one (0.25 s to open instead of 0.5, measured).
+        options.add_session_config_entry("session.disable_prepacking", "1")
         self.session = onnxruntime.InferenceSession(str(folder / "text.onnx"), options,
                                                     providers=["CPUExecutionProvider"])
 
@@ -125,9 +133,20 @@ def export_tower(network: Any, target: Path) -> Path:
                                   opset_version=17, dynamo=False)
         finally:
             torch.backends.mha.set_fastpath_enabled(fast_path)
+        _weights_beside(work / "text.onnx")
         _check(OnnxTextTower(work), network, list(_CHECK_TEXTS))
 
     return export_atomically(target, "text.onnx", write)
+
+
+def _weights_beside(path: Path) -> None:
+    """Move the weights out of the graph file into ``text.weights``, which ONNX Runtime maps instead of
+    parsing: the session opens in 0.08 s instead of 0.4 (ViT-B-32's text tower, measured)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="text.weights", size_threshold=1024)
 
 
 def _write_tokenizer(tokenizer: Any, folder: Path) -> None:

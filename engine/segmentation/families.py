@@ -80,7 +80,7 @@ class SegmentAnything2:
         for image in images:
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            embedding, high_0, high_1 = network.encode(network.pixels([image]))
+            embedding, high_0, high_1 = network.encode(network.pixels([image]), cancel)
             encoded.append((as_stored(embedding[0].cpu().numpy()),
                             {"high_res_0": as_stored(high_0[0].cpu().numpy()),
                              "high_res_1": as_stored(high_1[0].cpu().numpy())}))
