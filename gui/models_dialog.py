@@ -90,6 +90,10 @@ class ModelsDialog(QDialog):
         if settings is not None:
             layout.addLayout(self._device_row(settings))
             layout.addLayout(self._precision_row(settings))
+            battery_row = QHBoxLayout()
+            battery_row.addWidget(self.battery_choice)
+            battery_row.addStretch(1)
+            layout.addLayout(battery_row)
         self.resize(760, 520)
         self.refresh()
 
@@ -110,7 +114,7 @@ class ModelsDialog(QDialog):
 
     def _precision_row(self, settings: AppSettings) -> QHBoxLayout:
         self.precision_choice = QComboBox()
-        self.precision_choice.addItem("Automatic (half precision where fast and faithful)", "automatic")
+        self.precision_choice.addItem("Automatic", "automatic")
         self.precision_choice.addItem("Always full precision (float32)", "float32")
         self.precision_choice.setCurrentIndex(max(0, self.precision_choice.findData(settings.model_precision)))
         self.precision_choice.setToolTip("Half precision (bfloat16) roughly halves the time to prepare a page on "
@@ -118,6 +122,7 @@ class ModelsDialog(QDialog):
                                          "full precision; full precision is slower everywhere.")
         self.precision_choice.currentIndexChanged.connect(self._precision_chosen)
         self.precision_found = QLabel("")
+        self.precision_found.setWordWrap(True)
         self.battery_choice = QCheckBox("Pause background model work on battery")
         self.battery_choice.setToolTip("Indexing, preparing every page for SAM, finding and text runs wait while "
                                        "the laptop runs on its battery, and go on when it is plugged in. What "
@@ -128,7 +133,6 @@ class ModelsDialog(QDialog):
         row.addWidget(QLabel("Precision:"))
         row.addWidget(self.precision_choice)
         row.addWidget(self.precision_found, 1)
-        row.addWidget(self.battery_choice)
         # Reading the processor's features imports torch: off the UI thread.
         self._jobs.submit("Checking the processor", lambda progress, cancel: describe_precision(),
                           self.precision_found.setText, visible=False)

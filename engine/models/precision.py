@@ -95,5 +95,5 @@ def describe() -> str:
     if policy() == FLOAT32:
         return "Always full precision (float32)."
     if cpu_has_bf16():
-        return "Automatic: this processor has bfloat16 instructions; encoders that stay faithful use them."
-    return "Automatic: this processor has no bfloat16 instructions, so the CPU computes in float32."
+        return "This processor has bfloat16 instructions: models that stay faithful in half precision use them."
+    return "This processor has no bfloat16 instructions: the CPU computes in float32."

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch  # this module is imported only where SAM 2 runs
 
 from engine.models.derived import export_atomically
 from engine.segmentation.decoder import Decoded, PreparedPages
@@ -44,16 +45,8 @@ PREPARED = ("keys", "token_to_image_k", "token_to_image_v", "image_to_token_q", 
 PROMPT_INPUTS = (*PREPARED, "point_coords", "point_labels")
 
 
-def _module_base() -> Any:
-    import torch
-
-    return torch.nn.Module
-
-
-class Sam2DecoderGraph(_module_base()):  # type: ignore[misc]
+class Sam2DecoderGraph(torch.nn.Module):
     def __init__(self, model: Any) -> None:
-        import torch
-
         super().__init__()
         self.prompt_encoder = copy.deepcopy(model.prompt_encoder).float().cpu()
         self.mask_decoder = copy.deepcopy(model.mask_decoder).float().cpu()
@@ -63,8 +56,6 @@ class Sam2DecoderGraph(_module_base()):  # type: ignore[misc]
 
     def forward(self, image_embeddings: Any, high_res_0: Any, high_res_1: Any, point_coords: Any,
                 point_labels: Any, mask_input: Any, has_mask_input: Any) -> tuple[Any, Any]:
-        import torch
-
         encoder, decoder = self.prompt_encoder, self.mask_decoder
         sparse = encoder._embed_points(point_coords[:, None], point_labels[:, None].long(), pad=False)  # [1,1,N,C]
         has_mask = has_mask_input.reshape(1, 1, 1, 1)
@@ -81,8 +72,6 @@ class Sam2DecoderGraph(_module_base()):  # type: ignore[misc]
 def _heads_out(decoder: Any, queries: Any, keys: Any, high_res_0: Any, high_res_1: Any) -> tuple[Any, Any]:
     """From the transformer's outputs (queries ``[1, 1, Q, C]``, keys ``[1, 1, T, C]``) to the four masks and
     their scores, with SAM 2's stability fallback for the single mask."""
-    import torch
-
     count = decoder.num_mask_tokens
     mask_tokens = queries[:, :, 2:2 + count, :]
     # the embedding grid is half the finer high-resolution map's
@@ -109,14 +98,12 @@ def _split(x: Any, attention: Any) -> Any:
 
 def _attend(attention: Any, q: Any, k: Any, v: Any) -> Any:
     """Sam2Attention after its projections: q, k, v ``[1, heads, T, d]`` → ``[1, 1, Tq, C]``."""
-    import torch
-
     weights = torch.softmax((q @ k.transpose(-1, -2)) * attention.scaling, dim=-1)
     out = (weights @ v).transpose(1, 2)
     return attention.o_proj(out.reshape(1, 1, out.shape[1], -1))
 
 
-class Sam2PrepareGraph(_module_base()):  # type: ignore[misc]
+class Sam2PrepareGraph(torch.nn.Module):
     """Embedding ``[1, C, 64, 64]`` → the image side of the first layer (see the module's notes)."""
 
     def __init__(self, full: Sam2DecoderGraph) -> None:
@@ -140,12 +127,10 @@ class Sam2PrepareGraph(_module_base()):  # type: ignore[misc]
                 _split(to_token.q_proj(positioned), to_token), blocked_0, blocked_1)
 
 
-class Sam2PromptGraph(_module_base()):  # type: ignore[misc]
+class Sam2PromptGraph(torch.nn.Module):
     """The prepared page + high-res maps + points → masks and scores (no previous mask)."""
 
     def __init__(self, full: Sam2DecoderGraph) -> None:
-        import torch
-
         super().__init__()
         self.full = full
         decoder = full.mask_decoder
@@ -157,8 +142,6 @@ class Sam2PromptGraph(_module_base()):  # type: ignore[misc]
     def forward(self, keys: Any, token_to_image_k: Any, token_to_image_v: Any, image_to_token_q: Any,
                 high_res_0_blocked: Any, high_res_1_blocked: Any, point_coords: Any,
                 point_labels: Any) -> tuple[Any, Any]:
-        import torch
-
         encoder, decoder = self.full.prompt_encoder, self.full.mask_decoder
         transformer = decoder.transformer
         sparse = encoder._embed_points(point_coords[:, None], point_labels[:, None].long(), pad=False)
@@ -188,8 +171,6 @@ class Sam2PromptGraph(_module_base()):  # type: ignore[misc]
         """``_heads_out`` per image token: each 2×2 stride-2 transposed convolution is a per-pixel linear map,
         and the layer norm and GELU act per pixel, so it all runs as matrix products on the tokens
         ``[T, C]``; logits come out ``[T, 4, 4, 4]`` in token order (same values, ``unblock_masks``)."""
-        import torch
-
         decoder = self.full.mask_decoder
         gelu, norm = decoder.activation, decoder.upscale_layer_norm
         middle = high_1.shape[-1]
@@ -258,14 +239,10 @@ class Sam2TorchDecoder:
         self._prepared = PreparedPages(PREPARED)
 
     def _prepare(self, embedding: Embedding) -> tuple[Any, ...]:
-        import torch
-
         with torch.inference_mode():
             return tuple(self.graphs.prepare(*(torch.from_numpy(part) for part in _page_inputs(embedding))))
 
     def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
-        import torch
-
         with torch.inference_mode():
             if prompt.previous is None:
                 inputs = _prompt_inputs(self._prepared.get(embedding, self._prepare), points, labels)
@@ -311,8 +288,6 @@ def onnx_folder(weights_folder: Path, checkpoint_sha256: str) -> Path:
 
 def export_graphs(graphs: Sam2Graphs, target: Path) -> Path:
     """Export the three graphs into ``target`` (a folder, complete or absent: never half-written)."""
-    import torch
-
     full = graphs.full
     channels, grid = full.image_pe.shape[1], full.image_pe.shape[-1]
     high_0 = torch.zeros(1, full.mask_decoder.upscale_conv2.out_channels, 4 * grid, 4 * grid)
