@@ -121,24 +121,37 @@ class TorchPromptDecoder:
         return Decoded(masks[0].float().numpy(), scores[0].float().numpy())
 
 
+def decoder_sessions(folder: Path) -> dict[str, Any]:
+    """ONNX Runtime sessions for the exported ``full``, ``prepare`` and ``prompt`` graphs in ``folder``."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
+    return {name: onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), options,
+                                               providers=["CPUExecutionProvider"])
+            for name in ("full", "prepare", "prompt")}
+
+
 class OnnxPromptDecoder:
-    """Runs the exported graphs with ONNX Runtime; safe to call from any thread."""
+    """Runs the exported graphs with ONNX Runtime; safe to call from any thread. A family whose graphs read
+    more than the embedding (SAM 2) overrides ``page_inputs`` and ``full_inputs``."""
 
     name = "onnx"
 
-    def __init__(self, folder: Path) -> None:
-        import onnxruntime
+    def __init__(self, folder: Path, prepared: tuple[str, ...] = PREPARED_OUTPUTS) -> None:
+        self.sessions = decoder_sessions(folder)
+        self._prepared = PreparedPages(prepared)
 
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
-        self.sessions = {name: onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), options,
-                                                            providers=["CPUExecutionProvider"])
-                         for name in ("full", "prepare", "prompt")}
-        self._prepared = PreparedPages()
+    def page_inputs(self, embedding: Embedding) -> dict[str, np.ndarray]:
+        return {"image_embeddings": embedding.features[None].astype(np.float32)}
+
+    def full_inputs(self, embedding: Embedding, prompt: Prompt, points: np.ndarray,
+                    labels: np.ndarray) -> dict[str, np.ndarray]:
+        return _full_inputs(embedding, prompt, points, labels)
 
     def _prepare(self, embedding: Embedding) -> list[np.ndarray]:
-        return self.sessions["prepare"].run(None, {"image_embeddings": embedding.features[None].astype(np.float32)})
+        return self.sessions["prepare"].run(None, self.page_inputs(embedding))
 
     def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
         if prompt.previous is None:
@@ -146,7 +159,7 @@ class OnnxPromptDecoder:
                       "point_labels": labels.astype(np.float32)}
             masks, scores = self.sessions["prompt"].run(None, inputs)
             return Decoded(masks, scores[0], blocked=True)
-        masks, scores = self.sessions["full"].run(None, _full_inputs(embedding, prompt, points, labels))
+        masks, scores = self.sessions["full"].run(None, self.full_inputs(embedding, prompt, points, labels))
         return Decoded(masks[0], scores[0])
 
 

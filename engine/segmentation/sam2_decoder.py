@@ -23,7 +23,6 @@ and returns its logits in token order ``[T, 4, 4, 4]`` (see ``graphs.unblock_mas
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ import numpy as np
 import torch  # this module is imported only where SAM 2 runs
 
 from engine.models.derived import export_atomically
-from engine.segmentation.decoder import Decoded, PreparedPages
+from engine.segmentation.decoder import Decoded, OnnxPromptDecoder, PreparedPages
 from engine.segmentation.embeddings import Embedding
 from engine.segmentation.prompts import Prompt
 
@@ -253,33 +252,18 @@ class Sam2TorchDecoder:
         return Decoded(masks[0].numpy(), scores[0].numpy())
 
 
-class Sam2OnnxDecoder:
-    """The exported graphs under ONNX Runtime; safe to call from any thread."""
-
-    name = "onnx"
+class Sam2OnnxDecoder(OnnxPromptDecoder):
+    """The exported SAM 2 graphs under ONNX Runtime; safe to call from any thread."""
 
     def __init__(self, folder: Path) -> None:
-        import onnxruntime
+        super().__init__(folder, PREPARED)
 
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
-        self.sessions = {name: onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), options,
-                                                            providers=["CPUExecutionProvider"])
-                         for name in ("full", "prepare", "prompt")}
-        self._prepared = PreparedPages(PREPARED)
+    def page_inputs(self, embedding: Embedding) -> dict[str, np.ndarray]:
+        return dict(zip(("image_embeddings", "high_res_0", "high_res_1"), _page_inputs(embedding), strict=True))
 
-    def _prepare(self, embedding: Embedding) -> list[np.ndarray]:
-        return self.sessions["prepare"].run(None, dict(zip(("image_embeddings", "high_res_0", "high_res_1"),
-                                                           _page_inputs(embedding), strict=True)))
-
-    def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
-        if prompt.previous is None:
-            inputs = _prompt_inputs(self._prepared.get(embedding, self._prepare), points, labels)
-            masks, scores = self.sessions["prompt"].run(None, inputs)
-            return Decoded(masks, scores[0], blocked=True)
-        masks, scores = self.sessions["full"].run(None, _inputs(embedding, prompt, points, labels))
-        return Decoded(masks[0], scores[0])
+    def full_inputs(self, embedding: Embedding, prompt: Prompt, points: np.ndarray,
+                    labels: np.ndarray) -> dict[str, np.ndarray]:
+        return _inputs(embedding, prompt, points, labels)
 
 
 def onnx_folder(weights_folder: Path, checkpoint_sha256: str) -> Path:
