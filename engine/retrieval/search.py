@@ -63,7 +63,7 @@ def embed_query(service: ModelService, model_id: str, texts: list[str]) -> np.nd
     nothing else loaded), else through the model, exporting the tower for the next time."""
     folder, checksum = _tower_place(service, model_id)
     key = tower_folder(folder, checksum)
-    if key not in _towers or _towers[key] is None:
+    if _towers.get(key) is None:  # not opened yet, or not exported when last asked
         _towers[key] = open_tower(folder, checksum)
     tower = _towers[key]
     if tower is not None:
