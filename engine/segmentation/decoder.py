@@ -1,7 +1,7 @@
 """Decoding prompts against a cached embedding: ONNX Runtime when it can, torch otherwise.
 
-Both run the same graphs (``graphs.py``, built from the loaded weights), so
-they give the same masks. The ONNX files are exported at first use and kept in
+Both run the same graphs (``graphs.py``, built from the loaded weights; SAM 2's
+in ``sam2_decoder.py``, read through its own ``GraphInputs``), so they give the same masks. The ONNX files are exported at first use and kept in
 the model's folder next to its weights, named by the checkpoint's hash, so
 later sessions start at once. Each decoder keeps the per-page preparation of
 the last few pages. Output: low-resolution logits ``[4, 256, 256]`` and
@@ -60,14 +60,32 @@ class PromptDecoder(Protocol):
     def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded: ...
 
 
-def _full_inputs(embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    previous = prompt.previous
-    return {"image_embeddings": embedding.features[None].astype(np.float32, copy=False),
-            "point_coords": points.astype(np.float32, copy=False),
-            "point_labels": labels.astype(np.float32, copy=False),
-            "mask_input": (previous[None, None].astype(np.float32) if previous is not None
-                           else np.zeros((1, 1, 256, 256), dtype=np.float32)),
-            "has_mask_input": np.array([1.0 if previous is not None else 0.0], dtype=np.float32)}
+@dataclass(frozen=True, slots=True)
+class GraphInputs:
+    """What a family's exported graphs read: the page's tensors (the embedding, then the named ``extras`` it
+    carries, SAM 2's high-resolution maps) and the names of what the per-page graph prepares. Dicts keep
+    the graphs' argument order, so the torch graphs take their values positionally."""
+
+    extras: tuple[str, ...] = ()
+    prepared: tuple[str, ...] = PREPARED_OUTPUTS
+
+    def page(self, embedding: Embedding) -> dict[str, np.ndarray]:
+        page = {"image_embeddings": embedding.features[None].astype(np.float32, copy=False)}
+        page.update((name, embedding.extras[name][None].astype(np.float32, copy=False)) for name in self.extras)
+        return page
+
+    def full(self, embedding: Embedding, prompt: Prompt, points: np.ndarray,
+             labels: np.ndarray) -> dict[str, np.ndarray]:
+        previous, side = prompt.previous, embedding.frame.side // 4
+        return {**self.page(embedding),
+                "point_coords": points.astype(np.float32, copy=False),
+                "point_labels": labels.astype(np.float32, copy=False),
+                "mask_input": (previous[None, None].astype(np.float32) if previous is not None
+                               else np.zeros((1, 1, side, side), dtype=np.float32)),
+                "has_mask_input": np.array([1.0 if previous is not None else 0.0], dtype=np.float32)}
+
+
+SAM_INPUTS = GraphInputs()
 
 
 class PreparedPages:
@@ -97,15 +115,17 @@ class TorchPromptDecoder:
 
     name = "torch"
 
-    def __init__(self, graphs: DecoderGraphs) -> None:
+    def __init__(self, graphs: Any, inputs: GraphInputs = SAM_INPUTS) -> None:
         self.graphs = graphs
-        self._prepared = PreparedPages()
+        self.inputs = inputs
+        self._prepared = PreparedPages(inputs.prepared)
 
     def _prepare(self, embedding: Embedding) -> tuple[Any, ...]:
         import torch
 
         with torch.inference_mode():
-            return tuple(self.graphs.prepare(torch.from_numpy(embedding.features[None].astype(np.float32))))
+            return tuple(self.graphs.prepare(*(torch.from_numpy(part) for part in
+                                               self.inputs.page(embedding).values())))
 
     def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
         import torch
@@ -113,11 +133,11 @@ class TorchPromptDecoder:
         with torch.inference_mode():
             if prompt.previous is None:
                 prepared = self._prepared.get(embedding, self._prepare)
-                masks, scores = self.graphs.prompt(*(prepared[name] for name in PREPARED_OUTPUTS),
+                masks, scores = self.graphs.prompt(*(prepared[name] for name in self.inputs.prepared),
                                                    torch.from_numpy(points), torch.from_numpy(labels))
                 return Decoded(masks.float().numpy(), scores[0].float().numpy(), blocked=True)
-            inputs = _full_inputs(embedding, prompt, points, labels)
-            masks, scores = self.graphs.full(*(torch.from_numpy(inputs[name]) for name in _FULL_INPUTS))
+            inputs = self.inputs.full(embedding, prompt, points, labels)
+            masks, scores = self.graphs.full(*(torch.from_numpy(part) for part in inputs.values()))
         return Decoded(masks[0].float().numpy(), scores[0].float().numpy())
 
 
@@ -134,24 +154,17 @@ def decoder_sessions(folder: Path) -> dict[str, Any]:
 
 
 class OnnxPromptDecoder:
-    """Runs the exported graphs with ONNX Runtime; safe to call from any thread. A family whose graphs read
-    more than the embedding (SAM 2) overrides ``page_inputs`` and ``full_inputs``."""
+    """Runs the exported graphs with ONNX Runtime; safe to call from any thread."""
 
     name = "onnx"
 
-    def __init__(self, folder: Path, prepared: tuple[str, ...] = PREPARED_OUTPUTS) -> None:
+    def __init__(self, folder: Path, inputs: GraphInputs = SAM_INPUTS) -> None:
         self.sessions = decoder_sessions(folder)
-        self._prepared = PreparedPages(prepared)
-
-    def page_inputs(self, embedding: Embedding) -> dict[str, np.ndarray]:
-        return {"image_embeddings": embedding.features[None].astype(np.float32)}
-
-    def full_inputs(self, embedding: Embedding, prompt: Prompt, points: np.ndarray,
-                    labels: np.ndarray) -> dict[str, np.ndarray]:
-        return _full_inputs(embedding, prompt, points, labels)
+        self.inputs = inputs
+        self._prepared = PreparedPages(inputs.prepared)
 
     def _prepare(self, embedding: Embedding) -> list[np.ndarray]:
-        return self.sessions["prepare"].run(None, self.page_inputs(embedding))
+        return self.sessions["prepare"].run(None, self.inputs.page(embedding))
 
     def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
         if prompt.previous is None:
@@ -159,7 +172,7 @@ class OnnxPromptDecoder:
                       "point_labels": labels.astype(np.float32)}
             masks, scores = self.sessions["prompt"].run(None, inputs)
             return Decoded(masks, scores[0], blocked=True)
-        masks, scores = self.sessions["full"].run(None, self.full_inputs(embedding, prompt, points, labels))
+        masks, scores = self.sessions["full"].run(None, self.inputs.full(embedding, prompt, points, labels))
         return Decoded(masks[0], scores[0])
 
 

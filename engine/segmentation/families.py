@@ -92,14 +92,16 @@ class SegmentAnything2:
         return Sam2Graphs.of(network.model)
 
     def onnx_decoder(self, graphs: Any, weights_folder: Path, checkpoint: str) -> PromptDecoder:
-        from engine.segmentation.sam2_decoder import Sam2OnnxDecoder, export_graphs, onnx_folder
+        from engine.segmentation.decoder import OnnxPromptDecoder
+        from engine.segmentation.sam2_decoder import SAM2_INPUTS, export_graphs, onnx_folder
 
-        return Sam2OnnxDecoder(export_graphs(graphs, onnx_folder(weights_folder, checkpoint)))
+        return OnnxPromptDecoder(export_graphs(graphs, onnx_folder(weights_folder, checkpoint)), SAM2_INPUTS)
 
     def torch_decoder(self, graphs: Any) -> PromptDecoder:
-        from engine.segmentation.sam2_decoder import Sam2TorchDecoder
+        from engine.segmentation.decoder import TorchPromptDecoder
+        from engine.segmentation.sam2_decoder import SAM2_INPUTS
 
-        return Sam2TorchDecoder(graphs)
+        return TorchPromptDecoder(graphs, SAM2_INPUTS)
 
 
 FAMILIES: dict[str, SegmenterFamily] = {"sam": SegmentAnything(), "sam2": SegmentAnything2()}

@@ -27,13 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch  # this module is imported only where SAM 2 runs
 
 from engine.models.derived import export_atomically
-from engine.segmentation.decoder import Decoded, OnnxPromptDecoder, PreparedPages
-from engine.segmentation.embeddings import Embedding
-from engine.segmentation.prompts import Prompt
+from engine.segmentation.decoder import GraphInputs
 
 GRAPH_VERSION = 3
 INPUTS = ("image_embeddings", "high_res_0", "high_res_1", "point_coords", "point_labels", "mask_input",
@@ -195,19 +192,6 @@ def _as_matrix(weight: Any) -> Any:
     return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).clone()
 
 
-def _inputs(embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    previous = prompt.previous
-    side = embedding.frame.side // 4
-    return {"image_embeddings": embedding.features[None].astype(np.float32, copy=False),
-            "high_res_0": embedding.extras["high_res_0"][None].astype(np.float32, copy=False),
-            "high_res_1": embedding.extras["high_res_1"][None].astype(np.float32, copy=False),
-            "point_coords": points.astype(np.float32, copy=False),
-            "point_labels": labels.astype(np.float32, copy=False),
-            "mask_input": (previous[None, None].astype(np.float32) if previous is not None
-                           else np.zeros((1, 1, side, side), dtype=np.float32)),
-            "has_mask_input": np.array([1.0 if previous is not None else 0.0], dtype=np.float32)}
-
-
 @dataclass(frozen=True, slots=True)
 class Sam2Graphs:
     full: Sam2DecoderGraph
@@ -220,50 +204,7 @@ class Sam2Graphs:
         return cls(full, Sam2PrepareGraph(full).eval(), Sam2PromptGraph(full).eval())
 
 
-def _prompt_inputs(prepared: dict[str, Any], points: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    return {**prepared, "point_coords": points.astype(np.float32, copy=False),
-            "point_labels": labels.astype(np.float32, copy=False)}
-
-
-def _page_inputs(embedding: Embedding) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (embedding.features[None].astype(np.float32), embedding.extras["high_res_0"][None].astype(np.float32),
-            embedding.extras["high_res_1"][None].astype(np.float32))
-
-
-class Sam2TorchDecoder:
-    name = "torch"
-
-    def __init__(self, graphs: Sam2Graphs) -> None:
-        self.graphs = graphs
-        self._prepared = PreparedPages(PREPARED)
-
-    def _prepare(self, embedding: Embedding) -> tuple[Any, ...]:
-        with torch.inference_mode():
-            return tuple(self.graphs.prepare(*(torch.from_numpy(part) for part in _page_inputs(embedding))))
-
-    def decode(self, embedding: Embedding, prompt: Prompt, points: np.ndarray, labels: np.ndarray) -> Decoded:
-        with torch.inference_mode():
-            if prompt.previous is None:
-                inputs = _prompt_inputs(self._prepared.get(embedding, self._prepare), points, labels)
-                masks, scores = self.graphs.prompt(*(torch.as_tensor(inputs[name]) for name in PROMPT_INPUTS))
-                return Decoded(masks.numpy(), scores[0].numpy(), blocked=True)
-            inputs = _inputs(embedding, prompt, points, labels)
-            masks, scores = self.graphs.full(*(torch.from_numpy(inputs[name]) for name in INPUTS))
-        return Decoded(masks[0].numpy(), scores[0].numpy())
-
-
-class Sam2OnnxDecoder(OnnxPromptDecoder):
-    """The exported SAM 2 graphs under ONNX Runtime; safe to call from any thread."""
-
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder, PREPARED)
-
-    def page_inputs(self, embedding: Embedding) -> dict[str, np.ndarray]:
-        return dict(zip(("image_embeddings", "high_res_0", "high_res_1"), _page_inputs(embedding), strict=True))
-
-    def full_inputs(self, embedding: Embedding, prompt: Prompt, points: np.ndarray,
-                    labels: np.ndarray) -> dict[str, np.ndarray]:
-        return _inputs(embedding, prompt, points, labels)
+SAM2_INPUTS = GraphInputs(extras=("high_res_0", "high_res_1"), prepared=PREPARED)
 
 
 def onnx_folder(weights_folder: Path, checkpoint_sha256: str) -> Path:
