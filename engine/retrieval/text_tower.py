@@ -19,14 +19,13 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.errors import MarginaliaError
-from engine.models.derived import export_atomically
+from engine.models.derived import export_atomically, onnx_session
 
 log = logging.getLogger(__name__)
 VERSION = 2
@@ -56,20 +55,15 @@ class OnnxTextTower:
     """The exported tower: ``encode(texts)`` → ``[N, D]`` unit vectors; no torch imported."""
 
     def __init__(self, folder: Path) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         meta = json.loads((folder / "tower.json").read_text(encoding="utf-8"))
         self.context_length = int(meta["context_length"])
         self.end_of_text = int(meta["end_of_text"])
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
         # Repacking the weights for faster products takes half of a cold start and pays off only over many
         # queries; a query from the command line is one (0.25 s to open instead of 0.5, measured).
-        options.add_session_config_entry("session.disable_prepacking", "1")
-        self.session = onnxruntime.InferenceSession(str(folder / "text.onnx"), options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = onnx_session(folder / "text.onnx", prepacking=False)
 
     def tokens(self, texts: list[str]) -> np.ndarray:
         """``[N, L]`` int64, as open_clip's tokenizer gives them (start, text, end, zeros; cut at L)."""

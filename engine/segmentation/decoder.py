@@ -12,7 +12,6 @@ mask shown is put in image order.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.models.derived import export_atomically
+from engine.models.derived import export_atomically, onnx_session
 from engine.segmentation.embeddings import Embedding, EmbeddingKey
 from engine.segmentation.graphs import PREPARED_OUTPUTS, DecoderGraphs, unblock_masks
 from engine.segmentation.prompts import Prompt
@@ -143,14 +142,7 @@ class TorchPromptDecoder:
 
 def decoder_sessions(folder: Path) -> dict[str, Any]:
     """ONNX Runtime sessions for the exported ``full``, ``prepare`` and ``prompt`` graphs in ``folder``."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
-    return {name: onnxruntime.InferenceSession(str(folder / f"{name}.onnx"), options,
-                                               providers=["CPUExecutionProvider"])
-            for name in ("full", "prepare", "prompt")}
+    return {name: onnx_session(folder / f"{name}.onnx") for name in ("full", "prepare", "prompt")}
 
 
 class OnnxPromptDecoder:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.models.derived import export_atomically
+from engine.models.derived import export_atomically, onnx_session
 
 log = logging.getLogger(__name__)
 VERSION = 1
@@ -87,12 +87,8 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def _session(path: Path) -> Any:
-    import onnxruntime
     import torch
 
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = torch.get_num_threads()  # the thread cap beside a window applies
-    # Idle compute threads sleep instead of spinning: the page decoders work on the same cores meanwhile.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # Torch's thread count: the cap beside a window holds. Idle threads sleep instead of spinning: the page
+    # decoders work on the same cores meanwhile.
+    return onnx_session(path, threads=torch.get_num_threads(), spinning=False)

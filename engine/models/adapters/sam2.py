@@ -29,6 +29,7 @@ from engine.jobs import CancelToken
 from engine.models.adapters import ModelFiles
 from engine.models.adapters.hf import from_folder
 from engine.models.adapters.weights import size_in_bytes
+from engine.models.derived import onnx_session
 from engine.models.precision import autocast
 from engine.models.runtime import half_precision_for
 
@@ -146,13 +147,9 @@ def _encoder_session(network: Sam2Network) -> Any:
 
 
 def _session(path: Path) -> Any:
-    import onnxruntime
     import torch
 
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = torch.get_num_threads()  # the thread cap beside a window applies
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return onnx_session(path, threads=torch.get_num_threads())  # the thread cap beside a window holds
 
 
 def run_cancellable(session: Any, inputs: dict[str, np.ndarray], cancel: CancelToken | None) -> list[np.ndarray]:
