@@ -151,30 +151,15 @@ def _unit(vectors):  # noqa: ANN001, ANN202
 
 
 def _onnx_sessions(model: object, example: object, scratch: Path) -> dict[str, object]:
-    import onnxruntime
+    """The product's own export of the image tower, both files kept (the product keeps only a checked int8)."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    class ImageTower(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-            return self.model.encode_image(pixels)
+    from engine.models.adapters.clip_onnx import export_image_tower
+    from engine.models.derived import onnx_session
 
     plain, quantised = scratch / "visual.onnx", scratch / "visual.int8.onnx"
-    fast_path = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)  # its fused kernel has no ONNX form
-    with torch.no_grad():
-        torch.onnx.export(ImageTower().eval(), (example,), str(plain), input_names=["pixels"],
-                          output_names=["vectors"], dynamic_axes={"pixels": {0: "batch"}}, opset_version=17,
-                          dynamo=False)
-    torch.backends.mha.set_fastpath_enabled(fast_path)
-    quantize_dynamic(str(plain), str(quantised), weight_type=QuantType.QInt8)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    return {name: onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    export_image_tower(model, example, plain, quantised)
+    return {name: onnx_session(path, threads=torch.get_num_threads())
             for name, path in (("onnxruntime_fp32", plain), ("onnxruntime_int8", quantised))}
 
 

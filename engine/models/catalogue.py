@@ -69,6 +69,11 @@ class ModelSpec:
         source = self.source
         return source.files if isinstance(source, HubSource) else (source.file,)
 
+    @property
+    def weights_file(self) -> str:
+        """The file holding the weights: the first the entry requires (its checksum names the checkpoint)."""
+        return next(file.filename for file in self.files if not file.optional)
+
 
 _MB = 1_000_000
 _SAM_URL = "https://dl.fbaipublicfiles.com/segment_anything/{}"

@@ -53,6 +53,10 @@ class InstalledModel:
     def path(self, filename: str) -> Path:
         return self.folder / filename
 
+    def weights_sha256(self) -> str:
+        """The checksum of the weights file: what names this checkpoint in caches and exports."""
+        return str(self.files[get_spec(self.id).weights_file]["sha256"])
+
 
 class ModelStore:
     def __init__(self, root: Path | None = None) -> None:

@@ -10,7 +10,6 @@ import numpy as np
 
 from engine.errors import MarginaliaError
 from engine.jobs import ProgressCallback, report
-from engine.models.catalogue import get_spec
 from engine.models.service import ModelService
 from engine.project import Project
 from engine.retrieval.index import open_index
@@ -54,8 +53,7 @@ _towers: dict[Path, OnnxTextTower | None] = {}
 
 def _tower_place(service: ModelService, model_id: str) -> tuple[Path, str]:
     installed = service.store.require(model_id)
-    weights = next(f.filename for f in get_spec(model_id).files if not f.optional)
-    return installed.folder, str(installed.files[weights]["sha256"])
+    return installed.folder, installed.weights_sha256()
 
 
 def embed_query(service: ModelService, model_id: str, texts: list[str]) -> np.ndarray:

@@ -25,7 +25,6 @@ from PIL import Image
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
 from engine.jobs import CancelToken
-from engine.models.catalogue import get_spec
 from engine.models.precision import autocast
 from engine.models.service import ModelService
 from engine.segmentation.decoder import Decoded, PromptDecoder
@@ -146,9 +145,7 @@ class Segmenter:
     def checkpoint(self) -> str:
         """The weights' sha256 (read once from the store's manifest; every cache key uses it)."""
         if self._checkpoint is None:
-            installed = self.service.store.require(self.model_id)
-            weights = next(f.filename for f in get_spec(self.model_id).files if not f.optional)
-            self._checkpoint = str(installed.files[weights]["sha256"])
+            self._checkpoint = self.service.store.require(self.model_id).weights_sha256()
         return self._checkpoint
 
     def key_for(self, page: PageRef) -> EmbeddingKey:

@@ -46,7 +46,9 @@ def image_session(model: Any, derived: Path, checksum: str, check_pixels: Any) -
         return None
 
 
-def _export(model: Any, check_pixels: Any, work: Path) -> None:
+def export_image_tower(model: Any, example: Any, plain: Path, quantised: Path) -> None:
+    """The image tower of ``model`` (open_clip) in float32 to ``plain``, and with int8 weights to ``quantised``;
+    ``example``: pixels ``[B, 3, S, S]`` to trace with."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -58,20 +60,27 @@ def _export(model: Any, check_pixels: Any, work: Path) -> None:
         def forward(self, pixels: Any) -> Any:
             return self.model.encode_image(pixels)
 
-    plain, quantised = work / "visual.onnx", work / "visual.int8.onnx"
     fast_path = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the fused attention kernel has no ONNX form
     try:
         with torch.inference_mode(False), torch.no_grad():
-            pixels = check_pixels.float()
-            torch.onnx.export(ImageTower().eval(), (pixels[:1],), str(plain), input_names=["pixels"],
+            torch.onnx.export(ImageTower().eval(), (example.float()[:1],), str(plain), input_names=["pixels"],
                               output_names=["vectors"], dynamic_axes={"pixels": {0: "batch"}, "vectors": {0: "batch"}},
                               opset_version=17, dynamo=False)
-            expected = model.encode_image(pixels).float().numpy()
     finally:
         torch.backends.mha.set_fastpath_enabled(fast_path)
     quantize_dynamic(str(plain), str(quantised), weight_type=QuantType.QInt8)
+
+
+def _export(model: Any, check_pixels: Any, work: Path) -> None:
+    import torch
+
+    plain, quantised = work / "visual.onnx", work / "visual.int8.onnx"
+    pixels = check_pixels.float()
+    export_image_tower(model, pixels, plain, quantised)
     plain.unlink()
+    with torch.inference_mode(False), torch.no_grad():
+        expected = model.encode_image(pixels).float().numpy()
     got = _session(quantised).run(None, {"pixels": pixels.numpy()})[0]
     cosine = float(np.min((_unit(got) * _unit(expected)).sum(axis=1)))
     used = cosine >= FAITHFUL

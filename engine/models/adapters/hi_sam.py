@@ -146,7 +146,7 @@ class HiSamNetwork:
 
 
 def load(files: ModelFiles, device: str) -> HiSamNetwork:
-    hi_sam_name = next(file.filename for file in files.spec.files if not file.optional)
+    hi_sam_name = files.spec.weights_file
     own = read_state_dict(files.path(hi_sam_name))
     (sam_files,) = files.requirements.values()
     sam_name = next(name for name in sam_files.files)
@@ -168,7 +168,7 @@ def load(files: ModelFiles, device: str) -> HiSamNetwork:
 def verify_files(spec: Any, folder: Any) -> None:
     """At import: the file must hold Hi-SAM's own weights (its adapters and the S-Decoder's high-resolution
     branch), not SAM's or another model's. Shapes are checked against SAM when the model loads."""
-    name = next(file.filename for file in spec.files if not file.optional)
+    name = spec.weights_file
     weights = read_state_dict(folder / name)
     missing = [key for key in ("image_encoder.blocks.0.Space_Adapter.D_fc1.weight",
                                "mask_decoder.output_upscaling_hr.0.weight", "modal_aligner.conv.0.weight")

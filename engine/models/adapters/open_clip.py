@@ -155,7 +155,7 @@ def load(files: ModelFiles, device: str) -> ClipNetwork:
     model_class = open_clip.CustomTextCLIP if model_cfg.pop("custom_text", False) or hf_text else open_clip.CLIP
     with skipped_initialisation():  # the checkpoint overwrites every weight
         model = model_class(**model_cfg)
-    weights_file = next(file.filename for file in files.spec.files if not file.optional)
+    weights_file = files.spec.weights_file
     weights = {key.removeprefix("module."): value
                for key, value in read_state_dict(files.path(weights_file)).items()}
     own = model.state_dict()

@@ -125,14 +125,10 @@ class SamNetwork:
         return self
 
 
-def weights_filename(files: ModelFiles) -> str:
-    return next(file.filename for file in files.spec.files if not file.optional)
-
-
 def load(files: ModelFiles, device: str) -> SamNetwork:
     import torch
 
-    filename = weights_filename(files)
+    filename = files.spec.weights_file
     weights = read_state_dict(files.path(filename))
     try:
         architecture = SamArchitecture.from_weights(weights)

@@ -184,9 +184,7 @@ def load(files: ModelFiles, device: str) -> Sam2Network:
     from transformers import Sam2Model
 
     model = from_folder(Sam2Model, files, dtype=torch.float32).eval()
-    weights = next(file.filename for file in files.spec.files if not file.optional and
-                   file.filename.endswith(".safetensors"))
-    network = Sam2Network(model, "cpu", torch.float32, files.checksum(weights), size_in_bytes(model),
+    network = Sam2Network(model, "cpu", torch.float32, files.checksum(files.spec.weights_file), size_in_bytes(model),
                           int(model.config.prompt_encoder_config.image_size), files.installed.folder / "derived")
     return network.to(device)
 
