@@ -71,3 +71,31 @@ def test_the_cli_lists_a_project_on_a_read_only_folder(finished_project: Path) -
     finally:
         for path in [finished_project, *finished_project.rglob("*")]:
             path.chmod(path.stat().st_mode | 0o200)
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_closing_a_project_leaves_a_query_running_in_another_thread_alone(finished_project: Path,
+                                                                          read_only: bool) -> None:
+    """The window closes a project while a background job may still be reading it. Closing must not pull
+    the connection from under that job (SQLite crashes the process when it is)."""
+    import threading
+
+    from sqlalchemy import text
+
+    project = Project.open(finished_project, read_only=read_only)
+    checked_out, closed, answers = threading.Event(), threading.Event(), []
+
+    def background_job() -> None:
+        with project.unit_of_work() as session:
+            session.execute(text("SELECT 1")).scalar()
+            checked_out.set()
+            closed.wait(5)
+            answers.append(session.execute(text("SELECT count(*) FROM image")).scalar())
+
+    worker = threading.Thread(target=background_job)
+    worker.start()
+    assert checked_out.wait(5)
+    project.close()
+    closed.set()
+    worker.join(5)
+    assert answers == [1]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import ProjectError, ProjectVersionError
@@ -69,9 +70,12 @@ def open_read_only_engine(db_path: Path) -> Engine:
     may not write), SQLite is told the file is immutable, which reads it without one.
     """
     uri = Path(db_path).resolve().as_uri()
+    # A ``creator`` on "sqlite://" would get the in-memory pool, whose dispose() closes every thread's
+    # connection, even one in the middle of a query (SQLite then crashes the process): the file pool
+    # lets a closing window leave a background reader to finish.
     for options in ("mode=ro", "mode=ro&immutable=1"):
         target = f"{uri}?{options}"
-        engine = create_engine("sqlite://", future=True, json_deserializer=read_json,
+        engine = create_engine("sqlite://", future=True, json_deserializer=read_json, poolclass=QueuePool,
                                creator=lambda target=target: sqlite3.connect(target, uri=True,
                                                                              check_same_thread=False))
         event.listen(engine, "connect", _on_connect_read_only)
