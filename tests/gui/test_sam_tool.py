@@ -102,8 +102,16 @@ def test_without_a_sam_model_the_tool_offers_the_models_dialog(qtbot, window, sc
 
 
 def test_segment_everything_names_its_page_and_goes_back_to_it(qtbot, window, scans_project: Path,
-                                                                 sam_installed) -> None:
+                                                                 sam_installed, monkeypatch) -> None:
+    import functools
+
+    from engine.segmentation import automatic
     from gui.notifications import Notification
+
+    # What is tested is the message and the way back to the page, not the grid: one batch of prompt points
+    # (the default 32 x 32 grid spends minutes post-processing the tiny random model's noisy masks).
+    monkeypatch.setattr(automatic, "segment_everything", functools.partial(
+        automatic.segment_everything, settings=automatic.EverythingSettings(points_per_side=8)))
 
     open_and_wait(qtbot, window, scans_project)
     with qtbot.waitSignal(_sam(window).page_ready, timeout=60_000):
