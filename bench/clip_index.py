@@ -6,11 +6,11 @@ project (not timed), then indexed with the product's indexer (decoding and
 resizing in the decoder processes, ahead of the model). The model-only figure
 encodes the same number of already prepared tensors with the same batch size,
 in the same run. Prints one JSON line with ``e2e_img_s``, ``model_only_img_s``,
-``ratio``, ``device`` and ``runtime`` (the product's own choice: the int8 image
-tower once it is checked faithful, see ``engine/models/adapters/clip_onnx.py``), and ``runtimes``: the
-image tower's model-only images/s and its cosine to torch float32 for torch
+``ratio``, ``device`` and ``runtime`` (the product's own choice: the first int8 image
+tower recipe its check finds faithful on this processor, see ``engine/models/adapters/clip_onnx.py``),
+and ``runtimes``: the image tower's model-only images/s and its cosine to torch float32 for torch
 float32, torch bf16 autocast (where the processor has it), and ONNX Runtime in
-float32 and with int8 dynamic quantisation (exported from the same weights).
+float32 and with each int8 dynamic quantisation recipe (exported from the same weights).
 
     .venv/bin/python bench/clip_index.py [--pages 200] [--batch 16]
 """
@@ -98,6 +98,9 @@ def main() -> None:
             figures["ratio"], figures["device"] = round(e2e / model_only, 3), device
             figures["precision"] = service.precision_of(MODEL)
             figures["runtime"] = service.run(MODEL, lambda loaded: loaded.runtime)
+            checked = service.run(MODEL, lambda loaded: loaded._int8_images)  # noqa: SLF001
+            if checked:
+                figures["int8_check_cosines"] = {name: round(value, 5) for name, value in checked.cosines.items()}
             if device == "cpu":
                 figures["runtimes"] = _runtimes(store, tensors, args.batch, Path(scratch))
     emit(figures)
@@ -151,16 +154,19 @@ def _unit(vectors):  # noqa: ANN001, ANN202
 
 
 def _onnx_sessions(model: object, example: object, scratch: Path) -> dict[str, object]:
-    """The product's own export of the image tower, both files kept (the product keeps only a checked int8)."""
+    """The product's own export of the image tower in float32 and by each int8 recipe (the product keeps only
+    the int8 files and uses the first that its check finds faithful here)."""
     import torch
 
-    from engine.models.adapters.clip_onnx import export_image_tower
+    from engine.models.adapters.clip_onnx import RECIPES, export_image_tower
     from engine.models.derived import onnx_session
 
-    plain, quantised = scratch / "visual.onnx", scratch / "visual.int8.onnx"
+    plain = scratch / "visual.onnx"
+    quantised = {recipe.name: scratch / recipe.file_name for recipe in RECIPES}
     export_image_tower(model, example, plain, quantised)
-    return {name: onnx_session(path, threads=torch.get_num_threads())
-            for name, path in (("onnxruntime_fp32", plain), ("onnxruntime_int8", quantised))}
+    paths = {"onnxruntime_fp32": plain, **{f"onnxruntime_{name.replace('-', '_')}": path
+                                           for name, path in quantised.items()}}
+    return {name: onnx_session(path, threads=torch.get_num_threads()) for name, path in paths.items()}
 
 
 if __name__ == "__main__":

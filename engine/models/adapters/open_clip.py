@@ -32,8 +32,9 @@ OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 # bf16 image tower on a CPU with the instructions: 34.5 images/s instead of 19.5 (ViT-B-32, 2 threads),
 # vectors at cosine ≥ 0.999 to float32 (tests/test_precision.py). Texts stay float32: one query is cheap.
-# Faster still, on any CPU, is the int8 ONNX image tower (``clip_onnx``), used once it has been checked
-# faithful on the installed weights; this is the path until then, and where it is refused.
+# Faster still, on CPUs with or without bf16, is an int8 ONNX image tower (``clip_onnx``), used once it has
+# been checked faithful on the installed weights and this processor; this is the path until then, for lone
+# images, and where every int8 recipe is refused.
 HALF_ON_CPU = True
 INT8_CHECK_IMAGES = 4  # the int8 tower is checked on a batch of at least this many real pages
 
@@ -52,7 +53,7 @@ class ClipNetwork:
     compute_dtype: Any = None  # the image tower's autocast precision (bf16 on CPUs that have it)
     derived_folder: Path | None = None  # where exports of these weights are kept
     checksum: str = ""
-    _int8_images: Any = None  # an ONNX Runtime session once checked; False: not here, or refused
+    _int8_images: Any = None  # clip_onnx.CheckedTower once checked in this load; False: not here, or refused
 
     def to(self, device: str) -> ClipNetwork:
         self.dtype, self.compute_dtype = weight_and_compute_dtypes(device, half_on_cpu=HALF_ON_CPU)
@@ -71,9 +72,9 @@ class ClipNetwork:
         """``[B, 3, S, S]`` normalised pixels → ``[B, D]`` unit vectors (float32)."""
         import torch
 
-        session = self._int8_session(pixels)
-        if session is not None:
-            vectors = session.run(None, {"pixels": pixels.float().cpu().numpy()})[0]
+        tower = self._int8_tower(pixels)
+        if tower is not None:
+            vectors = tower.session.run(None, {"pixels": pixels.float().cpu().numpy()})[0]
             return torch.nn.functional.normalize(torch.from_numpy(vectors), dim=-1)
         # no_grad, not inference_mode: under inference_mode the CPU's bf16 autocast ran this tower at 9 images/s
         # instead of 38 (ViT-B-32, 2 threads, measured): it recasts the weights on every call.
@@ -81,24 +82,23 @@ class ClipNetwork:
             features = self.model.encode_image(pixels.to(self.device, self.dtype))
             return torch.nn.functional.normalize(features.float(), dim=-1)
 
-    def _int8_session(self, pixels: Any) -> Any:
+    def _int8_tower(self, pixels: Any) -> Any:
         """The checked int8 image tower on a CPU in automatic precision, else ``None``."""
         if self._int8_images is False or self.device != "cpu" or policy() != AUTOMATIC or not self.derived_folder:
             return None
         if self._int8_images is None:
-            from engine.models.adapters.clip_onnx import image_session, tower_folder
-
-            known = (tower_folder(self.derived_folder, self.checksum) / "done.json").is_file()
-            if not known and len(pixels) < INT8_CHECK_IMAGES:
+            if len(pixels) < INT8_CHECK_IMAGES:
                 return None  # checked on the first real batch, not on a lone query image
+            from engine.models.adapters.clip_onnx import image_session
+
             self._int8_images = image_session(self.model, self.derived_folder, self.checksum, pixels) or False
         return self._int8_images or None
 
     @property
     def runtime(self) -> str:
-        """What computes the image vectors now: ``onnxruntime-int8`` or ``torch-<precision>``."""
+        """What computes the image vectors now: ``onnxruntime-<int8 recipe>`` or ``torch-<precision>``."""
         if self._int8_images:
-            return "onnxruntime-int8"
+            return f"onnxruntime-{self._int8_images.recipe}"
         return f"torch-{str(self.compute_dtype).removeprefix('torch.')}"
 
     def encode_texts(self, texts: list[str]) -> Any:
