@@ -162,10 +162,9 @@ def _onnx_sessions(model: object, example: object, scratch: Path) -> dict[str, o
     from engine.models.derived import onnx_session
 
     plain = scratch / "visual.onnx"
-    quantised = {recipe.name: scratch / recipe.file_name for recipe in RECIPES}
-    export_image_tower(model, example, plain, quantised)
-    paths = {"onnxruntime_fp32": plain, **{f"onnxruntime_{name.replace('-', '_')}": path
-                                           for name, path in quantised.items()}}
+    export_image_tower(model, example, plain, scratch)
+    paths = {"onnxruntime_fp32": plain, **{f"onnxruntime_{recipe.name.replace('-', '_')}": scratch / recipe.file_name
+                                           for recipe in RECIPES}}
     return {name: onnx_session(path, threads=torch.get_num_threads()) for name, path in paths.items()}
 
 

@@ -78,17 +78,16 @@ def image_session(model: Any, derived: Path, checksum: str, check_pixels: Any) -
     exported the first time), or ``None`` when none does or none can be made."""
     target = tower_folder(derived, checksum)
     try:
-        export_atomically(target, _DONE, lambda work: _export(model, check_pixels, work))
-        _remove_older_versions(target)
+        export_atomically(target, _DONE, lambda work: _export(model, check_pixels, work, target))
         return _first_faithful(model, target, check_pixels[:CHECK_IMAGES])
     except Exception as error:  # noqa: BLE001 - an exporter or runtime fault: torch still works
         log.warning("CLIP's image tower stays on torch: %s", error)
         return None
 
 
-def export_image_tower(model: Any, example: Any, plain: Path, quantised: dict[str, Path] | None = None) -> None:
-    """The image tower of ``model`` (open_clip) in float32 to ``plain``, and quantised by each recipe named in
-    ``quantised`` to its path; ``example``: pixels ``[B, 3, S, S]`` to trace with."""
+def export_image_tower(model: Any, example: Any, plain: Path, quantised_into: Path | None = None) -> None:
+    """The image tower of ``model`` (open_clip) in float32 to ``plain``, and quantised by each recipe into
+    ``quantised_into`` (as ``Recipe.file_name``); ``example``: pixels ``[B, 3, S, S]`` to trace with."""
     import torch
     class ImageTower(torch.nn.Module):
         def __init__(self) -> None:
@@ -107,25 +106,20 @@ def export_image_tower(model: Any, example: Any, plain: Path, quantised: dict[st
                               opset_version=17, dynamo=False)
     finally:
         torch.backends.mha.set_fastpath_enabled(fast_path)
-    if quantised:
-        from onnxruntime.quantization import quantize_dynamic
+    if quantised_into is not None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        by_name = {recipe.name: recipe for recipe in RECIPES}
-        for name, path in quantised.items():
-            quantize_dynamic(str(plain), str(path), **_quantisation_options(by_name[name]))
+        for recipe in RECIPES:
+            quantize_dynamic(str(plain), str(quantised_into / recipe.file_name), weight_type=QuantType.QInt8,
+                             **recipe.options)
 
 
-def _export(model: Any, example: Any, work: Path) -> None:
+def _export(model: Any, example: Any, work: Path, target: Path) -> None:
     plain = work / "visual.onnx"
-    export_image_tower(model, example, plain, {recipe.name: work / recipe.file_name for recipe in RECIPES})
+    export_image_tower(model, example, plain, work)
     plain.unlink()
     (work / _DONE).write_text(json.dumps({"recipes": [recipe.name for recipe in RECIPES]}), encoding="utf-8")
-
-
-def _quantisation_options(recipe: Recipe) -> dict[str, Any]:
-    from onnxruntime.quantization import QuantType
-
-    return {"weight_type": QuantType.QInt8, **recipe.options}
+    _remove_older_versions(target)
 
 
 def _first_faithful(model: Any, folder: Path, pixels: Any) -> CheckedTower | None:
