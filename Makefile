@@ -16,9 +16,11 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.python-ok
 	$(VPY) -m pip install --quiet -e .
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(VPY) -m pip install --quiet -e ".[dev]"
-	@touch $@
+# One pip run for the app and its test tools (a clean checkout's `make test` starts here). No byte-compiling
+# at install: the 6 GB of torch would take half a minute, and the run compiles what it imports, once.
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.python-ok
+	$(VPY) -m pip install --quiet --no-compile -e ".[dev]"
+	@touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed
 	$(VPY) main.py
@@ -26,8 +28,10 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/lint-imports --config pyproject.toml
 
+# Bytecode caches are written whatever the environment says (PYTHONDONTWRITEBYTECODE): otherwise each CLI and
+# bench process that the tests start compiles the same modules again. The ten slowest tests end the report.
 test: lint
-	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) -q
+	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) -q --durations=10
 
 $(VENV)/.installed-package: pyproject.toml $(VENV)/.installed-dev
 	$(VPY) -m pip install --quiet -e ".[package]"

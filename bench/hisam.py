@@ -54,14 +54,14 @@ def main() -> None:
     device = "cpu" if args.smoke else devices(args.device)[-1]
     store = bench_store([MODEL], args.smoke)
     service = ModelService(store, ModelManager(device=DeviceChoice(device)))
-    window, points, lines = (256, 16, 8) if args.smoke else (1024, args.points, args.lines)
+    window, points, lines = (256, 4, 4) if args.smoke else (1024, args.points, args.lines)
     loose = dict(window=window, points=points, line_score=-1e9, nms_score=-1e9, stroke_threshold=-1e9,
                  max_lines=lines)
     with tempfile.TemporaryDirectory() as workspace_name:
         workspace = Path(workspace_name)
         (workspace / "scans").mkdir()
-        if args.smoke:  # the tiny model on a small page, to check that the bench still works
-            Image.open(SCAN).reduce(8).save(workspace / "scans" / "page.png")
+        if args.smoke:  # the tiny model on a small page (two windows), to check that the bench still works
+            Image.open(SCAN).reduce(12).save(workspace / "scans" / "page.png")
         else:
             shutil.copy(SCAN, workspace / "scans")
         with Project.create(workspace / "project", name="Bench") as project:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,8 @@ from engine.models.runtime import DeviceChoice, ModelManager
 from engine.models.service import ModelService
 from engine.project import Project
 from engine.store.schema import Annotation, Category
+from tests.cli_runner import run_cli
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 class CountingService(ModelService):
@@ -154,8 +153,7 @@ def test_the_command_line_writes_the_map_and_discovers(attention_setup, tmp_path
            "MARGINALIA_MODELS": str(service.store.root)}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(REPO / "main.py"), *args], capture_output=True, text=True,
-                              env=env, timeout=300)
+        return run_cli(*args, env=env)
 
     out = tmp_path / "map.png"
     done = run("attention", str(project.folder), str(rows[0].id), "--out", str(out), "--overlay", "--head", "max")

@@ -139,3 +139,21 @@ def test_gui_with_a_missing_project_fails_on_one_line(tmp_path: Path) -> None:
     result = run("gui", str(tmp_path / "nowhere"), "--screenshot", str(tmp_path / "x.png"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"marginalia: error: No project folder at {tmp_path / 'nowhere'}."]
+
+
+def test_the_in_process_runner_answers_as_the_program_does(tmp_path: Path) -> None:
+    """The model commands' tests run the CLI in the test's process (tests/cli_runner.py), sparing seconds of
+    imports per call: it must give back what the program gives, exit status, output and errors alike."""
+    from tests.cli_runner import run_cli
+
+    def session(folder: Path, call) -> list[tuple[int, str, str]]:  # noqa: ANN001
+        steps = [("new", str(folder)), ("new", str(folder)), ("list", str(folder)), ("list", str(folder / "none")),
+                 ("import",), ("detect", str(folder), "--phrase", "x=Stamp", "--pages", "1,nine")]
+        answers = [call(*step) for step in steps]
+        return [(a.returncode, a.stdout.replace(str(folder), "<P>"), a.stderr.replace(str(folder), "<P>"))
+                for a in answers]
+
+    by_process = session(tmp_path / "process" / "Psalter", run)
+    in_process = session(tmp_path / "runner" / "Psalter", run_cli)
+    assert [code for code, _, _ in by_process] == [0, 1, 0, 1, 2, 1]
+    assert in_process == by_process

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -204,14 +205,32 @@ def test_a_writer_waits_for_another_process_and_says_so(project: Project, monkey
 
 
 def test_the_cli_waits_for_a_busy_project_instead_of_failing(project: Project, tmp_path: Path) -> None:
+    """The lock is held past SQLite's own wait (shortened to 1 s here; 10 s in the app), and is released only
+    once the CLI has said that it waits, so no statement may bypass the waiting writer."""
     page = _png(tmp_path / "folio.png")
     holder = sqlite3.connect(project.db_path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")
-    threading.Timer(12.0, lambda: holder.execute("COMMIT")).start()  # longer than SQLite's own 10 s wait
-    finished = subprocess.run([sys.executable, str(REPO / "main.py"), "import", str(project.folder), str(page)],
-                              capture_output=True, text=True, timeout=120, cwd=REPO)
+    env = {**os.environ, "MARGINALIA_SQLITE_BUSY_TIMEOUT_MS": "1000"}
+    cli = subprocess.Popen([sys.executable, str(REPO / "main.py"), "import", str(project.folder), str(page)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    said_it_waits = threading.Event()
+    errors: list[str] = []
+
+    def read_errors() -> None:
+        for line in iter(cli.stderr.readline, ""):
+            errors.append(line)
+            if "Waiting for another Marginalia process" in line:
+                said_it_waits.set()
+
+    reader = threading.Thread(target=read_errors, daemon=True)
+    reader.start()
+    assert said_it_waits.wait(timeout=120), "".join(errors)
+    time.sleep(2.5)  # well past the 1-s busy timeout: a statement outside the waiting writer would fail now
+    holder.execute("COMMIT")
+    output, _ = cli.communicate(timeout=120)
+    reader.join(timeout=10)
     holder.close()
-    assert finished.returncode == 0, finished.stderr
-    assert "Waiting for another Marginalia process" in finished.stderr
-    assert "OperationalError" not in finished.stderr + finished.stdout
-    assert "1 file(s) imported" in finished.stdout
+    stderr = "".join(errors)
+    assert cli.returncode == 0, stderr
+    assert "OperationalError" not in stderr + output
+    assert "1 file(s) imported" in output

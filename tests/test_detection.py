@@ -141,17 +141,16 @@ def test_the_command_line_finds_and_reports_as_json(setup, tmp_path: Path) -> No
     import json
     import os
     import subprocess
-    import sys
+
+    from tests.cli_runner import run_cli
 
     project, service, pages, prompts = setup
     folder = project.folder
     project.close()
     env = {**os.environ, "MARGINALIA_MODELS": str(service.store.root)}
-    main = Path(__file__).resolve().parent.parent / "main.py"
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(main), "detect", str(folder), *args], capture_output=True,
-                              text=True, env=env, timeout=300)
+        return run_cli("detect", str(folder), *args, env=env)
 
     unknown = run("--phrase", "stamp=Stamp", "--all")
     assert unknown.returncode == 1 and "no category “Stamp”" in unknown.stderr and "--create-categories" in unknown.stderr

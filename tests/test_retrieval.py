@@ -127,15 +127,14 @@ def test_the_cli_indexes_and_answers_in_json(model_store, shared_data: Path, tmp
     import json
     import os
     import subprocess
-    import sys
+
+    from tests.cli_runner import run_cli
 
     model_store.add_tiny(CLIP)
-    repo = Path(__file__).resolve().parent.parent
     env = {**os.environ, "MARGINALIA_MODELS": str(model_store.root), "MARGINALIA_DEVICE": "cpu"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(repo / "main.py"), *args], capture_output=True, text=True,
-                              env=env, timeout=300)
+        return run_cli(*args, env=env)
 
     folder = tmp_path / "collection"
     assert run("new", str(folder)).returncode == 0

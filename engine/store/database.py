@@ -7,6 +7,7 @@ a half-written page) with foreign keys enforced on every connection.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +27,19 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
+
+
+def _busy_timeout_ms(default: int = 10_000) -> int:
+    # Settable so that a test can prove in seconds that a writer waits past it (tests/test_coco_trust.py).
+    try:
+        return max(100, int(os.environ.get("MARGINALIA_SQLITE_BUSY_TIMEOUT_MS", default)))
+    except ValueError:
+        return default
+
+
 # How long one statement waits for another process's write lock before SQLite gives up;
 # writers that must wait longer do so in Project.writing(), saying that they wait.
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = _busy_timeout_ms()
 
 
 def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:

@@ -111,7 +111,7 @@ def test_segment_everything_names_its_page_and_goes_back_to_it(qtbot, window, sc
     # What is tested is the message and the way back to the page, not the grid: one batch of prompt points
     # (the default 32 x 32 grid spends minutes post-processing the tiny random model's noisy masks).
     monkeypatch.setattr(automatic, "segment_everything", functools.partial(
-        automatic.segment_everything, settings=automatic.EverythingSettings(points_per_side=8)))
+        automatic.segment_everything, settings=automatic.EverythingSettings(points_per_side=4)))
 
     open_and_wait(qtbot, window, scans_project)
     with qtbot.waitSignal(_sam(window).page_ready, timeout=60_000):
