@@ -29,9 +29,11 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/lint-imports --config pyproject.toml
 
 # Bytecode caches are written whatever the environment says (PYTHONDONTWRITEBYTECODE): otherwise each CLI and
-# bench process that the tests start compiles the same modules again. The ten slowest tests end the report.
+# bench process that the tests start compiles the same modules again. The benches share one worker (one warm
+# start, tests/bench_zygote.py); the ten slowest tests end the report.
 test: lint
-	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) -q --durations=10
+	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q \
+		--durations=10
 
 $(VENV)/.installed-package: pyproject.toml $(VENV)/.installed-dev
 	$(VPY) -m pip install --quiet -e ".[package]"

@@ -73,7 +73,8 @@ def main() -> None:
         light = Segmenter(service, EmbeddingCache(Path(scratch) / "cache"), LIGHT_MODEL)
         predictor = SamPredictor(service.run(MODEL, lambda network: network.sam))
         rng = np.random.default_rng(0)
-        for label, page in _pages(Path(scratch)).items():
+        pages = list(_pages(Path(scratch)).items())
+        for label, page in pages[:1] if args.smoke else pages:  # smoke: every path, on the smaller page
             started = time.perf_counter()
             embedding = segmenter.embedding(page)
             figures[f"encode_s_{label}"] = round(time.perf_counter() - started, 2)

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.slow_tests"]
+
 # GUI tests render offscreen; set before any Qt import.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -18,6 +20,24 @@ def _isolated_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     # As on a laptop without bfloat16 instructions: the float32 fallback is the default every test runs;
     # tests/test_precision.py turns the half-precision path on where it tests it.
     monkeypatch.setenv("MARGINALIA_CPU_BF16", "0")
+
+
+@pytest.fixture(scope="session")
+def shared_servers(request: pytest.FixtureRequest):
+    """Servers started once per test run and shared by every worker (``tests/shared_servers.py``)."""
+    from tests.shared_servers import SharedServers, run_folder
+
+    return SharedServers(run_folder(request.config))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The run's controller (the only process when xdist is off) stops the servers once every worker is done.
+    factory = getattr(config, "_tmp_path_factory", None)
+    if hasattr(config, "workerinput") or factory is None or getattr(factory, "_basetemp", None) is None:
+        return
+    from tests.shared_servers import run_folder, stop_all
+
+    stop_all(run_folder(config))
 
 
 @pytest.fixture

@@ -147,6 +147,7 @@ def test_discovery_proposes_regions_on_pages_and_skips_them_next_time(attention_
 
 
 def test_the_command_line_writes_the_map_and_discovers(attention_setup, tmp_path: Path) -> None:
+    """Seconds: three commands run the tiny DINO on two shared pages and write a map at page size."""
     project, service, rows = attention_setup
     project.close()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MARGINALIA_DEVICE": "cpu",

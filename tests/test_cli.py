@@ -36,6 +36,7 @@ def test_installed_console_script_runs() -> None:
 
 
 def test_a_whole_session_from_the_command_line(tmp_path: Path) -> None:
+    """Seconds: every step is a real process, as a curator's shell runs them."""
     project = tmp_path / "Psalter"
     scans = tmp_path / "scans"
     samples.write_jpeg(scans / "f1r.jpg", (320, 200))
@@ -109,6 +110,7 @@ def test_file_names_with_shell_characters_are_just_names(tmp_path: Path) -> None
 
 
 def test_gui_screenshot_of_the_demo_on_first_run(tmp_path: Path) -> None:
+    """Seconds: a real process builds the demo project and starts the app's window."""
     from PIL import Image, ImageStat
 
     shot = tmp_path / "window.png"
@@ -122,6 +124,7 @@ def test_gui_screenshot_of_the_demo_on_first_run(tmp_path: Path) -> None:
 
 
 def test_a_screenshot_leaves_the_curators_settings_as_they_were(tmp_path: Path) -> None:
+    """Seconds: two real processes start the app's window (Qt and the project) to take screenshots."""
     from gui.settings import AppSettings, default_path
 
     settings = AppSettings()

@@ -138,6 +138,7 @@ def test_no_phrase_is_refused_with_a_reason(setup) -> None:
 
 
 def test_the_command_line_finds_and_reports_as_json(setup, tmp_path: Path) -> None:
+    """Seconds: five detect commands run the tiny Grounding DINO (and once SAM) on shared pages."""
     import json
     import os
     import subprocess
@@ -203,6 +204,7 @@ def test_a_threshold_change_refilters_the_page_from_the_cache_and_keeps_reviewed
 
 def test_boxes_refined_by_sam_become_masks_inside_their_boxes_and_are_not_proposed_twice(setup, model_store,
                                                                                           tmp_path: Path) -> None:
+    """Seconds: the tiny Grounding DINO and the tiny SAM both read shared pages."""
     from pycocotools import mask as mask_utils
 
     from engine.segmentation.embeddings import EmbeddingCache
@@ -234,6 +236,7 @@ def test_boxes_refined_by_sam_become_masks_inside_their_boxes_and_are_not_propos
 
 
 def test_detections_export_to_coco_as_masks_or_boxes_with_their_scores(setup, model_store, tmp_path: Path) -> None:
+    """Seconds: the tiny Grounding DINO reads two shared pages and the tiny SAM refines one."""
     import json
 
     from engine.coco.exporter import export_coco

@@ -109,6 +109,7 @@ def test_linux_package_files_are_well_formed() -> None:
 
 
 def test_version_names_the_commit_and_about_loads_the_libraries(tmp_path: Path) -> None:
+    """Seconds: ``about`` is a real process that loads every model library, as the installed app does."""
     env = {"MARGINALIA_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     version = subprocess.run([sys.executable, str(REPO / "main.py"), "--version"], capture_output=True,
                              text=True, env=env, timeout=60)

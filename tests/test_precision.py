@@ -93,6 +93,7 @@ def test_embeddings_of_another_precision_are_not_reused(model_store, with_bf16, 
 @pytest.mark.parametrize("model_id", ["sam-vit-b", "sam2.1-hiera-tiny"])
 def test_sam_masks_in_bf16_match_float32(model_id: str, model_store, with_bf16, shared_data: Path,
                                          tmp_path: Path) -> None:
+    """Seconds: each shared page is encoded twice, in float32 and in bfloat16, to compare the masks."""
     pages = [_page(shared_data / name, number) for number, name in enumerate(SCANS)]
     results: dict[bool, list[np.ndarray]] = {}
     for half in (False, True):

@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_loading_the_model_libraries_writes_nothing_in_the_users_home(tmp_path: Path) -> None:
+    """Seconds: a fresh process imports every model library under an empty home."""
     home = tmp_path / "home"
     home.mkdir()
     env = {key: value for key, value in os.environ.items()

@@ -124,6 +124,7 @@ def test_search_before_indexing_says_what_to_do(service, scans) -> None:
 
 
 def test_the_cli_indexes_and_answers_in_json(model_store, shared_data: Path, tmp_path: Path) -> None:
+    """Seconds: the tiny CLIP indexes three shared paintings and answers six commands."""
     import json
     import os
     import subprocess

@@ -202,6 +202,8 @@ def test_an_accepted_mask_becomes_an_annotation_with_provenance(service, project
 
 
 def test_segment_everything_makes_proposals(service, project, shared_data: Path) -> None:
+    """Seconds: segment everything post-processes the 243 candidate masks of an 81-point grid at SAM's 1024-px
+    frame (two batches of points are what it checks), then traces the kept ones at page size."""
     from engine.categories import add_category
 
     page = _imported_page(project, shared_data)
@@ -314,6 +316,7 @@ def test_encoding_block_by_block_equals_the_encoder_and_stops_between_blocks(ser
 
 
 def test_segment_everything_stops_between_batches_of_points(service, project, shared_data: Path) -> None:
+    """Seconds: the tiny SAM encodes a shared page and post-processes one batch of 64 points."""
     from engine.categories import add_category
 
     page = _imported_page(project, shared_data)

@@ -68,6 +68,7 @@ def test_the_decoder_graph_gives_what_transformers_sam2_gives(service: ModelServ
 
 def test_a_click_is_decoded_the_same_by_onnx_and_torch_on_a_stretched_frame(service: ModelService,
                                                                              tmp_path: Path) -> None:
+    """Seconds: SAM 2's prompt decoder is exported to ONNX and compared with transformers' own."""
     page = _page(tmp_path)
     results = {}
     for onnx in (True, False):
@@ -131,6 +132,7 @@ def test_a_cpu_is_offered_sam2_tiny_unless_only_another_sam_is_installed() -> No
 
 def test_a_cpu_in_float32_encodes_through_the_exported_encoder_with_torchs_outputs(service: ModelService,
                                                                                    model_store) -> None:
+    """Seconds: SAM 2's image encoder is exported to ONNX, then run beside torch on a 1024-px frame."""
     def both(network):
         pixels = network.pixels([np.random.default_rng(1).integers(0, 255, (1024, 1024, 3), dtype=np.uint8)])
         through_onnx = network.encode(pixels)

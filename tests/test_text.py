@@ -123,6 +123,7 @@ def _text_annotations(project: Project) -> tuple[dict[int, Annotation], dict[int
 
 
 def test_an_end_to_end_run_stores_a_consistent_hierarchy_and_resumes(text_setup) -> None:
+    """Seconds: two pages read at every level, three times (cancelled, resumed, skipped), by the tiny Hi-SAM."""
     project, service, pages = text_setup
     levels = {"strokes", "paragraphs", "lines", "words"}
     token = CancelToken()
@@ -167,6 +168,7 @@ def _siblings(annotations: list[Annotation]) -> dict[object, list[Annotation]]:
 
 
 def test_the_same_page_gives_the_same_text_and_levels_can_be_left_out(text_setup) -> None:
+    """Seconds: the same page is read twice by the tiny Hi-SAM, each window a 1024-px encode."""
     project, service, pages = text_setup
     first = find_text(project, service, MODEL, pages[:1], {"lines"}, LOOSE, creator="Ada")
     rows, names = _text_annotations(project)
@@ -181,6 +183,7 @@ def test_the_same_page_gives_the_same_text_and_levels_can_be_left_out(text_setup
 
 
 def test_accepting_a_paragraph_reaches_its_proposed_lines_and_words(text_setup) -> None:
+    """Seconds: every window of a page costs the tiny Hi-SAM a 1024-px encode and its decodes."""
     project, service, pages = text_setup
     find_text(project, service, MODEL, pages[:1], {"paragraphs", "lines", "words"}, LOOSE, creator="Ada")
     rows, names = _text_annotations(project)
@@ -195,6 +198,7 @@ def test_accepting_a_paragraph_reaches_its_proposed_lines_and_words(text_setup) 
 
 
 def test_the_command_line_finds_text_and_says_what_it_did(text_setup) -> None:
+    """Seconds: every window of a page costs the tiny Hi-SAM a 1024-px encode and its decodes."""
     project, service, pages = text_setup
     project.close()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MARGINALIA_DEVICE": "cpu",
@@ -209,6 +213,7 @@ def test_the_command_line_finds_text_and_says_what_it_did(text_setup) -> None:
 
 
 def test_a_page_where_nothing_is_found_is_not_read_again(text_setup) -> None:
+    """Seconds: every window of a page costs the tiny Hi-SAM a 1024-px encode."""
     project, service, pages = text_setup
     strict = TextOptions(window=256, points=8, batch=8)  # the random model's logits are all below 0: no ink
     first = find_text(project, service, MODEL, pages[:1], {"strokes", "lines"}, strict, creator="Ada")

@@ -29,6 +29,7 @@ def dino_installed(tiny_models, monkeypatch: pytest.MonkeyPatch) -> ModelStore:
 
 def test_the_attention_layer_follows_its_sliders_live_and_proposes_regions(qtbot, window, scans_project: Path,
                                                                             dino_installed, tmp_path: Path) -> None:
+    """Seconds: the tiny DINO reads a large shared page in a real window, then proposes regions from it."""
     open_and_wait(qtbot, window, scans_project)
     tool = window.tools["attention"].controller
     qtbot.keyClick(window.canvas, Qt.Key.Key_H)

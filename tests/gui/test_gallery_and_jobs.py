@@ -206,6 +206,7 @@ def test_an_import_waits_visibly_for_another_process(qtbot, window, scans_projec
 
 def test_the_import_report_stays_lists_every_file_and_saves_as_csv(qtbot, window, scans_project: Path,
                                                                     tmp_path: Path) -> None:
+    """Seconds: a real window opens a project of two shared scans (one a large TIFF) before the import."""
     import csv
 
     from PIL import Image as PILImage

@@ -40,6 +40,7 @@ def _sam_annotations(window) -> list[Annotation]:
 
 
 def test_click_shows_a_mask_and_enter_saves_it(qtbot, window, scans_project: Path, sam_installed) -> None:
+    """Seconds: the tiny SAM prepares a shared page and its prompt decoder is exported to ONNX at first use."""
     open_and_wait(qtbot, window, scans_project)
     canvas_at = window.canvas.mapTo(window, window.canvas.rect().topLeft())
     with qtbot.waitSignal(_sam(window).page_ready, timeout=60_000):
@@ -103,6 +104,7 @@ def test_without_a_sam_model_the_tool_offers_the_models_dialog(qtbot, window, sc
 
 def test_segment_everything_names_its_page_and_goes_back_to_it(qtbot, window, scans_project: Path,
                                                                  sam_installed, monkeypatch) -> None:
+    """Seconds: segment everything post-processes every candidate mask at SAM's 1024-px frame."""
     import functools
 
     from engine.segmentation import automatic
@@ -141,6 +143,7 @@ def test_segment_everything_names_its_page_and_goes_back_to_it(qtbot, window, sc
 
 
 def test_clicks_refine_the_selected_mask_in_place(qtbot, window, scans_project: Path, sam_installed) -> None:
+    """Seconds: the tiny SAM prepares a shared page and its prompt decoder is exported to ONNX at first use."""
     target, _, page = add_rectangle_mask(scans_project, slice(300, 700), slice(200, 900))
     open_and_wait(qtbot, window, scans_project)
     if window.labelling.image_id != page.id:
@@ -173,6 +176,7 @@ def _rle_of(folder: Path, annotation_id: int):
 
 def test_on_a_cpu_the_sam_tool_starts_with_sam2_tiny_and_saves_its_masks(qtbot, window, scans_project: Path,
                                                                         tiny_models, monkeypatch) -> None:
+    """Seconds: SAM 2's encoder and decoder are exported to ONNX at first use, as on a curator's CPU."""
     monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
     ModelStore().import_files(tiny_spec("sam2.1-hiera-tiny"), [tiny_models("sam2.1-hiera-tiny")])
     open_and_wait(qtbot, window, scans_project)
