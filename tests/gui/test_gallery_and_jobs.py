@@ -205,13 +205,15 @@ def test_an_import_waits_visibly_for_another_process(qtbot, window, scans_projec
 
 
 def test_the_import_report_stays_lists_every_file_and_saves_as_csv(qtbot, window, scans_project: Path,
-                                                                    tmp_path: Path) -> None:
-    """Seconds: a real window opens a project of two shared scans (one a large TIFF) before the import."""
+                                                                    tmp_path: Path, monkeypatch) -> None:
     import csv
 
     from PIL import Image as PILImage
     from PySide6.QtGui import QGuiApplication
 
+    from gui import notifications
+
+    monkeypatch.setattr(notifications, "_INFO_SECONDS", 1)  # passing notifications go after a second here
     open_and_wait(qtbot, window, scans_project)
     incoming = tmp_path / "incoming"
     incoming.mkdir()
@@ -231,7 +233,7 @@ def test_the_import_report_stays_lists_every_file_and_saves_as_csv(qtbot, window
     assert table["broken.jpg"][0] == "failed" and table["broken.jpg"][1]
     assert table["notes.txt"][0] == "ignored"
     assert table["again.jpg"][0] == "duplicate" and existing.name in table["again.jpg"][1]
-    qtbot.wait(7000)  # longer than any passing notification
+    qtbot.wait(1500)  # longer than any passing notification (1 s here)
     assert dialog.isVisible()  # the report stays
     qtbot.mouseClick(dialog.copy_button, Qt.MouseButton.LeftButton)
     assert "broken.jpg" in QGuiApplication.clipboard().text()
