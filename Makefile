@@ -20,6 +20,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.python-ok
 # at install: the 6 GB of torch would take half a minute, and the run compiles what it imports, once.
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.python-ok
 	$(VPY) -m pip install --quiet --no-compile -e ".[dev]"
+	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(VPY) -m tests.warm_bytecode
 	@touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed

@@ -185,6 +185,15 @@ def _imported_page(project, shared_data: Path) -> PageRef:
     return PageRef.of(list_images(project)[0])
 
 
+def _imported_strip(project, shared_data: Path, folder: Path) -> PageRef:
+    """A strip of the shared page, 1600×100: SAM's frame is 1024×64 for it, and segment everything
+    post-processes every candidate mask (noise, from the random tiny model) at frame size."""
+    strip = folder / "bengel_strip.png"
+    Image.open(shared_data / "manuscripts" / "bengel_abriss01_1751_0007.jpg").crop((0, 1400, 1600, 1500)).save(strip)
+    import_scans(project, [strip])
+    return PageRef.of(list_images(project)[0])
+
+
 def test_an_accepted_mask_becomes_an_annotation_with_provenance(service, project, shared_data: Path) -> None:
     from engine.categories import add_category
 
@@ -201,12 +210,11 @@ def test_an_accepted_mask_becomes_an_annotation_with_provenance(service, project
     assert record.area == mask.sum() or mask.sum() == 0
 
 
-def test_segment_everything_makes_proposals(service, project, shared_data: Path) -> None:
-    """Seconds: segment everything post-processes the 243 candidate masks of an 81-point grid at SAM's 1024-px
-    frame (two batches of points are what it checks), then traces the kept ones at page size."""
+def test_segment_everything_makes_proposals(service, project, shared_data: Path, tmp_path: Path) -> None:
+    """Two batches of prompt points (81 of them) on a strip of a page, where SAM's frame is small."""
     from engine.categories import add_category
 
-    page = _imported_page(project, shared_data)
+    page = _imported_strip(project, shared_data, tmp_path)
     category = add_category(project, "Region").id
     segmenter = Segmenter(service, EmbeddingCache(project.folder / "cache" / "sam-embeddings"), SAM)
     loose = EverythingSettings(points_per_side=9, min_predicted_iou=0.0, min_stability=0.0, min_area_fraction=0.0)
@@ -219,7 +227,7 @@ def test_segment_everything_makes_proposals(service, project, shared_data: Path)
         run = session.scalars(select(ModelRun).where(ModelRun.parameters["task"].as_string() ==
                                                      "segment-everything")).one()
         stored = session.scalars(select(Annotation)).all()
-        assert run.timings["regions"] == len(records) == len(stored)
+        assert run.timings["regions"] == len(records) == len(stored) > 0
     assert all(r.status == AnnotationStatus.PROPOSED and r.model_run_id == run.id and r.rle is not None
                and 0 <= r.score <= 1 for r in records)
 
@@ -315,11 +323,11 @@ def test_encoding_block_by_block_equals_the_encoder_and_stops_between_blocks(ser
     assert token.checks == 2  # stopped before the second block, not after the whole encoder
 
 
-def test_segment_everything_stops_between_batches_of_points(service, project, shared_data: Path) -> None:
-    """Seconds: the tiny SAM encodes a shared page and post-processes one batch of 64 points."""
+def test_segment_everything_stops_between_batches_of_points(service, project, shared_data: Path,
+                                                          tmp_path: Path) -> None:
     from engine.categories import add_category
 
-    page = _imported_page(project, shared_data)
+    page = _imported_strip(project, shared_data, tmp_path)
     segmenter = Segmenter(service, EmbeddingCache(project.folder / "cache" / "sam-embeddings"), SAM)
     segmenter.embedding(page)
     token = CancelToken()
