@@ -70,7 +70,7 @@ class WarmStart:
         self.process.wait()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not per module: xdist runs other modules' tests between these
 def warm_start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmStart]:
     started = WarmStart(tmp_path_factory.mktemp("bench-warm-start"))
     yield started
