@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -289,13 +288,12 @@ def layout_children(project: Project, parent_id: int) -> list[Annotation]:
 
 
 def test_the_command_line_imports_and_exports_page_and_alto(kant, tmp_path: Path, schemas) -> None:
+    from tests.cli_runner import run_cli
+
     project, image_id, folder = kant
     project.close()
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(REPO / "main.py"), *args], capture_output=True, text=True,
-                              env=env, timeout=120)
+        return run_cli(*args)
 
     imported = run("import-alto", str(project.folder), str(folder / f"{KANT}.alto.xml"), "--json")
     assert imported.returncode == 0, imported.stderr

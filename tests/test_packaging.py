@@ -109,14 +109,16 @@ def test_linux_package_files_are_well_formed() -> None:
 
 
 def test_version_names_the_commit_and_about_loads_the_libraries(tmp_path: Path) -> None:
-    """Seconds: ``about`` is a real process that loads every model library, as the installed app does."""
+    """Seconds: ``about`` imports every model library (here in this process; a fresh process does in
+    tests/test_privacy.py)."""
     env = {"MARGINALIA_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
     version = subprocess.run([sys.executable, str(REPO / "main.py"), "--version"], capture_output=True,
                              text=True, env=env, timeout=60)
     assert re.fullmatch(r"Marginalia \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(\+changes)?\)\n", version.stdout) or \
         "(commit unknown)" in version.stdout, version.stdout
-    about = subprocess.run([sys.executable, str(REPO / "main.py"), "about", "--json"], capture_output=True,
-                           text=True, env=env, timeout=120)
+    from tests.cli_runner import run_cli
+
+    about = run_cli("about", "--json", env=env)  # a fresh process loading them all: tests/test_privacy.py
     assert about.returncode == 0, about.stderr
     facts = json.loads(about.stdout)
     assert facts["log"] == str(tmp_path / "marginalia.log") and not facts["frozen"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,9 @@ CURATOR = "Test Curator"
 DEMO = Path(__file__).resolve().parents[2] / "assets" / "demo"
 
 
-@pytest.fixture
-def scans_project(tmp_path: Path, shared_data: Path) -> Path:
-    """A project over two shared manuscript pages (one large TIFF), with the demo's categories."""
-    folder = tmp_path / "project"
-    scans = tmp_path / "scans"
+def _make_scans_project(root: Path, shared_data: Path) -> Path:
+    folder = root / "project"
+    scans = root / "scans"
     scans.mkdir()
     for name in ("bengel_abriss01_1751_0007.jpg", "kant_aufklaerung_1784_0017.tif"):
         shutil.copy(shared_data / "manuscripts" / name, scans / name)
@@ -29,10 +29,36 @@ def scans_project(tmp_path: Path, shared_data: Path) -> Path:
         coco = json.loads((DEMO / "annotations.coco.json").read_text(encoding="utf-8"))
         coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] == 1]
         coco["images"] = coco["images"][:1]
-        reduced = tmp_path / "bengel.coco.json"
+        reduced = root / "bengel.coco.json"
         reduced.write_text(json.dumps(coco), encoding="utf-8")
         import_coco(project, reduced)
     return folder
+
+
+@pytest.fixture(scope="session")
+def _scans_project_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {}  # made at first use, where the shared scans are known to be there
+
+
+@pytest.fixture
+def scans_project(tmp_path: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory,
+                  _scans_project_template: dict[str, Path]) -> Path:
+    """A project over two shared manuscript pages (one large TIFF), with the demo's categories, in
+    ``tmp_path / "project"`` over ``tmp_path / "scans"``: a copy of one made by importing them (once per
+    worker), its pages pointed at the copied scans (their sizes and times kept, as the project checks)."""
+    if "root" not in _scans_project_template:
+        root = tmp_path_factory.mktemp("scans-project-template")
+        _make_scans_project(root, shared_data)
+        _scans_project_template["root"] = root
+    root = _scans_project_template["root"]
+    for name in ("scans", "project"):
+        shutil.copytree(root / name, tmp_path / name)
+    shutil.copy2(root / "bengel.coco.json", tmp_path / "bengel.coco.json")
+    with contextlib.closing(sqlite3.connect(tmp_path / "project" / "project.sqlite")) as database, database:
+        for image_id, path in database.execute("SELECT id, path FROM image").fetchall():
+            moved = tmp_path / "scans" / Path(path).relative_to(root / "scans")
+            database.execute("UPDATE image SET path = ? WHERE id = ?", (str(moved), image_id))
+    return tmp_path / "project"
 
 
 def shown_window(qtbot):
