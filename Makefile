@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.python-ok
 	@touch $@
 
 # One pip run for the app and its test tools (a clean checkout's `make test` starts here). No byte-compiling
-# at install: the 6 GB of torch would take half a minute, and the run compiles what it imports, once.
+# at install (the 6 GB would take half a minute): tests/warm_bytecode.py compiles what is imported, once.
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.python-ok
 	$(VPY) -m pip install --quiet --no-compile -e ".[dev]"
 	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(VPY) -m tests.warm_bytecode

@@ -40,7 +40,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     stop_all(run_folder(config))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         if os.environ.get("CI"):

@@ -107,8 +107,7 @@ def test_a_warm_started_bench_reports_what_a_plain_process_reports(shared_data: 
                                                                    warm_start: WarmStart | PlainStart) -> None:
     """Seconds: the same bench runs twice, once as a plain process that imports everything itself."""
     script = BENCH / "import_scans.py"
-    plain = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True,
-                           env=_environment(tmp_path), cwd=BENCH.parent, timeout=240)
+    plain = PlainStart().run(script, ["--smoke"], _environment(tmp_path), tmp_path, timeout=240)
     warm = warm_start.run(script, ["--smoke"], _environment(tmp_path), tmp_path, timeout=240)
     figures = [_assert_one_line_of_figures(script, finished) for finished in (plain, warm)]
     assert figures[0].keys() == figures[1].keys()

@@ -227,7 +227,8 @@ def test_the_cli_waits_for_a_busy_project_instead_of_failing(project: Project, t
     assert said_it_waits.wait(timeout=120), "".join(errors)
     time.sleep(2.5)  # well past the 1-s busy timeout: a statement outside the waiting writer would fail now
     holder.execute("COMMIT")
-    output, _ = cli.communicate(timeout=120)
+    output = cli.stdout.read()  # standard error is the reader's alone
+    cli.wait(timeout=120)
     reader.join(timeout=10)
     holder.close()
     stderr = "".join(errors)

@@ -27,8 +27,6 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-
-
 def _busy_timeout_ms(default: int = 10_000) -> int:
     # Settable so that a test can prove in seconds that a writer waits past it (tests/test_coco_trust.py).
     try:

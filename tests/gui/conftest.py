@@ -36,21 +36,18 @@ def _make_scans_project(root: Path, shared_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _scans_project_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return {}  # made at first use, where the shared scans are known to be there
+def _scans_project_template(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    root = tmp_path_factory.mktemp("scans-project-template")
+    _make_scans_project(root, shared_data)
+    return root
 
 
 @pytest.fixture
-def scans_project(tmp_path: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory,
-                  _scans_project_template: dict[str, Path]) -> Path:
+def scans_project(tmp_path: Path, _scans_project_template: Path) -> Path:
     """A project over two shared manuscript pages (one large TIFF), with the demo's categories, in
     ``tmp_path / "project"`` over ``tmp_path / "scans"``: a copy of one made by importing them (once per
     worker), its pages pointed at the copied scans (their sizes and times kept, as the project checks)."""
-    if "root" not in _scans_project_template:
-        root = tmp_path_factory.mktemp("scans-project-template")
-        _make_scans_project(root, shared_data)
-        _scans_project_template["root"] = root
-    root = _scans_project_template["root"]
+    root = _scans_project_template
     for name in ("scans", "project"):
         shutil.copytree(root / name, tmp_path / name)
     shutil.copy2(root / "bengel.coco.json", tmp_path / "bengel.coco.json")
