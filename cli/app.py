@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--link-images", action="store_true",
                      help="with --with-images: hard-link the scans instead of copying them where possible "
                           "(no extra space; the link and your scan are then the same file)")
+    exp.add_argument("--overwrite", action="store_true",
+                     help="replace files an earlier export wrote there (never any other file: a scan, the "
+                          "project, a file from another tool or one changed since it was exported)")
     exp.set_defaults(handler=commands.cmd_export)
 
     coco = sub.add_parser("import-coco", parents=[debug], help="add annotations from a COCO file")

@@ -125,7 +125,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         done = export_coco(project, Path(args.out), include_proposals=args.include_proposals,
                            image_root=Path(args.image_root) if args.image_root else None,
-                           with_images=args.with_images, link_images=args.link_images)
+                           with_images=args.with_images, link_images=args.link_images,
+                           overwrite=args.overwrite)
     print(f"Wrote {done.annotations} annotation(s) on {done.images} image(s) in "
           f"{done.categories} categor{'y' if done.categories == 1 else 'ies'} to {displayable(done.path)}; "
           f"file names are relative to {displayable(done.images_root)}")

@@ -64,8 +64,11 @@ def export_layout(args: argparse.Namespace) -> int:
         raise MarginaliaError(f"{displayable(str(out))} is a file; {FORMATS[args.format].name} goes to a folder, "
                               "one file per page.")
     with open_project(args.project) as project:
-        done = export_layouts(project, out, args.format, include_proposals=args.include_proposals)
+        done = export_layouts(project, out, args.format, include_proposals=args.include_proposals,
+                              overwrite=args.overwrite)
     for note in done.notes:
         print(f"note: {displayable(note)}")
+    for page in done.left_out:
+        print(f"not written: {page}")
     print(f"{FORMATS[args.format].name}: {done.summary()}")
-    return EXIT_OK
+    return EXIT_FAILED if done.left_out else EXIT_OK

@@ -137,7 +137,7 @@ class FileActions:
                 lambda progress, cancel: export_coco(
                     project, request.path, include_proposals=request.include_proposals,
                     image_root=None if request.with_images else request.images_root,
-                    with_images=request.with_images, progress=progress, cancel=cancel),
+                    with_images=request.with_images, overwrite=True, progress=progress, cancel=cancel),
                 self._exported, background=True)
 
     def _exported(self, summary: ExportSummary) -> None:

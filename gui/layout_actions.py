@@ -73,5 +73,5 @@ class LayoutActions:
         from engine.layout.files import export_layouts  # noqa: PLC0415
 
         self._jobs.submit("Exporting page layouts",
-                          lambda progress, cancel: export_layouts(project, folder, fmt),
+                          lambda progress, cancel: export_layouts(project, folder, fmt, overwrite=True),
                           lambda done: self._notes.info(done.summary()), background=True)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 import samples
 from engine.annotations import Geometry, create_annotation
 from engine.categories import get_or_create_category
+from cli_runner import run_cli
 from engine.coco.exporter import export_coco
 from engine.imaging.orientation import INVERSE, apply_orientation
 from engine.ingest.scan_import import import_scans
@@ -65,7 +66,7 @@ def test_exported_names_resolve_against_the_images_root(project: Project, tmp_pa
     for annotation in data["annotations"]:
         for value in annotation["bbox"] + [annotation["area"]]:
             assert round(value, 2) == value  # no float noise
-    chosen = export_coco(project, out, image_root=tmp_path)
+    chosen = export_coco(project, out, image_root=tmp_path, overwrite=True)
     assert {entry["file_name"].split("/")[0] for entry in json.loads(out.read_text())["images"]} == {"scans"}
     assert chosen.images_root == tmp_path
 
@@ -101,7 +102,7 @@ def test_hard_links_on_request(project: Project, tmp_path: Path) -> None:
     out = tmp_path / "dataset.json"
     export_coco(project, out, with_images=True, link_images=True)
     assert os.stat(tmp_path / "images" / "page.jpg").st_ino == os.stat(page).st_ino
-    export_coco(project, out, with_images=True, link_images=True)  # again: nothing breaks, nothing doubles
+    export_coco(project, out, with_images=True, link_images=True, overwrite=True)  # again: nothing doubles
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["page.jpg"]
 
 
@@ -120,7 +121,9 @@ def test_the_cli_exports_with_images_and_names_the_root(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert f"relative to {out.parent / 'images'}" in run.stdout
     assert all((out.parent / entry["file_name"]).is_file() for entry in _load(out).dataset["images"])
-    run = subprocess.run([sys.executable, str(repo / "main.py"), "export", str(folder), "--out", str(out),
-                          "--images-root", str(tmp_path)], capture_output=True, text=True, cwd=repo, timeout=120)
+    with_images = out.read_bytes()
+    refused = run_cli("export", str(folder), "--out", str(out), "--images-root", str(tmp_path))
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr and out.read_bytes() == with_images
+    run = run_cli("export", str(folder), "--out", str(out), "--images-root", str(tmp_path), "--overwrite")
     assert run.returncode == 0, run.stderr
     assert all((tmp_path / entry["file_name"]).is_file() for entry in json.loads(out.read_text())["images"])

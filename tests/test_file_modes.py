@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 import samples
 from engine import fileio
+from engine.categories import add_category
 from engine.coco.exporter import export_coco
 from engine.imaging.thumbnails import thumbnail_path
 from engine.ingest.scan_import import import_scans
@@ -56,11 +57,12 @@ def test_exports_and_thumbnails_follow_the_umask(project: Project, tmp_path: Pat
 def test_a_replaced_file_keeps_its_own_permissions(project: Project, tmp_path: Path, umask) -> None:
     umask(0o077)
     out = tmp_path / "export.json"
-    out.write_text("{}")
-    os.chmod(out, 0o664)
     export_coco(project, out)
+    os.chmod(out, 0o664)
+    add_category(project, "added since")
+    export_coco(project, out, overwrite=True)  # what the earlier export wrote is replaced
     assert _mode(out) == 0o664
-    assert out.read_text() != "{}"
+    assert "added since" in out.read_text()
     fresh = tmp_path / "fresh.json"
     export_coco(project, fresh)
     assert _mode(fresh) == 0o600  # this umask asks for it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -71,3 +72,21 @@ def test_model_threads_beside_a_window_run_at_a_lower_priority(model_store) -> N
                                lambda _network: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         assert niceness - os.getpriority(os.PRIO_PROCESS, 0) == expected
         service.manager.unload_all()
+
+
+def test_beside_a_window_a_loaded_model_is_out_of_the_collectors_reach_until_unloaded(model_store) -> None:
+    """A full garbage collection over torch, transformers and a model held the interpreter for a quarter of a
+    second and froze the window; the manager of an app with a window freezes what a load leaves."""
+    model_store.add_tiny("clip-vit-b-32")
+    def collectable(thing: object) -> bool:
+        return any(tracked is thing for tracked in gc.get_objects())
+
+    for yielding in (False, True):
+        service = ModelService(model_store, ModelManager(device=DeviceChoice("cpu"), yield_to_ui=yielding))
+        service.run("clip-vit-b-32", lambda _network: None)
+        network = service.manager.held("clip-vit-b-32").value
+        assert collectable(network) is not yielding
+        del network
+        older = [[]]  # made before the unload: frozen by the next load, if any, and handed back by the unload
+        service.manager.unload_all()
+        assert collectable(older)

@@ -12,15 +12,12 @@ without any flag to interpret.
 from __future__ import annotations
 
 import io
-import os
-import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from PIL import Image
-
 from engine.errors import MarginaliaError
-from engine.fileio import sha256_file, write_atomically
+from engine.export_files import ExportFiles, portable_name
 from engine.imaging.decode import load_page
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.paths import displayable
@@ -33,6 +30,7 @@ _AS_THEY_ARE = frozenset({"JPEG", "PNG", "TIFF", "BMP", "WEBP"})
 class PageSource:
     """Where an exported image entry's pixels come from."""
 
+    page_id: int  # the project's, which tells apart pages whose exported names would be the same
     path: str
     page_index: int
     page_count: int
@@ -42,25 +40,45 @@ class PageSource:
     relative: str  # its file name relative to the images root (POSIX)
 
 
-def place_images(entries: list[dict], sources: list[PageSource], folder: Path, *, link: bool = False,
-                 progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> None:
-    """Put every page into ``folder`` and point its entry's ``file_name`` at it (``images/…``)."""
-    for done, (entry, source) in enumerate(zip(entries, sources, strict=True), start=1):
+def image_names(sources: list[PageSource]) -> list[str]:
+    """Each page's file name under ``images/``: its own relative name (a PNG where converted), in UTF-8,
+    with ``_id<page>`` added where two pages would otherwise share one (``scan.heic`` and ``scan.png``, two
+    names that differ only in case, a name whose bytes are not UTF-8 and one spelt like its escape)."""
+    names = [portable_name(_target_name(source)) for source in sources]
+    counts = Counter(name.casefold() for name in names)
+    taken = set(counts)
+    unique = []
+    for name, source in zip(names, sources, strict=True):
+        if counts[name.casefold()] > 1:
+            path, tag = PurePosixPath(name), f"_id{source.page_id}"
+            while (name := path.with_name(f"{path.stem}{tag}{path.suffix}").as_posix()).casefold() in taken:
+                tag += "x"  # a scan really is named like that: no two pages ever share a file
+            taken.add(name.casefold())
+        unique.append(name)
+    return unique
+
+
+def place_images(entries: list[dict], sources: list[PageSource], names: list[str], folder: Path,
+                 files: ExportFiles, *, link: bool = False, progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> None:
+    """Put every page into ``folder`` under its name (:func:`image_names`) and point its entry there."""
+    for done, (entry, source, name) in enumerate(zip(entries, sources, names, strict=True), start=1):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        report(progress, done, len(entries), f"Copying page images… {displayable(PurePosixPath(source.relative).name)}")
-        name = _target_name(source)
+        report(progress, done, len(entries), f"Copying page images… {PurePosixPath(name).name}")
         target = folder / name
         try:
             if _as_it_is(source):
-                _copy(Path(source.path), target, source.sha256, link)
+                files.place_copy(Path(source.path), target, source.sha256, link=link)
             else:
                 page = load_page(Path(source.path), source.page_index, image_format=source.format)
-                _write_png(page, target)
+                buffer = io.BytesIO()
+                page.save(buffer, "PNG", optimize=False)
+                files.write(target, buffer.getvalue(), durable=False)
         except OSError as error:
             raise MarginaliaError(f"Cannot put {displayable(source.path)} into {displayable(folder)}: "
                                   f"{error.strerror or error}.") from error
-        entry["file_name"] = displayable(f"{IMAGES_FOLDER}/{name}")
+        entry["file_name"] = f"{IMAGES_FOLDER}/{name}"
 
 
 def _as_it_is(source: PageSource) -> bool:
@@ -73,28 +91,3 @@ def _target_name(source: PageSource) -> str:
         return relative.as_posix()
     suffix = f"_p{source.page_index + 1}" if source.page_count > 1 else ""
     return relative.with_name(f"{relative.stem}{suffix}.png").as_posix()
-
-
-def _copy(source: Path, target: Path, sha256: str, link: bool) -> None:
-    if target.is_file() and target.stat().st_size == source.stat().st_size and sha256_file(target) == sha256:
-        return  # exported before: the same file is already there
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
-    try:
-        if link:
-            try:
-                os.link(source, partial)
-            except OSError:  # another disc, or a file system without hard links: copy instead
-                shutil.copyfile(source, partial)
-        else:
-            shutil.copyfile(source, partial)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
-def _write_png(page: Image.Image, target: Path) -> None:
-    buffer = io.BytesIO()
-    page.save(buffer, "PNG", optimize=False)
-    write_atomically(target, buffer.getvalue(), durable=False)

@@ -21,10 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 import engine
-from engine.coco.export_images import IMAGES_FOLDER, PageSource, place_images
+from engine.coco.export_images import IMAGES_FOLDER, PageSource, image_names, place_images
 from engine.coco.geometry import has_holes, rle_of
 from engine.errors import MarginaliaError
-from engine.fileio import write_atomically
+from engine.export_files import ExportFiles, portable_name
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.paths import displayable
 from engine.project import Project
@@ -49,30 +49,54 @@ def export_coco(
     image_root: Path | None = None,
     with_images: bool = False,
     link_images: bool = False,
+    overwrite: bool = False,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> ExportSummary:
     """Export accepted annotations (and proposals when asked) to ``out``.
 
     ``with_images`` also puts every page into ``images/`` beside ``out`` (copied, or
-    hard-linked with ``link_images``) and makes ``file_name`` point there.
+    hard-linked with ``link_images``) and makes ``file_name`` point there. Only new files
+    are written, or with ``overwrite`` files an earlier export wrote (:mod:`engine.export_files`).
     """
+    out = Path(os.path.abspath(out))
     statuses = [AnnotationStatus.ACCEPTED]
     if include_proposals:
         statuses.append(AnnotationStatus.PROPOSED)
     with project.unit_of_work() as session:
         dataset, sources, root = _build(session, statuses, image_root, progress)
+    files = ExportFiles(project, out.parent, overwrite=overwrite)
+    images_folder = out.parent / IMAGES_FOLDER
     if with_images:
-        place_images(dataset["images"], sources, Path(out).parent / IMAGES_FOLDER, link=link_images,
+        names = image_names(sources)
+        files.check([out, *(images_folder / name for name in names)])
+        place_images(dataset["images"], sources, names, images_folder, files, link=link_images,
                      progress=progress, cancel=cancel)
-    text = json.dumps(dataset, ensure_ascii=False, indent=1)
+    else:
+        _refuse_names_json_cannot_hold(sources)
+        files.check([out])
     try:
-        write_atomically(Path(out), text.encode("utf-8"))
+        text = json.dumps(dataset, ensure_ascii=False, indent=1, allow_nan=False)
+    except ValueError as error:
+        raise MarginaliaError(f"Nothing was exported: the project holds a shape with a coordinate that is not a "
+                              f"number ({error}).") from error
+    try:
+        files.write(out, text.encode("utf-8"))
+        files.commit()
     except OSError as error:
-        raise MarginaliaError(f"Cannot write {out}: {error.strerror or error}.") from error
+        raise MarginaliaError(f"Cannot write {displayable(out)}: {error.strerror or error}.") from error
     return ExportSummary(Path(out), len(dataset["images"]), len(dataset["categories"]),
                          len(dataset["annotations"]),
-                         Path(out).parent / IMAGES_FOLDER if with_images else Path(root))
+                         images_folder if with_images else Path(root))
+
+
+def _refuse_names_json_cannot_hold(sources: list[PageSource]) -> None:
+    unreadable = [source.relative for source in sources if portable_name(source.relative) != source.relative]
+    if unreadable:
+        raise MarginaliaError(
+            f"Nothing was exported: {len(unreadable)} page(s) have file names that are not UTF-8 (for example "
+            f"{displayable(unreadable[0])}), which a COCO file cannot name exactly. Export with the images (their "
+            "copies get UTF-8 names), or rename the scans and relink them.")
 
 
 def _build(
@@ -95,7 +119,7 @@ def _build(
     root = PurePath(image_root) if image_root else _common_folder([image.path for image in images])
     if image_root is not None:
         _check_root(images, root)
-    sources = [PageSource(image.path, image.page_index, image.page_count, image.format, image.orientation,
+    sources = [PageSource(image.id, image.path, image.page_index, image.page_count, image.format, image.orientation,
                           image.sha256, PurePath(image.path).relative_to(root).as_posix()) for image in images]
     licences = sorted({image.rights for image in images if image.rights})
     licence_ids = {text: number for number, text in enumerate(licences, start=1)}
@@ -158,9 +182,7 @@ def _check_root(images: list[Image], root: PurePath) -> None:
 def _image(image: Image, number: int, relative: str, licence_ids: dict[str, int]) -> dict[str, Any]:
     return {
         "id": number,
-        # Names that are not UTF-8 cannot go into JSON as they are; the sha256 in the attributes still
-        # identifies the page.
-        "file_name": displayable(relative),
+        "file_name": relative,  # UTF-8 (checked), or replaced by the image copy's name
         "width": image.width,
         "height": image.height,
         "license": licence_ids.get(image.rights, 0),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import MarginaliaError
-from engine.fileio import write_atomically
+from engine.export_files import ExportFiles, portable_name
 from engine.inventory import ImageRow, list_images
 from engine.layout.alto import read_alto, write_alto
 from engine.layout.model import PageLayout
@@ -145,36 +145,53 @@ class LayoutExport:
     words: int = 0
     notes: list[str] = field(default_factory=list)
     proposals_left_out: int = 0
+    left_out: list[str] = field(default_factory=list)  # pages not written, each with its reason
 
     def summary(self) -> str:
         left = (f"; {self.proposals_left_out} proposal(s) not yet reviewed were left out (accept them first, or "
                 "export with proposals)") if self.proposals_left_out else ""
+        pages = f"; {len(self.left_out)} page(s) not written: {self.left_out[0]}" if self.left_out else ""
         return (f"Wrote {len(self.files)} file(s) to {displayable(str(self.folder))}: {self.regions} region(s), "
-                f"{self.lines} line(s), {self.words} word(s){left}")
+                f"{self.lines} line(s), {self.words} word(s){left}{pages}")
 
 
 def export_layouts(project: Project, folder: Path, fmt: str, *, include_proposals: bool = False,
-                   image_ids: list[int] | None = None) -> LayoutExport:
+                   image_ids: list[int] | None = None, overwrite: bool = False) -> LayoutExport:
     """One file per page into ``folder``, named after the page's scan (``name.page.xml``; a page of a
     multi-page file ``name_p0002.page.xml``; names two scans share get the page's number too). The file
-    names its scan by the path from ``folder``."""
+    names its scan by the path from ``folder``. Only new files are written, or with ``overwrite`` files an
+    earlier export wrote (:mod:`engine.export_files`); a page whose scan's name is not UTF-8 is left out
+    with the reason (the file could not name its scan)."""
     layout_format = FORMATS[fmt]
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(os.path.abspath(folder))
     rows = list_images(project, image_ids)
-    names = {row.id: _file_stem(row) for row in rows}
-    shared = {name for name, count in Counter(n.casefold() for n in names.values()).items() if count > 1}
     report = LayoutExport(folder)
+    writable = []
     for row in rows:
+        if portable_name(row.path) != row.path:
+            report.left_out.append(f"{displayable(row.path)}: its file name is not UTF-8, which {layout_format.name} "
+                                   "cannot hold; rename the scan and relink it")
+        else:
+            writable.append(row)
+    names = {row.id: _file_stem(row) for row in writable}
+    shared = {name for name, count in Counter(n.casefold() for n in names.values()).items() if count > 1}
+    targets = {row.id: folder / (names[row.id] + (f"_id{row.id}" if names[row.id].casefold() in shared else "")
+                                 + layout_format.suffix) for row in writable}
+    files = ExportFiles(project, folder, overwrite=overwrite)
+    files.check(targets.values())
+    folder.mkdir(parents=True, exist_ok=True)
+    for row in writable:
         layout = layout_of(project, row.id, include_proposals=include_proposals)
-        stem = names[row.id] + (f"_id{row.id}" if names[row.id].casefold() in shared else "")
-        target = folder / f"{stem}{layout_format.suffix}"
-        write_atomically(target, layout_format.write(layout, _relative(Path(row.path), folder)))
+        target = targets[row.id]
+        files.write(target, layout_format.write(layout, _relative(Path(row.path), folder)))
         regions, lines, words = layout.counts()
         report.files.append(target)
         report.regions, report.lines, report.words = report.regions + regions, report.lines + lines, \
             report.words + words
         report.notes += [f"{target.name}: {note}" for note in layout.notes]
         report.proposals_left_out += layout.proposals_left_out
+    if writable:
+        files.commit()
     return report
 
 
