@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine.errors import MarginaliaError
+from engine.paths import displayable
 from engine.project import Project
 from engine.store.schema import Annotation, Category
 
@@ -23,11 +24,21 @@ PALETTE = (
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
+MAX_NAME_LENGTH = 200
+
+
 def normalise_name(name: str) -> str:
-    """Names compare in Unicode NFC with outer spaces removed: "Zierinitiale" is one category."""
+    """Names compare in Unicode NFC with outer spaces removed: "Zierinitiale" is one category. A name with a
+    control character (a NUL, a line break) is refused: PAGE and ALTO, XML both, cannot hold one."""
     cleaned = unicodedata.normalize("NFC", name).strip()
     if not cleaned:
         raise MarginaliaError("A category needs a name.")
+    if any(unicodedata.category(character) == "Cc" for character in cleaned):
+        raise MarginaliaError(f"The category name “{displayable(cleaned)}” holds a control character (such as a NUL "
+                              "or a line break), which no export format can hold.")
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise MarginaliaError(f"A category name may be {MAX_NAME_LENGTH} characters long; this one has "
+                              f"{len(cleaned):,} ({cleaned[:40]}…).")
     return cleaned
 
 

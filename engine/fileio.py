@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -9,6 +10,9 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from engine.errors import MarginaliaError
+from engine.paths import displayable
 
 _HASH_CHUNK = 1 << 20
 
@@ -73,3 +77,56 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+class InputFileError(MarginaliaError):
+    """A file given to read that is not a plain file, or is larger than such a file can be."""
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:,.0f} MB" if size >= 10_000_000 else f"{size / 1_000_000:.1f} MB"
+
+
+def require_plain_file(path: Path, limit: int, what: str) -> int:
+    """The size of ``path`` if it is a plain file no larger than ``limit`` bytes, else a plain refusal. A pipe
+    or a device is refused at once: reading one waits for a writer for ever, or never ends (``/dev/zero``)."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError as error:
+        raise InputFileError(f"There is no file {displayable(path)}.") from error
+    except OSError as error:
+        raise InputFileError(f"{displayable(path)} cannot be read: {_os_reason(error)}.") from error
+    _check_plain(path, found, limit, what)
+    return found.st_size
+
+
+def read_plain_file(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of a plain file of at most ``limit`` bytes (see :func:`require_plain_file`)."""
+    require_plain_file(path, limit, what)
+    try:  # non-blocking: a pipe put there since the check cannot make the open wait
+        handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as error:
+        raise InputFileError(f"{displayable(path)} cannot be read: {_os_reason(error)}.") from error
+    with os.fdopen(handle, "rb") as stream:
+        _check_plain(path, os.fstat(stream.fileno()), limit, what)
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise InputFileError(f"{displayable(path)} is larger than {_megabytes(limit)}, more than {what} can be.")
+    return data
+
+
+def _check_plain(path: Path, found: os.stat_result, limit: int, what: str) -> None:
+    if stat.S_ISDIR(found.st_mode):
+        raise InputFileError(f"{displayable(path)} is a folder, not {what}.")
+    if not stat.S_ISREG(found.st_mode):
+        kind = "a pipe" if stat.S_ISFIFO(found.st_mode) else "a socket" if stat.S_ISSOCK(found.st_mode) else "a device"
+        raise InputFileError(f"{displayable(path)} is {kind}, not a file; only files are read.")
+    if found.st_size > limit:
+        raise InputFileError(f"{displayable(path)} is {_megabytes(found.st_size)}, more than {what} can be "
+                             f"({_megabytes(limit)} at most).")
+
+
+def _os_reason(error: OSError) -> str:
+    if error.errno == errno.ELOOP:
+        return "it is a link that leads back to itself"
+    return error.strerror or str(error)

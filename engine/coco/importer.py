@@ -26,6 +26,8 @@ from engine.coco.geometry import GeometryError, Shape
 from engine.coco.matching import ImageMatcher
 from engine.coco.validation import checked_shape
 from engine.errors import CocoFormatError, MarginaliaError
+from engine.fileio import InputFileError, read_plain_file
+from engine.paths import displayable
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image
@@ -60,26 +62,34 @@ class CocoImportReport:
         )
 
 
+# The largest COCO file read (COCO 2017's own training annotations are 448 MB).
+MAX_COCO_BYTES = 2 * 1024**3
+
+
 def load_dataset(path: Path) -> dict[str, Any]:
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError as error:
-        raise CocoFormatError(f"No COCO file at {path}.") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise CocoFormatError(f"Cannot read {path}: {error}.") from error
+        text = read_plain_file(Path(path), MAX_COCO_BYTES, "a COCO file").decode("utf-8-sig")
+    except InputFileError as error:
+        raise CocoFormatError(str(error)) from error
+    except UnicodeDecodeError as error:
+        raise CocoFormatError(f"{displayable(path)} is not UTF-8 text (byte {error.start}), so not a COCO "
+                              "file.") from error
     try:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise CocoFormatError(
-            f"{path} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
+            f"{displayable(path)} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})."
         ) from error
+    except RecursionError as error:
+        raise CocoFormatError(f"{displayable(path)} nests its lists and objects thousands deep; a COCO file never "
+                              "does, so it was not read.") from error
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("categories"), list):
         raise CocoFormatError(
-            f"{path} is not a COCO dataset: it needs 'images' and 'categories' lists."
+            f"{displayable(path)} is not a COCO dataset: it needs 'images' and 'categories' lists."
         )
     if not isinstance(data.get("annotations", []), list):
-        raise CocoFormatError(f"{path} is not a COCO dataset: 'annotations' must be a list.")
+        raise CocoFormatError(f"{displayable(path)} is not a COCO dataset: 'annotations' must be a list.")
     return data
 
 
@@ -93,14 +103,21 @@ def import_coco(
     annotations = data.get("annotations", [])
     per_image = Counter(raw.get("image_id") for raw in annotations
                         if isinstance(raw, dict) and isinstance(raw.get("image_id"), int | str))
+    image_entries, _ = _without_conflicting_ids(data["images"], "image", per_image, outcome)
+    per_category = Counter(raw.get("category_id") for raw in annotations
+                           if isinstance(raw, dict) and isinstance(raw.get("category_id"), int | str))
+    category_entries, refused_categories = _without_conflicting_ids(data["categories"], "category", per_category,
+                                                                    outcome)
     with project.unit_of_work() as session:
         matcher = ImageMatcher(session.scalars(select(Image)), coco_folder=path.resolve().parent)
-        images = _match_images(matcher, data["images"], per_image, outcome)
+        images = _match_images(matcher, image_entries, per_image, outcome)
         existing = _existing_keys(session, {image.id for image in images.values()})
     _report_unlisted_images(data["images"], per_image, outcome)
     with project.writing(cancel) as session:
-        categories = {key: category.id for key, category in
-                      _map_categories(session, data["categories"], outcome).items()}
+        categories: dict[Any, int | None] = {
+            key: category.id if category is not None else None
+            for key, category in _map_categories(session, category_entries, per_category, outcome).items()}
+    categories.update(dict.fromkeys(refused_categories))  # their annotations are counted already
     rows: list[dict[str, Any]] = []
     touched: set[int] = set()
     for done, raw in enumerate(annotations, start=1):
@@ -129,6 +146,35 @@ def _write(project: Project, rows: list[dict[str, Any]], cancel: CancelToken | N
         session.execute(insert(Annotation), rows)
 
 
+# -- ids ---------------------------------------------------------------------------
+
+
+def _without_conflicting_ids(entries: list[Any], what: str, uses: Counter[Any],
+                             outcome: CocoImportReport) -> tuple[list[Any], set[Any]]:
+    """The entries whose id names one thing: an id listed twice alike counts once; an id listed for
+    different things is refused, with the annotations that use it (which of them was meant, no one can say)."""
+    by_id: dict[Any, list[dict[str, Any]]] = {}
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), int | str):
+            by_id.setdefault(entry["id"], []).append(entry)
+    conflicting = {key for key, listed in by_id.items()
+                   if len({json.dumps(entry, sort_keys=True, default=str) for entry in listed}) > 1}
+    for key in conflicting:
+        names = ", ".join(repr(entry.get("file_name" if what == "image" else "name")) for entry in by_id[key][:4])
+        outcome.skip(f"{what} id {key!r} is listed {len(by_id[key])} times for different {what}s ({names}); its "
+                     f"{uses.get(key, 0)} annotation(s) were skipped, since which was meant cannot be told",
+                     uses.get(key, 0))
+    kept, seen = [], set()
+    for entry in entries:
+        key = entry.get("id") if isinstance(entry, dict) else None
+        if key in conflicting or (key is not None and key in seen):
+            continue
+        if key is not None:
+            seen.add(key)
+        kept.append(entry)
+    return kept, conflicting
+
+
 # -- images --------------------------------------------------------------------
 
 
@@ -145,11 +191,16 @@ def _match_images(matcher: ImageMatcher, entries: list[Any], per_image: Counter[
         count = per_image.get(entry["id"], 0)
         found = matcher.match(entry, page)
         if found.image is None:
-            candidates = "".join(f"\n    candidate: {candidate}" for candidate in found.candidates)
+            candidates = f" (candidates: {'; '.join(found.candidates)})" if found.candidates else ""
             outcome.skip(f"{label} {found.reason}; its {count} annotation(s) were skipped{candidates}", count)
             continue
         image = found.image
-        if (entry.get("width"), entry.get("height")) not in ((image.width, image.height), (None, None)):
+        size = (entry.get("width"), entry.get("height"))
+        if size != (None, None) and not all(isinstance(v, int) and not isinstance(v, bool) for v in size):
+            outcome.skip(f"{label} gives its width and height as {size[0]!r} and {size[1]!r}, not as whole "
+                         f"numbers; its {count} annotation(s) were skipped", count)
+            continue
+        if size not in ((image.width, image.height), (None, None)):
             outcome.skip(
                 f"{label} is {entry.get('width')}×{entry.get('height')} in the COCO file but "
                 f"{image.width}×{image.height} in the project ({image.path}); its {count} annotation(s) were "
@@ -171,22 +222,30 @@ def _report_unlisted_images(entries: list[Any], per_image: Counter[Any], outcome
 
 
 def _map_categories(
-    session: Session, entries: list[Any], outcome: CocoImportReport
-) -> dict[Any, Category]:
-    mapped: dict[Any, Category] = {}
+    session: Session, entries: list[Any], uses: Counter[Any], outcome: CocoImportReport
+) -> dict[Any, Category | None]:
+    """Each category id to its category; ``None`` for one refused (its annotations counted with it)."""
+    mapped: dict[Any, Category | None] = {}
     for entry in entries:
         if not isinstance(entry, dict) or "id" not in entry or not str(entry.get("name", "")).strip():
             outcome.problems.append(f"a category without id or name was skipped: {str(entry)[:80]}")
             continue
-        parent = None
-        supercategory = str(entry.get("supercategory") or "").strip()
-        if supercategory and supercategory != str(entry["name"]).strip():
-            parent, created = get_or_create_category(session, supercategory)
-            if created:
-                outcome.categories_created.append(parent.name)
-        category, created = get_or_create_category(
-            session, str(entry["name"]), colour=entry.get("color"), parent=parent
-        )
+        try:
+            parent = None
+            supercategory = str(entry.get("supercategory") or "").strip()
+            if supercategory and supercategory != str(entry["name"]).strip():
+                parent, created = get_or_create_category(session, supercategory)
+                if created:
+                    outcome.categories_created.append(parent.name)
+            category, created = get_or_create_category(
+                session, str(entry["name"]), colour=entry.get("color"), parent=parent
+            )
+        except MarginaliaError as error:
+            count = uses.get(entry["id"], 0) if isinstance(entry["id"], int | str) else 0
+            outcome.skip(f"category id {entry['id']!r}: {error} Its {count} annotation(s) were skipped.", count)
+            if isinstance(entry["id"], int | str):
+                mapped[entry["id"]] = None
+            continue
         if created:
             outcome.categories_created.append(category.name)
         mapped[entry["id"]] = category
@@ -216,7 +275,7 @@ def _existing_keys(session: Session, image_ids: set[int]) -> set[_GeometryKey]:
 def _annotation_row(
     raw: Any,
     images: dict[Any, Image],
-    categories: dict[Any, int],
+    categories: dict[Any, int | None],
     existing: set[_GeometryKey],
     outcome: CocoImportReport,
 ) -> dict[str, Any] | None:
@@ -231,7 +290,11 @@ def _annotation_row(
         if not isinstance(image_id, int | str):
             outcome.skip(f"{label}: image_id {image_id!r} is not an id; skipped")
         return None  # else counted with its image
-    category_id = categories.get(raw.get("category_id"))
+    wanted = raw.get("category_id")
+    wanted = wanted if isinstance(wanted, int | str) else None
+    if wanted in categories and categories[wanted] is None:
+        return None  # a refused category's: counted with it
+    category_id = categories.get(wanted)
     if category_id is None:
         outcome.skip(f"{label}: unknown category_id {raw.get('category_id')}; skipped")
         return None

@@ -93,18 +93,22 @@ def _outline(node: etree._Element) -> Points:
         w, h = float(node.get("WIDTH", "")), float(node.get("HEIGHT", ""))
     except ValueError:
         return []
+    if w < 0 or h < 0:  # a box turned inside out: nothing tells where it was meant to be
+        raise LayoutFileError(f"<{local(node)} ID=\"{node.get('ID', '')}\"> has a negative WIDTH or HEIGHT "
+                              f"({node.get('WIDTH')}×{node.get('HEIGHT')}): the file looks damaged")
     return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
 
 
 def _baseline(node: etree._Element) -> Points | None:
-    value = node.get("BASELINE")
+    value = (node.get("BASELINE") or "").strip()
     if not value:
         return None
-    points = points_of(value)
-    if points:
-        return points
     try:  # ALTO 2/3: one y, along the line's width
-        y, x, w = float(value), float(node.get("HPOS", "")), float(node.get("WIDTH", ""))
+        y = float(value)
+    except ValueError:
+        return points_of(value) or None  # ALTO 4: points
+    try:
+        x, w = float(node.get("HPOS", "")), float(node.get("WIDTH", ""))
     except ValueError:
         return None
     return [(x, y), (x + w, y)]

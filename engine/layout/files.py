@@ -18,12 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.coco.geometry import GeometryError
 from engine.errors import MarginaliaError
 from engine.export_files import ExportFiles, portable_name
+from engine.fileio import require_plain_file
 from engine.inventory import ImageRow, list_images
 from engine.layout.alto import read_alto, write_alto
 from engine.layout.model import PageLayout
 from engine.layout.page_xml import read_page, write_page
+from engine.layout.xml import MAX_LAYOUT_BYTES
 from engine.layout.store import LayoutImport, import_layout, layout_of
 from engine.paths import displayable
 from engine.project import Project
@@ -61,6 +64,7 @@ def format_of(path: Path) -> str:
     """``"page"`` or ``"alto"``, from the file's root element (not its name)."""
     from lxml import etree
 
+    require_plain_file(path, MAX_LAYOUT_BYTES, "a layout file")
     try:
         for _event, element in etree.iterparse(str(path), events=("start",), resolve_entities=False,
                                                no_network=True, load_dtd=False):
@@ -91,10 +95,10 @@ def import_layout_files(project: Project, files: list[Path], fmt: str, *, image_
             row = _chosen(rows, image_id) if image_id is not None else page_for(path, layout, rows)
             done = import_layout(project, row.id, layout, source=layout_format.name, creator=creator,
                                  replace=replace)
-        except MarginaliaError as error:
+        except (MarginaliaError, GeometryError) as error:  # this file only: the others are still read
             report.refused.append((path, str(error)))
             continue
-        report.imported.append((path, done, layout.notes))
+        report.imported.append((path, done, layout.notes + done.notes))
     return report
 
 
@@ -118,7 +122,8 @@ def page_for(path: Path, layout: PageLayout, rows: list[ImageRow]) -> ImageRow:
         raise MarginaliaError(f"No page of the project belongs to {path.name} (no scan is named like it{said}); "
                               "name the page to put it on.")
     if len(candidates) > 1:
-        listed = ", ".join(f"{row.id}: {row.display_name}" for row in candidates[:6])
+        listed = ", ".join(f"{row.id}: {displayable(row.path)}"
+                           + (f" page {row.page_number}" if row.page_count > 1 else "") for row in candidates[:6])
         raise MarginaliaError(f"{path.name} could belong to {len(candidates)} pages ({listed}); nothing was "
                               "imported. Name the page to put it on.")
     return candidates[0]

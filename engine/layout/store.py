@@ -9,8 +9,8 @@ on the page (an ornament drawn with SAM, say) is a region of its category's kind
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from engine.annotations import Geometry, shape_fields
 from engine.categories import find_category, get_or_create_category
-from engine.coco.geometry import rasterise
+from engine.coco.geometry import GeometryError, rasterise
 from engine.errors import MarginaliaError
 from engine.layout.model import (
     LINE,
@@ -34,6 +34,7 @@ from engine.layout.model import (
     Word,
     kind_of_category,
 )
+from engine.outlines import checked_outline
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image
 from engine.store.types import AnnotationStatus, SourceKind
@@ -50,13 +51,16 @@ class LayoutImport:
     lines: int
     words: int
     replaced: int = 0
+    notes: list[str] = field(default_factory=list)  # outlines mended or left out
 
 
 def import_layout(project: Project, image_id: int, layout: PageLayout, *, source: str, creator: str = "",
                   replace: bool = False) -> LayoutImport:
     """Put ``layout`` on the page as accepted annotations (one transaction). ``source`` names the format
     (``"PAGE XML"``, ``"ALTO"``); a page that already holds an import from it is refused unless ``replace``,
-    which removes that earlier import first."""
+    which removes that earlier import first. Every outline is checked against the page
+    (:mod:`engine.outlines`): one that no tool could use is left out with what it holds, and said."""
+    _check_texts(layout)
     with project.unit_of_work() as session:
         image = session.get_one(Image, image_id)
         _check_size(image, layout)
@@ -69,26 +73,93 @@ def import_layout(project: Project, image_id: int, layout: PageLayout, *, source
         for row in earlier:
             session.delete(row)
         categories = TextCategories(session)
+        checks = _OutlineChecks(image.width, image.height)
+        stored = Counter[str]()
 
         def add(category: Category, points: Points, order: int, parent: Annotation | None, text: str | None,
-                baseline: Points | None = None) -> Annotation:
+                what: str, holding: str = "", baseline: Points | None = None) -> Annotation | None:
+            geometry = checks.geometry(points, what, holding)
+            if geometry is None:
+                return None
             row = Annotation(image_id=image_id, category_id=category.id, status=AnnotationStatus.ACCEPTED,
                              creator=creator, source_kind=SourceKind.IMPORT, source_model=source,
                              parent_id=parent.id if parent is not None else None, reading_order=order, text=text,
                              baseline=[v for point in baseline for v in point] if baseline else None,
-                             **shape_fields(image, _geometry(points)))
+                             **shape_fields(image, geometry))
             session.add(row)
             session.flush()  # its id, for its children
             return row
 
-        for region_order, region in enumerate(layout.regions):
-            region_row = add(categories.region(region), region.points, region_order, None, region.text)
-            for line_order, line in enumerate(region.lines):
-                line_row = add(categories.line(), line.points, line_order, region_row, line.text, line.baseline)
-                for word_order, word in enumerate(line.words):
-                    add(categories.word(), word.points, word_order, line_row, word.text)
-        regions, lines, words = layout.counts()
-        return LayoutImport(image_id, regions, lines, words, replaced=len(earlier))
+        for region_order, region in enumerate(layout.regions, start=1):
+            words = sum(len(line.words) for line in region.lines)
+            region_row = add(categories.region(region), region.points, region_order - 1, None, region.text,
+                             f"region {region_order}", _holding(len(region.lines), words))
+            if region_row is None:
+                continue
+            stored["regions"] += 1
+            for line_order, line in enumerate(region.lines, start=1):
+                line_row = add(categories.line(), line.points, line_order - 1, region_row, line.text,
+                               f"line {line_order} of region {region_order}", _holding(0, len(line.words)),
+                               line.baseline)
+                if line_row is None:
+                    continue
+                stored["lines"] += 1
+                for word_order, word in enumerate(line.words, start=1):
+                    if add(categories.word(), word.points, word_order - 1, line_row, word.text,
+                           f"word {word_order} of line {line_order} of region {region_order}") is not None:
+                        stored["words"] += 1
+        return LayoutImport(image_id, stored["regions"], stored["lines"], stored["words"], replaced=len(earlier),
+                            notes=checks.notes())
+
+
+# A page element's transcription longer than this is damage, not text (a dense newspaper page holds ~30,000
+# characters in all); such a file would make the project slow to open for every later session.
+MAX_TEXT_CHARACTERS = 100_000
+
+
+def _check_texts(layout: PageLayout) -> None:
+    texts = [region.text for region in layout.regions]
+    texts += [line.text for region in layout.regions for line in region.lines]
+    texts += [word.text for region in layout.regions for line in region.lines for word in line.words]
+    longest = max((len(text) for text in texts if text), default=0)
+    if longest > MAX_TEXT_CHARACTERS:
+        raise LayoutMismatchError(f"The file holds a transcription of {longest:,} characters for one page element, "
+                                  f"more than the {MAX_TEXT_CHARACTERS:,} any page holds: it looks damaged. "
+                                  "Nothing was imported.")
+
+
+def _holding(lines: int, words: int) -> str:
+    held = [f"{lines} line(s)" if lines else "", f"{words} word(s)" if words else ""]
+    return " and ".join(part for part in held if part)
+
+
+class _OutlineChecks:
+    """Each outline of one import checked against the page; what was mended is counted, what was left out
+    listed with its reason."""
+
+    LISTED = 5
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.mended = Counter[str]()
+        self.left_out: list[str] = []
+
+    def geometry(self, points: Points, what: str, holding: str) -> Geometry | None:
+        try:
+            checked = checked_outline(points, self.width, self.height)
+        except GeometryError as error:
+            self.left_out.append(f"{what}{f' with its {holding}' if holding else ''}: {error}")
+            return None
+        self.mended.update(checked.notes)
+        return Geometry(polygons=checked.parts)
+
+    def notes(self) -> list[str]:
+        notes = [f"{count} outline(s): {note}" for note, count in self.mended.items()]
+        shown = self.left_out[: self.LISTED]
+        notes += [f"left out {text}" for text in shown]
+        if len(self.left_out) > len(shown):
+            notes.append(f"left out {len(self.left_out) - len(shown)} more shape(s) whose outlines no tool could use")
+        return notes
 
 
 def _check_size(image: Image, layout: PageLayout) -> None:
@@ -106,18 +177,6 @@ def _check_size(image: Image, layout: PageLayout) -> None:
 def _name(image: Image) -> str:
     return image.path.replace("\\", "/").rsplit("/", 1)[-1] + (f" (page {image.page_index + 1})"
                                                                 if image.page_index else "")
-
-
-def _geometry(points: Points) -> Geometry:
-    if len(points) >= 3 and _area(points) > 0:
-        return Geometry(polygons=[{"exterior": [float(v) for point in points for v in point], "holes": []}])
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    return Geometry(bbox=(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)))
-
-
-def _area(points: Points) -> float:
-    xs, ys = np.array([p[0] for p in points]), np.array([p[1] for p in points])
-    return abs(float(np.dot(xs, np.roll(ys, 1)) - np.dot(ys, np.roll(xs, 1)))) / 2
 
 
 class TextCategories:

@@ -14,6 +14,7 @@ from pathlib import Path
 from lxml import etree
 
 from engine.errors import MarginaliaError
+from engine.fileio import read_plain_file
 from engine.layout.model import Points
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
@@ -23,13 +24,16 @@ class LayoutFileError(MarginaliaError):
     """A layout file that cannot be read as what it claims to be."""
 
 
+# The largest layout file read: a newspaper page with every glyph is some tens of megabytes.
+MAX_LAYOUT_BYTES = 512 * 1024 * 1024
+
+
 def parse(path: Path) -> etree._Element:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
                              remove_comments=True)
+    data = read_plain_file(path, MAX_LAYOUT_BYTES, "a layout file")
     try:
-        return etree.parse(str(path), parser).getroot()
-    except OSError as error:
-        raise LayoutFileError(f"{path.name} cannot be read: {error}") from error
+        return etree.fromstring(data, parser, base_url=str(path))
     except etree.XMLSyntaxError as error:
         raise LayoutFileError(f"{path.name} is not well-formed XML: {error}") from error
 
@@ -51,9 +55,14 @@ def descendants(element: etree._Element, name: str) -> Iterator[etree._Element]:
 
 
 def points_of(text: str | None) -> Points:
-    """``"x,y x,y …"`` (PAGE, ALTO 4) or ``"x y x y …"`` (older ALTO): pairs of numbers."""
-    numbers = [float(n) for n in _NUMBER.findall(text or "")]
-    return list(zip(numbers[0::2], numbers[1::2], strict=False))
+    """``"x,y x,y …"`` (PAGE, ALTO 4) or ``"x y x y …"`` (older ALTO): pairs of numbers. Anything else is
+    refused rather than read around (skipping one ``NaN`` would pair every later x with a y)."""
+    tokens = [token for token in re.split(r"[\s,]+", text or "") if token]
+    if any(not _NUMBER.fullmatch(token) for token in tokens) or len(tokens) % 2:
+        shown = (text or "").strip()
+        raise LayoutFileError(f"the points “{shown[:60]}{'…' if len(shown) > 60 else ''}” are not pairs of numbers")
+    numbers = [float(token) for token in tokens]
+    return list(zip(numbers[0::2], numbers[1::2], strict=True))
 
 
 def page_points(points: Points) -> str:
