@@ -84,6 +84,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     if result.results and named_paths_failed:
         print("marginalia: error: none of the given paths exists", file=sys.stderr)
         return EXIT_FAILED
+    if result.of(Outcome.FAILED) and not result.of(Outcome.IMPORTED) and not result.of(Outcome.DUPLICATE):
+        print("marginalia: error: nothing could be imported (the reasons are listed above)", file=sys.stderr)
+        return EXIT_FAILED
     if not result.results:
         print("marginalia: nothing to import: the given folders hold no files", file=sys.stderr)
     return EXIT_OK

@@ -77,13 +77,13 @@ def cmd_download(args: argparse.Namespace) -> int:
 
     with progress_bar("Downloading") as bar:
         installed = download_model(args.model, ModelStore(), progress=bar)
-    print(f"Installed {args.model} ({installed.size / 1e6:,.1f} MB, verified) in {installed.folder}")
+    print(f"Installed {args.model} ({installed.size / 1e6:,.1f} MB; {installed.how_checked()}) in {installed.folder}")
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     installed = ModelStore().import_files(args.model, [Path(p) for p in args.paths], link=args.link)
-    print(f"Installed {args.model} from local files ({installed.size / 1e6:,.1f} MB, verified) "
+    print(f"Installed {args.model} from local files ({installed.size / 1e6:,.1f} MB; {installed.how_checked()}) "
           f"in {installed.folder}")
     return 0
 

@@ -13,7 +13,9 @@ path and sha256 so that a moved folder can be relinked.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -29,6 +31,7 @@ from engine.jobs import CancelToken, describe_duration
 from engine.paths import DB_FILENAME
 from engine.store.database import (BUSY_TIMEOUT_MS, SCHEMA_HEAD, current_revision, is_busy_error, is_read_only_error, open_engine,
                                    open_read_only_engine, session_factory, upgrade_to_head)
+from engine.store.integrity import ProjectDamagedError, check_problems, damaged_error, is_damage_error, keep_daily_copy
 from engine.store.schema import ProjectInfo
 
 # How long a writer waits for another process before giving up (it says so while it waits).
@@ -50,6 +53,7 @@ class Project:
         self._sessions: sessionmaker[Session] = session_factory(engine)
         # Told (from the waiting thread) when a write has to wait for another process.
         self.on_waiting: Callable[[str], None] | None = None
+        self._damage: ProjectDamagedError | None = None  # once found, every later session is refused
 
     # -- opening -----------------------------------------------------------------
 
@@ -64,7 +68,7 @@ class Project:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ProjectError(f"Cannot create the project folder {folder}: {error.strerror}.") from error
-        project = cls._connect(folder)
+        project = cls._connect(folder, new=True)
         with project.unit_of_work() as session:
             session.add(ProjectInfo(name=name or folder.name))
         return project
@@ -98,17 +102,27 @@ class Project:
         return cls(folder, engine, read_only=True)
 
     @classmethod
-    def _connect(cls, folder: Path) -> Project:
+    def _connect(cls, folder: Path, *, new: bool = False) -> Project:
         db_path = folder / DB_FILENAME
         engine = open_engine(db_path)
         try:
             upgrade_to_head(engine, db_path)
-        except SQLAlchemyDatabaseError as error:
+            if not new:
+                keep_daily_copy(engine, db_path)
+        except (SQLAlchemyDatabaseError, sqlite3.DatabaseError) as error:
             engine.dispose()
-            raise ProjectError(
-                f"The project database {db_path} cannot be read ({error.orig}). "
-                "It may be damaged; it was not changed."
-            ) from error
+            if is_busy_error(error):
+                raise ProjectBusyError(
+                    f"Another Marginalia process is changing the project in {folder} (an upgrade, perhaps) and "
+                    "did not finish in time; try again in a moment. Nothing was changed.") from error
+            if is_damage_error(error):
+                checking = open_engine(db_path)
+                try:
+                    raise damaged_error(db_path, check_problems(checking)) from error
+                finally:
+                    checking.dispose()
+            raise ProjectError(f"The project database {db_path} cannot be read "
+                               f"({getattr(error, 'orig', error)}); it was not changed.") from error
         except Exception:
             engine.dispose()
             raise
@@ -165,17 +179,35 @@ class Project:
         if self.read_only:
             raise self._read_only_error()
 
+    def check_intact(self) -> None:
+        """SQLite's quick check, before a long import or export: a damaged database is said to be damaged
+        (:mod:`engine.store.integrity`) rather than read around or written into."""
+        if self._damage is not None:
+            raise self._damage
+        found = check_problems(self._engine)
+        if found:
+            self._damage = damaged_error(self.db_path, found)
+            raise self._damage
+
     @contextmanager
     def _session(self, cancel: CancelToken | None, *, immediate: bool) -> Iterator[Session]:
+        if self._damage is not None:
+            raise self._damage
         session = self._sessions()
         try:
             if immediate:
                 self._begin_immediate(session, cancel)
             yield session
             session.commit()
-        except OperationalError as error:
-            session.rollback()
-            raise self._plain(error) from error
+        except SQLAlchemyDatabaseError as error:
+            with contextlib.suppress(SQLAlchemyDatabaseError):
+                session.rollback()
+            if is_damage_error(error):
+                self._damage = damaged_error(self.db_path, check_problems(self._engine))
+                raise self._damage from error
+            if isinstance(error, OperationalError):
+                raise self._plain(error) from error
+            raise
         except BaseException:
             session.rollback()
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -356,11 +357,14 @@ class MainWindow(QMainWindow):
     def close_project(self) -> None:
         if self.project is None:
             return
-        self.metadata.flush()
         self.loader.cancel()
-        ctx = self.labelling.ctx
-        if ctx is not None and ctx.session_id is not None:
-            end_session(self.project, ctx.session_id)
+        try:
+            self.metadata.flush()
+            ctx = self.labelling.ctx
+            if ctx is not None and ctx.session_id is not None:
+                end_session(self.project, ctx.session_id)
+        except MarginaliaError as error:  # a damaged or vanished project: it still closes, and says why
+            logging.getLogger(__name__).warning("closing %s: %s", self.project.folder, error)
         self.labelling.attach(None)
         if self.read_only_note is not None:
             self.notifications.dismiss(self.read_only_note)

@@ -26,7 +26,7 @@ from engine.models.download import download_model
 from engine.models.precision import describe as describe_precision
 from engine.models.precision import set_policy
 from engine.models.runtime import available_devices
-from engine.models.store import ModelStore
+from engine.models.store import InstalledModel, ModelStore
 from gui.notifications import NotificationArea
 from gui.settings import MODEL_DEVICES, AppSettings
 from gui.workers import JobRunner
@@ -203,8 +203,8 @@ class ModelsDialog(QDialog):
         self._show_problem(None, "")
         self.refresh()
 
-        def finished(_installed: object) -> None:
-            self._notes.info(f"{spec.name} is installed and verified.")
+        def finished(installed: InstalledModel) -> None:
+            self._notes.info(f"{spec.name} is installed; {installed.how_checked()}.")
 
         job = self._jobs.submit(f"Downloading {spec.name}",
                                 lambda progress, cancel: download_model(spec.id, self.store, progress=progress,
@@ -235,7 +235,8 @@ class ModelsDialog(QDialog):
             return
         job = self._jobs.submit(f"Importing {spec.name}",
                                 lambda progress, cancel: self.store.import_files(spec.id, paths, cancel=cancel),
-                                lambda _installed: self._notes.info(f"{spec.name} is installed and verified."),
+                                lambda installed: self._notes.info(f"{spec.name} is installed; "
+                                                                   f"{installed.how_checked()}."),
                                 background=True)
         job.ended.connect(self.refresh)
 

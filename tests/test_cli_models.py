@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import os
 import subprocess
 import sys
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from engine.models.catalogue import CATALOGUE, get_spec
+from cli_runner import run_cli
 from tests.modelkit.fake_hub import FakeHub
+from tests.modelkit.weights_files import weights_file_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,7 +24,7 @@ def env(tmp_path: Path):
     hub = FakeHub().start()
     spec = get_spec("dinov2-reg-small")
     for file in spec.files:
-        hub.add(spec.source.repo_id, file.filename, os.urandom(200_000) if file.filename.endswith(".safetensors")
+        hub.add(spec.source.repo_id, file.filename, weights_file_bytes(file.filename, 200_000) if file.filename.endswith(".safetensors")
                 else b"{}")
     yield {**os.environ, "HF_ENDPOINT": hub.endpoint, "MARGINALIA_MODELS": str(tmp_path / "models")}
     hub.stop()
@@ -35,10 +38,10 @@ def models(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 def test_download_list_info_remove(env: dict[str, str], tmp_path: Path) -> None:
     downloaded = models(env, "download", "dinov2-reg-small")
     assert downloaded.returncode == 0, downloaded.stderr
-    assert "verified" in downloaded.stdout
+    assert "verified against its published checksums" in downloaded.stdout
     listed = json.loads(models(env, "list", "--json").stdout)
     row = next(m for m in listed["models"] if m["id"] == "dinov2-reg-small")
-    assert row["installed"] and row["installed_size"] == 200_004
+    assert row["installed"] and row["installed_size"] == len(weights_file_bytes("model.safetensors", 200_000)) + 4
     assert len(listed["models"]) == len(CATALOGUE)
     info = models(env, "info", "dinov2-reg-small").stdout
     assert "hf://facebook/dinov2-with-registers-small@main" in info
@@ -55,3 +58,20 @@ def test_errors_are_one_line(env: dict[str, str], tmp_path: Path) -> None:
     assert missing.returncode == 1 and "does not exist" in missing.stderr
     not_installed = models(env, "remove", "clip-vit-b-32")
     assert not_installed.returncode == 1 and "not installed" in not_installed.stderr
+
+
+def test_a_padded_pickle_of_the_right_size_is_refused_and_verified_is_said_only_when_it_is(
+        tmp_path: Path, tiny_models) -> None:
+    env = {**os.environ, "MARGINALIA_MODELS": str(tmp_path / "models")}
+    spec = get_spec("sam-vit-b")
+    padded = tmp_path / spec.weights_file
+    padded.write_bytes(pickle.dumps({"weights": [0.5] * 4}))
+    os.truncate(padded, spec.source.file.size)  # zeros up to the published size (sparse: no 375 MB written)
+    refused = run_cli("models", "import", "sam-vit-b", str(padded), env=env)
+    assert refused.returncode == 1 and "verified" not in refused.stdout
+    assert "not a readable weights file" in refused.stderr and "Nothing was installed" in refused.stderr
+    assert not (tmp_path / "models" / "sam-vit-b").exists()
+    checkpoint = tiny_models("hi-sam-vit-b") / "hi_sam_b.pth"  # hi-sam: the catalogue has no checksum for it
+    accepted = run_cli("models", "import", "hi-sam-vit-b", str(checkpoint), env=env)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "verified" not in accepted.stdout and "its contents were checked" in accepted.stdout

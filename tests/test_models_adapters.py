@@ -9,6 +9,7 @@ that wrong or dangerous files are refused with a clear message.
 from __future__ import annotations
 
 import pickle
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from engine.models.catalogue import get_spec
 from engine.models.download import download_model
 from engine.models.runtime import DeviceChoice, ModelManager
 from engine.models.service import ModelService
+from engine.models.store import VerificationError
 from tests.modelkit.fake_hub import FakeHub
 from tests.modelkit.tiny import TINY_CLIP_ARCHITECTURE, tiny_spec
 
@@ -174,7 +176,11 @@ def test_a_checkpoint_that_would_run_code_is_refused_unexecuted(model_store, tmp
     marker = tmp_path / "payload-ran"
     bad = tmp_path / "sam_vit_b_01ec64.pth"
     torch.save({"image_encoder.pos_embed": torch.zeros(1), "trap": _Payload(marker)}, bad)
-    model_store.import_files(tiny_spec("sam-vit-b"), [bad])  # checksums pass: the file is what was given
+    with pytest.raises(VerificationError, match="would run code"):  # the import looks inside, safely
+        model_store.import_files(tiny_spec("sam-vit-b"), [bad])
+    assert not marker.exists() and model_store.get("sam-vit-b") is None
+    installed = model_store.add_tiny("sam-vit-b")
+    shutil.copyfile(bad, installed.path("sam_vit_b_01ec64.pth"))  # changed on disk since its install
     with pytest.raises(NotAWeightsFile, match="would run code"):
         _service(model_store).run("sam-vit-b", lambda n: n)
     assert not marker.exists()
@@ -186,13 +192,17 @@ def test_the_wrong_checkpoint_for_a_model_is_a_clear_error(model_store, tiny_mod
     clip_weights = read_state_dict(tiny_models("clip-vit-b-32") / "open_clip_model.safetensors")
     wrong = tmp_path / "sam_vit_b_01ec64.pth"
     torch.save(clip_weights, wrong)
-    model_store.import_files(tiny_spec("sam-vit-b"), [wrong])
+    model_store.import_files(tiny_spec("sam-vit-b"), [wrong])  # a sound checkpoint, of another model
     with pytest.raises(NotAWeightsFile, match="not a Segment Anything checkpoint"):
         _service(model_store).run("sam-vit-b", lambda n: n)
+    model_store.remove("sam-vit-b")
     damaged = tmp_path / "damaged" / "open_clip_model.safetensors"
     damaged.parent.mkdir()
     damaged.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{not json")
-    model_store.import_files(tiny_spec("clip-vit-b-32"), [damaged])
+    with pytest.raises(VerificationError, match="not a readable safetensors file"):
+        model_store.import_files(tiny_spec("clip-vit-b-32"), [damaged])
+    installed = model_store.add_tiny("clip-vit-b-32")
+    shutil.copyfile(damaged, installed.path("open_clip_model.safetensors"))  # damaged on disk since
     with pytest.raises(NotAWeightsFile, match="not a readable safetensors file"):
         _service(model_store).run("clip-vit-b-32", lambda n: n)
 

@@ -13,9 +13,9 @@ from engine.errors import JobCancelled
 from engine.jobs import CancelToken, JobProgress
 from engine.models.catalogue import CATALOGUE, ModelFile, UrlSource, get_spec
 from engine.models.download import DownloadError, download_model
-from engine.models.adapters.weights import NotAWeightsFile
 from engine.models.store import ModelStore, VerificationError
 from tests.modelkit.fake_hub import FakeHub
+from tests.modelkit.weights_files import weights_file_bytes
 
 DINO = "dinov2-reg-small"  # a real catalogue entry: three files from facebook/dinov2-with-registers-small
 
@@ -29,7 +29,8 @@ def _serve(hub: FakeHub, model_id: str, weights: int = 400_000) -> dict[str, byt
     spec = get_spec(model_id)
     contents = {}
     for file in spec.files:
-        data = os.urandom(weights) if file.filename.endswith((".safetensors", ".bin")) else b'{"k": 1}'
+        data = weights_file_bytes(file.filename, weights) if file.filename.endswith((".safetensors", ".bin")) \
+            else b'{"k": 1}'
         hub.add(spec.source.repo_id, file.filename, data)
         contents[file.filename] = data
     return contents
@@ -142,13 +143,13 @@ def test_imports_are_verified_like_downloads(store: ModelStore, tmp_path: Path, 
     noise = tmp_path / "noise" / "hi_sam_b.pth"
     noise.parent.mkdir()
     noise.write_bytes(os.urandom(5000))
-    with pytest.raises(NotAWeightsFile, match="not a readable weights file"):  # its adapter looks inside
+    with pytest.raises(VerificationError, match="not a readable weights file"):  # what it holds is looked at
         store.import_files("hi-sam-vit-b", [noise])
     assert store.get("hi-sam-vit-b") is None
 
 
 def test_url_sources_resume_partial_files(hub: FakeHub, store: ModelStore) -> None:
-    data = os.urandom(700_000)
+    data = weights_file_bytes("sam_vit_b_01ec64.pth", 700_000)
     hub.add("", "checkpoints/sam_vit_b_01ec64.pth", data)
     spec = replace(get_spec("sam-vit-b"), source=UrlSource(
         f"{hub.endpoint}/checkpoints/sam_vit_b_01ec64.pth", ModelFile("sam_vit_b_01ec64.pth", len(data))))

@@ -85,7 +85,7 @@ def test_a_damaged_database_gives_a_clear_error_and_is_not_changed(tmp_path: Pat
     folder.mkdir()
     (folder / "project.sqlite").write_bytes(b"this is not a database" * 100)
     before = _sha(folder / "project.sqlite")
-    with pytest.raises(ProjectError, match="cannot be read"):
+    with pytest.raises(ProjectError, match="is damaged .*file is not a database.* restore the project folder"):
         Project.open(folder)
     assert _sha(folder / "project.sqlite") == before
 

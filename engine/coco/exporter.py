@@ -60,6 +60,7 @@ def export_coco(
     are written, or with ``overwrite`` files an earlier export wrote (:mod:`engine.export_files`).
     """
     out = Path(os.path.abspath(out))
+    project.check_intact()
     statuses = [AnnotationStatus.ACCEPTED]
     if include_proposals:
         statuses.append(AnnotationStatus.PROPOSED)

@@ -98,6 +98,8 @@ def import_coco(
     cancel: CancelToken | None = None, batch_size: int = BATCH_SIZE,
 ) -> CocoImportReport:
     path = Path(path)
+    project.require_writable()
+    project.check_intact()
     data = load_dataset(path)
     outcome = CocoImportReport()
     annotations = data.get("annotations", [])

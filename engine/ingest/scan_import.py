@@ -17,6 +17,7 @@ from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISDIR, S_ISFIFO, S_ISREG
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -62,6 +63,7 @@ def import_scans(
 ) -> ImportReport:
     """Import every image found in ``paths`` (files or folders, recursively)."""
     project.require_writable()  # before any file is looked at
+    project.check_intact()
     candidates, problems = collect(list(paths))
     outcome = ImportReport(results=list(problems))
     total = len(candidates)
@@ -106,6 +108,10 @@ def _start(candidate: Candidate, seen_hashes: set[str], pool: Executor, thumbnai
     path = candidate.path
     try:
         stat = path.stat()
+        if not S_ISREG(stat.st_mode) and not S_ISDIR(stat.st_mode):
+            # Reading a pipe would wait for a writer for ever; a device may never end.
+            kind = "a pipe" if S_ISFIFO(stat.st_mode) else "a device or socket"
+            return _Pending(candidate, FileResult(path, Outcome.FAILED, f"this is {kind}, not a file"))
         if stat.st_size == 0:
             return _Pending(candidate, FileResult(path, Outcome.FAILED, "the file is empty (0 bytes)"))
         head = read_head(path)

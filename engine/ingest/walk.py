@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -90,4 +91,10 @@ def _walk_folder(folder: Path) -> tuple[list[Path], list[FileResult]]:
 
 def _broken_link(path: Path) -> FileResult:
     target = os.readlink(path)
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return FileResult(_absolute(path), Outcome.FAILED,
+                              f"a link that leads back to itself (through {target}), so to no file")
     return FileResult(_absolute(path), Outcome.FAILED, f"broken link: its target {target} does not exist")

@@ -86,6 +86,8 @@ def import_layout_files(project: Project, files: list[Path], fmt: str, *, image_
     while the others are imported. ``fmt``: "page", "alto", or "any" (each file's own, from its content)."""
     if image_id is not None and len(files) != 1:
         raise MarginaliaError("A page can be named for one file only; import the others without naming it.")
+    project.require_writable()
+    project.check_intact()
     rows = list_images(project)
     report = LayoutFilesReport()
     for path in files:
@@ -169,6 +171,7 @@ def export_layouts(project: Project, folder: Path, fmt: str, *, include_proposal
     with the reason (the file could not name its scan)."""
     layout_format = FORMATS[fmt]
     folder = Path(os.path.abspath(folder))
+    project.check_intact()
     rows = list_images(project, image_ids)
     report = LayoutExport(folder)
     writable = []

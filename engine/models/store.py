@@ -22,6 +22,7 @@ from pathlib import Path
 
 from engine.errors import MarginaliaError
 from engine.fileio import sha256_file, write_atomically
+from engine.models.file_checks import ContentError, describe_contents
 from engine.jobs import CancelToken
 from engine.models.catalogue import ModelFile, ModelSpec, get_spec
 from engine.paths import user_data_dir
@@ -49,6 +50,17 @@ class InstalledModel:
     @property
     def size(self) -> int:
         return sum(int(entry["size"]) for entry in self.files.values())  # type: ignore[call-overload]
+
+    @property
+    def verified(self) -> bool:
+        """Every file matched a published checksum (the catalogue's or the hub's), not only its size."""
+        return all(entry.get("checksum_matched") is True for entry in self.files.values())
+
+    def how_checked(self) -> str:
+        """For the curator: "verified" only when it is."""
+        if self.verified:
+            return "verified against its published checksums"
+        return "its contents were checked (no published checksum exists to compare it with)"
 
     def path(self, filename: str) -> Path:
         return self.folder / filename
@@ -119,7 +131,11 @@ class ModelStore:
             raise VerificationError(
                 f"{expected.filename} failed its checksum (sha256 {actual[:12]}… instead of "
                 f"{wanted[:12]}…); it is damaged or not the published file. Nothing was installed.")
-        return {"size": size, "sha256": actual}
+        try:
+            contents = describe_contents(path)
+        except ContentError as error:
+            raise VerificationError(f"{error} Nothing was installed.") from error
+        return {"size": size, "sha256": actual, "checksum_matched": wanted is not None, "contents": contents}
 
     def install(self, spec: ModelSpec, staging: Path, entries: dict[str, dict[str, object]],
                 source: str) -> InstalledModel:

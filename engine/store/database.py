@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,10 +166,10 @@ def upgrade_to_head(engine: Engine, db_path: Path) -> None:
     try:
         _run_migrations(engine)
     except Exception as error:
-        if backup is None:
-            raise
+        if backup is None or is_busy_error(error):
+            raise  # another process's lock: the upgrade's transaction changed nothing
         engine.dispose()
-        _copy_database(backup, db_path)
+        copy_database(backup, db_path)
         raise ProjectError(
             f"Upgrading the project failed ({error}); it was restored unchanged from {backup.name}."
         ) from error
@@ -211,21 +212,34 @@ def _backup(engine: Engine, db_path: Path, revision: str) -> Path:
     engine.dispose()
     if not backup_path.exists():
         try:
-            _copy_database(db_path, backup_path)
+            copy_database(db_path, backup_path)
         except sqlite3.Error as error:
             backup_path.unlink(missing_ok=True)
+            if is_busy_error(error):
+                raise  # another process is writing: said as such by the caller
             raise ProjectError(f"Could not back up the project before upgrading it: {error}") from error
     return backup_path
 
 
-def _copy_database(source_path: Path, target_path: Path) -> None:
-    """A consistent copy through SQLite's backup API (WAL contents included)."""
-    source = sqlite3.connect(source_path)
+def copy_database(source_path: Path, target_path: Path, *, wait_s: float | None = None) -> None:
+    """A consistent copy through SQLite's backup API (WAL contents included). Python's backup retries a
+    locked file for ever; this one gives up after ``wait_s`` (default: the busy timeout) with
+    ``sqlite3.OperationalError("database is locked")``."""
+    wait_s = BUSY_TIMEOUT_MS / 1000 if wait_s is None else wait_s
+    deadline = time.monotonic() + wait_s
+
+    def give_up_when_late(_status: int, _remaining: int, _total: int) -> None:
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked (the copy waited too long for another process)")
+
+    source = sqlite3.connect(source_path, timeout=wait_s)
     try:
-        target = sqlite3.connect(target_path)
+        target = sqlite3.connect(target_path, timeout=wait_s)
         try:
-            source.backup(target)
+            source.backup(target, pages=256, progress=give_up_when_late)
         finally:
             target.close()
     finally:
         source.close()
+
+

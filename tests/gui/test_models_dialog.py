@@ -13,6 +13,7 @@ from engine.models.catalogue import get_spec
 from engine.models.store import ModelStore
 from gui.models_dialog import ModelsDialog
 from tests.modelkit.fake_hub import FakeHub
+from tests.modelkit.weights_files import weights_file_bytes
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def hub(monkeypatch: pytest.MonkeyPatch):
     spec = get_spec("dino-vits16")
     for file in spec.files:
         server.add(spec.source.repo_id, file.filename,
-                   os.urandom(300_000) if file.filename.endswith(".bin") else b"{}")
+                   weights_file_bytes(file.filename, 300_000) if file.filename.endswith(".bin") else b"{}")
     yield server
     server.stop()
 
@@ -42,8 +43,9 @@ def test_download_with_progress_then_remove(qtbot, window, hub: FakeHub, tmp_pat
     dialog.download_button.click()
     qtbot.waitUntil(lambda: store.get("dino-vits16") is not None
                     and "installed" in dialog.table.item(dialog.table.currentRow(), 4).text(), timeout=20_000)
-    assert progress and progress[-1].done == progress[-1].total == 300_004
-    assert any("installed and verified" in n.label.text() for n in window.notifications.notifications())
+    assert progress and progress[-1].done == progress[-1].total == sum(len(data) for data in hub.files.values())
+    assert any("installed; verified against its published checksums" in n.label.text()
+               for n in window.notifications.notifications())
     dialog.select("dino-vits16")
     assert dialog.remove_button.isEnabled() and not dialog.download_button.isEnabled()
     dialog.remove_button.click()

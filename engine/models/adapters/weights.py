@@ -34,10 +34,18 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         except (SafetensorError, OSError, ValueError) as error:
             raise NotAWeightsFile(f"{path.name} is not a readable safetensors file ({error}).") from error
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as error:
+            if "mmap" not in str(error):
+                raise
+            loaded = torch.load(path, map_location="cpu", weights_only=True)  # a legacy (pre-zip) checkpoint
     except pickle.UnpicklingError as error:
-        raise NotAWeightsFile(f"{path.name} contains more than weights (it would run code when opened), "
-                              "so Marginalia refuses it. Use the publisher's file.") from error
+        if "global" in str(error).lower():  # it names a function or class to import: code that would run
+            raise NotAWeightsFile(f"{path.name} contains more than weights (it would run code when opened), "
+                                  "so Marginalia refuses it. Use the publisher's file.") from error
+        raise NotAWeightsFile(f"{path.name} is not a readable weights file (damaged, or a file of another "
+                              "kind).") from error
     except (RuntimeError, OSError, EOFError, ValueError) as error:
         raise NotAWeightsFile(f"{path.name} is not a readable weights file ({error}).") from error
     for wrapper in ("state_dict", "model"):  # training checkpoints wrap the weights (beside optimizer state)
