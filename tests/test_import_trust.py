@@ -45,10 +45,10 @@ def _alto(path: Path, block: str, size: tuple[int, int] = (300, 180)) -> Path:
     return path
 
 
-def _pages(project: Project, folder: Path, names: list[str]) -> None:
+def _pages(project: Project, folder: Path, names: list[str], first: int = 0) -> None:
     """300×180 pages, each its own content (the same bytes twice would be one page)."""
     folder.mkdir(exist_ok=True)
-    for number, name in enumerate(names):
+    for number, name in enumerate(names, start=first):
         page = samples.gradient_rgb(300, 180)
         page.putpixel((number, 0), (255, 0, 255))
         page.save(folder / f"{name}.png")
@@ -185,3 +185,29 @@ def test_pipes_and_devices_are_refused_at_once(project: Project, tmp_path: Path)
         run = run_cli(*args)  # before: blocked for ever, or read until memory ran out
         assert run.returncode == 1 and ("is a pipe, not a file" in run.stdout + run.stderr
                                         or "is a device, not a file" in run.stdout + run.stderr), run
+
+
+@posix_only
+def test_messages_name_what_is_wrong_in_plain_words(project: Project, tmp_path: Path) -> None:
+    """Pipes and link loops among scans, ambiguous pages with their folders, the exit status of an import
+    that imported nothing."""
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    os.mkfifo(odd / "pipe.png")
+    (odd / "loop.png").symlink_to(odd / "loop.png")
+    run = run_cli("import", str(project.folder), str(odd / "pipe.png"), str(odd / "loop.png"))
+    assert run.returncode == 1 and "nothing could be imported" in run.stderr
+    assert "this is a pipe, not a file" in run.stdout and "a link that leads back to itself" in run.stdout
+    assert "empty (0 bytes)" not in run.stdout and "broken link" not in run.stdout
+    for number, book in enumerate(("book-a", "book-b")):  # the same name in two folders, different pages
+        _pages(project, tmp_path / book, ["folio"], first=number)
+    coco = tmp_path / "ambiguous.json"
+    coco.write_text(json.dumps({"images": [{"id": 1, "file_name": "folio.png", "width": 300, "height": 180}],
+                                "categories": [{"id": 1, "name": "Initial"}],
+                                "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 9, 9]}]}))
+    said = run_cli("import-coco", str(project.folder), str(coco)).stdout
+    assert "\\n" not in said and "candidate:" not in said
+    assert str(tmp_path / "book-a" / "folio.png") in said and str(tmp_path / "book-b" / "folio.png") in said
+    page = _page_xml(tmp_path / "folio.page.xml", ["10,10 100,10 100,50 10,50"])
+    (_, reason), = import_layout_files(project, [page], "page").refused
+    assert str(tmp_path / "book-a" / "folio.png") in reason and str(tmp_path / "book-b" / "folio.png") in reason

@@ -193,7 +193,8 @@ def _match_images(matcher: ImageMatcher, entries: list[Any], per_image: Counter[
         count = per_image.get(entry["id"], 0)
         found = matcher.match(entry, page)
         if found.image is None:
-            candidates = f" (candidates: {'; '.join(found.candidates)})" if found.candidates else ""
+            candidates = (f" (candidates: {'; '.join(displayable(c) for c in found.candidates)})"
+                          if found.candidates else "")
             outcome.skip(f"{label} {found.reason}; its {count} annotation(s) were skipped{candidates}", count)
             continue
         image = found.image
