@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -112,8 +113,7 @@ class ExportFiles:
             self._written[key] = source_sha256
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f".{target.name}.partial")
-        partial.unlink(missing_ok=True)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.partial")  # a name no one else has
         try:
             if link:
                 try:

@@ -36,6 +36,7 @@ def models(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_download_list_info_remove(env: dict[str, str], tmp_path: Path) -> None:
+    """Seconds: five fresh processes of the command line (the hub client reads its address at import)."""
     downloaded = models(env, "download", "dinov2-reg-small")
     assert downloaded.returncode == 0, downloaded.stderr
     assert "verified against its published checksums" in downloaded.stdout
