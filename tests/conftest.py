@@ -30,6 +30,17 @@ def shared_servers(request: pytest.FixtureRequest):
     return SharedServers(run_folder(request.config))
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # In a worker of `--dist loadgroup`, a grouped test's id must carry its group, or xdist spreads the group
+    # over the workers without a word (it did under pytest 9: the benches each warmed up twice).
+    if getattr(session.config.option, "loadgroup", False):
+        lost = [item.nodeid for item in session.items
+                if item.get_closest_marker("xdist_group") and "@" not in item.nodeid.rsplit("]", 1)[-1]]
+        if lost:
+            raise pytest.UsageError(f"pytest-xdist did not group {len(lost)} test(s) (for example {lost[0]}): "
+                                    f"pytest {pytest.__version__} and this xdist do not work together.")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     # The run's controller (the only process when xdist is off) stops the servers once every worker is done.
     factory = getattr(config, "_tmp_path_factory", None)

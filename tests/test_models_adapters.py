@@ -234,3 +234,15 @@ def test_gpu_models_run_in_half_precision(model_store) -> None:
     assert network.dtype in (torch.float16, torch.bfloat16)
     assert next(network.model.parameters()).dtype == network.dtype
     assert network.encode_texts(["map"]).dtype == torch.float32
+
+
+def test_any_damaged_checkpoint_is_refused_in_plain_words(tmp_path: Path) -> None:
+    """Random bytes fail torch's readers in many ways (struct, index, key, decode errors); each is one refusal."""
+    import random
+
+    for seed in range(60):
+        rng = random.Random(seed)
+        damaged = tmp_path / "model.pth"
+        damaged.write_bytes(rng.randbytes(rng.choice([10, 100, 5000, 70_000])))
+        with pytest.raises(NotAWeightsFile, match="is not a readable weights file"):
+            read_state_dict(damaged)

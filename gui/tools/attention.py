@@ -19,7 +19,7 @@ import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor, QImage, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPathItem, QGraphicsPixmapItem,
-                               QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QWidget)
+                               QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QToolButton, QWidget)
 
 from gui.canvas.tools import SelectTool
 from gui.tools.scope import pages_in_scope, scope_box
@@ -56,8 +56,15 @@ class AttentionOptions(QWidget):
         self.mass = _slider(5, 95, 60, "Outline the patches holding this share of the attention (the DINO paper: "
                                        "60 %)")
         self.mass_value = QLabel("60 %")
-        self.show_map = QPushButton("Show Map")
-        self.show_map.setCheckable(True)
+        # One state for the button and the Tools menu: the action (two synchronised states once re-checked each
+        # other for ever when the model was missing, opening a hint each round).
+        self.show_map_action = QAction("Show &Attention Map", self)
+        self.show_map_action.setCheckable(True)
+        self.show_map_action.setStatusTip("Show what a DINO model attends to on the page, as a layer (the "
+                                          "Attention tool's map)")
+        self.show_map_action.setIconText("Show Map")  # what the button says; the menu says the whole
+        self.show_map = QToolButton()
+        self.show_map.setDefaultAction(self.show_map_action)
         self.save = QPushButton("Save PNG…")
         self.save.setToolTip("Save the map shown as a PNG, over the page (in grey) or alone")
         self.scope = scope_box()
@@ -116,7 +123,7 @@ class AttentionController:
         self.outline: QGraphicsPathItem | None = None
         self.computed = 0  # maps asked of the model or the cache (a slider move asks for none)
         self._pending: Any = None  # the map being read for a page the curator may already have left
-        self.options.show_map.toggled.connect(self._toggled)
+        self.options.show_map_action.toggled.connect(self._toggled)
         self.options.model.currentIndexChanged.connect(lambda _i: self.refresh())
         for signal in (self.options.view.currentIndexChanged, self.options.head.currentIndexChanged):
             signal.connect(lambda _i: self.draw())
@@ -138,13 +145,13 @@ class AttentionController:
         """Show the open page's map (cached maps come at once; others are computed in a job)."""
         project, image_id = self.context.project(), self.context.labelling.image_id
         model_id = self.options.model.currentData()
-        if not self.options.show_map.isChecked() or project is None or image_id is None:
+        if not self.options.show_map_action.isChecked() or project is None or image_id is None:
             return
         if self.shown_for == (image_id, model_id) and self.attention is not None:
             self.draw()
             return
         if not self.context.model_ready(model_id, "The attention map"):
-            self.options.show_map.setChecked(False)
+            self.options.show_map_action.setChecked(False)
             return
         row = self.context.pages.model.row_for(image_id)
         if row is None:
@@ -161,7 +168,7 @@ class AttentionController:
                                  announce_cancel=False)
 
     def _arrived(self, image_id: int, model_id: str, attention: Any) -> None:
-        if image_id != self.context.labelling.image_id or not self.options.show_map.isChecked():
+        if image_id != self.context.labelling.image_id or not self.options.show_map_action.isChecked():
             return  # the curator moved on, or hid the map
         self.attention, self.shown_for = attention, (image_id, model_id)
         self.options.set_heads(len(attention.heads))
@@ -324,18 +331,13 @@ class AttentionPlugin:
         self.controller = AttentionController(context)
 
     def offer(self) -> ToolOffer:
-        toggle = QAction("Show &Attention Map", self.controller.options)
-        toggle.setCheckable(True)
-        toggle.setStatusTip("Show what a DINO model attends to on the page, as a layer (the Attention tool's map)")
-        button = self.controller.options.show_map
-        toggle.toggled.connect(button.setChecked)
-        button.toggled.connect(toggle.setChecked)
         return ToolOffer(palette=[PaletteEntry(self.controller.tool, "Attention &Heat Map", "H", "attention")],
-                         options=self.controller.options, menu=[("attention-layer", toggle)])
+                         options=self.controller.options,
+                         menu=[("attention-layer", self.controller.options.show_map_action)])
 
     def project_closed(self) -> None:
         self.controller.attention = self.controller.shown_for = None
-        self.controller.options.show_map.setChecked(False)
+        self.controller.options.show_map_action.setChecked(False)
 
 
 def create(context: ToolContext) -> AttentionPlugin:

@@ -50,12 +50,25 @@ class ToolContext:
     project_opened: SignalInstance
     open_models: Callable[[str | None], object]  # the Models dialog, with a model selected
     parent: QWidget  # the owner of dialogs and message boxes
+    hinted: set[tuple[str, str]] = field(default_factory=set)  # (tool, model) pairs whose hint was shown
 
     def model_ready(self, model_id: str, tool: str) -> bool:
-        """``True`` when the model is installed; otherwise a hint offers the Models dialog and the tool waits."""
-        from gui.model_hint import hint_for_missing_model  # noqa: PLC0415 - the models code loads on demand
+        """``True`` when the model is installed; otherwise the tool waits, and the curator is told once per tool
+        and model in a hint that offers the Models dialog (later, in a line among the notifications): a toggle
+        or a key held down must never open window after window."""
+        from engine.models.catalogue import get_spec  # noqa: PLC0415 - the models code loads on demand
+        from gui.model_hint import hint_for_missing_model, missing_models  # noqa: PLC0415
 
-        return hint_for_missing_model(self.parent, self.models().store, model_id, tool, self.open_models) is None
+        store = self.models().store
+        if not missing_models(store, model_id):
+            return True
+        if (tool, model_id) in self.hinted:
+            self.notifications.info(f"{tool} waits for {get_spec(model_id).name}, which is not installed: "
+                                    "Tools ▸ Models… installs it.")
+            return False
+        self.hinted.add((tool, model_id))
+        hint_for_missing_model(self.parent, store, model_id, tool, self.open_models)
+        return False
 
     def curator(self) -> str:
         """Who is working: the name stored with what a tool proposes."""

@@ -91,3 +91,31 @@ def test_the_attention_layer_follows_its_sliders_live_and_proposes_regions(qtbot
     window.actions_by_name["attention-layer"].trigger()  # Tools ▸ Show Attention Map: hidden again
     assert not tool.options.show_map.isChecked()
     assert tool.layer is None and tool.options.legend.text() == ""
+
+
+def test_show_map_without_a_model_hints_once_and_never_loops(qtbot, window, scans_project: Path) -> None:
+    """Issue 27, 1: the button and the menu action were two states that re-checked each other for ever, each
+    round opening another "A model is needed" window."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    def hints() -> list[QMessageBox]:
+        return [w for w in QApplication.topLevelWidgets()
+                if isinstance(w, QMessageBox) and w.isVisible() and w.windowTitle() == "A model is needed"]
+
+    open_and_wait(qtbot, window, scans_project)
+    tool = window.tools["attention"].controller
+    qtbot.keyClick(window.canvas, Qt.Key.Key_H)
+    qtbot.waitUntil(tool.options.isVisible, timeout=3000)
+    qtbot.mouseClick(tool.options.show_map, Qt.MouseButton.LeftButton)
+    qtbot.wait(200)
+    assert len(hints()) == 1
+    assert not tool.options.show_map.isChecked() and not window.actions_by_name["attention-layer"].isChecked()
+    window.actions_by_name["attention-layer"].trigger()  # Tools ▸ Show Attention Map, the hint still open
+    qtbot.mouseClick(tool.options.show_map, Qt.MouseButton.LeftButton)
+    qtbot.wait(200)
+    assert len(hints()) == 1 and not tool.options.show_map.isChecked()
+    said = [n.label.text() for n in window.notifications.notifications()]
+    assert any("The attention map waits for" in text and "Tools ▸ Models" in text for text in said)
+    for box in hints():
+        box.close()
+    assert window.isEnabled() and tool.layer is None

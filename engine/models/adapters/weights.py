@@ -46,8 +46,9 @@ def read_state_dict(path: Path) -> dict[str, Any]:
                                   "so Marginalia refuses it. Use the publisher's file.") from error
         raise NotAWeightsFile(f"{path.name} is not a readable weights file (damaged, or a file of another "
                               "kind).") from error
-    except (RuntimeError, OSError, EOFError, ValueError) as error:
-        raise NotAWeightsFile(f"{path.name} is not a readable weights file ({error}).") from error
+    except Exception as error:  # noqa: BLE001 - damaged bytes fail torch's readers in many ways (struct, index…)
+        raise NotAWeightsFile(f"{path.name} is not a readable weights file (damaged, or a file of another "
+                              "kind).") from error
     for wrapper in ("state_dict", "model"):  # training checkpoints wrap the weights (beside optimizer state)
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
             loaded = loaded[wrapper]
