@@ -59,7 +59,7 @@ def _display(path: Path) -> str:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    with Project.create(Path(args.project), name=args.name) as project:
+    with Project.create(Path(args.project), name=args.name, empty_folder_only=True) as project:
         print(f"Created project '{project.name}' in {project.folder}")
     return EXIT_OK
 

@@ -47,7 +47,8 @@ def _describe(model_id: str, store: ModelStore) -> dict[str, object]:
     installed = store.get(model_id)
     source = spec.source
     where = (f"hf://{source.repo_id}@{source.revision}" if isinstance(source, HubSource)
-             else source.url if isinstance(source, UrlSource) else "import by hand")
+             else source.url if isinstance(source, UrlSource)
+             else f"import by hand ('marginalia models import {spec.id} FILE'): get {source.where_to_get_it}")
     return {"id": spec.id, "name": spec.name, "task": spec.task, "family": spec.family,
             "installed": installed is not None, "download_size": spec.download_size,
             "installed_size": installed.size if installed else None, "licence": spec.licence,

@@ -40,6 +40,17 @@ _WAIT_STEP_MS = 500
 WAITING_MESSAGE = "Waiting for another Marginalia process that is writing to this project…"
 
 
+# What an operating system leaves in any folder: not a reason to call the folder full.
+_LITTER = frozenset({".ds_store", "thumbs.db", "desktop.ini", ".directory", ".localized"})
+
+
+def _contents(folder: Path) -> list[str]:
+    try:
+        return sorted(entry.name for entry in folder.iterdir() if entry.name.lower() not in _LITTER)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 class Project:
     """An open project. Hand out short sessions with :meth:`unit_of_work`.
 
@@ -58,12 +69,19 @@ class Project:
     # -- opening -----------------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: Path, name: str | None = None) -> Project:
+    def create(cls, folder: Path, name: str | None = None, *, empty_folder_only: bool = False) -> Project:
+        """A new project in ``folder``; ``empty_folder_only`` (what a curator's New Project asks) refuses a folder
+        that already holds files, rather than mixing a project into them."""
         folder = Path(folder).expanduser().resolve()
         if (folder / DB_FILENAME).exists():
             raise ProjectError(f"A project already exists in {folder}.")
         if folder.exists() and not folder.is_dir():
             raise ProjectError(f"{folder} is a file, not a folder.")
+        others = _contents(folder) if empty_folder_only else []
+        if others:
+            raise ProjectError(
+                f"{folder} is not empty (it holds {len(others)} file(s) or folder(s), such as {others[0]}). A project "
+                "goes in an empty folder, or a new one: choose another, or make a new folder inside this one.")
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:

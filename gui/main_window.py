@@ -318,19 +318,23 @@ class MainWindow(QMainWindow):
                          opened)
 
     def ask_open_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a Marginalia project")
+        folder = QFileDialog.getExistingDirectory(self, "Open a Marginalia project",
+                                                  str(self.settings.start_folder("projects")))
         if folder:
+            self.settings.remember_folder("projects", Path(folder).parent)
             self.open_project(Path(folder))
 
     def ask_new_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new project")
+        folder = QFileDialog.getExistingDirectory(self, "Choose an empty folder for the new project",
+                                                  str(self.settings.start_folder("projects")))
         if not folder:
             return
+        self.settings.remember_folder("projects", Path(folder).parent)
         name, ok = QInputDialog.getText(self, "New project", "Project name:", text=Path(folder).name)
         if not ok:
             return
         try:
-            project = Project.create(Path(folder), name=name.strip() or None)
+            project = Project.create(Path(folder), name=name.strip() or None, empty_folder_only=True)
         except MarginaliaError as error:
             self.notifications.error(str(error))
             return

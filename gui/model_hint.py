@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from engine.models.catalogue import get_spec
+from engine.models.catalogue import UserSuppliedSource, get_spec
 from engine.models.store import ModelStore
 
 if TYPE_CHECKING:
@@ -58,10 +58,16 @@ def hint_for_missing_model(parent: QWidget, store: ModelStore, model_id: str, to
     spec = get_spec(model_id)
     box = QMessageBox(QMessageBox.Icon.Information, "A model is needed",
                       f"{tool} uses {spec.name}, which is not installed on this computer yet.", parent=parent)
-    box.setInformativeText(
-        f"It is a one-time download of about {spec.download_size / 1e6:,.0f} MB ({spec.licence} licence), "
-        "shared by all your projects. The model then runs here; your scans never leave this computer. "
-        "Sites without internet can import the files instead.")
+    if isinstance(spec.source, UserSuppliedSource):
+        box.setInformativeText(
+            f"Marginalia cannot download it for you (there is no dependable download): get "
+            f"{spec.source.where_to_get_it}. Then open Models…, choose {spec.name} and Import from file…. "
+            "The model then runs here; your scans never leave this computer.")
+    else:
+        box.setInformativeText(
+            f"It is a one-time download of about {spec.download_size / 1e6:,.0f} MB ({spec.licence} licence), "
+            "shared by all your projects. The model then runs here; your scans never leave this computer. "
+            "Sites without internet can import the files instead.")
     open_button = box.addButton("Open Models…", QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(open_button)

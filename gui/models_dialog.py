@@ -76,6 +76,12 @@ class ModelsDialog(QDialog):
         problem_row.addWidget(self.problem_import)
         self.problem.hide()
         self.problem_import.hide()
+        # Where a model that is not downloaded comes from, in plain sight (a disabled button's tip may not show).
+        self.where_to_get = QLabel()
+        self.where_to_get.setObjectName("models-where-to-get")
+        self.where_to_get.setWordWrap(True)
+        self.where_to_get.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.where_to_get.hide()
         layout = QVBoxLayout(self)
         where = QLabel(f"Models are shared by all projects and kept in {store.root} (to keep them elsewhere, "
                        "such as a shared drive, start Marginalia with MARGINALIA_MODELS set to that folder). "
@@ -86,6 +92,7 @@ class ModelsDialog(QDialog):
         layout.addWidget(where)
         layout.addWidget(self.table, 1)
         layout.addLayout(buttons)
+        layout.addWidget(self.where_to_get)
         layout.addLayout(problem_row)
         if settings is not None:
             layout.addLayout(self._device_row(settings))
@@ -164,7 +171,8 @@ class ModelsDialog(QDialog):
         for row, spec in enumerate(self.specs):
             status = ("downloading…" if spec.id in self._downloading
                       else "installed" if spec.id in installed
-                      else "import by hand" if isinstance(spec.source, UserSuppliedSource) else "available")
+                      else "not installed: import by hand" if isinstance(spec.source, UserSuppliedSource)
+                      else "not installed")
             cells = (spec.name, spec.task, f"{spec.download_size / 1e6:,.0f} MB", spec.licence, status)
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -188,10 +196,13 @@ class ModelsDialog(QDialog):
         downloadable = spec is not None and not isinstance(spec.source, UserSuppliedSource)
         self.download_button.setEnabled(downloadable and not installed and not busy)
         if spec is not None and not downloadable:
-            self.download_button.setToolTip(f"No dependable download: get it from {spec.source.where_to_get_it}, "
-                                            "then use Import from file…")
+            where = f"No dependable download: get {spec.source.where_to_get_it}; then use Import from file…"
+            self.download_button.setToolTip(where)
+            self.where_to_get.setText(f"{spec.name}: {where}")
         else:
             self.download_button.setToolTip("")
+            self.where_to_get.setText("")
+        self.where_to_get.setVisible(bool(self.where_to_get.text()))
         self.import_button.setEnabled(spec is not None and not busy)
         self.remove_button.setEnabled(installed and not busy)
 

@@ -76,3 +76,7 @@ def test_a_padded_pickle_of_the_right_size_is_refused_and_verified_is_said_only_
     accepted = run_cli("models", "import", "hi-sam-vit-b", str(checkpoint), env=env)
     assert accepted.returncode == 0, accepted.stderr
     assert "verified" not in accepted.stdout and "its contents were checked" in accepted.stdout
+    info = run_cli("models", "info", "sam-vit-l", env=env).stdout
+    assert "dl.fbaipublicfiles.com" in info or "https://" in info
+    by_hand = run_cli("models", "info", "hi-sam-vit-l", env=env).stdout  # issue 27, 3: says where to get it
+    assert "models import hi-sam-vit-l FILE" in by_hand and "github.com/ymy-k/Hi-SAM" in by_hand

@@ -5,6 +5,7 @@ open more than one window, or leave the window unusable (issue 27)."""
 from __future__ import annotations
 
 import faulthandler
+from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
@@ -72,3 +73,30 @@ def test_every_action_survives_the_demo_without_models_and_no_project(qtbot, win
         faulthandler.cancel_dump_traceback_later()
     assert len(with_demo) >= 30 and len(without) >= 20, (len(with_demo), len(without))
     assert {"export-coco", "import-coco", "attention-layer"} <= set(with_demo)
+
+
+def test_new_project_wants_an_empty_folder_and_starts_in_the_curators_folders(qtbot, window, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """Issue 27, 4: a folder of unrelated files is refused, in the app and on the command line, and the folder
+    dialogs never open in the program's own folder."""
+    from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+    from cli_runner import run_cli
+
+    busy = tmp_path / "letters"
+    busy.mkdir()
+    (busy / "letter.txt").write_text("Dear …")
+    asked: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory",
+                        lambda parent, title, start="", *rest: asked.append(start) or str(busy))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *args, **kwargs: ("Letters", True))
+    window.actions_by_name["new"].trigger()
+    assert window.project is None
+    said = [n.label.text() for n in window.notifications.notifications()]
+    assert any("is not empty" in text and "letter.txt" in text for text in said)
+    assert not (busy / "project.sqlite").exists()
+    assert asked and Path(asked[0]).is_dir() and Path(asked[0]) != Path.cwd()
+    run = run_cli("new", str(busy))
+    assert run.returncode == 1 and "is not empty" in run.stderr
+    fresh = run_cli("new", str(tmp_path / "fresh"))
+    assert fresh.returncode == 0 and (tmp_path / "fresh" / "project.sqlite").is_file()

@@ -60,7 +60,12 @@ def test_import_from_a_file(qtbot, window, tmp_path: Path, tiny_models) -> None:
     checkpoint.write_bytes((tiny_models("hi-sam-vit-b") / "hi_sam_b.pth").read_bytes())
     dialog.select("hi-sam-vit-b")
     assert not dialog.download_button.isEnabled() and "Hi-SAM" in dialog.download_button.toolTip()
-    assert dialog.table.item(dialog.table.currentRow(), 4).text() == "import by hand"
+    assert dialog.table.item(dialog.table.currentRow(), 4).text() == "not installed: import by hand"
+    assert dialog.where_to_get.isVisibleTo(dialog) and "github.com/ymy-k/Hi-SAM" in dialog.where_to_get.text()
+    dialog.select("dino-vits16")
+    assert dialog.table.item(dialog.table.currentRow(), 4).text() == "not installed"  # not "available"
+    assert not dialog.where_to_get.isVisibleTo(dialog)
+    dialog.select("hi-sam-vit-b")
     dialog.import_selected([checkpoint])
     qtbot.waitUntil(lambda: store.get("hi-sam-vit-b") is not None, timeout=10_000)
     assert store.get("hi-sam-vit-b").path("hi_sam_b.pth").read_bytes() == checkpoint.read_bytes()
@@ -90,6 +95,10 @@ def test_a_tool_needing_a_missing_model_offers_the_models_dialog(qtbot, window, 
 
         store.import_files(tiny_spec(model_id), [tiny_models(model_id)])
     assert hint_for_missing_model(window, store, "clip-xlmr-b-32", "Search", opened.append) is None
+    by_hand = hint_for_missing_model(window, store, "hi-sam-vit-b", "Find text", opened.append)
+    assert by_hand is not None and "download of about" not in by_hand.informativeText()  # issue 27, 3
+    assert "cannot download it" in by_hand.informativeText() and "github.com/ymy-k/Hi-SAM" in by_hand.informativeText()
+    by_hand.close()
 
 
 def test_the_device_setting_is_kept_and_used_for_the_next_load(qtbot, window, tmp_path: Path) -> None:
