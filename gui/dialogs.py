@@ -96,7 +96,8 @@ class ShortcutsDialog(QDialog):
         extra = QLabel("On the canvas: the wheel zooms; the middle button or Space+drag pans. Polygon: click "
                        "points, double-click or Enter to close, Backspace removes the last point. Shift+click "
                        "a point of a selected shape deletes it. SAM: click to add, right-click or Alt+click to "
-                       "take away, drag for a box. Brush and eraser: [ and ] change the size.")
+                       "take away, drag for a box; Enter keeps the mask shown, Esc drops it, Tab shows another "
+                       "candidate. Brush and eraser: [ and ] change the size.")
         extra.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(table)

@@ -247,6 +247,7 @@ class SamController(QObject):
             self.segmentation = None
             self._pending = None
             self.tool.show_mask(None, (0, 0))
+            self.context.show_status(self._hint(), 5000)  # the preview's keys no longer apply
             return
         if self.embedding is None:
             self._pending = prompt
@@ -286,8 +287,9 @@ class SamController(QObject):
         frame = segmentation.embedding.frame
         self.tool.show_mask(segmentation.preview_mask(), (frame.page_width, frame.page_height))
         confidence = min(1.0, max(0.0, segmentation.score))
-        self.context.show_status(f"SAM's confidence: {confidence:.0%} · Enter accepts · Tab shows another candidate",
-                                 8000)
+        # It stays while the preview does: the preview is kept only if the curator knows how to keep it.
+        self.context.show_status(f"SAM's confidence: {confidence:.0%} · Enter keeps this mask · Esc drops it · Tab "
+                                 "shows another candidate", 0)
         self.mask_shown.emit()
 
     def next_candidate(self) -> None:
@@ -325,6 +327,7 @@ class SamController(QObject):
         self.refining, self._refine_previous = None, None  # the next object starts afresh
         self.tool.clear()
         self.segmentation = None
+        self.context.show_status(self._hint(), 5000)
         self.context.jobs.submit("Saving the mask", trace, traced)
 
     # -- whole pages and projects ------------------------------------------------------------

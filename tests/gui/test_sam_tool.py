@@ -56,9 +56,11 @@ def test_click_shows_a_mask_and_enter_saves_it(qtbot, window, scans_project: Pat
     with qtbot.waitSignal(_sam(window).mask_shown, timeout=20_000):
         _click(qtbot, window, page.width * 0.7, page.height * 0.8, Qt.MouseButton.RightButton)  # exclude
     assert [label for _, _, label in _sam(window).tool.points] == [1, 0]
+    assert "Enter keeps this mask" in window.statusBar().currentMessage()  # issue 27, 7: how to keep it, said
     expected_index = _sam(window).segmentation.index
     qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: len(_sam_annotations(window)) == 1, timeout=20_000)
+    assert "Enter keeps this mask" not in window.statusBar().currentMessage()  # and not after it is kept
     saved = _sam_annotations(window)[0]
     assert saved.source_kind == SourceKind.MODEL and saved.status == AnnotationStatus.ACCEPTED
     assert saved.rle is not None and saved.rle["size"] == [page.height, page.width]
