@@ -76,7 +76,7 @@ class FileActions:
         self.last_import = report
         plain = all(result.outcome is Outcome.IMPORTED for result in report.results)
         if plain:
-            self._notes.info(f"{report.summary()}. File ▸ Last Import Report lists them.")
+            self._notes.result(report.summary(), actions=[("Show report", self.show_import_report)])
         else:
             (self._notes.warning if report.of(Outcome.FAILED) else self._notes.info)(report.summary())
             self.show_import_report()
@@ -116,7 +116,7 @@ class FileActions:
             details = "\n".join(f"• {p}" for p in (report.problems + report.corrections)[:6])
             self._notes.warning(f"{report.summary()}\n{details}")
         else:
-            self._notes.info(report.summary())
+            self._notes.result(report.summary())
 
     def ask_export_coco(self, include_proposals: bool = False) -> None:
         project = self._require_project()
@@ -141,7 +141,7 @@ class FileActions:
                 self._exported, background=True)
 
     def _exported(self, summary: ExportSummary) -> None:
-        self._notes.info(f"Exported {summary.annotations} annotation(s) on {summary.images} page(s) "
+        self._notes.result(f"Exported {summary.annotations} annotation(s) on {summary.images} page(s) "
                          f"to {displayable(summary.path)}; file names are relative to "
                          f"{displayable(summary.images_root)}")
 

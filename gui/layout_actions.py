@@ -53,7 +53,7 @@ class LayoutActions:
             details = "\n".join(f"• {displayable(path.name)}: {reason}" for path, reason in refused[:5])
             self._notes.warning(f"{report.summary()}\n{details}")  # type: ignore[attr-defined]
         else:
-            self._notes.info(report.summary())  # type: ignore[attr-defined]
+            self._notes.result(report.summary())  # type: ignore[attr-defined]
 
     def ask_export(self, fmt: str) -> None:
         project = self._project()
@@ -74,4 +74,4 @@ class LayoutActions:
 
         self._jobs.submit("Exporting page layouts",
                           lambda progress, cancel: export_layouts(project, folder, fmt, overwrite=True),
-                          lambda done: self._notes.info(done.summary()), background=True)
+                          lambda done: self._notes.result(done.summary()), background=True)

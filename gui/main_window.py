@@ -342,6 +342,7 @@ class MainWindow(QMainWindow):
 
     def _attach(self, project: Project) -> None:
         self.close_project()
+        self.notifications.clear()  # what was said of the previous project no longer applies
         self.project = project
         project.on_waiting = self.waiting_for_project.emit
         session_id = None if project.read_only else start_session(project, self.curator)

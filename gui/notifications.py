@@ -1,4 +1,7 @@
-"""Non-modal messages at the top of the window: errors stay until dismissed, news fades."""
+"""Non-modal messages at the top of the window: errors and results stay until dismissed, news fades.
+
+A *result* is what came of work the curator asked for (an import, an export, a Find): it stays until they
+have read it, since a count that vanishes after six seconds ("0 paragraphs") is a result lost."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ _STYLES = {
     "error": "background:#FDECEA; border:1px solid #E0A39B; color:#611A15;",
     "warning": "background:#FFF4E5; border:1px solid #E8C38E; color:#663C00;",
     "info": "background:#E8F1FB; border:1px solid #A9C7EA; color:#0B3C6E;",
+    "result": "background:#E8F1FB; border:1px solid #A9C7EA; color:#0B3C6E;",
 }
 _INFO_SECONDS = 6
 NoteAction = tuple[str, Callable[[], object]]  # a button's text, and what it does (the note then closes)
@@ -73,6 +77,15 @@ class NotificationArea(QWidget):
 
     def info(self, text: str, actions: Sequence[NoteAction] = ()) -> Notification:
         return self.show_message("info", text, actions)
+
+    def result(self, text: str, actions: Sequence[NoteAction] = ()) -> Notification:
+        """What came of the curator's own request: it stays until dismissed."""
+        return self.show_message("result", text, actions)
+
+    def clear(self) -> None:
+        """Another project opened: what was said of the previous one no longer applies."""
+        for note in self.notifications():
+            note.deleteLater()
 
     @staticmethod
     def dismiss(note: Notification) -> None:

@@ -321,7 +321,7 @@ class AttentionController:
     def _proposed(self, project: Any, report: Any) -> None:
         if project is self.context.project():
             self.context.announce_annotations_changed()
-            self.context.notifications.info(f"Attention: {report.summary()}.")
+            self.context.notifications.result(f"Attention: {report.summary()}.")
 
 
 class AttentionPlugin:

@@ -198,7 +198,7 @@ class FindController:
         if project is not self.context.project():
             return
         self._changed()
-        self.context.notifications.info(f"Find by description: {report.summary()}.")
+        self.context.notifications.result(f"Find by description: {report.summary()}.")
 
     def _ended(self) -> None:
         self.running = False

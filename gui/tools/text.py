@@ -103,7 +103,7 @@ class TextController:
         if project is not self.context.project():
             return
         self.context.announce_annotations_changed()
-        self.context.notifications.info(f"Find text: {report.summary()}.")
+        self.context.notifications.result(f"Find text: {report.summary()}.")
 
     def _ended(self) -> None:
         self.running = False
