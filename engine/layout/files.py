@@ -46,10 +46,19 @@ FORMATS = {
 }
 
 
+class AmbiguousPageError(MarginaliaError):
+    """Several pages fit a layout file; the curator names one (``candidates``: their page ids)."""
+
+    def __init__(self, message: str, candidates: list[int]) -> None:
+        super().__init__(message)
+        self.candidates = candidates
+
+
 @dataclass
 class LayoutFilesReport:
     imported: list[tuple[Path, LayoutImport, list[str]]] = field(default_factory=list)
     refused: list[tuple[Path, str]] = field(default_factory=list)
+    ambiguous: dict[Path, list[int]] = field(default_factory=dict)  # refused files that a page choice settles
 
     def summary(self) -> str:
         regions = sum(done.regions for _, done, _ in self.imported)
@@ -99,6 +108,8 @@ def import_layout_files(project: Project, files: list[Path], fmt: str, *, image_
                                  replace=replace)
         except (MarginaliaError, GeometryError) as error:  # this file only: the others are still read
             report.refused.append((path, str(error)))
+            if isinstance(error, AmbiguousPageError):
+                report.ambiguous[path] = error.candidates
             continue
         report.imported.append((path, done, layout.notes + done.notes))
     return report
@@ -126,8 +137,8 @@ def page_for(path: Path, layout: PageLayout, rows: list[ImageRow]) -> ImageRow:
     if len(candidates) > 1:
         listed = ", ".join(f"{row.id}: {displayable(row.path)}"
                            + (f" page {row.page_number}" if row.page_count > 1 else "") for row in candidates[:6])
-        raise MarginaliaError(f"{path.name} could belong to {len(candidates)} pages ({listed}); nothing was "
-                              "imported. Name the page to put it on.")
+        raise AmbiguousPageError(f"{path.name} could belong to {len(candidates)} pages ({listed}); nothing was "
+                                 "imported. Name the page to put it on.", [row.id for row in candidates])
     return candidates[0]
 
 
