@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 class LayoutActions:
     def __init__(self, parent: QWidget, jobs: JobRunner, notifications: NotificationArea, settings: AppSettings,
                  project: Callable[[], Project | None], changed: Callable[[], None],
-                 open_page: Callable[[], int | None] = lambda: None) -> None:
+                 open_page: Callable[[], int | None] = lambda: None,
+                 show_page: Callable[[int], object] = lambda image_id: None) -> None:
         self._parent, self._jobs, self._notes, self._settings = parent, jobs, notifications, settings
-        self._project, self._changed, self._open_page = project, changed, open_page
+        self._project, self._changed, self._open_page, self._show_page = project, changed, open_page, show_page
 
     def ask_import(self) -> None:
         if self._project() is None:
@@ -53,6 +54,9 @@ class LayoutActions:
 
     def _imported(self, report: LayoutFilesReport) -> None:
         self._changed()
+        pages = {done.image_id for _, done, _ in report.imported}
+        if len(pages) == 1:  # one page's layout: show that page, not whichever was open
+            self._show_page(pages.pop())
         if report.refused:
             details = "\n".join(f"• {displayable(path.name)}: {reason}" for path, reason in report.refused[:5])
             # A file several pages fit is one choice away from imported: the choice is offered, not only named.

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.categories import add_category
+from engine.annotations import delete_annotations
 from engine.detection.detect import DetectOptions, PhrasePrompt, detect
 from engine.detection.raw import PageOutput, RawCache, refilter
 from engine.detection.tiling import Tiling
@@ -358,3 +359,18 @@ class _Counting:
 
     def __getattr__(self, name: str):  # noqa: ANN204
         return getattr(self._network, name)
+
+
+def test_a_crowded_page_gets_its_best_boxes_and_the_report_says_how_many_were_left_out(setup, monkeypatch) -> None:
+    """Issue 27, 12: one Find put 7,988 proposals on a page; the limit keeps the best and says so."""
+    project, service, pages, prompts = setup
+    everything = detect(project, service, MODEL, pages[:1], prompts, LOW, creator="Ada")
+    scores = sorted((a.score for a in _proposals(project)), reverse=True)
+    assert everything.proposed > 4 and everything.left_out == 0
+    delete_annotations(project, [annotation.id for annotation in _proposals(project)])
+    monkeypatch.setattr("engine.detection.detect.MAX_PROPOSALS_PER_PAGE", 4)
+    capped = detect(project, service, MODEL, pages[:1], prompts, LOW, creator="Ada")  # from the cache
+    kept = sorted((a.score for a in _proposals(project)), reverse=True)
+    assert capped.proposed == 4 and capped.left_out == everything.proposed - 4 and capped.crowded_pages == 1
+    assert kept == pytest.approx(scores[:4], abs=1e-4)  # the best ones
+    assert "the best 4 of each were proposed" in capped.summary() and "higher box threshold" in capped.summary()

@@ -38,6 +38,9 @@ from engine.store.schema import Annotation
 from engine.store.types import AnnotationStatus, SourceKind
 
 SAME_BOX = 0.9  # IoU above which a box is the one proposed before
+# At most this many proposals of one run on one page, the best first: thousands (a low threshold, a phrase
+# like "letter") bury a page that no one can review; the report says how many were left out, and why.
+MAX_PROPOSALS_PER_PAGE = 500
 CACHE_FOLDER = "detection"
 
 
@@ -62,10 +65,17 @@ class DetectReport:
     proposed: int = 0
     already_proposed: int = 0  # boxes found again, proposed before (or rejected before): not added
     run_id: int | None = None
+    left_out: int = 0  # weaker boxes beyond the per-page limit
+    crowded_pages: int = 0
 
     def summary(self) -> str:
-        return (f"{self.proposed} new proposal(s) on {self.pages} page(s) ({self.already_proposed} found again and "
+        text = (f"{self.proposed} new proposal(s) on {self.pages} page(s) ({self.already_proposed} found again and "
                 f"left as they were; the model ran on {self.model_runs} page(s), the others were read from the cache)")
+        if self.left_out:
+            text += (f". On {self.crowded_pages} page(s) more than {MAX_PROPOSALS_PER_PAGE} boxes passed the "
+                     f"threshold: the best {MAX_PROPOSALS_PER_PAGE} of each were proposed, {self.left_out} weaker "
+                     "one(s) left out; a higher box threshold or a more specific phrase finds fewer, better ones")
+        return text
 
 
 def detect(project: Project, service: ModelService, model_id: str, image_ids: list[int], prompts: list[PhrasePrompt],
@@ -123,6 +133,10 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
                 report.model_runs += len(group)
                 output = computed.pop(index)
             found = merge(refilter(output, options.box_threshold, options.text_threshold), output.views)
+            if len(found) > MAX_PROPOSALS_PER_PAGE:
+                report.left_out += len(found) - MAX_PROPOSALS_PER_PAGE
+                report.crowded_pages += 1
+                found = sorted(found, key=lambda item: item.score, reverse=True)[:MAX_PROPOSALS_PER_PAGE]
             added, again = _propose(project, row, found, prompts, model_id, checkpoint, run.id, creator,
                                     _masks(refine, row, cancel) if refine is not None else None)
             report.pages += 1

@@ -54,3 +54,5 @@ def test_a_file_two_pages_fit_is_imported_onto_the_page_the_curator_chooses(qtbo
     qtbot.waitUntil(lambda: len(shapes()) == 1, timeout=20_000)
     assert len(offered[0]) == 2 and all("folio.png" in item for item in offered[0])
     assert "book-b" in shapes()[0][0]
+    book_b = next(row.id for row in window.gallery.model.rows() if "book-b" in row.path)
+    qtbot.waitUntil(lambda: window.labelling.image_id == book_b, timeout=5_000)  # issue 27, 10: the page shown
