@@ -140,6 +140,7 @@ def show_about(parent: QWidget) -> None:
 
 def ask_curator_name(parent: QWidget, current: str = "") -> str | None:
     name, ok = QInputDialog.getText(
-        parent, "Your name",
-        "Your name is stored with every annotation and review you make:", text=current)
+        parent, "Welcome to Marginalia — your name",
+        "Marginalia keeps your name with every annotation and review you make, so that a collection's records "
+        "say who did what. Your name:", text=current)
     return name.strip() if ok and name.strip() else None

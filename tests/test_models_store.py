@@ -187,5 +187,6 @@ def test_offline_and_full_disk_are_named_as_such() -> None:
     except urllib.error.URLError as offline:
         text = str(network_error(spec, offline))
     assert "seems to be offline" in text and "Import from file…" in text and "Errno" not in text
+    assert "'marginalia models import'" in text and "press Download" not in text  # words for both clients
     full = str(network_error(spec, OSError(errno.ENOSPC, "No space left on device")))
     assert "the disk is full" in full and "GB free" in full and "what was downloaded so far is kept" in full

@@ -114,8 +114,8 @@ def download_model(
     except VerificationError as error:
         shutil.rmtree(staging, ignore_errors=True)  # a wrong file is never resumed
         raise VerificationError(f"{error} The download was damaged on the way or the server sent another file; "
-                                "it was removed. Press Download again for a fresh copy, or use Import from "
-                                "file… with the published files.") from error
+                                "it was removed. Download it again for a fresh copy, "
+                                f"{_IMPORT_INSTEAD.removeprefix('or ')}.") from error
     # Any other failure (a cancel included) keeps the partial files for a later resume.
 
 
@@ -141,7 +141,9 @@ def _hub_errors(spec: ModelSpec, error: Exception) -> DownloadError:
 
 _OFFLINE_SIGNS = ("name or service not known", "temporary failure in name resolution", "getaddrinfo failed",
                   "nodename nor servname", "no address associated", "name resolution", "network is unreachable")
-_IMPORT_INSTEAD = "or get the files on another computer and use Import from file…"
+# Said to the app and the command line alike: both ways of importing are named.
+_IMPORT_INSTEAD = ("or get the files on another computer and import them (Import from file… in the Models dialog, "
+                   "'marginalia models import' on the command line)")
 
 
 def network_error(spec: ModelSpec, error: BaseException, folder: Path | None = None) -> DownloadError:
@@ -152,12 +154,12 @@ def network_error(spec: ModelSpec, error: BaseException, folder: Path | None = N
         where = folder or Path.home()
         free = shutil.disk_usage(where).free if where.exists() else 0
         return DownloadError(f"{spec.name} could not be downloaded: the disk is full ({free / 2**30:.1f} GB free "
-                             f"where models are kept). Make room and press Download again; what was downloaded "
+                             f"where models are kept). Make room and download again; what was downloaded "
                              "so far is kept.")
     if any(isinstance(item, socket.gaierror) for item in chain) or any(sign in text for sign in _OFFLINE_SIGNS):
         return DownloadError(f"{spec.name} could not be downloaded: this computer seems to be offline (the "
-                             "model server's name could not be looked up). Connect to the internet and press "
-                             f"Download again — it resumes where it stopped — {_IMPORT_INSTEAD}")
+                             "model server's name could not be looked up). Connect to the internet and download "
+                             f"again — it resumes where it stopped — {_IMPORT_INSTEAD}")
     if any(isinstance(item, (TimeoutError, socket.timeout)) for item in chain) or "timed out" in text:
         return DownloadError(f"{spec.name} could not be downloaded: the model server did not answer in time. "
                              f"Try again later — the download resumes where it stopped — {_IMPORT_INSTEAD}")

@@ -33,3 +33,25 @@ def test_results_stay_news_fades_and_a_clean_import_offers_its_report(qtbot, win
     with qtbot.waitSignal(window.project_opened, timeout=10_000):
         window.open_project(tmp_path / "other")
     assert window.notifications.notifications() == []  # nothing said of the previous project remains
+
+
+def test_the_first_question_names_the_application_and_says_why_it_asks(qtbot) -> None:
+    """Issue 27, 13: the first thing a new curator saw was a bare "Your name" box."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QInputDialog
+
+    from gui.dialogs import ask_curator_name
+
+    seen: list[tuple[str, str]] = []
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QInputDialog)
+        seen.append((dialog.windowTitle(), dialog.labelText()))
+        dialog.setTextValue("Ada Lovelace")
+        dialog.accept()
+
+    QTimer.singleShot(100, answer)
+    assert ask_curator_name(None) == "Ada Lovelace"
+    title, text = seen[0]
+    assert "Marginalia" in title and "who did what" in text
