@@ -27,8 +27,9 @@ IMAGE_FILTER = ("Images and PDFs (*.jpg *.jpeg *.png *.tif *.tiff *.jp2 *.j2k *.
 class FileActions:
     def __init__(self, parent: QWidget, jobs: JobRunner, notifications: NotificationArea,
                  project: Callable[[], Project | None], on_project_changed: Callable[[], None],
-                 settings: AppSettings) -> None:
+                 settings: AppSettings, import_layouts: Callable[[list[Path]], None] = lambda paths: None) -> None:
         self._parent = parent
+        self._import_layouts = import_layouts
         self._settings = settings
         self._jobs = jobs
         self._notes = notifications
@@ -74,7 +75,12 @@ class FileActions:
     def _imported(self, report: ImportReport) -> None:
         self._changed()
         self.last_import = report
-        plain = all(result.outcome is Outcome.IMPORTED for result in report.results)
+        layouts = report.layout_files()
+        if layouts:  # PAGE/ALTO beside the scans: one click puts them on their pages
+            self._notes.result(f"{len(layouts)} PAGE XML or ALTO file(s) were among the scans.",
+                               actions=[(f"Import the {len(layouts)} layout file(s)",
+                                         lambda: self._import_layouts(layouts))])
+        plain = all(result.outcome is Outcome.IMPORTED or result.layout for result in report.results)
         if plain:
             self._notes.result(report.summary(), actions=[("Show report", self.show_import_report)])
         else:

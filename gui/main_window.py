@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
                                  lambda: None if self.project is None else self.project.folder, self)
         self.category_button = CategoryButton(self.categories)
         self.files = FileActions(self, self.jobs, self.notifications, lambda: self.project,
-                                 self.refresh_gallery, settings)
+                                 self.refresh_gallery, settings, lambda paths: self.layouts.import_files(paths))
         self.layouts = LayoutActions(self, self.jobs, self.notifications, settings, lambda: self.project,
                                      self._annotations_imported, lambda: self.labelling.image_id,
                                      lambda image_id: self.gallery.reveal(image_id))

@@ -29,6 +29,7 @@ class FileResult:
     image_format: str = ""
     image_ids: tuple[int, ...] = ()
     page_sizes: tuple[tuple[int, int], ...] = ()
+    layout: str = ""  # "PAGE XML" or "ALTO" for a layout file met among the scans (it goes on its page instead)
 
     def details(self) -> str:
         """One line: the format and page sizes of an imported file (and any note), else the reason."""
@@ -44,6 +45,10 @@ class FileResult:
 class ImportReport:
     results: list[FileResult] = field(default_factory=list)
     cancelled: bool = False
+
+    def layout_files(self) -> list[Path]:
+        """PAGE XML and ALTO files met among the scans: the pages they describe can take them."""
+        return [result.path for result in self.results if result.layout]
 
     def of(self, outcome: Outcome) -> list[FileResult]:
         return [result for result in self.results if result.outcome is outcome]

@@ -11,6 +11,7 @@ leaves the project untouched; the others go on.
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Executor, Future
@@ -137,9 +138,28 @@ def _start(candidate: Candidate, seen_hashes: set[str], pool: Executor, thumbnai
                     examined=pool.submit(examine_image, path, image_format, sha256, thumbnail_dir))
 
 
+_LAYOUT_ROOTS = ((re.compile(rb"<(?:[\w.-]+:)?PcGts\b"), "PAGE XML"), (re.compile(rb"<(?:[\w.-]+:)?alto\b"), "ALTO"))
+
+
+def _layout_kind(path: Path) -> str:
+    """"PAGE XML" or "ALTO" when the file's root element says so (within its first 4 KB), else ""."""
+    try:
+        with path.open("rb") as stream:
+            start = stream.read(4096)
+    except OSError:
+        return ""
+    return next((kind for pattern, kind in _LAYOUT_ROOTS if pattern.search(start)), "")
+
+
 def _not_an_image(candidate: Candidate, head: bytes) -> FileResult:
     what = describe_content(head)
     suffix = candidate.path.suffix.lower()
+    kind = _layout_kind(candidate.path) if head.lstrip().startswith(b"<") else ""
+    if kind:
+        command = "import-page" if kind == "PAGE XML" else "import-alto"
+        return FileResult(candidate.path, Outcome.FAILED if candidate.named else Outcome.IGNORED,
+                          f"a {kind} layout file, not a scan: Import PAGE XML or ALTO… (marginalia {command}) puts "
+                          "it on the page it describes", layout=kind)
     if suffix in IMAGE_SUFFIXES:
         return FileResult(candidate.path, Outcome.FAILED,
                           f"not an image although its name ends in {suffix}: {what}")

@@ -56,3 +56,30 @@ def test_a_file_two_pages_fit_is_imported_onto_the_page_the_curator_chooses(qtbo
     assert "book-b" in shapes()[0][0]
     book_b = next(row.id for row in window.gallery.model.rows() if "book-b" in row.path)
     qtbot.waitUntil(lambda: window.labelling.image_id == book_b, timeout=5_000)  # issue 27, 10: the page shown
+
+
+def test_layout_files_among_the_scans_are_offered_for_their_pages(qtbot, window, tmp_path: Path) -> None:
+    """Issue 27, 9: PAGE/ALTO beside the scans were "ignored — not an image", with no way on."""
+    Project.create(tmp_path / "project").close()
+    with qtbot.waitSignal(window.project_opened, timeout=10_000):
+        window.open_project(tmp_path / "project")
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    samples.gradient_rgb(300, 180).save(scans / "folio.png")
+    (scans / "folio.page.xml").write_text(PAGE, encoding="utf-8")
+    window.files.import_paths([scans])
+
+    def offers() -> list:
+        return [button for note in window.notifications.notifications() for button in note.buttons
+                if button.text() == "Import the 1 layout file(s)"]
+
+    qtbot.waitUntil(lambda: len(offers()) == 1, timeout=20_000)
+    (ignored,) = [r for r in window.files.last_import.results if r.layout]
+    assert ignored.layout == "PAGE XML" and "Import PAGE XML or ALTO" in ignored.reason
+    offers()[0].click()
+
+    def shapes() -> int:
+        with window.project.unit_of_work() as session:
+            return len(list(session.scalars(select(Annotation))))
+
+    qtbot.waitUntil(lambda: shapes() == 1, timeout=20_000)
