@@ -240,8 +240,11 @@ class ModelsDialog(QDialog):
         if spec is None:
             return
         if paths is None:
-            chosen, _ = QFileDialog.getOpenFileNames(self, f"Files of {spec.name}")
+            start = self._settings.start_folder("models") if self._settings is not None else Path.home()
+            chosen, _ = QFileDialog.getOpenFileNames(self, f"Files of {spec.name}", str(start))
             paths = [Path(p) for p in chosen]
+            if paths and self._settings is not None:
+                self._settings.remember_folder("models", paths[0].parent)
         if not paths:
             return
         job = self._jobs.submit(f"Importing {spec.name}",
