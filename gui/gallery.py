@@ -322,9 +322,13 @@ class GalleryPanel(QWidget):
         # Ctrl/Shift-click selects several pages for a tool to work on; the current one stays the open page.
         self.view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
 
+        # The category filter holds the longest names ("Any category", a curator's own): it takes the room
+        # the other two leave, and never less than "Any category" needs.
+        self.category_filter.setMinimumContentsLength(len("Any category"))
+        self.category_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         filters = QHBoxLayout()
         filters.addWidget(self.status_filter)
-        filters.addWidget(self.category_filter)
+        filters.addWidget(self.category_filter, 1)
         filters.addWidget(self.sort_order)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
