@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGridLayout, QLabel, QTreeWidget, QTreeWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QGridLayout, QHeaderView, QLabel, QStyledItemDelegate,
+                               QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from engine.annotations import AnnotationRecord
 from engine.categories import CategoryRecord
@@ -23,6 +23,16 @@ LEVEL_ROLE = Qt.ItemDataRole.UserRole + 1  # the category's name
 LEVELS = (("Text strokes", "Strokes"), ("Paragraph", "Paragraphs"), ("Line", "Lines"), ("Word", "Words"))
 
 
+class OneLineText(QStyledItemDelegate):
+    """A transcription on one line in its row: a paragraph's line breaks drew over the rows below it. The whole
+    text is in the row's tooltip and in the editor."""
+
+    def displayText(self, value: object, locale: object) -> str:  # noqa: N802 - Qt's name
+        text = super().displayText(value, locale)  # Qt has turned line breaks into U+2028 by now
+        parts = text.splitlines()  # splits at U+2028 and "\n" alike
+        return " ⏎ ".join(part.strip() for part in parts) if len(parts) > 1 else text
+
+
 class TextTreePanel(QWidget):
     def __init__(self, context: ToolContext, transcribe: Callable[[int, str], None]) -> None:
         super().__init__()
@@ -30,7 +40,14 @@ class TextTreePanel(QWidget):
         self._transcribe = transcribe
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Level", "Text", "Status"])
-        self.tree.setColumnWidth(0, 120)
+        # The text takes the room there is; level and status only what they need (a laptop's narrow dock).
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setItemDelegateForColumn(1, OneLineText(self.tree))
+        self.tree.setUniformRowHeights(True)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
@@ -93,7 +110,8 @@ class TextTreePanel(QWidget):
                 item.setData(0, ID_ROLE, record.id)
                 item.setData(0, LEVEL_ROLE, name)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-                item.setToolTip(1, "Double-click to type the transcription")
+                item.setToolTip(1, f"{record.text}\n\n(Double-click to edit)" if record.text
+                                else "Double-click to type the transcription")
                 parent.addChild(item) if isinstance(parent, QTreeWidgetItem) else parent.addTopLevelItem(item)
                 self._items[record.id] = item
                 for child in _ordered(children.get(record.id, [])):

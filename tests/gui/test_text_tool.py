@@ -59,6 +59,15 @@ def test_the_text_dock_shows_the_page_as_a_tree_and_edits_transcriptions(qtbot, 
     line = heading.child(0)
     assert line.text(0) == "Line 1" and line.text(1) == "Berliniſche Monatsſchrift."
     assert [line.child(i).text(1) for i in range(line.childCount())] == ["Berliniſche", "Monatsſchrift", "."]
+    # Issue 27, 11: a paragraph's lines show on one row (they spilled over the rows below), whole in its tooltip;
+    # the text column takes the dock's room.
+    from PySide6.QtCore import QLocale
+    from PySide6.QtWidgets import QHeaderView
+
+    delegate = panel.tree.itemDelegateForColumn(1)
+    assert delegate.displayText("Was ist\nAufklärung?", QLocale()) == "Was ist ⏎ Aufklärung?"
+    assert panel.tree.header().sectionResizeMode(1) == QHeaderView.ResizeMode.Stretch
+    assert line.toolTip(1).startswith("Berliniſche Monatsſchrift.")
 
     # A click on a line selects it and its words on the page.
     heading.setExpanded(True)
