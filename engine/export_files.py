@@ -60,7 +60,7 @@ class ExportFiles:
         self.folder = Path(os.path.abspath(folder))
         self.overwrite = overwrite
         self._protected = _project_files(project)
-        self._protected_folders = [os.path.realpath(Path(os.path.abspath(project.folder)) / "cache")]
+        self._protected_folders = [_real(Path(os.path.abspath(project.folder)) / "cache")]
         self._earlier = _read_manifest(self.folder / MANIFEST_NAME)
         self._written: dict[str, str] = {}
 
@@ -80,7 +80,7 @@ class ExportFiles:
         """Why ``target`` may not be written, and whether only because it is an earlier export's."""
         target = Path(os.path.abspath(target))
         name = displayable(target)
-        real = os.path.realpath(target)
+        real = _real(target)
         if target.name == MANIFEST_NAME:
             return f"{name} is the list of what earlier exports wrote", False
         if real in self._protected or any(real.startswith(folder + os.sep) for folder in self._protected_folders):
@@ -140,6 +140,11 @@ def _listed(problems: list[str]) -> str:
     return "; ".join(problems[:_PROBLEMS_SHOWN]) + more
 
 
+def _real(path: object) -> str:
+    """A path as the file system resolves it, compared as the file system compares (case-blind on Windows)."""
+    return os.path.normcase(os.path.realpath(path))  # type: ignore[arg-type]
+
+
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -164,12 +169,12 @@ def _project_files(project: Project) -> set[str]:
     folder = Path(os.path.abspath(project.folder))
     protected: set[str] = set()
     try:
-        protected |= {os.path.realpath(entry) for entry in folder.iterdir() if entry.name.startswith(DB_FILENAME)}
+        protected |= {_real(entry) for entry in folder.iterdir() if entry.name.startswith(DB_FILENAME)}
     except OSError:
         pass
-    protected.add(os.path.realpath(folder / DB_FILENAME))
+    protected.add(_real(folder / DB_FILENAME))
     for suffix in ("-wal", "-shm", "-journal"):
-        protected.add(os.path.realpath(folder / f"{DB_FILENAME}{suffix}"))
+        protected.add(_real(folder / f"{DB_FILENAME}{suffix}"))
     with project.unit_of_work() as session:
-        protected |= {os.path.realpath(path) for path in session.scalars(select(Image.path))}
+        protected |= {_real(path) for path in session.scalars(select(Image.path))}
     return protected

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QMenu,
-    QSizePolicy,
     QStackedWidget,
     QStyle,
     QStyledItemDelegate,
@@ -323,17 +322,9 @@ class GalleryPanel(QWidget):
         # Ctrl/Shift-click selects several pages for a tool to work on; the current one stays the open page.
         self.view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
 
-        # The category filter holds the longest names ("Any category", a curator's own): it takes the room the
-        # other two leave ("Any cate" at 1366 px when all three shared it alike), without widening the dock.
-        for combo, letters in ((self.status_filter, 9), (self.category_filter, len("Any category")),
-                               (self.sort_order, 9)):
-            combo.setMinimumContentsLength(letters)
-            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        for fixed in (self.status_filter, self.sort_order):
-            fixed.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         filters = QHBoxLayout()
         filters.addWidget(self.status_filter)
-        filters.addWidget(self.category_filter, 1)
+        filters.addWidget(self.category_filter)
         filters.addWidget(self.sort_order)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
