@@ -325,6 +325,7 @@ def test_encoding_block_by_block_equals_the_encoder_and_stops_between_blocks(ser
 
 def test_segment_everything_stops_between_batches_of_points(service, project, shared_data: Path,
                                                           tmp_path: Path) -> None:
+    """Seconds: the tiny SAM encodes a strip of a shared page, then decodes a batch of points before the stop."""
     from engine.categories import add_category
 
     page = _imported_strip(project, shared_data, tmp_path)
