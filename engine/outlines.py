@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import shapely
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from engine.coco.geometry import GeometryError, PolygonPart
@@ -82,7 +82,7 @@ def _without_repeats(points: Sequence[tuple[float, float]]) -> list[tuple[float,
 def _polygons(shape: BaseGeometry) -> list[Polygon]:
     if isinstance(shape, Polygon):
         return [shape] if shape.area > 0 else []
-    if isinstance(shape, MultiPolygon) or hasattr(shape, "geoms"):
+    if hasattr(shape, "geoms"):  # MultiPolygon, GeometryCollection
         return [polygon for member in shape.geoms for polygon in _polygons(member)]
     return []  # lines and points: no area
 

@@ -17,6 +17,8 @@ APP_NAME = "Marginalia"
 DB_FILENAME = "project.sqlite"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
+# What an operating system leaves in folders (lower case): never a scan, never a reason to call a folder full.
+OS_LITTER = frozenset({".ds_store", "thumbs.db", "desktop.ini", ".directory", ".localized"})
 
 
 def user_data_dir() -> Path:

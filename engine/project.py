@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine.errors import JobCancelled, ProjectBusyError, ProjectError, ProjectReadOnlyError
 from engine.jobs import CancelToken, describe_duration
-from engine.paths import DB_FILENAME
+from engine.paths import DB_FILENAME, OS_LITTER
 from engine.store.database import (BUSY_TIMEOUT_MS, SCHEMA_HEAD, current_revision, is_busy_error, is_read_only_error, open_engine,
                                    open_read_only_engine, session_factory, upgrade_to_head)
 from engine.store.integrity import ProjectDamagedError, check_problems, damaged_error, is_damage_error, keep_daily_copy
@@ -40,13 +40,9 @@ _WAIT_STEP_MS = 500
 WAITING_MESSAGE = "Waiting for another Marginalia process that is writing to this project…"
 
 
-# What an operating system leaves in any folder: not a reason to call the folder full.
-_LITTER = frozenset({".ds_store", "thumbs.db", "desktop.ini", ".directory", ".localized"})
-
-
 def _contents(folder: Path) -> list[str]:
     try:
-        return sorted(entry.name for entry in folder.iterdir() if entry.name.lower() not in _LITTER)
+        return sorted(entry.name for entry in folder.iterdir() if entry.name.lower() not in OS_LITTER)
     except (FileNotFoundError, NotADirectoryError):
         return []
 
@@ -128,17 +124,15 @@ class Project:
             if not new:
                 keep_daily_copy(engine, db_path)
         except (SQLAlchemyDatabaseError, sqlite3.DatabaseError) as error:
+            busy = is_busy_error(error)
+            found = check_problems(engine) if not busy and is_damage_error(error) else None
             engine.dispose()
-            if is_busy_error(error):
+            if busy:
                 raise ProjectBusyError(
                     f"Another Marginalia process is changing the project in {folder} (an upgrade, perhaps) and "
                     "did not finish in time; try again in a moment. Nothing was changed.") from error
-            if is_damage_error(error):
-                checking = open_engine(db_path)
-                try:
-                    raise damaged_error(db_path, check_problems(checking)) from error
-                finally:
-                    checking.dispose()
+            if found is not None:
+                raise damaged_error(db_path, found) from error
             raise ProjectError(f"The project database {db_path} cannot be read "
                                f"({getattr(error, 'orig', error)}); it was not changed.") from error
         except Exception:

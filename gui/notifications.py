@@ -14,8 +14,8 @@ _STYLES = {
     "error": "background:#FDECEA; border:1px solid #E0A39B; color:#611A15;",
     "warning": "background:#FFF4E5; border:1px solid #E8C38E; color:#663C00;",
     "info": "background:#E8F1FB; border:1px solid #A9C7EA; color:#0B3C6E;",
-    "result": "background:#E8F1FB; border:1px solid #A9C7EA; color:#0B3C6E;",
 }
+_STYLES["result"] = _STYLES["info"]  # a result looks like news; it only stays
 _INFO_SECONDS = 6
 NoteAction = tuple[str, Callable[[], object]]  # a button's text, and what it does (the note then closes)
 

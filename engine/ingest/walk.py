@@ -9,12 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.ingest.report import FileResult, Outcome
-from engine.paths import DB_FILENAME
+from engine.paths import DB_FILENAME, OS_LITTER
 
 # Operating-system litter that is never worth a line in a report.
-_LITTER = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
-
-
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A file to examine. ``named`` is true when the curator named it directly."""
@@ -78,7 +75,7 @@ def _walk_folder(folder: Path) -> tuple[list[Path], list[FileResult]]:
             continue
         dirs[:] = [name for name in dirs if not name.startswith(".")]
         for name in files:
-            if name.startswith(".") or name.lower() in _LITTER:
+            if name.startswith(".") or name.lower() in OS_LITTER:
                 continue
             path = Path(root) / name
             if path.is_symlink() and not path.exists():
