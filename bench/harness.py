@@ -15,16 +15,17 @@ import resource
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from engine.models.catalogue import get_spec  # noqa: E402
-from engine.models.store import ModelStore  # noqa: E402
-from tests.modelkit.tiny import tiny_spec, write_full_size, write_tiny  # noqa: E402
+if TYPE_CHECKING:
+    from engine.models.store import ModelStore
 
+# The model libraries are imported where a store is built, not here: a decoding worker process (started with
+# "spawn") imports the bench script again, and would spend seconds importing torch for nothing.
 CACHE = Path(tempfile.gettempdir()) / "marginalia-bench-models"
 
 
@@ -38,6 +39,10 @@ def devices(requested: str = "auto") -> list[str]:
 
 def full_size_store(model_ids: list[str], root: Path = CACHE) -> ModelStore:
     """A model store holding full-size random-weight models (built once, kept between runs)."""
+    from engine.models.catalogue import get_spec
+    from engine.models.store import ModelStore
+    from tests.modelkit.tiny import tiny_spec, write_full_size
+
     store = ModelStore(root / "store")
     for model_id in model_ids:
         for needed in (*get_spec(model_id).requires, model_id):
@@ -57,6 +62,10 @@ def bench_store(model_ids: list[str], smoke: bool) -> ModelStore:
     """Full-size random-weight models, or with ``smoke`` tiny ones (same formats, same loading code)."""
     if not smoke:
         return full_size_store(model_ids)
+    from engine.models.catalogue import get_spec
+    from engine.models.store import ModelStore
+    from tests.modelkit.tiny import tiny_spec, write_tiny
+
     root = Path(tempfile.mkdtemp(prefix="marginalia-bench-smoke-"))
     store = ModelStore(root / "store")
     for model_id in model_ids:

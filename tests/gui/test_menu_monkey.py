@@ -44,8 +44,9 @@ def _round(qtbot, window, dismisser: Dismisser) -> list[str]:
             continue
         dismisser.opened.clear()
         action.trigger()  # a modal dialog is dismissed from inside its own event loop, by the timer
-        qtbot.wait(40)  # what opens a moment later (a hint after a check, a job's first report)
+        QApplication.processEvents()  # what the action posted for later (a job started on the next turn)
         assert window.jobs.wait(15_000), f"{name}: a job still runs after 15 s"
+        qtbot.wait(15)  # what opens a moment later (a hint after a check, a job's report, a timer of 0)
         QApplication.processEvents()
         dismisser.sweep()
         assert len(dismisser.opened) <= 1, f"{name} opened {sorted(dismisser.opened.values())}"
