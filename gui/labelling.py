@@ -19,7 +19,7 @@ from engine.imaging.thumbnails import thumbnail_path
 from engine.inventory import list_images
 from engine.sessions import session_counts
 from engine.store.types import AnnotationStatus
-from gui.canvas.shapes import PreparedShape
+from gui.canvas.shape_layer import LayerContents
 from gui.canvas.view import ImageCanvas
 from gui.commands import (
     CreateAnnotation,
@@ -162,7 +162,7 @@ class LabellingController:
         self._loader.cancel()  # frees the previous page before the canvas drops it
         thumb = QImage(str(thumbnail_path(self.ctx.project.thumbnail_dir, row.sha256, row.page_index)))
         page = self.views.canvas.show_page(f"{row.sha256}:{row.page_index}", row.width, row.height, thumb)
-        self._loader.load(row, page)
+        self._loader.load(row, page, after_shapes=True)
         self.views.metadata.set_image(row)
         self._settings.set_last_page(self.ctx.project.folder, image_id)
         if ahead is not None:  # read ahead while the previous page was open: shown at once
@@ -202,7 +202,7 @@ class LabellingController:
         return {category_id: category.colour for category_id, category in self._categories.items()}
 
     def _show_annotations(self, generation: int, image_id: int, records: list[AnnotationRecord],
-                          prepared: dict[int, PreparedShape], *, selected: list[int] | None) -> None:
+                          prepared: LayerContents, *, selected: list[int] | None) -> None:
         if generation != self._reload_generation or image_id != self.image_id or self.ctx is None:
             return  # a newer read is on its way, or the curator moved on
         self._reading = False
@@ -214,6 +214,7 @@ class LabellingController:
         keep = [annotation_id for annotation_id in keep if annotation_id in present]
         self.views.canvas.set_annotations(records, self._categories, keep, prepared)
         self.views.annotations.set_annotations(records, self._categories, keep)
+        self._loader.shapes_shown()
         self._part_ready("shapes")
 
     def _part_ready(self, part: str) -> None:

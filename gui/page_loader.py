@@ -37,11 +37,16 @@ class PageLoader:
         self._active: list[Job] = []
         self._page: PageItem | None = None
         self._shared: SharedPage | None = None
+        self._after_shapes: list[Callable[[], None]] | None = None  # full resolution, held for the shapes
         self.on_loaded: Callable[[], None] | None = None  # called when the sharpest rendition is in
 
-    def load(self, row: ImageRow, page: PageItem) -> None:
+    def load(self, row: ImageRow, page: PageItem, *, after_shapes: bool = False) -> None:
+        """Show the page's preview, then its full resolution; with ``after_shapes``, the full resolution
+        waits for :meth:`shapes_shown`: on a laptop's two cores a dense page's shapes would otherwise wait for
+        decoding that only matters once the curator zooms in."""
         self.cancel()
         self._page = page
+        self._after_shapes = [] if after_shapes else None
         if row.missing:
             self._on_failed(f"The file of this page is missing: {displayable(row.path)}. Use File ▸ Relink "
                             "Moved Images… if it was moved.")
@@ -56,8 +61,10 @@ class PageLoader:
         large = max(row.width, row.height) > PREVIEW_SIDE
 
         def preview(progress, cancel) -> QImage:  # noqa: ANN001
+            # Any size from half the preview's up: a JPEG's decoder then halves it as it reads, at a quarter of
+            # the cost of a full decode and a resize; the full resolution follows.
             return to_qimage(load_page_isolated(path, row.page_index, max_side=PREVIEW_SIDE,
-                                                image_format=row.format))
+                                                image_format=row.format, least_side=PREVIEW_SIDE // 2))
 
         cache_dir = self._cache_dir()
         tiled = large and cache_dir is not None and wants_pyramid(row.format, row.width, row.height)
@@ -67,7 +74,7 @@ class PageLoader:
             if tiled and page is self._page:
                 # After the preview, not beside it: on a laptop's few cores the preview comes first.
                 assert cache_dir is not None
-                self._load_tiles(row, page, path, cache_dir)
+                self._when_shapes_shown(lambda: self._load_tiles(row, page, path, cache_dir))
 
         self._active.append(self._jobs.submit(
             f"Opening {row.display_name}", preview, preview_ready,
@@ -82,9 +89,21 @@ class PageLoader:
                 assert shared.image is not None
                 return shared, MemoryPyramid(build_levels(shared.image))
 
-            self._active.append(self._jobs.submit(
+            self._when_shapes_shown(lambda: self._active.append(self._jobs.submit(
                 f"Loading full resolution of {row.display_name}", full,
-                lambda result: self._levels_ready(page, *result), visible=True, announce_cancel=False))
+                lambda result: self._levels_ready(page, *result), visible=True, announce_cancel=False)))
+
+    def _when_shapes_shown(self, start: Callable[[], None]) -> None:
+        if self._after_shapes is None:
+            start()
+        else:
+            self._after_shapes.append(start)
+
+    def shapes_shown(self) -> None:
+        """The open page's shapes are on the canvas: what waited for them starts."""
+        waiting, self._after_shapes = self._after_shapes or [], None
+        for start in waiting:
+            start()
 
     def _load_tiles(self, row: ImageRow, page: PageItem, path: Path, cache_dir: Path) -> None:
         def tiles(progress, cancel) -> PyramidFile:  # noqa: ANN001
@@ -97,6 +116,7 @@ class PageLoader:
             lambda source: self._levels_ready(page, None, source), visible=True, announce_cancel=False))
 
     def cancel(self) -> None:
+        self._after_shapes = None
         for job in self._active:
             job.cancel()
         self._active = []

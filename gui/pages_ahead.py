@@ -12,22 +12,18 @@ from typing import Any
 
 from engine.annotations import AnnotationRecord, annotations_of
 from engine.project import Project
-from gui.canvas.shapes import PreparedShape, prepare_shape
+from gui.canvas.shape_layer import LayerContents, layer_contents
 from gui.workers import JobRunner
 
-PageShapes = tuple[list[AnnotationRecord], dict[int, PreparedShape]]
+PageShapes = tuple[list[AnnotationRecord], LayerContents]
 KEPT = 2  # the page before and the page after
 
 
 def read_page(project: Project, image_id: int, colours: dict[int, str], cancel: Any = None) -> PageShapes:
-    """A page's annotations and their outlines and mask overlays (off the UI thread)."""
+    """A page's annotations, and their outlines, mask overlays and grid for the shape layer (off the UI
+    thread)."""
     records = annotations_of(project, image_id)
-    prepared = {}
-    for index, record in enumerate(records):
-        if cancel is not None and index % 200 == 0:
-            cancel.raise_if_cancelled()
-        prepared[record.id] = prepare_shape(record, colours.get(record.category_id, "#888888"))
-    return records, prepared
+    return records, layer_contents(records, colours, cancel)
 
 
 class PagesAhead:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
 from engine.jobs import JobProgress
@@ -89,6 +89,25 @@ class StatusBar(QStatusBar):
         for widget in (self.review_label, self.tool_label, self.zoom_label, self.position_label, self.session_label):
             self.addPermanentWidget(widget)
         self.addPermanentWidget(self.jobs)
+
+    def showMessage(self, message: str, timeout: int = 0) -> None:  # noqa: N802
+        """A passing message, shortened with "…" to the room left of the permanent labels (Qt would cut it
+        off against them); the whole of it in the tooltip and in :meth:`currentMessage`."""
+        self._message = message
+        shown = self._fitted(message)
+        self.setToolTip(message if shown != message else "")
+        super().showMessage(shown, timeout)
+
+    def currentMessage(self) -> str:  # noqa: N802
+        shown = super().currentMessage()
+        return getattr(self, "_message", shown) if shown else ""
+
+    def _fitted(self, message: str) -> str:
+        permanent = [widget.geometry().left() for widget in (self.review_label, self.tool_label, self.zoom_label,
+                                                             self.position_label, self.session_label, self.jobs)
+                     if widget.isVisible() and widget.width() > 0]
+        room = (min(permanent) if permanent else self.width()) - 16
+        return self.fontMetrics().elidedText(message, Qt.TextElideMode.ElideRight, max(room, 40))
 
     def set_tool(self, label: str) -> None:
         self.tool_label.setText(f"Tool: {label}")

@@ -316,3 +316,30 @@ def test_moving_a_polygon_by_a_fraction_keeps_its_area(project, tmp_path: Path) 
     from engine.coco.geometry import rasterise
 
     assert record.area == pytest.approx(float(rasterise(star, None, 300, 400).sum()), rel=0.01)  # the same shape
+
+
+def test_many_rle_windows_at_once_match_each_decoded_alone() -> None:
+    import numpy as np
+
+    from engine.coco.geometry import rasterise_window, rasterise_windows, rle_counts, rle_from_mask
+
+    rng = np.random.default_rng(9)
+    rles, windows = [], []
+    for height, width in ((37, 53), (300, 200), (1, 9), (9, 1), (2, 4_000), (64, 64), (5, 5)):
+        for _ in range(6):
+            mask = (rng.random((height, width)) > rng.uniform(0.2, 0.9)).astype(np.uint8)
+            mask[: height // 3] = rng.integers(0, 2)  # long runs as well as short ones
+            mask[:, width // 2: width // 2 + 3] = 1  # runs over several whole columns
+            rle = rle_from_mask(mask)
+            if rng.random() < 0.3:
+                rle = {"size": [height, width], "counts": rle_counts(rle).tolist()}  # uncompressed spelling
+            left, top = int(rng.integers(-2, width)), int(rng.integers(-2, height))
+            rles.append(rle)
+            windows.append((left, top, int(rng.integers(0, width + 5)), int(rng.integers(0, height + 5))))
+    rles.append(rle_from_mask(np.zeros((7, 7), np.uint8)))  # nothing painted
+    windows.append((0, 0, 7, 7))
+    together = rasterise_windows(rles, windows)
+    assert len(together) == len(rles)
+    for rle, window, mask in zip(rles, windows, together, strict=True):
+        assert np.array_equal(mask, rasterise_window(rle, *window)), window
+    assert rasterise_windows([], []) == []

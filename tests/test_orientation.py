@@ -114,3 +114,23 @@ def test_pillow_behaviour_is_measured_not_assumed() -> None:
         behaviour = pillow_behaviour(image_format)
         assert behaviour.size_oriented == behaviour.pixels_oriented, (image_format, behaviour)
     assert not pillow_behaviour("BMP").pixels_oriented
+
+
+def test_a_quick_look_stops_at_the_decoders_own_reduction_and_still_fits(tmp_path: Path) -> None:
+    """A preview may be anything from ``least_side`` to ``max_side``: a JPEG is then halved by its decoder,
+    not decoded whole and resized. Upright as the full page, and never above ``max_side``."""
+    import samples
+
+    page = tmp_path / "page.jpg"
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # turned a quarter: stored 1800 × 3000, shown 3000 × 1800
+    samples.marked_rgb(1800, 3000).save(page, quality=90, exif=exif.tobytes())
+    exact = load_page(page, max_side=2048)
+    quick = load_page(page, max_side=2048, least_side=1024)
+    assert max(exact.size) == 2048 and exact.size[0] > exact.size[1]  # turned: 3000 wide as displayed
+    assert quick.size == (1500, 900)  # the decoder's half of 3000 × 1800, turned as the exact one
+    assert np.abs(np.asarray(quick.resize(exact.size), np.int16) - np.asarray(exact, np.int16)).mean() < 6
+    png = samples.write_png(tmp_path / "page.png", (3000, 1800))
+    assert max(load_page(png, max_side=2048, least_side=1024).size) == 2048  # no cheap reduction: resized
+    small = samples.write_jpeg(tmp_path / "small.jpg", (600, 400))
+    assert load_page(small, max_side=2048, least_side=1024).size == (600, 400)  # never enlarged

@@ -119,55 +119,117 @@ def rle_counts(rle: Rle) -> np.ndarray:
     counts = rle["counts"]
     if isinstance(counts, list):
         return np.asarray(counts, dtype=np.int64)
-    text = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
-    runs: list[int] = []
-    position = 0
-    while position < len(text):
-        value, shift, more = 0, 0, True
-        while more:
-            chunk = text[position] - 48
-            value |= (chunk & 0x1F) << shift
-            more = bool(chunk & 0x20)
-            position += 1
-            shift += 5
-            if not more and chunk & 0x10:
-                value |= -1 << shift
-        if len(runs) > 2:
-            value += runs[-2]
-        runs.append(value)
-    return np.asarray(runs, dtype=np.int64)
+    return _runs_of_many([counts])[0]
 
 
 def rasterise_window(rle: Rle, left: int, top: int, width: int, height: int) -> np.ndarray:
     """The ``(height, width)`` part of an RLE mask at (left, top), without decoding the whole page.
 
     A shape's box on a large page is a few thousand pixels of tens of millions: only the runs of 1s that
-    reach the window are visited, each written as a slice.
+    reach the window are visited. Each is cut into its pieces per column, and the pieces are painted at
+    once as +1/-1 marks summed down the columns.
     """
-    page_height, page_width = (int(v) for v in rle["size"])
-    left, top = max(0, left), max(0, top)
-    width, height = min(width, page_width - left), min(height, page_height - top)
-    window = np.zeros((max(height, 0), max(width, 0)), dtype=np.uint8)
-    if width <= 0 or height <= 0:
-        return window
-    ends = np.cumsum(rle_counts(rle))
-    starts = np.concatenate([[0], ends[:-1]])
-    low, high = left * page_height, (left + width) * page_height
-    ones = [(int(s), int(e)) for s, e in zip(np.maximum(starts[1::2], low), np.minimum(ends[1::2], high),
-                                            strict=False) if s < e]
-    def fill(column: int, row_from: int, row_to: int) -> None:
-        window[max(row_from - top, 0):max(min(row_to - top, height), 0), column - left] = 1
+    return rasterise_windows([rle], [(left, top, width, height)])[0]
 
-    for start, end in ones:
-        first_column, first_row = divmod(start, page_height)
-        last_column, last_row = divmod(end - 1, page_height)
-        if first_column == last_column:
-            fill(first_column, first_row, last_row + 1)
-            continue
-        fill(first_column, first_row, page_height)  # a run down to the foot of one column …
-        window[:, first_column + 1 - left:last_column - left] = 1  # … whole columns …
-        fill(last_column, 0, last_row + 1)  # … and on from the top of the last
-    return window
+
+def rasterise_windows(rles: list[Rle], windows: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
+    """:func:`rasterise_window` for many masks at once: ``windows`` holds each mask's (left, top, width,
+    height). A dense page opens a thousand masks; one array pass over all of them costs what a handful
+    would one by one."""
+    if not rles:
+        return []
+    compressed = [index for index, rle in enumerate(rles) if not isinstance(rle["counts"], list)]
+    per_mask_runs: list[np.ndarray] = [np.zeros(0, np.int64)] * len(rles)
+    for index, runs in zip(compressed, _runs_of_many([rles[i]["counts"] for i in compressed]), strict=True):
+        per_mask_runs[index] = runs
+    for index, rle in enumerate(rles):
+        if isinstance(rle["counts"], list):
+            per_mask_runs[index] = np.asarray(rle["counts"], dtype=np.int64)
+    heights = np.array([int(rle["size"][0]) for rle in rles], dtype=np.int64)
+    widths = np.array([int(rle["size"][1]) for rle in rles], dtype=np.int64)
+    box = np.array(windows, dtype=np.int64).reshape(-1, 4)
+    left, top = np.maximum(box[:, 0], 0), np.maximum(box[:, 1], 0)
+    width = np.maximum(np.minimum(box[:, 2], widths - left), 0)
+    height = np.maximum(np.minimum(box[:, 3], heights - top), 0)
+    # Every run of every mask, with its mask's number; the 1s are the odd runs.
+    lengths = np.array([len(runs) for runs in per_mask_runs], dtype=np.int64)
+    mask_of_run = np.repeat(np.arange(len(rles)), lengths)
+    runs = np.concatenate(per_mask_runs) if lengths.sum() else np.zeros(0, np.int64)
+    first_run = np.cumsum(lengths) - lengths
+    position = np.arange(len(runs)) - first_run[mask_of_run]
+    ends = _segmented_cumsum(runs, first_run, lengths)
+    starts = ends - runs
+    ones = position % 2 == 1
+    mask, starts, ends = mask_of_run[ones], starts[ones], ends[ones]
+    page_height = heights[mask]
+    low, high = left[mask] * page_height, (left[mask] + width[mask]) * page_height
+    starts, ends = np.maximum(starts, low), np.minimum(ends, high)
+    reaching = starts < ends
+    mask, starts, ends, page_height = mask[reaching], starts[reaching], ends[reaching], page_height[reaching]
+    first_column, first_row = np.divmod(starts, page_height)
+    last_column, last_row = np.divmod(ends - 1, page_height)
+    row_to = last_row + 1
+    if np.any(last_column != first_column):  # runs over several columns: one piece per column
+        spans = last_column - first_column + 1
+        run_of_piece = np.repeat(np.arange(len(spans)), spans)
+        piece_in_run = np.arange(len(run_of_piece)) - np.repeat(np.cumsum(spans) - spans, spans)
+        mask, page_height = mask[run_of_piece], page_height[run_of_piece]
+        first_column = first_column[run_of_piece] + piece_in_run
+        first_row = np.where(piece_in_run == 0, first_row[run_of_piece], 0)
+        row_to = np.where(piece_in_run == spans[run_of_piece] - 1, row_to[run_of_piece], page_height)
+    # One flat buffer of all windows, column-major, each one cell longer than its window, so that a piece
+    # ending at its window's foot marks that spare cell and not the next window.
+    sizes = width * height + 1
+    window_at = np.cumsum(sizes) - sizes
+    offsets = window_at[mask] + (first_column - left[mask]) * height[mask]
+    rows_from = np.clip(first_row - top[mask], 0, height[mask])
+    rows_to = np.clip(row_to - top[mask], 0, height[mask])
+    total = int(sizes.sum())
+    painted = np.cumsum(np.bincount(offsets + rows_from, minlength=total)
+                        - np.bincount(offsets + rows_to, minlength=total)) > 0
+    found = []
+    for at, w, h in zip(window_at.tolist(), width.tolist(), height.tolist(), strict=True):
+        found.append(np.ascontiguousarray(painted[at:at + w * h].reshape(w, h).T, dtype=np.uint8))
+    return found
+
+
+def _segmented_cumsum(values: np.ndarray, segment_starts: np.ndarray, segment_lengths: np.ndarray) -> np.ndarray:
+    """Cumulative sums restarting at each segment (segments back to back, in order)."""
+    if not len(values):
+        return values.copy()
+    total = np.cumsum(values)
+    before = np.where(segment_starts > 0, total[np.maximum(segment_starts - 1, 0)], 0)
+    return total - np.repeat(before, segment_lengths)
+
+
+def _runs_of_many(texts: list[str | bytes]) -> list[np.ndarray]:
+    """:func:`rle_counts` of many compressed strings in one pass."""
+    encoded = [text.encode("ascii") if isinstance(text, str) else bytes(text) for text in texts]
+    if not encoded:
+        return []
+    chunks = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.int64) - 48
+    if not len(chunks):
+        return [np.zeros(0, np.int64) for _ in encoded]
+    text_ends = np.cumsum([len(text) for text in encoded])
+    last = (chunks & 0x20) == 0
+    value_ends = np.flatnonzero(last)
+    value_starts = np.concatenate([[0], value_ends[:-1] + 1])
+    position_in_value = np.arange(len(chunks)) - np.repeat(value_starts, value_ends - value_starts + 1)
+    values = np.add.reduceat((chunks & 0x1F) << (5 * position_in_value), value_starts)
+    negative = (chunks[value_ends] & 0x10) != 0
+    values[negative] -= np.left_shift(1, 5 * (value_ends[negative] - value_starts[negative] + 1))
+    per_text = np.searchsorted(text_ends, value_ends, side="right")  # the string each value ends in
+    counts = np.bincount(per_text, minlength=len(encoded))
+    first = np.cumsum(counts) - counts
+    position = np.arange(len(values)) - np.repeat(first, counts)
+    runs = values.copy()
+    # Each run from the third on adds to the run two before: running sums per string over odd positions,
+    # and over even positions from the third run.
+    for parity, begin in ((1, 1), (0, 2)):
+        chosen = (position % 2 == parity) & (position >= begin)
+        chosen_counts = np.bincount(per_text[chosen], minlength=len(encoded))
+        runs[chosen] = _segmented_cumsum(values[chosen], np.cumsum(chosen_counts) - chosen_counts, chosen_counts)
+    return np.split(runs, np.cumsum(counts)[:-1])
 
 
 def _fill(rings: list[list[float]], height: int, width: int) -> np.ndarray:

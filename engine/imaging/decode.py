@@ -82,11 +82,15 @@ def load_page(
     *,
     max_side: int | None = None,
     image_format: str | None = None,
+    least_side: int | None = None,
 ) -> Image.Image:
     """Decode one page as displayed, mode ``RGB`` or ``L``.
 
     With ``max_side`` the result fits in a ``max_side`` square, decoded at the
-    lowest resolution that still covers it. Raises :class:`UnreadableImage` for
+    lowest resolution that still covers it. ``least_side`` (below ``max_side``)
+    lets the decoder's own cheap reductions (JPEG's, JPEG 2000's levels) stop
+    anywhere from ``least_side`` up, skipping a full decode and a resize: for a
+    quick look, not for a model's input. Raises :class:`UnreadableImage` for
     truncated or corrupt data.
     """
     if image_format is None:
@@ -101,7 +105,7 @@ def load_page(
     jpeg2000_levels = 32
     while True:
         try:
-            return _load(path, page_index, max_side, formats, jpeg2000_levels)
+            return _load(path, page_index, max_side, formats, jpeg2000_levels, least_side)
         except _ReducedDecodeFailed as failure:
             # Some JPEG 2000 files hold fewer resolution levels than their size
             # suggests: step down a level rather than fail.
@@ -118,6 +122,7 @@ def _load(
     max_side: int | None,
     formats: list[str] | None,
     jpeg2000_levels: int,
+    least_side: int | None = None,
 ) -> Image.Image:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -130,7 +135,7 @@ def _load(
             orientation = orientation_left_to_apply(image.format or "", stored_orientation(image))
             level = 0
             if max_side is not None:
-                level = _request_reduced_decode(image, max_side, jpeg2000_levels)
+                level = _request_reduced_decode(image, min(least_side or max_side, max_side), jpeg2000_levels)
             try:
                 image.load()
             except (OSError, ValueError) as error:

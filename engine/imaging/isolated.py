@@ -85,16 +85,17 @@ def reset_shared_decode_pool() -> None:
 
 
 def load_page_isolated(
-    path: Path, page_index: int = 0, *, max_side: int | None = None, image_format: str | None = None
+    path: Path, page_index: int = 0, *, max_side: int | None = None, image_format: str | None = None,
+    least_side: int | None = None,
 ) -> Image.Image:
     """:func:`load_page`, run in a worker process; same result, same errors."""
     try:
         return shared_decode_pool().submit(
-            load_page, path, page_index, max_side=max_side, image_format=image_format).result()
+            load_page, path, page_index, max_side=max_side, image_format=image_format, least_side=least_side).result()
     except BrokenProcessPool:
         # A worker died (out of memory, killed): start afresh next time, decode here now.
         reset_shared_decode_pool()
-        return load_page(path, page_index, max_side=max_side, image_format=image_format)
+        return load_page(path, page_index, max_side=max_side, image_format=image_format, least_side=least_side)
 
 
 class SharedPage:

@@ -13,9 +13,8 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QImage, QPainterPath, QPen, QPixmap, qRgba
+from PySide6.QtGui import QBrush, QColor, QImage, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsItem,
     QGraphicsPathItem,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from engine.annotations import AnnotationRecord, Geometry
 from engine.coco.geometry import rasterise_window
 from engine.store.types import AnnotationStatus
+from gui.canvas.outlines import overlay_image
 
 HANDLE_SIZE = 8.0
 # Vertex address: (part, ring, vertex); ring 0 is the exterior, 1.. the holes.
@@ -71,14 +71,7 @@ def prepare_shape(record: AnnotationRecord, colour: str) -> PreparedShape:
     if record.rle is not None:
         x, y, w, h = (int(v) for v in record.bbox)
         if w > 0 and h > 0:
-            mask = np.ascontiguousarray(rasterise_window(record.rle, x, y, w + 1, h + 1))
-            tint = QColor(colour)
-            alpha = 70 if record.status is AnnotationStatus.PROPOSED else 110
-            # The mask's 0/1 bytes index a two-colour table; converted here to the pixmap's own format,
-            # so that the UI thread only wraps it.
-            indexed = QImage(mask.data, mask.shape[1], mask.shape[0], mask.strides[0], QImage.Format.Format_Indexed8)
-            indexed.setColorTable([0, qRgba(tint.red(), tint.green(), tint.blue(), alpha)])
-            overlay = indexed.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+            overlay = overlay_image(rasterise_window(record.rle, x, y, w + 1, h + 1), colour, record.status)
     return PreparedShape(geometry_path(record.bbox, record.polygons or None), overlay)
 
 
@@ -94,6 +87,46 @@ class ShapeLook:
     opacity: float = 1.0
     outline_only: bool = False
     hairline: bool = False
+
+
+@dataclass(frozen=True)
+class ShapeStyle:
+    """How one shape is drawn: outline, fill, its mask overlay's opacity (0: hidden) and its stacking order."""
+
+    pen: QPen
+    brush: QBrush
+    overlay_opacity: float
+    z: float
+
+
+def shape_style(status: AnnotationStatus, colour: QColor, look: ShapeLook, selected: bool) -> ShapeStyle:
+    """Accepted shapes solid, proposals dashed and paler, rejected ones grey and dotted; the selected stand out.
+    One rule for the page's shape layer and for the items of selected shapes."""
+    rejected = status is AnnotationStatus.REJECTED
+    colour = QColor("#8A8A8A") if rejected else QColor(colour)
+    pen = QPen(colour, 3.0 if selected else (0.0 if look.hairline else 2.0))
+    pen.setCosmetic(True)
+    fill = QColor(colour)
+    if rejected:
+        pen.setStyle(Qt.PenStyle.DotLine)
+        alpha = 30 if selected else 0
+    elif status is AnnotationStatus.PROPOSED:
+        pen.setStyle(Qt.PenStyle.DashLine)
+        alpha = 45 if selected else 18
+    else:
+        alpha = 80 if selected else 40
+    fill.setAlpha(0 if look.outline_only else round(alpha * look.opacity))
+    brush = QBrush(fill) if fill.alpha() else QBrush(Qt.BrushStyle.NoBrush)
+    overlay_opacity = 0.0 if look.outline_only else look.opacity
+    z = 2 if selected else (0.5 if status is AnnotationStatus.PROPOSED else 1)
+    return ShapeStyle(pen, brush, overlay_opacity, z)
+
+
+def shape_tooltip(record: AnnotationRecord) -> str:
+    text = f"#{record.id} · {record.status.value} · {record.source_kind.value}"
+    if record.score is not None:
+        text += f" · score {record.score:.2f}"
+    return text
 
 
 class VertexHandle(QGraphicsRectItem):
@@ -184,34 +217,16 @@ class AnnotationItem(QGraphicsPathItem):
             self._apply_style()
 
     def _apply_style(self) -> None:
-        selected = self.isSelected()
-        rejected = self.record.status is AnnotationStatus.REJECTED
-        colour = QColor("#8A8A8A") if rejected else self._colour
-        look = self._look
-        pen = QPen(colour, 3.0 if selected else (0.0 if look.hairline else 2.0))
-        pen.setCosmetic(True)
-        fill = QColor(colour)
-        if rejected:
-            pen.setStyle(Qt.PenStyle.DotLine)
-            alpha = 30 if selected else 0
-        elif self.is_proposal:
-            pen.setStyle(Qt.PenStyle.DashLine)
-            alpha = 45 if selected else 18
-        else:
-            alpha = 80 if selected else 40
-        fill.setAlpha(0 if look.outline_only else round(alpha * look.opacity))
-        self.setPen(pen)
-        self.setBrush(QBrush(fill) if fill.alpha() else QBrush(Qt.BrushStyle.NoBrush))
+        style = shape_style(self.record.status, self._colour, self._look, self.isSelected())
+        self.setPen(style.pen)
+        self.setBrush(style.brush)
         if self._overlay is not None:
-            self._overlay.setVisible(not look.outline_only and look.opacity > 0)
-            self._overlay.setOpacity(look.opacity)
-        self.setZValue(2 if selected else (0.5 if self.is_proposal else 1))
+            self._overlay.setVisible(style.overlay_opacity > 0)
+            self._overlay.setOpacity(style.overlay_opacity)
+        self.setZValue(style.z)
 
     def _tooltip(self) -> str:
-        text = f"#{self.record.id} · {self.record.status.value} · {self.record.source_kind.value}"
-        if self.record.score is not None:
-            text += f" · score {self.record.score:.2f}"
-        return text
+        return shape_tooltip(self.record)
 
     def selection_changed(self) -> None:
         """Called by the canvas when this item was selected or deselected. (Not ``itemChange``: a Python

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsScene, QGraphicsView, QWidget
 
 from engine.annotations import AnnotationRecord
@@ -13,7 +15,8 @@ from engine.categories import CategoryRecord
 from gui.canvas.brush_tool import BrushSize, BrushTool
 from gui.canvas.layers import Layers
 from gui.canvas.page_item import PageItem
-from gui.canvas.shapes import AnnotationItem, PreparedShape, ShapeLook
+from gui.canvas.shape_layer import LayerContents, ShapeLayer, layer_contents
+from gui.canvas.shapes import AnnotationItem, ShapeLook, VertexHandle
 from gui.canvas.tools import BoxTool, PolygonTool, SelectTool, Tool
 
 MIN_ZOOM, MAX_ZOOM = 0.01, 32.0
@@ -21,6 +24,18 @@ ZOOM_STEP = 1.25
 
 # Above this many shapes a page's outlines are hairlines (see ShapeLook).
 DENSE_PAGE = 400
+
+
+@dataclass(frozen=True)
+class DrawnShape:
+    """How one annotation is on the canvas now, whoever draws it (the shape layer, or its own item while
+    selected)."""
+
+    visible: bool
+    selected: bool
+    pen: QPen
+    brush: QBrush
+    scene_rect: QRectF
 
 
 class ImageCanvas(QGraphicsView):
@@ -44,7 +59,15 @@ class ImageCanvas(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.page: PageItem | None = None
         self._image_size = (0, 0)
-        self._items: dict[int, AnnotationItem] = {}
+        self._shape_layer: ShapeLayer | None = None
+        self._items: dict[int, AnnotationItem] = {}  # the lifted shapes: selected, or being pressed on
+        self._categories: dict[int, CategoryRecord] = {}
+        self._band_from: QPointF | None = None  # where a rubber band began, page pixels
+        self._dropping = QTimer(self)  # lifted shapes no longer selected go back to the layer, once per turn
+        self._dropping.setSingleShot(True)
+        self._dropping.setInterval(0)
+        self._dropping.timeout.connect(self._drop_unselected)
+        self.rubberBandChanged.connect(self._rubber_band_moved)
         self.layers = Layers()
         self._look = ShapeLook()
         self._looking_selected: set[int] = set()  # the shapes drawn as selected
@@ -76,6 +99,8 @@ class ImageCanvas(QGraphicsView):
         if thumbnail is not None and not thumbnail.isNull():
             self.page.add_preview(thumbnail)
         self.scene().addItem(self.page)
+        self._shape_layer = ShapeLayer(width, height)
+        self.scene().addItem(self._shape_layer)
         self.scene().setSceneRect(QRectF(0, 0, width, height))
         self.fit()
         return self.page
@@ -85,20 +110,25 @@ class ImageCanvas(QGraphicsView):
         self._items.clear()
         self.scene().clear()
         self.page = None
+        self._shape_layer = None
 
     def set_annotations(self, records: list[AnnotationRecord], categories: dict[int, CategoryRecord],
-                        selected: list[int] | None = None,
-                        prepared: dict[int, PreparedShape] | None = None) -> None:
-        """Show a page's annotations; ``prepared`` holds their outlines made off the UI thread."""
+                        selected: list[int] | None = None, prepared: LayerContents | None = None) -> None:
+        """Show a page's annotations; ``prepared`` holds their shapes made off the UI thread
+        (:func:`~gui.canvas.shape_layer.layer_contents`)."""
         keep = set(selected if selected is not None else self.selected_ids())
+        self._categories = categories
+        if self._shape_layer is None:
+            return
         self._syncing_selection = True
         try:
-            for item in self._items.values():
-                self.scene().removeItem(item)
-            self._items.clear()
+            for annotation_id in list(self._items):
+                self._drop(annotation_id)
             self._look = self._look_for(len(records))
-            for record in records:
-                self._add_item(record, categories, record.id in keep, (prepared or {}).get(record.id))
+            colours = {category_id: category.colour for category_id, category in categories.items()}
+            self._shape_layer.set_contents(prepared or layer_contents(records, colours), self.layers, self._look)
+            for annotation_id in keep:
+                self._lift(annotation_id, select=True)
         finally:
             self._syncing_selection = False
         self.selection_changed.emit(self.selected_ids())
@@ -107,40 +137,71 @@ class ImageCanvas(QGraphicsView):
                            categories: dict[int, CategoryRecord]) -> None:
         """Replace the shapes of ``records`` and drop those of ``removed``; leave the rest alone."""
         keep = set(self.selected_ids())
+        self._categories = categories
+        if self._shape_layer is None:
+            return
         self._syncing_selection = True
         try:
             for annotation_id in [*removed, *(record.id for record in records)]:
-                item = self._items.pop(annotation_id, None)
-                if item is not None:
-                    self.scene().removeItem(item)
+                self._drop(annotation_id)
+                self._shape_layer.remove(annotation_id)
             for record in records:
-                self._add_item(record, categories, record.id in keep)
+                self._shape_layer.put(record, self._colour(record), self.layers)
+                if record.id in keep:
+                    self._lift(record.id, select=True)
             self._restyle()
         finally:
             self._syncing_selection = False
         self.selection_changed.emit(self.selected_ids())
 
-    def _add_item(self, record: AnnotationRecord, categories: dict[int, CategoryRecord], selected: bool,
-                  prepared: PreparedShape | None = None) -> None:
-        category = categories.get(record.category_id)
-        item = AnnotationItem(record, category.colour if category else "#888888", self._image_size,
-                              self.geometry_edited.emit, prepared)
-        item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
-                     self.tool.uses_default_selection and item.editable)
-        item.set_look(self._look)
-        item.setVisible(self.layers.shows(record))  # rejected proposals: listed, drawn only when asked for
-        self.scene().addItem(item)
-        self._items[record.id] = item
-        if selected:
+    def _colour(self, record: AnnotationRecord) -> str:
+        category = self._categories.get(record.category_id)
+        return category.colour if category else "#888888"
+
+    def _lift(self, annotation_id: int, select: bool) -> AnnotationItem | None:
+        """Give a shape an item of its own (handles, moving), drawn over the layer instead of in it."""
+        item = self._items.get(annotation_id)
+        shape = self._shape_layer.get(annotation_id) if self._shape_layer is not None else None
+        if item is None and shape is not None:
+            item = AnnotationItem(shape.record, shape.colour.name(), self._image_size, self.geometry_edited.emit,
+                                  shape.prepared)
+            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
+                         self.tool.uses_default_selection and item.editable)
+            item.set_look(self._look)
+            item.setVisible(shape.shown)
+            self.scene().addItem(item)
+            self._items[annotation_id] = item
+            self._shape_layer.set_lifted(annotation_id, True)
+        if item is not None and select:
             item.setSelected(True)
+        return item
+
+    def _drop(self, annotation_id: int) -> None:
+        """Put a lifted shape back into the layer."""
+        item = self._items.pop(annotation_id, None)
+        if item is None:
+            return
+        self._looking_selected.discard(annotation_id)
+        if item.scene() is not None:
+            self.scene().removeItem(item)
+        if self._shape_layer is not None:
+            self._shape_layer.set_lifted(annotation_id, False)
+
+    def _drop_unselected(self) -> None:
+        grabbed = self.scene().mouseGrabberItem()
+        for annotation_id, item in list(self._items.items()):
+            if not item.isSelected() and item is not grabbed and item.pos() == QPointF(0, 0):
+                self._drop(annotation_id)
 
     def shape_count(self) -> int:
         """Shapes shown on the page (the layers decide which)."""
-        return sum(1 for item in self._items.values() if item.isVisible())
+        return self._shape_layer.shown_count() if self._shape_layer is not None else 0
 
     def set_layers(self, layers: Layers) -> None:
         self.layers = layers
         self._restyle()
+        if self._shape_layer is not None:
+            self._shape_layer.set_layers(layers)
         for item in self._items.values():
             item.setVisible(layers.shows(item.record))
 
@@ -148,14 +209,29 @@ class ImageCanvas(QGraphicsView):
         return ShapeLook(self.layers.opacity, self.layers.outline_only, hairline=shape_count > DENSE_PAGE)
 
     def _restyle(self) -> None:
-        look = self._look_for(len(self._items))
+        count = len(self._shape_layer.ids()) if self._shape_layer is not None else 0
+        look = self._look_for(count)
         if look != self._look:
             self._look = look
+            if self._shape_layer is not None:
+                self._shape_layer.set_look(look)
             for item in self._items.values():
                 item.set_look(look)
 
     def annotation_item(self, annotation_id: int) -> AnnotationItem | None:
+        """The item of a lifted shape (selected, with its handles); ``None`` for a shape the layer draws."""
         return self._items.get(annotation_id)
+
+    def drawn(self, annotation_id: int) -> DrawnShape | None:
+        """How an annotation is drawn now; ``None`` when it is not on this page."""
+        item = self._items.get(annotation_id)
+        if item is not None:
+            return DrawnShape(item.isVisible(), item.isSelected(), item.pen(), item.brush(), item.sceneBoundingRect())
+        shape = self._shape_layer.get(annotation_id) if self._shape_layer is not None else None
+        if shape is None:
+            return None
+        style = self._shape_layer.style_of(shape)
+        return DrawnShape(shape.shown, False, style.pen, style.brush, shape.bounds)
 
     def selected_ids(self) -> list[int]:
         return sorted(item.annotation_id for item in self.scene().selectedItems() if isinstance(item, AnnotationItem))
@@ -168,8 +244,7 @@ class ImageCanvas(QGraphicsView):
                 if isinstance(item, AnnotationItem) and item.annotation_id not in wanted:
                     item.setSelected(False)
             for annotation_id in wanted:
-                if annotation_id in self._items:
-                    self._items[annotation_id].setSelected(True)
+                self._lift(annotation_id, select=True)
         finally:
             self._syncing_selection = False
         if len(ids) == 1 and ids[0] in self._items:
@@ -183,8 +258,26 @@ class ImageCanvas(QGraphicsView):
             if item is not None:
                 item.selection_changed()
         self._looking_selected = selected
+        if len(selected) < len(self._items):
+            self._dropping.start()
         if not self._syncing_selection:
             self.selection_changed.emit(sorted(selected))
+
+    def _rubber_band_moved(self, band: QRect, start: QPointF, end: QPointF) -> None:
+        if not band.isNull():
+            self._band_from = start
+
+    def _lift_under(self, event: QMouseEvent) -> None:
+        """A press on a shape the layer draws lifts it first, so that the view selects it and a drag moves it."""
+        if self._shape_layer is None or not self.tool.uses_default_selection:
+            return
+        for item in self.items(event.position().toPoint()):
+            if isinstance(item, AnnotationItem | VertexHandle):
+                return  # already an item: the view deals with it
+        hit = self._shape_layer.shape_at(self.mapToScene(event.position().toPoint()))
+        if hit is not None:
+            self._lift(hit, select=False)
+            self._dropping.start()  # in case the press does not select it
 
     # -- tools -----------------------------------------------------------------------
 
@@ -282,6 +375,9 @@ class ImageCanvas(QGraphicsView):
             return
         if self._to_tool(event, lambda point: self.tool.press(point, event.modifiers())):
             return
+        if event.button() == Qt.MouseButton.LeftButton:
+            self._band_from = None
+            self._lift_under(event)
         if self.page is not None and event.button() == Qt.MouseButton.RightButton and \
                 self.tool.secondary_press(self._inside(self.mapToScene(event.position().toPoint()))):
             event.accept()
@@ -317,6 +413,14 @@ class ImageCanvas(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
         self._commit_moved_items()
+        if self._band_from is not None and self._shape_layer is not None:
+            # To where the button was let go: the view's last band update may lag the release.
+            band = QRectF(self._band_from, self.mapToScene(event.position().toPoint())).normalized()
+            self._band_from = None
+            chosen = set(self._shape_layer.ids_within(band))
+            if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                chosen |= set(self.selected_ids())
+            self.select_annotations(sorted(chosen))
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._to_tool(event, self.tool.double_click):

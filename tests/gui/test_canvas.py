@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QImage, QPainter
@@ -116,17 +117,149 @@ def test_dense_pages_draw_hairline_outlines_and_the_selected_shape_stands_out(qt
     categories = {1: CategoryRecord(1, "Word", "#e6a100", None)}
 
     canvas.set_annotations([_box(i) for i in range(1, 6)], categories)
-    assert canvas.annotation_item(1).pen().widthF() == 2.0  # a sparse page: outlines easy to see
+    assert canvas.drawn(1).pen.widthF() == 2.0  # a sparse page: outlines easy to see
 
     dense = [_box(i) for i in range(1, DENSE_PAGE + 11)]
     canvas.set_annotations(dense, categories)
-    assert {canvas.annotation_item(r.id).pen().widthF() for r in dense} == {0.0}
-    centre = canvas.mapFromScene(canvas.annotation_item(7).sceneBoundingRect().center())
+    assert {canvas.drawn(r.id).pen.widthF() for r in dense} == {0.0}
+    centre = canvas.mapFromScene(canvas.drawn(7).scene_rect.center())
     qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
     assert canvas.selected_ids() == [7]
-    assert canvas.annotation_item(7).pen().widthF() == 3.0
-    assert canvas.annotation_item(8).pen().widthF() == 0.0
+    assert canvas.drawn(7).pen.widthF() == 3.0
+    assert canvas.drawn(8).pen.widthF() == 0.0
 
     canvas.update_annotations([], [r.id for r in dense[10:]], categories)  # most deleted: sparse again
-    assert canvas.annotation_item(1).pen().widthF() == 2.0
-    assert canvas.annotation_item(7).pen().widthF() == 3.0
+    assert canvas.drawn(1).pen.widthF() == 2.0
+    assert canvas.drawn(7).pen.widthF() == 3.0
+
+
+def _record(annotation_id: int, bbox: tuple[float, float, float, float],
+            status: AnnotationStatus = AnnotationStatus.ACCEPTED) -> AnnotationRecord:
+    now = datetime.now(UTC)
+    return AnnotationRecord(annotation_id, 1, 1, *bbox, None, None, bbox[2] * bbox[3], False, SourceKind.HUMAN,
+                            None, None, "", None, status, "test", now, now, None, None, "", None, None)
+
+
+def _dense_canvas(qtbot, count: int) -> tuple[ImageCanvas, list[AnnotationRecord]]:
+    canvas = ImageCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(900, 700)
+    canvas.show()
+    canvas.show_page("dense", 2000, 2000, None)
+    records = [_box(i, AnnotationStatus.ACCEPTED) for i in range(1, count + 1)]
+    canvas.set_annotations(records, {1: CategoryRecord(1, "Word", "#e6a100", None)})
+    return canvas, records
+
+
+def test_a_dense_page_is_one_layer_and_only_the_selected_shapes_get_items(qtbot) -> None:
+    """Issue 27, 14: 3,000 shapes are drawn by one item; a click lifts the shape it hits into an item of its
+    own (selected, movable), and it goes back into the layer when another is chosen."""
+    canvas, records = _dense_canvas(qtbot, 3000)
+    assert len(canvas.scene().items()) == 2  # the page and the shape layer
+    assert canvas.shape_count() == 3000
+    _render(canvas)
+    target = records[41]
+    centre = canvas.mapFromScene(canvas.drawn(target.id).scene_rect.center())
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert canvas.selected_ids() == [target.id]
+    assert canvas.annotation_item(target.id) is not None and canvas.drawn(target.id).selected
+    other = canvas.mapFromScene(canvas.drawn(records[43].id).scene_rect.center())
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=other)
+    qtbot.waitUntil(lambda: canvas.annotation_item(target.id) is None, timeout=1_000)  # back in the layer
+    assert canvas.selected_ids() == [records[43].id] and not canvas.drawn(target.id).selected
+    assert len(canvas.scene().items()) == 2 + 1 + 4  # page, layer, the selected shape and its four handles
+
+
+def test_a_press_on_a_layer_shape_drags_it_in_the_same_gesture(qtbot) -> None:
+    canvas, records = _dense_canvas(qtbot, 500)
+    edited: list[tuple[int, object]] = []
+    canvas.geometry_edited.connect(lambda annotation_id, geometry: edited.append((annotation_id, geometry)))
+    target = records[80]
+    start = canvas.mapFromScene(canvas.drawn(target.id).scene_rect.center())
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    for step in range(1, 6):
+        qtbot.mouseMove(canvas.viewport(), start + type(start)(step * 8, step * 4))
+    qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start + type(start)(40, 20))
+    assert [annotation_id for annotation_id, _ in edited] == [target.id]
+    x, y, w, h = edited[0][1].bbox
+    zoom = canvas.zoom()
+    assert (x - target.bbox[0]) == round(40 / zoom) or abs((x - target.bbox[0]) - 40 / zoom) <= 1
+    assert abs((y - target.bbox[1]) - 20 / zoom) <= 1 and (w, h) == target.bbox[2:]
+
+
+def test_a_click_means_the_smallest_shape_under_it_and_a_rubber_band_takes_what_it_touches(qtbot) -> None:
+    canvas = ImageCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(900, 700)
+    canvas.show()
+    canvas.show_page("nested", 1000, 1000, None)
+    region, initial, word = _record(1, (100, 100, 600, 600)), _record(2, (200, 200, 100, 100)), \
+        _record(3, (220, 220, 20, 10))
+    far = _record(4, (850, 850, 50, 50))
+    canvas.set_annotations([region, initial, word, far], {1: CategoryRecord(1, "Word", "#e6a100", None)})
+    for record, point in ((word, (230, 225)), (initial, (280, 280)), (region, (600, 600))):
+        qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=canvas.mapFromScene(QPointF(*point)))
+        assert canvas.selected_ids() == [record.id], record
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=canvas.mapFromScene(QPointF(950, 50)))
+    assert canvas.selected_ids() == []
+    begin, end = canvas.mapFromScene(QPointF(50, 50)), canvas.mapFromScene(QPointF(235, 225))  # from bare page
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=begin)
+    for step in range(1, 9):
+        qtbot.mouseMove(canvas.viewport(), begin + (end - begin) * step / 8)
+    qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=end)
+    assert canvas.selected_ids() == [1, 2, 3]  # the band touches the region, the initial and the word
+
+
+def test_hidden_and_rejected_shapes_are_neither_drawn_nor_hit(qtbot) -> None:
+    canvas = ImageCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(600, 600)
+    canvas.show()
+    canvas.show_page("hidden", 500, 500, None)
+    kept, rejected = _record(1, (50, 50, 100, 100)), _record(2, (300, 300, 100, 100), AnnotationStatus.REJECTED)
+    canvas.set_annotations([kept, rejected], {1: CategoryRecord(1, "Word", "#e6a100", None)})
+    assert canvas.shape_count() == 1 and not canvas.drawn(2).visible
+    qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=canvas.mapFromScene(QPointF(350, 350)))
+    assert canvas.selected_ids() == []
+    image = QImage(canvas.viewport().size(), QImage.Format.Format_ARGB32)
+    image.fill(0)
+    painter = QPainter(image)
+    canvas.render(painter)
+    painter.end()
+    inside_kept, inside_rejected = canvas.mapFromScene(QPointF(100, 100)), canvas.mapFromScene(QPointF(350, 350))
+    background = image.pixelColor(canvas.mapFromScene(QPointF(250, 20)))
+    assert image.pixelColor(inside_kept) != background  # its tinted inside is drawn
+    assert image.pixelColor(inside_rejected) == background
+
+
+def test_the_full_resolution_waits_for_the_shapes_when_asked(qtbot, tmp_path: Path) -> None:
+    """On two cores a dense page's shapes come before the decoding that only matters zoomed in: the preview
+    at once, the full resolution once the shapes are shown."""
+    from engine.ingest.scan_import import import_scans
+    from engine.inventory import list_images
+    from engine.project import Project
+    from gui.page_loader import PageLoader
+    from gui.workers import JobRunner
+
+    page_file = tmp_path / "page.jpg"
+    samples.marked_rgb(3000, 2000).save(page_file, quality=85)
+    with Project.create(tmp_path / "project") as project:
+        import_scans(project, [page_file])
+        (row,) = list_images(project)
+    canvas = ImageCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(800, 600)
+    jobs = JobRunner()
+    loader = PageLoader(jobs, pytest.fail, lambda: None)
+    loaded: list[bool] = []
+    loader.on_loaded = lambda: loaded.append(True)
+    page = canvas.show_page("held", row.width, row.height, None)
+    loader.load(row, page, after_shapes=True)
+    qtbot.waitUntil(lambda: page.sharpest_width > 256, timeout=30_000)  # the preview
+    assert 1000 <= page.sharpest_width <= 2048
+    qtbot.wait(300)
+    assert not loaded and not page.has_full_resolution and jobs.wait(5_000)  # nothing else under way
+    loader.shapes_shown()
+    qtbot.waitUntil(lambda: bool(loaded), timeout=30_000)
+    assert page.has_full_resolution
+    loader.cancel()

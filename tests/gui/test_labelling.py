@@ -139,7 +139,7 @@ def test_review_proposals_with_the_keyboard(qtbot, labelling, scans_project: Pat
     _key(qtbot, window, Qt.Key.Key_R)
     assert next(a for a in _annotations(scans_project) if a.id == proposal.id).status is AnnotationStatus.REJECTED
     assert "rejected" in window.status.currentMessage() and "proposed" not in window.status.currentMessage()
-    assert not window.canvas.annotation_item(proposal.id).isVisible()  # rejected shapes leave the page (a layer)
+    assert not window.canvas.drawn(proposal.id).visible  # rejected shapes leave the page (a layer)
     _key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     _key(qtbot, window, Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
     assert all(a.status is AnnotationStatus.ACCEPTED for a in _annotations(scans_project))
@@ -201,9 +201,11 @@ def test_everything_is_there_after_reopening(qtbot, window, scans_project: Path)
     qtbot.addWidget(reopened)
     reopened.show()
     open_and_wait(qtbot, reopened, scans_project)
-    item = reopened.canvas.annotation_item(drawn.id)
-    assert item is not None
-    assert item.geometry().bbox == pytest.approx((drawn.bbox_x, drawn.bbox_y, drawn.bbox_w, drawn.bbox_h))
+    shown = reopened.canvas.drawn(drawn.id)
+    assert shown is not None and shown.visible
+    outline = shown.scene_rect
+    assert (outline.x(), outline.y(), outline.width(), outline.height()) == pytest.approx(
+        (drawn.bbox_x, drawn.bbox_y, drawn.bbox_w, drawn.bbox_h))
     assert reopened.categories.current_category_id() == _category_id(scans_project, "Heading")
     reopened.close()
 
@@ -212,13 +214,13 @@ def test_switching_pages_shows_each_page_with_its_own_annotations(qtbot, labelli
     window = labelling
     first = window.labelling.image_id
     first_ids = sorted(a.id for a in _annotations(scans_project))
-    assert sorted(i for i in first_ids if window.canvas.annotation_item(i)) == first_ids
+    assert sorted(i for i in first_ids if window.canvas.drawn(i)) == first_ids
     with qtbot.waitSignal(window.page_ready, timeout=30_000):
         _key(qtbot, window, Qt.Key.Key_PageDown)
     assert window.labelling.image_id != first
     assert window.metadata.file_label.text().endswith("kant_aufklaerung_1784_0017.tif")
     assert window.annotations.row_count() == 0
-    assert all(window.canvas.annotation_item(i) is None for i in first_ids)
+    assert all(window.canvas.drawn(i) is None for i in first_ids)
     assert window.canvas.page.has_full_resolution
     with qtbot.waitSignal(window.page_ready, timeout=30_000):
         _key(qtbot, window, Qt.Key.Key_PageUp)

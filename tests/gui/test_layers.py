@@ -13,7 +13,7 @@ from tests.gui.conftest import open_and_wait
 
 
 def _visible(window) -> set[int]:
-    return {r.id for r in window.labelling.records() if window.canvas.annotation_item(r.id).isVisible()}
+    return {r.id for r in window.labelling.records() if window.canvas.drawn(r.id).visible}
 
 
 def _choose(menu, text: str):
@@ -48,8 +48,8 @@ def test_layers_hide_and_show_by_status_category_and_source_and_are_remembered(q
     assert all(source_of(r) != source for r in records if r.id in _visible(window))
 
     qtbot.keyClick(window.canvas, Qt.Key.Key_O)  # outline only
-    item = window.canvas.annotation_item(next(iter(_visible(window)), records[0].id))
-    assert window.canvas.layers.outline_only and item.brush().style() == Qt.BrushStyle.NoBrush
+    drawn = window.canvas.drawn(next(iter(_visible(window)), records[0].id))
+    assert window.canvas.layers.outline_only and drawn.brush.style() == Qt.BrushStyle.NoBrush
     window.layers.opacity.setValue(40)
     assert window.canvas.layers.opacity == 0.4
 

@@ -170,3 +170,23 @@ def test_a_dock_the_curator_closed_stays_closed_when_a_project_opens(qtbot, wind
     assert not any(dock.isVisible() for dock in window.docks.values())  # the welcome page has no docks
     open_and_wait(qtbot, window, scans_project)
     assert window.docks["annotations"].isVisible() and not window.docks["metadata"].isVisible()
+
+
+def test_a_long_status_message_is_shortened_before_the_tool_label(qtbot, window) -> None:
+    """Issue 27, 13: a passing message no longer runs into the tool label; the whole of it stays readable
+    (tooltip, and what the app asks for)."""
+    from PySide6.QtWidgets import QStatusBar
+
+    window.resize(1280, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    long_message = "Find text: 0 paragraphs on 1 page; " + "every word of this message matters " * 12
+    window.status.showMessage(long_message, 5_000)
+    shown = QStatusBar.currentMessage(window.status)  # what Qt draws
+    assert window.status.currentMessage() == long_message and window.status.toolTip() == long_message
+    assert shown.endswith("…") and len(shown) < len(long_message)
+    room = min(label.geometry().left() for label in (window.status.tool_label, window.status.zoom_label)
+               if label.isVisible())
+    assert window.status.fontMetrics().horizontalAdvance(shown) < room
+    window.status.showMessage("Saved.", 5_000)
+    assert QStatusBar.currentMessage(window.status) == "Saved." and window.status.toolTip() == ""

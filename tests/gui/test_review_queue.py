@@ -64,8 +64,9 @@ def test_a_curator_reviews_across_pages_without_the_mouse(qtbot, window, scans_p
     assert before == 0 and queued == order and len(order) == 6
     first = review.items[0]
     assert window.labelling.image_id == first.image_id and window.labelling.selected() == [first.annotation_id]
-    qtbot.waitUntil(lambda: window.canvas.annotation_item(first.annotation_id) is not None, timeout=10_000)
-    assert window.canvas.annotation_item(first.annotation_id).isVisible()  # lifted for the review
+    qtbot.waitUntil(lambda: window.canvas.drawn(first.annotation_id) is not None, timeout=10_000)
+    assert window.canvas.drawn(first.annotation_id).visible  # lifted for the review
+    assert window.canvas.annotation_item(first.annotation_id).isSelected()  # with its handles
     assert window.canvas.zoom() > 0.3  # zoomed to the proposal, not the page at fit
     total = len(queued)
     assert window.status.review_label.text() == f"Review: 0 of {total} proposals reviewed"

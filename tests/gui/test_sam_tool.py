@@ -66,7 +66,7 @@ def test_click_shows_a_mask_and_enter_saves_it(qtbot, window, scans_project: Pat
     assert saved.rle is not None and saved.rle["size"] == [page.height, page.width]
     assert saved.creator == "Test Curator" and f'"candidate": {expected_index}' in saved.prompt
     assert not _sam(window).tool.busy  # ready for the next object
-    qtbot.waitUntil(lambda: window.canvas.annotation_item(saved.id) is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: window.canvas.drawn(saved.id) is not None, timeout=5_000)
     qtbot.waitUntil(lambda: "1 drawn" in window.status.session_label.text(), timeout=5_000)  # the curator's work too
     window.undo_stack.undo()
     assert _sam_annotations(window) == []
