@@ -322,13 +322,20 @@ class GalleryPanel(QWidget):
         # Ctrl/Shift-click selects several pages for a tool to work on; the current one stays the open page.
         self.view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
 
+        # The category filter beside the search field, sized for "Any category" (longer names are shortened
+        # in the closed box): three filters in one row cut it to "Any cate" in a laptop's gallery, and a
+        # wider row would take the room from the page.
+        self.category_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.category_filter.setMinimumContentsLength(len("Any category"))
+        searching = QHBoxLayout()
+        searching.addWidget(self.search, 1)
+        searching.addWidget(self.category_filter)
         filters = QHBoxLayout()
         filters.addWidget(self.status_filter)
-        filters.addWidget(self.category_filter)
         filters.addWidget(self.sort_order)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(self.search)
+        layout.addLayout(searching)
         layout.addLayout(filters)
         self.empty = EmptyState()
         self.empty.acted.connect(self._empty_action)

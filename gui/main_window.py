@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QUndoStack
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QInputDialog,
+    QLabel,
     QMainWindow,
     QMessageBox,
+    QTabBar,
     QProgressDialog,
     QSizePolicy,
     QStackedWidget,
@@ -198,7 +201,13 @@ class MainWindow(QMainWindow):
         self.tool_options.setObjectName("toolbar-tool-options")
         self.tool_options.setMovable(False)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.tool_options)
-        # A toolbar shows and hides its widgets through the actions that hold them.
+        # A toolbar shows and hides its widgets through the actions that hold them. A tool without options
+        # shows how it is used instead of an empty strip.
+        self._tool_hint = QLabel()
+        self._tool_hint.setObjectName("tool-hint")
+        self._tool_hint.setContentsMargins(8, 0, 8, 0)
+        self._tool_hint.setStyleSheet("color: palette(placeholder-text)")
+        self._tool_hint_holder = self.tool_options.addWidget(self._tool_hint)
         self._tool_options: dict[str, QAction] = {}
         for offer in offers:
             if offer.options is None:
@@ -211,6 +220,7 @@ class MainWindow(QMainWindow):
         self.tool_options.setFixedHeight(height)
         for holder in self._tool_options.values():
             holder.setVisible(False)
+        self._show_tool_hint(self.canvas.tool.label, self.canvas.tool.status_hint())
 
     def _build_layout(self) -> None:
         # The page takes the middle. Pages and search results share the left column as tabs (each gets its
@@ -262,6 +272,15 @@ class MainWindow(QMainWindow):
             dock.show()
         self._docks_to_restore = []
         self.docks["gallery"].raise_()
+        for name in self.settings.raised_docks():  # the tabs the curator had in front
+            if name in self.docks and not self.docks[name].isHidden():
+                self.docks[name].raise_()
+
+    def _raised_dock_names(self) -> list[str]:
+        """The dock in front in each group of tabbed docks (read off the tab bars the window makes for them)."""
+        by_title = {dock.windowTitle(): name for name, dock in self.docks.items()}
+        return [by_title[bar.tabText(bar.currentIndex())] for bar in self.findChildren(QTabBar)
+                if bar.parent() is self and bar.count() > 1 and bar.tabText(bar.currentIndex()) in by_title]
 
     def _show_welcome(self) -> None:
         self.welcome.set_recent(self.settings.recent_projects())
@@ -272,11 +291,17 @@ class MainWindow(QMainWindow):
         shown = self._tool_options.get(name)
         for holder in self._tool_options.values():
             holder.setVisible(holder is shown)
+        self._tool_hint_holder.setVisible(shown is None)
+        self._show_tool_hint(self.canvas.tool.label, self.canvas.tool.status_hint())
         self.status.set_tool(self.canvas.tool.label)
         self.status.showMessage(self.canvas.tool.status_hint(), 5000)
         action = self.actions_by_name.get(f"tool-{name}")
         if action is not None:
             action.setChecked(True)
+
+    def _show_tool_hint(self, label: str, hint: str) -> None:
+        self._tool_hint.setText(f"{label}: {hint}")
+        self._tool_hint.setToolTip(self._tool_hint.text())
 
     # -- projects ------------------------------------------------------------------------
 
@@ -447,7 +472,17 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.settings.save_window_state(self.saveGeometry(), self.saveState())
-        self.jobs.cancel_all()
-        self.close_project()
-        self.jobs.wait(QUIT_WAIT_MS)
+        if self.project is not None:  # over the welcome page the docks are put away: nothing is in front
+            self.settings.save_raised_docks(self._raised_dock_names())
+        # Closing takes a moment (the session's record, stopping jobs): say so at once, then get out of the way.
+        self.status.showMessage("Closing: saving the session and stopping background work…")
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        self.status.repaint()
+        try:
+            self.jobs.cancel_all()
+            self.close_project()
+            self.hide()
+            self.jobs.wait(QUIT_WAIT_MS)
+        finally:
+            QApplication.restoreOverrideCursor()
         super().closeEvent(event)

@@ -188,6 +188,16 @@ class AppSettings:
         self._settings.setValue("window/state", state)
         self._settings.sync()
 
+    def raised_docks(self) -> list[str]:
+        """The docks that were in front of their tab groups (the window's state does not keep that)."""
+        value = self._settings.value("window/raised_docks")
+        names = value if isinstance(value, list) else [value] if isinstance(value, str) and value else []
+        return [str(name) for name in names]
+
+    def save_raised_docks(self, names: list[str]) -> None:
+        self._settings.setValue("window/raised_docks", names)
+        self._settings.sync()
+
 
 def _key(folder: Path) -> str:
     # QSettings keys must not contain slashes from the path itself.

@@ -103,10 +103,11 @@ class StatusBar(QStatusBar):
         return getattr(self, "_message", shown) if shown else ""
 
     def _fitted(self, message: str) -> str:
-        permanent = [widget.geometry().left() for widget in (self.review_label, self.tool_label, self.zoom_label,
-                                                             self.position_label, self.session_label, self.jobs)
-                     if widget.isVisible() and widget.width() > 0]
-        room = (min(permanent) if permanent else self.width()) - 16
+        # From the labels' wanted widths, not their places: a label whose text just changed is not laid out yet.
+        permanent = [widget for widget in (self.review_label, self.tool_label, self.zoom_label, self.position_label,
+                                           self.session_label, self.jobs) if not widget.isHidden()]
+        used = sum(widget.sizeHint().width() + self.layout().spacing() + 8 for widget in permanent)
+        room = self.width() - used - 32
         return self.fontMetrics().elidedText(message, Qt.TextElideMode.ElideRight, max(room, 40))
 
     def set_tool(self, label: str) -> None:

@@ -37,6 +37,10 @@ class AttentionTool(SelectTool):
     name = "attention"
     label = "Attention"
 
+    def status_hint(self) -> str:
+        return ("Show Map lays where the model looks over the page; Propose Regions turns its brightest parts "
+                "into proposals. Shapes can still be selected here.")
+
 
 class AttentionOptions(QWidget):
     def __init__(self) -> None:

@@ -30,6 +30,10 @@ class FindTool(SelectTool):
     name = "find"
     label = "Find"
 
+    def status_hint(self) -> str:
+        return ("Type what to look for (\"decorated initial; stamp\") and press Find; the boxes found are "
+                "proposals to review. Shapes can still be selected here.")
+
 
 def parse_phrases(text: str) -> list[tuple[str, str]]:
     """``"decorated initial = Initial; stamp"`` → [("decorated initial", "Initial"), ("stamp", "Stamp")]."""

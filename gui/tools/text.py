@@ -28,6 +28,10 @@ class FindTextTool(SelectTool):
     name = "text"
     label = "Text"
 
+    def status_hint(self) -> str:
+        return ("Find Text reads the page's paragraphs, lines and words as proposals; the Text dock lists "
+                "them. Shapes can still be selected here.")
+
 
 class TextOptions(QWidget):
     def __init__(self) -> None:

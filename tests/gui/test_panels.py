@@ -190,3 +190,48 @@ def test_a_long_status_message_is_shortened_before_the_tool_label(qtbot, window)
     assert window.status.fontMetrics().horizontalAdvance(shown) < room
     window.status.showMessage("Saved.", 5_000)
     assert QStatusBar.currentMessage(window.status) == "Saved." and window.status.toolTip() == ""
+
+
+def test_closing_says_what_it_does_at_once(qtbot, window, scans_project: Path, monkeypatch) -> None:
+    """Issue 27, 13: quitting took seconds with no sign; the status bar says it is closing before the
+    project is closed, and the window is gone before background work is waited for."""
+    open_and_wait(qtbot, window, scans_project)
+    seen: list[tuple[str, bool]] = []
+    closing = window.close_project
+
+    def close_project() -> None:
+        seen.append((window.status.currentMessage(), window.isVisible()))
+        closing()
+
+    waiting = window.jobs.wait
+    monkeypatch.setattr(window, "close_project", close_project)
+    monkeypatch.setattr(window.jobs, "wait", lambda *args: seen.append(("wait", window.isVisible())) or waiting(*args))
+    window.close()
+    assert seen[0][0].startswith("Closing") and seen[0][1]  # said while still on screen
+    assert ("wait", False) in seen  # then out of the way while background work stops
+
+
+def test_the_tab_in_front_of_tabbed_docks_comes_back(qtbot, window, scans_project: Path) -> None:
+    """Issue 27, 13: the right dock's tab (Annotations or Page metadata) is the one the curator left in front."""
+    from PySide6.QtWidgets import QTabBar
+
+    from gui.main_window import MainWindow
+    from gui.settings import AppSettings
+    from tests.gui.conftest import CURATOR
+
+    def in_front(main: MainWindow) -> set[str]:
+        return {bar.tabText(bar.currentIndex()) for bar in main.findChildren(QTabBar) if bar.parent() is main}
+
+    open_and_wait(qtbot, window, scans_project)
+    window.tabifyDockWidget(window.docks["annotations"], window.docks["metadata"])
+    window.docks["metadata"].raise_()
+    metadata_title = window.docks["metadata"].windowTitle()
+    assert metadata_title in in_front(window)
+    window.close()
+    reopened = MainWindow(AppSettings(), CURATOR)
+    qtbot.addWidget(reopened)
+    reopened.show()
+    open_and_wait(qtbot, reopened, scans_project)
+    assert metadata_title in in_front(reopened)
+    assert window.docks["annotations"].windowTitle() not in in_front(reopened)
+    reopened.close()
