@@ -19,9 +19,10 @@ import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QColor, QImage, QPainterPath, QPen, QPixmap, QTransform
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPathItem, QGraphicsPixmapItem,
-                               QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QToolButton, QWidget)
+                               QHBoxLayout, QLabel, QPushButton, QSlider, QToolButton, QWidget)
 
 from gui.canvas.tools import SelectTool
+from gui.elided_label import ElidedLabel
 from gui.tools.scope import pages_in_scope, scope_box
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
@@ -77,11 +78,8 @@ class AttentionOptions(QWidget):
         self.propose = QPushButton("Propose Regions")
         self.propose.setToolTip("Propose the outlined regions that stand out as shapes (Salient region), on "
                                 "the chosen pages")
-        self.legend = QLabel("")
+        self.legend = ElidedLabel("")  # what room is left: on a laptop's 1280 px the controls come first
         self.legend.setObjectName("attention-legend")
-        # The legend takes what room is left: on a laptop's 1280 px the controls come first.
-        self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.legend.setMinimumWidth(0)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         for widget in (self.model, self.view, self.head, QLabel("Opacity"), self.opacity,

@@ -235,3 +235,18 @@ def test_the_tab_in_front_of_tabbed_docks_comes_back(qtbot, window, scans_projec
     assert metadata_title in in_front(reopened)
     assert window.docks["annotations"].windowTitle() not in in_front(reopened)
     reopened.close()
+
+
+def test_a_label_short_of_room_ends_with_an_ellipsis_and_keeps_its_text(qtbot) -> None:
+    """Issue 27, 13: the attention legend was cut mid-word at 1366 px."""
+    from gui.elided_label import ElidedLabel
+
+    label = ElidedLabel()
+    qtbot.addWidget(label)
+    label.setText("DINO ViT-S/8 · mean of heads · brighter: where the model looks")
+    label.resize(90, 20)
+    label.show()
+    assert label.shown_text().endswith("…") and len(label.shown_text()) < len(label.text())
+    assert label.toolTip() == label.text()
+    label.resize(label.fontMetrics().horizontalAdvance(label.text()) + 20, 20)
+    assert label.shown_text() == label.text()
