@@ -80,6 +80,7 @@ class LayerContents:
         self.group_bounds: dict[GroupKey, QRectF] = {}
 
     def add_many(self, records: Sequence[AnnotationRecord], colours: Sequence[str]) -> None:
+        parsed: dict[str, QColor] = {}
         for record, colour, rings, overlay in zip(records, colours, rings_of(records), overlays_of(records, colours),
                                                   strict=True):
             self.remove(record.id)
@@ -87,10 +88,14 @@ class LayerContents:
             bounds = QRectF(x, y, w, h)
             if overlay is not None:
                 bounds = bounds.united(QRectF(int(x), int(y), overlay.width(), overlay.height()))
-            shape = LayerShape(record, QColor(colour), rings, overlay, bounds)
+            shape = LayerShape(record, parsed.setdefault(colour, QColor(colour)), rings, overlay, bounds)
             self.shapes[record.id] = shape
-            for cell in _cells_of(bounds):
-                self.cells[cell].add(record.id)
+            left, top = int(bounds.left() // CELL), int(bounds.top() // CELL)
+            if left == int(bounds.right() // CELL) and top == int(bounds.bottom() // CELL) and left >= 0 <= top:
+                self.cells[(left, top)].add(record.id)  # most shapes lie in one cell
+            else:
+                for cell in _cells_of(bounds):
+                    self.cells[cell].add(record.id)
             self.groups[shape.group][record.id] = None
             self.group_paths.pop(shape.group, None)
 
