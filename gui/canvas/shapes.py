@@ -192,6 +192,7 @@ class AnnotationItem(QGraphicsPathItem):
         self.editable = record.rle is None
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, self.editable)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges, True)  # a move stays on the page
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         prepared = prepared or prepare_shape(record, colour)
@@ -227,6 +228,16 @@ class AnnotationItem(QGraphicsPathItem):
 
     def _tooltip(self) -> str:
         return shape_tooltip(self.record)
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
+        # Only the selected shapes are items (the rest are the shape layer), so this runs for a few.
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and isinstance(value, QPointF):
+            bounds = self.path().boundingRect()
+            width, height = self._image_size
+            x = max(min(value.x(), width - bounds.right()), -bounds.left())
+            y = max(min(value.y(), height - bounds.bottom()), -bounds.top())
+            return QPointF(x, y)
+        return super().itemChange(change, value)
 
     def selection_changed(self) -> None:
         """Called by the canvas when this item was selected or deselected. (Not ``itemChange``: a Python

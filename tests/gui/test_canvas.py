@@ -263,3 +263,22 @@ def test_the_full_resolution_waits_for_the_shapes_when_asked(qtbot, tmp_path: Pa
     qtbot.waitUntil(lambda: bool(loaded), timeout=30_000)
     assert page.has_full_resolution
     loader.cancel()
+
+
+def test_a_shape_dragged_past_the_page_edge_stops_at_it(qtbot) -> None:
+    canvas = ImageCanvas()
+    qtbot.addWidget(canvas)
+    canvas.resize(700, 700)
+    canvas.show()
+    canvas.show_page("edge", 1000, 1000, None)
+    canvas.set_annotations([_record(1, (700, 700, 200, 100))], {1: CategoryRecord(1, "Word", "#e6a100", None)})
+    edited: list[object] = []
+    canvas.geometry_edited.connect(lambda annotation_id, geometry: edited.append(geometry))
+    start = canvas.mapFromScene(QPointF(800, 750))
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    for step in range(1, 9):
+        qtbot.mouseMove(canvas.viewport(), start + type(start)(step * 30, step * 30))
+    qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start + type(start)(240, 240))
+    (moved,) = edited
+    x, y, w, h = moved.bbox
+    assert (x + w, y + h) == (1000, 1000) and (w, h) == (200, 100)  # against the corner, not past it
