@@ -77,7 +77,7 @@ class LayerContents:
         self.cells: defaultdict[tuple[int, int], set[int]] = defaultdict(set)
         self.groups: defaultdict[GroupKey, dict[int, None]] = defaultdict(dict)  # ordered sets of ids
         self.group_paths: dict[GroupKey, QPainterPath] = {}  # of the shapes not lifted; made when needed
-        self.group_bounds: dict[GroupKey, QRectF] = {}
+        self.group_bounds: dict[GroupKey, QRectF] = {}  # covers every shape the group held
 
     def add_many(self, records: Sequence[AnnotationRecord], colours: Sequence[str]) -> None:
         parsed: dict[str, QColor] = {}
@@ -98,6 +98,8 @@ class LayerContents:
                     self.cells[cell].add(record.id)
             self.groups[shape.group][record.id] = None
             self.group_paths.pop(shape.group, None)
+            # May only grow: a removed shape leaves the bounds as they were (they only decide what is drawn).
+            self.group_bounds[shape.group] = self.group_bounds.get(shape.group, QRectF()).united(bounds)
 
     def remove(self, annotation_id: int) -> LayerShape | None:
         shape = self.shapes.pop(annotation_id, None)
@@ -111,12 +113,8 @@ class LayerContents:
     def group_path(self, key: GroupKey) -> QPainterPath:
         path = self.group_paths.get(key)
         if path is None:
-            members = [self.shapes[i] for i in self.groups[key]]
-            path = self.group_paths[key] = path_of([shape.rings for shape in members if not shape.lifted])
-            bounds = QRectF()
-            for shape in members:
-                bounds = bounds.united(shape.bounds)
-            self.group_bounds[key] = bounds
+            path = self.group_paths[key] = path_of([self.shapes[i].rings for i in self.groups[key]
+                                                    if not self.shapes[i].lifted])
         return path
 
 
@@ -255,9 +253,9 @@ class ShapeLayer(QGraphicsItem):
         contents = self._contents
         for key in sorted((key for key, ids in contents.groups.items() if ids),
                           key=lambda key: (key[0] is not AnnotationStatus.PROPOSED, *key[1:])):
-            path = contents.group_path(key)
             if not contents.group_bounds[key].intersects(exposed):
-                continue
+                continue  # its path is not even made until it comes into view
+            path = contents.group_path(key)
             visible = [shape for shape in map(contents.shapes.__getitem__, contents.groups[key])
                        if shape.shown and not shape.lifted]
             if not visible:
