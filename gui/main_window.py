@@ -16,10 +16,10 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QTabBar,
     QProgressDialog,
     QSizePolicy,
     QStackedWidget,
+    QTabBar,
     QTabWidget,
     QToolBar,
     QToolButton,
@@ -220,7 +220,6 @@ class MainWindow(QMainWindow):
         self.tool_options.setFixedHeight(height)
         for holder in self._tool_options.values():
             holder.setVisible(False)
-        self._show_tool_hint(self.canvas.tool.label, self.canvas.tool.status_hint())
 
     def _build_layout(self) -> None:
         # The page takes the middle. Pages and search results share the left column as tabs (each gets its
@@ -292,16 +291,13 @@ class MainWindow(QMainWindow):
         for holder in self._tool_options.values():
             holder.setVisible(holder is shown)
         self._tool_hint_holder.setVisible(shown is None)
-        self._show_tool_hint(self.canvas.tool.label, self.canvas.tool.status_hint())
+        self._tool_hint.setText(f"{self.canvas.tool.label}: {self.canvas.tool.status_hint()}")
+        self._tool_hint.setToolTip(self._tool_hint.text())
         self.status.set_tool(self.canvas.tool.label)
         self.status.showMessage(self.canvas.tool.status_hint(), 5000)
         action = self.actions_by_name.get(f"tool-{name}")
         if action is not None:
             action.setChecked(True)
-
-    def _show_tool_hint(self, label: str, hint: str) -> None:
-        self._tool_hint.setText(f"{label}: {hint}")
-        self._tool_hint.setToolTip(self._tool_hint.text())
 
     # -- projects ------------------------------------------------------------------------
 

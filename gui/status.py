@@ -86,9 +86,11 @@ class StatusBar(QStatusBar):
         self.review_label.setStyleSheet("font-weight: bold")
         self.review_label.hide()
         self.jobs = JobsIndicator(jobs)
-        for widget in (self.review_label, self.tool_label, self.zoom_label, self.position_label, self.session_label):
+        self._permanent = (self.review_label, self.tool_label, self.zoom_label, self.position_label,
+                           self.session_label, self.jobs)
+        for widget in self._permanent:
             self.addPermanentWidget(widget)
-        self.addPermanentWidget(self.jobs)
+        self._message = ""
 
     def showMessage(self, message: str, timeout: int = 0) -> None:  # noqa: N802
         """A passing message, shortened with "…" to the room left of the permanent labels (Qt would cut it
@@ -100,13 +102,12 @@ class StatusBar(QStatusBar):
 
     def currentMessage(self) -> str:  # noqa: N802
         shown = super().currentMessage()
-        return getattr(self, "_message", shown) if shown else ""
+        return self._message if shown else ""
 
     def _fitted(self, message: str) -> str:
         # From the labels' wanted widths, not their places: a label whose text just changed is not laid out yet.
-        permanent = [widget for widget in (self.review_label, self.tool_label, self.zoom_label, self.position_label,
-                                           self.session_label, self.jobs) if not widget.isHidden()]
-        used = sum(widget.sizeHint().width() + self.layout().spacing() + 8 for widget in permanent)
+        used = sum(widget.sizeHint().width() + self.layout().spacing() + 8
+                   for widget in self._permanent if not widget.isHidden())
         room = self.width() - used - 32
         return self.fontMetrics().elidedText(message, Qt.TextElideMode.ElideRight, max(room, 40))
 

@@ -138,13 +138,9 @@ def rasterise_windows(rles: list[Rle], windows: list[tuple[int, int, int, int]])
     would one by one."""
     if not rles:
         return []
-    compressed = [index for index, rle in enumerate(rles) if not isinstance(rle["counts"], list)]
-    per_mask_runs: list[np.ndarray] = [np.zeros(0, np.int64)] * len(rles)
-    for index, runs in zip(compressed, _runs_of_many([rles[i]["counts"] for i in compressed]), strict=True):
-        per_mask_runs[index] = runs
-    for index, rle in enumerate(rles):
-        if isinstance(rle["counts"], list):
-            per_mask_runs[index] = np.asarray(rle["counts"], dtype=np.int64)
+    decoded = iter(_runs_of_many([rle["counts"] for rle in rles if not isinstance(rle["counts"], list)]))
+    per_mask_runs = [np.asarray(rle["counts"], dtype=np.int64) if isinstance(rle["counts"], list) else next(decoded)
+                     for rle in rles]
     heights = np.array([int(rle["size"][0]) for rle in rles], dtype=np.int64)
     widths = np.array([int(rle["size"][1]) for rle in rles], dtype=np.int64)
     box = np.array(windows, dtype=np.int64).reshape(-1, 4)
@@ -154,10 +150,9 @@ def rasterise_windows(rles: list[Rle], windows: list[tuple[int, int, int, int]])
     # Every run of every mask, with its mask's number; the 1s are the odd runs.
     lengths = np.array([len(runs) for runs in per_mask_runs], dtype=np.int64)
     mask_of_run = np.repeat(np.arange(len(rles)), lengths)
-    runs = np.concatenate(per_mask_runs) if lengths.sum() else np.zeros(0, np.int64)
-    first_run = np.cumsum(lengths) - lengths
-    position = np.arange(len(runs)) - first_run[mask_of_run]
-    ends = _segmented_cumsum(runs, first_run, lengths)
+    runs = np.concatenate(per_mask_runs)
+    position = np.arange(len(runs)) - (np.cumsum(lengths) - lengths)[mask_of_run]
+    ends = _segmented_cumsum(runs, lengths)
     starts = ends - runs
     ones = position % 2 == 1
     mask, starts, ends = mask_of_run[ones], starts[ones], ends[ones]
@@ -193,12 +188,13 @@ def rasterise_windows(rles: list[Rle], windows: list[tuple[int, int, int, int]])
     return found
 
 
-def _segmented_cumsum(values: np.ndarray, segment_starts: np.ndarray, segment_lengths: np.ndarray) -> np.ndarray:
-    """Cumulative sums restarting at each segment (segments back to back, in order)."""
+def _segmented_cumsum(values: np.ndarray, segment_lengths: np.ndarray) -> np.ndarray:
+    """Cumulative sums restarting at each segment (segments of these lengths, back to back)."""
     if not len(values):
         return values.copy()
     total = np.cumsum(values)
-    before = np.where(segment_starts > 0, total[np.maximum(segment_starts - 1, 0)], 0)
+    starts = np.cumsum(segment_lengths) - segment_lengths
+    before = np.where(starts > 0, total[np.maximum(starts - 1, 0)], 0)
     return total - np.repeat(before, segment_lengths)
 
 
@@ -228,7 +224,7 @@ def _runs_of_many(texts: list[str | bytes]) -> list[np.ndarray]:
     for parity, begin in ((1, 1), (0, 2)):
         chosen = (position % 2 == parity) & (position >= begin)
         chosen_counts = np.bincount(per_text[chosen], minlength=len(encoded))
-        runs[chosen] = _segmented_cumsum(values[chosen], np.cumsum(chosen_counts) - chosen_counts, chosen_counts)
+        runs[chosen] = _segmented_cumsum(values[chosen], chosen_counts)
     return np.split(runs, np.cumsum(counts)[:-1])
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from engine.errors import MarginaliaError
 from engine.fileio import sha256_file, write_atomically
-from engine.models.file_checks import ContentError, describe_contents
 from engine.jobs import CancelToken
 from engine.models.catalogue import ModelFile, ModelSpec, get_spec
+from engine.models.file_checks import ContentError, describe_contents
 from engine.paths import user_data_dir
 
 MANIFEST = "manifest.json"

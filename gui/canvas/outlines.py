@@ -36,19 +36,29 @@ class Rings:
 
 def rings_of(records: Sequence[AnnotationRecord]) -> list[Rings]:
     """Each record's rings: its polygons' outlines and holes, or its box (masks: their box)."""
+    return _rings_of_geometries([(record.bbox, record.polygons if record.rle is None else None)
+                                 for record in records])
+
+
+def geometry_path(bbox: tuple[float, float, float, float], parts: list[dict] | None) -> QPainterPath:
+    """The outline of one shape: its polygon parts, or its box."""
+    return path_of(_rings_of_geometries([(bbox, parts)]))
+
+
+def _rings_of_geometries(geometries: Sequence[tuple[tuple[float, float, float, float], list[dict] | None]]
+                         ) -> list[Rings]:
     flat: list[list[float]] = []
     holes: list[bool] = []
     rings_per_record: list[int] = []
-    for record in records:
+    for (x, y, w, h), parts in geometries:
         before = len(flat)
-        if record.polygons and record.rle is None:
-            for part in record.polygons:
-                for ring, hole in chain(((part["exterior"], False),), ((h, True) for h in part.get("holes", []))):
+        if parts:
+            for part in parts:
+                for ring, hole in [(part["exterior"], False), *((inner, True) for inner in part.get("holes", []))]:
                     if len(ring) >= 4:  # a ring needs two points to be drawn at all
                         flat.append(ring if len(ring) % 2 == 0 else ring[:-1])
                         holes.append(hole)
         else:
-            x, y, w, h = record.bbox
             flat.append([x, y, x + w, y, x + w, y + h, x, y + h])
             holes.append(False)
         rings_per_record.append(len(flat) - before)

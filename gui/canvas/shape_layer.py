@@ -14,7 +14,7 @@ of its group's path. The layer takes no mouse buttons: presses go to the view, w
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,7 @@ from engine.annotations import AnnotationRecord
 from engine.store.types import AnnotationStatus
 from gui.canvas.layers import Layers, source_of
 from gui.canvas.outlines import Rings, overlays_of, path_of, rings_of
-from gui.canvas.shapes import PreparedShape, ShapeLook, ShapeStyle, shape_style, shape_tooltip
+from gui.canvas.shapes import ShapeLook, ShapeStyle, shape_style, shape_tooltip
 
 CELL = 256  # page pixels a side of one grid cell
 # A group's outlines are kept in one path per tile of the page: an edit redraws one tile's path, not the
@@ -63,9 +63,6 @@ class LayerShape:
             self._path = path_of([self.rings])
         return self._path
 
-    @property
-    def prepared(self) -> PreparedShape:
-        return PreparedShape(self.path, self.overlay)
 
 
 class LayerContents:
@@ -90,12 +87,8 @@ class LayerContents:
                 bounds = bounds.united(QRectF(int(x), int(y), overlay.width(), overlay.height()))
             shape = LayerShape(record, parsed.setdefault(colour, QColor(colour)), rings, overlay, bounds)
             self.shapes[record.id] = shape
-            left, top = int(bounds.left() // CELL), int(bounds.top() // CELL)
-            if left == int(bounds.right() // CELL) and top == int(bounds.bottom() // CELL) and left >= 0 <= top:
-                self.cells[(left, top)].add(record.id)  # most shapes lie in one cell
-            else:
-                for cell in _cells_of(bounds):
-                    self.cells[cell].add(record.id)
+            for cell in _cells_of(bounds):
+                self.cells[cell].add(record.id)
             self.groups[shape.group][record.id] = None
             self.group_paths.pop(shape.group, None)
             # May only grow: a removed shape leaves the bounds as they were (they only decide what is drawn).
@@ -174,8 +167,9 @@ class ShapeLayer(QGraphicsItem):
     def get(self, annotation_id: int) -> LayerShape | None:
         return self._contents.shapes.get(annotation_id)
 
-    def ids(self) -> list[int]:
-        return list(self._contents.shapes)
+    def shape_total(self) -> int:
+        """Every shape of the page, shown or not."""
+        return len(self._contents.shapes)
 
     def set_lifted(self, annotation_id: int, lifted: bool) -> None:
         shape = self._contents.shapes.get(annotation_id)
@@ -277,7 +271,9 @@ class ShapeLayer(QGraphicsItem):
         self.setToolTip(shape_tooltip(self._contents.shapes[under].record) if under is not None else "")
 
 
-def _cells_of(rect: QRectF) -> Iterable[tuple[int, int]]:
+def _cells_of(rect: QRectF) -> list[tuple[int, int]]:
     left, top = int(max(rect.left(), -EDGE) // CELL), int(max(rect.top(), -EDGE) // CELL)
     right, bottom = int(rect.right() // CELL), int(rect.bottom() // CELL)
-    return ((x, y) for x in range(left, right + 1) for y in range(top, bottom + 1))
+    if left == right and top == bottom:
+        return [(left, top)]  # most shapes lie in one cell: no ranges to walk for a page of thousands
+    return [(x, y) for x in range(left, right + 1) for y in range(top, bottom + 1)]

@@ -13,7 +13,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsItem,
@@ -24,55 +24,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.annotations import AnnotationRecord, Geometry
-from engine.coco.geometry import rasterise_window
 from engine.store.types import AnnotationStatus
-from gui.canvas.outlines import overlay_image
+from gui.canvas.outlines import geometry_path
 
 HANDLE_SIZE = 8.0
 # Vertex address: (part, ring, vertex); ring 0 is the exterior, 1.. the holes.
 VertexKey = tuple[int, int, int]
-
-
-def geometry_path(bbox: tuple[float, float, float, float] | None, parts: list[dict] | None) -> QPainterPath:
-    path = QPainterPath()
-    path.setFillRule(Qt.FillRule.OddEvenFill)
-    if parts:
-        # lineTo per vertex: about three times faster than building QPointF lists, which counts on a
-        # page of thousands of outlines.
-        line_to = path.lineTo
-        for part in parts:
-            for ring in [part["exterior"], *part.get("holes", [])]:
-                if len(ring) < 4:
-                    continue
-                path.moveTo(ring[0], ring[1])
-                rest = iter(ring[2:])
-                for x, y in zip(rest, rest, strict=False):
-                    line_to(x, y)
-                path.closeSubpath()
-    elif bbox is not None:
-        path.addRect(QRectF(*bbox))
-    return path
-
-
-@dataclass(frozen=True)
-class PreparedShape:
-    """What an annotation's item needs that is slow to make: its outline and its mask's overlay image.
-
-    Made off the UI thread for a whole page (QPainterPath and QImage are plain values there); the UI
-    thread then only creates the items.
-    """
-
-    path: QPainterPath
-    overlay: QImage | None
-
-
-def prepare_shape(record: AnnotationRecord, colour: str) -> PreparedShape:
-    overlay = None
-    if record.rle is not None:
-        x, y, w, h = (int(v) for v in record.bbox)
-        if w > 0 and h > 0:
-            overlay = overlay_image(rasterise_window(record.rle, x, y, w + 1, h + 1), colour, record.status)
-    return PreparedShape(geometry_path(record.bbox, record.polygons or None), overlay)
 
 
 @dataclass(frozen=True)
@@ -175,7 +132,8 @@ class AnnotationItem(QGraphicsPathItem):
         colour: str,
         image_size: tuple[int, int],
         on_edited: Callable[[int, Geometry], None],
-        prepared: PreparedShape | None = None,
+        path: QPainterPath,
+        overlay: QImage | None,
     ) -> None:
         super().__init__()
         self.record = record
@@ -195,22 +153,16 @@ class AnnotationItem(QGraphicsPathItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges, True)  # a move stays on the page
         self.setAcceptHoverEvents(True)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        prepared = prepared or prepare_shape(record, colour)
-        self.setPath(prepared.path)
-        if prepared.overlay is not None:
+        self.setPath(path)
+        if overlay is not None:
             x, y, _, _ = (int(v) for v in record.bbox)
-            overlay = QGraphicsPixmapItem(QPixmap.fromImage(prepared.overlay), self)
-            overlay.setPos(x, y)
-            overlay.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
-            self._overlay = overlay
+            self._overlay = QGraphicsPixmapItem(QPixmap.fromImage(overlay), self)
+            self._overlay.setPos(x, y)
+            self._overlay.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self._apply_style()
-        self.setToolTip(self._tooltip())
+        self.setToolTip(shape_tooltip(self.record))
 
     # -- look ----------------------------------------------------------------------
-
-    @property
-    def is_proposal(self) -> bool:
-        return self.record.status is AnnotationStatus.PROPOSED
 
     def set_look(self, look: ShapeLook) -> None:
         if look != self._look:
@@ -226,9 +178,6 @@ class AnnotationItem(QGraphicsPathItem):
             self._overlay.setOpacity(style.overlay_opacity)
         self.setZValue(style.z)
 
-    def _tooltip(self) -> str:
-        return shape_tooltip(self.record)
-
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
         # Only the selected shapes are items (the rest are the shape layer), so this runs for a few.
         if change == QGraphicsItem.GraphicsItemChange.ItemPositionChange and isinstance(value, QPointF):
@@ -237,13 +186,10 @@ class AnnotationItem(QGraphicsPathItem):
             x = max(min(value.x(), width - bounds.right()), -bounds.left())
             y = max(min(value.y(), height - bounds.bottom()), -bounds.top())
             return QPointF(x, y)
+        if change == QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged:
+            self._apply_style()
+            self._sync_handles()
         return super().itemChange(change, value)
-
-    def selection_changed(self) -> None:
-        """Called by the canvas when this item was selected or deselected. (Not ``itemChange``: a Python
-        override of it runs a dozen times per item as a page of thousands of shapes is built.)"""
-        self._apply_style()
-        self._sync_handles()
 
     # -- editing -------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
@@ -70,7 +69,6 @@ class ImageCanvas(QGraphicsView):
         self.rubberBandChanged.connect(self._rubber_band_moved)
         self.layers = Layers()
         self._look = ShapeLook()
-        self._looking_selected: set[int] = set()  # the shapes drawn as selected
         self._panning_from: QPointF | None = None
         self._space_held = False
         self._syncing_selection = False
@@ -125,8 +123,9 @@ class ImageCanvas(QGraphicsView):
             for annotation_id in list(self._items):
                 self._drop(annotation_id)
             self._look = self._look_for(len(records))
-            colours = {category_id: category.colour for category_id, category in categories.items()}
-            self._shape_layer.set_contents(prepared or layer_contents(records, colours), self.layers, self._look)
+            if prepared is None:  # made here only when no job made them
+                prepared = layer_contents(records, {key: category.colour for key, category in categories.items()})
+            self._shape_layer.set_contents(prepared, self.layers, self._look)
             for annotation_id in keep:
                 self._lift(annotation_id, select=True)
         finally:
@@ -164,7 +163,7 @@ class ImageCanvas(QGraphicsView):
         shape = self._shape_layer.get(annotation_id) if self._shape_layer is not None else None
         if item is None and shape is not None:
             item = AnnotationItem(shape.record, shape.colour.name(), self._image_size, self.geometry_edited.emit,
-                                  shape.prepared)
+                                  shape.path, shape.overlay)
             item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable,
                          self.tool.uses_default_selection and item.editable)
             item.set_look(self._look)
@@ -181,7 +180,6 @@ class ImageCanvas(QGraphicsView):
         item = self._items.pop(annotation_id, None)
         if item is None:
             return
-        self._looking_selected.discard(annotation_id)
         if item.scene() is not None:
             self.scene().removeItem(item)
         if self._shape_layer is not None:
@@ -209,8 +207,7 @@ class ImageCanvas(QGraphicsView):
         return ShapeLook(self.layers.opacity, self.layers.outline_only, hairline=shape_count > DENSE_PAGE)
 
     def _restyle(self) -> None:
-        count = len(self._shape_layer.ids()) if self._shape_layer is not None else 0
-        look = self._look_for(count)
+        look = self._look_for(self._shape_layer.shape_total() if self._shape_layer is not None else 0)
         if look != self._look:
             self._look = look
             if self._shape_layer is not None:
@@ -252,16 +249,11 @@ class ImageCanvas(QGraphicsView):
         self.selection_changed.emit(self.selected_ids())
 
     def _on_scene_selection(self) -> None:
-        selected = {item.annotation_id for item in self.scene().selectedItems() if isinstance(item, AnnotationItem)}
-        for annotation_id in selected ^ self._looking_selected:
-            item = self._items.get(annotation_id)
-            if item is not None:
-                item.selection_changed()
-        self._looking_selected = selected
+        selected = self.selected_ids()
         if len(selected) < len(self._items):
             self._dropping.start()
         if not self._syncing_selection:
-            self.selection_changed.emit(sorted(selected))
+            self.selection_changed.emit(selected)
 
     def _rubber_band_moved(self, band: QRect, start: QPointF, end: QPointF) -> None:
         if not band.isNull():

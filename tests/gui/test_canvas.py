@@ -108,13 +108,22 @@ def _box(annotation_id: int, status: AnnotationStatus = AnnotationStatus.PROPOSE
                             "hi-sam", "1", "", 0.5, status, "test", now, now, None, None, "", None, None)
 
 
-def test_dense_pages_draw_hairline_outlines_and_the_selected_shape_stands_out(qtbot) -> None:
+WORDS = {1: CategoryRecord(1, "Word", "#e6a100", None)}  # one category for the shapes of these tests
+
+
+def _page_canvas(qtbot, key: str, page_side: int, view: tuple[int, int] = (900, 700)) -> ImageCanvas:
+    """A shown canvas holding an empty square page."""
     canvas = ImageCanvas()
     qtbot.addWidget(canvas)
-    canvas.resize(900, 700)
+    canvas.resize(*view)
     canvas.show()
-    canvas.show_page("dense", 2000, 2000, None)
-    categories = {1: CategoryRecord(1, "Word", "#e6a100", None)}
+    canvas.show_page(key, page_side, page_side, None)
+    return canvas
+
+
+def test_dense_pages_draw_hairline_outlines_and_the_selected_shape_stands_out(qtbot) -> None:
+    canvas = _page_canvas(qtbot, "dense", 2000)
+    categories = WORDS
 
     canvas.set_annotations([_box(i) for i in range(1, 6)], categories)
     assert canvas.drawn(1).pen.widthF() == 2.0  # a sparse page: outlines easy to see
@@ -141,13 +150,9 @@ def _record(annotation_id: int, bbox: tuple[float, float, float, float],
 
 
 def _dense_canvas(qtbot, count: int) -> tuple[ImageCanvas, list[AnnotationRecord]]:
-    canvas = ImageCanvas()
-    qtbot.addWidget(canvas)
-    canvas.resize(900, 700)
-    canvas.show()
-    canvas.show_page("dense", 2000, 2000, None)
+    canvas = _page_canvas(qtbot, "dense", 2000)
     records = [_box(i, AnnotationStatus.ACCEPTED) for i in range(1, count + 1)]
-    canvas.set_annotations(records, {1: CategoryRecord(1, "Word", "#e6a100", None)})
+    canvas.set_annotations(records, WORDS)
     return canvas, records
 
 
@@ -188,15 +193,11 @@ def test_a_press_on_a_layer_shape_drags_it_in_the_same_gesture(qtbot) -> None:
 
 
 def test_a_click_means_the_smallest_shape_under_it_and_a_rubber_band_takes_what_it_touches(qtbot) -> None:
-    canvas = ImageCanvas()
-    qtbot.addWidget(canvas)
-    canvas.resize(900, 700)
-    canvas.show()
-    canvas.show_page("nested", 1000, 1000, None)
+    canvas = _page_canvas(qtbot, "nested", 1000)
     region, initial, word = _record(1, (100, 100, 600, 600)), _record(2, (200, 200, 100, 100)), \
         _record(3, (220, 220, 20, 10))
     far = _record(4, (850, 850, 50, 50))
-    canvas.set_annotations([region, initial, word, far], {1: CategoryRecord(1, "Word", "#e6a100", None)})
+    canvas.set_annotations([region, initial, word, far], WORDS)
     for record, point in ((word, (230, 225)), (initial, (280, 280)), (region, (600, 600))):
         qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=canvas.mapFromScene(QPointF(*point)))
         assert canvas.selected_ids() == [record.id], record
@@ -211,13 +212,9 @@ def test_a_click_means_the_smallest_shape_under_it_and_a_rubber_band_takes_what_
 
 
 def test_hidden_and_rejected_shapes_are_neither_drawn_nor_hit(qtbot) -> None:
-    canvas = ImageCanvas()
-    qtbot.addWidget(canvas)
-    canvas.resize(600, 600)
-    canvas.show()
-    canvas.show_page("hidden", 500, 500, None)
+    canvas = _page_canvas(qtbot, "hidden", 500, (600, 600))
     kept, rejected = _record(1, (50, 50, 100, 100)), _record(2, (300, 300, 100, 100), AnnotationStatus.REJECTED)
-    canvas.set_annotations([kept, rejected], {1: CategoryRecord(1, "Word", "#e6a100", None)})
+    canvas.set_annotations([kept, rejected], WORDS)
     assert canvas.shape_count() == 1 and not canvas.drawn(2).visible
     qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=canvas.mapFromScene(QPointF(350, 350)))
     assert canvas.selected_ids() == []
@@ -266,12 +263,8 @@ def test_the_full_resolution_waits_for_the_shapes_when_asked(qtbot, tmp_path: Pa
 
 
 def test_a_shape_dragged_past_the_page_edge_stops_at_it(qtbot) -> None:
-    canvas = ImageCanvas()
-    qtbot.addWidget(canvas)
-    canvas.resize(700, 700)
-    canvas.show()
-    canvas.show_page("edge", 1000, 1000, None)
-    canvas.set_annotations([_record(1, (700, 700, 200, 100))], {1: CategoryRecord(1, "Word", "#e6a100", None)})
+    canvas = _page_canvas(qtbot, "edge", 1000, (700, 700))
+    canvas.set_annotations([_record(1, (700, 700, 200, 100))], WORDS)
     edited: list[object] = []
     canvas.geometry_edited.connect(lambda annotation_id, geometry: edited.append(geometry))
     start = canvas.mapFromScene(QPointF(800, 750))

@@ -40,13 +40,11 @@ def read_state_dict(path: Path) -> dict[str, Any]:
             if "mmap" not in str(error):
                 raise
             loaded = torch.load(path, map_location="cpu", weights_only=True)  # a legacy (pre-zip) checkpoint
-    except pickle.UnpicklingError as error:
-        if "global" in str(error).lower():  # it names a function or class to import: code that would run
+    except Exception as error:  # noqa: BLE001 - damaged bytes fail torch's readers in many ways (struct, index…)
+        # An unpickling error that names a function or class to import: code that would run.
+        if isinstance(error, pickle.UnpicklingError) and "global" in str(error).lower():
             raise NotAWeightsFile(f"{path.name} contains more than weights (it would run code when opened), "
                                   "so Marginalia refuses it. Use the publisher's file.") from error
-        raise NotAWeightsFile(f"{path.name} is not a readable weights file (damaged, or a file of another "
-                              "kind).") from error
-    except Exception as error:  # noqa: BLE001 - damaged bytes fail torch's readers in many ways (struct, index…)
         raise NotAWeightsFile(f"{path.name} is not a readable weights file (damaged, or a file of another "
                               "kind).") from error
     for wrapper in ("state_dict", "model"):  # training checkpoints wrap the weights (beside optimizer state)
