@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from engine.coco.geometry import PolygonPart, Rle, shape_from, validate_parts
+from engine.errors import StaleEditError
 from engine.project import Project
 from engine.store.schema import Annotation, Image
 from engine.store.types import AnnotationStatus, SourceKind, utc_now
@@ -52,6 +53,8 @@ class AnnotationRecord:
     reading_order: int | None = None
     text: str | None = None
     baseline: list[float] | None = None
+    version: int = 1  # raised by every change: what an edit was made on (team projects refuse a stale one)
+    updated_by: str = ""
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
@@ -65,8 +68,46 @@ class AnnotationRecord:
 ANNOTATION_FIELDS = tuple(field.name for field in fields(AnnotationRecord))
 
 
+# What putting an earlier state back must not restore: the row's version only ever rises.
+_RESTORED_FIELDS = tuple(name for name in ANNOTATION_FIELDS if name not in {"version", "updated_by"})
+Versions = dict[int, int]
+
+
 def record_of(row: Annotation) -> AnnotationRecord:
     return AnnotationRecord(**{name: getattr(row, name) for name in ANNOTATION_FIELDS})
+
+
+def _guarded(session: Any, ids: Any, expected: Versions | None) -> list[Annotation]:
+    """The rows ``ids``, locked for this unit of work; refused when any was changed or deleted since the curator
+    saw it at the version in ``expected`` (ids missing from ``expected`` are not checked)."""
+    query = select(Annotation).where(Annotation.id.in_(list(ids))).order_by(Annotation.id)
+    rows = list(session.scalars(query.with_for_update() if expected else query))
+    if not expected:
+        return rows
+    found = {row.id: row for row in rows}
+    gone = [annotation_id for annotation_id in expected if annotation_id not in found]
+    changed = [row for row in rows if row.id in expected and row.version != expected[row.id]]
+    if gone or changed:
+        raise StaleEditError(_stale_message(changed, gone), sorted([row.id for row in changed] + gone))
+    return rows
+
+
+def _stale_message(changed: list[Annotation], gone: list[int]) -> str:
+    who = sorted({row.updated_by or row.reviewed_by or row.creator for row in changed} - {""})
+    parts = []
+    if changed:
+        by = f" by {', '.join(who)}" if who else ""
+        latest = max(row.updated_at for row in changed).astimezone().strftime("%H:%M:%S")
+        parts.append(f"{len(changed)} of the annotation(s) you changed had been changed{by} (last at {latest})")
+    if gone:
+        parts.append(f"{len(gone)} had been deleted")
+    return ("Not saved: " + " and ".join(parts) + " since you saw them. Your change was not made over theirs; the "
+            "page now shows what is in the project — look, and make your change again if it still applies.")
+
+
+def _versions_into(rows: list[Annotation], out: Versions | None) -> None:
+    if out is not None:
+        out.update((row.id, row.version) for row in rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,35 +206,52 @@ def get_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
         return [record_of(row) for row in rows]
 
 
-def update_geometry(project: Project, annotation_id: int, geometry: Geometry) -> AnnotationRecord:
+def update_geometry(project: Project, annotation_id: int, geometry: Geometry, *, editor: str = "",
+                    expected: Versions | None = None) -> AnnotationRecord:
     with project.unit_of_work() as session:
-        row = session.get_one(Annotation, annotation_id)
+        rows = _guarded(session, [annotation_id], expected)
+        if not rows:
+            raise StaleEditError("Not saved: the annotation was deleted (by someone else, or in another window).",
+                                 [annotation_id])
+        row = rows[0]
         for name, value in shape_fields(row.image, geometry).items():
             setattr(row, name, value)
         row.updated_at = utc_now()
+        row.updated_by = editor
         session.flush()
         return record_of(row)
 
 
-def set_category(project: Project, category_by_id: dict[int, int]) -> dict[int, int]:
-    """Give each annotation its new category; return the old ones (for undo)."""
+def set_category(project: Project, category_by_id: dict[int, int], *, editor: str = "",
+                 expected: Versions | None = None, versions: Versions | None = None) -> dict[int, int]:
+    """Give each annotation its new category; return the old ones (for undo). ``expected``: the versions the
+    curator saw (a changed row refuses the whole edit); ``versions``: filled with the rows' new versions."""
     with project.unit_of_work() as session:
         old: dict[int, int] = {}
-        for row in session.scalars(select(Annotation).where(Annotation.id.in_(category_by_id))):
+        rows = _guarded(session, category_by_id, expected)
+        for row in rows:
             old[row.id] = row.category_id
             row.category_id = category_by_id[row.id]
             row.updated_at = utc_now()
+            row.updated_by = editor
+        session.flush()
+        _versions_into(rows, versions)
         return old
 
 
-def set_text(project: Project, text_by_id: dict[int, str | None]) -> dict[int, str | None]:
+def set_text(project: Project, text_by_id: dict[int, str | None], *, editor: str = "",
+             expected: Versions | None = None, versions: Versions | None = None) -> dict[int, str | None]:
     """Give each annotation its transcription (``None`` or "": none); return the old ones (for undo)."""
     with project.unit_of_work() as session:
         old: dict[int, str | None] = {}
-        for row in session.scalars(select(Annotation).where(Annotation.id.in_(text_by_id))):
+        rows = _guarded(session, text_by_id, expected)
+        for row in rows:
             old[row.id] = row.text
             row.text = text_by_id[row.id] or None
             row.updated_at = utc_now()
+            row.updated_by = editor
+        session.flush()
+        _versions_into(rows, versions)
         return old
 
 
@@ -207,18 +265,20 @@ class ReviewState:
 
 def review(
     project: Project, ids: list[int], status: AnnotationStatus, *, reviewer: str,
-    session_id: int | None,
+    session_id: int | None, expected: Versions | None = None, versions: Versions | None = None,
 ) -> dict[int, ReviewState]:
     """Accept or reject annotations; return their previous review states (for undo)."""
     now = utc_now()
     states = {annotation_id: ReviewState(status, reviewer, now, session_id) for annotation_id in ids}
-    return restore_review(project, states)
+    return restore_review(project, states, editor=reviewer, expected=expected, versions=versions)
 
 
-def restore_review(project: Project, states: dict[int, ReviewState]) -> dict[int, ReviewState]:
+def restore_review(project: Project, states: dict[int, ReviewState], *, editor: str = "",
+                   expected: Versions | None = None, versions: Versions | None = None) -> dict[int, ReviewState]:
     with project.unit_of_work() as session:
         old: dict[int, ReviewState] = {}
-        for row in session.scalars(select(Annotation).where(Annotation.id.in_(states))):
+        rows = _guarded(session, states, expected)
+        for row in rows:
             old[row.id] = ReviewState(row.status, row.reviewed_by, row.reviewed_at,
                                       row.reviewed_session_id)
             new = states[row.id]
@@ -226,6 +286,9 @@ def restore_review(project: Project, states: dict[int, ReviewState]) -> dict[int
             row.reviewed_by = new.reviewed_by
             row.reviewed_at = new.reviewed_at
             row.reviewed_session_id = new.reviewed_session_id
+            row.updated_by = editor or row.updated_by
+        session.flush()
+        _versions_into(rows, versions)
         return old
 
 
@@ -245,9 +308,9 @@ def descendants(project: Project, ids: list[int], status: AnnotationStatus | Non
     return found
 
 
-def delete_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
+def delete_annotations(project: Project, ids: list[int], *, expected: Versions | None = None) -> list[AnnotationRecord]:
     with project.unit_of_work() as session:
-        rows = session.scalars(select(Annotation).where(Annotation.id.in_(ids))).all()
+        rows = _guarded(session, ids, expected)
         records = [record_of(row) for row in rows]
         session.execute(delete(Annotation).where(Annotation.id.in_(ids)))
         return records
@@ -255,14 +318,25 @@ def delete_annotations(project: Project, ids: list[int]) -> list[AnnotationRecor
 
 def restore(project: Project, records: list[AnnotationRecord]) -> None:
     """Put deleted annotations back exactly, ids included."""
+    if not records:
+        return
     with project.unit_of_work() as session:
-        for record in records:
-            session.add(Annotation(**{name: getattr(record, name) for name in ANNOTATION_FIELDS}))
+        # A table insert, not the ORM's: the ORM would start the version counter again at 1, and an edit made
+        # on the version before the deletion would then be refused.
+        session.execute(Annotation.__table__.insert(),
+                        [{name: getattr(record, name) for name in ANNOTATION_FIELDS} for record in records])
 
 
-def put_back(project: Project, record: AnnotationRecord) -> None:
-    """Overwrite an annotation with an earlier state of itself (undo of an edit)."""
+def put_back(project: Project, record: AnnotationRecord, *, editor: str = "", expected: Versions | None = None,
+             versions: Versions | None = None) -> None:
+    """Overwrite an annotation with an earlier state of itself (undo of an edit); its version still rises."""
     with project.unit_of_work() as session:
-        row = session.get_one(Annotation, record.id)
-        for name in ANNOTATION_FIELDS:
-            setattr(row, name, getattr(record, name))
+        rows = _guarded(session, [record.id], expected)
+        if not rows:
+            raise StaleEditError("Cannot undo: the annotation was deleted since (by someone else, or in another "
+                                 "window).", [record.id])
+        for name in _RESTORED_FIELDS:
+            setattr(rows[0], name, getattr(record, name))
+        rows[0].updated_by = editor
+        session.flush()
+        _versions_into(rows, versions)

@@ -150,7 +150,7 @@ def merge_category(project: Project, source_id: int, target_id: int) -> RemovedC
         session.get_one(Category, target_id)
         moved = tuple(session.scalars(select(Annotation.id).where(Annotation.category_id == source_id)))
         session.execute(update(Annotation).where(Annotation.category_id == source_id)
-                        .values(category_id=target_id))
+                        .values(category_id=target_id, version=Annotation.version + 1))
         return _remove(session, source, moved)
 
 
@@ -183,7 +183,7 @@ def restore_category(project: Project, removed: RemovedCategory) -> None:
         session.flush()
         if removed.moved_annotation_ids:
             session.execute(update(Annotation).where(Annotation.id.in_(removed.moved_annotation_ids))
-                            .values(category_id=record.id))
+                            .values(category_id=record.id, version=Annotation.version + 1))
         if removed.orphaned_child_ids:
             session.execute(update(Category).where(Category.id.in_(removed.orphaned_child_ids))
                             .values(parent_id=record.id))

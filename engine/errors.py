@@ -35,3 +35,15 @@ class JobCancelled(MarginaliaError):
 
     def __init__(self, message: str = "Cancelled; the work done so far is kept.") -> None:
         super().__init__(message)
+
+
+class StaleEditError(MarginaliaError):
+    """Someone else changed what this edit was made on since it was seen: the edit was refused, not applied."""
+
+    def __init__(self, message: str, ids: list[int]) -> None:
+        super().__init__(message)
+        self.ids = ids
+
+
+class ConnectionLostError(ProjectError):
+    """The team database could not be reached for this unit of work; nothing of it was saved."""

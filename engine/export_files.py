@@ -20,7 +20,7 @@ from pathlib import Path
 
 from engine.errors import MarginaliaError
 from engine.fileio import sha256_file, write_atomically
-from engine.paths import DB_FILENAME, displayable
+from engine.paths import DB_FILENAME, TEAM_FILENAME, displayable
 from engine.project import Project
 
 MANIFEST_NAME = ".marginalia-export.json"
@@ -173,6 +173,7 @@ def _project_files(project: Project) -> set[str]:
     except OSError:
         pass
     protected.add(_real(folder / DB_FILENAME))
+    protected.add(_real(folder / TEAM_FILENAME))
     for suffix in ("-wal", "-shm", "-journal"):
         protected.add(_real(folder / f"{DB_FILENAME}{suffix}"))
     with project.unit_of_work() as session:

@@ -15,6 +15,9 @@ import platformdirs
 APP_NAME = "Marginalia"
 # The database inside a project folder; its presence is what makes a folder a project.
 DB_FILENAME = "project.sqlite"
+# A team project's folder names its PostgreSQL database in this file instead (engine/store/team.py).
+TEAM_FILENAME = "team-database.json"
+PROJECT_MARKERS = (DB_FILENAME, TEAM_FILENAME)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = REPO_ROOT / "assets"
 # What an operating system leaves in folders (lower case): never a scan, never a reason to call a folder full.

@@ -1,11 +1,12 @@
-"""A project: one folder holding the database and its caches.
+"""A project: one folder holding the database (or the address of a team's) and its caches.
 
 Layout::
 
     PROJECT/
-      project.sqlite          the database (WAL mode: -wal and -shm files beside it)
-      cache/thumbnails/       thumbnails, keyed by content hash
-      cache/...               later: model embeddings
+      project.sqlite          a curator's own project: the database (WAL mode: -wal and -shm files beside it)
+      team-database.json      or a team project: the address of its PostgreSQL database (no password)
+      cache/thumbnails/       thumbnails, keyed by content hash (always local to this computer)
+      cache/...               model embeddings, pyramids, search indexes
 
 Images stay where the curator keeps them; the database stores their absolute
 path and sha256 so that a moved folder can be relinked.
@@ -15,29 +16,49 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
-from engine.errors import JobCancelled, ProjectBusyError, ProjectError, ProjectReadOnlyError
-from engine.jobs import CancelToken, describe_duration
-from engine.paths import DB_FILENAME, OS_LITTER
-from engine.store.database import (BUSY_TIMEOUT_MS, SCHEMA_HEAD, current_revision, is_busy_error, is_read_only_error, open_engine,
-                                   open_read_only_engine, session_factory, upgrade_to_head)
-from engine.store.integrity import ProjectDamagedError, check_problems, damaged_error, is_damage_error, keep_daily_copy
+from engine.errors import ProjectError, ProjectReadOnlyError, StaleEditError
+from engine.jobs import CancelToken
+from engine.paths import DB_FILENAME, OS_LITTER, PROJECT_MARKERS, TEAM_FILENAME
+from engine.store.database import session_factory
+from engine.store.integrity import ProjectDamagedError
 from engine.store.schema import ProjectInfo
+from engine.store.sqlite_store import WAITING_MESSAGE, WRITE_WAIT_S, SqliteStore
+from engine.store.team import read_connection, write_connection
 
-# How long a writer waits for another process before giving up (it says so while it waits).
-WRITE_WAIT_S = 300.0
-_WAIT_STEP_MS = 500
-WAITING_MESSAGE = "Waiting for another Marginalia process that is writing to this project…"
+__all__ = ["WAITING_MESSAGE", "WRITE_WAIT_S", "Project"]
+
+
+class DatabaseStore(Protocol):
+    """Where a project's rows live: its SQLite file (:mod:`engine.store.sqlite_store`) or a team's PostgreSQL
+    database (:mod:`engine.store.postgres_store`)."""
+
+    is_team: bool
+    engine: Engine
+    read_only: bool
+
+    @property
+    def where(self) -> str: ...
+
+    def damage(self, error: BaseException | None = None) -> ProjectDamagedError | None: ...
+
+    def begin_writing(self, session: Session, cancel: CancelToken | None,
+                      tell_waiting: Callable[[str], None] | None) -> None: ...
+
+    def plain_error(self, error: SQLAlchemyDatabaseError,
+                    read_only_error: Callable[[], Exception]) -> Exception | None: ...
+
+    def close(self) -> None: ...
 
 
 def _contents(folder: Path) -> list[str]:
@@ -53,11 +74,11 @@ class Project:
     A ``Project`` may be shared between threads; the sessions it hands out may not.
     """
 
-    def __init__(self, folder: Path, engine: Engine, *, read_only: bool = False) -> None:
+    def __init__(self, folder: Path, store: DatabaseStore) -> None:
         self.folder = folder
-        self.read_only = read_only
-        self._engine = engine
-        self._sessions: sessionmaker[Session] = session_factory(engine)
+        self.store = store
+        self.read_only = store.read_only
+        self._sessions: sessionmaker[Session] = session_factory(store.engine)
         # Told (from the waiting thread) when a write has to wait for another process.
         self.on_waiting: Callable[[str], None] | None = None
         self._damage: ProjectDamagedError | None = None  # once found, every later session is refused
@@ -65,11 +86,14 @@ class Project:
     # -- opening -----------------------------------------------------------------
 
     @classmethod
-    def create(cls, folder: Path, name: str | None = None, *, empty_folder_only: bool = False) -> Project:
+    def create(cls, folder: Path, name: str | None = None, *, empty_folder_only: bool = False,
+               team_database: URL | None = None) -> Project:
         """A new project in ``folder``; ``empty_folder_only`` (what a curator's New Project asks) refuses a folder
-        that already holds files, rather than mixing a project into them."""
+        that already holds files, rather than mixing a project into them. With ``team_database`` (an address
+        from :func:`engine.store.team.parse_address`), the project lives in that PostgreSQL database, which
+        must hold no project yet; the folder keeps its address and this computer's caches."""
         folder = Path(folder).expanduser().resolve()
-        if (folder / DB_FILENAME).exists():
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
             raise ProjectError(f"A project already exists in {folder}.")
         if folder.exists() and not folder.is_dir():
             raise ProjectError(f"{folder} is a file, not a folder.")
@@ -82,10 +106,33 @@ class Project:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ProjectError(f"Cannot create the project folder {folder}: {error.strerror}.") from error
-        project = cls._connect(folder, new=True)
+        if team_database is None:
+            project = cls(folder, SqliteStore.open(folder, read_only=False, new=True))
+        else:
+            project = cls._create_team(folder, team_database)
+        project.cache_dir.mkdir(parents=True, exist_ok=True)
         with project.unit_of_work() as session:
-            session.add(ProjectInfo(name=name or folder.name))
+            if session.get(ProjectInfo, 1) is None:
+                session.add(ProjectInfo(id=1, name=name or folder.name))
         return project
+
+    @classmethod
+    def _create_team(cls, folder: Path, url: URL) -> Project:
+        from engine.store.postgres_store import PostgresStore
+
+        store = PostgresStore.open(folder, url)
+        if store.read_only:
+            store.close()
+            raise ProjectReadOnlyError(f"Your role may not create tables in {store.where}: ask its administrator to "
+                                       "make the project, then open it.")
+        with store.engine.connect() as connection:
+            holds = connection.exec_driver_sql("SELECT count(*) FROM project").scalar()
+        if holds:
+            store.close()
+            raise ProjectError(f"{store.where} already holds a project: open it (marginalia join) rather than "
+                               "making a new one.")
+        write_connection(folder, url)
+        return cls(folder, store)
 
     @classmethod
     def open(cls, folder: Path, *, read_only: bool | None = None) -> Project:
@@ -93,57 +140,45 @@ class Project:
         folder = Path(folder).expanduser().resolve()
         if not folder.is_dir():
             raise ProjectError(f"No project folder at {folder}.")
+        team = read_connection(folder)
+        if team is not None:
+            from engine.store.postgres_store import PostgresStore
+
+            project = cls(folder, PostgresStore.open(folder, team, read_only=read_only))
+            with contextlib.suppress(OSError):  # a folder we may not write: caches are then not kept
+                project.cache_dir.mkdir(parents=True, exist_ok=True)
+            return project
         if not (folder / DB_FILENAME).is_file():
             raise ProjectError(f"{folder} is not a Marginalia project (no {DB_FILENAME} inside).")
         if read_only is None:
             read_only = not (os.access(folder, os.W_OK) and os.access(folder / DB_FILENAME, os.W_OK))
-        return cls._connect_read_only(folder) if read_only else cls._connect(folder)
+        project = cls(folder, SqliteStore.open(folder, read_only=read_only))
+        if not read_only:
+            project.cache_dir.mkdir(parents=True, exist_ok=True)
+        return project
 
     @classmethod
-    def _connect_read_only(cls, folder: Path) -> Project:
-        db_path = folder / DB_FILENAME
-        try:
-            engine = open_read_only_engine(db_path)
-        except Exception as error:  # noqa: BLE001 - any failure to read is reported the same way
-            raise ProjectError(f"The project database {db_path} cannot be read ({error}). "
-                               "It may be damaged; it was not changed.") from error
-        if current_revision(engine) != SCHEMA_HEAD:
-            engine.dispose()
-            raise ProjectReadOnlyError(
-                f"The project in {folder} is read-only here and was saved by another version of Marginalia, "
-                "so it cannot be upgraded in place. Copy the project folder somewhere you can write to and "
-                "open the copy; the original was not changed.")
-        return cls(folder, engine, read_only=True)
+    def join(cls, folder: Path, team_database: URL) -> Project:
+        """This computer's folder for a team project that exists already in ``team_database``."""
+        from engine.store.postgres_store import PostgresStore
 
-    @classmethod
-    def _connect(cls, folder: Path, *, new: bool = False) -> Project:
-        db_path = folder / DB_FILENAME
-        engine = open_engine(db_path)
-        try:
-            upgrade_to_head(engine, db_path)
-            if not new:
-                keep_daily_copy(engine, db_path)
-        except (SQLAlchemyDatabaseError, sqlite3.DatabaseError) as error:
-            busy = is_busy_error(error)
-            found = check_problems(engine) if not busy and is_damage_error(error) else None
-            engine.dispose()
-            if busy:
-                raise ProjectBusyError(
-                    f"Another Marginalia process is changing the project in {folder} (an upgrade, perhaps) and "
-                    "did not finish in time; try again in a moment. Nothing was changed.") from error
-            if found is not None:
-                raise damaged_error(db_path, found) from error
-            raise ProjectError(f"The project database {db_path} cannot be read "
-                               f"({getattr(error, 'orig', error)}); it was not changed.") from error
-        except Exception:
-            engine.dispose()
-            raise
-        project = cls(folder, engine)
+        folder = Path(folder).expanduser().resolve()
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            raise ProjectError(f"A project already exists in {folder}.")
+        folder.mkdir(parents=True, exist_ok=True)
+        store = PostgresStore.open(folder, team_database)
+        with store.engine.connect() as connection:
+            holds = connection.exec_driver_sql("SELECT count(*) FROM project").scalar()
+        if not holds:
+            store.close()
+            raise ProjectError(f"{store.where} holds no project yet: make one there with marginalia new --db.")
+        write_connection(folder, team_database)
+        project = cls(folder, store)
         project.cache_dir.mkdir(parents=True, exist_ok=True)
         return project
 
     def close(self) -> None:
-        self._engine.dispose()
+        self.store.close()
 
     def __enter__(self) -> Project:
         return self
@@ -154,8 +189,13 @@ class Project:
     # -- places ------------------------------------------------------------------
 
     @property
+    def is_team(self) -> bool:
+        return self.store.is_team
+
+    @property
     def db_path(self) -> Path:
-        return self.folder / DB_FILENAME
+        """The database file of a single-file project (a team project has none here)."""
+        return self.folder / (TEAM_FILENAME if self.store.is_team else DB_FILENAME)
 
     @property
     def cache_dir(self) -> Path:
@@ -176,7 +216,8 @@ class Project:
         return self._session(None, immediate=False)
 
     def writing(self, cancel: CancelToken | None = None) -> AbstractContextManager[Session]:
-        """A unit of work that holds the write lock from its start.
+        """A unit of work that holds the write lock from its start (SQLite; on PostgreSQL rows are locked as they
+        change).
 
         While another process writes, it waits (telling :attr:`on_waiting` once) for up
         to :data:`WRITE_WAIT_S`, checking ``cancel``; then it gives up with
@@ -196,10 +237,10 @@ class Project:
         (:mod:`engine.store.integrity`) rather than read around or written into."""
         if self._damage is not None:
             raise self._damage
-        found = check_problems(self._engine)
-        if found:
-            self._damage = damaged_error(self.db_path, found)
-            raise self._damage
+        found = self.store.damage()
+        if found is not None:
+            self._damage = found
+            raise found
 
     @contextmanager
     def _session(self, cancel: CancelToken | None, *, immediate: bool) -> Iterator[Session]:
@@ -208,60 +249,38 @@ class Project:
         session = self._sessions()
         try:
             if immediate:
-                self._begin_immediate(session, cancel)
+                self.store.begin_writing(session, cancel, self.on_waiting)
             yield session
             session.commit()
         except SQLAlchemyDatabaseError as error:
             with contextlib.suppress(SQLAlchemyDatabaseError):
                 session.rollback()
-            if is_damage_error(error):
-                self._damage = damaged_error(self.db_path, check_problems(self._engine))
-                raise self._damage from error
-            if isinstance(error, OperationalError):
-                raise self._plain(error) from error
+            damage = self.store.damage(error)
+            if damage is not None:
+                self._damage = damage
+                raise damage from error
+            plain = self.store.plain_error(error, self._read_only_error)
+            if plain is not None:
+                raise plain from error
             raise
+        except StaleDataError as error:
+            # Two curators' writes met on the same row at the same moment: the later one is refused whole.
+            with contextlib.suppress(SQLAlchemyDatabaseError):
+                session.rollback()
+            raise StaleEditError("Not saved: another curator changed the same annotation at the same moment. "
+                                 "The page now shows their change; make yours again if it still applies.",
+                                 []) from error
         except BaseException:
-            session.rollback()
+            with contextlib.suppress(SQLAlchemyDatabaseError):
+                session.rollback()
             raise
         finally:
             session.close()
 
-    def _begin_immediate(self, session: Session, cancel: CancelToken | None) -> None:
-        started = time.monotonic()
-        told = False
-        while True:
-            connection = session.connection()
-            try:
-                connection.exec_driver_sql(f"PRAGMA busy_timeout={_WAIT_STEP_MS}")
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except OperationalError as error:
-                session.rollback()
-                if not is_busy_error(error):
-                    raise
-            finally:
-                # Pooled connections keep their settings: never hand one back with the short wait.
-                session.connection().exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            if cancel is not None and cancel.cancelled:
-                raise JobCancelled()
-            if time.monotonic() - started > WRITE_WAIT_S:
-                raise ProjectBusyError(
-                    f"Another Marginalia process has been writing to the project in {self.folder} for more than "
-                    f"{describe_duration(WRITE_WAIT_S)}; nothing was changed here. Try again when it has finished.")
-            if not told and self.on_waiting is not None:
-                self.on_waiting(WAITING_MESSAGE)
-                told = True
-
-    def _plain(self, error: OperationalError) -> Exception:
-        if is_busy_error(error):
-            return ProjectBusyError(
-                f"Another Marginalia process is writing to the project in {self.folder} and did not finish in "
-                "time; this change was not saved. Try again in a moment.")
-        if is_read_only_error(error):
-            return self._read_only_error()
-        return ProjectError(f"The project database could not be used ({error.orig}); nothing was changed.")
-
     def _read_only_error(self) -> ProjectReadOnlyError:
+        if self.store.is_team:
+            return ProjectReadOnlyError(f"You may view {self.store.where} but not change it (your role there is a "
+                                        "viewer's); ask the project's administrator for an annotator's role.")
         return ProjectReadOnlyError(
             f"The project in {self.folder} is open read-only (its folder or database cannot be written): "
             "you can browse, search and export it elsewhere, but not change it.")

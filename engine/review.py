@@ -200,7 +200,7 @@ def _change(project: Project, selection: ProposalFilter, verb: str, values: dict
 
 def _update_slices(session: Any, ids: list[int], values: dict[str, Any], progress: ProgressCallback | None,
                    cancel: CancelToken | None, done: int, total: int) -> int:
-    stamped = {**values, "updated_at": utc_now()}
+    stamped = {**values, "updated_at": utc_now(), "version": Annotation.version + 1}
     for start in range(0, len(ids), SLICE):
         if cancel is not None:
             cancel.raise_if_cancelled()

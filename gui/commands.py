@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtGui import QUndoCommand
 
@@ -14,7 +14,7 @@ from engine import annotations as store
 from engine import categories as taxonomy
 from engine.annotations import AnnotationRecord, Geometry, ReviewState
 from engine.categories import CategoryRecord, RemovedCategory
-from engine.errors import MarginaliaError
+from engine.errors import MarginaliaError, StaleEditError
 from engine.metadata import set_image_field
 from engine.project import Project
 from engine.store.types import AnnotationStatus
@@ -30,6 +30,26 @@ class EditContext:
     curator: str
     session_id: int | None
     report_error: Callable[[str], None]
+    # What this window last saw or wrote of each annotation: an edit of one that someone else has changed since
+    # is refused.
+    versions: VersionBook = field(default_factory=lambda: VersionBook())
+
+
+class VersionBook:
+    """The version of each annotation as this window last saw it (the open page's records) or left it (its own
+    edits, undos and redos). An annotation it knows nothing of is not checked."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, int] = {}
+
+    def expect(self, ids: list[int]) -> dict[int, int]:
+        return {annotation_id: self._known[annotation_id] for annotation_id in ids if annotation_id in self._known}
+
+    def note(self, versions: dict[int, int]) -> None:
+        self._known.update(versions)
+
+    def note_records(self, records: list[AnnotationRecord]) -> None:
+        self._known.update((record.id, record.version) for record in records)
 
 
 class _Command(QUndoCommand):
@@ -48,7 +68,13 @@ class _Command(QUndoCommand):
         self.announce()
 
     def undo(self) -> None:
-        self.revert()
+        try:
+            self.revert()
+        except StaleEditError as error:
+            # Someone changed these annotations after this edit: undoing it would undo their work too. The step
+            # leaves the history (the stack drops an obsolete command), and the page shows their version.
+            self.setObsolete(True)
+            self.ctx.report_error(str(error).replace("Not saved:", "Cannot undo:", 1))
         self.announce()
 
     def apply(self, *, first_time: bool) -> None:
@@ -65,14 +91,28 @@ class _AnnotationCommand(_Command):
     def __init__(self, context: EditContext, text: str, image_id: int) -> None:
         super().__init__(context, text)
         self.image_id = image_id
+        self._pending: dict[int, int] = {}
 
-    def touched(self) -> list[int]:
-        """The annotations this command creates, changes or deletes."""
-        raise NotImplementedError
+    def expected(self, ids: list[int]) -> dict[int, int]:
+        """The versions a write of ``ids`` is made on."""
+        return self.ctx.versions.expect(ids)
+
+    def left(self) -> dict[int, int]:
+        """A dict for the engine to fill with the versions a write leaves (noted once the write returns)."""
+        versions: dict[int, int] = {}
+        self._pending = versions
+        return versions
 
     def announce(self) -> None:
-        # Views update just these annotations: a page with hundreds stays quick to edit.
+        if self._pending:
+            self.ctx.versions.note(self._pending)
+            self._pending = {}
         self.ctx.events.annotations_edited.emit(self.image_id, self.touched())
+
+    def touched(self) -> list[int]:
+        """The annotations this command creates, changes or deletes (views update just these: a page with
+        hundreds stays quick to edit)."""
+        raise NotImplementedError
 
 
 class CreateAnnotation(_AnnotationCommand):
@@ -92,10 +132,11 @@ class CreateAnnotation(_AnnotationCommand):
                 provenance=self._provenance)
         else:
             store.restore(self.ctx.project, [self.record])
+        self.ctx.versions.note({self.record.id: self.record.version})
 
     def revert(self) -> None:
         assert self.record is not None
-        store.delete_annotations(self.ctx.project, [self.record.id])
+        store.delete_annotations(self.ctx.project, [self.record.id], expected=self.expected([self.record.id]))
 
     def touched(self) -> list[int]:
         return [self.record.id] if self.record is not None else []
@@ -108,10 +149,11 @@ class DeleteAnnotations(_AnnotationCommand):
         self._records: list[AnnotationRecord] = []
 
     def apply(self, *, first_time: bool) -> None:
-        self._records = store.delete_annotations(self.ctx.project, self._ids)
+        self._records = store.delete_annotations(self.ctx.project, self._ids, expected=self.expected(self._ids))
 
     def revert(self) -> None:
         store.restore(self.ctx.project, self._records)
+        self.ctx.versions.note_records(self._records)
 
     def touched(self) -> list[int]:
         return list(self._ids)
@@ -125,13 +167,17 @@ class EditGeometry(_AnnotationCommand):
         self._before: AnnotationRecord | None = None
 
     def apply(self, *, first_time: bool) -> None:
+        expected = self.expected([self._id])
         if self._before is None:
             (self._before,) = store.get_annotations(self.ctx.project, [self._id])
-        store.update_geometry(self.ctx.project, self._id, self._geometry)
+        after = store.update_geometry(self.ctx.project, self._id, self._geometry, editor=self.ctx.curator,
+                                      expected=expected)
+        self.ctx.versions.note({after.id: after.version})
 
     def revert(self) -> None:
         assert self._before is not None
-        store.put_back(self.ctx.project, self._before)
+        store.put_back(self.ctx.project, self._before, editor=self.ctx.curator, expected=self.expected([self._id]),
+                       versions=self.left())
 
     def touched(self) -> list[int]:
         return [self._id]
@@ -144,10 +190,12 @@ class SetCategory(_AnnotationCommand):
         self._old: dict[int, int] = {}
 
     def apply(self, *, first_time: bool) -> None:
-        self._old = store.set_category(self.ctx.project, self._new)
+        self._old = store.set_category(self.ctx.project, self._new, editor=self.ctx.curator,
+                                       expected=self.expected(list(self._new)), versions=self.left())
 
     def revert(self) -> None:
-        store.set_category(self.ctx.project, self._old)
+        store.set_category(self.ctx.project, self._old, editor=self.ctx.curator,
+                           expected=self.expected(list(self._old)), versions=self.left())
 
     def touched(self) -> list[int]:
         return list(self._new)
@@ -160,10 +208,12 @@ class SetText(_AnnotationCommand):
         self._old: dict[int, str | None] = {}
 
     def apply(self, *, first_time: bool) -> None:
-        self._old = store.set_text(self.ctx.project, self._new)
+        self._old = store.set_text(self.ctx.project, self._new, editor=self.ctx.curator,
+                                   expected=self.expected(list(self._new)), versions=self.left())
 
     def revert(self) -> None:
-        store.set_text(self.ctx.project, self._old)
+        store.set_text(self.ctx.project, self._old, editor=self.ctx.curator, expected=self.expected(list(self._old)),
+                       versions=self.left())
 
     def touched(self) -> list[int]:
         return list(self._new)
@@ -183,11 +233,13 @@ class Review(_AnnotationCommand):
         self._old: dict[int, ReviewState] = {}
 
     def apply(self, *, first_time: bool) -> None:
-        self._old = store.review(self.ctx.project, self._ids, self._status,
-                                 reviewer=self.ctx.curator, session_id=self.ctx.session_id)
+        self._old = store.review(self.ctx.project, self._ids, self._status, reviewer=self.ctx.curator,
+                                 session_id=self.ctx.session_id, expected=self.expected(self._ids),
+                                 versions=self.left())
 
     def revert(self) -> None:
-        store.restore_review(self.ctx.project, self._old)
+        store.restore_review(self.ctx.project, self._old, editor=self.ctx.curator,
+                             expected=self.expected(list(self._old)), versions=self.left())
 
     def touched(self) -> list[int]:
         return list(self._ids)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.slow_tests"]
+pytest_plugins = ["tests.slow_tests", "tests.team_fixtures"]
 
 # GUI tests render offscreen; set before any Qt import.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

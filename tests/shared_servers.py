@@ -7,7 +7,8 @@ shared by every pytest-xdist worker: adding one costs its start-up once, not onc
 
 ``start(folder)`` starts the server as a process of its own, in a new session (so that it outlives the worker
 that started it), listening on 127.0.0.1 only; it waits until the server answers and returns what clients need
-as JSON-able facts, the process id under ``"pid"``. The first worker to ask starts it, under a file lock; the
+as JSON-able facts, the process id under ``"pid"`` (and a folder to delete once it has stopped under
+``"remove_after"``, if any). The first worker to ask starts it, under a file lock; the
 others read its facts. When the whole run ends, its controller stops every server started for it.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -61,7 +63,8 @@ def stop_all(folder: Path, *, grace_s: float = 10.0) -> list[str]:
     """Stop every server started for the run in ``folder`` (terminate, then kill); the names stopped."""
     stopped = []
     for facts_file in sorted((folder / FOLDER).glob("*.json")):
-        pid = int(json.loads(facts_file.read_text(encoding="utf-8"))["pid"])
+        facts = json.loads(facts_file.read_text(encoding="utf-8"))
+        pid = int(facts["pid"])
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
@@ -71,6 +74,8 @@ def stop_all(folder: Path, *, grace_s: float = 10.0) -> list[str]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
         facts_file.unlink()
+        if facts.get("remove_after"):  # a server's files kept outside the run's folder
+            shutil.rmtree(facts["remove_after"], ignore_errors=True)
         stopped.append(facts_file.stem)
     return stopped
 

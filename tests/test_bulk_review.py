@@ -80,9 +80,12 @@ def test_recategorise_and_delete_undo_to_the_exact_previous_state(project, pages
     _propose(project, pages[0], word, [0.9, 0.4])
     _propose(project, pages[1], line, [0.9])
     _propose(project, pages[1], para, [0.3], prompt="paragraph")
-    # Everything comes back but the time of the last change (undoing is a change too).
+    # Everything comes back but the time and version of the last change (undoing is a change too).
     def everything() -> dict:
-        return {r.id: replace(r, updated_at=None) for page in pages for r in annotations_of(project, page)}
+        return {r.id: replace(r, updated_at=None, version=0) for page in pages for r in annotations_of(project, page)}
+
+    def versions() -> dict:
+        return {r.id: r.version for page in pages for r in annotations_of(project, page)}
 
     before = everything()
     change = recategorise_matching(project, ProposalFilter(prompt="word"), para)
@@ -91,6 +94,7 @@ def test_recategorise_and_delete_undo_to_the_exact_previous_state(project, pages
     undo_change(project, change)
     assert {r.id: r.category_id for page in pages for r in annotations_of(project, page)} == \
         {i: r.category_id for i, r in before.items()}
+    assert sorted(versions().values()) == [1, 3, 3, 3]  # the change and its undo each raised the version
     removed = delete_matching(project, ProposalFilter(max_score=0.5))
     assert removed.count == 2 and len([r for p in pages for r in annotations_of(project, p)]) == 2
     undo_change(project, removed)

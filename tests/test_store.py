@@ -58,6 +58,27 @@ def test_migrations_from_empty_match_the_models(tmp_path: Path) -> None:
     assert differences == [], f"models and migrations disagree: {differences}"
 
 
+def test_migrations_on_postgresql_match_the_models(team_database: str) -> None:
+    from engine.store.postgres_store import make_engine
+    from engine.store.team import parse_address
+
+    engine = make_engine(parse_address(team_database))
+    with engine.begin() as connection:
+        from alembic import command
+
+        from engine.store.database import alembic_config
+
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        assert context.get_current_revision() == SCHEMA_HEAD
+        differences = compare_metadata(context, Base.metadata)
+    engine.dispose()
+    assert differences == [], f"models and migrations disagree on PostgreSQL: {differences}"
+
+
 def test_opening_a_folder_that_is_not_a_project_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(ProjectError, match="not a Marginalia project"):
         Project.open(tmp_path)
@@ -65,7 +86,8 @@ def test_opening_a_folder_that_is_not_a_project_fails_clearly(tmp_path: Path) ->
         Project.open(tmp_path / "missing")
 
 
-def test_creating_over_an_existing_project_is_refused(project: Project) -> None:
+def test_creating_over_an_existing_project_is_refused(any_project: Project) -> None:
+    project = any_project
     with pytest.raises(ProjectError, match="already exists"):
         Project.create(project.folder)
 
@@ -90,7 +112,8 @@ def test_a_damaged_database_gives_a_clear_error_and_is_not_changed(tmp_path: Pat
     assert _sha(folder / "project.sqlite") == before
 
 
-def test_foreign_keys_protect_categories_and_cascade_image_deletion(project: Project) -> None:
+def test_foreign_keys_protect_categories_and_cascade_image_deletion(any_project: Project) -> None:
+    project = any_project
     with project.unit_of_work() as session:
         image = _image()
         category = Category(name="Initial", colour="#E69F00")
@@ -107,7 +130,8 @@ def test_foreign_keys_protect_categories_and_cascade_image_deletion(project: Pro
         assert len(session.scalars(select(Category)).all()) == 1
 
 
-def test_the_same_page_of_the_same_file_cannot_be_stored_twice(project: Project) -> None:
+def test_the_same_page_of_the_same_file_cannot_be_stored_twice(any_project: Project) -> None:
+    project = any_project
     with project.unit_of_work() as session:
         session.add(_image())
     with pytest.raises(IntegrityError):
@@ -118,7 +142,8 @@ def test_the_same_page_of_the_same_file_cannot_be_stored_twice(project: Project)
         assert len(session.scalars(select(Image)).all()) == 2
 
 
-def test_timestamps_come_back_as_utc(project: Project) -> None:
+def test_timestamps_come_back_as_utc(any_project: Project) -> None:
+    project = any_project
     started = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     with project.unit_of_work() as session:
         session.add(LabelSession(curator="Ada", started_at=started))
@@ -128,7 +153,8 @@ def test_timestamps_come_back_as_utc(project: Project) -> None:
     assert stored.started_at.tzinfo is not None
 
 
-def test_threads_write_through_their_own_sessions(project: Project) -> None:
+def test_threads_write_through_their_own_sessions(any_project: Project) -> None:
+    project = any_project
     errors: list[BaseException] = []
 
     def write(thread_number: int) -> None:
@@ -149,16 +175,15 @@ def test_threads_write_through_their_own_sessions(project: Project) -> None:
         assert len(session.scalars(select(Image)).all()) == 80
 
 
-def test_a_failed_unit_of_work_changes_nothing(project: Project) -> None:
+def test_a_failed_unit_of_work_changes_nothing(any_project: Project) -> None:
+    project = any_project
     with pytest.raises(RuntimeError):
         with project.unit_of_work() as session:
             session.add(_image())
             session.flush()
             raise RuntimeError("interrupted")
-    engine = create_engine(f"sqlite:///{project.db_path}")
-    with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM image")).scalar() == 0
-    engine.dispose()
+    with Project.open(project.folder) as other, other.unit_of_work() as session:  # another connection
+        assert session.execute(text("SELECT count(*) FROM image")).scalar() == 0
 
 
 def _copy_fixture(tmp_path: Path) -> Path:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.ingest.report import FileResult, Outcome
-from engine.paths import DB_FILENAME, OS_LITTER
+from engine.paths import OS_LITTER, PROJECT_MARKERS
 
 # Operating-system litter that is never worth a line in a report.
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ def _walk_folder(folder: Path) -> tuple[list[Path], list[FileResult]]:
         failed.append(FileResult(where, Outcome.FAILED, f"cannot read this folder ({error.strerror})"))
 
     for root, dirs, files in os.walk(folder, onerror=on_error):
-        if DB_FILENAME in files:
+        if any(marker in files for marker in PROJECT_MARKERS):
             # A project folder (perhaps the one importing): its caches are not scans.
             failed.append(FileResult(_absolute(Path(root)), Outcome.IGNORED,
                                      "a Marginalia project folder; its contents are not scans"))

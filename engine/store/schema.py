@@ -223,8 +223,27 @@ class Annotation(Base):
     reading_order: Mapped[int | None] = mapped_column(Integer)  # among the siblings (or the page's top level)
     text: Mapped[str | None] = mapped_column(Text)  # the transcription
     baseline: Mapped[list[Any] | None]  # [x0, y0, x1, y1, …] page pixels
+    # Team projects (revision 0006): raised by every change (the mapper's version counter; bulk statements
+    # raise it themselves), so that an edit made on an older version is refused; who changed the row last.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+
+    __mapper_args__ = {"version_id_col": version}
 
     image: Mapped[Image] = relationship(back_populates="annotations")
     category: Mapped[Category] = relationship()
     session: Mapped[LabelSession | None] = relationship(foreign_keys=[session_id])
     model_run: Mapped[ModelRun | None] = relationship()
+
+
+class PageLease(Base):
+    """Who is reviewing a page, until when: the review queue hands a leased page to nobody else. A lease is
+    renewed while its window is open and released when it closes; one left by a crash simply expires."""
+
+    __tablename__ = "page_lease"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    client: Mapped[str] = mapped_column(String(64))  # one window's own id: a curator's second window is another
+    taken_at: Mapped[datetime] = mapped_column(default=utc_now)
+    expires_at: Mapped[datetime]

@@ -19,11 +19,16 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _recreate() -> str:
+    # AUTOINCREMENT is SQLite's, and only a rebuilt table gets it; PostgreSQL's sequences never reuse an id.
+    return "always" if op.get_bind().dialect.name == "sqlite" else "auto"
+
+
 def upgrade() -> None:
-    with op.batch_alter_table('vector', recreate='always', table_kwargs={'sqlite_autoincrement': True}):
+    with op.batch_alter_table('vector', recreate=_recreate(), table_kwargs={'sqlite_autoincrement': True}):
         pass
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('vector', recreate='always', table_kwargs={'sqlite_autoincrement': False}):
+    with op.batch_alter_table('vector', recreate=_recreate(), table_kwargs={'sqlite_autoincrement': False}):
         pass

@@ -23,8 +23,13 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _recreate() -> str:
+    # AUTOINCREMENT is SQLite's, and only a rebuilt table gets it; PostgreSQL's sequences never reuse an id.
+    return "always" if op.get_bind().dialect.name == "sqlite" else "auto"
+
+
 def upgrade() -> None:
-    with op.batch_alter_table('annotation', recreate='always', table_kwargs={'sqlite_autoincrement': True}) as batch:
+    with op.batch_alter_table('annotation', recreate=_recreate(), table_kwargs={'sqlite_autoincrement': True}) as batch:
         batch.add_column(sa.Column('parent_id', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('reading_order', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('text', sa.Text(), nullable=True))
@@ -33,7 +38,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('annotation', recreate='always', table_kwargs={'sqlite_autoincrement': False}) as batch:
+    with op.batch_alter_table('annotation', recreate=_recreate(), table_kwargs={'sqlite_autoincrement': False}) as batch:
         batch.drop_index(batch.f('ix_annotation_parent_id'))
         batch.drop_column('baseline')
         batch.drop_column('text')

@@ -1,0 +1,75 @@
+"""team projects: row versions, page leases, change notifications
+
+Every annotation row carries a ``version``, raised by each change (SQLAlchemy's version counter): an edit made
+on a version that is no longer the row's is refused, not applied over another curator's work. ``updated_by``
+names who changed it last, for the refusal's message. A ``page_lease`` says who is reviewing a page, until when.
+
+On PostgreSQL, statement-level triggers tell listening clients which pages' annotations changed
+(``NOTIFY marginalia_changes``), one notice per page per statement, so that open windows show other curators'
+work within a second. SQLite projects have a single computer and need none.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-03
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import engine.store.types
+
+revision: str = '0006'
+down_revision: str | None = '0005'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+CHANNEL = "marginalia_changes"
+_EVENTS = ("INSERT", "UPDATE", "DELETE")
+
+
+def _tell(kind: str, table: str) -> str:
+    # A payload is JSON: {"table": ..., "image": page id or null}; kept far below NOTIFY's 8000-byte limit.
+    page = "image_id" if table == "annotation" else "id" if table == "image" else "NULL::integer"
+    return f"""
+CREATE OR REPLACE FUNCTION marginalia_tell_{table}_{kind.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', json_build_object('table', '{table}', 'image', page)::text)
+    FROM (SELECT DISTINCT {page} AS page FROM changed_rows) AS pages;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER marginalia_tell_{table}_{kind.lower()} AFTER {kind} ON {table}
+    REFERENCING {'OLD' if kind == 'DELETE' else 'NEW'} TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION marginalia_tell_{table}_{kind.lower()}();
+"""
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('annotation', schema=None) as batch:
+        batch.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
+        batch.add_column(sa.Column('updated_by', sa.String(length=200), server_default='', nullable=False))
+    op.create_table('page_lease',
+    sa.Column('image_id', sa.Integer(), nullable=False),
+    sa.Column('holder', sa.String(length=200), nullable=False),
+    sa.Column('client', sa.String(length=64), nullable=False),
+    sa.Column('taken_at', engine.store.types.UTCDateTime(), nullable=False),
+    sa.Column('expires_at', engine.store.types.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['image_id'], ['image.id'], name=op.f('fk_page_lease_image_id_image'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('image_id', name=op.f('pk_page_lease'))
+    )
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("annotation", "category", "image"):
+            for kind in _EVENTS:
+                op.execute(_tell(kind, table))
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in ("annotation", "category", "image"):
+            for kind in _EVENTS:
+                op.execute(f"DROP TRIGGER IF EXISTS marginalia_tell_{table}_{kind.lower()} ON {table}")
+                op.execute(f"DROP FUNCTION IF EXISTS marginalia_tell_{table}_{kind.lower()}()")
+    op.drop_table('page_lease')
+    with op.batch_alter_table('annotation', schema=None) as batch:
+        batch.drop_column('updated_by')
+        batch.drop_column('version')

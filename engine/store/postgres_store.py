@@ -1,0 +1,164 @@
+"""A team project: the same schema on a PostgreSQL server, shared by several curators' computers.
+
+The server does what SQLite's file lock did: rows are locked by the statements that change them, so no unit
+of work waits for a whole-database lock. Schema upgrades take an advisory lock, so two computers opening a
+project after an update do not both upgrade it; a failed upgrade rolls back whole (PostgreSQL's DDL is
+transactional). Whether this curator may write is the server's decision (their role's grants), read once at
+opening to show the project read-only, and enforced by the server on every statement anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
+from sqlalchemy.orm import Session
+
+from engine.errors import ConnectionLostError, ProjectBusyError, ProjectError, ProjectReadOnlyError, ProjectVersionError
+from engine.jobs import CancelToken
+from engine.store.database import SCHEMA_HEAD, read_json
+from engine.store.team import safe_address
+
+# Any number fits; it names "a Marginalia schema upgrade" among the server's advisory locks.
+_UPGRADE_LOCK = 0x4D617267
+_CONNECT_TIMEOUT_S = 5
+# A statement waiting this long for another's row lock gives up and is said to be busy.
+_LOCK_TIMEOUT = "20s"
+_PRIVILEGE = "42501"
+_BUSY = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock not available, cancelled (timeout)
+
+
+def make_engine(url: URL) -> Engine:
+    # pre-ping: a connection the server dropped (a restart) is replaced before a unit of work gets it.
+    return create_engine(url, json_deserializer=read_json, pool_pre_ping=True, pool_size=4, max_overflow=8,
+                         connect_args={"connect_timeout": _CONNECT_TIMEOUT_S, "application_name": "Marginalia",
+                                       "options": f"-c lock_timeout={_LOCK_TIMEOUT}"})
+
+
+def unreachable(url: URL, error: BaseException) -> ProjectError:
+    reason = str(getattr(error, "orig", error)).strip().splitlines()
+    detail = reason[0] if reason else type(error).__name__
+    return ConnectionLostError(
+        f"The team database {safe_address(url)} cannot be reached ({detail}). Check the network and that the "
+        "server is running; your password belongs in ~/.pgpass (or PGPASSWORD). Nothing was changed.")
+
+
+class PostgresStore:
+    """The team database of a project folder; see :class:`engine.project.Project` for what it is used for."""
+
+    is_team = True
+
+    def __init__(self, folder: Path, url: URL, engine: Engine, *, read_only: bool) -> None:
+        self.folder = folder
+        self.url = url
+        self.engine = engine
+        self.read_only = read_only
+
+    @property
+    def where(self) -> str:
+        return f"the team project {safe_address(self.url)}"
+
+    @classmethod
+    def open(cls, folder: Path, url: URL, *, read_only: bool | None = None) -> PostgresStore:
+        engine = make_engine(url)
+        try:
+            writable = _may_write(engine)
+            if not read_only and writable:
+                _upgrade(engine)
+            elif _revision(engine) != SCHEMA_HEAD:
+                raise ProjectReadOnlyError(
+                    f"The team project {safe_address(url)} was saved by another version of Marginalia and your "
+                    "role may not upgrade it: ask the project's administrator to open it once with this version.")
+        except DBAPIError as error:
+            engine.dispose()
+            if error.connection_invalidated or _sqlstate(error).startswith("08") or _sqlstate(error) in {"28P01", "28000", "3D000"}:
+                raise unreachable(url, error) from error
+            raise ProjectError(f"The team database {safe_address(url)} could not be used "
+                               f"({str(error.orig).strip()}); nothing was changed.") from error
+        except Exception:
+            engine.dispose()
+            raise
+        return cls(folder, url, engine, read_only=bool(read_only) or not writable)
+
+    def damage(self, error: BaseException | None = None) -> None:
+        return None  # the server guards its own files; there is no file here to check
+
+    def begin_writing(self, session: Session, cancel: CancelToken | None,
+                      tell_waiting: Callable[[str], None] | None) -> None:
+        return None  # rows are locked as they are changed; a long wait ends in lock_timeout, said as busy
+
+    def plain_error(self, error: SQLAlchemyDatabaseError, read_only_error: Callable[[], Exception]) -> Exception | None:
+        state = _sqlstate(error)
+        if state == _PRIVILEGE:
+            return ProjectReadOnlyError(
+                f"Your role in {self.where} does not allow this change (the server refused it: "
+                f"{_first_line(error)}). Nothing was changed; ask the project's administrator if you need it.")
+        if state in _BUSY:
+            return ProjectBusyError(f"Another curator was changing the same annotations in {self.where} and this "
+                                    "change did not get its turn in time; it was not saved. Try again.")
+        if getattr(error, "connection_invalidated", False) or state.startswith("08") or state.startswith("57P"):
+            return ConnectionLostError(
+                f"The connection to {self.where} was lost (the server restarted, or the network dropped); this "
+                "change was not saved. Marginalia reconnects by itself: try again in a moment.")
+        return None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlstate(error: BaseException) -> str:
+    return str(getattr(getattr(error, "orig", None), "sqlstate", None) or "")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(getattr(error, "orig", error)).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _may_write(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        exists = connection.exec_driver_sql("SELECT to_regclass('annotation') IS NOT NULL").scalar()
+        if not exists:  # a new, empty database: whoever may create tables in it sets it up
+            return bool(connection.exec_driver_sql(
+                "SELECT has_schema_privilege(current_schema(), 'CREATE')").scalar())
+        return bool(connection.exec_driver_sql("SELECT has_table_privilege('annotation', 'INSERT')").scalar())
+
+
+def _revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        if not connection.exec_driver_sql("SELECT to_regclass('alembic_version') IS NOT NULL").scalar():
+            return None
+        row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+        return str(row[0]) if row is not None else None
+
+
+def _upgrade(engine: Engine) -> None:
+    if _revision(engine) == SCHEMA_HEAD:
+        return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from engine.store.database import alembic_config
+
+    config = alembic_config()
+    with engine.connect() as connection, connection.begin():
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})")
+        current = None
+        if connection.exec_driver_sql("SELECT to_regclass('alembic_version') IS NOT NULL").scalar():
+            current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if current is not None:
+            try:
+                known = ScriptDirectory.from_config(config).get_revision(current) is not None
+            except CommandError:
+                known = False
+            if not known:
+                raise ProjectVersionError(
+                    f"This team project was saved by a newer version of Marginalia (schema {current}). "
+                    "Update Marginalia to open it; the project was not changed.")
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
