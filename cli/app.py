@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from cli import about, attention, commands, detect, layout, models, search, text
+from cli import about, attention, commands, detect, layout, models, search, team, text
 from engine.errors import MarginaliaError
 from engine.paths import append_to_log
 from engine.version import build_info
@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     new = sub.add_parser("new", parents=[debug], help="create a project folder")
     new.add_argument("project", metavar="PROJECT", help="folder for the new project")
     new.add_argument("--name", help="a display name (default: the folder's name)")
+    new.add_argument("--db", metavar="DATABASE", help="make a team project in this empty PostgreSQL database "
+                     "(postgresql://USER@HOST:PORT/DATABASE; the password goes in ~/.pgpass or PGPASSWORD)")
     new.set_defaults(handler=commands.cmd_new)
 
     imp = sub.add_parser("import", parents=[debug], help="import scans (files or folders)",
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_parser(sub, debug)
     attention.add_parsers(sub, debug)
     about.add_parser(sub, debug)
+    team.add_parsers(sub, debug)
 
     gui = sub.add_parser("gui", parents=[debug], help="open the app (the default)")
     gui.add_argument("project", metavar="PROJECT", nargs="?",

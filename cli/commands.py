@@ -59,8 +59,13 @@ def _display(path: Path) -> str:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    with Project.create(Path(args.project), name=args.name, empty_folder_only=True) as project:
-        print(f"Created project '{project.name}' in {project.folder}")
+    from engine.store.team import parse_address
+
+    database = parse_address(args.db) if args.db else None
+    with Project.create(Path(args.project), name=args.name, empty_folder_only=True,
+                        team_database=database) as project:
+        where = f" (a team project in {args.db})" if database is not None else ""
+        print(f"Created project '{project.name}' in {project.folder}{where}")
     return EXIT_OK
 
 

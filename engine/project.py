@@ -102,14 +102,21 @@ class Project:
             raise ProjectError(
                 f"{folder} is not empty (it holds {len(others)} file(s) or folder(s), such as {others[0]}). A project "
                 "goes in an empty folder, or a new one: choose another, or make a new folder inside this one.")
+        made = not folder.exists()
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ProjectError(f"Cannot create the project folder {folder}: {error.strerror}.") from error
-        if team_database is None:
-            project = cls(folder, SqliteStore.open(folder, read_only=False, new=True))
-        else:
-            project = cls._create_team(folder, team_database)
+        try:
+            if team_database is None:
+                project = cls(folder, SqliteStore.open(folder, read_only=False, new=True))
+            else:
+                project = cls._create_team(folder, team_database)
+        except BaseException:
+            if made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # a refused team project leaves nothing; a failed SQLite one keeps its file
+            raise
         project.cache_dir.mkdir(parents=True, exist_ok=True)
         with project.unit_of_work() as session:
             if session.get(ProjectInfo, 1) is None:
@@ -131,6 +138,9 @@ class Project:
             store.close()
             raise ProjectError(f"{store.where} already holds a project: open it (marginalia join) rather than "
                                "making a new one.")
+        from engine.store.team_roles import set_up_roles
+
+        set_up_roles(store.engine)  # where this login may create roles; else only the owner writes until it is run
         write_connection(folder, url)
         return cls(folder, store)
 

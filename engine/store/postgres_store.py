@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session
 
@@ -75,7 +75,8 @@ class PostgresStore:
                     "role may not upgrade it: ask the project's administrator to open it once with this version.")
         except DBAPIError as error:
             engine.dispose()
-            if error.connection_invalidated or _sqlstate(error).startswith("08") or _sqlstate(error) in {"28P01", "28000", "3D000"}:
+            # Failing to connect at all (refused, timed out, authentication) comes without a SQLSTATE.
+            if isinstance(error, OperationalError) or _sqlstate(error)[:2] in {"08", "28", "3D"}:
                 raise unreachable(url, error) from error
             raise ProjectError(f"The team database {safe_address(url)} could not be used "
                                f"({str(error.orig).strip()}); nothing was changed.") from error
@@ -162,3 +163,7 @@ def _upgrade(engine: Engine) -> None:
                     "Update Marginalia to open it; the project was not changed.")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+    if current is not None:  # tables a newer revision made need the team's grants too
+        from engine.store.team_roles import set_up_roles
+
+        set_up_roles(engine)
