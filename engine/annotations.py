@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from engine.coco.geometry import PolygonPart, Rle, shape_from, validate_parts
 from engine.errors import StaleEditError
 from engine.project import Project
+from engine.row_versions import Versions, change_fields, guarded_rows, note_versions
 from engine.store.schema import Annotation, Image
 from engine.store.types import AnnotationStatus, SourceKind, utc_now
 
@@ -70,44 +71,10 @@ ANNOTATION_FIELDS = tuple(field.name for field in fields(AnnotationRecord))
 
 # What putting an earlier state back must not restore: the row's version only ever rises.
 _RESTORED_FIELDS = tuple(name for name in ANNOTATION_FIELDS if name not in {"version", "updated_by"})
-Versions = dict[int, int]
 
 
 def record_of(row: Annotation) -> AnnotationRecord:
     return AnnotationRecord(**{name: getattr(row, name) for name in ANNOTATION_FIELDS})
-
-
-def _guarded(session: Any, ids: Any, expected: Versions | None) -> list[Annotation]:
-    """The rows ``ids``, locked for this unit of work; refused when any was changed or deleted since the curator
-    saw it at the version in ``expected`` (ids missing from ``expected`` are not checked)."""
-    query = select(Annotation).where(Annotation.id.in_(list(ids))).order_by(Annotation.id)
-    rows = list(session.scalars(query.with_for_update() if expected else query))
-    if not expected:
-        return rows
-    found = {row.id: row for row in rows}
-    gone = [annotation_id for annotation_id in expected if annotation_id not in found]
-    changed = [row for row in rows if row.id in expected and row.version != expected[row.id]]
-    if gone or changed:
-        raise StaleEditError(_stale_message(changed, gone), sorted([row.id for row in changed] + gone))
-    return rows
-
-
-def _stale_message(changed: list[Annotation], gone: list[int]) -> str:
-    who = sorted({row.updated_by or row.reviewed_by or row.creator for row in changed} - {""})
-    parts = []
-    if changed:
-        by = f" by {', '.join(who)}" if who else ""
-        latest = max(row.updated_at for row in changed).astimezone().strftime("%H:%M:%S")
-        parts.append(f"{len(changed)} of the annotation(s) you changed had been changed{by} (last at {latest})")
-    if gone:
-        parts.append(f"{len(gone)} had been deleted")
-    return ("Not saved: " + " and ".join(parts) + " since you saw them. Your change was not made over theirs; the "
-            "page now shows what is in the project — look, and make your change again if it still applies.")
-
-
-def _versions_into(rows: list[Annotation], out: Versions | None) -> None:
-    if out is not None:
-        out.update((row.id, row.version) for row in rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +176,7 @@ def get_annotations(project: Project, ids: list[int]) -> list[AnnotationRecord]:
 def update_geometry(project: Project, annotation_id: int, geometry: Geometry, *, editor: str = "",
                     expected: Versions | None = None) -> AnnotationRecord:
     with project.unit_of_work() as session:
-        rows = _guarded(session, [annotation_id], expected)
+        rows = guarded_rows(session, [annotation_id], expected, shapes=True)
         if not rows:
             raise StaleEditError("Not saved: the annotation was deleted (by someone else, or in another window).",
                                  [annotation_id])
@@ -227,32 +194,18 @@ def set_category(project: Project, category_by_id: dict[int, int], *, editor: st
     """Give each annotation its new category; return the old ones (for undo). ``expected``: the versions the
     curator saw (a changed row refuses the whole edit); ``versions``: filled with the rows' new versions."""
     with project.unit_of_work() as session:
-        old: dict[int, int] = {}
-        rows = _guarded(session, category_by_id, expected)
-        for row in rows:
-            old[row.id] = row.category_id
-            row.category_id = category_by_id[row.id]
-            row.updated_at = utc_now()
-            row.updated_by = editor
-        session.flush()
-        _versions_into(rows, versions)
-        return old
+        old = change_fields(session, {i: {"category_id": c} for i, c in category_by_id.items()}, ("category_id",),
+                            editor=editor, expected=expected, versions=versions)
+        return {annotation_id: fields["category_id"] for annotation_id, fields in old.items()}
 
 
 def set_text(project: Project, text_by_id: dict[int, str | None], *, editor: str = "",
              expected: Versions | None = None, versions: Versions | None = None) -> dict[int, str | None]:
     """Give each annotation its transcription (``None`` or "": none); return the old ones (for undo)."""
     with project.unit_of_work() as session:
-        old: dict[int, str | None] = {}
-        rows = _guarded(session, text_by_id, expected)
-        for row in rows:
-            old[row.id] = row.text
-            row.text = text_by_id[row.id] or None
-            row.updated_at = utc_now()
-            row.updated_by = editor
-        session.flush()
-        _versions_into(rows, versions)
-        return old
+        old = change_fields(session, {i: {"text": t or None} for i, t in text_by_id.items()}, ("text",),
+                            editor=editor, expected=expected, versions=versions)
+        return {annotation_id: fields["text"] for annotation_id, fields in old.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,23 +226,16 @@ def review(
     return restore_review(project, states, editor=reviewer, expected=expected, versions=versions)
 
 
+_REVIEW_FIELDS = ("status", "reviewed_by", "reviewed_at", "reviewed_session_id")
+
+
 def restore_review(project: Project, states: dict[int, ReviewState], *, editor: str = "",
                    expected: Versions | None = None, versions: Versions | None = None) -> dict[int, ReviewState]:
     with project.unit_of_work() as session:
-        old: dict[int, ReviewState] = {}
-        rows = _guarded(session, states, expected)
-        for row in rows:
-            old[row.id] = ReviewState(row.status, row.reviewed_by, row.reviewed_at,
-                                      row.reviewed_session_id)
-            new = states[row.id]
-            row.status = new.status
-            row.reviewed_by = new.reviewed_by
-            row.reviewed_at = new.reviewed_at
-            row.reviewed_session_id = new.reviewed_session_id
-            row.updated_by = editor or row.updated_by
-        session.flush()
-        _versions_into(rows, versions)
-        return old
+        changes = {i: {name: getattr(state, name) for name in _REVIEW_FIELDS} for i, state in states.items()}
+        old = change_fields(session, changes, _REVIEW_FIELDS, editor=editor or None, expected=expected,
+                            versions=versions)
+        return {annotation_id: ReviewState(**fields) for annotation_id, fields in old.items()}
 
 
 def descendants(project: Project, ids: list[int], status: AnnotationStatus | None = None) -> list[int]:
@@ -310,7 +256,7 @@ def descendants(project: Project, ids: list[int], status: AnnotationStatus | Non
 
 def delete_annotations(project: Project, ids: list[int], *, expected: Versions | None = None) -> list[AnnotationRecord]:
     with project.unit_of_work() as session:
-        rows = _guarded(session, ids, expected)
+        rows = guarded_rows(session, ids, expected, shapes=True)
         records = [record_of(row) for row in rows]
         session.execute(delete(Annotation).where(Annotation.id.in_(ids)))
         return records
@@ -331,7 +277,7 @@ def put_back(project: Project, record: AnnotationRecord, *, editor: str = "", ex
              versions: Versions | None = None) -> None:
     """Overwrite an annotation with an earlier state of itself (undo of an edit); its version still rises."""
     with project.unit_of_work() as session:
-        rows = _guarded(session, [record.id], expected)
+        rows = guarded_rows(session, [record.id], expected, shapes=True)
         if not rows:
             raise StaleEditError("Cannot undo: the annotation was deleted since (by someone else, or in another "
                                  "window).", [record.id])
@@ -339,4 +285,4 @@ def put_back(project: Project, record: AnnotationRecord, *, editor: str = "", ex
             setattr(rows[0], name, getattr(record, name))
         rows[0].updated_by = editor
         session.flush()
-        _versions_into(rows, versions)
+        note_versions(rows, versions)

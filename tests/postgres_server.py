@@ -76,7 +76,8 @@ def start_postgres(folder: Path, *, port: int | None = None) -> dict[str, Any]:
             folder = Path(marker.read_text(encoding="utf-8"))
         else:
             folder.mkdir(parents=True, exist_ok=True)
-            own = Path(tempfile.mkdtemp(prefix="marginalia-postgres-"))
+            # Not under TMPDIR, which a test run points into pytest's folders (closed to other accounts).
+            own = Path(tempfile.mkdtemp(prefix="marginalia-postgres-", dir="/tmp" if Path("/tmp").is_dir() else None))
             marker.write_text(str(own), encoding="utf-8")
             folder = own
         remove_after = str(folder)

@@ -9,12 +9,14 @@ opening to show the project read-only, and enforced by the server on every state
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session
 
@@ -33,10 +35,33 @@ _BUSY = {"40001", "40P01", "55P03", "57014"}  # serialization, deadlock, lock no
 
 
 def make_engine(url: URL) -> Engine:
-    # pre-ping: a connection the server dropped (a restart) is replaced before a unit of work gets it.
-    return create_engine(url, json_deserializer=read_json, pool_pre_ping=True, pool_size=4, max_overflow=8,
-                         connect_args={"connect_timeout": _CONNECT_TIMEOUT_S, "application_name": "Marginalia",
-                                       "options": f"-c lock_timeout={_LOCK_TIMEOUT}"})
+    engine = create_engine(url, json_deserializer=read_json, pool_size=4, max_overflow=8,
+                           connect_args={"connect_timeout": _CONNECT_TIMEOUT_S, "application_name": "Marginalia",
+                                         "options": f"-c lock_timeout={_LOCK_TIMEOUT}"})
+    event.listen(engine, "checkout", _ping_if_idle)
+    event.listen(engine, "checkin", _note_use)
+    return engine
+
+
+# A connection idle this long is asked whether the server is still there before a unit of work gets it, so that
+# one dropped by a restart is replaced unseen. Asking every time would cost a round trip per edit; a connection
+# used this recently that has died fails its unit of work plainly (ConnectionLostError), and SQLAlchemy then
+# replaces every connection of the pool.
+_PING_AFTER_IDLE_S = 2.0
+
+
+def _ping_if_idle(connection: Any, record: Any, _proxy: Any) -> None:
+    if time.monotonic() - record.info.get("last_used", 0.0) < _PING_AFTER_IDLE_S:
+        return
+    try:
+        connection.execute("SELECT 1")
+        connection.rollback()
+    except Exception as error:  # noqa: BLE001 - any failure means this connection is gone; the pool makes another
+        raise DisconnectionError(str(error)) from error
+
+
+def _note_use(_connection: Any, record: Any) -> None:
+    record.info["last_used"] = time.monotonic()
 
 
 def unreachable(url: URL, error: BaseException) -> ProjectError:

@@ -97,8 +97,10 @@ BEGIN
     RETURN NEW;
 END $$""")
     connection.exec_driver_sql("DROP TRIGGER IF EXISTS marginalia_guard_review ON annotation")
-    connection.exec_driver_sql("CREATE TRIGGER marginalia_guard_review BEFORE UPDATE ON annotation "
-                               "FOR EACH ROW EXECUTE FUNCTION marginalia_guard_review()")
+    # WHEN: the function runs only for a row whose status changes, not on every edit.
+    connection.exec_driver_sql("CREATE TRIGGER marginalia_guard_review BEFORE UPDATE OF status ON annotation "
+                               "FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) "
+                               "EXECUTE FUNCTION marginalia_guard_review()")
 
 
 def grant_role(engine: Engine, login: str, role: TeamRole) -> None:
