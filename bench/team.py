@@ -9,6 +9,7 @@ annotation's version is one plus the number of acknowledged edits of it, and hol
 
 - ``lost``: acknowledged edits not in the project (must be 0); ``raw_errors``: errors that were not a plain,
   expected refusal (must be 0); ``stale_refused``: edits refused because another writer had changed the row;
+  ``applied_unanswered``: edits the server applied whose answer never came (0 unless connections broke);
 - ``edit_p50_ms`` / ``edit_p90_ms``: one edit's round trip, as a writer sees it (target p90 ≤ 30 ms);
 - ``page_open_sqlite_ms`` / ``page_open_postgres_ms`` (median of 7) and their ratio (target ≤ 1.5): what the
   app does off the UI thread to open a page (read its annotations, build the shape layer); ``page_read_*``: the
@@ -110,7 +111,7 @@ def writer(folder: Path, index: int, edits: int, own: list[int], shared: list[in
                     log.flush()
                 except StaleEditError:
                     refused += 1
-                    (now,) = get_annotations(project, [target])
+                    now = _read_again(project, target)
                     if now.text == value and now.updated_by == f"writer {index}":
                         # The commit went through but its answer was lost with the connection: acknowledged now.
                         log.write(json.dumps({"id": target, "version": now.version, "value": value}) + "\n")
@@ -120,13 +121,27 @@ def writer(folder: Path, index: int, edits: int, own: list[int], shared: list[in
                 except (ConnectionLostError, ProjectBusyError):
                     time.sleep(0.2)  # the server restarts, or a row lock waits: the same edit again
                     continue
-                except MarginaliaError:
+                except MarginaliaError as error:
                     raw += 1
-                except Exception:  # noqa: BLE001 - a raw database error is what the bench counts
+                    print(f"writer {index}: unexpected refusal: {error}", file=sys.stderr)
+                except Exception as error:  # noqa: BLE001 - a raw database error is what the bench counts
                     raw += 1
+                    print(f"writer {index}: raw error: {type(error).__name__}: {error}", file=sys.stderr)
                 break
     out.with_suffix(".summary").write_text(json.dumps({"latencies": latencies, "refused": refused, "raw": raw}),
                                            encoding="utf-8")
+
+
+def _read_again(project: object, target: int) -> object:
+    """The row as it is now, waiting out a server that is restarting."""
+    from engine.annotations import get_annotations
+    from engine.errors import ConnectionLostError
+
+    while True:
+        try:
+            return get_annotations(project, [target])[0]
+        except ConnectionLostError:
+            time.sleep(0.2)
 
 
 def run_writers(folder: Path, ids: list[int], writers: int, edits: int, work: Path,
@@ -171,18 +186,24 @@ def check(folder: Path, work: Path, writers: int) -> dict[str, object]:
             raw += facts["raw"]
         else:
             raw += 1  # a writer that did not finish
-    lost = 0
+    lost = unanswered = 0
     with Project.open(folder) as project:
         rows = {record.id: record for record in get_annotations(project, list(acknowledged))}
     for annotation_id, entries in acknowledged.items():
         row = rows.get(annotation_id)
         last = max(entries, key=lambda entry: entry["version"])
-        versions = sorted(entry["version"] for entry in entries)
-        if row is None or row.version != 1 + len(entries) or versions != list(range(2, 2 + len(entries))) \
-                or row.text != last["value"]:
+        versions = [entry["version"] for entry in entries]
+        # Lost: an acknowledged version overwritten unseen (two acknowledgements of one version), or the row
+        # behind its last acknowledged version, or at it with another value.
+        if row is None or len(set(versions)) != len(versions) or row.version < last["version"] \
+                or (row.version == last["version"] and row.text != last["value"]):
             lost += 1
+        elif row is not None:
+            # Applied but never answered: the connection broke after the commit left (the server restarted).
+            unanswered += row.version - 1 - len(entries)
     latencies.sort()
     return {"acknowledged": sum(len(entries) for entries in acknowledged.values()), "lost": lost,
+            "applied_unanswered": unanswered,
             "stale_refused": refused, "raw_errors": raw,
             "edit_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
             "edit_p90_ms": round(statistics.quantiles(latencies, n=10)[-1], 2) if len(latencies) > 1 else None}

@@ -69,6 +69,7 @@ def start_postgres(folder: Path, *, port: int | None = None) -> dict[str, Any]:
     Run as root, the server's files go in a folder of their own under the system's temporary folder instead
     (``remove_after`` in the facts), since pytest's folders are closed to the ``postgres`` account."""
     binaries = server_binaries()
+    home = str(folder)  # what to pass again to start the same server after stopping it
     remove_after = None
     if os.geteuid() == 0:
         marker = folder / "server-folder"
@@ -105,7 +106,7 @@ def start_postgres(folder: Path, *, port: int | None = None) -> dict[str, Any]:
         stdout=log, stderr=log, start_new_session=True, **_account())
     facts = {"pid": process.pid, "host": "127.0.0.1", "port": port, "superuser": SUPERUSER,
              "password": password_file.read_text(encoding="utf-8").strip(), "folder": str(folder),
-             "bin": str(binaries), "remove_after": remove_after}
+             "bin": str(binaries), "remove_after": remove_after, "home": home}
     _wait_until_up(facts, process)
     return facts
 

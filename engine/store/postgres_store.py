@@ -126,7 +126,10 @@ class PostgresStore:
         if state in _BUSY:
             return ProjectBusyError(f"Another curator was changing the same annotations in {self.where} and this "
                                     "change did not get its turn in time; it was not saved. Try again.")
-        if getattr(error, "connection_invalidated", False) or state.startswith("08") or state.startswith("57P"):
+        # A connection that broke, or could not be made (refused, timed out: no SQLSTATE then), or a server
+        # shutting down (57P).
+        broken = isinstance(error, OperationalError) and not state
+        if broken or getattr(error, "connection_invalidated", False) or state.startswith(("08", "57P")):
             return ConnectionLostError(
                 f"The connection to {self.where} was lost (the server restarted, or the network dropped); this "
                 "change was not saved. Marginalia reconnects by itself: try again in a moment.")
