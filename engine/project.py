@@ -30,6 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from engine.errors import ProjectError, ProjectReadOnlyError, StaleEditError
 from engine.jobs import CancelToken
 from engine.paths import DB_FILENAME, OS_LITTER, PROJECT_MARKERS, TEAM_FILENAME
+from engine.store.changes import Change, ChangeListener
 from engine.store.database import session_factory
 from engine.store.integrity import ProjectDamagedError
 from engine.store.schema import ProjectInfo
@@ -57,6 +58,8 @@ class DatabaseStore(Protocol):
 
     def plain_error(self, error: SQLAlchemyDatabaseError,
                     read_only_error: Callable[[], Exception]) -> Exception | None: ...
+
+    def listen(self, on_change: Callable[[Change], None]) -> ChangeListener | None: ...
 
     def close(self) -> None: ...
 
@@ -186,6 +189,11 @@ class Project:
         project = cls(folder, store)
         project.cache_dir.mkdir(parents=True, exist_ok=True)
         return project
+
+    def listen(self, on_change: Callable[[Change], None]) -> ChangeListener | None:
+        """Start telling ``on_change`` (from another thread) of other curators' changes to a team project; ``None``
+        for a single-file project. Stop the listener before closing the project."""
+        return self.store.listen(on_change)
 
     def close(self) -> None:
         self.store.close()

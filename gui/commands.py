@@ -36,20 +36,25 @@ class EditContext:
 
 
 class VersionBook:
-    """The version of each annotation as this window last saw it (the open page's records) or left it (its own
-    edits, undos and redos). An annotation it knows nothing of is not checked."""
+    """Each annotation's version as this window last saw it (the open page's records, its own writes), and as its
+    own writes last left it. A first edit is made on what the curator saw; an undo or redo on what this window
+    left, so that one is refused when someone else has changed the row since, even after the page has shown
+    their change. An annotation it knows nothing of is not checked."""
 
     def __init__(self) -> None:
-        self._known: dict[int, int] = {}
+        self._seen: dict[int, int] = {}
+        self._left: dict[int, int] = {}
 
-    def expect(self, ids: list[int]) -> dict[int, int]:
-        return {annotation_id: self._known[annotation_id] for annotation_id in ids if annotation_id in self._known}
+    def expect(self, ids: list[int], *, own_writes: bool) -> dict[int, int]:
+        known = self._left if own_writes else self._seen
+        return {annotation_id: known[annotation_id] for annotation_id in ids if annotation_id in known}
 
-    def note(self, versions: dict[int, int]) -> None:
-        self._known.update(versions)
+    def note_written(self, versions: dict[int, int]) -> None:
+        self._seen.update(versions)
+        self._left.update(versions)
 
-    def note_records(self, records: list[AnnotationRecord]) -> None:
-        self._known.update((record.id, record.version) for record in records)
+    def note_seen(self, records: list[AnnotationRecord]) -> None:
+        self._seen.update((record.id, record.version) for record in records)
 
 
 class _Command(QUndoCommand):
@@ -94,8 +99,9 @@ class _AnnotationCommand(_Command):
         self._pending: dict[int, int] = {}
 
     def expected(self, ids: list[int]) -> dict[int, int]:
-        """The versions a write of ``ids`` is made on."""
-        return self.ctx.versions.expect(ids)
+        """The versions a write of ``ids`` is made on: the first time, what the curator saw; an undo or a redo,
+        what this window's own last write left."""
+        return self.ctx.versions.expect(ids, own_writes=self._done_once)
 
     def left(self) -> dict[int, int]:
         """A dict for the engine to fill with the versions a write leaves (noted once the write returns)."""
@@ -105,7 +111,7 @@ class _AnnotationCommand(_Command):
 
     def announce(self) -> None:
         if self._pending:
-            self.ctx.versions.note(self._pending)
+            self.ctx.versions.note_written(self._pending)
             self._pending = {}
         self.ctx.events.annotations_edited.emit(self.image_id, self.touched())
 
@@ -132,7 +138,7 @@ class CreateAnnotation(_AnnotationCommand):
                 provenance=self._provenance)
         else:
             store.restore(self.ctx.project, [self.record])
-        self.ctx.versions.note({self.record.id: self.record.version})
+        self.ctx.versions.note_written({self.record.id: self.record.version})
 
     def revert(self) -> None:
         assert self.record is not None
@@ -153,7 +159,7 @@ class DeleteAnnotations(_AnnotationCommand):
 
     def revert(self) -> None:
         store.restore(self.ctx.project, self._records)
-        self.ctx.versions.note_records(self._records)
+        self.ctx.versions.note_written({record.id: record.version for record in self._records})
 
     def touched(self) -> list[int]:
         return list(self._ids)
@@ -172,7 +178,7 @@ class EditGeometry(_AnnotationCommand):
             (self._before,) = store.get_annotations(self.ctx.project, [self._id])
         after = store.update_geometry(self.ctx.project, self._id, self._geometry, editor=self.ctx.curator,
                                       expected=expected)
-        self.ctx.versions.note({after.id: after.version})
+        self.ctx.versions.note_written({after.id: after.version})
 
     def revert(self) -> None:
         assert self._before is not None

@@ -210,6 +210,7 @@ class LabellingController:
         if self._select_when_shown is not None:
             keep, self._select_when_shown = self._select_when_shown, None
         self._records = records
+        self.ctx.versions.note_seen(records)
         present = {record.id for record in records}
         keep = [annotation_id for annotation_id in keep if annotation_id in present]
         self.views.canvas.set_annotations(records, self._categories, keep, prepared)
@@ -254,6 +255,7 @@ class LabellingController:
             self._reload_annotations()  # the read in flight may predate this edit: read again
         elif image_id == self.image_id:
             fresh = get_annotations(self.ctx.project, ids)
+            self.ctx.versions.note_seen(fresh)
             present = {record.id for record in fresh}
             removed = [annotation_id for annotation_id in ids if annotation_id not in present]
             touched = set(ids)

@@ -52,6 +52,7 @@ from gui.layers_menu import LayersMenu
 from gui.review_queue import ReviewQueue
 from gui.settings import AppSettings
 from gui.status import StatusBar
+from gui.team_changes import TeamChanges
 from gui.tools.catalogue import load_tools
 from gui.tools.seam import ToolContext, ToolOffer, ToolPlugin
 from gui.power_watch import BatteryWatch
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.curator = curator
         self.project: Project | None = None
         self.read_only_note: QWidget | None = None
+        self.team_changes: TeamChanges | None = None  # other curators' work, shown live (team projects)
         self.confirm_quit = False  # the app asks before quitting over running jobs; scripted windows do not
         self.actions_by_name: dict[str, QAction] = {}
         self.jobs = JobRunner(self)
@@ -370,9 +372,14 @@ class MainWindow(QMainWindow):
         session_id = None if project.read_only else start_session(project, self.curator)
         self.labelling.attach(EditContext(project, self.events, self.curator, session_id,
                                           self.notifications.error))
+        self.team_changes = TeamChanges(project, self.events, self)
         self.settings.remember_project(project.folder)
         self.layers.project_opened(project.folder)
-        if project.read_only:
+        if project.read_only and project.is_team:
+            self.read_only_note = self.notifications.warning(
+                "Read-only: your role in this team project is a viewer's. You can browse, search and export it; "
+                "ask the project's administrator for an annotator's role to change it.")
+        elif project.read_only:
             self.read_only_note = self.notifications.warning(
                 f"Read-only: {project.folder} cannot be written here (a read-only folder, share or disc). "
                 "You can browse, search and export it to another folder; changes are not possible.")
@@ -392,6 +399,9 @@ class MainWindow(QMainWindow):
                 end_session(self.project, ctx.session_id)
         except MarginaliaError as error:  # a damaged or vanished project: it still closes, and says why
             logging.getLogger(__name__).warning("closing %s: %s", self.project.folder, error)
+        if self.team_changes is not None:
+            self.team_changes.stop()
+            self.team_changes = None
         self.labelling.attach(None)
         if self.read_only_note is not None:
             self.notifications.dismiss(self.read_only_note)

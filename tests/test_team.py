@@ -156,3 +156,31 @@ def test_rows_that_change_on_the_server_raise_their_version_even_in_bulk(any_pro
     with any_project.unit_of_work() as session:
         versions = dict(session.execute(select(Annotation.id, Annotation.version)).all())
     assert versions == {record.id: record.version + 1 for record in made}
+
+
+def test_other_curators_changes_are_told_within_a_second_and_ones_own_are_not(team_project_folder: Path) -> None:
+    import queue
+    import time
+
+    from engine.store.changes import Change
+
+    told: queue.Queue[Change] = queue.Queue()
+    with Project.open(team_project_folder) as mine, Project.open(team_project_folder) as theirs:
+        page = _page(mine)
+        category = add_category(mine, "Word").id
+        listener = mine.listen(told.put)
+        assert listener is not None and listener.listening.wait(5)
+        made = create_annotation(mine, image_id=page, category_id=category, geometry=Geometry(bbox=(1, 1, 9, 9)),
+                                 creator="Ada")
+        begun = time.monotonic()
+        review(theirs, [made.id], AnnotationStatus.REJECTED, reviewer="Ben", session_id=None)
+        change = told.get(timeout=1.0)
+        assert time.monotonic() - begun < 1.0
+        assert change == Change("annotation", page, (made.id,))
+        time.sleep(0.3)
+        assert told.empty()  # one notice for Ben's statement; none for Ada's own creation
+        listener.stop()
+
+
+def test_a_single_file_project_has_no_listener(project: Project) -> None:
+    assert project.listen(lambda change: None) is None

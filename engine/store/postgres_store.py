@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import ConnectionLostError, ProjectBusyError, ProjectError, ProjectReadOnlyError, ProjectVersionError
 from engine.jobs import CancelToken
+from engine.store.changes import Change, ChangeListener, track_own_connections
 from engine.store.database import SCHEMA_HEAD, read_json
 from engine.store.team import safe_address
 
@@ -77,11 +78,17 @@ class PostgresStore:
 
     is_team = True
 
-    def __init__(self, folder: Path, url: URL, engine: Engine, *, read_only: bool) -> None:
+    def __init__(self, folder: Path, url: URL, engine: Engine, own_pids: set[int], *, read_only: bool) -> None:
         self.folder = folder
         self.url = url
         self.engine = engine
         self.read_only = read_only
+        self._own_pids = own_pids
+
+    def listen(self, on_change: Callable[[Change], None]) -> ChangeListener:
+        """Other curators' committed changes, told to ``on_change`` from a thread of the listener's own."""
+        conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return ChangeListener(conninfo, self._own_pids, on_change).start()
 
     @property
     def where(self) -> str:
@@ -90,6 +97,7 @@ class PostgresStore:
     @classmethod
     def open(cls, folder: Path, url: URL, *, read_only: bool | None = None) -> PostgresStore:
         engine = make_engine(url)
+        own_pids = track_own_connections(engine)  # before any connection is made
         try:
             writable = _may_write(engine)
             if not read_only and writable:
@@ -108,7 +116,7 @@ class PostgresStore:
         except Exception:
             engine.dispose()
             raise
-        return cls(folder, url, engine, read_only=bool(read_only) or not writable)
+        return cls(folder, url, engine, own_pids, read_only=bool(read_only) or not writable)
 
     def damage(self, error: BaseException | None = None) -> None:
         return None  # the server guards its own files; there is no file here to check

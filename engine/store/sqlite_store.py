@@ -140,5 +140,8 @@ class SqliteStore:
             return read_only_error()
         return ProjectError(f"The project database could not be used ({error.orig}); nothing was changed.")
 
+    def listen(self, on_change: Callable[[object], None]) -> None:
+        return None  # one computer: its windows show their own edits
+
     def close(self) -> None:
         self.engine.dispose()

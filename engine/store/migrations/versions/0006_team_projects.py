@@ -29,18 +29,21 @@ _EVENTS = ("INSERT", "UPDATE", "DELETE")
 
 
 def _tell(kind: str, table: str) -> str:
-    # A payload is JSON: {"table": ..., "image": page id or null}; kept far below NOTIFY's 8000-byte limit.
-    page = "image_id" if table == "annotation" else "id" if table == "image" else "NULL::integer"
+    # A payload is JSON: {"table": ..., "image": page id or null, "ids": the annotations changed on that page, or
+    # null where there are more than 200 (the reader then reads the page again)}: far below NOTIFY's 8000 bytes.
+    page = {"annotation": "image_id", "image": "id"}.get(table, "NULL::integer")
+    ids = "CASE WHEN count(*) <= 200 THEN json_agg(id ORDER BY id) END" if table == "annotation" else "NULL::json"
+    name = f"marginalia_tell_{table}_{kind.lower()}"
     return f"""
-CREATE OR REPLACE FUNCTION marginalia_tell_{table}_{kind.lower()}() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('{CHANNEL}', json_build_object('table', '{table}', 'image', page)::text)
-    FROM (SELECT DISTINCT {page} AS page FROM changed_rows) AS pages;
+    PERFORM pg_notify('{CHANNEL}', json_build_object('table', '{table}', 'image', page, 'ids', ids)::text)
+    FROM (SELECT {page} AS page, {ids} AS ids FROM changed_rows GROUP BY 1) AS pages;
     RETURN NULL;
 END $$;
-CREATE TRIGGER marginalia_tell_{table}_{kind.lower()} AFTER {kind} ON {table}
+CREATE TRIGGER {name} AFTER {kind} ON {table}
     REFERENCING {'OLD' if kind == 'DELETE' else 'NEW'} TABLE AS changed_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION marginalia_tell_{table}_{kind.lower()}();
+    FOR EACH STATEMENT EXECUTE FUNCTION {name}();
 """
 
 

@@ -1,0 +1,88 @@
+"""Two windows on one team project (two curators, each with their own connection): one's review shows in the
+other within a second, on the real event loop, without the page being opened again; an undo of work someone
+has changed since is refused in words and leaves their change."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from engine.store.team import parse_address
+from engine.store.types import AnnotationStatus
+from engine.team_projects import share_project
+from tests.gui.conftest import open_and_wait, shown_window
+
+
+@pytest.fixture
+def team_folder(scans_project: Path, team_database: str, tmp_path: Path) -> Path:
+    """The scans project, with a model's proposals on every page, shared into a team database."""
+    from engine.annotations import Geometry, Provenance, create_annotations
+    from engine.categories import list_categories
+    from engine.inventory import list_images
+    from engine.project import Project
+    from engine.store.types import SourceKind
+
+    with Project.open(scans_project) as project:
+        category = list_categories(project)[0].id
+        for page in list_images(project):
+            shapes = [Geometry(bbox=(100 + 300 * k, 200, 200, 120)) for k in range(3)]
+            create_annotations(project, image_id=page.id, category_id=category, geometries=shapes, creator="model",
+                               provenances=[Provenance(SourceKind.MODEL, "gdino", "1", "initial", 0.7)] * 3,
+                               status=AnnotationStatus.PROPOSED)
+    share_project(scans_project, parse_address(team_database), tmp_path / "team")
+    return tmp_path / "team"
+
+
+def _activate(qtbot, window) -> None:
+    """Bring ``window`` to the front, as a curator's click does: its menu's shortcuts then reach it."""
+    window.raise_()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=2_000)
+    window.canvas.setFocus()
+
+
+def _status(window, annotation_id: int) -> AnnotationStatus:
+    return next(record.status for record in window.labelling.records() if record.id == annotation_id)
+
+
+def test_a_review_in_one_window_shows_in_the_other_within_a_second_and_a_stale_undo_is_refused(
+        qtbot, team_folder: Path) -> None:
+    """Seconds: two real windows open the same shared page of scans."""
+    ada, ben = shown_window(qtbot), shown_window(qtbot)
+    try:
+        for window in (ada, ben):
+            open_and_wait(qtbot, window, team_folder)
+        qtbot.waitUntil(lambda: ada.team_changes.listening and ben.team_changes.listening, timeout=5_000)
+        assert ada.labelling.image_id == ben.labelling.image_id
+        target = next(r.id for r in ada.labelling.records() if r.status is AnnotationStatus.PROPOSED)
+        view = ben.canvas.viewport()
+        ben_zoom = ben.canvas.transform().m11()
+        _activate(qtbot, ada)
+        ada.canvas.select_annotations([target])
+        begun = time.monotonic()
+        qtbot.keyClick(ada.canvas, Qt.Key.Key_A)  # accept, with the key a curator presses
+        assert _status(ada, target) is AnnotationStatus.ACCEPTED
+        qtbot.waitUntil(lambda: _status(ben, target) is AnnotationStatus.ACCEPTED, timeout=1_000)
+        assert time.monotonic() - begun < 1.0
+        # Ben's page was updated in place: the same page, at his zoom.
+        assert ben.canvas.transform().m11() == ben_zoom and ben.labelling.image_id == ada.labelling.image_id
+        assert view.isVisible()
+        # Ben rejects what Ada accepted; Ada's undo of her acceptance would now undo Ben's work: refused.
+        _activate(qtbot, ben)
+        ben.canvas.select_annotations([target])
+        assert ben.labelling.selected() == [target]
+        qtbot.keyClick(ben.canvas, Qt.Key.Key_R)
+        qtbot.waitUntil(lambda: _status(ada, target) is AnnotationStatus.REJECTED, timeout=1_000)
+        _activate(qtbot, ada)
+        qtbot.keyClick(ada.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+        messages = [note.label.text() for note in ada.notifications.notifications()]
+        assert any(message.startswith("Cannot undo:") and "had been changed by" in message for message in messages), \
+            messages
+        assert _status(ada, target) is AnnotationStatus.REJECTED and _status(ben, target) is AnnotationStatus.REJECTED
+        assert not ada.undo_stack.canUndo()  # the refused step left the history
+    finally:
+        ada.close()
+        ben.close()
