@@ -4,7 +4,7 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint screenshots package clean-venv
+.PHONY: run test lint postgres-server screenshots package clean-venv
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Marginalia needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -38,10 +38,20 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/lint-imports pyproject.toml
 
+# The team-project tests start a PostgreSQL server of their own (tests/postgres_server.py) from Debian's server
+# binaries: installed here where they are missing (CI's machine starts without them), with apt as root.
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	        postgresql >/dev/null; } ; } || \
+	  { echo "PostgreSQL's server binaries are missing: install Debian's 'postgresql' package (or set \
+MARGINALIA_PG_BIN to a folder holding initdb and postgres)"; exit 1; }
+
 # Bytecode caches are written whatever the environment says (PYTHONDONTWRITEBYTECODE): otherwise each CLI and
 # bench process that the tests start compiles the same modules again. The benches share one worker (one warm
 # start, tests/bench_zygote.py); the ten slowest tests end the report.
-test: lint
+test: lint postgres-server
 	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q \
 		--durations=10
 

@@ -40,6 +40,16 @@ def add_parsers(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser)
     archive.add_argument("folder", metavar="FOLDER", help="a new or empty folder")
     archive.set_defaults(handler=cmd_export_project)
 
+    roots = sub.add_parser("roots", parents=[debug], help="where this computer finds the project's scans",
+                           description="List, add or remove this computer's collection roots: a folder the "
+                                       "project's pages were imported from (STORED), and where that folder is "
+                                       "here (HERE), such as the shared drive's mount point. Kept in the project "
+                                       "folder on this computer; the database is not changed.")
+    roots.add_argument("project", metavar="PROJECT")
+    roots.add_argument("--add", nargs=2, metavar=("STORED", "HERE"))
+    roots.add_argument("--remove", metavar="STORED")
+    roots.set_defaults(handler=cmd_roots)
+
     role = sub.add_parser("team-role", parents=[debug], help="give a server login a role in a team project",
                           description="Roles, enforced by the server: viewer (reads), annotator (draws, edits, "
                                       "imports, runs models), reviewer (also accepts and rejects), administrator "
@@ -80,6 +90,35 @@ def cmd_export_project(args: argparse.Namespace) -> int:
         counts = export_single_file(project, Path(args.folder), progress=bar)
     print(f"Exported: {counts['image']} page(s), {counts['annotation']} annotation(s) copied and checked into "
           f"{Path(args.folder).expanduser().resolve()}.")
+    return EXIT_OK
+
+
+def cmd_roots(args: argparse.Namespace) -> int:
+    from engine.inventory import list_images
+
+    with open_project(args.project) as project:
+        roots = project.roots
+        if args.add:
+            stored, here = args.add
+            if not Path(here).is_dir():
+                raise MarginaliaError(f"{here} is not a folder on this computer; nothing was changed.")
+            roots.add_root(stored, str(Path(here).expanduser().resolve()))
+        if args.remove:
+            before = len(roots.roots)
+            roots.roots = [(s, h) for s, h in roots.roots if s != args.remove]
+            if len(roots.roots) == before:
+                raise MarginaliaError(f"No collection root is stored as {args.remove}; nothing was changed.")
+        if args.add or args.remove:
+            roots.save(project.folder)
+    with open_project(args.project) as project:  # read again: the pages' paths as found through the new roots
+        rows = list_images(project)
+        for stored, here in project.roots.roots:
+            print(f"{stored}  →  {here}")
+        if project.roots.files:
+            print(f"{len(project.roots.files)} file(s) found elsewhere by their content (relink)")
+        missing = sum(1 for row in rows if row.missing)
+        print(f"{len(rows) - missing} of {len(rows)} page(s) found on this computer" +
+              (f"; {missing} missing: add a root, or relink" if missing else ""))
     return EXIT_OK
 
 

@@ -177,5 +177,6 @@ def _project_files(project: Project) -> set[str]:
     for suffix in ("-wal", "-shm", "-journal"):
         protected.add(_real(folder / f"{DB_FILENAME}{suffix}"))
     with project.unit_of_work() as session:
-        protected |= {_real(path) for path in session.scalars(select(Image.path))}
+        for path in session.scalars(select(Image.path)):
+            protected |= {_real(path), _real(project.roots.resolve(path))}
     return protected

@@ -183,8 +183,9 @@ def _scan(folder: str) -> dict[str, tuple[int, float]]:
 
 
 def _remember_touched_files(project: Project, touched: dict[str, float]) -> None:
-    """Store the new times of files whose content is unchanged, so they are not hashed again."""
-    if not touched or project.read_only:
+    """Store the new times of files whose content is unchanged, so they are not hashed again. Not in a team
+    project: each computer sees the shared drive's times its own way, and would undo the others' correction."""
+    if not touched or project.read_only or project.is_team:
         return
     try:
         with project.unit_of_work() as session:

@@ -27,6 +27,8 @@ from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from engine.collection_roots import SESSION_KEY as ROOTS_SESSION_KEY
+from engine.collection_roots import CollectionRoots
 from engine.errors import ProjectError, ProjectReadOnlyError, StaleEditError
 from engine.jobs import CancelToken
 from engine.paths import DB_FILENAME, OS_LITTER, PROJECT_MARKERS, TEAM_FILENAME
@@ -81,7 +83,9 @@ class Project:
         self.folder = folder
         self.store = store
         self.read_only = store.read_only
-        self._sessions: sessionmaker[Session] = session_factory(store.engine)
+        # Where this computer finds the scans (pages read through the ORM carry their path as found here).
+        self.roots = CollectionRoots.load(folder)
+        self._sessions: sessionmaker[Session] = session_factory(store.engine, {ROOTS_SESSION_KEY: self.roots})
         # Told (from the waiting thread) when a write has to wait for another process.
         self.on_waiting: Callable[[str], None] | None = None
         self._damage: ProjectDamagedError | None = None  # once found, every later session is refused

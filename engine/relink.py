@@ -1,4 +1,5 @@
-"""Find images whose files moved, by content hash, and point the project at them."""
+"""Find images whose files moved, by content hash, and point the project at them (a team project: this computer's
+collection roots, since the other computers keep finding them where they are)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def missing_images(project: Project) -> dict[str, list[int]]:
         rows = session.execute(select(Image.path, Image.id)).all()
     missing: dict[str, list[int]] = defaultdict(list)
     for path, image_id in rows:
-        if not os.path.exists(path):
+        if not os.path.exists(project.roots.resolve(path)):
             missing[path].append(image_id)
     return dict(missing)
 
@@ -78,11 +79,33 @@ def relink(
             continue
         if old_path is not None and old_path not in new_paths:
             new_paths[old_path] = str(candidate.path)
-    with project.unit_of_work() as session:
-        for old_path, new_path in new_paths.items():
-            for image in session.scalars(select(Image).where(Image.path == old_path)):
-                image.path = new_path
-                image.file_mtime = os.stat(new_path).st_mtime
-            outcome.relinked.append((old_path, new_path))
+    if project.is_team:
+        _note_here(project, new_paths)
+        outcome.relinked += list(new_paths.items())
+    else:
+        with project.unit_of_work() as session:
+            for old_path, new_path in new_paths.items():
+                for image in session.scalars(select(Image).where(Image.path == old_path)):
+                    image.path = new_path
+                    image.file_mtime = os.stat(new_path).st_mtime
+                outcome.relinked.append((old_path, new_path))
     outcome.still_missing = sorted(set(missing) - set(new_paths))
     return outcome
+
+
+def _note_here(project: Project, new_paths: dict[str, str]) -> None:
+    """A team project's scans found elsewhere on this computer: noted in this computer's collection roots (the
+    shared database keeps the paths the other computers use). Where moved files share the folders below some
+    point, that folder pair becomes a root, so the pages not yet looked for are found too."""
+    from collections import Counter
+
+    from engine.collection_roots import root_between
+
+    roots = project.roots
+    pairs = Counter(pair for old, new in new_paths.items() if (pair := root_between(old, new)) is not None)
+    for (stored, here), _count in pairs.most_common():
+        roots.add_root(stored, here)
+    for old, new in new_paths.items():
+        if roots.resolve(old) != new:
+            roots.files[old] = new
+    roots.save(project.folder)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ class EditContext:
     # What this window last saw or wrote of each annotation: an edit of one that someone else has changed since
     # is refused.
     versions: VersionBook = field(default_factory=lambda: VersionBook())
+    # This window, among all windows on the project (a curator may have two): whose page leases are whose.
+    client: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class VersionBook:

@@ -35,6 +35,7 @@ from gui.docks.categories import CategoriesPanel
 from gui.docks.metadata import MetadataPanel
 from gui.gallery import GalleryPanel
 from gui.notifications import NotificationArea
+from gui.page_leases import PageLeaseKeeper
 from gui.page_loader import PageLoader
 from gui.pages_ahead import PagesAhead, read_page
 from gui.settings import AppSettings
@@ -62,6 +63,7 @@ class LabellingController:
         self._waiting_for: set[str] = set()  # of "pixels", "shapes": what the open page still waits for
         self._reload_generation = 0
         self.pages_ahead = PagesAhead(jobs)
+        self.leases = PageLeaseKeeper(jobs, views.notifications.info)
         self._reading = False  # a read of the open page's annotations is in flight
         self._page_read: Job | None = None
         self._select_when_shown: list[int] | None = None
@@ -111,6 +113,7 @@ class LabellingController:
             self.ctx.events.categories_changed.disconnect(self.reload_categories)
             self.ctx.events.image_changed.disconnect(self._image_changed)
         self.ctx = ctx
+        self.leases.attach(ctx.project if ctx is not None else None, *((ctx.curator, ctx.client) if ctx else ()))
         self.pages_ahead.forget()
         self.views.categories.set_context(ctx)
         self.image_id = None
@@ -150,6 +153,7 @@ class LabellingController:
         if row is None:
             return
         self.image_id = image_id
+        self.leases.hold(image_id)
         self._select_when_shown = None
         self._waiting_for = {"pixels", "shapes"}
         ahead = self.pages_ahead.take(image_id, self._colours())

@@ -13,6 +13,7 @@ from dataclasses import replace
 from PySide6.QtCore import QObject, QRectF, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
+from engine.leases import Lease, leases_of_others
 from engine.review import QueueItem, proposal_queue
 from engine.store.types import AnnotationStatus
 from gui.canvas.layers import Layers
@@ -47,9 +48,19 @@ class ReviewQueue(QObject):
         context = self._labelling.ctx
         if context is None:
             return
-        project, order = context.project, self._pages.visible_image_ids()
+        project, order, client = context.project, self._pages.visible_image_ids(), context.client
 
-        def loaded(items: list[QueueItem]) -> None:
+        def gather() -> tuple[list[QueueItem], dict[int, Lease]]:
+            # Pages another window reviews are theirs: the queue leaves them out.
+            others = leases_of_others(project, client)
+            return proposal_queue(project, [page for page in order if page not in others]), others
+
+        def loaded(found: tuple[list[QueueItem], dict[int, Lease]]) -> None:
+            items, others = found
+            if others.keys() & set(order):
+                who = sorted({lease.holder for page, lease in others.items() if page in order})
+                self._notifications.info(f"{len(others.keys() & set(order))} page(s) left out of the queue: "
+                                         f"{', '.join(who)} {'is' if len(who) == 1 else 'are'} reviewing them.")
             if not items:
                 self._notifications.info("No proposals to review on the pages the gallery shows.")
                 self.ended.emit()
@@ -67,7 +78,7 @@ class ReviewQueue(QObject):
                                      "Shift+N goes back, E edits first. Ctrl+R ends.")
 
         self._jobs.submit("Gathering the proposals to review",
-                          lambda progress, cancel: proposal_queue(project, order), loaded)
+                          lambda progress, cancel: gather(), loaded)
 
     def stop(self) -> None:
         if not self.active:

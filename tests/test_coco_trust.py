@@ -180,7 +180,7 @@ def test_annotations_are_written_in_batches_that_other_writers_can_interleave(pr
 
 
 def test_a_writer_waits_for_another_process_and_says_so(project: Project, monkeypatch) -> None:
-    import engine.project as project_module
+    import engine.store.sqlite_store as project_module
 
     holder = sqlite3.connect(project.db_path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN IMMEDIATE")

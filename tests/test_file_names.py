@@ -34,7 +34,8 @@ def _folder_with_odd_names(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def test_names_that_are_not_utf8_import_and_open(project: Project, tmp_path: Path) -> None:
+def test_names_that_are_not_utf8_import_and_open(any_project: Project, tmp_path: Path) -> None:
+    project = any_project
     paths = _folder_with_odd_names(tmp_path / "scans")
     report = import_scans(project, [tmp_path / "scans"])
     assert sorted(result.outcome for result in report.results) == [Outcome.IMPORTED] * 3

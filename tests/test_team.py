@@ -184,3 +184,31 @@ def test_other_curators_changes_are_told_within_a_second_and_ones_own_are_not(te
 
 def test_a_single_file_project_has_no_listener(project: Project) -> None:
     assert project.listen(lambda change: None) is None
+
+
+def test_a_page_lease_tells_who_reviews_it_lapses_by_itself_and_is_given_back(any_project: Project) -> None:
+    import time
+
+    from engine.leases import leases_of_others, release_lease, take_lease
+
+    page, other_page = _page(any_project), None
+    with any_project.unit_of_work() as session:
+        image = Image(path="/scans/b.tif", sha256="b" * 64, width=10, height=10, format="TIFF", mode="RGB",
+                      file_size=1, file_mtime=0.0)
+        session.add(image)
+        session.flush()
+        other_page = image.id
+    with Project.open(any_project.folder) as bens:
+        assert take_lease(any_project, page, "Ada", "ada-window") is None
+        held = take_lease(bens, page, "Ben", "ben-window")
+        assert held is not None and held.holder == "Ada" and "Ada is reviewing this page" in held.describe()
+        assert set(leases_of_others(bens, "ben-window")) == {page}  # Ben's review queue leaves it out
+        assert take_lease(any_project, page, "Ada", "ada-window") is None  # renewing one's own
+        release_lease(any_project, page, "ada-window")
+        assert take_lease(bens, page, "Ben", "ben-window") is None
+        # A lease that is not renewed (its window crashed) lapses by itself.
+        assert take_lease(bens, other_page, "Ben", "ben-window", seconds=0.2) is None
+        assert set(leases_of_others(any_project, "ada-window")) == {page, other_page}
+        time.sleep(0.3)
+        assert set(leases_of_others(any_project, "ada-window")) == {page}
+        assert take_lease(any_project, other_page, "Ada", "ada-window") is None

@@ -89,3 +89,35 @@ def test_new_team_project_from_the_command_line_refuses_a_password_in_the_addres
     unknown = run_cli("team-role", str(tmp_path / "p"), "nobody_here", "viewer")
     assert unknown.returncode != 0 and "no login 'nobody_here'" in unknown.stderr
     assert address(postgres, "x") and postgres["password"] not in granted.stdout + unknown.stderr
+
+
+def test_each_computer_finds_the_scans_through_its_own_roots_and_relinks_without_moving_the_others(
+        postgres, team_database: str, tmp_path: Path) -> None:
+    import shutil
+
+    original = _curators_project(tmp_path)
+    assert run_cli("share", str(original), team_database, "--folder", str(tmp_path / "ada")).returncode == 0
+    # Ben's computer mounts the shared drive elsewhere.
+    shutil.copytree(tmp_path / "scans", tmp_path / "mnt" / "Scans")
+    assert run_cli("join", str(tmp_path / "ben"), team_database).returncode == 0
+    shutil.rmtree(tmp_path / "scans")  # not at the stored paths on Ben's computer (nor, now, on Ada's)
+    listed = run_cli("roots", str(tmp_path / "ben"))
+    assert "0 of 3 page(s) found" in listed.stdout
+    added = run_cli("roots", str(tmp_path / "ben"), "--add", str(tmp_path / "scans"), str(tmp_path / "mnt" / "Scans"))
+    assert added.returncode == 0 and "3 of 3 page(s) found on this computer" in added.stdout, added.stdout
+    pages = json.loads(run_cli("list", str(tmp_path / "ben"), "--json").stdout)["images"]
+    assert all(page["path"].startswith(str(tmp_path / "mnt" / "Scans")) and not page["missing"] for page in pages)
+    # Ada relinks to where she moved them: her computer's roots change, the shared paths do not.
+    shutil.copytree(tmp_path / "mnt" / "Scans", tmp_path / "elsewhere" / "scans")
+    relinked = run_cli("relink", str(tmp_path / "ada"), str(tmp_path / "elsewhere"))
+    assert relinked.returncode == 0 and "2 image file(s) relinked" in relinked.stdout, relinked.stdout
+    ada_pages = json.loads(run_cli("list", str(tmp_path / "ada"), "--json").stdout)["images"]
+    assert all(page["path"].startswith(str(tmp_path / "elsewhere")) and not page["missing"] for page in ada_pages)
+    ben_pages = json.loads(run_cli("list", str(tmp_path / "ben"), "--json").stdout)["images"]
+    assert all(page["path"].startswith(str(tmp_path / "mnt" / "Scans")) for page in ben_pages)
+    with Project.open(tmp_path / "ada") as team, team.unit_of_work() as session:
+        from sqlalchemy import select
+
+        from engine.store.schema import Image
+
+        assert all(path.startswith(str(tmp_path / "scans")) for path in session.scalars(select(Image.path)))

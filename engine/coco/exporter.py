@@ -162,7 +162,7 @@ def _build(
 def default_images_root(project: Project) -> Path:
     """The deepest folder holding every page: what exported file names are relative to unless told otherwise."""
     with project.unit_of_work() as session:
-        return Path(_common_folder(list(session.scalars(select(Image.path)))))
+        return Path(_common_folder([project.roots.resolve(path) for path in session.scalars(select(Image.path))]))
 
 
 def _common_folder(paths: list[str]) -> PurePath:

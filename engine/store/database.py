@@ -111,8 +111,8 @@ def is_read_only_error(error: BaseException) -> bool:
     return "readonly database" in text or "read-only" in text
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def session_factory(engine: Engine, info: dict | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, info=info or {})
 
 
 def alembic_config() -> Config:

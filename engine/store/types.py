@@ -50,13 +50,21 @@ class FilePath(TypeDecorator[str]):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            return value.encode("utf-8", "surrogateescape")
+            raw = value.encode("utf-8", "surrogateescape")
+            # PostgreSQL's text holds only valid UTF-8 (and no column type may change with the value): the raw
+            # bytes go in hex behind a noncharacter that no file name begins with.
+            return _RAW_MARK + raw.hex() if dialect.name == "postgresql" else raw
         return value
 
     def process_result_value(self, value: str | bytes | None, dialect: Dialect) -> str | None:
         if isinstance(value, bytes):
             return value.decode("utf-8", "surrogateescape")
+        if value is not None and value.startswith(_RAW_MARK):
+            return bytes.fromhex(value[len(_RAW_MARK):]).decode("utf-8", "surrogateescape")
         return value
+
+
+_RAW_MARK = "\ufffe"
 
 
 class AnnotationStatus(enum.StrEnum):

@@ -86,3 +86,29 @@ def test_a_review_in_one_window_shows_in_the_other_within_a_second_and_a_stale_u
     finally:
         ada.close()
         ben.close()
+
+
+def test_a_page_open_in_one_window_is_said_to_be_its_and_left_out_of_the_others_review_queue(
+        qtbot, team_folder: Path) -> None:
+    """Seconds: two real windows open the same shared pages of scans."""
+    ada, ben = shown_window(qtbot), shown_window(qtbot)
+    try:
+        open_and_wait(qtbot, ada, team_folder)
+        page = ada.labelling.image_id
+        qtbot.waitUntil(lambda: ada.labelling.leases.image_id == page and not ada.jobs.running_jobs(), timeout=5_000)
+        open_and_wait(qtbot, ben, team_folder)
+        assert ben.labelling.image_id == page
+        qtbot.waitUntil(lambda: ben.labelling.leases.held_by_other is not None, timeout=5_000)
+        assert any("is reviewing this page" in note.label.text() for note in ben.notifications.notifications())
+        ben.review.start()
+        qtbot.waitUntil(lambda: ben.review.active, timeout=5_000)
+        assert page not in {item.image_id for item in ben.review.items}  # Ada's page is hers
+        assert any("left out of the queue" in note.label.text() for note in ben.notifications.notifications())
+        ada.close()  # gives the page back
+        ben.review.stop()
+        ben.review.start()
+        qtbot.waitUntil(lambda: ben.review.active and page in {item.image_id for item in ben.review.items},
+                        timeout=5_000)
+    finally:
+        ada.close()
+        ben.close()
