@@ -60,7 +60,8 @@ def stale_message(changed: list[Any], gone: list[int]) -> str:
 
 
 def change_fields(session: Session, changes: Mapping[int, Mapping[str, Any]], fields: tuple[str, ...], *,
-                  editor: str | None, expected: Versions | None, versions: Versions | None) -> dict[int, dict[str, Any]]:
+                  editor: str | None, expected: Versions | None,
+                  versions: Versions | None) -> dict[int, dict[str, Any]]:
     """Set ``changes[id][field]`` on each row in a few statements (not the ORM's object machinery: an edit is
     made while a curator waits); the rows' old values of ``fields`` (for undo). ``editor=None`` keeps who changed
     the row last as it was."""
@@ -72,8 +73,9 @@ def change_fields(session: Session, changes: Mapping[int, Mapping[str, Any]], fi
         return {}
     now = utc_now()
     table = Annotation.__table__
-    statement = (table.update().where(table.c.id == bindparam("row_id"), table.c.version == bindparam("seen", type_=Integer))
-                 .values(version=bindparam("seen", type_=Integer) + 1, updated_at=now,
+    seen = bindparam("seen", type_=Integer)
+    statement = (table.update().where(table.c.id == bindparam("row_id"), table.c.version == seen)
+                 .values(version=seen + 1, updated_at=now,
                          **({"updated_by": editor} if editor is not None else {}),
                          **{name: bindparam(f"new_{name}") for name in fields}))
     values = [{"row_id": row.id, "seen": row.version, **{f"new_{name}": changes[row.id][name] for name in fields}}

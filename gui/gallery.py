@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from engine.categories import CategoryRecord
 from engine.imaging.thumbnails import thumbnail_path
+from engine.ingest.examine import rebuild_cached_page
 from engine.inventory import ImageRow
 from engine.paths import displayable
 from gui.context_menu import show_context_menu
@@ -75,9 +76,15 @@ def caption(row: ImageRow) -> str:
     return f"{row.title} — {row.display_name}" if row.title else row.display_name
 
 
-def _load_thumbnails(requests: list[tuple[int, str]]) -> list[tuple[int, QImage]]:
+def _load_thumbnails(requests: list[tuple[int, str]], rows: dict[int, ImageRow],
+                     thumbnail_dir: Path) -> list[tuple[int, QImage]]:
     loaded = []
     for image_id, path in requests:
+        row = rows.get(image_id)
+        if row is not None and not row.missing and not Path(path).is_file():
+            # Not in this computer's cache (a team project joined here, a cache deleted): made again from the scan.
+            rebuild_cached_page(Path(row.path), row.page_index, row.format, row.width, row.height, row.sha256,
+                                thumbnail_dir)
         image = QImage(path)
         if not image.isNull():
             loaded.append((image_id, image.scaled(ICON_SIDE, ICON_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
@@ -172,7 +179,10 @@ class GalleryModel(QAbstractListModel):
         self._wanted.clear()
         self._in_flight.update(image_id for image_id, _ in batch)
         self.thumbnail_requests += len(batch)
-        self._jobs.submit("Loading thumbnails", lambda progress, cancel: _load_thumbnails(batch),
+        rows = {image_id: self._rows[self._position[image_id]] for image_id, _ in batch if image_id in self._position}
+        folder = self._thumbnail_dir
+        assert folder is not None
+        self._jobs.submit("Loading thumbnails", lambda progress, cancel: _load_thumbnails(batch, rows, folder),
                           lambda loaded: self._thumbnails_loaded(batch, loaded), visible=False)
 
     def _thumbnails_loaded(self, batch: list[tuple[int, str]], loaded: list[tuple[int, QImage]]) -> None:

@@ -97,18 +97,36 @@ def start_postgres(folder: Path, *, port: int | None = None) -> dict[str, Any]:
                                "--locale=C.UTF-8", "--no-sync"], capture_output=True, **_account())
         if made.returncode != 0:
             raise RuntimeError(f"initdb failed: {made.stderr.decode(errors='replace')[-2000:]}")
+    tls = _certificate(folder)
     port = port or free_port()
     log = (folder / "server.log").open("ab")
     process = subprocess.Popen(
         [str(binaries / "postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets),
          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=200", "-c", "shared_buffers=64MB"],
+         "-c", "max_connections=200", "-c", "shared_buffers=64MB", *tls],
         stdout=log, stderr=log, start_new_session=True, **_account())
     facts = {"pid": process.pid, "host": "127.0.0.1", "port": port, "superuser": SUPERUSER,
              "password": password_file.read_text(encoding="utf-8").strip(), "folder": str(folder),
              "bin": str(binaries), "remove_after": remove_after, "home": home}
     _wait_until_up(facts, process)
     return facts
+
+
+def _certificate(folder: Path) -> list[str]:
+    """A self-signed certificate, so that clients may ask for TLS (``sslmode=require``); none where openssl is
+    missing (TLS is then untested, and said so by the test that needs it)."""
+    key, certificate = folder / "server.key", folder / "server.crt"
+    if not certificate.is_file():
+        if not shutil.which("openssl"):
+            return []
+        made = subprocess.run(["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1",
+                               "-keyout", str(key), "-out", str(certificate)], capture_output=True)
+        if made.returncode != 0:
+            return []
+        key.chmod(0o600)
+        for path in (key, certificate):
+            _hand_over(path)
+    return ["-c", "ssl=on", "-c", f"ssl_cert_file={certificate}", "-c", f"ssl_key_file={key}"]
 
 
 def _wait_until_up(facts: dict[str, Any], process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:

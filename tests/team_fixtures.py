@@ -69,7 +69,8 @@ def _team_template(postgres: dict[str, Any], tmp_path_factory: pytest.TempPathFa
         if not exists:
             admin_sql(postgres, f'CREATE DATABASE "{TEMPLATE_DB}"')
             folder = tmp_path_factory.mktemp("team-template") / "project"
-            Project.create(folder, name="Test project", team_database=parse_address(address(postgres, TEMPLATE_DB))).close()
+            template = parse_address(address(postgres, TEMPLATE_DB))
+            Project.create(folder, name="Test project", team_database=template).close()
     return TEMPLATE_DB
 
 

@@ -117,7 +117,8 @@ def test_roles_are_enforced_by_the_server_not_only_the_app(postgres, team_projec
                 set_text(theirs, {made.id: "annotators transcribe"}, editor=name)
                 with pytest.raises(ProjectReadOnlyError):
                     add_category(theirs, "Coat of arms")  # the taxonomy is the administrator's
-    with Project.join(team_project_folder.parent / "rolf", parse_address(address(postgres, database, "rolf_review"))) as rolf:
+    rolfs = parse_address(address(postgres, database, "rolf_review"))
+    with Project.join(team_project_folder.parent / "rolf", rolfs) as rolf:
         review(rolf, [made.id], AnnotationStatus.ACCEPTED, reviewer="rolf_review", session_id=None)
         (row,) = annotations_of(rolf, page)
         assert (row.status, row.text) == (AnnotationStatus.ACCEPTED, "annotators transcribe")
@@ -212,3 +213,15 @@ def test_a_page_lease_tells_who_reviews_it_lapses_by_itself_and_is_given_back(an
         time.sleep(0.3)
         assert set(leases_of_others(any_project, "ada-window")) == {page}
         assert take_lease(any_project, other_page, "Ada", "ada-window") is None
+
+
+def test_a_team_project_can_require_tls(postgres, team_project_folder: Path) -> None:
+    from engine.store.team import read_connection, write_connection
+
+    if not (Path(postgres["folder"]) / "server.crt").is_file():
+        pytest.fail("the test server has no certificate (openssl missing): TLS is untested")
+    address_now = read_connection(team_project_folder)
+    write_connection(team_project_folder, address_now.update_query_dict({"sslmode": "require"}))
+    assert "sslmode=require" in (team_project_folder / TEAM_FILENAME).read_text(encoding="utf-8")
+    with Project.open(team_project_folder) as project, project.unit_of_work() as session:
+        assert session.execute(text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).scalar() is True

@@ -41,3 +41,16 @@ def examine_image(path: Path, image_format: str, sha256: str, thumbnail_dir: Pat
     except Exception as error:  # noqa: BLE001 - one odd file must not end a batch of thousands
         return FileResult(path, Outcome.FAILED,
                           f"the file could not be read ({type(error).__name__}: {error})")
+
+
+def rebuild_cached_page(path: Path, page_index: int, image_format: str, width: int, height: int, sha256: str,
+                        thumbnail_dir: Path) -> bool:
+    """Make a page's thumbnail and rendition again where this computer's cache lacks them (a team project joined
+    here, a cache folder deleted); ``False`` where the scan cannot be read here (it is missing: relink)."""
+    try:
+        reduced = load_page(path, page_index, max_side=rendition_decode_side(width, height), image_format=image_format)
+        write_atomically(thumbnail_path(thumbnail_dir, sha256, page_index), encode_thumbnail(reduced), durable=False)
+        write_atomically(rendition_path(thumbnail_dir, sha256, page_index), encode_rendition(reduced), durable=False)
+    except (UnreadableImage, OSError):
+        return False
+    return True

@@ -112,3 +112,22 @@ def test_a_page_open_in_one_window_is_said_to_be_its_and_left_out_of_the_others_
     finally:
         ada.close()
         ben.close()
+
+
+def test_a_computer_that_joins_makes_its_own_thumbnails_from_the_scans(qtbot, team_folder: Path) -> None:
+    """Seconds: a real window opens the shared scans and draws their thumbnails."""
+    from engine.imaging.thumbnails import thumbnail_path
+
+    thumbnails = team_folder / "cache" / "thumbnails"
+    assert not list(thumbnails.rglob("*.jpg"))  # caches are each computer's own: none came with the project
+    window = shown_window(qtbot)
+    try:
+        open_and_wait(qtbot, window, team_folder)
+        rows = window.gallery.model.rows()
+        qtbot.waitUntil(lambda: all(thumbnail_path(thumbnails, row.sha256, row.page_index).is_file() for row in rows),
+                        timeout=20_000)
+        model = window.gallery.model
+        qtbot.waitUntil(lambda: all(model.data(model.index(k), Qt.ItemDataRole.DecorationRole) is not None
+                                    for k in range(len(rows))), timeout=5_000)
+    finally:
+        window.close()

@@ -38,7 +38,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('annotation', recreate=_recreate(), table_kwargs={'sqlite_autoincrement': False}) as batch:
+    with op.batch_alter_table('annotation', recreate=_recreate(),
+                              table_kwargs={'sqlite_autoincrement': False}) as batch:
         batch.drop_index(batch.f('ix_annotation_parent_id'))
         batch.drop_column('baseline')
         batch.drop_column('text')
