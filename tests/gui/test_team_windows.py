@@ -49,7 +49,7 @@ def _status(window, annotation_id: int) -> AnnotationStatus:
 
 
 def test_a_review_in_one_window_shows_in_the_other_within_a_second_and_a_stale_undo_is_refused(
-        qtbot, team_folder: Path) -> None:
+        qtbot, team_folder: Path, postgres) -> None:
     """Seconds: two real windows open the same shared page of scans."""
     ada, ben = shown_window(qtbot), shown_window(qtbot)
     try:
@@ -86,6 +86,12 @@ def test_a_review_in_one_window_shows_in_the_other_within_a_second_and_a_stale_u
     finally:
         ada.close()
         ben.close()
+    from engine.paths import log_file
+
+    written = log_file().read_text(encoding="utf-8", errors="replace") if log_file().is_file() else ""
+    assert postgres["password"] not in written
+    assert postgres["password"] not in "".join(path.read_text(encoding="utf-8", errors="replace")
+                                               for path in team_folder.rglob("*") if path.suffix in {".json", ".ini"})
 
 
 def test_a_page_open_in_one_window_is_said_to_be_its_and_left_out_of_the_others_review_queue(
