@@ -29,6 +29,12 @@ def pages(project, tmp_path: Path) -> list[int]:
     return [row.id for row in list_images(project)]
 
 
+@pytest.fixture
+def project(any_project):
+    """Store tests run on both databases: SQLite, then PostgreSQL (``tests/team_fixtures.py``)."""
+    return any_project
+
+
 def _propose(project, image_id: int, category: int, scores: list[float], model: str = "hi-sam",
              prompt: str = "word", run: int | None = None, status=AnnotationStatus.PROPOSED) -> list[int]:
     shapes = [Geometry(bbox=(10 + 5 * i, 10, 20, 10)) for i in range(len(scores))]

@@ -25,6 +25,12 @@ from engine.store.types import AnnotationStatus, SourceKind
 SIZES = {"folio_1r.png": (320, 240), "folio_1v.png": (300, 400), "sub/plate.jpg": (256, 256)}
 
 
+@pytest.fixture
+def project(any_project):
+    """Store tests run on both databases: SQLite, then PostgreSQL (``tests/team_fixtures.py``)."""
+    return any_project
+
+
 def _mask_with_hole(height: int, width: int) -> np.ndarray:
     mask = np.zeros((height, width), dtype=np.uint8)
     mask[20:120, 30:200] = 1

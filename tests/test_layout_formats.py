@@ -61,6 +61,12 @@ def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, etree.XMLSche
             "alto": etree.XMLSchema(etree.parse(str(local / "alto.xsd")))}
 
 
+@pytest.fixture
+def project(any_project):
+    """Store tests run on both databases: SQLite, then PostgreSQL (``tests/team_fixtures.py``)."""
+    return any_project
+
+
 def _valid(schema: etree.XMLSchema, path: Path) -> None:
     assert schema.validate(etree.parse(str(path))), f"{path.name}: {schema.error_log}"
 

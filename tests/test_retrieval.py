@@ -35,6 +35,12 @@ def scans(project, shared_data: Path):
     return project
 
 
+@pytest.fixture
+def project(any_project):
+    """Store tests run on both databases: SQLite, then PostgreSQL (``tests/team_fixtures.py``)."""
+    return any_project
+
+
 def _vectors(project) -> int:
     with project.unit_of_work() as session:
         return len(session.scalars(select(Vector.id)).all())

@@ -116,7 +116,8 @@ def vectors_by_id(project: Project, ids: np.ndarray, *, chunk: int = 5_000) -> n
         connection = session.connection()
         for start in range(0, len(wanted), chunk):
             part = tuple(wanted[start:start + chunk])
-            marks = ",".join("?" * len(part))
+            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"  # SQLite's sqlite3, psycopg
+            marks = ",".join([mark] * len(part))
             found.update(connection.exec_driver_sql(f"SELECT id, data FROM vector WHERE id IN ({marks})",
                                                     part).all())
     missing = [i for i in wanted if i not in found]
