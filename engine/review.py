@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, func, select, update
 
 from engine.annotations import ANNOTATION_FIELDS, AnnotationRecord, record_of
+from engine.errors import StaleEditError
 from engine.jobs import CancelToken, ProgressCallback, report
 from engine.project import Project
+from engine.row_versions import stale_message
 from engine.store.schema import Annotation, ModelRun
 from engine.store.types import AnnotationStatus, utc_now
 
@@ -69,6 +71,9 @@ class BulkChange:
     new_values: dict[str, Any]  # the columns set (empty for a deletion)
     old_values: list[tuple[dict[str, Any], list[int]]] = field(default_factory=list)  # (columns, ids) groups
     deleted: list[AnnotationRecord] = field(default_factory=list)
+    # Each row's version as this change (or its last undo or redo) left it: an undo or redo of rows someone has
+    # changed since is refused, not applied over their work.
+    versions: dict[int, int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -149,12 +154,35 @@ def delete_matching(project: Project, selection: ProposalFilter, *, progress: Pr
             report(progress, min(start + SLICE, len(ids)), len(ids), "annotations deleted")
         session.expunge_all()
     return BulkChange(f"Delete {len(ids):,} annotation(s)", ids, {r.image_id for r in records}, {},
+                      versions={r.id: r.version for r in records},
                       deleted=records)
+
+
+def _check_left(session: Any, change: BulkChange, verb: str) -> None:
+    """Refuse ``verb`` where rows of ``change`` are no longer at the versions it left (someone changed them)."""
+    if not change.versions:
+        return
+    changed: list[Any] = []
+    ids = list(change.versions)
+    for start in range(0, len(ids), SLICE):
+        rows = session.execute(select(Annotation.id, Annotation.version, Annotation.updated_by, Annotation.updated_at,
+                                      Annotation.reviewed_by, Annotation.creator)
+                               .where(Annotation.id.in_(ids[start:start + SLICE])).with_for_update()).all()
+        changed += [row for row in rows if row.version != change.versions[row.id]]
+    if changed:
+        raise StaleEditError(stale_message(changed, []).replace("Not saved:", f"Cannot {verb}:", 1),
+                             [row.id for row in changed])
+
+
+def _raise_left(change: BulkChange) -> None:
+    change.versions = {annotation_id: version + 1 for annotation_id, version in change.versions.items()}
 
 
 def undo_change(project: Project, change: BulkChange, *, progress: ProgressCallback | None = None,
                 cancel: CancelToken | None = None) -> None:
     with project.writing(cancel) as session:
+        if not change.deleted:
+            _check_left(session, change, "undo")
         if change.deleted:
             for start in range(0, len(change.deleted), SLICE):
                 if cancel is not None:
@@ -167,19 +195,23 @@ def undo_change(project: Project, change: BulkChange, *, progress: ProgressCallb
         done = 0
         for values, ids in change.old_values:
             done = _update_slices(session, ids, values, progress, cancel, done, change.count)
+    _raise_left(change)
 
 
 def redo_change(project: Project, change: BulkChange, *, progress: ProgressCallback | None = None,
                 cancel: CancelToken | None = None) -> None:
     with project.writing(cancel) as session:
         if change.deleted:
+            _check_left(session, change, "redo")
             for start in range(0, change.count, SLICE):
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 session.execute(delete(Annotation).where(Annotation.id.in_(change.ids[start:start + SLICE])))
                 report(progress, min(start + SLICE, change.count), change.count, "annotations deleted")
             return
+        _check_left(session, change, "redo")
         _update_slices(session, change.ids, change.new_values, progress, cancel, 0, change.count)
+    _raise_left(change)
 
 
 def _change(project: Project, selection: ProposalFilter, verb: str, values: dict[str, Any],
@@ -187,15 +219,16 @@ def _change(project: Project, selection: ProposalFilter, verb: str, values: dict
             cancel: CancelToken | None) -> BulkChange:
     columns = [getattr(Annotation, name) for name in remembered]
     with project.writing(cancel) as session:
-        rows = session.execute(select(Annotation.id, Annotation.image_id, *columns)
+        rows = session.execute(select(Annotation.id, Annotation.image_id, Annotation.version, *columns)
                                .where(*selection.conditions()).order_by(Annotation.id)).all()
         groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
         for row in rows:
-            groups[tuple(row[2:])].append(row[0])
+            groups[tuple(row[3:])].append(row[0])
         ids = [row[0] for row in rows]
         _update_slices(session, ids, values, progress, cancel, 0, len(ids))
     old = [(dict(zip(remembered, key, strict=True)), group) for key, group in groups.items()]
-    return BulkChange(f"{verb} {len(ids):,} annotation(s)", ids, {row[1] for row in rows}, values, old)
+    return BulkChange(f"{verb} {len(ids):,} annotation(s)", ids, {row[1] for row in rows}, values, old,
+                      versions={row[0]: row[2] + 1 for row in rows})
 
 
 def _update_slices(session: Any, ids: list[int], values: dict[str, Any], progress: ProgressCallback | None,

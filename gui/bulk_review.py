@@ -81,18 +81,25 @@ class BulkChangeCommand(QUndoCommand):
     def redo(self) -> None:
         if self._applied:
             return  # the first redo: the job that made the change has already written it
-        self._run(f"Redoing: {self.change.description}", redo_change)
-        self._applied = True
+        self._run(f"Redoing: {self.change.description}", redo_change, applied_after=True)
 
     def undo(self) -> None:
-        self._run(f"Undoing: {self.change.description}", undo_change)
-        self._applied = False
+        self._run(f"Undoing: {self.change.description}", undo_change, applied_after=False)
 
-    def _run(self, title: str, step: Callable[..., None]) -> None:
+    def _run(self, title: str, step: Callable[..., None], *, applied_after: bool) -> None:
         project, change, events = self.ctx.project, self.change, self.ctx.events
+
+        def refused(message: str) -> None:
+            # Refused whole (someone changed these rows since): the rows stay as they are, and so does this step.
+            self._applied = not applied_after
+            self.ctx.report_error(message)
+            events.annotations_changed.emit(-1)
+
+        self._applied = applied_after
         self.jobs.submit(title, _in_turn(lambda progress, cancel: step(project, change, progress=progress,
                                                                          cancel=cancel)),
-                         lambda _: events.annotations_changed.emit(-1), background=True)
+                         lambda _: events.annotations_changed.emit(-1), background=True,
+                         on_failure=refused)
 
 
 class BulkReviewDialog(QDialog):

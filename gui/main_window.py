@@ -322,7 +322,7 @@ class MainWindow(QMainWindow):
 
         def opened(project: Project) -> None:
             done()
-            self._attach(project)
+            self.attach_project(project)
 
         QTimer.singleShot(300, lambda: None if finished else waiting.show())  # a quick open shows nothing
         self.jobs.submit(f"Opening {folder.name}", lambda progress, cancel: Project.open(folder), opened,
@@ -336,7 +336,7 @@ class MainWindow(QMainWindow):
 
         def opened(project: Project) -> None:
             self.notifications.dismiss(note)
-            self._attach(project)
+            self.attach_project(project)
 
         self.jobs.submit("Preparing the demo project", lambda progress, cancel: open_demo_project(),
                          opened)
@@ -362,9 +362,9 @@ class MainWindow(QMainWindow):
         except MarginaliaError as error:
             self.notifications.error(str(error))
             return
-        self._attach(project)
+        self.attach_project(project)
 
-    def _attach(self, project: Project) -> None:
+    def attach_project(self, project: Project) -> None:
         self.close_project()
         self.notifications.clear()  # what was said of the previous project no longer applies
         self.project = project

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMenu
 from engine.store.types import AnnotationStatus
 from gui.dialogs import ShortcutsDialog, ask_curator_name, show_about
 from gui.icons import themed_icon
+from gui.team_join import ask_join_team_project
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
@@ -43,6 +44,9 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
     file_menu = bar.addMenu("&File")
     _add(file_menu, actions, "new", "&New Project…", window.ask_new_project, QKeySequence.StandardKey.New)
     _add(file_menu, actions, "open", "&Open Project…", window.ask_open_project, QKeySequence.StandardKey.Open)
+    _add(file_menu, actions, "join-team", "&Join Team Project…",
+         lambda: ask_join_team_project(window, window.settings, window.jobs, window.notifications,
+                                       window.attach_project))
     recent = file_menu.addMenu("Open &Recent")
     recent.aboutToShow.connect(lambda: _fill_recent(window, recent))
     _add(file_menu, actions, "demo", "Open &Demo Project", window.open_demo)

@@ -225,3 +225,20 @@ def test_a_team_project_can_require_tls(postgres, team_project_folder: Path) -> 
     assert "sslmode=require" in (team_project_folder / TEAM_FILENAME).read_text(encoding="utf-8")
     with Project.open(team_project_folder) as project, project.unit_of_work() as session:
         assert session.execute(text("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).scalar() is True
+
+
+def test_a_bulk_undo_over_someone_elses_later_edit_is_refused_whole(any_project: Project) -> None:
+    from engine.review import ProposalFilter, review_matching, undo_change
+
+    page = _page(any_project)
+    category = add_category(any_project, "Line").id
+    made = [create_annotation(any_project, image_id=page, category_id=category, geometry=Geometry(bbox=(i, 1, 5, 5)),
+                              creator="model", status=AnnotationStatus.PROPOSED) for i in range(3)]
+    change = review_matching(any_project, ProposalFilter(), AnnotationStatus.ACCEPTED, reviewer="Ada")
+    with Project.open(any_project.folder) as bens:
+        set_text(bens, {made[1].id: "Ben's reading"}, editor="Ben")
+    with pytest.raises(StaleEditError, match="Cannot undo: 1 of the annotation"):
+        undo_change(any_project, change)
+    rows = {row.id: row for row in annotations_of(any_project, page)}
+    assert all(row.status is AnnotationStatus.ACCEPTED for row in rows.values())  # nothing undone, not even part
+    assert rows[made[1].id].text == "Ben's reading"

@@ -137,3 +137,35 @@ def test_a_computer_that_joins_makes_its_own_thumbnails_from_the_scans(qtbot, te
                                     for k in range(len(rows))), timeout=5_000)
     finally:
         window.close()
+
+
+def test_join_team_project_from_the_file_menu(qtbot, window, team_database: str, tmp_path: Path, monkeypatch) -> None:
+    """A curator joins a team project through the File menu: a wrong address is refused in the dialog, the
+    password is never asked for, and the project opens."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialogButtonBox
+
+    from engine.project import Project
+    from gui.team_join import JoinTeamDialog
+
+    Project.create(tmp_path / "made-by-the-administrator", name="Kupferstichkabinett",
+                   team_database=parse_address(team_database)).close()
+    seen: list[str] = []
+
+    def fill() -> None:
+        dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, JoinTeamDialog) and w.isVisible())
+        join = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+        dialog.address.setText(team_database.replace("@", ":secret@"))
+        qtbot.mouseClick(join, Qt.MouseButton.LeftButton)
+        seen.append(dialog.problem.text())
+        assert dialog.isVisible()  # refused in the dialog, which stays open
+        dialog.address.setText(team_database)
+        dialog.folder.setText(str(tmp_path / "my-desk"))
+        qtbot.mouseClick(join, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(100, fill)
+    window.actions_by_name["join-team"].trigger()
+    qtbot.waitUntil(lambda: window.project is not None, timeout=10_000)
+    assert "~/.pgpass" in seen[0] and "secret" not in seen[0]
+    assert window.project.is_team and window.project.name == "Kupferstichkabinett"
+    assert window.windowTitle().startswith("Kupferstichkabinett")
