@@ -82,9 +82,10 @@ def _star(rng: random.Random) -> list[float]:
     return ring
 
 
-def writer(folder: Path, index: int, edits: int, own: list[int], shared: list[int], out: Path, start_at: float) -> None:
+def writer(folder: Path, index: int, edits: int, own: list[int], shared: list[int], out: Path, go: Path) -> None:
     """One writer process: ``edits`` transcriptions, each on the version last seen; every acknowledged edit is
-    written to ``out`` as it is acknowledged (so a killed writer's record is still complete)."""
+    written to ``out`` as it is acknowledged (so a killed writer's record is still complete). It says it is ready
+    (``out`` with ``.ready``) once the project is open, and starts when ``go`` appears."""
     from engine.annotations import get_annotations, set_text
     from engine.errors import ConnectionLostError, MarginaliaError, ProjectBusyError, StaleEditError
     from engine.project import Project
@@ -94,7 +95,8 @@ def writer(folder: Path, index: int, edits: int, own: list[int], shared: list[in
     refused = raw = 0
     with Project.open(folder) as project, out.open("w", encoding="utf-8") as log:
         known = {record.id: record.version for record in get_annotations(project, own + shared)}
-        while time.time() < start_at:
+        out.with_suffix(".ready").touch()
+        while not go.exists():
             time.sleep(0.005)
         for number in range(edits):
             target = rng.choice(shared) if rng.random() < 0.2 else rng.choice(own)
@@ -149,18 +151,25 @@ def run_writers(folder: Path, ids: list[int], writers: int, edits: int, work: Pa
     """Start ``writers`` processes and wait for them (calling ``during()`` once they are under way, e.g. to
     restart the server); the figures and the check of what was acknowledged."""
     shared, rest = ids[:SHARED_ROWS], ids[SHARED_ROWS:]
-    start_at = time.time() + 1.5 + 0.25 * writers  # after every process has started and opened the project
+    go = work / "go"
+    go.unlink(missing_ok=True)
     processes = []
     for index in range(writers):
         own = rest[index::writers]
         spec = work / f"writer-{index}.json"
         spec.write_text(json.dumps({"folder": str(folder), "index": index, "edits": edits, "own": own,
                                     "shared": shared, "out": str(work / f"writer-{index}.log"),
-                                    "start_at": start_at}), encoding="utf-8")
+                                    "go": str(go)}), encoding="utf-8")
         processes.append(subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--writer", str(spec)]))
+    # All start together, once every one has opened the project (however slowly a loaded machine starts them).
+    deadline = time.monotonic() + 120
+    while not all((work / f"writer-{k}.ready").exists() for k in range(writers)) and time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            break  # one has failed already: its record says why
+        time.sleep(0.02)
+    go.touch()
     if callable(during):
-        while time.time() < start_at + 0.3:
-            time.sleep(0.05)
+        time.sleep(0.3)
         during()
     codes = [process.wait(timeout=900) for process in processes]
     return check(folder, work, writers) | {"exit_codes": codes}
@@ -250,7 +259,7 @@ def main() -> None:
     if args.writer:
         spec = json.loads(Path(args.writer).read_text(encoding="utf-8"))
         writer(Path(spec["folder"]), spec["index"], spec["edits"], spec["own"], spec["shared"], Path(spec["out"]),
-               spec["start_at"])
+               Path(spec["go"]))
         return
     from tests.postgres_server import start_postgres, stop_postgres, superuser_connection
 

@@ -89,15 +89,18 @@ def team_project_folder(postgres: dict[str, Any], _team_template: str, tmp_path:
     return folder
 
 
+def new_project_folder(request: pytest.FixtureRequest, database: str, tmp_path: Path, template: Path) -> Path:
+    """A new, empty project's folder on ``database`` ("sqlite" or "postgresql")."""
+    if database == "sqlite":
+        shutil.copytree(template, tmp_path / "project")
+        return tmp_path / "project"
+    return request.getfixturevalue("team_project_folder")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_project(request: pytest.FixtureRequest, tmp_path: Path, _new_project_template: Path):
     """A new, empty project on SQLite, then on PostgreSQL: store tests that take it run on both."""
     from engine.project import Project
 
-    if request.param == "sqlite":
-        shutil.copytree(_new_project_template, tmp_path / "project")
-        folder = tmp_path / "project"
-    else:
-        folder = request.getfixturevalue("team_project_folder")
-    with Project.open(folder) as opened:
+    with Project.open(new_project_folder(request, request.param, tmp_path, _new_project_template)) as opened:
         yield opened

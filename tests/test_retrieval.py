@@ -36,9 +36,18 @@ def scans(project, shared_data: Path):
 
 
 @pytest.fixture
-def project(any_project):
-    """Store tests run on both databases: SQLite, then PostgreSQL (``tests/team_fixtures.py``)."""
-    return any_project
+def project(request: pytest.FixtureRequest, tmp_path: Path, _new_project_template: Path):
+    """SQLite; PostgreSQL too for the tests marked ``@on_both`` (those of the vectors' storage: the rest is the
+    same on either database, and runs models, which cost seconds a test)."""
+    from engine.project import Project
+    from tests.team_fixtures import new_project_folder
+
+    with Project.open(new_project_folder(request, getattr(request, "param", "sqlite"), tmp_path,
+                                         _new_project_template)) as opened:
+        yield opened
+
+
+on_both = pytest.mark.parametrize("project", ["sqlite", "postgresql"], indirect=True)
 
 
 def _vectors(project) -> int:
@@ -46,6 +55,7 @@ def _vectors(project) -> int:
         return len(session.scalars(select(Vector.id)).all())
 
 
+@on_both
 def test_indexing_is_incremental_and_follows_changed_pages(service, scans) -> None:
     with scans.unit_of_work() as session:
         pages = len(session.scalars(select(Image.id)).all())
@@ -86,6 +96,7 @@ def test_a_cancelled_run_resumes_and_the_index_matches_the_database(service, sca
     assert open_index(scans, CLIP).size == _vectors(scans)
 
 
+@on_both
 def test_deleting_a_page_removes_its_vector(service, scans) -> None:
     index_project(scans, service, CLIP, batch_size=8)
     before = open_index(scans, CLIP).size
@@ -95,6 +106,7 @@ def test_deleting_a_page_removes_its_vector(service, scans) -> None:
     assert open_index(scans, CLIP).size == before - 1
 
 
+@on_both
 def test_search_ranks_pages_with_the_scores_a_direct_product_gives(service, scans) -> None:
     index_project(scans, service, CLIP, batch_size=8)
     hits = search_text(scans, service, CLIP, "a coat of arms", k=5)
@@ -274,6 +286,7 @@ def test_indexing_reads_the_renditions_cached_at_import(service, project, shared
     assert failed.embedded == 0 and len(failed.failed) == 1  # neither scan nor rendition: reported
 
 
+@on_both
 def test_replacing_the_newest_vector_is_seen_by_the_saved_index(service, scans) -> None:
     from engine.retrieval.vectors import NewVector, store_vectors
 
