@@ -147,10 +147,10 @@ def _read_again(project: object, target: int) -> object:
 
 
 def run_writers(folder: Path, ids: list[int], writers: int, edits: int, work: Path,
-                during: object = None) -> dict[str, object]:
+                during: object = None, shared_rows: int = SHARED_ROWS) -> dict[str, object]:
     """Start ``writers`` processes and wait for them (calling ``during()`` once they are under way, e.g. to
     restart the server); the figures and the check of what was acknowledged."""
-    shared, rest = ids[:SHARED_ROWS], ids[SHARED_ROWS:]
+    shared, rest = ids[:shared_rows], ids[shared_rows:]
     go = work / "go"
     go.unlink(missing_ok=True)
     processes = []
@@ -251,7 +251,7 @@ def page_opens(folders: list[Path], page: int, trials: int = 9) -> list[tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--smoke", action="store_true", help="2 writers × 30 edits, 300 annotations")
+    parser.add_argument("--smoke", action="store_true", help="2 writers × 20 edits, 200 annotations")
     parser.add_argument("--writers", type=int)
     parser.add_argument("--edits", type=int)
     parser.add_argument("--writer", help=argparse.SUPPRESS)
@@ -264,8 +264,8 @@ def main() -> None:
     from tests.postgres_server import start_postgres, stop_postgres, superuser_connection
 
     writers = args.writers or (2 if args.smoke else 10)
-    edits = args.edits or (30 if args.smoke else 1000)
-    annotations = 300 if args.smoke else 3000
+    edits = args.edits or (20 if args.smoke else 1000)
+    annotations = 200 if args.smoke else 3000
     with tempfile.TemporaryDirectory() as workspace_name:
         workspace = Path(workspace_name)
         facts = start_postgres(workspace / "server")
@@ -288,7 +288,8 @@ def main() -> None:
                 export_single_file(team, workspace / "single")
             with psycopg.connect(**superuser_connection(facts, "team_bench")) as admin:
                 admin.execute("VACUUM (ANALYZE) annotation")  # the writers' dead rows, as autovacuum soon would
-            sqlite_ms, postgres_ms = page_opens([workspace / "single", workspace / "team"], page)
+            sqlite_ms, postgres_ms = page_opens([workspace / "single", workspace / "team"], page,
+                                                trials=3 if args.smoke else 9)
         finally:
             stop_postgres(facts)
             if facts.get("remove_after"):

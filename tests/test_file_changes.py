@@ -19,12 +19,6 @@ from engine.relink import relink
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def project(any_project):
-    """Store tests run on both databases: SQLite, then PostgreSQL (``tests/team_fixtures.py``)."""
-    return any_project
-
-
 def test_a_replaced_file_is_reported_changed_and_a_touched_one_is_not(project: Project, tmp_path: Path) -> None:
     replaced = samples.write_png(tmp_path / "replaced.png", (300, 180))
     same_size = samples.write_png(tmp_path / "same-size.png", (320, 180))

@@ -26,12 +26,6 @@ PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="FIFOs and /dev/zero are POSIX")
 
 
-@pytest.fixture
-def project(any_project):
-    """Store tests run on both databases: SQLite, then PostgreSQL (``tests/team_fixtures.py``)."""
-    return any_project
-
-
 def _page_xml(path: Path, regions: list[str], size: tuple[int, int] = (300, 180), text: str = "") -> Path:
     body = "".join(f'<TextRegion id="r{n}"><Coords points="{points}"/>'
                    f'<TextLine id="r{n}l1"><Coords points="{points}"/>'

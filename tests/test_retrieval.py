@@ -96,7 +96,6 @@ def test_a_cancelled_run_resumes_and_the_index_matches_the_database(service, sca
     assert open_index(scans, CLIP).size == _vectors(scans)
 
 
-@on_both
 def test_deleting_a_page_removes_its_vector(service, scans) -> None:
     index_project(scans, service, CLIP, batch_size=8)
     before = open_index(scans, CLIP).size
@@ -286,7 +285,6 @@ def test_indexing_reads_the_renditions_cached_at_import(service, project, shared
     assert failed.embedded == 0 and len(failed.failed) == 1  # neither scan nor rendition: reported
 
 
-@on_both
 def test_replacing_the_newest_vector_is_seen_by_the_saved_index(service, scans) -> None:
     from engine.retrieval.vectors import NewVector, store_vectors
 
