@@ -16,24 +16,60 @@ from engine.team_projects import share_project
 from tests.gui.conftest import open_and_wait, shown_window
 
 
-@pytest.fixture
-def team_folder(scans_project: Path, team_database: str, tmp_path: Path) -> Path:
-    """The scans project, with a model's proposals on every page, shared into a team database."""
+SCANS_TEMPLATE_DB = "marginalia_scans_template"
+
+
+@pytest.fixture(scope="session")
+def _team_scans_template(_scans_project_template: Path, postgres, shared_servers,
+                         tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database holding the scans project with a model's proposals on every page, shared into it once per run
+    (its pages point at the run's template copy of the scans, which the tests only read)."""
+    import os
+    import shutil
+
+    from filelock import FileLock
+
     from engine.annotations import Geometry, Provenance, create_annotations
     from engine.categories import list_categories
     from engine.inventory import list_images
     from engine.project import Project
     from engine.store.types import SourceKind
+    from tests.team_fixtures import address, admin_sql
 
-    with Project.open(scans_project) as project:
-        category = list_categories(project)[0].id
-        for page in list_images(project):
-            shapes = [Geometry(bbox=(100 + 300 * k, 200, 200, 120)) for k in range(3)]
-            create_annotations(project, image_id=page.id, category_id=category, geometries=shapes, creator="model",
-                               provenances=[Provenance(SourceKind.MODEL, "gdino", "1", "initial", 0.7)] * 3,
-                               status=AnnotationStatus.PROPOSED)
-    share_project(scans_project, parse_address(team_database), tmp_path / "team")
-    return tmp_path / "team"
+    os.environ["PGPASSFILE"] = postgres["pgpass"]
+    with FileLock(str(shared_servers.folder / "team-scans-template.lock")):
+        if not admin_sql(postgres, f"SELECT 1 FROM pg_database WHERE datname = '{SCANS_TEMPLATE_DB}'"):
+            source = tmp_path_factory.mktemp("scans-with-proposals") / "project"
+            shutil.copytree(_scans_project_template / "project", source)
+            with Project.open(source) as project:
+                category = list_categories(project)[0].id
+                for page in list_images(project):
+                    shapes = [Geometry(bbox=(100 + 300 * k, 200, 200, 120)) for k in range(3)]
+                    create_annotations(project, image_id=page.id, category_id=category, geometries=shapes,
+                                       creator="model", status=AnnotationStatus.PROPOSED,
+                                       provenances=[Provenance(SourceKind.MODEL, "gdino", "1", "initial", 0.7)] * 3)
+            admin_sql(postgres, f'CREATE DATABASE "{SCANS_TEMPLATE_DB}"')
+            share_project(source, parse_address(address(postgres, SCANS_TEMPLATE_DB)),
+                          tmp_path_factory.mktemp("scans-team-template") / "team")
+    return SCANS_TEMPLATE_DB
+
+
+@pytest.fixture
+def team_folder(_team_scans_template: str, postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The scans project with a model's proposals on every page, in a team database of the test's own (a copy of
+    the run's template), and a new folder for it on this computer (no caches yet)."""
+    import uuid
+
+    from engine.store.team import write_connection
+    from tests.team_fixtures import address, admin_sql
+
+    monkeypatch.setenv("PGPASSFILE", postgres["pgpass"])
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin_sql(postgres, f'CREATE DATABASE "{name}" TEMPLATE "{_team_scans_template}"')
+    folder = tmp_path / "team"
+    folder.mkdir()
+    write_connection(folder, parse_address(address(postgres, name)))
+    return folder
 
 
 def _activate(qtbot, window) -> None:
