@@ -2,9 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
-# Three workers on two cores: many tests wait (on a PostgreSQL server, CLI and writer processes, a GUI's event
-# loop), and a third worker fills that idle time. Measured on two cores: 264 s with two workers, 241 s with three.
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test lint postgres-server screenshots package clean-venv
 

@@ -72,14 +72,23 @@ def _restart(facts: dict[str, Any], pause_s: float = 0.5) -> dict[str, Any]:
     return start_postgres(Path(facts["home"]), port=facts["port"])
 
 
-def test_a_server_restart_is_said_plainly_and_outlived(private_server: dict[str, Any], tmp_path: Path) -> None:
-    """Seconds: a private server is started, restarted twice, and writer processes run through one restart."""
+def test_a_server_restart_is_said_plainly_and_outlived(private_server: dict[str, Any], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seconds: a private server is started, restarted three times, and writer processes run through one
+    restart."""
+    import engine.store.postgres_store as postgres_store
+
     facts = private_server
     _, ids = team_bench.build(tmp_path / "team", address(facts, "restarted"), 100)
     with Project.open(tmp_path / "team") as project:
+        # A connection idle for a while is asked first: the restart goes unseen.
+        monkeypatch.setattr(postgres_store, "_PING_AFTER_IDLE_S", 0.0)
         set_text(project, {ids[0]: "before"}, editor="Ada")
         facts.update(_restart(facts))
-        # The connection this window used a moment ago died with the server: the edit is refused, in words.
+        set_text(project, {ids[0]: "unseen"}, editor="Ada")
+        # One used a moment ago is not asked: it died with the server, and the edit is refused, in words.
+        monkeypatch.setattr(postgres_store, "_PING_AFTER_IDLE_S", 3600.0)
+        facts.update(_restart(facts))
         with pytest.raises(ConnectionLostError, match="reconnects by itself") as lost:
             set_text(project, {ids[0]: "during"}, editor="Ada")
         assert facts["password"] not in str(lost.value)
