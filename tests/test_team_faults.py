@@ -31,18 +31,18 @@ sys.path.insert(0, str(REPO / "bench"))
 import team as team_bench  # noqa: E402
 
 
-@pytest.mark.parametrize("writers, edits", [(2, 40), (10, 12)])
-def test_writer_processes_lose_nothing_acknowledged_and_meet_no_raw_error(
-        team_database: str, tmp_path: Path, writers: int, edits: int) -> None:
-    """Seconds: each writer is a process of its own that imports the engine, as each curator's app does."""
+def test_ten_writer_processes_lose_nothing_acknowledged_and_meet_no_raw_error(team_database: str,
+                                                                            tmp_path: Path) -> None:
+    """Seconds: each writer is a process of its own that imports the engine, as each curator's app does. (Two
+    writers: the restart test below.)"""
+    writers, edits = 10, 12
     _, ids = team_bench.build(tmp_path / "team", team_database, 200)
     # Three shared rows: ten writers cannot all miss each other on them.
     figures = team_bench.run_writers(tmp_path / "team", ids, writers, edits, tmp_path, shared_rows=3)
     assert figures["exit_codes"] == [0] * writers
     assert figures["lost"] == 0 and figures["raw_errors"] == 0, figures
     assert figures["acknowledged"] + figures["stale_refused"] == writers * edits
-    if writers == 10:
-        assert figures["stale_refused"] > 0  # they did meet on the shared rows, and were refused, not overwritten
+    assert figures["stale_refused"] > 0  # they did meet on the shared rows, and were refused, not overwritten
 
 
 @pytest.fixture
@@ -94,10 +94,10 @@ def test_a_server_restart_is_said_plainly_and_outlived(private_server: dict[str,
         assert facts["password"] not in str(lost.value)
         set_text(project, {ids[0]: "after"}, editor="Ada")  # and the next one goes through on a new connection
         assert get_annotations(project, [ids[0]])[0].text == "after"
-    # Writers in the middle of their edits while the server restarts: they wait, retry, and lose nothing.
-    figures = team_bench.run_writers(tmp_path / "team", ids, 3, 80, tmp_path,
+    # Two writers in the middle of their edits while the server restarts: they wait, retry, and lose nothing.
+    figures = team_bench.run_writers(tmp_path / "team", ids, 2, 80, tmp_path,
                                      during=lambda: facts.update(_restart(facts, pause_s=0.5)))
-    assert figures["exit_codes"] == [0, 0, 0], figures
+    assert figures["exit_codes"] == [0, 0], figures
     assert figures["lost"] == 0 and figures["raw_errors"] == 0, figures
 
 
