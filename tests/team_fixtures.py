@@ -44,6 +44,17 @@ def admin_sql(facts: dict[str, Any], statement: str, database: str = "postgres")
         return cursor.fetchall() if cursor.description else []
 
 
+def make_login(postgres: dict[str, Any], name: str) -> str:
+    """A login role on the server, its password in the run's pgpass file (as on a curator's computer)."""
+    import secrets
+
+    password = secrets.token_urlsafe(12)
+    admin_sql(postgres, f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
+    with Path(postgres["pgpass"]).open("a", encoding="utf-8") as lines:
+        lines.write(f"{postgres['host']}:{postgres['port']}:*:{name}:{password}\n")
+    return password
+
+
 @pytest.fixture
 def team_database(postgres: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
     """A new, empty database on the run's server; its address (no password: that is in ``PGPASSFILE``)."""

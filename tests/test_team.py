@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -19,7 +18,7 @@ from engine.store.schema import Annotation, Image
 from engine.store.team import parse_address
 from engine.store.team_roles import TeamRole, grant_role, role_of
 from engine.store.types import AnnotationStatus
-from tests.team_fixtures import address, admin_sql
+from tests.team_fixtures import address, make_login
 
 
 def _page(project: Project) -> int:
@@ -29,16 +28,6 @@ def _page(project: Project) -> int:
         session.add(image)
         session.flush()
         return image.id
-
-
-def _login(postgres: dict[str, Any], name: str) -> str:
-    """A login role on the server, its password in the test's pgpass file (as on a curator's computer)."""
-    password = secrets.token_urlsafe(12)
-    admin_sql(postgres, f"CREATE ROLE {name} LOGIN PASSWORD '{password}'")
-    pgpass = Path(postgres["pgpass"])
-    with pgpass.open("a", encoding="utf-8") as lines:
-        lines.write(f"{postgres['host']}:{postgres['port']}:*:{name}:{password}\n")
-    return password
 
 
 def _files_text(folder: Path) -> str:
@@ -94,7 +83,7 @@ def test_roles_are_enforced_by_the_server_not_only_the_app(postgres, team_projec
         category = add_category(owner, "Initial").id
         made = create_annotation(owner, image_id=page, category_id=category, geometry=Geometry(bbox=(1, 1, 9, 9)),
                                  creator="owner", status=AnnotationStatus.PROPOSED)
-        team = {name: _login(postgres, name) for name in ("vera_view", "anna_annot", "rolf_review")}
+        team = {name: make_login(postgres, name) for name in ("vera_view", "anna_annot", "rolf_review")}
         for name, role in (("vera_view", TeamRole.VIEWER), ("anna_annot", TeamRole.ANNOTATOR),
                            ("rolf_review", TeamRole.REVIEWER)):
             grant_role(owner.store.engine, name, role)

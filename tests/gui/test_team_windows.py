@@ -213,3 +213,27 @@ def test_join_team_project_from_the_file_menu(qtbot, window, team_database: str,
     assert "~/.pgpass" in seen[0] and "secret" not in seen[0] and seen[1] == "still open"
     assert window.project.is_team and window.project.name == "Kupferstichkabinett"
     assert window.windowTitle().startswith("Kupferstichkabinett")
+
+
+def test_a_viewer_sees_the_project_read_only_and_the_server_refuses_what_the_window_would_not(
+        qtbot, window, team_folder: Path, postgres) -> None:
+    from engine.project import Project
+    from engine.store.team import read_connection, write_connection
+    from engine.store.team_roles import TeamRole, grant_role
+    from tests.team_fixtures import make_login
+
+    make_login(postgres, "vera_gui")
+    with Project.open(team_folder) as owner:
+        grant_role(owner.store.engine, "vera_gui", TeamRole.VIEWER)
+    write_connection(team_folder, read_connection(team_folder).set(username="vera_gui"))
+    open_and_wait(qtbot, window, team_folder)
+    assert window.project.read_only and "(read-only)" in window.windowTitle()
+    assert any("viewer" in note.label.text() for note in window.notifications.notifications())
+    _activate(qtbot, window)
+    proposal = next(r.id for r in window.labelling.records() if r.status is AnnotationStatus.PROPOSED)
+    window.canvas.select_annotations([proposal])
+    qtbot.keyClick(window.canvas, Qt.Key.Key_A)
+    assert _status(window, proposal) is AnnotationStatus.PROPOSED  # nothing changed
+    refusals = [note.label.text() for note in window.notifications.notifications()
+                if note.label.text().startswith(("You may view", "Your role"))]
+    assert refusals, [note.label.text() for note in window.notifications.notifications()]
