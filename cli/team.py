@@ -103,15 +103,11 @@ def cmd_roots(args: argparse.Namespace) -> int:
             if not Path(here).is_dir():
                 raise MarginaliaError(f"{here} is not a folder on this computer; nothing was changed.")
             roots.add_root(stored, str(Path(here).expanduser().resolve()))
-        if args.remove:
-            before = len(roots.roots)
-            roots.roots = [(s, h) for s, h in roots.roots if s != args.remove]
-            if len(roots.roots) == before:
-                raise MarginaliaError(f"No collection root is stored as {args.remove}; nothing was changed.")
+        if args.remove and not roots.remove_root(args.remove):
+            raise MarginaliaError(f"No collection root is stored as {args.remove}; nothing was changed.")
         if args.add or args.remove:
             roots.save(project.folder)
-    with open_project(args.project) as project:  # read again: the pages' paths as found through the new roots
-        rows = list_images(project)
+        rows = list_images(project)  # the project's sessions find the pages through these very roots
         for stored, here in project.roots.roots:
             print(f"{stored}  →  {here}")
         if project.roots.files:

@@ -78,7 +78,15 @@ class CollectionRoots:
         os.replace(temporary, path)
 
     def add_root(self, stored: str, here: str) -> None:
-        self.roots = [(s, h) for s, h in self.roots if _split(s) != _split(stored)] + [(stored, here)]
+        self.remove_root(stored)
+        self.roots.append((stored, here))
+
+    def remove_root(self, stored: str) -> bool:
+        """Forget the root stored as ``stored`` (however its separators are written); whether there was one."""
+        kept = [(s, h) for s, h in self.roots if _split(s) != _split(stored)]
+        removed = len(kept) != len(self.roots)
+        self.roots = kept
+        return removed
 
 
 def root_between(stored: str, found: str) -> tuple[str, str] | None:

@@ -66,6 +66,11 @@ class DatabaseStore(Protocol):
     def close(self) -> None: ...
 
 
+def _holds_project(store: DatabaseStore) -> bool:
+    with store.engine.connect() as connection:
+        return bool(connection.exec_driver_sql("SELECT count(*) FROM project").scalar())
+
+
 def _contents(folder: Path) -> list[str]:
     try:
         return sorted(entry.name for entry in folder.iterdir() if entry.name.lower() not in OS_LITTER)
@@ -139,9 +144,7 @@ class Project:
             store.close()
             raise ProjectReadOnlyError(f"Your role may not create tables in {store.where}: ask its administrator to "
                                        "make the project, then open it.")
-        with store.engine.connect() as connection:
-            holds = connection.exec_driver_sql("SELECT count(*) FROM project").scalar()
-        if holds:
+        if _holds_project(store):
             store.close()
             raise ProjectError(f"{store.where} already holds a project: open it (marginalia join) rather than "
                                "making a new one.")
@@ -184,9 +187,7 @@ class Project:
             raise ProjectError(f"A project already exists in {folder}.")
         folder.mkdir(parents=True, exist_ok=True)
         store = PostgresStore.open(folder, team_database)
-        with store.engine.connect() as connection:
-            holds = connection.exec_driver_sql("SELECT count(*) FROM project").scalar()
-        if not holds:
+        if not _holds_project(store):
             store.close()
             raise ProjectError(f"{store.where} holds no project yet: make one there with marginalia new --db.")
         write_connection(folder, team_database)

@@ -21,7 +21,7 @@ from engine.errors import ProjectError
 from engine.jobs import CancelToken, ProgressCallback
 from engine.paths import PROJECT_MARKERS
 from engine.project import Project
-from engine.store.transfer import copied_tables, copy_rows, verify_copy
+from engine.store.transfer import copied_tables, copy_rows, table_counts, verify_copy
 
 
 def share_project(source: Path, database: URL, folder: Path, *, progress: ProgressCallback | None = None,
@@ -35,16 +35,7 @@ def share_project(source: Path, database: URL, folder: Path, *, progress: Progre
         if original.is_team:
             raise ProjectError(f"{source} is a team project already.")
         team = Project.create(folder, team_database=database, empty_folder_only=True)
-        try:
-            copied = copy_rows(original.store.engine, team.store.engine, progress=progress, cancel=cancel)
-            verify_copy(copied, team.store.engine)
-        except BaseException:
-            _empty_team_database(team)
-            team.close()
-            _remove_new_folder(folder)
-            raise
-        team.close()
-    return _counts(folder)
+        return _copy_checked(original, team, folder, progress, cancel)
 
 
 def export_single_file(project: Project, folder: Path, *, progress: ProgressCallback | None = None,
@@ -52,22 +43,25 @@ def export_single_file(project: Project, folder: Path, *, progress: ProgressCall
     """Copy ``project`` into a new single-file project in ``folder`` (new or empty), for archiving or handing on."""
     folder = Path(folder).expanduser().resolve()
     archive = Project.create(folder, name=project.name, empty_folder_only=True)
+    return _copy_checked(project, archive, folder, progress, cancel)
+
+
+def _copy_checked(source: Project, target: Project, folder: Path, progress: ProgressCallback | None,
+                  cancel: CancelToken | None) -> dict[str, int]:
+    """Copy ``source``'s rows into the new project ``target`` (in ``folder``) and check them; the rows per table.
+    A failure leaves ``target``'s database empty and ``folder`` as it was before ``target`` was made there."""
     try:
-        copied = copy_rows(project.store.engine, archive.store.engine, progress=progress, cancel=cancel)
-        verify_copy(copied, archive.store.engine)
+        copied = copy_rows(source.store.engine, target.store.engine, progress=progress, cancel=cancel)
+        verify_copy(copied, target.store.engine)
+        return table_counts(target.store.engine)
     except BaseException:
-        archive.close()
+        if target.is_team:
+            _empty_team_database(target)  # the file of a single-file target goes with its folder
+        target.close()
         _remove_new_folder(folder)
         raise
-    archive.close()
-    return _counts(folder)
-
-
-def _counts(folder: Path) -> dict[str, int]:
-    from engine.store.transfer import table_counts
-
-    with Project.open(folder) as made:
-        return table_counts(made.store.engine)
+    finally:
+        target.close()
 
 
 def _empty_team_database(team: Project) -> None:

@@ -85,19 +85,35 @@ def _team_template(postgres: dict[str, Any], tmp_path_factory: pytest.TempPathFa
     return TEMPLATE_DB
 
 
+def copy_of_database(postgres: dict[str, Any], template: str, folder: Path) -> Path:
+    """A new database copied from ``template``, and ``folder`` (made here) as this computer's folder for it."""
+    from engine.store.team import parse_address, write_connection
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin_sql(postgres, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    folder.mkdir()
+    write_connection(folder, parse_address(address(postgres, name)))
+    return folder
+
+
+def add_page(project: Any, sha256: str = "a" * 64, width: int = 1000, height: int = 800) -> int:
+    """A page row (no file behind it: the store's tests need only its size); its id."""
+    from engine.store.schema import Image
+
+    with project.unit_of_work() as session:
+        image = Image(path=f"/scans/{sha256[:8]}.tif", sha256=sha256, width=width, height=height, format="TIFF",
+                      mode="RGB", file_size=10, file_mtime=0.0)
+        session.add(image)
+        session.flush()
+        return image.id
+
+
 @pytest.fixture
 def team_project_folder(postgres: dict[str, Any], _team_template: str, tmp_path: Path,
                         monkeypatch: pytest.MonkeyPatch) -> Path:
     """A new, empty team project (a copy of the template database) and its folder on this computer."""
-    from engine.store.team import parse_address, write_connection
-
     monkeypatch.setenv("PGPASSFILE", postgres["pgpass"])
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin_sql(postgres, f'CREATE DATABASE "{name}" TEMPLATE "{_team_template}"')
-    folder = tmp_path / "project"
-    folder.mkdir()
-    write_connection(folder, parse_address(address(postgres, name)))
-    return folder
+    return copy_of_database(postgres, _team_template, tmp_path / "project")
 
 
 def new_project_folder(request: pytest.FixtureRequest, database: str, tmp_path: Path, template: Path) -> Path:

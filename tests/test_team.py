@@ -18,16 +18,7 @@ from engine.store.schema import Annotation, Image
 from engine.store.team import parse_address
 from engine.store.team_roles import TeamRole, grant_role, role_of
 from engine.store.types import AnnotationStatus
-from tests.team_fixtures import address, make_login
-
-
-def _page(project: Project) -> int:
-    with project.unit_of_work() as session:
-        image = Image(path="/scans/a.tif", sha256="a" * 64, width=1000, height=800, format="TIFF", mode="RGB",
-                      file_size=10, file_mtime=0.0)
-        session.add(image)
-        session.flush()
-        return image.id
+from tests.team_fixtures import add_page, address, make_login
 
 
 def _files_text(folder: Path) -> str:
@@ -40,7 +31,7 @@ def test_a_team_project_keeps_its_address_and_never_a_password(postgres, team_da
     folder = tmp_path / "at-ada's-desk"
     with Project.create(folder, name="Herbarium", team_database=parse_address(team_database)) as project:
         assert project.is_team and not project.read_only
-        page = _page(project)
+        page = add_page(project)
     assert (folder / TEAM_FILENAME).is_file() and not (folder / "project.sqlite").exists()
     assert postgres["password"] not in _files_text(folder)
     # A second computer joins with the same address: one project, seen from both.
@@ -54,7 +45,7 @@ def test_a_team_project_keeps_its_address_and_never_a_password(postgres, team_da
 
 
 def test_an_edit_made_on_a_stale_version_is_refused_and_changes_nothing(any_project: Project) -> None:
-    page = _page(any_project)
+    page = add_page(any_project)
     category = add_category(any_project, "Word").id
     seen = create_annotation(any_project, image_id=page, category_id=category, geometry=Geometry(bbox=(10, 10, 50, 20)),
                              creator="Ada")
@@ -79,7 +70,7 @@ def test_an_edit_made_on_a_stale_version_is_refused_and_changes_nothing(any_proj
 
 def test_roles_are_enforced_by_the_server_not_only_the_app(postgres, team_project_folder: Path) -> None:
     with Project.open(team_project_folder) as owner:
-        page = _page(owner)
+        page = add_page(owner)
         category = add_category(owner, "Initial").id
         made = create_annotation(owner, image_id=page, category_id=category, geometry=Geometry(bbox=(1, 1, 9, 9)),
                                  creator="owner", status=AnnotationStatus.PROPOSED)
@@ -138,7 +129,7 @@ def test_an_unreachable_server_or_a_wrong_password_is_said_plainly_without_the_p
 def test_rows_that_change_on_the_server_raise_their_version_even_in_bulk(any_project: Project) -> None:
     from engine.review import ProposalFilter, review_matching
 
-    page = _page(any_project)
+    page = add_page(any_project)
     category = add_category(any_project, "Line").id
     made = [create_annotation(any_project, image_id=page, category_id=category, geometry=Geometry(bbox=(i, 1, 5, 5)),
                               creator="model", status=AnnotationStatus.PROPOSED) for i in range(3)]
@@ -156,7 +147,7 @@ def test_other_curators_changes_are_told_within_a_second_and_ones_own_are_not(te
 
     told: queue.Queue[Change] = queue.Queue()
     with Project.open(team_project_folder) as mine, Project.open(team_project_folder) as theirs:
-        page = _page(mine)
+        page = add_page(mine)
         category = add_category(mine, "Word").id
         listener = mine.listen(told.put)
         assert listener is not None and listener.listening.wait(5)
@@ -181,13 +172,7 @@ def test_a_page_lease_tells_who_reviews_it_lapses_by_itself_and_is_given_back(an
 
     from engine.leases import leases_of_others, release_lease, take_lease
 
-    page, other_page = _page(any_project), None
-    with any_project.unit_of_work() as session:
-        image = Image(path="/scans/b.tif", sha256="b" * 64, width=10, height=10, format="TIFF", mode="RGB",
-                      file_size=1, file_mtime=0.0)
-        session.add(image)
-        session.flush()
-        other_page = image.id
+    page, other_page = add_page(any_project), add_page(any_project, "b" * 64)
     with Project.open(any_project.folder) as bens:
         assert take_lease(any_project, page, "Ada", "ada-window") is None
         held = take_lease(bens, page, "Ben", "ben-window")
@@ -219,7 +204,7 @@ def test_a_team_project_can_require_tls(postgres, team_project_folder: Path) -> 
 def test_a_bulk_undo_over_someone_elses_later_edit_is_refused_whole(any_project: Project) -> None:
     from engine.review import ProposalFilter, review_matching, undo_change
 
-    page = _page(any_project)
+    page = add_page(any_project)
     category = add_category(any_project, "Line").id
     made = [create_annotation(any_project, image_id=page, category_id=category, geometry=Geometry(bbox=(i, 1, 5, 5)),
                               creator="model", status=AnnotationStatus.PROPOSED) for i in range(3)]

@@ -22,9 +22,9 @@ from engine.annotations import Geometry, create_annotation, get_annotations, set
 from engine.categories import add_category
 from engine.errors import ConnectionLostError
 from engine.project import Project
-from engine.store.schema import Annotation, Image
+from engine.store.schema import Annotation
 from tests.postgres_server import start_postgres, stop_postgres, superuser_connection
-from tests.team_fixtures import address
+from tests.team_fixtures import add_page, address
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
@@ -121,12 +121,7 @@ with Project.open(sys.argv[1]) as project, project.unit_of_work() as session:
 
 def test_a_client_killed_mid_transaction_leaves_nothing_partial(team_project_folder: Path) -> None:
     with Project.open(team_project_folder) as project:
-        with project.unit_of_work() as session:
-            image = Image(path="/scans/a.tif", sha256="c" * 64, width=900, height=900, format="TIFF", mode="RGB",
-                          file_size=1, file_mtime=0.0)
-            session.add(image)
-            session.flush()
-            page = image.id
+        page = add_page(project, "c" * 64)
         category = add_category(project, "Word").id
         kept = create_annotation(project, image_id=page, category_id=category, geometry=Geometry(bbox=(1, 1, 9, 9)),
                                  creator="Ada")

@@ -157,7 +157,7 @@ def upgrade_to_head(engine: Engine, db_path: Path) -> None:
     head = head_revision()
     if current == head:
         return
-    if current is not None and not _known_revision(current):
+    if current is not None and not known_revision(current):
         raise ProjectVersionError(
             f"This project was saved by a newer version of Marginalia (schema {current}). "
             "Update Marginalia to open it; the project was not changed."
@@ -196,7 +196,7 @@ def _run_migrations(engine: Engine) -> None:
             connection.commit()
 
 
-def _known_revision(revision: str) -> bool:
+def known_revision(revision: str) -> bool:
     from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.orm import Session
@@ -167,33 +167,29 @@ def _may_write(engine: Engine) -> bool:
 
 def _revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        if not connection.exec_driver_sql("SELECT to_regclass('alembic_version') IS NOT NULL").scalar():
-            return None
-        row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
-        return str(row[0]) if row is not None else None
+        return _revision_on(connection)
+
+
+def _revision_on(connection: Connection) -> str | None:
+    if not connection.exec_driver_sql("SELECT to_regclass('alembic_version') IS NOT NULL").scalar():
+        return None
+    row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+    return str(row[0]) if row is not None else None
 
 
 def _upgrade(engine: Engine) -> None:
     if _revision(engine) == SCHEMA_HEAD:
         return
     from alembic import command
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
 
-    from engine.store.database import alembic_config
+    from engine.store.database import alembic_config, known_revision
 
     config = alembic_config()
     with engine.connect() as connection, connection.begin():
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPGRADE_LOCK})")
-        current = None
-        if connection.exec_driver_sql("SELECT to_regclass('alembic_version') IS NOT NULL").scalar():
-            current = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        current = _revision_on(connection)  # again, under the lock: another computer may have upgraded meanwhile
         if current is not None:
-            try:
-                known = ScriptDirectory.from_config(config).get_revision(current) is not None
-            except CommandError:
-                known = False
-            if not known:
+            if not known_revision(current):
                 raise ProjectVersionError(
                     f"This team project was saved by a newer version of Marginalia (schema {current}). "
                     "Update Marginalia to open it; the project was not changed.")

@@ -58,18 +58,10 @@ def _team_scans_template(_scans_project_template: Path, postgres, shared_servers
 def team_folder(_team_scans_template: str, postgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The scans project with a model's proposals on every page, in a team database of the test's own (a copy of
     the run's template), and a new folder for it on this computer (no caches yet)."""
-    import uuid
-
-    from engine.store.team import write_connection
-    from tests.team_fixtures import address, admin_sql
+    from tests.team_fixtures import copy_of_database
 
     monkeypatch.setenv("PGPASSFILE", postgres["pgpass"])
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin_sql(postgres, f'CREATE DATABASE "{name}" TEMPLATE "{_team_scans_template}"')
-    folder = tmp_path / "team"
-    folder.mkdir()
-    write_connection(folder, parse_address(address(postgres, name)))
-    return folder
+    return copy_of_database(postgres, _team_scans_template, tmp_path / "team")
 
 
 def _activate(qtbot, window) -> None:
