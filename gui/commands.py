@@ -22,22 +22,6 @@ from engine.store.types import AnnotationStatus
 from gui.events import ProjectEvents
 
 
-@dataclass(frozen=True)
-class EditContext:
-    """What every edit needs: the project, who edits, and whom to tell."""
-
-    project: Project
-    events: ProjectEvents
-    curator: str
-    session_id: int | None
-    report_error: Callable[[str], None]
-    # What this window last saw or wrote of each annotation: an edit of one that someone else has changed since
-    # is refused.
-    versions: VersionBook = field(default_factory=lambda: VersionBook())
-    # This window, among all windows on the project (a curator may have two): whose page leases are whose.
-    client: str = field(default_factory=lambda: uuid.uuid4().hex)
-
-
 class VersionBook:
     """Each annotation's version as this window last saw it (the open page's records, its own writes), and as its
     own writes last left it. A first edit is made on what the curator saw; an undo or redo on what this window
@@ -58,6 +42,22 @@ class VersionBook:
 
     def note_seen(self, records: list[AnnotationRecord]) -> None:
         self._seen.update((record.id, record.version) for record in records)
+
+
+@dataclass(frozen=True)
+class EditContext:
+    """What every edit needs: the project, who edits, and whom to tell."""
+
+    project: Project
+    events: ProjectEvents
+    curator: str
+    session_id: int | None
+    report_error: Callable[[str], None]
+    # What this window last saw or wrote of each annotation: an edit of one that someone else has changed since
+    # is refused.
+    versions: VersionBook = field(default_factory=VersionBook)
+    # This window, among all windows on the project (a curator may have two): whose page leases are whose.
+    client: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class _Command(QUndoCommand):
@@ -107,7 +107,8 @@ class _AnnotationCommand(_Command):
         return self.ctx.versions.expect(ids, own_writes=self._done_once)
 
     def left(self) -> dict[int, int]:
-        """A dict for the engine to fill with the versions a write leaves (noted once the write returns)."""
+        """A dict for the versions this write leaves (the engine fills it), noted in the book when the command
+        announces itself; a write that fails leaves it empty."""
         versions: dict[int, int] = {}
         self._pending = versions
         return versions
@@ -141,7 +142,7 @@ class CreateAnnotation(_AnnotationCommand):
                 provenance=self._provenance)
         else:
             store.restore(self.ctx.project, [self.record])
-        self.ctx.versions.note_written({self.record.id: self.record.version})
+        self.left()[self.record.id] = self.record.version
 
     def revert(self) -> None:
         assert self.record is not None
@@ -162,7 +163,7 @@ class DeleteAnnotations(_AnnotationCommand):
 
     def revert(self) -> None:
         store.restore(self.ctx.project, self._records)
-        self.ctx.versions.note_written({record.id: record.version for record in self._records})
+        self.left().update((record.id, record.version) for record in self._records)
 
     def touched(self) -> list[int]:
         return list(self._ids)
@@ -181,7 +182,7 @@ class EditGeometry(_AnnotationCommand):
             (self._before,) = store.get_annotations(self.ctx.project, [self._id])
         after = store.update_geometry(self.ctx.project, self._id, self._geometry, editor=self.ctx.curator,
                                       expected=expected)
-        self.ctx.versions.note_written({after.id: after.version})
+        self.left()[after.id] = after.version
 
     def revert(self) -> None:
         assert self._before is not None

@@ -113,7 +113,7 @@ class LabellingController:
             self.ctx.events.categories_changed.disconnect(self.reload_categories)
             self.ctx.events.image_changed.disconnect(self._image_changed)
         self.ctx = ctx
-        self.leases.attach(ctx.project if ctx is not None else None, *((ctx.curator, ctx.client) if ctx else ()))
+        self.leases.attach(ctx)
         self.pages_ahead.forget()
         self.views.categories.set_context(ctx)
         self.image_id = None

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QTimer
 from engine.errors import MarginaliaError
 from engine.leases import RENEW_S, Lease, release_lease, take_lease
 from engine.project import Project
+from gui.commands import EditContext
 from gui.workers import JobRunner
 
 
@@ -26,16 +27,17 @@ class PageLeaseKeeper(QObject):
         self._renewal = QTimer(self, interval=int(RENEW_S * 1000))
         self._renewal.timeout.connect(self._take)
 
-    def attach(self, project: Project | None, holder: str = "", client: str = "") -> None:
-        """Work for ``project`` (``None``: give back the lease held, synchronously: the project is closing)."""
+    def attach(self, ctx: EditContext | None) -> None:
+        """Work for ``ctx``'s project, as its curator and window (``None``: give back the lease held, synchronously:
+        the project is closing)."""
         if self._project is not None and self.image_id is not None and self.held_by_other is None:
             self._give_back(self._project, self.image_id, self._client)
         self._renewal.stop()
         self.image_id, self.held_by_other = None, None
         # Team projects only (a single-file project has one computer); a viewer reviews nothing.
-        reviewing = project is not None and project.is_team and not project.read_only
-        self._project = project if reviewing else None
-        self._holder, self._client = holder, client
+        reviewing = ctx is not None and ctx.project.is_team and not ctx.project.read_only
+        self._project = ctx.project if ctx is not None and reviewing else None
+        self._holder, self._client = (ctx.curator, ctx.client) if ctx is not None else ("", "")
 
     def hold(self, image_id: int) -> None:
         """The window has moved to ``image_id``: give back the previous page's lease and take this one's."""
