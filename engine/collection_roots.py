@@ -12,6 +12,7 @@ as it is in the database.
 
 from __future__ import annotations
 
+import functools
 import json
 import ntpath
 import os
@@ -49,9 +50,8 @@ class CollectionRoots:
         if stored in self.files:
             return self.files[stored]
         parts = _split(stored)
-        for stored_root, here in sorted(self.roots, key=lambda pair: -len(_split(pair[0]))):
-            prefix = _split(stored_root)
-            if parts[:len(prefix)] == prefix and len(parts) > len(prefix):
+        for prefix, here in _deepest_first(tuple(self.roots)):
+            if tuple(parts[:len(prefix)]) == prefix and len(parts) > len(prefix):
                 return os.path.join(here, *parts[len(prefix):])
         return stored
 
@@ -87,6 +87,13 @@ class CollectionRoots:
         removed = len(kept) != len(self.roots)
         self.roots = kept
         return removed
+
+
+@functools.lru_cache(maxsize=16)
+def _deepest_first(roots: tuple[tuple[str, str], ...]) -> tuple[tuple[tuple[str, ...], str], ...]:
+    """The roots' stored folders split into names, deepest first (a page listing resolves thousands of paths)."""
+    split = [(tuple(_split(stored)), here) for stored, here in roots]
+    return tuple(sorted(split, key=lambda pair: -len(pair[0])))
 
 
 def root_between(stored: str, found: str) -> tuple[str, str] | None:

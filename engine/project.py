@@ -36,10 +36,8 @@ from engine.store.changes import Change, ChangeListener
 from engine.store.database import session_factory
 from engine.store.integrity import ProjectDamagedError
 from engine.store.schema import ProjectInfo
-from engine.store.sqlite_store import WAITING_MESSAGE, WRITE_WAIT_S, SqliteStore
+from engine.store.sqlite_store import SqliteStore
 from engine.store.team import read_connection, write_connection
-
-__all__ = ["WAITING_MESSAGE", "WRITE_WAIT_S", "Project"]
 
 
 class DatabaseStore(Protocol):
@@ -243,7 +241,7 @@ class Project:
         change).
 
         While another process writes, it waits (telling :attr:`on_waiting` once) for up
-        to :data:`WRITE_WAIT_S`, checking ``cancel``; then it gives up with
+        to :data:`engine.store.sqlite_store.WRITE_WAIT_S`, checking ``cancel``; then it gives up with
         :class:`ProjectBusyError`. Long jobs write in several of these, so that
         other processes can interleave.
         """

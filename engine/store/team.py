@@ -22,10 +22,6 @@ DRIVER = "postgresql+psycopg"
 FORMAT_VERSION = 1
 
 
-def is_team_address(text: str) -> bool:
-    return text.split(":", 1)[0].split("+", 1)[0].lower() in {"postgresql", "postgres"}
-
-
 def parse_address(text: str) -> URL:
     """``postgresql://user@host:port/database?sslmode=…`` as SQLAlchemy's URL for the psycopg driver; a password
     in it is refused, saying where it belongs instead."""
