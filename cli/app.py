@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from cli import about, attention, commands, detect, layout, models, search, team, text
+from cli import about, attention, batch, commands, detect, layout, models, search, team, text
 from engine.errors import MarginaliaError
 from engine.paths import append_to_log
 from engine.version import build_info
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     attention.add_parsers(sub, debug)
     about.add_parser(sub, debug)
     team.add_parsers(sub, debug)
+    batch.add_parser(sub, debug)
 
     gui = sub.add_parser("gui", parents=[debug], help="open the app (the default)")
     gui.add_argument("project", metavar="PROJECT", nargs="?",

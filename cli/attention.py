@@ -36,13 +36,26 @@ def add_parsers(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser)
                                           "'Salient region' category. Pages done before are skipped.")
     discover.add_argument("project")
     add_page_choice(discover)
+    add_discover_options(discover)
+    discover.add_argument("--sam", metavar="MODEL", help="refine each region into SAM's mask for its box")
+    discover.add_argument("--json", action="store_true", help="machine-readable output")
+    discover.set_defaults(handler=cmd_discover)
+
+
+def add_discover_options(discover: argparse.ArgumentParser) -> None:
+    """The options ``discover`` and ``batch … discover`` share (read back with :func:`discover_options`)."""
     discover.add_argument("--model", default=DEFAULT_MODEL, help=f"a DINO model id (default {DEFAULT_MODEL})")
     discover.add_argument("--head", default="mean", help="mean, max, or a head's number")
     discover.add_argument("--share", type=float, default=0.6, help="share of the attention mass the regions "
                                                                    "hold (0.6, as in the DINO paper)")
-    discover.add_argument("--sam", metavar="MODEL", help="refine each region into SAM's mask for its box")
-    discover.add_argument("--json", action="store_true", help="machine-readable output")
-    discover.set_defaults(handler=cmd_discover)
+
+
+def discover_options(args: argparse.Namespace):  # noqa: ANN201
+    from engine.attention.run import DiscoverOptions  # noqa: PLC0415
+
+    if not 0.0 < args.share <= 1.0:
+        raise MarginaliaError("--share is a share of the attention mass, between 0 and 1.")
+    return DiscoverOptions(head=_head(args.head), share=args.share)
 
 
 def _head(text: str) -> str | int:
@@ -90,11 +103,9 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from engine.attention.run import DiscoverOptions, discover  # noqa: PLC0415
+    from engine.attention.run import discover  # noqa: PLC0415
 
-    if not 0.0 < args.share <= 1.0:
-        raise MarginaliaError("--share is a share of the attention mass, between 0 and 1.")
-    options = DiscoverOptions(head=_head(args.head), share=args.share)
+    options = discover_options(args)
     with open_project(args.project) as project:
         pages = page_ids(project, args)
         service = _service()

@@ -17,21 +17,38 @@ DEFAULT_MODEL = "grounding-dino-tiny"
 def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) -> None:
     detect = sub.add_parser("detect", parents=[debug], help="find regions by description; they become proposals")
     detect.add_argument("project")
+    add_page_choice(detect)
+    add_detect_options(detect)
+    detect.add_argument("--sam", metavar="MODEL", help="refine every new box into a mask with this SAM model "
+                                                      "(e.g. sam-vit-b)")
+    detect.add_argument("--json", action="store_true", help="machine-readable output")
+    detect.set_defaults(handler=cmd_detect)
+
+
+def add_detect_options(detect: argparse.ArgumentParser) -> None:
+    """The options ``detect`` and ``batch … detect`` share (read back with :func:`detect_options`)."""
     detect.add_argument("--phrase", action="append", required=True, metavar="PHRASE=CATEGORY",
                         help="what to look for and the category its boxes go to, e.g. "
                              "\"decorated initial=Decorated initial\" (repeatable)")
-    add_page_choice(detect)
     detect.add_argument("--box-threshold", type=float, default=0.35, help="keep boxes scoring above this (0.35)")
     detect.add_argument("--text-threshold", type=float, default=0.25,
                         help="a box names a phrase when the phrase's words score above this (0.25)")
     detect.add_argument("--tiles", choices=["auto", "on", "off"], default="auto",
                         help="also look at large pages tile by tile at the model's own scale (auto: when large)")
-    detect.add_argument("--sam", metavar="MODEL", help="refine every new box into a mask with this SAM model "
-                                                      "(e.g. sam-vit-b)")
     detect.add_argument("--create-categories", action="store_true", help="create categories that do not exist")
     detect.add_argument("--model", default=DEFAULT_MODEL, help=f"a Grounding DINO model id (default {DEFAULT_MODEL})")
-    detect.add_argument("--json", action="store_true", help="machine-readable output")
-    detect.set_defaults(handler=cmd_detect)
+
+
+def detect_options(project, args: argparse.Namespace):  # noqa: ANN001, ANN201
+    """(phrase prompts, DetectOptions) from :func:`add_detect_options`' options; categories made if asked."""
+    from engine.detection.detect import DetectOptions  # noqa: PLC0415 - torch loads only here
+    from engine.detection.tiling import Tiling  # noqa: PLC0415
+
+    for name in ("box_threshold", "text_threshold"):
+        if not 0.0 <= getattr(args, name) <= 1.0:
+            raise MarginaliaError(f"--{name.replace('_', '-')} is a score between 0 and 1.")
+    prompts = _prompts(project, args.phrase, args.create_categories)
+    return prompts, DetectOptions(args.box_threshold, args.text_threshold, Tiling(args.tiles))
 
 
 def _prompts(project, pairs: list[str], create: bool):  # noqa: ANN001, ANN202
@@ -55,19 +72,14 @@ def _prompts(project, pairs: list[str], create: bool):  # noqa: ANN001, ANN202
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from engine.detection.detect import DetectOptions, detect  # noqa: PLC0415 - torch loads only here
-    from engine.detection.tiling import Tiling  # noqa: PLC0415
+    from engine.detection.detect import detect  # noqa: PLC0415 - torch loads only here
     from engine.models.runtime import ModelManager  # noqa: PLC0415
     from engine.models.service import ModelService  # noqa: PLC0415
     from engine.models.store import ModelStore  # noqa: PLC0415
 
-    for name in ("box_threshold", "text_threshold"):
-        if not 0.0 <= getattr(args, name) <= 1.0:
-            raise MarginaliaError(f"--{name.replace('_', '-')} is a score between 0 and 1.")
     with open_project(args.project) as project:
-        prompts = _prompts(project, args.phrase, args.create_categories)
+        prompts, options = detect_options(project, args)
         pages = page_ids(project, args)
-        options = DetectOptions(args.box_threshold, args.text_threshold, Tiling(args.tiles))
         service = ModelService(ModelStore(), ModelManager())
         refine = None
         if args.sam:

@@ -22,6 +22,13 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
                                       "run again.")
     text.add_argument("project")
     add_page_choice(text)
+    add_text_options(text)
+    text.add_argument("--json", action="store_true", help="machine-readable output")
+    text.set_defaults(handler=cmd_text)
+
+
+def add_text_options(text: argparse.ArgumentParser) -> None:
+    """The options ``text`` and ``batch … text`` share (read back with :func:`text_options`)."""
     text.add_argument("--levels", default=ALL_LEVELS, help=f"what to find, comma-separated ({ALL_LEVELS})")
     text.add_argument("--model", default=DEFAULT_MODEL, help=f"a Hi-SAM model id (default {DEFAULT_MODEL})")
     text.add_argument("--window", default="1024", metavar="PIXELS|page",
@@ -32,16 +39,12 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
                                                                    "this (0.5)")
     text.add_argument("--stroke-threshold", type=float, default=0.0,
                       help="stroke logits above this are ink (0; lower finds fainter ink, and more noise)")
-    text.add_argument("--json", action="store_true", help="machine-readable output")
-    text.set_defaults(handler=cmd_text)
 
 
-def cmd_text(args: argparse.Namespace) -> int:
-    from engine.models.runtime import ModelManager  # noqa: PLC0415 - torch loads only here
-    from engine.models.service import ModelService  # noqa: PLC0415
-    from engine.models.store import ModelStore  # noqa: PLC0415
-    from engine.text.hierarchy import TextOptions  # noqa: PLC0415
-    from engine.text.run import LEVELS, find_text  # noqa: PLC0415
+def text_options(args: argparse.Namespace):  # noqa: ANN201
+    """(levels, TextOptions) from :func:`add_text_options`' options, checked."""
+    from engine.text.hierarchy import TextOptions  # noqa: PLC0415 - torch loads only here
+    from engine.text.run import LEVELS  # noqa: PLC0415
 
     levels = {level.strip() for level in args.levels.split(",") if level.strip()}
     if not levels or levels - set(LEVELS):
@@ -54,8 +57,17 @@ def cmd_text(args: argparse.Namespace) -> int:
         raise MarginaliaError(f"--window takes a number of pixels (64 or more) or 'page', not {args.window!r}.")
     if args.points is not None and args.points < 1:
         raise MarginaliaError("--points takes a positive number.")
-    options = TextOptions(window=window, points=args.points, line_score=args.line_score, nms_score=args.line_score,
-                          stroke_threshold=args.stroke_threshold)
+    return levels, TextOptions(window=window, points=args.points, line_score=args.line_score,
+                               nms_score=args.line_score, stroke_threshold=args.stroke_threshold)
+
+
+def cmd_text(args: argparse.Namespace) -> int:
+    from engine.models.runtime import ModelManager  # noqa: PLC0415 - torch loads only here
+    from engine.models.service import ModelService  # noqa: PLC0415
+    from engine.models.store import ModelStore  # noqa: PLC0415
+    from engine.text.run import find_text  # noqa: PLC0415
+
+    levels, options = text_options(args)
     with open_project(args.project) as project:
         pages = page_ids(project, args)
         service = ModelService(ModelStore(), ModelManager())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -92,6 +93,7 @@ class Project:
         # Told (from the waiting thread) when a write has to wait for another process.
         self.on_waiting: Callable[[str], None] | None = None
         self._damage: ProjectDamagedError | None = None  # once found, every later session is refused
+        self._joined = threading.local()  # this thread's session of :meth:`one_transaction`, while it lasts
 
     # -- opening -----------------------------------------------------------------
 
@@ -248,6 +250,21 @@ class Project:
         self.require_writable()
         return self._session(cancel, immediate=True)
 
+    @contextmanager
+    def one_transaction(self, cancel: CancelToken | None = None) -> Iterator[Session]:
+        """A :meth:`writing` unit of work that every unit of work this thread starts inside it joins: they flush
+        into it, and it commits (or rolls back) once at its end. For a batch of pages whose results are
+        written together, by code that writes one page at a time."""
+        if getattr(self._joined, "session", None) is not None:
+            yield self._joined.session
+            return
+        with self.writing(cancel) as session:
+            self._joined.session = session
+            try:
+                yield session
+            finally:
+                self._joined.session = None
+
     def require_writable(self) -> None:
         """Refuse, with the reason, any change to a project that is open read-only."""
         if self.read_only:
@@ -267,6 +284,11 @@ class Project:
     def _session(self, cancel: CancelToken | None, *, immediate: bool) -> Iterator[Session]:
         if self._damage is not None:
             raise self._damage
+        joined = getattr(self._joined, "session", None)
+        if joined is not None:  # inside one_transaction: part of it, committed with it
+            yield joined
+            joined.flush()
+            return
         session = self._sessions()
         try:
             if immediate:

@@ -73,11 +73,14 @@ def attention_for(project: Project, service: ModelService, model_id: str, row: I
     page = decoded.result() if decoded is not None else _decode(row)
     computed = service.run(model_id, lambda network: attention_of(network, page, patches))
     cache.put(key, computed)
-    # At the precision the cache keeps: a page gives the same regions fresh or from the cache.
-    computed = AttentionMap(computed.heads.astype(np.float16).astype(np.float32), computed.page_width,
-                            computed.page_height,
-                            None if computed.pca is None else computed.pca.astype(np.float16).astype(np.float32))
-    return computed, True
+    return as_cached(computed), True
+
+
+def as_cached(computed: AttentionMap) -> AttentionMap:
+    """A map at the precision the cache keeps: a page gives the same regions fresh or from the cache."""
+    return AttentionMap(computed.heads.astype(np.float16).astype(np.float32), computed.page_width,
+                        computed.page_height,
+                        None if computed.pca is None else computed.pca.astype(np.float16).astype(np.float32))
 
 
 def discover(project: Project, service: ModelService, model_id: str, image_ids: list[int],
@@ -86,14 +89,13 @@ def discover(project: Project, service: ModelService, model_id: str, image_ids: 
              cancel: CancelToken | None = None) -> DiscoverReport:
     pages = readable_pages(project, image_ids)
     checkpoint = checkpoint_of(service, model_id)
-    nothing = NothingFound(project.folder / "cache" / "attention" / "nothing-found.json", model_id, checkpoint)
+    nothing = nothing_found_of(project, model_id, checkpoint)
     cache = AttentionCache.of_project(project.folder)
     report = DiscoverReport()
-    with project.unit_of_work() as session:
-        category_id = get_or_create_category(session, CATEGORY)[0].id
+    category_id = discovery_category(project)
     parameters = {"head": str(options.head), "share": options.share, "patches": options.patches,
                   "pages": len(pages), "refined_with": refine.model_id if refine is not None else None}
-    todo = [row for row in pages if not (nothing.levels(row) or _has_proposals(project, row.id, model_id))]
+    todo = pages_to_discover(project, pages, model_id, nothing)
     report.skipped = len(pages) - len(todo)
     with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
                       model_version=checkpoint[:12]) as run, ThreadPoolExecutor(1) as decoder:
@@ -108,24 +110,48 @@ def discover(project: Project, service: ModelService, model_id: str, image_ids: 
             ahead = decoder.submit(_decode, todo[index + 1]) if index + 1 < len(todo) else None
             attention, computed = attention_for(project, service, model_id, row, options.patches, cache, decoded)
             report.model_runs += computed
-            regions = regions_of(attention, options.head, options.share, options.min_patches)
-            geometries = [_shape(region, row, refine, cancel) for region in regions]
-            if regions:
-                create_annotations(project, image_id=row.id, category_id=category_id, geometries=geometries,
-                                   creator=creator, status=AnnotationStatus.PROPOSED,
-                                   provenances=[Provenance(SourceKind.MODEL, model_id, checkpoint[:12],
-                                                           f"attention {options.head}, {options.share:.0%} of mass",
-                                                           round(region.score, 4), run.id) for region in regions])
-            else:
-                nothing.remember(row, {"regions"})
-            report.pages += 1
-            report.proposed += len(regions)
+            regions = propose_regions(project, row, attention, options, category_id, model_id, checkpoint, run.id,
+                                      creator, report, nothing, refine, cancel)
             if progress is not None:
                 elapsed = time.perf_counter() - started
                 left = elapsed / (index + 1) * (len(todo) - index - 1)
                 progress(JobProgress(index + 1, len(todo), f"{row.display_name}: {len(regions)} region(s) · "
                                                            f"about {left:.0f} s left"))
     return report
+
+
+def discovery_category(project: Project) -> int:
+    with project.unit_of_work() as session:
+        return get_or_create_category(session, CATEGORY)[0].id
+
+
+def nothing_found_of(project: Project, model_id: str, checkpoint: str) -> NothingFound:
+    return NothingFound(project.folder / "cache" / "attention" / "nothing-found.json", model_id, checkpoint)
+
+
+def pages_to_discover(project: Project, pages: list[ImageRow], model_id: str, nothing: NothingFound) -> list[ImageRow]:
+    """The pages that hold no proposal of ``model_id`` and were not found empty before."""
+    return [row for row in pages if not (nothing.levels(row) or _has_proposals(project, row.id, model_id))]
+
+
+def propose_regions(project: Project, row: ImageRow, attention: AttentionMap, options: DiscoverOptions,
+                    category_id: int, model_id: str, checkpoint: str, run_id: int, creator: str,
+                    report: DiscoverReport, nothing: NothingFound, refine: Segmenter | None = None,
+                    cancel: CancelToken | None = None) -> list[Region]:
+    """The regions holding most of a page's attention, proposed (or the page remembered as empty)."""
+    regions = regions_of(attention, options.head, options.share, options.min_patches)
+    geometries = [_shape(region, row, refine, cancel) for region in regions]
+    if regions:
+        create_annotations(project, image_id=row.id, category_id=category_id, geometries=geometries,
+                           creator=creator, status=AnnotationStatus.PROPOSED,
+                           provenances=[Provenance(SourceKind.MODEL, model_id, checkpoint[:12],
+                                                   f"attention {options.head}, {options.share:.0%} of mass",
+                                                   round(region.score, 4), run_id) for region in regions])
+    else:
+        nothing.remember(row, {"regions"})
+    report.pages += 1
+    report.proposed += len(regions)
+    return regions
 
 
 def _decode(row: ImageRow) -> Image.Image:

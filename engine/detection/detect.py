@@ -99,7 +99,7 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
         report.run_id = run.id
         started = time.perf_counter()
         batch = options.batch or (4 if service.manager.device.device.startswith("cuda") else 1)
-        keys = [_key(row, model_id, checkpoint, phrases, options) for row in pages]
+        keys = [page_cache_key(row, model_id, checkpoint, phrases, options) for row in pages]
         # The pages the model has to see, in groups that go through it together (on a GPU, several
         # pages' views at once); the next group is decoded while the model works on one.
         unseen = [index for index, key in enumerate(keys) if not cache.path(key).is_file()]
@@ -132,16 +132,8 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
                     computed[member] = member_output
                 report.model_runs += len(group)
                 output = computed.pop(index)
-            found = merge(refilter(output, options.box_threshold, options.text_threshold), output.views)
-            if len(found) > MAX_PROPOSALS_PER_PAGE:
-                report.left_out += len(found) - MAX_PROPOSALS_PER_PAGE
-                report.crowded_pages += 1
-                found = sorted(found, key=lambda item: item.score, reverse=True)[:MAX_PROPOSALS_PER_PAGE]
-            added, again = _propose(project, row, found, prompts, model_id, checkpoint, run.id, creator,
-                                    _masks(refine, row, cancel) if refine is not None else None)
-            report.pages += 1
-            report.proposed += added
-            report.already_proposed += again
+            added = propose_output(project, row, output, prompts, options, model_id, checkpoint, run.id, creator,
+                                   report, _masks(refine, row, cancel) if refine is not None else None)
             if progress is not None:
                 elapsed = time.perf_counter() - started
                 left = elapsed / (index + 1) * (len(pages) - index - 1)
@@ -151,7 +143,24 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
     return report
 
 
-def _key(row: ImageRow, model_id: str, checkpoint: str, phrases: list[str], options: DetectOptions) -> str:
+def propose_output(project: Project, row: ImageRow, output: PageOutput, prompts: list[PhrasePrompt],
+                   options: DetectOptions, model_id: str, checkpoint: str, run_id: int, creator: str,
+                   report: DetectReport, shape: Callable[[Found], Geometry] | None = None) -> int:
+    """One page's raw output filtered at the run's thresholds, merged, and proposed (what was proposed before
+    is left as it was); counted in ``report``. How many proposals are new."""
+    found = merge(refilter(output, options.box_threshold, options.text_threshold), output.views)
+    if len(found) > MAX_PROPOSALS_PER_PAGE:
+        report.left_out += len(found) - MAX_PROPOSALS_PER_PAGE
+        report.crowded_pages += 1
+        found = sorted(found, key=lambda item: item.score, reverse=True)[:MAX_PROPOSALS_PER_PAGE]
+    added, again = _propose(project, row, found, prompts, model_id, checkpoint, run_id, creator, shape)
+    report.pages += 1
+    report.proposed += added
+    report.already_proposed += again
+    return added
+
+
+def page_cache_key(row: ImageRow, model_id: str, checkpoint: str, phrases: list[str], options: DetectOptions) -> str:
     return cache_key(row.sha256, row.page_index, model_id, checkpoint, phrases, options.tiling.value)
 
 
@@ -264,7 +273,8 @@ def apply_thresholds(project: Project, service: ModelService, model_id: str, ima
     (row,) = list_images(project, [image_id])
     phrases = [p.phrase.strip() for p in prompts]
     checkpoint = checkpoint_of(service, model_id)
-    output = RawCache(project.folder / "cache" / CACHE_FOLDER).get(_key(row, model_id, checkpoint, phrases, options))
+    cache = RawCache(project.folder / "cache" / CACHE_FOLDER)
+    output = cache.get(page_cache_key(row, model_id, checkpoint, phrases, options))
     if output is None:
         return None
     kept = merge(refilter(output, options.box_threshold, options.text_threshold), output.views)

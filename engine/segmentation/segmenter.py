@@ -194,6 +194,13 @@ class Segmenter:
             self.cache.put(embedding)
         return embeddings
 
+    def keep_encoded(self, page: PageRef, features: Any, extras: Any, precision: str) -> Embedding:
+        """An embedding encoded elsewhere (a cluster's worker, at its own precision), cached as one made here."""
+        key = EmbeddingKey(page.sha256, page.page_index, self.model_id, self.checkpoint(), precision)
+        embedding = Embedding(key, features, self.frame_of(page), extras)
+        self.cache.put(embedding)
+        return embedding
+
     def seconds_per_page(self) -> float | None:
         """The typical encoding time measured in this session, ``None`` before the first."""
         recent = self._encode_seconds[-5:]

@@ -64,7 +64,7 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
         raise MarginaliaError(f"Levels are {', '.join(LEVELS)}; {', '.join(sorted(unknown)) or 'none'} asked for.")
     pages = readable_pages(project, image_ids)
     checkpoint = checkpoint_of(service, model_id)
-    nothing = NothingFound(project.folder / "cache" / "text" / "nothing-found.json", model_id, checkpoint)
+    nothing = nothing_found_of(project, model_id, checkpoint)
     report = TextReport()
     parameters = {"levels": sorted(levels), "window": options.window, "points": options.points,
                   "line_score": options.line_score, "nms_score": options.nms_score, "pages": len(pages)}
@@ -75,14 +75,13 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
         for index, row in enumerate(pages):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            wanted = levels - _levels_done(project, row.id, model_id) - nothing.levels(row)
+            wanted = levels_wanted(project, row, levels, model_id, nothing)
             if not wanted:
                 report.skipped += 1
                 continue
             image = np.asarray(load_page_isolated(Path(row.path), row.page_index, image_format=row.format)
                                .convert("RGB"))
-            asked = TextOptions(**{**options.__dict__, "strokes": "strokes" in wanted,
-                                   "hierarchy": bool(wanted - {"strokes"})})
+            asked = options_for(options, wanted)
 
             def windows_done(done: int, total: int, page: int = index, name: str = row.display_name) -> None:
                 if progress is not None:
@@ -95,12 +94,32 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
             page_started = time.perf_counter()
             text = service.run(model_id, lambda network, o=asked, i=image: read_text(network, i, o, cancel,
                                                                                      windows_done))
-            stored = _store(project, row, text, wanted, model_id, checkpoint, run.id, creator, report)
-            nothing.remember(row, {level for level in wanted if not stored.get(level)})
-            report.pages += 1
+            store_page_text(project, row, text, wanted, model_id, checkpoint, run.id, creator, report, nothing)
             report.seconds.append(time.perf_counter() - page_started)
         run.timings["seconds_per_page"] = report.seconds
     return report
+
+
+def levels_wanted(project: Project, row: ImageRow, levels: set[str], model_id: str, nothing: NothingFound) -> set[str]:
+    """The levels still to find on a page: neither stored by this model nor found absent before."""
+    return levels - _levels_done(project, row.id, model_id) - nothing.levels(row)
+
+
+def options_for(options: TextOptions, wanted: set[str]) -> TextOptions:
+    """``options`` reading only what a page still needs (strokes, the hierarchy, or both)."""
+    return TextOptions(**{**options.__dict__, "strokes": "strokes" in wanted, "hierarchy": bool(wanted - {"strokes"})})
+
+
+def nothing_found_of(project: Project, model_id: str, checkpoint: str) -> NothingFound:
+    return NothingFound(project.folder / "cache" / "text" / "nothing-found.json", model_id, checkpoint)
+
+
+def store_page_text(project: Project, row: ImageRow, text: PageText, wanted: set[str], model_id: str,
+                    checkpoint: str, run_id: int, creator: str, report: TextReport, nothing: NothingFound) -> None:
+    """A page's text stored (one transaction), and the levels where nothing was found remembered."""
+    stored = _store(project, row, text, wanted, model_id, checkpoint, run_id, creator, report)
+    nothing.remember(row, {level for level in wanted if not stored.get(level)})
+    report.pages += 1
 
 
 def _levels_done(project: Project, image_id: int, model_id: str) -> set[str]:

@@ -1,0 +1,1 @@
+"""Batches of pages through a model: here, or on a Ray cluster (``marginalia batch``)."""

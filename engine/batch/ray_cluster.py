@@ -1,0 +1,179 @@
+"""The one module that imports Ray: connecting to a cluster and mapping pages over an actor pool with Ray Data.
+
+Pages are a Ray Dataset of tickets; ``map_batches`` runs :class:`engine.batch.workers.PageWorker` in an actor
+pool (one model per actor, loaded once; one GPU per actor where the cluster has GPUs, else a share of its
+CPUs), and the results stream back to the driver as they are done, in no fixed order.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import engine
+from engine.batch.task import PageTicket, PageWork, WorkerResult
+from engine.batch.workers import PageWorker, driver_precision, pack, unpack
+from engine.errors import JobCancelled, MarginaliaError
+from engine.jobs import CancelToken
+
+INSTALL_HINT = ('Running on a cluster needs Ray: install it with  pip install "marginalia[cluster]"  (or '
+                'pip install "ray[data]>=2.51,<3")  on this computer and on the cluster.')
+# Tickets per dataset: the driver never holds a 10-million-page dataset at once; each chunk restarts the pool.
+CHUNK_PAGES = 20_000
+CANCEL_GRACE_S = 3.0
+
+
+class ClusterUnavailable(MarginaliaError):
+    """Ray is missing, or the cluster cannot be reached."""
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the batch API
+    except ImportError as error:
+        raise ClusterUnavailable(INSTALL_HINT) from error
+    return ray
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterShape:
+    cpus: int
+    gpus: int
+    nodes: int
+
+    def describe(self) -> str:
+        gpus = f", {self.gpus} GPU(s)" if self.gpus else ""
+        return f"{self.nodes} node(s), {self.cpus} CPU(s){gpus}"
+
+
+class _Signal:
+    """The driver's cancel flag, where every worker can ask for it."""
+
+    def __init__(self) -> None:
+        self.flag = False
+
+    def cancel(self) -> None:
+        self.flag = True
+
+    def cancelled(self) -> bool:
+        return self.flag
+
+
+class _RayPageWorker:
+    """Ray Data's callable class around :class:`PageWorker` (batches are columns of packed tickets)."""
+
+    def __init__(self, work: PageWork, models_folder: str, driver_version: str, signal: Any,
+                 precision: dict[str, str]) -> None:
+        ray = import_ray()
+        self.worker = PageWorker(work, models_folder, driver_version, lambda: ray.get(signal.cancelled.remote()),
+                                 precision)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = self.worker.run([unpack(item) for item in batch["ticket"]])
+        return {"result": np.array([pack(result) for result in results], dtype=object)}
+
+
+class RayCluster:
+    """A connection to a cluster for one batch run. ``address``: ``local`` (a Ray started here for this run, on
+    127.0.0.1 only, with this computer's cores), ``auto`` (the cluster this computer belongs to, or
+    ``RAY_ADDRESS``) or a cluster's address (``ray://head:10001``). Where Ray is already connected in this
+    process, that connection is used and left open."""
+
+    def __init__(self, address: str, *, cpus: int | None = None) -> None:
+        self.address, self.cpus, self.owned = address, cpus, False
+        self.ray = import_ray()
+
+    def __enter__(self) -> RayCluster:
+        if not self.ray.is_initialized():
+            settings: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                        "logging_level": "ERROR", "configure_logging": True}
+            try:
+                if self.address == "local":
+                    self.ray.init(num_cpus=self.cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1",
+                                  **settings)
+                else:
+                    self.ray.init(address=self.address, **settings)
+            except Exception as error:  # noqa: BLE001 - Ray's own errors say what went wrong; the CLI says it plainly
+                raise ClusterUnavailable(f"Cannot reach the Ray cluster at {self.address}: {error}") from error
+            self.owned = True
+        context = self.ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.owned:
+            self.ray.shutdown()
+
+    def shape(self) -> ClusterShape:
+        resources = self.ray.cluster_resources()
+        nodes = sum(1 for node in self.ray.nodes() if node.get("Alive"))
+        return ClusterShape(int(resources.get("CPU", 0)), int(resources.get("GPU", 0)), nodes)
+
+    def map_pages(self, work: PageWork, tickets: list[PageTicket], *, batch_size: int, cpus_per_worker: float,
+                  gpus: bool, models_folder: str, cancel: CancelToken) -> Iterator[WorkerResult]:
+        """Results as workers finish them. When ``cancelled`` is set, workers are told (they stop within a
+        second), finished results still arriving within a few seconds are given, then :class:`JobCancelled`.
+        Ctrl+C here cancels so, rather than leaving the workers running."""
+        shape = self.shape()
+        workers = shape.gpus if gpus else max(1, int(shape.cpus // cpus_per_worker))
+        workers = max(1, min(workers, -(-len(tickets) // batch_size)))
+        signal = self.ray.remote(num_cpus=0)(_Signal).remote()
+        # One block per batch: a worker's results come back when its block is done, so pages stream back as
+        # they finish (a cancelled run keeps them) rather than a whole block's worth at a time.
+        dataset = self.ray.data.from_items([{"ticket": pack(ticket)} for ticket in tickets],
+                                           override_num_blocks=-(-len(tickets) // batch_size))
+        mapped = dataset.map_batches(
+            _RayPageWorker, batch_size=batch_size, batch_format="numpy",
+            fn_constructor_kwargs={"work": work, "models_folder": models_folder,
+                                   "driver_version": engine.__version__, "signal": signal,
+                                   "precision": driver_precision()},
+            compute=self.ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=1 if gpus else cpus_per_worker, num_gpus=1 if gpus else 0)
+        arrived: queue.Queue[Any] = queue.Queue()
+        done = object()
+
+        def consume() -> None:
+            try:
+                for batch in mapped.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
+                    for item in batch["result"]:
+                        arrived.put(unpack(item))
+            except BaseException as error:  # noqa: BLE001 - handed to the driver's thread
+                arrived.put(error)
+            arrived.put(done)
+
+        threading.Thread(target=consume, name="ray-results", daemon=True).start()
+        deadline = None
+        while True:
+            if cancel.cancelled and deadline is None:
+                signal.cancel.remote()
+                deadline = threading.Event()
+                threading.Timer(CANCEL_GRACE_S, deadline.set).start()
+            try:
+                item = arrived.get(timeout=0.2)
+            except KeyboardInterrupt:
+                cancel.cancel()
+                continue
+            except queue.Empty:
+                if deadline is not None and deadline.is_set():
+                    raise JobCancelled() from None
+                continue
+            if item is done:
+                if deadline is not None:
+                    raise JobCancelled()
+                return
+            if isinstance(item, BaseException):
+                raise ClusterUnavailable(f"The cluster stopped the run: {_plain(item)}") from item
+            yield item
+
+
+def _plain(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[-1] if text else type(error).__name__

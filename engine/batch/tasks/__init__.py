@@ -1,0 +1,1 @@
+"""The batch tasks, one module each, named in :data:`engine.batch.catalogue.TASKS`."""

@@ -1,0 +1,235 @@
+"""``marginalia batch`` on a local Ray (started once for this module, on 127.0.0.1, two cores): every task gives
+exactly what the same task gives in this process; a cancelled run keeps its finished pages and a second run
+completes it; a page no worker can read is reported and the run goes on; without Ray, the command says how
+to get it. The pages are small crops of shared scans and the models tiny, so each run is mostly Ray's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from engine.annotations import ANNOTATION_FIELDS
+from engine.batch.runner import ClusterChoice, describe_progress, run_batch
+from engine.batch.task import BatchReport
+from engine.batch.tasks.detect import DetectTask
+from engine.batch.tasks.discover import DiscoverTask
+from engine.batch.tasks.index import IndexTask
+from engine.batch.tasks.prepare_sam import PrepareSamTask
+from engine.batch.tasks.text import TextTask
+from engine.categories import add_category
+from engine.detection.detect import DetectOptions, PhrasePrompt
+from engine.detection.tiling import Tiling
+from engine.attention.run import DiscoverOptions
+from engine.ingest.scan_import import import_scans
+from engine.inventory import list_images
+from engine.jobs import CancelToken
+from engine.models.runtime import DeviceChoice, ModelManager
+from engine.models.service import ModelService
+from engine.models.store import ModelStore
+from engine.project import Project
+from engine.segmentation.embeddings import EmbeddingCache
+from engine.segmentation.segmenter import PageRef, Segmenter
+from engine.store.schema import Annotation, Category, Vector
+from engine.text.hierarchy import TextOptions
+
+pytestmark = pytest.mark.xdist_group("ray")
+
+MODELS = ("sam-vit-b", "clip-vit-b-32", "grounding-dino-tiny", "hi-sam-vit-b", "dino-vits8")
+LOCAL = ClusterChoice("local")
+# The tiny random Hi-SAM scores everything low: keep what it finds, from few points.
+LOOSE_TEXT = TextOptions(window=256, line_score=-1e9, nms_score=-1e9, points=8, batch=4, stroke_threshold=-1e9,
+                         min_word_area=4)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One Ray for the module (the runs find it connected and leave it open), like a cluster already running."""
+    import ray
+
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory: pytest.TempPathFactory, tiny_models, shared_data: Path):
+    """A project of three small pages and a model store with the tiny models, made once; tests copy both."""
+    from engine.models.catalogue import get_spec
+    from tests.modelkit.tiny import tiny_spec
+
+    root = tmp_path_factory.mktemp("batch")
+    store = ModelStore(root / "models")
+
+    def add(model_id: str) -> None:
+        for required in get_spec(model_id).requires:
+            if store.get(required) is None:
+                add(required)
+        if store.get(model_id) is None:
+            store.import_files(tiny_spec(model_id), [tiny_models(model_id)])
+
+    for model_id in MODELS:
+        add(model_id)
+    scans = root / "scans"
+    scans.mkdir()
+    for name in ("bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg",
+                 "kant_aufklaerung_1784_0017.tif"):
+        Image.open(shared_data / "manuscripts" / name).convert("RGB").reduce(10).save(scans / f"{name}.png")
+    with Project.create(root / "project") as project:
+        import_scans(project, [scans])
+        add_category(project, "Decorated initial")
+    return root
+
+
+def _copy(collection: Path, into: Path) -> tuple[Project, ModelService]:
+    shutil.copytree(collection / "project", into)
+    service = ModelService(ModelStore(collection / "models"), ModelManager(device=DeviceChoice("cpu")))
+    return Project.open(into), service
+
+
+def _tasks(project: Project) -> dict[str, object]:
+    with project.unit_of_work() as session:
+        initial = session.scalar(select(Category.id).where(Category.name == "Decorated initial"))
+    return {
+        "prepare-sam": PrepareSamTask("sam-vit-b"),
+        "index": IndexTask("clip-vit-b-32"),
+        "detect": DetectTask("grounding-dino-tiny", [PhrasePrompt("decorated initial", initial)],
+                             DetectOptions(box_threshold=0.0, text_threshold=0.0, tiling=Tiling.OFF),
+                             creator="test"),
+        "text": TextTask("hi-sam-vit-b", {"strokes", "paragraphs", "lines", "words"}, LOOSE_TEXT, creator="test"),
+        "discover": DiscoverTask("dino-vits8", DiscoverOptions(share=0.6), creator="test"),
+    }
+
+
+def _box(annotation: Annotation) -> tuple[float, float, float, float]:
+    return annotation.bbox_x, annotation.bbox_y, annotation.bbox_w, annotation.bbox_h
+
+
+def _results(project: Project, service: ModelService) -> dict[str, object]:
+    """Everything a task leaves in a project, without ids, runs or times: what both runs must share."""
+    with project.unit_of_work() as session:
+        annotations = session.scalars(select(Annotation).order_by(Annotation.image_id, Annotation.id)).all()
+        by_id = {a.id: a for a in annotations}
+        ignored = {"id", "model_run_id", "created_at", "updated_at", "creator", "parent_id", "version",
+                   "updated_by", "session_id"}
+        shapes = [({name: getattr(a, name) for name in ANNOTATION_FIELDS if name not in ignored},
+                   _box(by_id[a.parent_id]) if a.parent_id else None) for a in annotations]
+        vectors = {(v.image_id, v.annotation_id): bytes(v.data) for v in session.scalars(select(Vector))}
+    rows = list_images(project)
+    embeddings = {}
+    segmenter = Segmenter(service, EmbeddingCache.of_project(project.folder), "sam-vit-b")
+    for row in rows:
+        held = segmenter.cache.get(segmenter.key_for(PageRef.of(row)))
+        if held is not None:
+            embeddings[row.id] = held.features.tobytes()
+    return {"annotations": shapes, "vectors": vectors, "embeddings": embeddings}
+
+
+@pytest.mark.parametrize("task_name", ["prepare-sam", "index", "detect", "text", "discover"])
+def test_a_task_on_a_local_ray_gives_exactly_what_it_gives_here(local_ray, collection: Path, tmp_path: Path,
+                                                                 task_name: str) -> None:
+    """Seconds: the task runs twice, here and on Ray (whose actor pool starts and loads the model each run)."""
+    here, service_here = _copy(collection, tmp_path / "here")
+    there, service_there = _copy(collection, tmp_path / "there")
+    pages = [row.id for row in list_images(here)]
+    with here, there:
+        expected = run_batch(here, service_here, _tasks(here)[task_name], pages)
+        shown: list[str] = []
+        report = run_batch(there, service_there, _tasks(there)[task_name], pages, LOCAL,
+                           progress=lambda step: shown.append(step.message))
+        assert not report.failed and not report.cancelled
+        assert report.done == len(pages) and sum(report.workers.values()) == len(pages)
+        assert all(" cpu" in worker for worker in report.workers), report.workers
+        found, wanted = _results(there, service_there), _results(here, service_here)
+        assert found == wanted
+        assert any(wanted.values()), "the task left something to compare"
+        assert expected.summary == report.summary or task_name in {"prepare-sam", "index"}
+        assert any(f"of {len(pages)} pages" in line and "pages/s" in line for line in shown), shown
+
+
+def test_a_cancelled_run_keeps_its_pages_a_second_completes_it_and_an_unreadable_page_fails_alone(
+        local_ray, collection: Path, tmp_path: Path) -> None:
+    """Seconds: two Ray runs of Hi-SAM (cancelled, then completed) and one here to compare with."""
+    here, service_here = _copy(collection, tmp_path / "here")
+    there, service_there = _copy(collection, tmp_path / "there")
+    # More prompts a window than elsewhere: a page takes the worker seconds, so a cancel lands inside one.
+    options = replace(LOOSE_TEXT, points=48)
+
+    def text() -> TextTask:
+        return TextTask("hi-sam-vit-b", {"strokes", "paragraphs", "lines", "words"}, options, creator="test")
+
+    with here, there:
+        rows = list_images(there)
+        run_batch(here, service_here, text(), [row.id for row in rows[:2]])
+        # The third page's file changes behind the project's back (same size and time: it still looks imported);
+        # the workers see other content and leave it to this computer, which cannot decode it.
+        broken = Path(rows[2].path)
+        data = bytearray(broken.read_bytes())
+        data[len(data) // 2:len(data) // 2 + 64] = bytes(64)
+        stat = broken.stat()
+        broken.write_bytes(bytes(data))
+        os.utime(broken, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+        # One worker of two cores reads the pages one after the other: cancelled once the first is back, it stops
+        # within the second page (the worker asks between prompt batches).
+        token = CancelToken()
+        first = run_batch(there, service_there, text(), [rows[0].id, rows[1].id], ClusterChoice("local", 2),
+                          progress=lambda step: token.cancel() if step.done >= 1 else None, cancel=token)
+        assert first.cancelled and first.done == 1, first
+        second = run_batch(there, service_there, text(), [row.id for row in rows], LOCAL)
+        assert second.skipped == 1 and second.done == 1, second
+        assert [(page, reason != "") for page, _, reason in second.failed] == [(rows[2].id, True)]
+        assert _results(there, service_there) == _results(here, service_here)
+
+
+def test_without_ray_the_command_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch, project: Project,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    from cli.app import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    status = main(["batch", str(project.folder), "index", "--all", "--cluster", "local"])
+    error = capsys.readouterr().err
+    assert status == 1 and 'pip install "marginalia[cluster]"' in error
+    assert "Traceback" not in error
+
+
+def test_pages_of_a_batch_are_written_in_one_transaction(project: Project, tmp_path: Path) -> None:
+    from engine.annotations import Geometry, create_annotation
+
+    Image.new("RGB", (64, 48), "white").save(tmp_path / "page.png")
+    import_scans(project, [tmp_path / "page.png"])
+    (row,) = list_images(project)
+    category = add_category(project, "Initial").id
+
+    def add() -> None:
+        create_annotation(project, image_id=row.id, category_id=category, geometry=Geometry(bbox=(1, 1, 5, 5)),
+                          creator="test")
+
+    with pytest.raises(RuntimeError), project.one_transaction():
+        add()
+        add()
+        raise RuntimeError("the batch fails after two pages")
+    with project.one_transaction():
+        add()
+        add()
+    with project.unit_of_work() as session:
+        assert len(session.scalars(select(Annotation)).all()) == 2
+
+
+def test_progress_says_pages_rate_time_left_workers_and_failures() -> None:
+    report = BatchReport("text", pages=100, done=10, skipped=20, failed=[(3, "p3", "cannot be decoded")],
+                         workers={"gpu1/11 cuda": 6, "gpu1/12 cuda": 2, "gpu2/7 cuda": 2})
+    import time
+
+    line = describe_progress(report, time.perf_counter() - 11.0)
+    assert line.startswith("30 of 100 pages · 1.00 pages/s · about ")
+    assert "3 worker(s) (cuda ×3 on 2 hosts)" in line and line.endswith("1 failed")
