@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.batch.task import BatchReport, BatchTask, PageTicket, WorkerResult
+from engine.batch.tasks.reading import sees_the_scan
 from engine.batch.workers import CANCELLED
 from engine.errors import JobCancelled, MarginaliaError
 from engine.inventory import readable_pages
@@ -26,7 +27,8 @@ from engine.project import Project
 
 WRITE_EVERY_PAGES = 32
 WRITE_EVERY_S = 2.0
-SHIP_CHUNK = 64  # pages the driver decodes for workers that cannot see the scans, per round trip
+SHIP_CHUNK = 64
+CHANGED = "its scan is missing or is no longer the file imported (relink it, or import it again)"  # pages the driver decodes for workers that cannot see the scans, per round trip
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,9 @@ class _ClusterRun:
             shipped = []
             for ticket in unseen[start:start + SHIP_CHUNK]:
                 self.cancel.raise_if_cancelled()
+                if not sees_the_scan(ticket.row):  # a model must not read other content than was imported
+                    self.report.failed.append((ticket.row.id, ticket.row.display_name, CHANGED))
+                    continue
                 try:
                     shipped.append(PageTicket(ticket.row, ticket.ask, work.prepare(ticket)))
                 except Exception as error:  # noqa: BLE001 - one unreadable page must not stop the run

@@ -128,3 +128,4 @@ def pack(value: Any) -> bytes:
 
 def unpack(data: bytes) -> Any:
     return pickle.loads(data)  # noqa: S301 - written by this run's own workers (see pack)
+
