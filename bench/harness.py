@@ -103,5 +103,15 @@ def _proc_status(field: str) -> int:
     return 0
 
 
+def cpu_flags() -> str:
+    """The processor's flags that decide the fast paths (every figure is stated with them)."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
+    return " ".join(flag for flag in wanted if f" {flag}" in flags)
+
+
 def emit(figures: dict[str, Any]) -> None:
     print(json.dumps(figures, sort_keys=False), flush=True)

@@ -37,17 +37,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import cpu_flags  # noqa: E402
 
 SHARED_ROWS = 20
-
-
-def _cpu_flags() -> str:
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
-    return " ".join(flag for flag in wanted if f" {flag}" in flags)
 
 
 def build(folder: Path, address: str, annotations: int) -> tuple[int, list[int]]:
@@ -320,7 +314,7 @@ def main() -> None:
             stop_postgres(facts)
             if facts.get("remove_after"):
                 shutil.rmtree(facts["remove_after"], ignore_errors=True)
-    print(json.dumps({"bench": "team", "cpus": os.cpu_count(), "cpu_flags": _cpu_flags(), "writers": writers,
+    print(json.dumps({"bench": "team", "cpus": os.cpu_count(), "cpu_flags": cpu_flags(), "writers": writers,
                       "edits_per_writer": edits, **{k: v for k, v in figures.items() if k != "exit_codes"},
                       "annotations_on_page": annotations,
                       "page_open_sqlite_ms": round(sqlite_ms[1], 1), "page_open_postgres_ms": round(postgres_ms[1], 1),

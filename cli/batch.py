@@ -100,7 +100,9 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
     where.add_argument("--cluster", metavar="local|auto|ADDRESS",
                        help="run on a Ray cluster (see below); without it, in this process")
     where.add_argument("--cpus-per-worker", type=float, metavar="N",
-                       help="on clusters without GPUs: cores per worker (default 1 on small machines, up to 4)")
+                       help="on clusters without GPUs: cores per worker (default: as many as a run here uses, "
+                            "so that workers give exactly the numbers a run here gives; fewer cores per worker "
+                            "can be faster, with differences in the last digits and now and then a box)")
     where.add_argument("--worker-models", metavar="FOLDER",
                        help="where workers find the models (default: this computer's models folder)")
     where.add_argument("--ship-pages", action="store_true",

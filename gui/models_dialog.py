@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -101,6 +102,7 @@ class ModelsDialog(QDialog):
             battery_row.addWidget(self.battery_choice)
             battery_row.addStretch(1)
             layout.addLayout(battery_row)
+            layout.addLayout(self._cluster_row(settings))
         self.resize(760, 520)
         self.refresh()
 
@@ -144,6 +146,41 @@ class ModelsDialog(QDialog):
         self._jobs.submit("Checking the processor", lambda progress, cancel: describe_precision(),
                           self.precision_found.setText, visible=False)
         return row
+
+    def _cluster_row(self, settings: AppSettings) -> QHBoxLayout:
+        """Where jobs over several pages run (Find Text, Find by description, Propose Regions, Prepare SAM for
+        all pages, indexing): here, or on a Ray cluster (``marginalia batch`` says more)."""
+        self.cluster_choice = QComboBox()
+        self.cluster_choice.addItem("This computer", "")
+        self.cluster_choice.addItem("Ray cluster at…", "cluster")
+        self.cluster_address = QLineEdit(settings.large_jobs_cluster)
+        self.cluster_address.setPlaceholderText("ray://head.library.org:10001, auto, or local")
+        self.cluster_address.setToolTip(
+            "A Ray cluster's address (ray://HOST:10001), 'auto' for the cluster this computer belongs to, or "
+            "'local' for a Ray started here. Its workers need Marginalia and the same models installed; they read "
+            "the scans where they see them, else this computer sends the pages. Results are written here.")
+        self.cluster_choice.setCurrentIndex(1 if settings.large_jobs_cluster else 0)
+        self.cluster_address.setEnabled(bool(settings.large_jobs_cluster))
+        self.cluster_choice.currentIndexChanged.connect(self._cluster_chosen)
+        self.cluster_address.editingFinished.connect(self._cluster_chosen)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Run large jobs on:"))
+        row.addWidget(self.cluster_choice)
+        row.addWidget(self.cluster_address, 1)
+        return row
+
+    def _cluster_chosen(self) -> None:
+        assert self._settings is not None
+        on_cluster = self.cluster_choice.currentData() == "cluster"
+        self.cluster_address.setEnabled(on_cluster)
+        address = self.cluster_address.text().strip() if on_cluster else ""
+        if address == self._settings.large_jobs_cluster:
+            return
+        self._settings.large_jobs_cluster = address
+        if address:
+            self._notes.info(f"Jobs over several pages will run on the Ray cluster at {address}.")
+        elif not on_cluster:
+            self._notes.info("Jobs over several pages will run on this computer.")
 
     def _precision_chosen(self) -> None:
         assert self._settings is not None

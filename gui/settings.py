@@ -71,6 +71,16 @@ class AppSettings:
         self._settings.sync()
 
     @property
+    def large_jobs_cluster(self) -> str:
+        """Where jobs over several pages run: "" (this computer) or a Ray cluster ("local", "auto", an address)."""
+        return str(self._settings.value("models/large_jobs_cluster", "") or "").strip()
+
+    @large_jobs_cluster.setter
+    def large_jobs_cluster(self, address: str) -> None:
+        self._settings.setValue("models/large_jobs_cluster", address.strip())
+        self._settings.sync()
+
+    @property
     def pause_on_battery(self) -> bool:
         return str(self._settings.value("models/pause_on_battery", "false")).lower() == "true"
 

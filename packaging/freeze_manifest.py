@@ -54,6 +54,7 @@ EXCLUDED_MODULES = (
     "torch.utils.tensorboard", "tensorboard", "torch._inductor.codegen.cuda",
     "matplotlib", "IPython", "jupyter", "notebook", "tkinter", "pytest", "_pytest",
     "caffe2", "setuptools", "pip", "tensorflow", "jax", "flax", "keras", "scipy.io",
+    "ray", "pyarrow", "pandas",  # batches on a cluster (marginalia[cluster]): not the desktop app's
     "PySide6.QtQml", "PySide6.QtQuick", "PySide6.QtQuickWidgets", "PySide6.QtNetwork",
     "PySide6.QtOpenGL", "PySide6.QtOpenGLWidgets", "PySide6.QtPdf", "PySide6.QtDBus",
     "PySide6.QtDesigner", "PySide6.QtHelp", "PySide6.QtSql", "PySide6.QtTest", "PySide6.QtXml",

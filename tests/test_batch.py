@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import select
@@ -29,7 +29,6 @@ from engine.attention.run import DiscoverOptions
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images
 from engine.jobs import CancelToken
-from engine.layout.model import STROKES
 from engine.models.runtime import DeviceChoice, ModelManager
 from engine.models.service import ModelService
 from engine.models.store import ModelStore
@@ -42,7 +41,9 @@ from engine.text.hierarchy import TextOptions
 pytestmark = pytest.mark.xdist_group("ray")
 
 MODELS = ("sam-vit-b", "clip-vit-b-32", "grounding-dino-tiny", "hi-sam-vit-b", "dino-vits8")
-LOCAL = ClusterChoice("local")
+# One worker of the two cores: one model load per run (the tests beside these share the cores); the index runs
+# on two, one core each, as a cluster's pool does.
+ONE_WORKER, TWO_WORKERS = ClusterChoice("local", cpus_per_worker=2), ClusterChoice("local", cpus_per_worker=1)
 # The tiny random Hi-SAM scores everything low: keep what it finds, from few points.
 LOOSE_TEXT = TextOptions(window=256, line_score=-1e9, nms_score=-1e9, points=8, batch=4, stroke_threshold=-1e9,
                          min_word_area=4)
@@ -53,8 +54,9 @@ def local_ray():
     """One Ray for the module (the runs find it connected and leave it open), like a cluster already running."""
     import ray
 
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")
+    from engine.batch.ray_cluster import start_on_loopback
+
+    start_on_loopback(ray, num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
 
@@ -131,17 +133,20 @@ def _results(project: Project, service: ModelService) -> dict[str, object]:
     return {"annotations": shapes, "vectors": vectors, "embeddings": embeddings}
 
 
-@pytest.mark.parametrize("task_name", ["prepare-sam", "index", "detect", "text", "discover"])
+# detect: through the command line, below; discover: with a cancel, below.
+@pytest.mark.parametrize("task_name", ["prepare-sam", "index", "text"])
 def test_a_task_on_a_local_ray_gives_exactly_what_it_gives_here(local_ray, collection: Path, tmp_path: Path,
                                                                  task_name: str) -> None:
     """Seconds: the task runs twice, here and on Ray (whose actor pool starts and loads the model each run)."""
     here, service_here = _copy(collection, tmp_path / "here")
     there, service_there = _copy(collection, tmp_path / "there")
-    pages = [row.id for row in list_images(here)]
+    # Hi-SAM reads the smaller page only: each of its windows costs the tiny model a 1024-px encode.
+    pages = [row.id for row in list_images(here)][:1 if task_name == "text" else None]
     with here, there:
         expected = run_batch(here, service_here, _tasks(here)[task_name], pages)
         shown: list[str] = []
-        report = run_batch(there, service_there, _tasks(there)[task_name], pages, LOCAL,
+        report = run_batch(there, service_there, _tasks(there)[task_name], pages,
+                           TWO_WORKERS if task_name == "index" else ONE_WORKER,
                            progress=lambda step: shown.append(step.message))
         assert not report.failed and not report.cancelled
         assert report.done == len(pages) and sum(report.workers.values()) == len(pages)
@@ -153,20 +158,51 @@ def test_a_task_on_a_local_ray_gives_exactly_what_it_gives_here(local_ray, colle
         assert any(f"of {len(pages)} pages" in line and "pages/s" in line for line in shown), shown
 
 
+def test_the_command_line_runs_a_batch_on_ray_and_says_what_it_did(local_ray, collection: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """Seconds: detection here, then the same on Ray through ``marginalia batch``."""
+    import json
+
+    from cli.app import main
+
+    here, service_here = _copy(collection, tmp_path / "here")
+    shutil.copytree(collection / "project", tmp_path / "there")
+    with here:
+        run_batch(here, service_here, _tasks(here)["detect"], [row.id for row in list_images(here)])
+        wanted = _results(here, service_here)
+    monkeypatch.setenv("MARGINALIA_MODELS", str(collection / "models"))
+    monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
+    status = main(["batch", str(tmp_path / "there"), "detect", "--all", "--phrase", "decorated initial",
+                   "--box-threshold", "0", "--text-threshold", "0", "--tiles", "off", "--cluster", "local",
+                   "--cpus-per-worker", "2", "--json"])
+    said = json.loads(capsys.readouterr().out)
+    assert status == 0 and said["done"] == 2 and said["failed"] == [] and said["cluster"] == "local"
+    assert list(said["workers"].values()) == [2]
+    assert said["summary"].startswith(f"{len(wanted['annotations'])} new proposal(s) on 2 page(s)")
+    with Project.open(tmp_path / "there") as there:
+        assert _results(there, service_here) == wanted
+
+
 def test_a_cancelled_run_keeps_its_pages_a_second_completes_it_and_an_unreadable_page_fails_alone(
         local_ray, collection: Path, tmp_path: Path) -> None:
-    """Seconds: two Ray runs of Hi-SAM, cancelled then completed (equal to a run here: the test above)."""
+    """Seconds: two Ray runs of the attention model, cancelled then completed, and one here to compare with."""
     project, service = _copy(collection, tmp_path / "project")
-    def text() -> TextTask:
-        return TextTask("hi-sam-vit-b", {"strokes", "lines"}, LOOSE_TEXT, creator="test")
+    here, service_here = _copy(collection, tmp_path / "here")
 
+    def discover() -> DiscoverTask:
+        return DiscoverTask("dino-vits8", DiscoverOptions(share=0.6), creator="test")
+
+    with here:
+        run_batch(here, service_here, discover(), [row.id for row in list_images(here)])
+        wanted = _results(here, service_here)
     with project:
         first_page = Image.open(Path(list_images(project)[0].path))
         first_page.crop((0, 0, first_page.width - 8, first_page.height)).save(tmp_path / "third.png")
         import_scans(project, [tmp_path / "third.png"])
         rows = list_images(project)
         # The third page's file changes behind the project's back (same size and time: it still looks imported);
-        # the workers see other content and leave it to this computer, which cannot decode it.
+        # the workers see other content and leave it to this computer, which refuses to read it.
         broken = Path(rows[2].path)
         data = bytearray(broken.read_bytes())
         data[len(data) // 2:len(data) // 2 + 64] = bytes(64)
@@ -174,23 +210,21 @@ def test_a_cancelled_run_keeps_its_pages_a_second_completes_it_and_an_unreadable
         broken.write_bytes(bytes(data))
         os.utime(broken, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
-        # One worker of two cores reads the pages one after the other, cancelled once the first is back: it stops
-        # within the second page (the worker asks between prompt batches), or that page, finished meanwhile, is
-        # kept too.
+        # One worker reads the pages one after the other, cancelled once the first is back: it stops before or
+        # within the second page, or that page, finished meanwhile, is kept too.
         token = CancelToken()
-        first = run_batch(project, service, text(), [rows[0].id, rows[1].id], ClusterChoice("local", 2),
+        first = run_batch(project, service, discover(), [rows[0].id, rows[1].id], ONE_WORKER,
                           progress=lambda step: token.cancel() if step.done >= 1 else None, cancel=token)
         assert first.cancelled and first.done in (1, 2), first
+        assert first.summary.startswith(f"Stopped: {first.done} page(s) finished and kept")
         with project.unit_of_work() as session:
-            pages_with_strokes = set(session.scalars(select(Annotation.image_id).join(Category).where(
-                Category.name == STROKES)))
-        assert len(pages_with_strokes) == first.done, "finished pages are kept whole, a cancelled one is not begun"
-        second = run_batch(project, service, text(), [row.id for row in rows], LOCAL)
+            pages_with_regions = set(session.scalars(select(Annotation.image_id)))
+        assert len(pages_with_regions) == first.done, "finished pages are kept whole, a cancelled one not begun"
+        second = run_batch(project, service, discover(), [row.id for row in rows], ONE_WORKER)
         assert second.skipped == first.done and second.done == 2 - first.done, second
-        assert [(page, reason != "") for page, _, reason in second.failed] == [(rows[2].id, True)]
-        with project.unit_of_work() as session:
-            assert set(session.scalars(select(Annotation.image_id).join(Category).where(
-                Category.name == STROKES))) == {rows[0].id, rows[1].id}
+        assert [(page, "no longer the file imported" in reason) for page, _, reason in second.failed] == [
+            (rows[2].id, True)]
+        assert _results(project, service) == wanted, "resumed on Ray, the pages hold what a run here gives"
 
 
 def test_without_ray_the_command_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch, project: Project,
@@ -237,3 +271,79 @@ def test_progress_says_pages_rate_time_left_workers_and_failures() -> None:
     line = describe_progress(report, time.perf_counter() - 11.0)
     assert line.startswith("30 of 100 pages · 1.00 pages/s · about ")
     assert "3 worker(s) (cuda ×3 on 2 hosts)" in line and line.endswith("1 failed")
+
+
+def test_a_worker_with_other_weights_or_another_version_refuses_and_one_that_sees_another_file_says_so(
+        collection: Path, tmp_path: Path) -> None:
+    from engine.batch.task import PageTicket
+    from engine.batch.tasks.discover import AttentionWork
+    from engine.batch.workers import PageWorker
+    from engine.models.service import checkpoint_of
+
+    service = ModelService(ModelStore(collection / "models"), ModelManager(device=DeviceChoice("cpu")))
+    checkpoint = checkpoint_of(service, "dino-vits8")
+    models = str(collection / "models")
+    with Project.open(collection / "project") as project:
+        row = list_images(project)[0]
+    ticket = PageTicket(row)
+
+    other_weights = PageWorker(AttentionWork("dino-vits8", "0" * 64, 112), models, engine_version(), lambda: False)
+    (refused,) = other_weights.run([ticket])
+    assert refused.fatal and "other weights" in refused.error and models in refused.error
+    other_version = PageWorker(AttentionWork("dino-vits8", checkpoint, 112), models, "0.0.1", lambda: False)
+    assert "install the same version" in other_version.run([ticket])[0].error
+
+    elsewhere = PageTicket(replace(row, path=str(tmp_path / "not-here.png")))
+    worker = PageWorker(AttentionWork("dino-vits8", checkpoint, 112), models, engine_version(), lambda: False)
+    assert not worker.fatal, worker.fatal
+    unseen, computed = worker.run([elsewhere, ticket])
+    assert unseen.unseen and unseen.result is None
+    assert computed.result.attention.heads.shape[0] > 0 and computed.worker.endswith(" cpu")
+
+
+def engine_version() -> str:
+    import engine
+
+    return engine.__version__
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's socket tables")
+def test_the_local_ray_listens_on_the_loopback_address_only(local_ray) -> None:
+    session = local_ray._private.worker._global_node.session_name
+    pids = {os.getpid()} | {int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()
+                            and session in _cmdline(int(entry.name))}
+    parents = {int(entry.name): _parent(int(entry.name)) for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    grown = True
+    while grown:  # the workers the raylet started
+        more = {pid for pid, parent in parents.items() if parent in pids} - pids
+        pids |= more
+        grown = bool(more)
+    sockets = set()
+    for pid in pids:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        sockets |= {link[8:-1] for link in links if link.startswith("socket:[")}
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in sockets:  # LISTEN
+                listening.append(fields[1].split(":")[0])
+    loopback = {"0100007F", "00000000000000000000000001000000"}
+    assert listening and set(listening) <= loopback, listening
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0

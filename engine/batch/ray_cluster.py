@@ -53,6 +53,20 @@ class ClusterShape:
         return f"{self.nodes} node(s), {self.cpus} CPU(s){gpus}"
 
 
+def start_on_loopback(ray: Any, **settings: Any) -> None:
+    """A Ray of this computer alone, every server of it on 127.0.0.1. Ray turns a loopback ``_node_ip_address``
+    into the network address (for clusters) and then listens on every interface; where it may not form clusters
+    (its own setting for macOS and Windows) it takes the loopback address, and its servers bind to it."""
+    from ray._private import ray_constants
+
+    may_cluster = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(**settings)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = may_cluster
+
+
 class _Signal:
     """The driver's cancel flag, where every worker can ask for it."""
 
@@ -96,8 +110,7 @@ class RayCluster:
                                         "logging_level": "ERROR", "configure_logging": True}
             try:
                 if self.address == "local":
-                    self.ray.init(num_cpus=self.cpus or os.cpu_count() or 1, _node_ip_address="127.0.0.1",
-                                  **settings)
+                    start_on_loopback(self.ray, num_cpus=self.cpus or os.cpu_count() or 1, **settings)
                 else:
                     self.ray.init(address=self.address, **settings)
             except Exception as error:  # noqa: BLE001 - Ray's own errors say what went wrong; the CLI says it plainly

@@ -27,8 +27,8 @@ from engine.project import Project
 
 WRITE_EVERY_PAGES = 32
 WRITE_EVERY_S = 2.0
-SHIP_CHUNK = 64
-CHANGED = "its scan is missing or is no longer the file imported (relink it, or import it again)"  # pages the driver decodes for workers that cannot see the scans, per round trip
+SHIP_CHUNK = 8  # pages the driver decodes and sends at a time, for workers that cannot see the scans (memory)
+CHANGED = "its scan is missing or is no longer the file imported (relink it, or import it again)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class ClusterChoice:
     """Where a batch runs: ``address`` as :class:`engine.batch.ray_cluster.RayCluster` takes it."""
 
     address: str
-    cpus_per_worker: float | None = None  # CPU workers: cores each (default: 1 on small machines, up to 4)
+    cpus_per_worker: float | None = None  # CPU workers: cores each (default: as many as a run here uses)
     models_folder: str | None = None  # where workers find the models (default: this computer's models folder)
     ship_pages: bool = False  # always send decoded pages (workers that see no scans at all)
     local_cpus: int | None = None  # ``local``: cores the Ray started here may use
@@ -82,7 +82,7 @@ class _ClusterRun:
             self._tell(f"{len(tickets)} page(s) to do on {self.shape.describe()}; starting the workers")
             try:
                 self._all(tickets)
-            except JobCancelled:
+            except (JobCancelled, KeyboardInterrupt):  # Ctrl+C while storing: what is finished is still kept
                 report.cancelled = True
             finally:
                 self._write()
@@ -124,7 +124,7 @@ class _ClusterRun:
             return []
         by_id = {ticket.row.id: ticket for ticket in tickets}
         gpus = self.shape.gpus > 0
-        cpus = self.choice.cpus_per_worker or max(1.0, min(4.0, self.shape.cpus // 8))
+        cpus = self.choice.cpus_per_worker or float(threads_here())
         unseen = []
         self.started = self.started or time.perf_counter()
         for result in self.cluster.map_pages(work, tickets, batch_size=self.task.batch_size(gpus),
@@ -160,6 +160,13 @@ class _ClusterRun:
         if not pending:
             return
         try:
+            self._store(pending)
+        finally:
+            self.report.store_seconds += time.perf_counter() - self.written_at
+        self._tell()
+
+    def _store(self, pending: list[tuple[PageTicket, Any]]) -> None:
+        try:
             with self.project.one_transaction():
                 for ticket, result in pending:
                     self.task.store(self.project, ticket, result)
@@ -175,7 +182,6 @@ class _ClusterRun:
                 except Exception as error:  # noqa: BLE001
                     self.report.failed.append((ticket.row.id, ticket.row.display_name,
                                                f"could not be stored: {error}"))
-        self._tell()
 
     def _tell(self, message: str = "") -> None:
         if self.progress is None:
@@ -184,6 +190,15 @@ class _ClusterRun:
         finished = report.done + len(self.writes) + report.skipped + len(report.failed)
         self.progress(JobProgress(finished, report.pages,
                                   message or describe_progress(report, self.started, len(self.writes))))
+
+
+def threads_here() -> int:
+    """The compute threads a model run in this process uses. CPU workers get as many cores by default: on a
+    processor, how a model's sums are split between threads changes their last digits, and so, now and then, a
+    box at a threshold; with the same thread count, a worker gives exactly the numbers a run here gives."""
+    import torch
+
+    return max(1, torch.get_num_threads())
 
 
 def describe_progress(report: BatchReport, started: float, unwritten: int = 0) -> str:

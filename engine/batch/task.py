@@ -64,6 +64,7 @@ class BatchReport:
     failed: list[tuple[int, str, str]] = field(default_factory=list)  # (page id, page name, reason)
     workers: dict[str, int] = field(default_factory=dict)  # where pages ran → how many
     seconds: float = 0.0
+    store_seconds: float = 0.0  # this process's time storing results (the one writer's share of the run)
     summary: str = ""  # the task's own account (proposals, vectors …)
     cancelled: bool = False
     run_id: int | None = None

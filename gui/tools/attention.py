@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPathI
 
 from gui.canvas.tools import SelectTool
 from gui.elided_label import ElidedLabel
-from gui.tools.scope import pages_in_scope, scope_box
+from gui.tools.scope import on_cluster, pages_in_scope, scope_box
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 REFINE_MODEL = "sam-vit-b"
@@ -299,7 +299,9 @@ class AttentionController:
         pages = pages_in_scope(self.context, self.options.scope.currentData())
         if project is None or not pages or not self.context.model_ready(model_id, "Proposing regions"):
             return
-        from engine.attention.run import DiscoverOptions, discover  # noqa: PLC0415
+        from engine.attention.run import DiscoverOptions  # noqa: PLC0415
+        from engine.batch.runner import run_batch  # noqa: PLC0415
+        from engine.batch.tasks.discover import DiscoverTask  # noqa: PLC0415
 
         options = DiscoverOptions(head=self._head(), share=self.options.mass.value() / 100)
         service, creator = self.context.models(), self.context.curator()
@@ -312,18 +314,20 @@ class AttentionController:
 
             disk_bytes = int(self.context.settings.sam_cache_gb * 1024**3)  # the SAM tool's own bound
             refine = Segmenter(service, EmbeddingCache.of_project(project.folder, disk_bytes=disk_bytes), REFINE_MODEL)
+        task = DiscoverTask(model_id, options, creator, refine=refine)
+        cluster = self.context.cluster_for(len(pages)) if refine is None else None  # SAM refines here
         self.options.propose.setEnabled(False)
         job = self.context.jobs.submit(
-            f"Proposing what stands out on {len(pages)} page(s)",
-            lambda progress, cancel: discover(project, service, model_id, pages, options, creator=creator,
-                                              refine=refine, progress=progress, cancel=cancel),
+            f"Proposing what stands out on {len(pages)} page(s){on_cluster(cluster)}",
+            lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
+                                               cancel=cancel),
             lambda report: self._proposed(project, report), background=len(pages) > 1)
         job.ended.connect(lambda: self.options.propose.setEnabled(True))
 
     def _proposed(self, project: Any, report: Any) -> None:
         if project is self.context.project():
             self.context.announce_annotations_changed()
-            self.context.notifications.result(f"Attention: {report.summary()}.")
+            self.context.notifications.result(f"Attention: {report.summary}.")
 
 
 class AttentionPlugin:

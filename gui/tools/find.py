@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QWidget
 
 from gui.canvas.tools import SelectTool
-from gui.tools.scope import pages_in_scope, scope_box
+from gui.tools.scope import on_cluster, pages_in_scope, scope_box
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 MODEL = "grounding-dino-tiny"
@@ -162,16 +162,19 @@ class FindController:
             return
         self._remember()
         prompts = self._prompts(project, wanted)
-        options, service, creator = self._options(), self.context.models(), self.context.curator()
-        from engine.detection.detect import detect  # noqa: PLC0415
+        from engine.batch.runner import run_batch  # noqa: PLC0415
+        from engine.batch.tasks.detect import DetectTask  # noqa: PLC0415
 
+        service = self.context.models()
+        task = DetectTask(MODEL, prompts, self._options(), self.context.curator(),
+                          refine=self._segmenter(project, service, refine_with))
+        cluster = self.context.cluster_for(len(pages)) if refine_with is None else None  # SAM refines here
         self.running = True
         self.options.run.setEnabled(False)
         job = self.context.jobs.submit(
-            f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s)",
-            lambda progress, cancel: detect(project, service, MODEL, pages, prompts, options, creator=creator,
-                                            refine=self._segmenter(project, service, refine_with),
-                                            progress=progress, cancel=cancel),
+            f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s){on_cluster(cluster)}",
+            lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
+                                               cancel=cancel),
             lambda report: self._done(project, report), background=len(pages) > 1)
         job.ended.connect(self._ended)
 
@@ -202,7 +205,7 @@ class FindController:
         if project is not self.context.project():
             return
         self._changed()
-        self.context.notifications.result(f"Find by description: {report.summary()}.")
+        self.context.notifications.result(f"Find by description: {report.summary}.")
 
     def _ended(self) -> None:
         self.running = False

@@ -22,6 +22,7 @@ from engine.models.runtime import likely_gpu
 from engine.segmentation.prompts import Prompt
 from gui.canvas.sam_tool import SamTool
 from gui.gallery import caption
+from gui.tools.scope import on_cluster
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 if TYPE_CHECKING:  # the segmentation engine (torch, OpenCV) loads when SAM is first used
@@ -369,22 +370,24 @@ class SamController(QObject):
         segmenter, project = self.segmenter(), self.context.project()
         if segmenter is None or project is None or not self._model_ready():
             return
+        from engine.batch.runner import run_batch  # noqa: PLC0415
+        from engine.batch.tasks.prepare_sam import PrepareSamTask  # noqa: PLC0415
         from engine.inventory import list_images  # noqa: PLC0415
-        from engine.segmentation.precompute import precompute_embeddings  # noqa: PLC0415
+
+        cluster = self.context.cluster_for(self.context.pages.model.rowCount())
+        task = PrepareSamTask(segmenter.model_id, segmenter=segmenter)
 
         def run(progress: ProgressCallback, cancel: CancelToken) -> Any:
-            from engine.segmentation.segmenter import PageRef  # noqa: PLC0415
+            pages = [row.id for row in list_images(project) if not row.missing and not row.changed]
+            return run_batch(project, segmenter.service, task, pages, cluster, progress=progress, cancel=cancel)
 
-            pages = [PageRef.of(row) for row in list_images(project) if not row.missing]
-            return precompute_embeddings(project, segmenter, pages, progress=progress, cancel=cancel)
-
-        def done(result: Any) -> None:
-            failed = f"; {len(result.failed)} could not be read" if result.failed else ""
+        def done(report: Any) -> None:
+            failed = f"; {len(report.failed)} could not be read" if report.failed else ""
             self.context.notifications.info(
                 f"SAM ({self.model_choice.currentText()}) is ready on every page of {project.name}: "
-                f"{result.encoded} encoded now, {result.already_cached} were ready{failed}.")
+                f"{report.summary}{failed}.")
 
-        self.context.jobs.submit("Precomputing SAM embeddings", run, done, background=True)
+        self.context.jobs.submit(f"Precomputing SAM embeddings{on_cluster(cluster)}", run, done, background=True)
 
 
 class SamPlugin:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtWidgets import QComboBox
 
 from gui.tools.seam import ToolContext
@@ -28,3 +30,8 @@ def pages_in_scope(context: ToolContext, scope: str) -> list[int]:
     if scope == "gallery":
         return context.pages.visible_image_ids()
     return [row.id for row in context.pages.model.rows()]  # every page, whatever the filters
+
+
+def on_cluster(cluster: Any) -> str:
+    """The end of a job's title that says it runs on a cluster (nothing when it runs here)."""
+    return f" on the Ray cluster ({cluster.address})" if cluster is not None else ""

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from PySide6.QtGui import QAction, QUndoStack
     from PySide6.QtWidgets import QWidget
 
+    from engine.batch.runner import ClusterChoice
     from engine.models.service import ModelService
     from engine.project import Project
     from gui.canvas.tools import Tool
@@ -69,6 +70,16 @@ class ToolContext:
         self.hinted.add((tool, model_id))
         hint_for_missing_model(self.parent, store, model_id, tool, self.open_models)
         return False
+
+    def cluster_for(self, pages: int) -> ClusterChoice | None:
+        """Where a job over ``pages`` runs: the Ray cluster set in the Models dialog ("Run large jobs on") when it
+        spans several pages, else ``None``: this computer."""
+        address = self.settings.large_jobs_cluster
+        if not address or pages < 2:
+            return None
+        from engine.batch.runner import ClusterChoice  # noqa: PLC0415
+
+        return ClusterChoice(address)
 
     def curator(self) -> str:
         """Who is working: the name stored with what a tool proposes."""

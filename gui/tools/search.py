@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QFileDialog, Q
 from engine.imaging.thumbnails import thumbnail_path
 from engine.models.catalogue import CATALOGUE
 from gui.file_actions import IMAGE_FILTER
+from gui.tools.scope import on_cluster
 from gui.tools.seam import DockEntry, ToolContext, ToolOffer
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
     from engine.models.service import ModelService
     from engine.project import Project
-    from engine.retrieval.indexer import CollectionIndexed
     from engine.retrieval.search import Hit
     from engine.retrieval.vectors import Coverage
     from gui.tagging_dialog import TaggingDialog
@@ -167,18 +167,24 @@ class SearchPanel(QWidget):
     def index_project(self) -> None:
         if not self._ready("Search"):
             return
-        from engine.retrieval.indexer import index_collection  # noqa: PLC0415
+        from engine.batch.runner import run_batch  # noqa: PLC0415
+        from engine.batch.tasks.index import IndexTask  # noqa: PLC0415
 
         project, service, model_id = self.context.project(), self.context.models(), self.model_id
+        cluster = self.context.cluster_for(self.context.pages.model.rowCount())
 
-        def done(result: CollectionIndexed) -> None:
-            self.summary.setText(f"Indexed with {self.model_choice.currentText()}: {result.summary()}.")
+        def done(report: Any) -> None:
+            self.summary.setText(f"Indexed with {self.model_choice.currentText()}: {report.summary}.")
             self.refresh_coverage()
 
-        self.context.jobs.submit("Indexing for search",
-                                lambda progress, cancel: index_collection(project, service, model_id,
-                                                                          progress=progress, cancel=cancel), done,
-                                on_failure=lambda message: self.refresh_coverage(), background=True)
+        def run(progress: Any, cancel: Any) -> Any:
+            from engine.inventory import list_images  # noqa: PLC0415
+
+            pages = [row.id for row in list_images(project) if not row.missing and not row.changed]
+            return run_batch(project, service, IndexTask(model_id), pages, cluster, progress=progress, cancel=cancel)
+
+        self.context.jobs.submit(f"Indexing for search{on_cluster(cluster)}", run, done,
+                                 on_failure=lambda message: self.refresh_coverage(), background=True)
 
     def tag_pages(self) -> None:
         """Ask for the categories' descriptions, then index what is missing and propose tags, in one job."""

@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from gui.canvas.tools import SelectTool
-from gui.tools.scope import pages_in_scope, scope_box
+from gui.tools.scope import on_cluster, pages_in_scope, scope_box
 from gui.tools.seam import DockEntry, PaletteEntry, ToolContext, ToolOffer
 from gui.tools.text_tree import TextTreePanel
 
@@ -89,17 +89,18 @@ class TextController:
             return
         if not self.context.model_ready(MODEL, "Find text"):
             return
-        from engine.text.hierarchy import TextOptions as Options  # noqa: PLC0415 - torch loads when used
-        from engine.text.run import find_text  # noqa: PLC0415
+        from engine.batch.runner import run_batch  # noqa: PLC0415 - torch loads when used
+        from engine.batch.tasks.text import TextTask  # noqa: PLC0415
+        from engine.text.hierarchy import TextOptions as Options  # noqa: PLC0415
 
-        options = Options(window=self.options.window.currentData())
-        service, creator = self.context.models(), self.context.curator()
+        task = TextTask(MODEL, levels, Options(window=self.options.window.currentData()), self.context.curator())
+        service, cluster = self.context.models(), self.context.cluster_for(len(pages))
         self.running = True
         self.options.run.setEnabled(False)
         job = self.context.jobs.submit(
-            f"Finding text on {len(pages)} page(s)",
-            lambda progress, cancel: find_text(project, service, MODEL, pages, levels, options, creator=creator,
-                                               progress=progress, cancel=cancel),
+            f"Finding text on {len(pages)} page(s){on_cluster(cluster)}",
+            lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
+                                               cancel=cancel),
             lambda report: self._done(project, report), background=len(pages) > 1)
         job.ended.connect(self._ended)
 
@@ -107,7 +108,7 @@ class TextController:
         if project is not self.context.project():
             return
         self.context.announce_annotations_changed()
-        self.context.notifications.result(f"Find text: {report.summary()}.")
+        self.context.notifications.result(f"Find text: {report.summary}.")
 
     def _ended(self) -> None:
         self.running = False

@@ -140,3 +140,61 @@ def test_a_failed_download_says_why_and_offers_import_from_file(qtbot, window, t
     dialog.table.clearSelection()
     qtbot.mouseClick(dialog.problem_import, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: store.get("dino-vits16") is not None, timeout=20_000)
+
+
+def test_large_jobs_go_to_the_cluster_set_here_and_without_ray_the_curator_is_told_how_to_get_it(
+        qtbot, window, tmp_path: Path, tiny_models, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A curator types the cluster's address; Find Text over two pages is then sent there, one over a single page
+    stays here; Ray missing, the job says how to get it (no traceback, nothing changed)."""
+    import shutil
+    import sys
+
+    from PIL import Image
+
+    from engine.ingest.scan_import import import_scans
+    from engine.project import Project
+    from gui.model_hint import show_models
+    from tests.gui.conftest import open_and_wait
+    from tests.modelkit.tiny import tiny_spec
+
+    store = ModelStore()
+    for model in ("sam-vit-b", "hi-sam-vit-b"):
+        store.import_files(tiny_spec(model), [tiny_models(model)])
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name in ("bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg"):
+        Image.open(shared_data / "manuscripts" / name).convert("RGB").reduce(10).save(scans / f"{name}.png")
+    with Project.create(tmp_path / "project") as project:
+        import_scans(project, [scans])
+    open_and_wait(qtbot, window, tmp_path / "project")
+
+    dialog = show_models(window, store)
+    qtbot.addWidget(dialog)
+    assert dialog.cluster_choice.currentData() == "" and not dialog.cluster_address.isEnabled()
+    dialog.cluster_choice.setFocus()
+    qtbot.keyClick(dialog.cluster_choice, Qt.Key.Key_Down)  # the next entry: "Ray cluster at…"
+    assert dialog.cluster_address.isEnabled()
+    qtbot.keyClicks(dialog.cluster_address, "ray://head.example.org:10001")
+    qtbot.keyClick(dialog.cluster_address, Qt.Key.Key_Return)
+    assert window.settings.large_jobs_cluster == "ray://head.example.org:10001"
+    dialog.close()
+
+    tool = window.tools["text"].controller
+    assert tool.context.cluster_for(1) is None
+    assert tool.context.cluster_for(2).address == "ray://head.example.org:10001"
+    monkeypatch.setitem(sys.modules, "ray", None)  # a plain install: no Ray
+    qtbot.keyClick(window.canvas, Qt.Key.Key_T)
+    qtbot.waitUntil(tool.options.isVisible, timeout=3000)
+    tool.options.scope.setCurrentIndex(tool.options.scope.findData("all"))
+    qtbot.mouseClick(tool.options.run, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tool.running, timeout=30_000)
+    texts = [note.label.text() for note in window.notifications.notifications()]
+    assert any("on the Ray cluster (ray://head.example.org:10001)" in text and 'marginalia[cluster]' in text
+               for text in texts), texts
+    assert not any("Traceback" in text for text in texts)
+    with window.project.unit_of_work() as session:
+        from sqlalchemy import func, select
+
+        from engine.store.schema import Annotation
+        assert session.scalar(select(func.count(Annotation.id))) == 0
+    shutil.rmtree(scans)

@@ -12,10 +12,12 @@ from engine.batch.tasks.reading import page_rgb
 from engine.detection.detect import (CACHE_FOLDER, DetectOptions, DetectReport, PhrasePrompt, detect, page_cache_key,
                                      propose_output, run_models)
 from engine.detection.raw import PageOutput, RawCache
+from engine.errors import MarginaliaError
 from engine.inventory import ImageRow
 from engine.jobs import CancelToken, ProgressCallback
 from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
+from engine.segmentation.segmenter import Segmenter
 
 
 @dataclass
@@ -44,6 +46,7 @@ class DetectTask:
     prompts: list[PhrasePrompt]
     options: DetectOptions
     creator: str
+    refine: Segmenter | None = None  # here only: SAM's mask for each box (made where the embeddings are)
     checkpoint: str = ""
     run_id: int = 0
     report: DetectReport = field(default_factory=DetectReport)
@@ -55,13 +58,16 @@ class DetectTask:
     def run_here(self, project: Project, service: ModelService, image_ids: list[int], *,
                  progress: ProgressCallback | None, cancel: CancelToken | None) -> BatchReport:
         found = detect(project, service, self.model_id, image_ids, self.prompts, self.options, creator=self.creator,
-                       progress=progress, cancel=cancel)
+                       refine=self.refine, progress=progress, cancel=cancel)
         return BatchReport(self.name, pages=len(image_ids), done=found.pages, summary=found.summary(),
                            run_id=found.run_id)
 
     def start(self, project: Project, service: ModelService, rows: list[ImageRow], run_id: int) -> list[PageTicket]:
         """Pages whose raw output is cached are proposed from the cache now (as the job here would), the others
         go to the workers."""
+        if self.refine is not None:
+            raise MarginaliaError("Refining boxes with SAM runs on this computer only; run without it on the cluster, "
+                                  "then refine here.")
         self.checkpoint, self.run_id = checkpoint_of(service, self.model_id), run_id
         cache = self._cache(project)
         tickets = []

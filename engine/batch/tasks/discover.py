@@ -13,11 +13,13 @@ from engine.attention.run import (DiscoverOptions, DiscoverReport, as_cached, di
                                   nothing_found_of, pages_to_discover, propose_regions)
 from engine.batch.task import BatchReport, PageTicket
 from engine.batch.tasks.reading import page_rgb
+from engine.errors import MarginaliaError
 from engine.inventory import ImageRow
 from engine.jobs import CancelToken, ProgressCallback
 from engine.models.service import ModelService, checkpoint_of
 from engine.pages_done import NothingFound
 from engine.project import Project
+from engine.segmentation.segmenter import Segmenter
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class DiscoverTask:
     model_id: str
     options: DiscoverOptions
     creator: str
+    refine: Segmenter | None = None  # here only: SAM's mask for each region (made where the embeddings are)
     checkpoint: str = ""
     run_id: int = 0
     category_id: int = 0
@@ -62,12 +65,15 @@ class DiscoverTask:
     def run_here(self, project: Project, service: ModelService, image_ids: list[int], *,
                  progress: ProgressCallback | None, cancel: CancelToken | None) -> BatchReport:
         found = discover(project, service, self.model_id, image_ids, self.options, creator=self.creator,
-                         progress=progress, cancel=cancel)
+                         refine=self.refine, progress=progress, cancel=cancel)
         return BatchReport(self.name, pages=len(image_ids), done=found.pages, skipped=found.skipped,
                            summary=found.summary(), run_id=found.run_id)
 
     def start(self, project: Project, service: ModelService, rows: list[ImageRow], run_id: int) -> list[PageTicket]:
         """Pages whose map is cached (at this computer's precision) are proposed now, without a worker."""
+        if self.refine is not None:
+            raise MarginaliaError("Refining regions with SAM runs on this computer only; run without it on the "
+                                  "cluster, then refine here.")
         self.checkpoint, self.run_id = checkpoint_of(service, self.model_id), run_id
         self.nothing = nothing_found_of(project, self.model_id, self.checkpoint)
         self.category_id = discovery_category(project)
