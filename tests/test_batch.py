@@ -1,12 +1,15 @@
-"""``marginalia batch`` on a local Ray (started once for this module, on 127.0.0.1, two cores): every task gives
-exactly what the same task gives in this process; a cancelled run keeps its finished pages and a second run
-completes it; a page no worker can read is reported and the run goes on; without Ray, the command says how
-to get it. The pages are small crops of shared scans and the models tiny, so each run is mostly Ray's."""
+"""Batches: every task, split between workers and the one writer, gives exactly what it gives in this process;
+on a local Ray (started once for this module, on 127.0.0.1, two cores) the command line gives the same index as
+here, a cancelled run keeps its finished pages and a second run completes it with the same regions as here, and
+a page no worker can read is reported while the run goes on; without Ray, the command says how to get it. The
+pages are small crops of shared scans and the models tiny, so each Ray run is mostly Ray's (a worker process
+started, the model libraries imported: about 8 s of two cores)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,17 +18,18 @@ from PIL import Image
 from sqlalchemy import select
 
 from engine.annotations import ANNOTATION_FIELDS
-from engine.batch.runner import ClusterChoice, describe_progress, run_batch
-from engine.batch.task import BatchReport
+from engine.attention.run import DiscoverOptions
+from engine.batch.runner import ClusterChoice, describe_progress, run_batch, run_on
+from engine.batch.task import BatchReport, ClusterShape, PageTicket, WorkerResult
 from engine.batch.tasks.detect import DetectTask
 from engine.batch.tasks.discover import DiscoverTask
 from engine.batch.tasks.index import IndexTask
 from engine.batch.tasks.prepare_sam import PrepareSamTask
 from engine.batch.tasks.text import TextTask
+from engine.batch.workers import PageWorker, driver_precision, pack, unpack
 from engine.categories import add_category
 from engine.detection.detect import DetectOptions, PhrasePrompt
 from engine.detection.tiling import Tiling
-from engine.attention.run import DiscoverOptions
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images
 from engine.jobs import CancelToken
@@ -38,12 +42,13 @@ from engine.segmentation.segmenter import PageRef, Segmenter
 from engine.store.schema import Annotation, Category, Vector
 from engine.text.hierarchy import TextOptions
 
-pytestmark = pytest.mark.xdist_group("ray")
+# With the benches, on one test worker: bench/batch.py starts a Ray of its own, and two on two cores would
+# take turns at every step (its smoke run took 31 s beside this module instead of 10).
+pytestmark = pytest.mark.xdist_group("benches")
 
 MODELS = ("sam-vit-b", "clip-vit-b-32", "grounding-dino-tiny", "hi-sam-vit-b", "dino-vits8")
-# One worker of the two cores: one model load per run (the tests beside these share the cores); the index runs
-# on two, one core each, as a cluster's pool does.
-ONE_WORKER, TWO_WORKERS = ClusterChoice("local", cpus_per_worker=2), ClusterChoice("local", cpus_per_worker=1)
+# One worker of the two cores: one model load per run (the tests beside these share the cores).
+ONE_WORKER = ClusterChoice("local", cpus_per_worker=2)
 # The tiny random Hi-SAM scores everything low: keep what it finds, from few points.
 LOOSE_TEXT = TextOptions(window=256, line_score=-1e9, nms_score=-1e9, points=8, batch=4, stroke_threshold=-1e9,
                          min_word_area=4)
@@ -133,11 +138,31 @@ def _results(project: Project, service: ModelService) -> dict[str, object]:
     return {"annotations": shapes, "vectors": vectors, "embeddings": embeddings}
 
 
-# detect: through the command line, below; discover: with a cancel, below.
-@pytest.mark.parametrize("task_name", ["prepare-sam", "index", "text"])
-def test_a_task_on_a_local_ray_gives_exactly_what_it_gives_here(local_ray, collection: Path, tmp_path: Path,
-                                                                 task_name: str) -> None:
-    """Seconds: the task runs twice, here and on Ray (whose actor pool starts and loads the model each run)."""
+class InThisProcess:
+    """Workers in this process, with all that crosses to a cluster's pickled both ways (the task's work, each
+    ticket, each result): every task's split between workers and the one writer, without Ray's minutes of
+    process starts. What Ray adds (actor pools, shipping bytes, cancel) is tested on a real local Ray below."""
+
+    def shape(self) -> ClusterShape:
+        return ClusterShape(cpus=2, gpus=0, nodes=1)
+
+    def map_pages(self, work: object, tickets: list[PageTicket], *, batch_size: int, cpus_per_worker: float,
+                  gpus: bool, models_folder: str, cancel: CancelToken) -> Iterator[WorkerResult]:
+        worker = PageWorker(unpack(pack(work)), models_folder, engine_version(), lambda: cancel.cancelled,
+                            driver_precision())
+        assert not worker.fatal, worker.fatal
+        try:
+            for start in range(0, len(tickets), batch_size):
+                for result in worker.run([unpack(pack(ticket)) for ticket in tickets[start:start + batch_size]]):
+                    yield unpack(pack(result))
+        finally:
+            worker.service.manager.unload_all()
+
+
+@pytest.mark.parametrize("task_name", ["prepare-sam", "index", "detect", "text", "discover"])
+def test_each_task_split_between_workers_and_one_writer_gives_exactly_what_it_gives_here(
+        collection: Path, tmp_path: Path, task_name: str) -> None:
+    """Seconds: the task runs twice, here and through workers (their models loaded again)."""
     here, service_here = _copy(collection, tmp_path / "here")
     there, service_there = _copy(collection, tmp_path / "there")
     # Hi-SAM reads the smaller page only: each of its windows costs the tiny model a 1024-px encode.
@@ -145,9 +170,8 @@ def test_a_task_on_a_local_ray_gives_exactly_what_it_gives_here(local_ray, colle
     with here, there:
         expected = run_batch(here, service_here, _tasks(here)[task_name], pages)
         shown: list[str] = []
-        report = run_batch(there, service_there, _tasks(there)[task_name], pages,
-                           TWO_WORKERS if task_name == "index" else ONE_WORKER,
-                           progress=lambda step: shown.append(step.message))
+        report = run_on(InThisProcess(), there, service_there, _tasks(there)[task_name], pages,
+                        ClusterChoice("local"), progress=lambda step: shown.append(step.message))
         assert not report.failed and not report.cancelled
         assert report.done == len(pages) and sum(report.workers.values()) == len(pages)
         assert all(" cpu" in worker for worker in report.workers), report.workers
@@ -158,35 +182,16 @@ def test_a_task_on_a_local_ray_gives_exactly_what_it_gives_here(local_ray, colle
         assert any(f"of {len(pages)} pages" in line and "pages/s" in line for line in shown), shown
 
 
-def test_the_command_line_runs_a_batch_on_ray_and_says_what_it_did(local_ray, collection: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """Seconds: detection here, then the same on Ray through ``marginalia batch``."""
+def test_a_cancelled_run_keeps_its_pages_the_command_line_completes_it_and_an_unreadable_page_fails_alone(
+        local_ray, collection: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Seconds: two Ray runs of the attention model (each starts a worker and loads the model), cancelled then
+    completed through ``marginalia batch``, and one here to compare with. (The CLIP index on Ray gives what it
+    gives here: ``bench/batch.py --smoke``, which exits 1 otherwise.)"""
     import json
 
     from cli.app import main
 
-    here, service_here = _copy(collection, tmp_path / "here")
-    shutil.copytree(collection / "project", tmp_path / "there")
-    with here:
-        run_batch(here, service_here, _tasks(here)["detect"], [row.id for row in list_images(here)])
-        wanted = _results(here, service_here)
-    monkeypatch.setenv("MARGINALIA_MODELS", str(collection / "models"))
-    monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
-    status = main(["batch", str(tmp_path / "there"), "detect", "--all", "--phrase", "decorated initial",
-                   "--box-threshold", "0", "--text-threshold", "0", "--tiles", "off", "--cluster", "local",
-                   "--cpus-per-worker", "2", "--json"])
-    said = json.loads(capsys.readouterr().out)
-    assert status == 0 and said["done"] == 2 and said["failed"] == [] and said["cluster"] == "local"
-    assert list(said["workers"].values()) == [2]
-    assert said["summary"].startswith(f"{len(wanted['annotations'])} new proposal(s) on 2 page(s)")
-    with Project.open(tmp_path / "there") as there:
-        assert _results(there, service_here) == wanted
-
-
-def test_a_cancelled_run_keeps_its_pages_a_second_completes_it_and_an_unreadable_page_fails_alone(
-        local_ray, collection: Path, tmp_path: Path) -> None:
-    """Seconds: two Ray runs of the attention model, cancelled then completed, and one here to compare with."""
     project, service = _copy(collection, tmp_path / "project")
     here, service_here = _copy(collection, tmp_path / "here")
 
@@ -220,10 +225,17 @@ def test_a_cancelled_run_keeps_its_pages_a_second_completes_it_and_an_unreadable
         with project.unit_of_work() as session:
             pages_with_regions = set(session.scalars(select(Annotation.image_id)))
         assert len(pages_with_regions) == first.done, "finished pages are kept whole, a cancelled one not begun"
-        second = run_batch(project, service, discover(), [row.id for row in rows], ONE_WORKER)
-        assert second.skipped == first.done and second.done == 2 - first.done, second
-        assert [(page, "no longer the file imported" in reason) for page, _, reason in second.failed] == [
-            (rows[2].id, True)]
+    monkeypatch.setenv("MARGINALIA_MODELS", str(collection / "models"))
+    monkeypatch.setenv("MARGINALIA_DEVICE", "cpu")
+    status = main(["batch", str(tmp_path / "project"), "discover", "--all", "--model", "dino-vits8", "--share",
+                   "0.6", "--cluster", "local", "--cpus-per-worker", "2", "--json"])
+    said = json.loads(capsys.readouterr().out)
+    assert status == 0 and said["cluster"] == "local" and said["pages"] == 3, said
+    assert said["skipped"] == first.done and said["done"] == 2 - first.done, said
+    assert [(failed["page"], "no longer the file imported" in failed["reason"]) for failed in said["failed"]] == [
+        (rows[2].id, True)]
+    assert sum(said["workers"].values()) == said["done"] and all(" cpu" in worker for worker in said["workers"])
+    with Project.open(tmp_path / "project") as project:
         assert _results(project, service) == wanted, "resumed on Ray, the pages hold what a run here gives"
 
 
@@ -275,9 +287,7 @@ def test_progress_says_pages_rate_time_left_workers_and_failures() -> None:
 
 def test_a_worker_with_other_weights_or_another_version_refuses_and_one_that_sees_another_file_says_so(
         collection: Path, tmp_path: Path) -> None:
-    from engine.batch.task import PageTicket
     from engine.batch.tasks.discover import AttentionWork
-    from engine.batch.workers import PageWorker
     from engine.models.service import checkpoint_of
 
     service = ModelService(ModelStore(collection / "models"), ModelManager(device=DeviceChoice("cpu")))
@@ -331,7 +341,7 @@ def test_the_local_ray_listens_on_the_loopback_address_only(local_ray) -> None:
             fields = line.split()
             if fields[3] == "0A" and fields[9] in sockets:  # LISTEN
                 listening.append(fields[1].split(":")[0])
-    loopback = {"0100007F", "00000000000000000000000001000000"}
+    loopback = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}  # ::ffff:127.0.0.1
     assert listening and set(listening) <= loopback, listening
 
 

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import os
 import queue
+import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import engine
-from engine.batch.task import PageTicket, PageWork, WorkerResult
+from engine.batch.task import ClusterShape, PageTicket, PageWork, WorkerResult
 from engine.batch.workers import PageWorker, driver_precision, pack, unpack
 from engine.errors import JobCancelled, MarginaliaError
 from engine.jobs import CancelToken
 
 INSTALL_HINT = ('Running on a cluster needs Ray: install it with  pip install "marginalia[cluster]"  (or '
                 'pip install "ray[data]>=2.51,<3")  on this computer and on the cluster.')
-# Tickets per dataset: the driver never holds a 10-million-page dataset at once; each chunk restarts the pool.
-CHUNK_PAGES = 20_000
 CANCEL_GRACE_S = 3.0
 
 
@@ -42,29 +40,39 @@ def import_ray() -> Any:
     return ray
 
 
-@dataclass(frozen=True, slots=True)
-class ClusterShape:
-    cpus: int
-    gpus: int
-    nodes: int
-
-    def describe(self) -> str:
-        gpus = f", {self.gpus} GPU(s)" if self.gpus else ""
-        return f"{self.nodes} node(s), {self.cpus} CPU(s){gpus}"
-
-
 def start_on_loopback(ray: Any, **settings: Any) -> None:
     """A Ray of this computer alone, every server of it on 127.0.0.1. Ray turns a loopback ``_node_ip_address``
     into the network address (for clusters) and then listens on every interface; where it may not form clusters
     (its own setting for macOS and Windows) it takes the loopback address, and its servers bind to it."""
     from ray._private import ray_constants
 
+    settings.setdefault("_temp_dir", short_temp_dir())
+    settings.setdefault("address", "local")  # not a cluster named by RAY_ADDRESS or left by `ray start`
     may_cluster = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
         ray.init(**settings)
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = may_cluster
+
+
+# <temp>/ray/session_2026-12-03_14-00-18_121188_2393/sockets/plasma_store: Unix sockets' paths stop at 107 bytes.
+_SOCKET_PATH_BELOW_TEMP = 72
+_UNIX_SOCKET_PATH_LIMIT = 107
+
+
+def short_temp_dir() -> str | None:
+    """Ray's session folder where its socket paths fit: the usual temporary folder (``RAY_TMPDIR``, ``TMPDIR``)
+    when short enough, else a private folder of this user in the system's own (a deep ``TMPDIR``, as test
+    runners and some desktops set, would stop Ray from starting)."""
+    base = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+    if os.name != "posix" or len(os.path.join(base, "ray")) + _SOCKET_PATH_BELOW_TEMP <= _UNIX_SOCKET_PATH_LIMIT:
+        return None
+    private = os.path.join("/tmp", f"marginalia-ray-{os.getuid()}")
+    os.makedirs(private, mode=0o700, exist_ok=True)
+    if os.stat(private).st_uid != os.getuid():  # another user's: Ray's sockets go nowhere they could reach
+        return tempfile.mkdtemp(prefix="marginalia-ray-", dir="/tmp")
+    return private
 
 
 class _Signal:

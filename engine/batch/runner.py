@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from engine.batch.task import BatchReport, BatchTask, PageTicket, WorkerResult
+from engine.batch.task import BatchReport, BatchTask, Cluster, PageTicket, WorkerResult
 from engine.batch.tasks.reading import sees_the_scan
 from engine.batch.workers import CANCELLED
 from engine.errors import JobCancelled, MarginaliaError
@@ -27,6 +27,8 @@ from engine.project import Project
 
 WRITE_EVERY_PAGES = 32
 WRITE_EVERY_S = 2.0
+# Tickets per dataset: the driver never holds a 10-million-page dataset at once; each chunk restarts the pool.
+CHUNK_PAGES = 20_000
 SHIP_CHUNK = 8  # pages the driver decodes and sends at a time, for workers that cannot see the scans (memory)
 CHANGED = "its scan is missing or is no longer the file imported (relink it, or import it again)"
 
@@ -53,14 +55,22 @@ def run_batch(project: Project, service: ModelService, task: BatchTask, image_id
         return report
     from engine.batch.ray_cluster import RayCluster  # noqa: PLC0415 - Ray is optional
 
+    rows = readable_pages(project, image_ids)  # the project's own refusals come before a cluster is started
+    with RayCluster(cluster.address, cpus=cluster.local_cpus) as connection:
+        return _ClusterRun(project, service, task, cluster, connection, progress, cancel or CancelToken()).run(rows)
+
+
+def run_on(connection: Cluster, project: Project, service: ModelService, task: BatchTask, image_ids: list[int],
+           choice: ClusterChoice, *, progress: ProgressCallback | None = None,
+           cancel: CancelToken | None = None) -> BatchReport:
+    """``task`` over ``image_ids`` on workers already connected to (``choice`` says how to use them)."""
     rows = readable_pages(project, image_ids)
-    with RayCluster(cluster.address, cpus=cluster.local_cpus) as ray_cluster:
-        return _ClusterRun(project, service, task, cluster, ray_cluster, progress, cancel or CancelToken()).run(rows)
+    return _ClusterRun(project, service, task, choice, connection, progress, cancel or CancelToken()).run(rows)
 
 
 class _ClusterRun:
     def __init__(self, project: Project, service: ModelService, task: BatchTask, choice: ClusterChoice,
-                 cluster: Any, progress: ProgressCallback | None, cancel: CancelToken) -> None:
+                 cluster: Cluster, progress: ProgressCallback | None, cancel: CancelToken) -> None:
         self.project, self.service, self.task, self.choice = project, service, task, choice
         self.cluster, self.progress, self.cancel = cluster, progress, cancel
         self.shape = cluster.shape()
@@ -95,8 +105,6 @@ class _ClusterRun:
         return report
 
     def _all(self, tickets: list[PageTicket]) -> None:
-        from engine.batch.ray_cluster import CHUNK_PAGES  # noqa: PLC0415
-
         work = self.task.work()
         if self.choice.ship_pages:
             unseen = tickets

@@ -8,6 +8,7 @@ page, so both give the same proposals, masks, vectors and scores.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -101,4 +102,27 @@ class BatchTask(Protocol):
 
     def parameters(self) -> dict[str, Any]:
         """For the run's record."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterShape:
+    cpus: int
+    gpus: int
+    nodes: int
+
+    def describe(self) -> str:
+        gpus = f", {self.gpus} GPU(s)" if self.gpus else ""
+        return f"{self.nodes} node(s), {self.cpus} CPU(s){gpus}"
+
+
+class Cluster(Protocol):
+    """An open connection to workers (:class:`engine.batch.ray_cluster.RayCluster`)."""
+
+    def shape(self) -> ClusterShape: ...
+
+    def map_pages(self, work: PageWork, tickets: list[PageTicket], *, batch_size: int, cpus_per_worker: float,
+                  gpus: bool, models_folder: str, cancel: CancelToken) -> Iterator[WorkerResult]:
+        """Each ticket's result as workers finish them, in no fixed order; after a cancel, the results still
+        arriving within a few seconds, then :class:`engine.errors.JobCancelled`."""
         ...

@@ -9,8 +9,16 @@ from PIL import Image
 
 from engine.batch.task import BatchReport, PageTicket
 from engine.batch.tasks.reading import page_rgb
-from engine.detection.detect import (CACHE_FOLDER, DetectOptions, DetectReport, PhrasePrompt, detect, page_cache_key,
-                                     propose_output, run_models)
+from engine.detection.detect import (
+    CACHE_FOLDER,
+    DetectOptions,
+    DetectReport,
+    PhrasePrompt,
+    detect,
+    page_cache_key,
+    propose_output,
+    run_models,
+)
 from engine.detection.raw import PageOutput, RawCache
 from engine.errors import MarginaliaError
 from engine.inventory import ImageRow

@@ -9,8 +9,16 @@ from PIL import Image
 
 from engine.attention.cache import AttentionCache, attention_key
 from engine.attention.maps import AttentionMap, attention_of
-from engine.attention.run import (DiscoverOptions, DiscoverReport, as_cached, discover, discovery_category,
-                                  nothing_found_of, pages_to_discover, propose_regions)
+from engine.attention.run import (
+    DiscoverOptions,
+    DiscoverReport,
+    as_cached,
+    discover,
+    discovery_category,
+    nothing_found_of,
+    pages_to_discover,
+    propose_regions,
+)
 from engine.batch.task import BatchReport, PageTicket
 from engine.batch.tasks.reading import page_rgb
 from engine.errors import MarginaliaError

@@ -14,8 +14,20 @@ from engine.inventory import ImageRow
 from engine.jobs import CancelToken, ProgressCallback
 from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
-from engine.retrieval.indexer import ClipInput, clip_input, clip_pixels, encode_pixels, index_collection, index_regions
-from engine.retrieval.vectors import NewVector, page_content, pages_to_embed, store_vectors
+from engine.retrieval.indexer import (
+    ClipInput,
+    clip_input,
+    clip_pixels,
+    encode_pixels,
+    index_collection,
+    index_regions,
+)
+from engine.retrieval.vectors import (
+    NewVector,
+    page_content,
+    pages_to_embed,
+    store_vectors,
+)
 
 
 @dataclass

@@ -15,7 +15,14 @@ from engine.models.service import ModelService, checkpoint_of
 from engine.pages_done import NothingFound
 from engine.project import Project
 from engine.text.hierarchy import PageText, TextOptions, read_text
-from engine.text.run import TextReport, find_text, levels_wanted, nothing_found_of, options_for, store_page_text
+from engine.text.run import (
+    TextReport,
+    find_text,
+    levels_wanted,
+    nothing_found_of,
+    options_for,
+    store_page_text,
+)
 
 
 @dataclass
