@@ -54,6 +54,7 @@ class AnnotationRecord:
     reading_order: int | None = None
     text: str | None = None
     baseline: list[float] | None = None
+    writing_direction: str | None = None
     version: int = 1  # raised by every change: what an edit was made on (team projects refuse a stale one)
     updated_by: str = ""
 

@@ -151,7 +151,7 @@ def test_page_and_alto_written_from_any_shapes_validate(kant, tmp_path: Path, sc
     import_layout_files(project, [folder / f"{KANT}.page.xml"], "page")
     mask = np.zeros((2083, 1457), np.uint8)
     mask[100:180, 200:400] = 1
-    mask[100:180, 450:500] = 1  # two pieces: written as their hull
+    mask[100:180, 450:500] = 1  # two pieces: a region each
     ornament = add_category(project, "Decorated initial").id
     create_annotations(project, image_id=image_id, category_id=ornament, creator="Ada",
                        geometries=[Geometry(rle=rle_from_mask(mask)), Geometry(bbox=(10.0, 10.0, 50.0, 40.0))],
@@ -163,8 +163,9 @@ def test_page_and_alto_written_from_any_shapes_validate(kant, tmp_path: Path, sc
         done = export_layouts(project, tmp_path / fmt, fmt)
         _valid(schema, done.files[0])
         read = (read_page if fmt == "page" else read_alto)(done.files[0])
-        assert sum(r.kind == "Decorated initial" for r in read.regions) == 2
+        assert sum(r.kind == "Decorated initial" for r in read.regions) == 3
         assert read.counts()[1] == 24 and any("without a region" in note for note in done.notes)
+        assert any("1 shape(s) in several parts were written as a region per part" in note for note in done.notes)
 
 
 def test_files_that_do_not_fit_their_page_are_refused_and_the_others_imported(project: Project, shared_data: Path,

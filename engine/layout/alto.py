@@ -17,14 +17,41 @@ from pathlib import Path
 
 from lxml import etree
 
-from engine.layout.model import TEXT_REGION_CATEGORIES, Line, PageLayout, Points, Region, Word, bounds, kind_of_category
-from engine.layout.xml import LayoutFileError, child, children, descendants, local, number, parse, points_of
+from engine.layout.model import (
+    DIRECTIONS,
+    TEXT_REGION_CATEGORIES,
+    Line,
+    PageLayout,
+    Points,
+    Region,
+    Word,
+    bounds,
+    kind_of_category,
+)
+from engine.layout.xml import (
+    LayoutFileError,
+    ReadingCounts,
+    child,
+    children,
+    descendants,
+    lines_of,
+    local,
+    number,
+    parse,
+    points_of,
+)
 
 NAMESPACE = "http://www.loc.gov/standards/alto/ns-v4#"
 SCHEMA_LOCATION = f"{NAMESPACE} http://www.loc.gov/alto/v4/alto-4-4.xsd"
 XLINK = "http://www.w3.org/1999/xlink"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _BLOCKS = {"TextBlock", "Illustration", "GraphicalElement"}
+_TAGS = {"LayoutTag", "OtherTag", "StructureTag", "RoleTag", "NamedEntityTag"}
+_DIRECTION_OF = {short: long for long, short in DIRECTIONS.items()}
+# Marginalia's own tags (OtherTag LABELs, which readers ignore): a proposal nobody reviewed yet, and its score.
+MARK_PREFIX = "marginalia:"
+PROPOSED_LABEL = "marginalia:proposed"
+SCORE_LABEL = "marginalia:score="
 
 
 def read_alto(path: Path) -> PageLayout:
@@ -48,37 +75,115 @@ def read_alto(path: Path) -> PageLayout:
                               "coordinates cannot be checked against the scan.") from error
     source = description.find(".//{*}fileName") if description is not None else None
     layout = PageLayout(width, height, image_name=(source.text or "").strip() if source is not None else "")
-    tags = {tag.get("ID", ""): tag.get("LABEL", "") for tag in descendants(root, "LayoutTag")}
+    tags = {tag.get("ID", ""): tag.get("LABEL", "") for tag in root.iter() if local(tag) in _TAGS}
     blocks = [node for node in page.iter() if local(node) in _BLOCKS]
     rank = {identifier: position for position, identifier in enumerate(_reading_order(root))}
     blocks.sort(key=lambda node: rank.get(node.get("ID", ""), len(rank)))
+    reading = _Reading(tags)
     for node in blocks:
-        points = _outline(node)
-        if len(points) < 2:
-            continue
-        if local(node) == "TextBlock":
-            labels = [tags.get(ref, "") for ref in (node.get("TAGREFS") or "").split()]
-            kind = next((label for label in labels if label in TEXT_REGION_CATEGORIES), "paragraph")
-            layout.regions.append(Region(kind, points, [_line(line) for line in children(node, "TextLine")]))
-        elif local(node) == "Illustration":
-            layout.regions.append(Region(kind_of_category(node.get("TYPE")) if node.get("TYPE") else "ImageRegion",
-                                         points))
-        else:
-            layout.regions.append(Region("GraphicRegion", points))
+        region = reading.block(node)
+        if region is not None:
+            layout.regions.append(region)
+    layout.notes += reading.notes()
     return layout
+
+
+class _Reading(ReadingCounts):
+    """One file's blocks, lines and strings; strings of spaces are spaces, not words."""
+
+    def __init__(self, tags: dict[str, str]) -> None:
+        super().__init__("block", "coordinates")
+        self.tags = tags
+        self.spaces = self.unspaced = 0
+
+    def block(self, node: etree._Element) -> Region | None:
+        points = _outline(node)
+        labels = self._labels(node)
+        if local(node) != "TextBlock":
+            kind = "GraphicRegion" if local(node) == "GraphicalElement" else (
+                kind_of_category(node.get("TYPE")) if node.get("TYPE") else "ImageRegion")
+            return self.outlined_region(Region(kind, points, **_marks(labels)))
+        named = [label for label in labels if label and not label.startswith(MARK_PREFIX)]
+        kind = next((label for label in named if label in TEXT_REGION_CATEGORIES), "")
+        label = "" if kind else next(iter(named), "")
+        region = Region(kind or ("other" if label else "paragraph"), points, label=label, **_marks(labels),
+                        direction=_direction(node))
+        region.lines = lines_of([self._line(line) for line in children(node, "TextLine")])
+        return self.outlined_region(region)
+
+    def _labels(self, node: etree._Element) -> list[str]:
+        return [self.tags.get(ref, "") for ref in (node.get("TAGREFS") or "").split()]
+
+    def _line(self, node: etree._Element) -> Line | None:
+        """Its text as ALTO readers build it: strings' contents, a space for each ``SP``, the ``HYP``."""
+        words, pieces = [], []
+        for item in node:
+            name = local(item)
+            if name == "String":
+                content = item.get("CONTENT", "")
+                pieces.append(content)
+                if not content.strip():
+                    self.spaces += 1
+                    continue
+                points = _outline(item)
+                if len(points) >= 2:
+                    marks = _marks(self._labels(item))
+                    confidence = _word_confidence(item)
+                    marks["score"] = confidence if confidence is not None else marks["score"]
+                    words.append(Word(points, content, direction=_direction(item), **marks))
+            elif name == "SP":
+                pieces.append(" ")
+            elif name == "HYP":
+                pieces.append(item.get("CONTENT", ""))
+        strings = sum(1 for item in node if local(item) == "String")
+        if len(words) > 1 and len(words) == strings and not any(local(item) == "SP" for item in node):
+            # Files that separate words by nothing at all (older Marginalia wrote them): read as words.
+            self.unspaced += 1
+            hyphen = child(node, "HYP")
+            pieces = [" ".join(item.get("CONTENT", "") for item in node if local(item) == "String"),
+                      hyphen.get("CONTENT", "") if hyphen is not None else ""]
+        points = self.line_outline(_outline(node), words)
+        if points is None:
+            return None
+        return Line(points, words, text="".join(pieces) if strings else None, baseline=_baseline(node),
+                    direction=_direction(node), **_marks(self._labels(node)))
+
+    def notes(self) -> list[str]:
+        notes = super().notes()
+        if self.spaces:
+            notes.append(f"{self.spaces} string(s) holding only spaces were read as spaces, not words")
+        if self.unspaced:
+            notes.append(f"{self.unspaced} line(s) had no <SP/> between their strings: read with a space between "
+                         "each two (ALTO readers would run the words together)")
+        return notes
+
+
+def _marks(labels: list[str]) -> dict:
+    """A proposal's mark and score, from the tags Marginalia writes for them."""
+    score = None
+    for label in labels:
+        if label.startswith(SCORE_LABEL):
+            try:
+                score = float(label[len(SCORE_LABEL):])
+            except ValueError:
+                continue
+    return {"proposed": PROPOSED_LABEL in labels, "score": score}
+
+
+def _word_confidence(node: etree._Element) -> float | None:
+    try:
+        return float(node.get("WC", ""))
+    except ValueError:
+        return None
+
+
+def _direction(node: etree._Element) -> str | None:
+    return _DIRECTION_OF.get(node.get("BASEDIRECTION", ""))
 
 
 def _reading_order(root: etree._Element) -> list[str]:
     order = child(root, "ReadingOrder")
     return [] if order is None else [ref.get("REF", "") for ref in descendants(order, "ElementRef")]
-
-
-def _line(node: etree._Element) -> Line:
-    words = [Word(_outline(string), string.get("CONTENT", "")) for string in children(node, "String")]
-    hyphen = child(node, "HYP")
-    text = " ".join(word.text or "" for word in words) + (hyphen.get("CONTENT", "") if hyphen is not None else "")
-    return Line(_outline(node), [w for w in words if len(w.points) >= 2], text=text if words else None,
-                baseline=_baseline(node))
 
 
 def _outline(node: etree._Element) -> Points:
@@ -121,31 +226,98 @@ def write_alto(layout: PageLayout, image_name: str) -> bytes:
     description = etree.SubElement(root, _q("Description"))
     etree.SubElement(description, _q("MeasurementUnit")).text = "pixel"
     etree.SubElement(etree.SubElement(description, _q("sourceImageInformation")), _q("fileName")).text = image_name
-    kinds = sorted({region.kind for region in layout.regions if region.is_text})
-    if kinds:
-        tags = etree.SubElement(root, _q("Tags"))
-        for kind in kinds:
-            etree.SubElement(tags, _q("LayoutTag"), ID=_tag(kind), LABEL=kind)
+    tags = _Tags(etree.SubElement(root, _q("Tags")))
+    differing: list[str] = []
     page = etree.SubElement(etree.SubElement(root, _q("Layout")), _q("Page"), ID="page_1", PHYSICAL_IMG_NR="1",
                             WIDTH=str(layout.width), HEIGHT=str(layout.height))
     space = etree.SubElement(page, _q("PrintSpace"), HPOS="0", VPOS="0", WIDTH=str(layout.width),
                              HEIGHT=str(layout.height))
     for index, region in enumerate(layout.regions, start=1):
         if region.is_text:
-            block = _element(space, "TextBlock", f"block_{index}", region.points, TAGREFS=_tag(region.kind))
+            block = _element(space, "TextBlock", f"block_{index}", region.points,
+                             TAGREFS=tags.refs(region, region.label or region.kind), **_directed(region))
             for line_number, line in enumerate(region.lines, start=1):
-                _write_line(block, line, f"block_{index}_line_{line_number}")
+                _write_line(block, line, f"block_{index}_line_{line_number}", tags, differing)
         else:
-            _element(space, "Illustration", f"block_{index}", region.points, TYPE=region.category)
+            _element(space, "Illustration", f"block_{index}", region.points, TYPE=region.category,
+                     **({"TAGREFS": tags.refs(region)} if tags.refs(region) else {}))
+    if not len(tags.node):
+        root.remove(tags.node)
+    if differing:  # ALTO has the strings' text only
+        layout.notes.append(f"{len(differing)} line(s) whose text differs from their words' were written with "
+                            "their words' text (ALTO holds no text of its own for a line)")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _write_line(block: etree._Element, line: Line, identifier: str) -> None:
+class _Tags:
+    """The file's tags, made as elements ask for them: region types (``LayoutTag``), Marginalia's marks for
+    proposals and their scores (``OtherTag``)."""
+
+    def __init__(self, node: etree._Element) -> None:
+        self.node, self.made = node, set()
+
+    def refs(self, element: Region | Line | Word, layout_label: str = "") -> str:
+        wanted = [("LayoutTag", layout_label)] if layout_label else []
+        if element.proposed:
+            wanted.append(("OtherTag", PROPOSED_LABEL))
+            if element.score is not None:
+                wanted.append(("OtherTag", f"{SCORE_LABEL}{element.score:.4g}"))
+        return " ".join(self._tag(kind, label) for kind, label in wanted)
+
+    def _tag(self, kind: str, label: str) -> str:
+        identifier = "tag_" + "".join(c if c.isalnum() else "_" for c in label)
+        if identifier not in self.made:
+            self.made.add(identifier)
+            etree.SubElement(self.node, _q(kind), ID=identifier, LABEL=label)
+        return identifier
+
+
+def _directed(element: Region | Line) -> dict[str, str]:
+    return {"BASEDIRECTION": DIRECTIONS[element.direction]} if element.direction in DIRECTIONS else {}
+
+
+def spaces_before(line: Line) -> list[bool] | None:
+    """Whether the line's text has a space before each of its words (punctuation often is a word of its own,
+    with none before it); ``None`` when the words do not spell the line's text."""
+    if line.text is None:
+        return [index > 0 for index in range(len(line.words))]
+    text, position, spaced = line.text, 0, []
+    for index, word in enumerate(line.words):
+        start = position
+        while position < len(text) and text[position].isspace():
+            position += 1
+        content = word.text or ""
+        if not text.startswith(content, position):
+            return None
+        spaced.append(index > 0 and position > start)
+        position += len(content)
+    return spaced if not text[position:].strip() else None
+
+
+def _write_line(block: etree._Element, line: Line, identifier: str, tags: _Tags, notes: list[str]) -> None:
     extra = {"BASELINE": " ".join(f"{number(x)},{number(y)}" for x, y in line.baseline)} if line.baseline else {}
-    node = _element(block, "TextLine", identifier, line.points, **extra)
+    refs = tags.refs(line)
+    node = _element(block, "TextLine", identifier, line.points, **extra, **_directed(line),
+                    **({"TAGREFS": refs} if refs else {}))
     words = line.words or [Word(line.points, line.text or "")]
+    spaced = spaces_before(line) if line.words else [False]
+    if spaced is None:
+        notes.append("its words spell other text than its line")
+        spaced = [index > 0 for index in range(len(words))]
     for word_number, word in enumerate(words, start=1):
-        _element(node, "String", f"{identifier}_string_{word_number}", word.points, CONTENT=word.text or "")
+        if spaced[word_number - 1]:  # ALTO readers build a line's text from its strings and the spaces between
+            before = bounds(words[word_number - 2].points)
+            x, y, w, h = bounds(word.points)
+            gap = max(0.0, x - (before[0] + before[2]))
+            etree.SubElement(node, _q("SP"), HPOS=number(before[0] + before[2]), VPOS=number(min(y, before[1])),
+                             WIDTH=number(gap))
+        attributes = {"CONTENT": word.text or ""}
+        if word.score is not None:
+            attributes["WC"] = f"{min(1.0, max(0.0, word.score)):.4g}"
+        refs = tags.refs(word)
+        if refs:
+            attributes["TAGREFS"] = refs
+        _element(node, "String", f"{identifier}_string_{word_number}", word.points, **attributes)
 
 
 def _element(parent: etree._Element, name: str, identifier: str, points: Points, **attributes: str) -> etree._Element:
@@ -155,10 +327,6 @@ def _element(parent: etree._Element, name: str, identifier: str, points: Points,
     etree.SubElement(etree.SubElement(node, _q("Shape")), _q("Polygon"),
                      POINTS=" ".join(f"{number(px)},{number(py)}" for px, py in points))
     return node
-
-
-def _tag(kind: str) -> str:
-    return "tag_" + "".join(c if c.isalnum() else "_" for c in kind)
 
 
 def _q(name: str) -> str:

@@ -26,8 +26,8 @@ from engine.inventory import ImageRow, list_images
 from engine.layout.alto import read_alto, write_alto
 from engine.layout.model import PageLayout
 from engine.layout.page_xml import read_page, write_page
-from engine.layout.xml import MAX_LAYOUT_BYTES
 from engine.layout.store import LayoutImport, import_layout, layout_of
+from engine.layout.xml import MAX_LAYOUT_BYTES
 from engine.paths import displayable
 from engine.project import Project
 
@@ -154,6 +154,9 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
 
 
+SUMMARY_NOTES = 3  # what the format could not hold, said in the summary itself (the CLI lists every note)
+
+
 @dataclass
 class LayoutExport:
     folder: Path
@@ -169,8 +172,11 @@ class LayoutExport:
         left = (f"; {self.proposals_left_out} proposal(s) not yet reviewed were left out (accept them first, or "
                 "export with proposals)") if self.proposals_left_out else ""
         pages = f"; {len(self.left_out)} page(s) not written: {self.left_out[0]}" if self.left_out else ""
+        shown = self.notes[:SUMMARY_NOTES]
+        more = f" (and {len(self.notes) - len(shown)} more note(s))" if len(self.notes) > len(shown) else ""
+        notes = "".join(f"; {displayable(note)}" for note in shown) + more
         return (f"Wrote {len(self.files)} file(s) to {displayable(str(self.folder))}: {self.regions} region(s), "
-                f"{self.lines} line(s), {self.words} word(s){left}{pages}")
+                f"{self.lines} line(s), {self.words} word(s){left}{pages}{notes}")
 
 
 def export_layouts(project: Project, folder: Path, fmt: str, *, include_proposals: bool = False,

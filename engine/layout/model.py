@@ -36,14 +36,28 @@ WORD = "Word"
 STROKES = "Text strokes"  # Hi-SAM's ink mask of a page: not a region, so not written to PAGE or ALTO
 
 
+# Writing directions, as PAGE names them (``readingDirection``) and as ALTO does (``BASEDIRECTION``).
+DIRECTIONS = {"left-to-right": "ltr", "right-to-left": "rtl", "top-to-bottom": "ttb", "bottom-to-top": "btt"}
+
+
 @dataclass
-class Word:
+class Element:
+    """What every level carries besides its outline: a model's ``score`` (PAGE ``conf``, ALTO ``WC``), whether
+    it is a ``proposed`` shape nobody reviewed yet, and its writing ``direction`` (a key of ``DIRECTIONS``)."""
+
+    score: float | None = field(default=None, kw_only=True)
+    proposed: bool = field(default=False, kw_only=True)
+    direction: str | None = field(default=None, kw_only=True)
+
+
+@dataclass
+class Word(Element):
     points: Points
     text: str | None = None
 
 
 @dataclass
-class Line:
+class Line(Element):
     points: Points
     words: list[Word] = field(default_factory=list)
     text: str | None = None
@@ -51,14 +65,16 @@ class Line:
 
 
 @dataclass
-class Region:
-    """A text region (``kind`` one of ``TEXT_REGION_CATEGORIES``), or another region: ``kind`` is then
-    its PAGE element name (``ImageRegion``…) or, for ``CustomRegion``, the category it stands for."""
+class Region(Element):
+    """A text region (``kind`` one of ``TEXT_REGION_CATEGORIES``, or ``other`` with the file's own type in
+    ``label``: ``Main``, ``Paratext``…), or another region: ``kind`` is then its PAGE element name
+    (``ImageRegion``…) or, for ``CustomRegion``, the category it stands for."""
 
     kind: str
     points: Points
     lines: list[Line] = field(default_factory=list)
     text: str | None = None
+    label: str = ""
 
     @property
     def is_text(self) -> bool:
@@ -67,7 +83,7 @@ class Region:
     @property
     def category(self) -> str:
         if self.is_text:
-            return TEXT_REGION_CATEGORIES[self.kind]
+            return self.label or TEXT_REGION_CATEGORIES[self.kind]
         return OTHER_REGION_CATEGORIES.get(self.kind, self.kind)
 
 

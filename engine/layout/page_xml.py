@@ -11,17 +11,40 @@ regions as their PAGE element, a category PAGE has no element for as a ``CustomR
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lxml import etree
 
-from engine.layout.model import OTHER_REGION_CATEGORIES, TEXT_REGION_CATEGORIES, Line, PageLayout, Region, Word
-from engine.layout.xml import LayoutFileError, child, children, descendants, local, page_points, parse, points_of
+from engine.layout.model import (
+    DIRECTIONS,
+    OTHER_REGION_CATEGORIES,
+    TEXT_REGION_CATEGORIES,
+    Line,
+    PageLayout,
+    Region,
+    Word,
+)
+from engine.layout.xml import (
+    PROPOSAL_MARK,
+    LayoutFileError,
+    ReadingCounts,
+    child,
+    children,
+    descendants,
+    lines_of,
+    local,
+    page_points,
+    parse,
+    points_of,
+)
 
 NAMESPACE = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 SCHEMA_LOCATION = f"{NAMESPACE} {NAMESPACE}/pagecontent.xsd"
 _REGIONS = {"TextRegion", "CustomRegion", *OTHER_REGION_CATEGORIES}
+_STRUCTURE_TYPE = re.compile(r"structure\s*\{[^}]*?\btype:([^;}]+)")
+_DIRECTED = {"TextRegion", "TextLine", "Word"}  # the PAGE elements with a readingDirection
 
 
 def read_page(path: Path) -> PageLayout:
@@ -40,15 +63,12 @@ def read_page(path: Path) -> PageLayout:
     ordered = _reading_order(page)
     rank = {identifier: position for position, identifier in enumerate(ordered)}
     elements.sort(key=lambda node: rank.get(node.get("id", ""), len(rank)))  # stable: the rest in file order
-    skipped = 0
+    reading = _Reading()
     for node in elements:
-        points = _coords(node)
-        if len(points) < 2:
-            skipped += 1
-            continue
-        layout.regions.append(_region(node, points))
-    if skipped:
-        layout.notes.append(f"{skipped} region(s) without an outline were left out")
+        region = reading.region(node)
+        if region is not None:
+            layout.regions.append(region)
+    layout.notes += reading.notes()
     if any(True for _ in descendants(page, "Glyph")):
         layout.notes.append("glyphs are not kept (words are the finest level)")
     return layout
@@ -76,25 +96,69 @@ def _reading_order(page: etree._Element) -> list[str]:
     return found
 
 
-def _region(node: etree._Element, points: list[tuple[float, float]]) -> Region:
-    name = local(node)
-    if name == "TextRegion":
-        kind = node.get("type", "paragraph")
-        region = Region(kind if kind in TEXT_REGION_CATEGORIES else "other", points, text=_text(node))
-        for line_node in children(node, "TextLine"):
-            line_points = _coords(line_node)
-            if len(line_points) < 2:
+class _Reading(ReadingCounts):
+    """One file's regions, lines and words; spaces written as words are not words."""
+
+    def __init__(self) -> None:
+        super().__init__("region", "an outline")
+        self.spaces = 0
+
+    def region(self, node: etree._Element) -> Region | None:
+        name = local(node)
+        points = _coords(node)
+        if name != "TextRegion":
+            kind = (node.get("type") or "Custom region") if name == "CustomRegion" else name
+            return self.outlined_region(Region(kind, points, **_element_facts(node)))
+        written = _structure_type(node) or node.get("type") or "paragraph"
+        kind, label = (written, "") if written in TEXT_REGION_CATEGORIES else ("other", written)
+        region = Region(kind, points, text=_text(node), label=label if label != "other" else "",
+                        **_element_facts(node))
+        region.lines = lines_of([self._line(line_node) for line_node in children(node, "TextLine")])
+        return self.outlined_region(region)
+
+    def _line(self, node: etree._Element) -> Line | None:
+        baseline_node = child(node, "Baseline")
+        words = []
+        for word_node in children(node, "Word"):
+            text = _text(word_node)
+            if text is not None and not text.strip():
+                self.spaces += 1  # a space written as a word (kraken): spaces are between words, not words
                 continue
-            baseline_node = child(line_node, "Baseline")
-            line = Line(line_points, text=_text(line_node),
-                        baseline=points_of(baseline_node.get("points")) if baseline_node is not None else None)
-            line.words = [Word(_coords(word), _text(word)) for word in children(line_node, "Word")
-                          if len(_coords(word)) >= 2]
-            region.lines.append(line)
-        return region
-    if name == "CustomRegion":
-        return Region(node.get("type") or "Custom region", points)
-    return Region(name, points)
+            word_points = _coords(word_node)
+            if len(word_points) >= 2:
+                words.append(Word(word_points, text, **_element_facts(word_node)))
+        points = self.line_outline(_coords(node), words)
+        if points is None:
+            return None
+        return Line(points, words, text=_text(node), **_element_facts(node),
+                    baseline=points_of(baseline_node.get("points")) if baseline_node is not None else None)
+
+    def notes(self) -> list[str]:
+        spaces = [f"{self.spaces} word(s) holding only spaces were left out (the spaces stay in the lines' text)"]
+        return super().notes() + (spaces if self.spaces else [])
+
+
+def _structure_type(node: etree._Element) -> str:
+    """Transkribus's and eScriptorium's own region type: ``custom="structure {type:Main;}"``."""
+    found = _STRUCTURE_TYPE.search(node.get("custom") or "")
+    return found.group(1).strip() if found else ""
+
+
+def _element_facts(node: etree._Element) -> dict:
+    direction = node.get("readingDirection")
+    return {"score": _confidence(node), "proposed": PROPOSAL_MARK in (node.get("custom") or ""),
+            "direction": direction if direction in DIRECTIONS else None}
+
+
+def _confidence(node: etree._Element) -> float | None:
+    """The shape's confidence (``Coords/@conf``), else its text's (``TextEquiv/@conf``)."""
+    for holder in (child(node, "Coords"), child(node, "TextEquiv")):
+        if holder is not None and holder.get("conf"):
+            try:
+                return float(holder.get("conf", ""))
+            except ValueError:
+                continue
+    return None
 
 
 def _coords(node: etree._Element) -> list[tuple[float, float]]:
@@ -137,26 +201,48 @@ def write_page(layout: PageLayout, image_name: str, creator: str = "Marginalia")
 
 
 def _write_region(page: etree._Element, region: Region, identifier: str) -> None:
+    structure = f"structure {{type:{_custom_value(region.label)};}}" if region.is_text and region.label else ""
     if region.is_text:
-        node = etree.SubElement(page, _q("TextRegion"), id=identifier, type=region.kind)
+        node = _start(page, "TextRegion", identifier, region, structure, type=region.kind)
     elif region.kind in OTHER_REGION_CATEGORIES:
-        node = etree.SubElement(page, _q(region.kind), id=identifier)
+        node = _start(page, region.kind, identifier, region)
     else:
-        node = etree.SubElement(page, _q("CustomRegion"), id=identifier, type=region.kind)
-    etree.SubElement(node, _q("Coords"), points=page_points(region.points))
+        node = _start(page, "CustomRegion", identifier, region, type=region.kind)
     for line_number, line in enumerate(region.lines, start=1):
         line_id = f"{identifier}_l{line_number}"
-        line_node = etree.SubElement(node, _q("TextLine"), id=line_id)
-        etree.SubElement(line_node, _q("Coords"), points=page_points(line.points))
+        line_node = _start(node, "TextLine", line_id, line)
         if line.baseline and len(line.baseline) >= 2:
             etree.SubElement(line_node, _q("Baseline"), points=page_points(line.baseline))
         for word_number, word in enumerate(line.words, start=1):
-            word_node = etree.SubElement(line_node, _q("Word"), id=f"{line_id}_w{word_number}")
-            etree.SubElement(word_node, _q("Coords"), points=page_points(word.points))
+            word_node = _start(line_node, "Word", f"{line_id}_w{word_number}", word)
             _write_text(word_node, word.text)
         _write_text(line_node, line.text)
     if region.is_text:
         _write_text(node, region.text)
+
+
+def _start(parent: etree._Element, name: str, identifier: str, element: Region | Line | Word, *custom: str,
+           **attributes: str) -> etree._Element:
+    """The element with its id, type, writing direction, proposal mark and outline (with its score)."""
+    marks = [part for part in (*custom, PROPOSAL_MARK if element.proposed else "") if part]
+    if marks:
+        attributes["custom"] = " ".join(marks)
+    if element.direction in DIRECTIONS and name != "CustomRegion" and name in _DIRECTED:
+        attributes["readingDirection"] = element.direction
+    node = etree.SubElement(parent, _q(name), id=identifier, **attributes)
+    coords = etree.SubElement(node, _q("Coords"), points=page_points(element.points))
+    if element.score is not None:
+        coords.set("conf", _conf(element.score))
+    return node
+
+
+def _custom_value(text: str) -> str:
+    """A value inside PAGE's ``custom`` attribute, whose syntax has no escapes: its separators replaced."""
+    return "".join(" " if c in "{};:" else c for c in text).strip()
+
+
+def _conf(score: float) -> str:
+    return f"{min(1.0, max(0.0, score)):.4g}"
 
 
 def _write_text(node: etree._Element, text: str | None) -> None:

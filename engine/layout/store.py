@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
+from shapely.geometry import Polygon
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine.annotations import Geometry, shape_fields
 from engine.categories import find_category, get_or_create_category
-from engine.coco.geometry import GeometryError, rasterise
+from engine.coco.geometry import GeometryError
 from engine.errors import MarginaliaError
 from engine.layout.model import (
     LINE,
@@ -34,6 +34,7 @@ from engine.layout.model import (
     Word,
     kind_of_category,
 )
+from engine.layout.shapes import hull, parts_of, writable
 from engine.outlines import checked_outline
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image
@@ -76,14 +77,16 @@ def import_layout(project: Project, image_id: int, layout: PageLayout, *, source
         checks = _OutlineChecks(image.width, image.height)
         stored = Counter[str]()
 
-        def add(category: Category, points: Points, order: int, parent: Annotation | None, text: str | None,
+        def add(category: Category, element: Region | Line | Word, order: int, parent: Annotation | None,
                 what: str, holding: str = "", baseline: Points | None = None) -> Annotation | None:
-            geometry = checks.geometry(points, what, holding)
+            geometry = checks.geometry(element.points, what, holding)
             if geometry is None:
                 return None
-            row = Annotation(image_id=image_id, category_id=category.id, status=AnnotationStatus.ACCEPTED,
+            status = AnnotationStatus.PROPOSED if element.proposed else AnnotationStatus.ACCEPTED
+            row = Annotation(image_id=image_id, category_id=category.id, status=status, score=element.score,
                              creator=creator, source_kind=SourceKind.IMPORT, source_model=source,
-                             parent_id=parent.id if parent is not None else None, reading_order=order, text=text,
+                             parent_id=parent.id if parent is not None else None, reading_order=order,
+                             text=element.text, writing_direction=element.direction,
                              baseline=[v for point in baseline for v in point] if baseline else None,
                              **shape_fields(image, geometry))
             session.add(row)
@@ -92,20 +95,20 @@ def import_layout(project: Project, image_id: int, layout: PageLayout, *, source
 
         for region_order, region in enumerate(layout.regions, start=1):
             words = sum(len(line.words) for line in region.lines)
-            region_row = add(categories.region(region), region.points, region_order - 1, None, region.text,
+            region_row = add(categories.region(region), region, region_order - 1, None,
                              f"region {region_order}", _holding(len(region.lines), words))
             if region_row is None:
                 continue
             stored["regions"] += 1
             for line_order, line in enumerate(region.lines, start=1):
-                line_row = add(categories.line(), line.points, line_order - 1, region_row, line.text,
+                line_row = add(categories.line(), line, line_order - 1, region_row,
                                f"line {line_order} of region {region_order}", _holding(0, len(line.words)),
                                line.baseline)
                 if line_row is None:
                     continue
                 stored["lines"] += 1
                 for word_order, word in enumerate(line.words, start=1):
-                    if add(categories.word(), word.points, word_order - 1, line_row, word.text,
+                    if add(categories.word(), word, word_order - 1, line_row,
                            f"word {word_order} of line {line_order} of region {region_order}") is not None:
                         stored["words"] += 1
         return LayoutImport(image_id, stored["regions"], stored["lines"], stored["words"], replaced=len(earlier),
@@ -205,7 +208,8 @@ class TextCategories:
 def layout_of(project: Project, image_id: int, *, include_proposals: bool = False) -> PageLayout:
     """The page's shapes as a layout: top-level shapes are regions, their children lines, theirs words, in
     reading order (shapes without one after those with one, top to bottom, left to right). A line or word
-    whose parent is not exported is wrapped in a region (and line) of its own; the notes say how many."""
+    whose parent is not exported is wrapped in a region (and line) of its own; a shape in several parts is a
+    region per part; holes are reached by a cut; the notes say how many of each."""
     statuses = [AnnotationStatus.ACCEPTED] + ([AnnotationStatus.PROPOSED] if include_proposals else [])
     with project.unit_of_work() as session:
         image = session.get_one(Image, image_id)
@@ -222,6 +226,7 @@ def layout_of(project: Project, image_id: int, *, include_proposals: bool = Fals
         children: dict[int | None, list[Annotation]] = defaultdict(list)
         for row in rows:
             children[row.parent_id if row.parent_id in present else None].append(row)
+        shapes = _Shapes(image)
         wrapped = 0
         strokes = [row for row in children[None] if names[row.category_id] == STROKES]
         if strokes:
@@ -229,48 +234,96 @@ def layout_of(project: Project, image_id: int, *, include_proposals: bool = Fals
                                 "export carries them)")
         for row in _ordered([row for row in children[None] if names[row.category_id] != STROKES]):
             name = names[row.category_id]
-            points = outline(row, image)
             if name == WORD and not children[row.id]:
-                layout.regions.append(Region("other", points, [Line(points, [Word(points, row.text)])]))
+                points = shapes.one(row)
+                word = Word(points, row.text, **_facts(row))
+                layout.regions.append(Region("other", points, [Line(points, [word])]))
                 wrapped += 1
             elif name == LINE:
-                layout.regions.append(Region("other", points, [_line(row, children, image)]))
+                line = _line(row, children, shapes)
+                layout.regions.append(Region("other", line.points, [line]))
                 wrapped += 1
             elif children[row.id] or row.category_id in text_ids or name in TEXT_REGION_CATEGORIES.values():
                 kind = kind_of_category(name)
-                layout.regions.append(Region(kind if kind in TEXT_REGION_CATEGORIES else "other", points,
-                                             [_line(line, children, image) for line in _ordered(children[row.id])],
-                                             text=row.text))
+                known = kind in TEXT_REGION_CATEGORIES
+                lines = [_line(line, children, shapes) for line in _ordered(children[row.id])]
+                for points, held in shapes.regions(row, lines):
+                    layout.regions.append(Region(kind if known else "other", points, held, text=row.text,
+                                                 label="" if known or name == TEXT else name, **_facts(row)))
             else:
-                layout.regions.append(Region(kind_of_category(name), points))
+                for points, _ in shapes.regions(row, []):
+                    layout.regions.append(Region(kind_of_category(name), points, **_facts(row)))
         if wrapped:
             layout.notes.append(f"{wrapped} line(s) or word(s) without a region were each written in a region of "
                                 "their own")
+        layout.notes += shapes.notes()
         return layout
 
 
-def _line(row: Annotation, children: dict[int | None, list[Annotation]], image: Image) -> Line:
+def _facts(row: Annotation) -> dict:
+    return {"score": row.score, "proposed": row.status == AnnotationStatus.PROPOSED,
+            "direction": row.writing_direction}
+
+
+def _line(row: Annotation, children: dict[int | None, list[Annotation]], shapes: _Shapes) -> Line:
     baseline = row.baseline or []
-    return Line(outline(row, image), [Word(outline(word, image), word.text) for word in _ordered(children[row.id])],
-                text=row.text, baseline=list(zip(baseline[0::2], baseline[1::2], strict=False)) or None)
+    words = [Word(shapes.one(word), word.text, **_facts(word)) for word in _ordered(children[row.id])]
+    return Line(shapes.one(row), words, text=row.text, **_facts(row),
+                baseline=list(zip(baseline[0::2], baseline[1::2], strict=False)) or None)
 
 
 def _ordered(rows: list[Annotation]) -> list[Annotation]:
     return sorted(rows, key=lambda r: (r.reading_order is None, r.reading_order or 0, r.bbox_y, r.bbox_x, r.id))
 
 
-def outline(row: Annotation, image: Image) -> Points:
-    """One polygon for a shape: its outline; the convex hull of its parts when it has several; a mask's
-    outer contour(s), likewise; a box's rectangle."""
-    parts = [part["exterior"] for part in row.polygons or []]
-    if not parts and row.rle is not None:
-        mask = rasterise(None, row.rle, image.height, image.width).astype(np.uint8)
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        parts = [contour.reshape(-1).astype(float).tolist() for contour in contours if len(contour) >= 3]
-    if len(parts) == 1:
-        return list(zip(parts[0][0::2], parts[0][1::2], strict=False))
-    if parts:
-        points = np.concatenate([np.asarray(part, dtype=np.float32).reshape(-1, 2) for part in parts])
-        return [(float(x), float(y)) for x, y in cv2.convexHull(points).reshape(-1, 2)]
-    x, y, w, h = row.bbox_x, row.bbox_y, row.bbox_w, row.bbox_h
-    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+class _Shapes:
+    """Outlines as the formats hold them, with what that changed counted for the export's summary."""
+
+    def __init__(self, image: Image) -> None:
+        self.image = image
+        self.split = self.holes_cut = self.holes_dropped = self.hulled = 0
+
+    def parts(self, row: Annotation) -> list[Polygon]:
+        return parts_of(row.polygons, row.rle, (row.bbox_x, row.bbox_y, row.bbox_w, row.bbox_h),
+                        self.image.width, self.image.height)
+
+    def one(self, row: Annotation) -> Points:
+        """A line's or word's one outline: around its parts when it has several (said), its holes cut open."""
+        parts = self.parts(row)
+        if len(parts) > 1:
+            self.hulled += 1
+            return hull(parts)
+        return self._opened(parts[0])
+
+    def regions(self, row: Annotation, lines: list[Line]) -> list[tuple[Points, list[Line]]]:
+        """A region per part of the shape, each with the lines lying mostly in it."""
+        parts = self.parts(row)
+        if len(parts) > 1:
+            self.split += 1
+        held: list[list[Line]] = [[] for _ in parts]
+        for line in lines:
+            outline = Polygon(line.points) if len(line.points) >= 3 else None
+            overlaps = [part.intersection(outline).area if outline is not None and outline.is_valid else 0.0
+                        for part in parts]
+            held[int(np.argmax(overlaps)) if overlaps else 0].append(line)
+        return [(self._opened(part), part_lines) for part, part_lines in zip(parts, held, strict=True)]
+
+    def _opened(self, part: Polygon) -> Points:
+        written = writable(part)
+        self.holes_cut += written.holes_cut
+        self.holes_dropped += written.hole_kept_out
+        return written.points
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.split:
+            notes.append(f"{self.split} shape(s) in several parts were written as a region per part")
+        if self.holes_cut:
+            notes.append(f"{self.holes_cut} hole(s) were written as a cut two pixels wide from the outline (the "
+                         "format's outlines have no holes)")
+        if self.holes_dropped:
+            notes.append(f"{self.holes_dropped} hole(s) could not be reached by a cut and were left out")
+        if self.hulled:
+            notes.append(f"{self.hulled} line(s) or word(s) in several parts were written as the outline around "
+                         "their parts (the format gives each one outline)")
+        return notes

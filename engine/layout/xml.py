@@ -15,8 +15,10 @@ from lxml import etree
 
 from engine.errors import MarginaliaError
 from engine.fileio import read_plain_file
-from engine.layout.model import Points
+from engine.layout.model import Line, Points, Region, Word
 
+# How a proposal nobody reviewed yet is marked: PAGE's ``custom`` and ALTO's tag LABEL, which readers ignore.
+PROPOSAL_MARK = "marginalia {status:proposed;}"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
@@ -74,3 +76,52 @@ def number(value: float) -> str:
     """A coordinate as ALTO writes it: an integer when it is one, else two decimals."""
     rounded = round(value, 2)
     return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.2f}"
+
+
+def around(points: Points) -> Points:
+    """The rectangle around the points (an outline for an element a file gave none, from its children)."""
+    xs = [x for x, _ in points]
+    ys = [y for _, y in points]
+    return [(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys))]
+
+
+class ReadingCounts:
+    """What a reader had to make up or leave out, counted for the import's notes: an element without an
+    outline is outlined around its children (lines, words), or left out when it has none."""
+
+    def __init__(self, region_name: str, missing: str) -> None:
+        self.region_name, self.missing = region_name, missing  # the format's word for a region, a missing outline
+        self.outlined_by_lines = self.left_out = self.lines_left_out = 0
+
+    def outlined_region(self, region: Region) -> Region | None:
+        if len(region.points) >= 2:
+            return region
+        if not region.lines:
+            self.left_out += 1
+            return None
+        region.points = around([point for line in region.lines for point in line.points])
+        self.outlined_by_lines += 1
+        return region
+
+    def line_outline(self, points: Points, words: list[Word]) -> Points | None:
+        if len(points) >= 2:
+            return points
+        if not words:
+            self.lines_left_out += 1
+            return None
+        return around([point for word in words for point in word.points])
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.outlined_by_lines:
+            notes.append(f"{self.outlined_by_lines} {self.region_name}(s) without {self.missing} were outlined around "
+                         "their lines")
+        if self.left_out:
+            notes.append(f"{self.left_out} {self.region_name}(s) without {self.missing} or lines were left out")
+        if self.lines_left_out:
+            notes.append(f"{self.lines_left_out} line(s) without {self.missing} or words were left out")
+        return notes
+
+
+def lines_of(lines: list[Line | None]) -> list[Line]:
+    return [line for line in lines if line is not None]

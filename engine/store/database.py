@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import QueuePool
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from engine.errors import ProjectError, ProjectVersionError
 
@@ -131,7 +131,7 @@ def head_revision() -> str:
     return head
 
 
-SCHEMA_HEAD = "0006"  # the newest migration (tests check it is alembic's head): opening needs no alembic
+SCHEMA_HEAD = "0007"  # the newest migration (tests check it is alembic's head): opening needs no alembic
 
 
 def current_revision(engine: Engine) -> str | None:

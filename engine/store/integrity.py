@@ -24,8 +24,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from engine.errors import ProjectError
-from engine.store.database import copy_database
 from engine.paths import displayable
+from engine.store.database import copy_database
 
 BACKUP_SUFFIX = ".backup"
 BACKUP_EVERY_S = 24 * 3600

@@ -16,11 +16,17 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session
 
-from engine.errors import ConnectionLostError, ProjectBusyError, ProjectError, ProjectReadOnlyError, ProjectVersionError
+from engine.errors import (
+    ConnectionLostError,
+    ProjectBusyError,
+    ProjectError,
+    ProjectReadOnlyError,
+    ProjectVersionError,
+)
 from engine.jobs import CancelToken
 from engine.store.changes import Change, ChangeListener, track_own_connections
 from engine.store.database import SCHEMA_HEAD, read_json

@@ -35,7 +35,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from engine.store.types import AnnotationStatus, FilePath, SourceKind, UTCDateTime, utc_now
+from engine.store.types import (
+    AnnotationStatus,
+    FilePath,
+    SourceKind,
+    UTCDateTime,
+    utc_now,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -223,6 +229,7 @@ class Annotation(Base):
     reading_order: Mapped[int | None] = mapped_column(Integer)  # among the siblings (or the page's top level)
     text: Mapped[str | None] = mapped_column(Text)  # the transcription
     baseline: Mapped[list[Any] | None]  # [x0, y0, x1, y1, …] page pixels
+    writing_direction: Mapped[str | None] = mapped_column(String(20))  # PAGE's names: "right-to-left"…
     # Team projects (revision 0006): raised by every change (the mapper's version counter; bulk statements
     # raise it themselves), so that an edit made on an older version is refused; who changed the row last.
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

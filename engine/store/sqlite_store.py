@@ -16,12 +16,31 @@ from sqlalchemy.exc import DatabaseError as SQLAlchemyDatabaseError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from engine.errors import JobCancelled, ProjectBusyError, ProjectError, ProjectReadOnlyError
+from engine.errors import (
+    JobCancelled,
+    ProjectBusyError,
+    ProjectError,
+    ProjectReadOnlyError,
+)
 from engine.jobs import CancelToken, describe_duration
 from engine.paths import DB_FILENAME
-from engine.store.database import (BUSY_TIMEOUT_MS, SCHEMA_HEAD, current_revision, is_busy_error, is_read_only_error,
-                                   open_engine, open_read_only_engine, upgrade_to_head)
-from engine.store.integrity import ProjectDamagedError, check_problems, damaged_error, is_damage_error, keep_daily_copy
+from engine.store.database import (
+    BUSY_TIMEOUT_MS,
+    SCHEMA_HEAD,
+    current_revision,
+    is_busy_error,
+    is_read_only_error,
+    open_engine,
+    open_read_only_engine,
+    upgrade_to_head,
+)
+from engine.store.integrity import (
+    ProjectDamagedError,
+    check_problems,
+    damaged_error,
+    is_damage_error,
+    keep_daily_copy,
+)
 
 # How long a writer waits for another process before giving up (it says so while it waits).
 WRITE_WAIT_S = 300.0
