@@ -25,6 +25,7 @@ from engine.layout.page_xml import read_page
 from engine.project import Project
 from engine.store.schema import Annotation, Category
 from engine.store.types import AnnotationStatus
+from tests.test_layout_formats import schemas  # noqa: F401 - the official PAGE and ALTO schemas, as a fixture
 
 KANT = "kant_aufklaerung_1784_0017"
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
@@ -216,7 +217,8 @@ TRANSKRIBUS_PAGE = f"""<?xml version="1.0" encoding="UTF-8"?>
 </Page></PcGts>"""
 
 
-def test_a_transkribus_page_keeps_every_line_its_own_types_and_right_to_left_writing(blank, tmp_path: Path) -> None:
+def test_a_transkribus_page_keeps_every_line_its_own_types_and_right_to_left_writing(blank, tmp_path: Path,
+                                                                                    schemas) -> None:
     project, _, scans = blank
     (_, done, notes), = import_layout_files(project, [_file(scans, "page.xml", TRANSKRIBUS_PAGE)],
                                              "page").imported
@@ -235,6 +237,7 @@ def test_a_transkribus_page_keeps_every_line_its_own_types_and_right_to_left_wri
 
     alto = export_layouts(project, tmp_path / "alto", "alto").files[0]
     tree = etree.parse(str(alto))
+    assert schemas["alto"].validate(tree) and schemas["page"].validate(etree.parse(str(written)))
     directions = [line.get("BASEDIRECTION") for line in tree.iter(f"{{{ALTO_NS}}}TextLine")]
     assert directions == [None, None, "rtl", "rtl"]
     labels = {tag.get("LABEL") for tag in tree.iter(f"{{{ALTO_NS}}}LayoutTag")}
@@ -278,7 +281,8 @@ def _block(top: int, bottom: int, left: int, right: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("fmt", ["page", "alto"])
-def test_every_kind_of_shape_comes_back_as_drawn_or_the_summary_says_why(blank, tmp_path: Path, fmt: str) -> None:
+def test_every_kind_of_shape_comes_back_as_drawn_or_the_summary_says_why(blank, tmp_path: Path, fmt: str,
+                                                                         schemas) -> None:
     project, image_id, scans = blank
     for name, geometry in SHAPES.items():
         category = add_category(project, name.capitalize()).id
@@ -290,6 +294,7 @@ def test_every_kind_of_shape_comes_back_as_drawn_or_the_summary_says_why(blank, 
     assert "2 hole(s) were written as a cut two pixels wide" in summary, summary
     assert "1 shape(s) in several parts were written as a region per part" in summary, summary
     written = done.files[0].read_text(encoding="utf-8")
+    assert schemas[fmt].validate(etree.parse(str(done.files[0]))), schemas[fmt].error_log
     if fmt == "page":
         ocrd_reads(done.files[0])
         assert 'points="100,300 100,500 300,500 300,300"' in written or "300,500" in written
@@ -307,7 +312,8 @@ def test_every_kind_of_shape_comes_back_as_drawn_or_the_summary_says_why(blank, 
 
 # 9. Proposals keep their scores and stay proposals.
 
-def test_proposals_are_written_with_their_scores_marked_as_proposals_and_come_back_so(blank, tmp_path: Path) -> None:
+def test_proposals_are_written_with_their_scores_marked_as_proposals_and_come_back_so(blank, tmp_path: Path,
+                                                                                      schemas) -> None:
     project, image_id, scans = blank
     initial = add_category(project, "Decorated initial").id
     create_annotations(project, image_id=image_id, category_id=initial, creator="model",
@@ -317,6 +323,7 @@ def test_proposals_are_written_with_their_scores_marked_as_proposals_and_come_ba
                        geometries=[Geometry(bbox=(300.0, 300.0, 50, 60))], provenances=[Provenance()])
     for fmt in ("page", "alto"):
         done = export_layouts(project, tmp_path / fmt, fmt, include_proposals=True)
+        assert schemas[fmt].validate(etree.parse(str(done.files[0]))), schemas[fmt].error_log
         if fmt == "page":
             regions = ocrd_reads(done.files[0]).get_Page().get_AllRegions()
             confs = {(region.get_Coords().get_conf(), "status:proposed" in (region.get_custom() or ""))
@@ -368,3 +375,37 @@ def test_the_mask_edges_of_a_pycocotools_rle_are_the_pixel_edges(blank, tmp_path
     alto = etree.parse(str(export_layouts(project, tmp_path / "alto", "alto").files[0]))
     (block,) = alto.iter(f"{{{ALTO_NS}}}Illustration")
     assert [block.get(name) for name in ("HPOS", "VPOS", "WIDTH", "HEIGHT")] == ["100", "300", "200", "200"]
+
+
+TESSERACT_ALTO = f"""<?xml version="1.0" encoding="UTF-8"?>
+<alto xmlns="http://www.loc.gov/standards/alto/ns-v3#">
+  <Description><MeasurementUnit>pixel</MeasurementUnit>
+    <sourceImageInformation><fileName>page.png</fileName></sourceImageInformation></Description>
+  <Layout><Page WIDTH="{WIDTH}" HEIGHT="{HEIGHT}" PHYSICAL_IMG_NR="0" ID="page_0"><PrintSpace>
+    <ComposedBlock ID="cblock_0" HPOS="40" VPOS="40" WIDTH="520" HEIGHT="200">
+      <TextBlock ID="block_0" HPOS="50" VPOS="50" WIDTH="500" HEIGHT="80">
+        <TextLine ID="line_0" HPOS="60" VPOS="60" WIDTH="480" HEIGHT="30">
+          <String ID="string_0" HPOS="60" VPOS="60" WIDTH="150" HEIGHT="30" WC="0.96" CONTENT="Selbſtverſchuldet"/>
+          <SP WIDTH="12" VPOS="60" HPOS="210"/>
+          <String ID="string_1" HPOS="222" VPOS="60" WIDTH="60" HEIGHT="30" WC="0.91" CONTENT="iſt"/>
+          <SP WIDTH="12" VPOS="60" HPOS="282"/>
+          <String ID="string_2" HPOS="294" VPOS="60" WIDTH="200" HEIGHT="30" WC="0.5" CONTENT="Unmün"/>
+          <HYP CONTENT="-"/>
+        </TextLine>
+      </TextBlock>
+    </ComposedBlock>
+  </PrintSpace></Page></Layout>
+</alto>"""
+
+
+def test_a_tesseract_alto_in_a_composed_block_keeps_its_confidences_and_hyphen(blank, tmp_path: Path) -> None:
+    project, _, scans = blank
+    (_, done, notes), = import_layout_files(project, [_file(scans, "page.xml", TESSERACT_ALTO)], "alto").imported
+    assert (done.regions, done.lines, done.words) == (1, 1, 3), notes
+    (line,) = _rows(project, "Line")
+    assert line.text == "Selbſtverſchuldet iſt Unmün-"
+    assert sorted(row.score for row in _rows(project, "Word")) == [0.5, 0.91, 0.96]
+    again = export_layouts(project, tmp_path / "out", "alto").files[0]
+    assert alto_line_texts(again) == ["Selbſtverſchuldet iſt Unmün-"]
+    assert sorted(float(node.get("WC")) for node in etree.parse(str(again)).iter(f"{{{ALTO_NS}}}String")) == [
+        0.5, 0.91, 0.96]

@@ -276,11 +276,15 @@ def _directed(element: Region | Line) -> dict[str, str]:
     return {"BASEDIRECTION": DIRECTIONS[element.direction]} if element.direction in DIRECTIONS else {}
 
 
-def spaces_before(line: Line) -> list[bool] | None:
+HYPHENS = {"-", "¬", "⸗", "‐", "\u00ad"}  # what a line may end with after its last word (ALTO's HYP)
+
+
+def spaces_before(line: Line) -> tuple[list[bool], str] | None:
     """Whether the line's text has a space before each of its words (punctuation often is a word of its own,
-    with none before it); ``None`` when the words do not spell the line's text."""
+    with none before it), and the hyphen it ends with after its last word; ``None`` when the words do not
+    spell the line's text."""
     if line.text is None:
-        return [index > 0 for index in range(len(line.words))]
+        return [index > 0 for index in range(len(line.words))], ""
     text, position, spaced = line.text, 0, []
     for index, word in enumerate(line.words):
         start = position
@@ -291,7 +295,10 @@ def spaces_before(line: Line) -> list[bool] | None:
             return None
         spaced.append(index > 0 and position > start)
         position += len(content)
-    return spaced if not text[position:].strip() else None
+    rest = text[position:].rstrip()
+    if not rest or rest in HYPHENS:
+        return spaced, rest
+    return None
 
 
 def _write_line(block: etree._Element, line: Line, identifier: str, tags: _Tags, notes: list[str]) -> None:
@@ -300,10 +307,11 @@ def _write_line(block: etree._Element, line: Line, identifier: str, tags: _Tags,
     node = _element(block, "TextLine", identifier, line.points, **extra, **_directed(line),
                     **({"TAGREFS": refs} if refs else {}))
     words = line.words or [Word(line.points, line.text or "")]
-    spaced = spaces_before(line) if line.words else [False]
-    if spaced is None:
+    found = spaces_before(line) if line.words else ([False], "")
+    if found is None:
         notes.append("its words spell other text than its line")
-        spaced = [index > 0 for index in range(len(words))]
+        found = [index > 0 for index in range(len(words))], ""
+    spaced, hyphen = found
     for word_number, word in enumerate(words, start=1):
         if spaced[word_number - 1]:  # ALTO readers build a line's text from its strings and the spaces between
             before = bounds(words[word_number - 2].points)
@@ -318,6 +326,8 @@ def _write_line(block: etree._Element, line: Line, identifier: str, tags: _Tags,
         if refs:
             attributes["TAGREFS"] = refs
         _element(node, "String", f"{identifier}_string_{word_number}", word.points, **attributes)
+    if hyphen:
+        etree.SubElement(node, _q("HYP"), CONTENT=hyphen)
 
 
 def _element(parent: etree._Element, name: str, identifier: str, points: Points, **attributes: str) -> etree._Element:
