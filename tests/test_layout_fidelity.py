@@ -25,7 +25,7 @@ from engine.layout.page_xml import read_page
 from engine.project import Project
 from engine.store.schema import Annotation, Category
 from engine.store.types import AnnotationStatus
-from tests.test_layout_formats import schemas  # noqa: F401 - the official PAGE and ALTO schemas, as a fixture
+from tests import test_layout_formats
 
 KANT = "kant_aufklaerung_1784_0017"
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
@@ -56,6 +56,12 @@ def ocrd_reads(path: Path, consistency: str = "strict", baselines: bool = True):
                                     check_baseline=baselines, check_coords=False)
     assert report.is_valid, report.to_xml()
     return parse(str(path), silence=True)
+
+
+@pytest.fixture(scope="module")
+def schemas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, etree.XMLSchema]:
+    """The official PAGE 2019 and ALTO 4.4 schemas (as the format tests load them)."""
+    return test_layout_formats.schemas.__wrapped__(tmp_path_factory)
 
 
 @pytest.fixture

@@ -120,17 +120,21 @@ class SharedPage:
         _close_unused_mappings()
 
 
-# Mappings still viewed by an image when released; closed as soon as nothing uses them.
+# Mappings still viewed by an image when released; closed as soon as nothing uses them. Pages are released
+# from the UI thread and from loader threads: one closing at a time, or two would close the same descriptor
+# (the second closing whatever file has taken its number meanwhile).
 _unclosed: list[shared_memory.SharedMemory] = []
+_closing = threading.Lock()
 
 
 def _close_unused_mappings() -> None:
-    for memory in list(_unclosed):
-        try:
-            memory.close()
-            _unclosed.remove(memory)
-        except BufferError:
-            pass  # an image still looks at it; try again at the next release
+    with _closing:
+        for memory in list(_unclosed):
+            try:
+                memory.close()
+                _unclosed.remove(memory)
+            except BufferError:
+                pass  # an image still looks at it; try again at the next release
 
 
 atexit.register(_close_unused_mappings)
