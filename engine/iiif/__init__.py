@@ -1,0 +1,1 @@
+"""IIIF: manifests and collections read (Presentation 2.1 and 3)."""
