@@ -22,7 +22,13 @@ from PIL import Image
 
 from engine.errors import JobCancelled
 from engine.iiif.fetch import FetchError, fetch
-from engine.iiif.image_api import ImageServiceError, TileCache, full_image, plan, read_info
+from engine.iiif.image_api import (
+    ImageServiceError,
+    TileCache,
+    full_image,
+    plan,
+    read_info,
+)
 from engine.iiif.manifest import ImageService
 from engine.jobs import CancelToken
 
