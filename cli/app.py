@@ -12,7 +12,19 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from cli import about, attention, batch, commands, detect, layout, models, search, team, text
+from cli import (
+    about,
+    attention,
+    batch,
+    commands,
+    detect,
+    iiif,
+    layout,
+    models,
+    search,
+    team,
+    text,
+)
 from engine.errors import MarginaliaError
 from engine.paths import append_to_log
 from engine.version import build_info
@@ -95,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     rel.set_defaults(handler=commands.cmd_relink)
 
     layout.add_parsers(sub, debug)
+    iiif.add_parsers(sub, debug)
     models.add_parser(sub, debug)
     search.add_parsers(sub, debug)
     detect.add_parser(sub, debug)

@@ -36,13 +36,15 @@ V2 = "http://iiif.io/api/image/2/context.json"
 V3 = "http://iiif.io/api/image/3/context.json"
 
 
-class _Server:
+class ImageServer:
     def __init__(self, source: Image.Image) -> None:
         self.source = source
         self.requests: Counter[str] = Counter()
         self.infos: dict[str, dict] = {}
         self.lies: set[str] = set()  # services whose tiles come back smaller than asked
         self.truncated: set[str] = set()
+        self.documents: dict[str, bytes] = {}  # path → JSON served as it is (manifests, collections)
+        self.sources: dict[str, Image.Image] = {}  # a service's own image, where not the common one
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,6 +71,8 @@ class _Server:
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
     def answer(self, path: str) -> tuple[int, str, bytes]:
+        if path in self.documents:
+            return 200, "application/ld+json", self.documents[path]
         if path == "/web-page":
             return 200, "text/html", b"<!DOCTYPE html><html><body>a viewer</body></html>"
         if path == "/failing":
@@ -83,13 +87,15 @@ class _Server:
             return 200, "application/ld+json", json.dumps(self.infos[name]).encode()
         parts = rest.split("/")
         if name in self.infos and len(parts) == 4:
-            return self.image(name, parts[0])
+            return self.image(name, parts[0], parts[1])
         return 404, "text/plain", b"not here"
 
-    def image(self, name: str, region: str) -> tuple[int, str, bytes]:
-        box = (0, 0, *self.source.size) if region == "full" else tuple(int(v) for v in region.split(","))
+    def image(self, name: str, region: str, size: str) -> tuple[int, str, bytes]:
+        box = (0, 0, *self.sources.get(name, self.source).size) if region == "full" else tuple(int(v) for v in region.split(","))
         x, y, w, h = box
-        tile = self.source.crop((x, y, x + w, y + h))
+        tile = self.sources.get(name, self.source).crop((x, y, x + w, y + h))
+        if size.startswith("!"):  # the largest that fits
+            tile.thumbnail(tuple(int(v) for v in size[1:].split(",")))
         if name in self.lies:
             tile = tile.resize((max(1, w // 2), max(1, h // 2)))
         out = io.BytesIO()
@@ -97,8 +103,10 @@ class _Server:
         data = out.getvalue()
         return 200, "image/png", data[: len(data) // 2] if name in self.truncated else data
 
-    def service(self, name: str, version: int, **info: object) -> ImageService:
-        width, height = self.source.size
+    def service(self, name: str, version: int, source: Image.Image | None = None, **info: object) -> ImageService:
+        if source is not None:
+            self.sources[name] = source
+        width, height = (source or self.source).size
         context = V3 if version == 3 else V2
         key = "id" if version == 3 else "@id"
         self.infos[name] = {"@context": context, key: f"{self.base}/{name}", "width": width, "height": height,
@@ -107,18 +115,18 @@ class _Server:
 
 
 @pytest.fixture(scope="module")
-def server(shared_data: Path) -> Iterator[_Server]:
+def server(shared_data: Path) -> Iterator[ImageServer]:
     source = Image.open(shared_data / "manuscripts" / "bengel_abriss01_1751_0007.jpg").convert("RGB")
-    started = _Server(source.crop((100, 100, 700, 520)))  # 600×420
+    started = ImageServer(source.crop((100, 100, 700, 520)))  # 600×420
     yield started
     started.http.shutdown()
 
 
-def _info(server: _Server, service: ImageService) -> object:
+def _info(server: ImageServer, service: ImageService) -> object:
     return read_info(fetch(f"{service.id}/info.json").data, service, f"{service.id}/info.json")
 
 
-def test_a_whole_image_comes_in_one_request_and_a_second_run_fetches_nothing(server: _Server,
+def test_a_whole_image_comes_in_one_request_and_a_second_run_fetches_nothing(server: ImageServer,
                                                                             tmp_path: Path) -> None:
     service = server.service("open", 3, profile="level2")
     info = _info(server, service)
@@ -136,7 +144,7 @@ def test_a_whole_image_comes_in_one_request_and_a_second_run_fetches_nothing(ser
          "maxWidth": 300, "tiles": [{"width": 256, "scaleFactors": [1, 2, 4]}]}, 6),
     (3, {"profile": "level0", "tiles": [{"width": 200, "height": 150, "scaleFactors": [1, 2]}]}, 9),
 ])
-def test_a_capped_or_static_server_gives_tiles_stitched_to_the_source_pixels(server: _Server, tmp_path: Path,
+def test_a_capped_or_static_server_gives_tiles_stitched_to_the_source_pixels(server: ImageServer, tmp_path: Path,
                                                                              version: int, info: dict,
                                                                              tiles: int) -> None:
     service = server.service(f"capped{version}", version, **info)
@@ -149,7 +157,7 @@ def test_a_capped_or_static_server_gives_tiles_stitched_to_the_source_pixels(ser
     assert np.array_equal(np.asarray(page), np.asarray(server.source))
 
 
-def test_a_cancel_stops_between_tiles_and_keeps_only_whole_tiles(server: _Server, tmp_path: Path) -> None:
+def test_a_cancel_stops_between_tiles_and_keeps_only_whole_tiles(server: ImageServer, tmp_path: Path) -> None:
     service = server.service("cancelled", 3, profile="level0", tiles=[{"width": 100, "scaleFactors": [1]}])
     described = _info(server, service)
     token = CancelToken()
@@ -169,7 +177,7 @@ def test_a_cancel_stops_between_tiles_and_keeps_only_whole_tiles(server: _Server
     ("liar", "the server's description does not match its images"),
     ("truncated", "is not a whole image"),
 ])
-def test_a_tile_of_the_wrong_size_or_cut_short_refuses_the_page(server: _Server, tmp_path: Path, name: str,
+def test_a_tile_of_the_wrong_size_or_cut_short_refuses_the_page(server: ImageServer, tmp_path: Path, name: str,
                                                                said: str) -> None:
     service = server.service(name, 3, profile="level0", tiles=[{"width": 300, "scaleFactors": [1]}])
     (server.lies if name == "liar" else server.truncated).add(name)
@@ -177,7 +185,7 @@ def test_a_tile_of_the_wrong_size_or_cut_short_refuses_the_page(server: _Server,
         full_image(_info(server, service), TileCache(tmp_path))
 
 
-def test_a_gigapixel_description_is_refused_before_anything_is_fetched(server: _Server) -> None:
+def test_a_gigapixel_description_is_refused_before_anything_is_fetched(server: ImageServer) -> None:
     service = ImageService(f"{server.base}/giga", 3)
     data = json.dumps({"@context": V3, "id": service.id, "width": 40_000, "height": 30_000}).encode()
     with pytest.raises(ImageServiceError, match="1,200 megapixels, above the"):
@@ -189,12 +197,12 @@ def test_a_gigapixel_description_is_refused_before_anything_is_fetched(server: _
     ("/failing", "answered 500"),
     ("/loop", "redirects in a loop"),
 ])
-def test_bad_answers_are_said_plainly(server: _Server, path: str, said: str) -> None:
+def test_bad_answers_are_said_plainly(server: ImageServer, path: str, said: str) -> None:
     with pytest.raises(FetchError, match=re.escape(said)):
         fetch(server.base + path)
 
 
-def test_a_slow_server_times_out_and_other_addresses_are_refused(server: _Server) -> None:
+def test_a_slow_server_times_out_and_other_addresses_are_refused(server: ImageServer) -> None:
     with pytest.raises(FetchError, match="did not answer within 0.5 s"):
         fetch(server.base + "/slow", timeout=0.5)
     with pytest.raises(FetchError, match="not a web address"):

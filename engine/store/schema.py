@@ -254,3 +254,18 @@ class PageLease(Base):
     client: Mapped[str] = mapped_column(String(64))  # one window's own id: a curator's second window is another
     taken_at: Mapped[datetime] = mapped_column(default=utc_now)
     expires_at: Mapped[datetime]
+
+
+class IiifCanvas(Base):
+    """The IIIF canvas a page was imported from: shapes go back to it in the canvas's own coordinates (a canvas
+    is often not the size of the image delivered), and its image service can give the page again."""
+
+    __tablename__ = "iiif_canvas"
+
+    image_id: Mapped[int] = mapped_column(ForeignKey("image.id", ondelete="CASCADE"), primary_key=True)
+    manifest_id: Mapped[str] = mapped_column(Text)
+    canvas_id: Mapped[str] = mapped_column(Text, index=True)
+    canvas_width: Mapped[int]
+    canvas_height: Mapped[int]
+    service_id: Mapped[str] = mapped_column(Text, default="")  # the Image API service, "" for a plain image
+    service_version: Mapped[int] = mapped_column(default=0)
