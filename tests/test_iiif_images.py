@@ -6,14 +6,9 @@ wrong size, a truncated tile — refused with its reason."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import threading
-import time
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -31,87 +26,7 @@ from engine.iiif.image_api import (
 )
 from engine.iiif.manifest import ImageService
 from engine.jobs import CancelToken
-
-V2 = "http://iiif.io/api/image/2/context.json"
-V3 = "http://iiif.io/api/image/3/context.json"
-
-
-class ImageServer:
-    def __init__(self, source: Image.Image) -> None:
-        self.source = source
-        self.requests: Counter[str] = Counter()
-        self.infos: dict[str, dict] = {}
-        self.lies: set[str] = set()  # services whose tiles come back smaller than asked
-        self.truncated: set[str] = set()
-        self.documents: dict[str, bytes] = {}  # path → JSON served as it is (manifests, collections)
-        self.sources: dict[str, Image.Image] = {}  # a service's own image, where not the common one
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                server.requests[self.path] += 1
-                status, kind, body = server.answer(self.path)
-                if status in (301, 302):
-                    self.send_response(status)
-                    self.send_header("Location", body.decode())
-                    self.end_headers()
-                    return
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.http.server_address[1]}"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-    def answer(self, path: str) -> tuple[int, str, bytes]:
-        if path in self.documents:
-            return 200, "application/ld+json", self.documents[path]
-        if path == "/web-page":
-            return 200, "text/html", b"<!DOCTYPE html><html><body>a viewer</body></html>"
-        if path == "/failing":
-            return 500, "text/plain", b"oops"
-        if path == "/slow":
-            time.sleep(2.0)
-            return 200, "application/json", b"{}"
-        if path == "/loop":
-            return 302, "", b"/loop"
-        name, _, rest = path.strip("/").partition("/")
-        if rest == "info.json" and name in self.infos:
-            return 200, "application/ld+json", json.dumps(self.infos[name]).encode()
-        parts = rest.split("/")
-        if name in self.infos and len(parts) == 4:
-            return self.image(name, parts[0], parts[1])
-        return 404, "text/plain", b"not here"
-
-    def image(self, name: str, region: str, size: str) -> tuple[int, str, bytes]:
-        box = (0, 0, *self.sources.get(name, self.source).size) if region == "full" else tuple(int(v) for v in region.split(","))
-        x, y, w, h = box
-        tile = self.sources.get(name, self.source).crop((x, y, x + w, y + h))
-        if size.startswith("!"):  # the largest that fits
-            tile.thumbnail(tuple(int(v) for v in size[1:].split(",")))
-        if name in self.lies:
-            tile = tile.resize((max(1, w // 2), max(1, h // 2)))
-        out = io.BytesIO()
-        tile.save(out, "PNG")
-        data = out.getvalue()
-        return 200, "image/png", data[: len(data) // 2] if name in self.truncated else data
-
-    def service(self, name: str, version: int, source: Image.Image | None = None, **info: object) -> ImageService:
-        if source is not None:
-            self.sources[name] = source
-        width, height = (source or self.source).size
-        context = V3 if version == 3 else V2
-        key = "id" if version == 3 else "@id"
-        self.infos[name] = {"@context": context, key: f"{self.base}/{name}", "width": width, "height": height,
-                            **info}
-        return ImageService(f"{self.base}/{name}", version, None)
+from tests.iiif_server import V3, ImageServer
 
 
 @pytest.fixture(scope="module")

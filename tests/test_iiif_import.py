@@ -19,7 +19,7 @@ from engine.inventory import list_images
 from engine.jobs import CancelToken
 from engine.project import Project
 from engine.store.schema import IiifCanvas
-from tests.test_iiif_images import ImageServer
+from tests.iiif_server import ImageServer
 
 CANVASES = 20
 

@@ -141,7 +141,7 @@ def _fetch_page(canvas: Canvas, path: Path, size: int | None, cache: TileCache, 
     else:
         raise ManifestError(f"{canvas.label} has neither an image service nor an image address")
     partial = path.with_name(path.name + ".part")
-    page.save(partial, "PNG")
+    page.save(partial, "PNG", compress_level=1)  # level 6 halved the pages/s of bench/iiif.py
     os.replace(partial, path)  # a page is there whole, or not at all
     for url in requests:  # the page holds them now: the cache only bridges a page stopped half-way
         cache.path(url).unlink(missing_ok=True)
