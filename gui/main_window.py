@@ -33,6 +33,7 @@ from engine.paths import user_cache_dir
 from engine.project import Project
 from engine.sessions import end_session, start_session
 from gui.canvas.view import ImageCanvas
+from gui.category_button import CategoryButton
 from gui.commands import EditContext
 from gui.dialogs import WelcomePage
 from gui.docks.annotations import AnnotationsPanel
@@ -40,22 +41,22 @@ from gui.docks.categories import CategoriesPanel
 from gui.docks.metadata import MetadataPanel
 from gui.events import ProjectEvents
 from gui.file_actions import FileActions
-from gui.layout_actions import LayoutActions
 from gui.gallery import GalleryPanel
+from gui.icons import themed_icon
+from gui.iiif_actions import IiifActions
 from gui.labelling import LabellingController, LabellingViews
+from gui.layers_menu import LayersMenu
+from gui.layout_actions import LayoutActions
 from gui.menus import build_menus
 from gui.notifications import NotificationArea
 from gui.page_loader import PageLoader
-from gui.category_button import CategoryButton
-from gui.icons import themed_icon
-from gui.layers_menu import LayersMenu
+from gui.power_watch import BatteryWatch
 from gui.review_queue import ReviewQueue
 from gui.settings import AppSettings
 from gui.status import StatusBar
 from gui.team_changes import TeamChanges
 from gui.tools.catalogue import load_tools
 from gui.tools.seam import ToolContext, ToolOffer, ToolPlugin
-from gui.power_watch import BatteryWatch
 from gui.workers import JobRunner
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self.layouts = LayoutActions(self, self.jobs, self.notifications, settings, lambda: self.project,
                                      self._annotations_imported, lambda: self.labelling.image_id,
                                      lambda image_id: self.gallery.reveal(image_id))
+        self.iiif = IiifActions(self, self.jobs, self.notifications, lambda: self.project, self.refresh_gallery)
         self.tools: dict[str, ToolPlugin] = load_tools(self._tool_context())
         offers = [tool.offer() for tool in self.tools.values()]
         self._add_tool_docks(offers)
@@ -452,11 +454,10 @@ class MainWindow(QMainWindow):
     def model_service(self) -> ModelService:
         """The app's one model runtime, created on first use (models load lazily inside it)."""
         if self._model_service is None:
+            from engine.models.precision import set_policy  # noqa: PLC0415
             from engine.models.runtime import ModelManager  # noqa: PLC0415 - not needed at start-up
             from engine.models.service import ModelService  # noqa: PLC0415
             from engine.models.store import ModelStore  # noqa: PLC0415
-
-            from engine.models.precision import set_policy  # noqa: PLC0415
 
             set_policy(self.settings.model_precision)
             self._model_service = ModelService(ModelStore(), ModelManager(preference=self.settings.model_device,

@@ -58,6 +58,7 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
     file_menu.addSeparator()
     _add(file_menu, actions, "import-coco", "Import &COCO Annotations…", files.ask_import_coco)
     _add(file_menu, actions, "import-layout", "Import PAGE XML or &ALTO…", window.layouts.ask_import)
+    _add(file_menu, actions, "import-iiif", "Import from II&IF…", window.iiif.ask_import)
     _add(file_menu, actions, "import-report", "Last Import &Report…", files.show_import_report)
     _add(file_menu, actions, "export-coco", "&Export COCO (accepted)…", files.ask_export_coco, "Ctrl+E")
     _add(file_menu, actions, "export-coco-all", "Export COCO with &Proposals…",
