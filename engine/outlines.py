@@ -65,7 +65,7 @@ def checked_outline(points: Sequence[tuple[float, float]], width: int, height: i
     if not page.covers(shape):
         shape = shape.intersection(page)
         notes.append("it was clipped to the page")
-    parts = [_part(part) for part in _polygons(shape)]
+    parts = [_part(part) for part in polygons_of(shape)]
     return CheckedOutline(parts, notes)
 
 
@@ -79,16 +79,17 @@ def _without_repeats(points: Sequence[tuple[float, float]]) -> list[tuple[float,
     return kept
 
 
-def _polygons(shape: BaseGeometry) -> list[Polygon]:
+def polygons_of(shape: BaseGeometry) -> list[Polygon]:
+    """The polygons of any shapely shape with area (a collection's members; lines and points have none)."""
     if isinstance(shape, Polygon):
         return [shape] if shape.area > 0 else []
     if hasattr(shape, "geoms"):  # MultiPolygon, GeometryCollection
-        return [polygon for member in shape.geoms for polygon in _polygons(member)]
+        return [polygon for member in shape.geoms for polygon in polygons_of(member)]
     return []  # lines and points: no area
 
 
 def _area(shape: BaseGeometry) -> float:
-    return sum(polygon.area for polygon in _polygons(shape))
+    return sum(polygon.area for polygon in polygons_of(shape))
 
 
 def _part(polygon: Polygon) -> PolygonPart:

@@ -2,24 +2,24 @@
 
 A mask is traced along its pixels' edges: a pixel (x, y) covers [x, x+1] × [y, y+1], so a mask of pixels
 100…299 spans 100 to 300 (tracing through the pixels' centres would put the right and bottom edges a pixel
-short). A part with holes is written as one outline that reaches each hole through a cut one or two pixels wide (the
-"keyhole" the formats' readers fill exactly as drawn, less the cut); several parts become several regions,
-decided by the caller. What could not be kept is counted for the export's summary.
+short). A part with holes is written as one outline that reaches each hole through a cut two pixels wide
+(the "keyhole" the formats' readers fill exactly as drawn, less the cut); several parts become several
+regions, decided by the caller. What could not be kept is counted for the export's summary.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiPolygon, Point, Polygon
-from shapely.geometry.base import BaseGeometry
+from shapely.geometry import LineString, Polygon
 from shapely.ops import nearest_points, unary_union
 
 from engine.coco.geometry import rasterise
 from engine.layout.model import Points
+from engine.outlines import polygons_of
+from engine.segmentation.masks import polygons_from_mask
 
 CUT_WIDTH = 2.0  # page pixels: on whole pixels at least one stays open, so the outline never touches itself
 
@@ -28,16 +28,9 @@ def parts_of(polygons: list[dict] | None, rle: dict | None, box: tuple[float, fl
              height: int) -> list[Polygon]:
     """The shape's parts in page pixels, holes kept: its polygons as drawn, its mask traced along pixel edges,
     or its box."""
-    if polygons:
-        parts = []
-        for part in polygons:
-            exterior = _pairs(part.get("exterior") or [])
-            if len(exterior) < 3:
-                continue
-            shape = Polygon(exterior, [_pairs(hole) for hole in part.get("holes") or [] if len(hole) >= 6])
-            parts += _polygons(shape if shape.is_valid else shapely.make_valid(shape))
-        if parts:
-            return parts
+    parts = [polygon for part in polygons or [] for polygon in _polygons_of_part(part)]
+    if parts:
+        return parts
     if rle is not None:
         return mask_parts(rasterise(None, rle, height, width))
     x, y, w, h = box
@@ -45,21 +38,18 @@ def parts_of(polygons: list[dict] | None, rle: dict | None, box: tuple[float, fl
 
 
 def mask_parts(mask: np.ndarray) -> list[Polygon]:
-    """A ``(height, width)`` mask's connected parts as polygons along its pixels' edges, holes included."""
-    contours, hierarchy = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    if hierarchy is None:
+    """A ``(height, width)`` mask's parts as polygons along its pixels' edges, holes included (the tracing
+    the mask tools use for editable outlines)."""
+    return [polygon for part in polygons_from_mask(mask) for polygon in _polygons_of_part(part)]
+
+
+def _polygons_of_part(part: dict) -> list[Polygon]:
+    """A stored polygon part (flat exterior and holes) as shapely polygons, mended if it crosses itself."""
+    exterior = _pairs(part.get("exterior") or [])
+    if len(exterior) < 3:
         return []
-    pieces: list[BaseGeometry] = []
-    for index, contour in enumerate(contours):
-        if hierarchy[0][index][3] != -1:
-            continue  # a hole: taken with its part below
-        holes = [_centres(contours[child]) for child in range(len(contours)) if hierarchy[0][child][3] == index]
-        # Contours run through the centres of the border pixels; half a pixel outwards are their edges (holes,
-        # traced on the pixels around them, shrink by as much).
-        pieces.append(_centre_shape(_centres(contour), [hole for hole in holes if len(hole) >= 3])
-                      .buffer(0.5, join_style="mitre", cap_style="square"))
-    page = shapely.box(0, 0, mask.shape[1], mask.shape[0])
-    return _polygons(unary_union(pieces).intersection(page))
+    shape = Polygon(exterior, [_pairs(hole) for hole in part.get("holes") or [] if len(hole) >= 6])
+    return polygons_of(shape if shape.is_valid else shapely.make_valid(shape))
 
 
 @dataclass
@@ -104,25 +94,3 @@ def _points(polygon: Polygon) -> Points:
 
 def _pairs(flat: list[float]) -> list[tuple[float, float]]:
     return list(zip(flat[0::2], flat[1::2], strict=False))
-
-
-def _centres(contour: np.ndarray) -> list[tuple[float, float]]:
-    """Pixel (x, y) of a contour: its centre (x + 0.5, y + 0.5) on the page."""
-    return [(float(x) + 0.5, float(y) + 0.5) for x, y in contour.reshape(-1, 2)]
-
-
-def _centre_shape(exterior: list[tuple[float, float]], holes: list[list[tuple[float, float]]]) -> BaseGeometry:
-    if len(exterior) == 1:
-        return Point(exterior[0])
-    if len(exterior) == 2 or Polygon(exterior).area == 0:
-        return LineString(exterior)
-    shape = Polygon(exterior, holes)
-    return shape if shape.is_valid else shapely.make_valid(shape)
-
-
-def _polygons(shape: BaseGeometry) -> list[Polygon]:
-    if isinstance(shape, Polygon):
-        return [shape] if shape.area > 0 else []
-    if isinstance(shape, MultiPolygon):
-        return [part for part in shape.geoms if part.area > 0]
-    return [part for geometry in getattr(shape, "geoms", []) for part in _polygons(geometry)]
