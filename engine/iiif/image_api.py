@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from PIL import Image
 
 from engine.errors import JobCancelled, MarginaliaError
 from engine.iiif.fetch import fetch
-from engine.iiif.manifest import ImageService
+from engine.iiif.manifest import ImageService, compliance_level
 from engine.imaging.probe import MAX_PIXELS
 from engine.jobs import CancelToken
 
@@ -73,10 +72,8 @@ def read_info(data: bytes, service: ImageService, where: str) -> ImageInfo:
                                 f"{MAX_PIXELS / 1e6:,.0f}-megapixel limit a page may have here.")
     tiles = [tile for tile in info.get("tiles") or [] if isinstance(tile, dict) and tile.get("width")]
     tile = next((tile for tile in tiles if 1 in (tile.get("scaleFactors") or [1])), tiles[0] if tiles else None)
-    profile = info.get("profile")
-    level_text = str(profile[0] if isinstance(profile, list) and profile else profile or "")
-    found = re.search(r"level([012])", level_text)
-    level = int(found.group(1)) if found else service.level
+    level = compliance_level(info.get("profile"))
+    level = service.level if level is None else level
     return ImageInfo(
         str(info.get("id") or info.get("@id") or service.id).rstrip("/"), service.version, width, height,
         _positive(info.get("maxWidth")), _positive(info.get("maxHeight")), _positive(info.get("maxArea")),

@@ -8,8 +8,10 @@ so a stopped import continues where it stopped. Then the files are imported as s
 
 from __future__ import annotations
 
+import io
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from engine.project import Project
 from engine.store.schema import IiifCanvas, Image
 
 MAX_MANIFEST_FILE = 64 * 1024 * 1024
+PATHS_PER_QUERY = 500  # below every database's limit on bound values
 
 
 class CollectionGiven(MarginaliaError):
@@ -147,14 +150,12 @@ def _fetch_page(canvas: Canvas, path: Path, size: int | None, cache: TileCache, 
         cache.path(url).unlink(missing_ok=True)
 
 
-def _whole(url: str, cache: TileCache, counted: object) -> PilImage.Image:
-    import io
-
+def _whole(url: str, cache: TileCache, counted: Callable[[str], None]) -> PilImage.Image:
     data = cache.get(url)
     if data is None:
         data = fetch(url).data
         cache.put(url, data)
-        counted(url)  # type: ignore[operator]
+        counted(url)
     try:
         with PilImage.open(io.BytesIO(data)) as opened:
             opened.load()
@@ -168,14 +169,15 @@ def _add_pages(project: Project, manifest: Manifest, written: list[tuple[Canvas,
     if not written:
         return
     import_scans(project, [path for _, path in written])
-    by_path = {os.path.normcase(str(path)): canvas for canvas, path in written}
+    by_path = {os.path.abspath(path): canvas for canvas, path in written}  # as the scan import records paths
     statement = "; ".join(part for part in (manifest.required_statement, manifest.rights) if part)
     with project.unit_of_work() as session:
         placed = set()
-        for image in session.scalars(select(Image)):
-            canvas = by_path.get(os.path.normcase(image.path))
-            if canvas is None:
-                continue
+        paths = list(by_path)
+        images = [image for start in range(0, len(paths), PATHS_PER_QUERY) for image in session.scalars(
+            select(Image).where(Image.path.in_(paths[start:start + PATHS_PER_QUERY])))]
+        for image in images:
+            canvas = by_path[image.path]
             placed.add(canvas.id)
             report.image_ids.append(image.id)
             if session.get(IiifCanvas, image.id) is not None:

@@ -25,6 +25,7 @@ PRESENTATION_2 = "http://iiif.io/api/presentation/2/context.json"
 # Languages a label is shown in when a language map has several: no language, then English, then the first.
 PREFERRED_LANGUAGES = ("none", "en")
 _TAG = re.compile(r"<[^>]*>")
+_LEVEL = re.compile(r"level([012])")
 
 
 class ManifestError(MarginaliaError):
@@ -253,18 +254,22 @@ def _service(value: Any) -> ImageService | None:
             continue
         kind = str(service.get("type") or service.get("@type") or "")
         context = str(service.get("@context") or "")
-        profile = service.get("profile")
-        profile = profile[0] if isinstance(profile, list) and profile else profile
-        profile = str(profile or "")
+        profile = str(service.get("profile") or "")
         if "ImageService3" in kind or "image/3" in context:
             version = 3
         elif "ImageService2" in kind or "image/2" in context or "image/2" in profile:
             version = 2
         else:
             continue  # a search or authentication service, not an image's
-        found = re.search(r"level([012])", profile)
-        return ImageService(_id(service).rstrip("/"), version, int(found.group(1)) if found else None)
+        return ImageService(_id(service).rstrip("/"), version, compliance_level(service.get("profile")))
     return None
+
+
+def compliance_level(profile: Any) -> int | None:
+    """An Image API profile's level: ``"level1"``, ``".../image/2/level2.json"``, or the first of a v2 list."""
+    first = profile[0] if isinstance(profile, list) and profile else profile
+    found = _LEVEL.search(str(first or ""))
+    return int(found.group(1)) if found else None
 
 
 def _size(value: Any) -> int | None:
