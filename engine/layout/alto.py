@@ -239,8 +239,9 @@ def write_alto(layout: PageLayout, image_name: str) -> bytes:
             for line_number, line in enumerate(region.lines, start=1):
                 _write_line(block, line, f"block_{index}_line_{line_number}", tags, differing)
         else:
+            refs = tags.refs(region)
             _element(space, "Illustration", f"block_{index}", region.points, TYPE=region.category,
-                     **({"TAGREFS": tags.refs(region)} if tags.refs(region) else {}))
+                     **({"TAGREFS": refs} if refs else {}))
     if not len(tags.node):
         root.remove(tags.node)
     if differing:  # ALTO has the strings' text only

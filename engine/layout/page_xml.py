@@ -111,8 +111,7 @@ class _Reading(ReadingCounts):
             return self.outlined_region(Region(kind, points, **_element_facts(node)))
         written = _structure_type(node) or node.get("type") or "paragraph"
         kind, label = (written, "") if written in TEXT_REGION_CATEGORIES else ("other", written)
-        region = Region(kind, points, text=_text(node), label=label if label != "other" else "",
-                        **_element_facts(node))
+        region = Region(kind, points, text=_text(node), label=label, **_element_facts(node))
         region.lines = lines_of([self._line(line_node) for line_node in children(node, "TextLine")])
         return self.outlined_region(region)
 

@@ -15,7 +15,7 @@ from lxml import etree
 
 from engine.errors import MarginaliaError
 from engine.fileio import read_plain_file
-from engine.layout.model import Line, Points, Region, Word
+from engine.layout.model import Line, Points, Region, Word, bounds
 
 # How a proposal nobody reviewed yet is marked: PAGE's ``custom`` and ALTO's tag LABEL, which readers ignore.
 PROPOSAL_MARK = "marginalia {status:proposed;}"
@@ -80,9 +80,8 @@ def number(value: float) -> str:
 
 def around(points: Points) -> Points:
     """The rectangle around the points (an outline for an element a file gave none, from its children)."""
-    xs = [x for x, _ in points]
-    ys = [y for _, y in points]
-    return [(min(xs), min(ys)), (max(xs), min(ys)), (max(xs), max(ys)), (min(xs), max(ys))]
+    x, y, w, h = bounds(points)
+    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
 
 
 class ReadingCounts:

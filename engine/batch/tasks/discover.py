@@ -88,9 +88,10 @@ class DiscoverTask:
         todo = pages_to_discover(project, rows, self.model_id, self.nothing)
         self.report.skipped = len(rows) - len(todo)
         cache = AttentionCache.of_project(project.folder)
+        precision = service.precision_of(self.model_id)
         tickets = []
         for row in todo:
-            held = cache.get(self._key(row, service.precision_of(self.model_id)))
+            held = cache.get(self._key(row, precision))
             if held is None:
                 tickets.append(PageTicket(row))
             else:
