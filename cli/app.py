@@ -74,10 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", parents=[debug], help="export annotations")
     exp.add_argument("project", metavar="PROJECT")
-    exp.add_argument("--format", choices=["coco", "page", "alto"], default="coco",
+    exp.add_argument("--format", choices=["coco", "page", "alto", "w3c", "iiif"], default="coco",
                      help="coco: one JSON file; page (PAGE XML 2019) or alto (ALTO 4): one file per page into "
-                          "the --out folder (default: coco)")
-    exp.add_argument("--out", required=True, metavar="FILE|DIR", help="the file (COCO) or folder (PAGE, ALTO) to write")
+                          "the --out folder; w3c or iiif (the same): W3C Web Annotations on IIIF canvases, one "
+                          "annotation page per page, with a IIIF Presentation 3 manifest (default: coco)")
+    exp.add_argument("--out", required=True, metavar="FILE|DIR",
+                     help="the file (COCO) or folder (PAGE, ALTO, W3C) to write")
+    exp.add_argument("--base-url", metavar="URL",
+                     help="w3c: the web address the folder will be published at, which the manifest's and "
+                          "annotations' identifiers start with (default: the folder's file: address)")
     exp.add_argument("--include-proposals", action="store_true",
                      help="also export model proposals not yet reviewed, with their scores")
     exp.add_argument("--images-root", "--image-root", dest="image_root", metavar="FOLDER",

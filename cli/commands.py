@@ -124,6 +124,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format in ("w3c", "iiif"):
+        from cli.iiif import export_w3c  # noqa: PLC0415 - its own module
+
+        return export_w3c(args)
+    if args.base_url:
+        raise MarginaliaError("--base-url is for the W3C (IIIF) export, whose identifiers are web addresses.")
     if args.format != "coco":
         from cli.layout import export_layout  # noqa: PLC0415 - one file per page, another module
 

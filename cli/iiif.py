@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from cli.commands import EXIT_FAILED, EXIT_OK, open_project
 from engine.errors import MarginaliaError
+from engine.iiif.ranges import canvas_positions
 
 
 def add_parsers(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) -> None:
@@ -26,22 +28,57 @@ def add_parsers(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser)
     command.add_argument("--json", action="store_true", help="machine-readable output")
     command.set_defaults(handler=cmd_import_iiif)
 
+    w3c = sub.add_parser(
+        "import-w3c", parents=[debug], help="add W3C Web Annotations (Mirador, Annotorious, Recogito) to pages",
+        description="Add the shapes of W3C Web Annotation files (an annotation page, a list of annotations, a IIIF "
+                    "Presentation 2 annotation list) to the pages whose canvas they target: pages imported from "
+                    "IIIF, or pages of a manifest Marginalia exported. Tags become categories, transcriptions "
+                    "the shapes' text; what cannot be placed is refused with its reason.")
+    w3c.add_argument("project", metavar="PROJECT")
+    w3c.add_argument("files", metavar="FILE", nargs="+")
+    w3c.add_argument("--page", type=int, metavar="ID",
+                     help="put every annotation on this page (in its canvas's coordinates), whatever it targets")
+    w3c.add_argument("--category", default="annotation", metavar="NAME",
+                     help="the category of annotations without a tag (default: annotation)")
+    w3c.set_defaults(handler=cmd_import_w3c)
 
-def canvas_positions(text: str | None) -> range | list[int] | None:
-    """``"1-20,25"`` → the 0-based positions 0…19 and 24."""
-    if not text:
-        return None
-    positions: list[int] = []
-    try:
-        for part in text.split(","):
-            first, _, last = part.strip().partition("-")
-            start, end = int(first), int(last or first)
-            if start < 1 or end < start:
-                raise ValueError(part)
-            positions += range(start - 1, end)
-    except ValueError:
-        raise MarginaliaError(f"--canvases takes numbers and ranges from 1, like 1-20,25; not {text!r}.") from None
-    return positions
+
+def cmd_import_w3c(args: argparse.Namespace) -> int:
+    from engine.paths import displayable  # noqa: PLC0415
+    from engine.webannotation.importer import import_web_annotations  # noqa: PLC0415
+
+    with open_project(args.project) as project:
+        report = import_web_annotations(project, [Path(name) for name in args.files], page_id=args.page,
+                                        default_category=args.category, creator="marginalia import-w3c")
+    for reason in report.refused:
+        print(f"refused    {displayable(reason)}")
+    if report.refused_count > len(report.refused):
+        print(f"refused    … and {report.refused_count - len(report.refused)} more")
+    for note in report.corrected:
+        print(f"corrected  {displayable(note)}")
+    if report.categories_created:
+        print("new categories: " + ", ".join(report.categories_created))
+    print(report.summary())
+    return EXIT_FAILED if report.refused_count and not report.added and not report.already else EXIT_OK
+
+
+def export_w3c(args: argparse.Namespace) -> int:
+    """``export --format w3c|iiif --out DIR [--base-url URL]``."""
+    from engine.paths import displayable  # noqa: PLC0415
+    from engine.webannotation.export import export_web_annotations  # noqa: PLC0415
+
+    if args.with_images or args.link_images or args.image_root:
+        raise MarginaliaError("--with-images, --link-images and --images-root are for COCO; the W3C export puts "
+                              "the images a web viewer needs beside its manifest itself.")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise MarginaliaError(f"{displayable(str(out))} is a file; the W3C export goes to a folder (a manifest, "
+                              "annotation pages and images).")
+    with open_project(args.project) as project:
+        done = export_web_annotations(project, out, base_url=args.base_url, include_proposals=args.include_proposals,
+                                      overwrite=args.overwrite)
+    print(done.summary())
+    return EXIT_OK
 
 
 def cmd_import_iiif(args: argparse.Namespace) -> int:
@@ -52,7 +89,7 @@ def cmd_import_iiif(args: argparse.Namespace) -> int:
         raise MarginaliaError(f"--size takes max or a number of pixels, not {args.size!r}.")
     size = None if args.size == "max" else int(args.size)
     with open_project(args.project) as project, progress_bar("Importing from IIIF") as progress:
-        report = import_manifest(project, args.source, size=size, canvases=canvas_positions(args.canvases),
+        report = import_manifest(project, args.source, size=size, canvases=canvas_positions(args.canvases or ""),
                                  progress=progress)
     if args.json:
         json.dump({"manifest": report.manifest, "added": report.pages_added, "already": report.pages_already,

@@ -69,6 +69,26 @@ def checked_outline(points: Sequence[tuple[float, float]], width: int, height: i
     return CheckedOutline(parts, notes)
 
 
+def checked_area(shape: BaseGeometry, width: int, height: int) -> CheckedOutline:
+    """Any area (parts with holes) as polygon parts on the page, clipped to it and said so, or
+    :class:`GeometryError` when it has no area on the page."""
+    bounds = shape.bounds if not shape.is_empty else ()
+    check_coordinates(bounds, width, height)
+    if _area(shape) <= 0:
+        raise GeometryError("its outline has no area")
+    notes = []
+    if not shape.is_valid:
+        shape = shapely.make_valid(shape)
+        notes.append("its outline crossed itself and was mended")
+    page = shapely.box(0, 0, width, height)
+    if not page.covers(shape):
+        shape = shape.intersection(page)
+        if _area(shape) <= 0:
+            raise GeometryError(f"it lies wholly outside the {width}×{height} page")
+        notes.append("it was clipped to the page")
+    return CheckedOutline([_part(part) for part in polygons_of(shape)], notes)
+
+
 def _without_repeats(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     kept: list[tuple[float, float]] = []
     for point in points:

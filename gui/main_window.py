@@ -122,7 +122,8 @@ class MainWindow(QMainWindow):
         self.layouts = LayoutActions(self, self.jobs, self.notifications, settings, lambda: self.project,
                                      self._annotations_imported, lambda: self.labelling.image_id,
                                      lambda image_id: self.gallery.reveal(image_id))
-        self.iiif = IiifActions(self, self.jobs, self.notifications, lambda: self.project, self.refresh_gallery)
+        self.iiif = IiifActions(self, self.jobs, self.notifications, settings, lambda: self.project,
+                                self.refresh_gallery)
         self.tools: dict[str, ToolPlugin] = load_tools(self._tool_context())
         offers = [tool.offer() for tool in self.tools.values()]
         self._add_tool_docks(offers)

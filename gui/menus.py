@@ -59,12 +59,14 @@ def build_menus(window: MainWindow, offers: list[ToolOffer]) -> dict[str, QActio
     _add(file_menu, actions, "import-coco", "Import &COCO Annotations…", files.ask_import_coco)
     _add(file_menu, actions, "import-layout", "Import PAGE XML or &ALTO…", window.layouts.ask_import)
     _add(file_menu, actions, "import-iiif", "Import from II&IF…", window.iiif.ask_import)
+    _add(file_menu, actions, "import-w3c", "Import W3C &Web Annotations…", window.iiif.ask_import_annotations)
     _add(file_menu, actions, "import-report", "Last Import &Report…", files.show_import_report)
     _add(file_menu, actions, "export-coco", "&Export COCO (accepted)…", files.ask_export_coco, "Ctrl+E")
     _add(file_menu, actions, "export-coco-all", "Export COCO with &Proposals…",
          lambda: files.ask_export_coco(include_proposals=True))
     _add(file_menu, actions, "export-page", "Export PAGE &XML…", lambda: window.layouts.ask_export("page"))
     _add(file_menu, actions, "export-alto", "Export A&LTO…", lambda: window.layouts.ask_export("alto"))
+    _add(file_menu, actions, "export-w3c", "Export IIIF with Web A&nnotations…", window.iiif.ask_export)
     file_menu.addSeparator()
     _add(file_menu, actions, "quit", "&Quit", window.close, QKeySequence.StandardKey.Quit)
 

@@ -27,6 +27,7 @@ class ImageServer:
         self.infos: dict[str, dict] = {}
         self.lies: set[str] = set()  # services whose tiles come back smaller than asked
         self.truncated: set[str] = set()
+        self.trickle: set[str] = set()  # services whose images arrive slowly, a kilobyte every tenth of a second
         self.documents: dict[str, bytes] = {}  # path → JSON served as it is (manifests, collections)
         self.sources: dict[str, Image.Image] = {}  # a service's own image, where not the common one
         self.encoding = "PNG"  # lossless, so stitched pages can be compared pixel for pixel; benches use JPEG
@@ -48,6 +49,12 @@ class ImageServer:
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
+                if self.path.strip("/").partition("/")[0] in server.trickle and kind.startswith("image/"):
+                    for start in range(0, len(body), 1024):
+                        self.wfile.write(body[start:start + 1024])
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                    return
                 self.wfile.write(body)
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +88,22 @@ def test_a_cancel_stops_between_tiles_and_keeps_only_whole_tiles(server: ImageSe
         full_image(described, TileCache(tmp_path), cancel=token, fetched=fetched)
     cached = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert 1 <= len(cached) < len(plan(described)) and not [p for p in cached if p.suffix == ".part"]
+
+
+def test_a_cancel_stops_within_a_second_while_one_large_image_is_still_arriving(server: ImageServer,
+                                                                                  tmp_path: Path) -> None:
+    service = server.service("trickling", 3, profile="level2")  # the whole 600×420 PNG: some seconds at 10 KB/s
+    server.trickle.add("trickling")
+    token = CancelToken()
+    timer = threading.Timer(0.5, token.cancel)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(JobCancelled):
+        full_image(_info(server, service), TileCache(tmp_path), cancel=token)
+    stopped = time.monotonic()
+    cancelled_at = started + 0.5
+    assert stopped - cancelled_at < 1.0, stopped - cancelled_at
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []  # nothing half-fetched kept
 
 
 @pytest.mark.parametrize(("name", "said"), [

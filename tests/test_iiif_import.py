@@ -135,7 +135,7 @@ def test_the_command_line_imports_chosen_canvases_and_refuses_a_web_page_on_one_
     assert status == 0 and (said["added"], said["failed"], said["manifest"]) == (2, [], "Catechismus")
     for address, reason in ((f"{server.base}/web-page", "is a web page, not a IIIF manifest"),
                             (f"{server.base}/nothing", "answered 404"),
-                            (f"{server.base}/book/manifest.json", "--canvases takes numbers")):
+                            (f"{server.base}/book/manifest.json", "Canvases are counted from 1")):
         extra = ["--canvases", "0-3"] if "book" in address else []
         assert main(["import-iiif", folder, address, *extra]) == 1
         error = capsys.readouterr().err

@@ -40,11 +40,11 @@ class PageSource:
     relative: str  # its file name relative to the images root (POSIX)
 
 
-def image_names(sources: list[PageSource]) -> list[str]:
+def image_names(sources: list[PageSource], as_they_are: frozenset[str] = _AS_THEY_ARE) -> list[str]:
     """Each page's file name under ``images/``: its own relative name (a PNG where converted), in UTF-8,
     with ``_id<page>`` added where two pages would otherwise share one (``scan.heic`` and ``scan.png``, two
     names that differ only in case, a name whose bytes are not UTF-8 and one spelt like its escape)."""
-    names = [portable_name(_target_name(source)) for source in sources]
+    names = [portable_name(_target_name(source, as_they_are)) for source in sources]
     counts = Counter(name.casefold() for name in names)
     taken = set(counts)
     unique = []
@@ -60,7 +60,7 @@ def image_names(sources: list[PageSource]) -> list[str]:
 
 def place_images(entries: list[dict], sources: list[PageSource], names: list[str], folder: Path,
                  files: ExportFiles, *, link: bool = False, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> None:
+                 cancel: CancelToken | None = None, as_they_are: frozenset[str] = _AS_THEY_ARE) -> None:
     """Put every page into ``folder`` under its name (:func:`image_names`) and point its entry there."""
     for done, (entry, source, name) in enumerate(zip(entries, sources, names, strict=True), start=1):
         if cancel is not None:
@@ -68,7 +68,7 @@ def place_images(entries: list[dict], sources: list[PageSource], names: list[str
         report(progress, done, len(entries), f"Copying page images… {PurePosixPath(name).name}")
         target = folder / name
         try:
-            if _as_it_is(source):
+            if _as_it_is(source, as_they_are):
                 files.place_copy(Path(source.path), target, source.sha256, link=link)
             else:
                 page = load_page(Path(source.path), source.page_index, image_format=source.format)
@@ -81,13 +81,13 @@ def place_images(entries: list[dict], sources: list[PageSource], names: list[str
         entry["file_name"] = f"{IMAGES_FOLDER}/{name}"
 
 
-def _as_it_is(source: PageSource) -> bool:
-    return source.format in _AS_THEY_ARE and source.page_count == 1 and source.orientation == 1
+def _as_it_is(source: PageSource, as_they_are: frozenset[str]) -> bool:
+    return source.format in as_they_are and source.page_count == 1 and source.orientation == 1
 
 
-def _target_name(source: PageSource) -> str:
+def _target_name(source: PageSource, as_they_are: frozenset[str]) -> str:
     relative = PurePosixPath(source.relative)
-    if _as_it_is(source):
+    if _as_it_is(source, as_they_are):
         return relative.as_posix()
     suffix = f"_p{source.page_index + 1}" if source.page_count > 1 else ""
     return relative.with_name(f"{relative.stem}{suffix}.png").as_posix()

@@ -9,13 +9,15 @@ files are read by the caller.
 from __future__ import annotations
 
 import socket
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import engine
-from engine.errors import MarginaliaError
+from engine.errors import JobCancelled, MarginaliaError
+from engine.jobs import CancelToken
 
 TIMEOUT_S = 30.0
 MAX_REDIRECTS = 5
@@ -47,8 +49,38 @@ class _LimitedRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_LimitedRedirects())
 
 
-def fetch(url: str, *, limit: int = MAX_DOCUMENT_BYTES, timeout: float = TIMEOUT_S) -> Fetched:
-    """The body at ``url``, at most ``limit`` bytes, or :class:`FetchError` saying why not."""
+CANCEL_POLL_S = 0.2
+
+
+def fetch(url: str, *, limit: int = MAX_DOCUMENT_BYTES, timeout: float = TIMEOUT_S,
+          cancel: CancelToken | None = None) -> Fetched:
+    """The body at ``url``, at most ``limit`` bytes, or :class:`FetchError` saying why not. With ``cancel``,
+    cancelling raises JobCancelled within a fraction of a second even while a large image is still arriving
+    or a server says nothing: the transfer is left to end on its own (its time-out bounds it) and its bytes
+    are dropped, never cached."""
+    if cancel is None:
+        return _fetch(url, limit, timeout)
+    outcome: list[Fetched | BaseException] = []
+    finished = threading.Event()
+
+    def transfer() -> None:
+        try:
+            outcome.append(_fetch(url, limit, timeout))
+        except BaseException as error:  # noqa: BLE001 - handed to the waiting thread as it is
+            outcome.append(error)
+        finally:
+            finished.set()
+
+    threading.Thread(target=transfer, name="iiif-fetch", daemon=True).start()
+    while not finished.wait(CANCEL_POLL_S):
+        if cancel.cancelled:
+            raise JobCancelled()
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
+def _fetch(url: str, limit: int, timeout: float) -> Fetched:
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise FetchError(f"{url} is not a web address (http or https); open a saved file with its path instead.")

@@ -145,7 +145,7 @@ def full_image(info: ImageInfo, cache: TileCache, *, cancel: CancelToken | None 
     """The whole image at full size, fetched (or read from ``cache``) and stitched. ``fetched(url)`` is told of
     each request that went to the server; cancelling stops within one tile's time and raises JobCancelled."""
     requests = plan(info)
-    download = get or (lambda url: fetch(url, limit=MAX_TILE_BYTES).data)
+    download = get or (lambda url: fetch(url, limit=MAX_TILE_BYTES, cancel=cancel).data)
 
     def one(request: Request) -> tuple[Request, Image.Image]:
         if cancel is not None and cancel.cancelled:

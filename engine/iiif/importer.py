@@ -12,6 +12,7 @@ import io
 import os
 import re
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,10 +73,10 @@ class IiifImportReport:
         return text + (" — stopped; importing again continues" if self.cancelled else "")
 
 
-def read_source(source: str) -> tuple[Manifest | Collection, str]:
+def read_source(source: str, cancel: CancelToken | None = None) -> tuple[Manifest | Collection, str]:
     """The manifest or collection at a web address or in a saved file."""
     if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source):
-        fetched = fetch(source)
+        fetched = fetch(source, cancel=cancel)
         return read_presentation(fetched.data, source), fetched.url
     path = Path(source)
     return read_presentation(read_plain_file(path, MAX_MANIFEST_FILE, "a IIIF manifest"), path.name), source
@@ -88,7 +89,7 @@ def import_manifest(project: Project, source: str, *, size: int | None = None,
     """The manifest's canvases (``canvases``: 0-based positions) as pages; ``size``: the longer side wanted,
     ``None`` for full resolution."""
     project.require_writable()
-    document, _ = read_source(source)
+    document, _ = read_source(source, cancel)
     if isinstance(document, Collection):
         raise CollectionGiven(document)
     manifest = document
@@ -98,28 +99,51 @@ def import_manifest(project: Project, source: str, *, size: int | None = None,
     target.mkdir(parents=True, exist_ok=True)
     cache = TileCache(project.folder / "iiif" / ".tiles")
     written: list[tuple[Canvas, Path]] = []
-    for number, canvas in enumerate(chosen, start=1):
-        if cancel is not None and cancel.cancelled:
-            report.cancelled = True
-            break
-        if progress is not None:
-            progress(JobProgress(number - 1, len(chosen), f"Fetching {canvas.label} ({number} of {len(chosen)})"))
-        path = target / f"{number:04d}_{_slug(canvas.label)}.png"
-        try:
-            if not path.exists():
-                _fetch_page(canvas, path, size, cache, cancel, report)
-            written.append((canvas, path))
-        except JobCancelled:
-            report.cancelled = True
-            break
-        except (FetchError, ImageServiceError, ManifestError) as error:
-            report.failed.append((canvas.label, str(error)))
+    # A page is written (PNG) while the next is fetched: one page in the writer at a time bounds the memory held.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iiif-page-writer") as writer:
+        saving: tuple[Canvas, Path, Future[None]] | None = None
+        for number, canvas in enumerate(chosen, start=1):
+            if cancel is not None and cancel.cancelled:
+                report.cancelled = True
+                break
+            if progress is not None:
+                progress(JobProgress(number - 1, len(chosen), f"Fetching {canvas.label} ({number} of {len(chosen)})"))
+            path = target / f"{number:04d}_{_slug(canvas.label)}.png"
+            try:
+                if path.exists():
+                    _saved(saving, written, report)  # pages keep the manifest's order
+                    saving = None
+                    written.append((canvas, path))
+                    continue
+                page, requests = _fetch_page(canvas, size, cache, cancel, report)
+            except JobCancelled:
+                report.cancelled = True
+                break
+            except (FetchError, ImageServiceError, ManifestError) as error:
+                report.failed.append((canvas.label, str(error)))
+                continue
+            _saved(saving, written, report)
+            saving = (canvas, path, writer.submit(_write_page, page, path, requests, cache))
+        _saved(saving, written, report)
     _add_pages(project, manifest, written, report)
     return report
 
 
-def _fetch_page(canvas: Canvas, path: Path, size: int | None, cache: TileCache, cancel: CancelToken | None,
-                report: IiifImportReport) -> None:
+def _saved(saving: tuple[Canvas, Path, Future[None]] | None, written: list[tuple[Canvas, Path]],
+           report: IiifImportReport) -> None:
+    if saving is None:
+        return
+    canvas, path, future = saving
+    try:
+        future.result()
+        written.append((canvas, path))
+    except OSError as error:
+        report.failed.append((canvas.label, f"its page could not be written to {path.parent} "
+                                            f"({error.strerror or error})"))
+
+
+def _fetch_page(canvas: Canvas, size: int | None, cache: TileCache, cancel: CancelToken | None,
+                report: IiifImportReport) -> tuple[PilImage.Image, list[str]]:
     def counted(_: str) -> None:
         report.requests += 1
 
@@ -128,32 +152,40 @@ def _fetch_page(canvas: Canvas, path: Path, size: int | None, cache: TileCache, 
         info_url = f"{service.id}/info.json"
         data = cache.get(info_url)
         if data is None:
-            data = fetch(info_url).data
+            data = fetch(info_url, cancel=cancel).data
             cache.put(info_url, data)
             report.requests += 1
         info = read_info(data, service, info_url)
         if size is not None and size < max(info.width, info.height):
-            page = _whole(f"{info.id}/full/!{size},{size}/0/default.jpg", cache, counted)
+            page = _whole(f"{info.id}/full/!{size},{size}/0/default.jpg", cache, counted, cancel)
             requests = [f"{info.id}/full/!{size},{size}/0/default.jpg"]
         else:
             page = full_image(info, cache, cancel=cancel, fetched=counted)
             requests = [request.url for request in plan(info)]
     elif canvas.image.url:
-        page = _whole(canvas.image.url, cache, counted)
+        page = _whole(canvas.image.url, cache, counted, cancel)
         requests = [canvas.image.url]
     else:
         raise ManifestError(f"{canvas.label} has neither an image service nor an image address")
+    return page, requests
+
+
+def _write_page(page: PilImage.Image, path: Path, requests: list[str], cache: TileCache) -> None:
     partial = path.with_name(path.name + ".part")
-    page.save(partial, "PNG", compress_level=1)  # level 6 halved the pages/s of bench/iiif.py
-    os.replace(partial, path)  # a page is there whole, or not at all
+    try:
+        page.save(partial, "PNG", compress_level=1)  # level 6 halved the pages/s of bench/iiif.py
+        os.replace(partial, path)  # a page is there whole, or not at all
+    finally:
+        partial.unlink(missing_ok=True)
     for url in requests:  # the page holds them now: the cache only bridges a page stopped half-way
         cache.path(url).unlink(missing_ok=True)
 
 
-def _whole(url: str, cache: TileCache, counted: Callable[[str], None]) -> PilImage.Image:
+def _whole(url: str, cache: TileCache, counted: Callable[[str], None],
+           cancel: CancelToken | None) -> PilImage.Image:
     data = cache.get(url)
     if data is None:
-        data = fetch(url).data
+        data = fetch(url, cancel=cancel).data
         cache.put(url, data)
         counted(url)
     try:
