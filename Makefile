@@ -31,7 +31,7 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.python-ok
 	$(call install_into_venv,-e ".[dev]")
 	# iiif-prezi3 (the tests read exported manifests with its models) caps Pillow at 12.0, which would hold the
 	# app's Pillow back from its security releases: its models need no Pillow, so it comes without its pins.
-	$(call install_into_venv,--no-deps "iiif-prezi3>=3.1,<4")
+	$(call install_into_venv,--no-deps "iiif-prezi3~=3.1")
 	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(VPY) -m tests.warm_bytecode
 	@touch $(VENV)/.installed $@
 

@@ -50,9 +50,7 @@ class IiifImportDialog(QDialog):
         self.size.currentIndexChanged.connect(lambda index: self.pixels.setEnabled(index == 1))
         self.canvases = QLineEdit()
         self.canvases.setPlaceholderText("all, or numbers and ranges: 1-20,25")
-        self.problem = QLabel()
-        self.problem.setStyleSheet("color:#B71C1C;")
-        self.problem.setWordWrap(True)
+        self.problem = _problem_label()
         form = QFormLayout(self)
         form.addRow("Manifest:", _with_button(self.address, "Open File…", self._choose_file))
         size_row = QWidget()
@@ -64,12 +62,7 @@ class IiifImportDialog(QDialog):
         form.addRow("Page images:", size_row)
         form.addRow("Canvases:", self.canvases)
         form.addRow("", self.problem)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self.setMinimumWidth(560)
+        _finish(self, form, "Import", self._accept)
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "A saved IIIF manifest", str(self._start_folder),
@@ -111,20 +104,13 @@ class WebExportDialog(QDialog):
                                  "empty, they are the folder's own file: address, which viewers on this computer "
                                  "can open but a web page cannot.")
         self.proposals = QCheckBox("Include proposals not yet reviewed (marked as such)")
-        self.problem = QLabel()
-        self.problem.setStyleSheet("color:#B71C1C;")
-        self.problem.setWordWrap(True)
+        self.problem = _problem_label()
         form = QFormLayout(self)
         form.addRow("Folder:", _with_button(self.folder, "Choose…", self._choose_folder))
         form.addRow("Published at:", self.base_url)
         form.addRow("", self.proposals)
         form.addRow("", self.problem)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
-        buttons.accepted.connect(self._accept)
-        buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self.setMinimumWidth(560)
+        _finish(self, form, "Export", self._accept)
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export into…", self.folder.text())
@@ -159,3 +145,20 @@ def _with_button(edit: QLineEdit, text: str, choose) -> QWidget:  # noqa: ANN001
     button.clicked.connect(choose)
     layout.addWidget(button)
     return row
+
+
+def _problem_label() -> QLabel:
+    label = QLabel()
+    label.setStyleSheet("color:#B71C1C;")
+    label.setWordWrap(True)
+    return label
+
+
+def _finish(dialog: QDialog, form: QFormLayout, ok_text: str, accept) -> None:  # noqa: ANN001
+    """The problem row's companions: the buttons (OK named ``ok_text``, checked by ``accept``) and a width."""
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+    buttons.button(QDialogButtonBox.StandardButton.Ok).setText(ok_text)
+    buttons.accepted.connect(accept)
+    buttons.rejected.connect(dialog.reject)
+    form.addRow(buttons)
+    dialog.setMinimumWidth(560)
