@@ -72,12 +72,12 @@ class IiifImportDialog(QDialog):
 
     def _accept(self) -> None:
         if not self.address.text().strip():
-            self.problem.setText("Give the manifest's address, or open a saved manifest file.")
+            _say(self, self.problem, "Give the manifest's address, or open a saved manifest file.")
             return
         try:
             canvas_positions(self.canvases.text())
         except MarginaliaError as error:
-            self.problem.setText(str(error))
+            _say(self, self.problem, str(error))
             return
         self.accept()
 
@@ -121,13 +121,13 @@ class WebExportDialog(QDialog):
         folder, address = Path(self.folder.text().strip()).expanduser(), self.base_url.text().strip()
         parts = urlsplit(address)
         if not self.folder.text().strip():
-            self.problem.setText("Choose the folder to export into.")
+            _say(self, self.problem, "Choose the folder to export into.")
         elif folder.exists() and not folder.is_dir():
-            self.problem.setText(f"{folder} is a file; the export goes into a folder.")
+            _say(self, self.problem, f"{folder} is a file; the export goes into a folder.")
         elif not folder.parent.is_dir():
-            self.problem.setText(f"The folder {folder.parent} does not exist.")
+            _say(self, self.problem, f"The folder {folder.parent} does not exist.")
         elif address and not (parts.scheme in ("http", "https") and parts.netloc):
-            self.problem.setText(f"{address} is not a web address (https://…).")
+            _say(self, self.problem, f"{address} is not a web address (https://…).")
         else:
             self.accept()
 
@@ -162,3 +162,8 @@ def _finish(dialog: QDialog, form: QFormLayout, ok_text: str, accept) -> None:  
     buttons.rejected.connect(dialog.reject)
     form.addRow(buttons)
     dialog.setMinimumWidth(560)
+
+
+def _say(dialog: QDialog, label: QLabel, text: str) -> None:
+    label.setText(text)
+    dialog.adjustSize()  # a message of two lines gets its second line, not a clipped one
