@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import MarginaliaError
 from engine.iiif.ranges import canvas_positions
+from engine.webannotation.publication import publication_base
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +119,18 @@ class WebExportDialog(QDialog):
 
     def _accept(self) -> None:
         folder, address = Path(self.folder.text().strip()).expanduser(), self.base_url.text().strip()
-        parts = urlsplit(address)
         if not self.folder.text().strip():
             _say(self, self.problem, "Choose the folder to export into.")
         elif folder.exists() and not folder.is_dir():
             _say(self, self.problem, f"{folder} is a file; the export goes into a folder.")
         elif not folder.parent.is_dir():
             _say(self, self.problem, f"The folder {folder.parent} does not exist.")
-        elif address and not (parts.scheme in ("http", "https") and parts.netloc):
-            _say(self, self.problem, f"{address} is not a web address (https://…).")
         else:
+            try:
+                publication_base(address, folder)
+            except MarginaliaError as error:
+                _say(self, self.problem, str(error))
+                return
             self.accept()
 
     def request(self) -> WebExportRequest:

@@ -12,7 +12,6 @@ import io
 import os
 import re
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,47 +98,25 @@ def import_manifest(project: Project, source: str, *, size: int | None = None,
     target.mkdir(parents=True, exist_ok=True)
     cache = TileCache(project.folder / "iiif" / ".tiles")
     written: list[tuple[Canvas, Path]] = []
-    # A page is written (PNG) while the next is fetched: one page in the writer at a time bounds the memory held.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iiif-page-writer") as writer:
-        saving: tuple[Canvas, Path, Future[None]] | None = None
-        for number, canvas in enumerate(chosen, start=1):
-            if cancel is not None and cancel.cancelled:
-                report.cancelled = True
-                break
-            if progress is not None:
-                progress(JobProgress(number - 1, len(chosen), f"Fetching {canvas.label} ({number} of {len(chosen)})"))
-            path = target / f"{number:04d}_{_slug(canvas.label)}.png"
-            try:
-                if path.exists():
-                    _saved(saving, written, report)  # pages keep the manifest's order
-                    saving = None
-                    written.append((canvas, path))
-                    continue
+    for number, canvas in enumerate(chosen, start=1):
+        if cancel is not None and cancel.cancelled:
+            report.cancelled = True
+            break
+        if progress is not None:
+            progress(JobProgress(number - 1, len(chosen), f"Fetching {canvas.label} ({number} of {len(chosen)})"))
+        path = target / f"{number:04d}_{_slug(canvas.label)}.png"
+        try:
+            if not path.exists():
                 page, requests = _fetch_page(canvas, size, cache, cancel, report)
-            except JobCancelled:
-                report.cancelled = True
-                break
-            except (FetchError, ImageServiceError, ManifestError) as error:
-                report.failed.append((canvas.label, str(error)))
-                continue
-            _saved(saving, written, report)
-            saving = (canvas, path, writer.submit(_write_page, page, path, requests, cache))
-        _saved(saving, written, report)
+                _write_page(page, path, requests, cache)
+            written.append((canvas, path))
+        except JobCancelled:
+            report.cancelled = True
+            break
+        except (FetchError, ImageServiceError, ManifestError) as error:
+            report.failed.append((canvas.label, str(error)))
     _add_pages(project, manifest, written, report)
     return report
-
-
-def _saved(saving: tuple[Canvas, Path, Future[None]] | None, written: list[tuple[Canvas, Path]],
-           report: IiifImportReport) -> None:
-    if saving is None:
-        return
-    canvas, path, future = saving
-    try:
-        future.result()
-        written.append((canvas, path))
-    except OSError as error:
-        report.failed.append((canvas.label, f"its page could not be written to {path.parent} "
-                                            f"({error.strerror or error})"))
 
 
 def _fetch_page(canvas: Canvas, size: int | None, cache: TileCache, cancel: CancelToken | None,

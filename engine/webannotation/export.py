@@ -19,9 +19,10 @@ import json
 import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from shapely.ops import unary_union
 from sqlalchemy import select
@@ -42,6 +43,7 @@ from engine.project import Project
 from engine.store.schema import Annotation, Category, Image, ProjectInfo
 from engine.store.types import AnnotationStatus, SourceKind
 from engine.webannotation.canvases import PageCanvas, page_canvases
+from engine.webannotation.publication import publication_base
 from engine.webannotation.selectors import fragment_value, svg_value
 
 MANIFEST_FILE = "manifest.json"
@@ -80,7 +82,7 @@ def export_web_annotations(project: Project, folder: Path, *, base_url: str | No
     """Write the manifest, the annotation pages and the local pages' images into ``folder`` (only new files,
     or with ``overwrite`` files an earlier export wrote: :mod:`engine.export_files`)."""
     folder = Path(os.path.abspath(folder))
-    base = _base(base_url, folder)
+    base = publication_base(base_url, folder)
     project.check_intact()
     statuses = [AnnotationStatus.ACCEPTED, *([AnnotationStatus.PROPOSED] if include_proposals else [])]
     done = WebAnnotationExport(folder, base)
@@ -129,16 +131,6 @@ def export_web_annotations(project: Project, folder: Path, *, base_url: str | No
     return done
 
 
-def _base(base_url: str | None, folder: Path) -> str:
-    if not base_url:
-        return folder.as_uri() + "/"
-    parts = urlsplit(base_url)
-    if not (parts.scheme.lower() in ("http", "https") and parts.netloc or parts.scheme.lower() == "file"):
-        raise MarginaliaError(f"{base_url} is not a web address (http://… or https://…) where the export would be "
-                              "published.")
-    return base_url if base_url.endswith("/") else base_url + "/"
-
-
 def _page_stems(images: list[Image]) -> dict[int, str]:
     stems = {image.id: portable_name(PurePath(image.path).stem)
              + (f"_p{image.page_index + 1}" if image.page_count > 1 else "") for image in images}
@@ -180,13 +172,17 @@ def web_annotation(row: Annotation, category: str, canvas: PageCanvas, annotatio
         "body": bodies,
         "target": {"type": "SpecificResource", "source": source,
                    "selector": [fragment, svg] if is_box else [svg, fragment]},
-        "created": row.created_at.isoformat(timespec="seconds") + ("Z" if row.created_at.tzinfo is None else ""),
-        "modified": row.updated_at.isoformat(timespec="seconds") + ("Z" if row.updated_at.tzinfo is None else ""),
+        "created": _timestamp(row.created_at), "modified": _timestamp(row.updated_at),
         "generator": {"type": "Software", "name": f"Marginalia {engine.__version__}"},
     }
     if made_by is not None:
         annotation["creator"] = made_by
     return annotation
+
+
+def _timestamp(moment: datetime) -> str:
+    """xsd:dateTime with its zone: the store keeps UTC, naive where the database drops the zone."""
+    return moment.isoformat(timespec="seconds") + ("Z" if moment.tzinfo is None else "")
 
 
 def _manifest(title: str, base: str, images: list[Image], canvases: dict[int, PageCanvas],

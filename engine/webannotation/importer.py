@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from sqlalchemy import select
@@ -172,8 +171,7 @@ def _placed(annotation: dict[str, Any], finder: CanvasFinder, forced: PageCanvas
             report.corrected.append(f"{label}: " + "; ".join(
                 checked.notes + ([f"tags after the first ({', '.join(extra_tags)}) were not kept"] if extra_tags
                                  else [])))
-        shape = unary_union([shapely.Polygon(_pairs(p["exterior"]), [_pairs(h) for h in p["holes"]])
-                             for p in checked.parts])
+        shape = _union_of(checked.parts, None, (0, 0, 0, 0), page)
         placed.append(_Found(page, shape, checked.parts, category or default_category, text, label,
                              _creator(annotation)))
     return placed
@@ -182,9 +180,7 @@ def _placed(annotation: dict[str, Any], finder: CanvasFinder, forced: PageCanvas
 def _bodies(annotation: dict[str, Any]) -> tuple[str, str | None, int, list[str]]:
     bodies = annotation.get("body", annotation.get("resource", []))
     bodies = bodies if isinstance(bodies, list) else [bodies]
-    motivation = annotation.get("motivation", "")
-    motivation = (motivation[0] if isinstance(motivation, list) and motivation else motivation) or ""
-    motivation = motivation.split(":")[-1].lower() if isinstance(motivation, str) else ""
+    motivation = _term(annotation.get("motivation"))
     tags: list[str] = []
     texts: list[str] = []
     comments = 0
@@ -192,9 +188,7 @@ def _bodies(annotation: dict[str, Any]) -> tuple[str, str | None, int, list[str]
         value = _value(body)
         if not value:
             continue
-        purpose = body.get("purpose", motivation) if isinstance(body, dict) else motivation
-        purpose = (purpose[0] if isinstance(purpose, list) and purpose else purpose) or ""
-        purpose = purpose.split(":")[-1].lower() if isinstance(purpose, str) else ""
+        purpose = _term(body.get("purpose")) if isinstance(body, dict) and body.get("purpose") else motivation
         if purpose in _TAGS:
             tags.append(value)
         elif purpose in _TEXTS:
@@ -202,6 +196,12 @@ def _bodies(annotation: dict[str, Any]) -> tuple[str, str | None, int, list[str]
         else:
             comments += 1
     return (tags[0] if tags else ""), ("\n".join(texts) if texts else None), comments, tags[1:]
+
+
+def _term(value: Any) -> str:
+    """A motivation or purpose as one plain word: the first of a list, without its ``oa:``/``sc:`` prefix."""
+    value = value[0] if isinstance(value, list) and value else value
+    return value.split(":")[-1].lower() if isinstance(value, str) else ""
 
 
 def _value(body: Any) -> str:
@@ -270,30 +270,29 @@ def _area(selector: Any, page: PageCanvas, source: str) -> BaseGeometry:
 
 
 def _store(session: Any, found: list[_Found], creator: str, report: WebAnnotationImport) -> None:
-    existing: dict[tuple[int, int], list[BaseGeometry]] = {}
-    pages = {item.page.image_id for item in found}
+    pages = {item.page.image_id: item.page for item in found}
+    rows: dict[tuple[int, int], list[Annotation]] = {}
     if pages:
         for row in session.scalars(select(Annotation).where(Annotation.image_id.in_(pages))):
-            image = session.get(Image, row.image_id)
-            shape = unary_union(parts_of(row.polygons, row.rle, (row.bbox_x, row.bbox_y, row.bbox_w, row.bbox_h),
-                                         image.width, image.height))
-            existing.setdefault((row.image_id, row.category_id), []).append(shape)
+            rows.setdefault((row.image_id, row.category_id), []).append(row)
+    shapes: dict[tuple[int, int], list[BaseGeometry]] = {}  # traced when first compared (masks cost a tracing)
     for item in found:
         category, created = get_or_create_category(session, item.category)
         if created:
             report.categories_created.append(category.name)
-        same = existing.setdefault((item.page.image_id, category.id), [])
-        if any(_iou(item.area, other) >= SAME_AREA_IOU for other in same):
+        key = (item.page.image_id, category.id)
+        if key not in shapes:
+            shapes[key] = [_union_of(row.polygons, row.rle, (row.bbox_x, row.bbox_y, row.bbox_w, row.bbox_h),
+                                     pages[row.image_id]) for row in rows.get(key, [])]
+        if any(_iou(item.area, other) >= SAME_AREA_IOU for other in shapes[key]):
             report.already += 1
             continue
-        same.append(item.area)
+        shapes[key].append(item.area)
         image = session.get(Image, item.page.image_id)
-        geometry = (Geometry(bbox=_box(item.area)) if is_rectangle(item.area) else
-                    Geometry(polygons=item.parts))
+        geometry = Geometry(bbox=_box(item.area)) if is_rectangle(item.area) else Geometry(polygons=item.parts)
         session.add(Annotation(image_id=image.id, category_id=category.id, status=AnnotationStatus.ACCEPTED,
                                creator=item.creator or creator, source_kind=SourceKind.IMPORT,
-                               source_model="W3C Web Annotation",
-                               text=item.text, **shape_fields(image, geometry)))
+                               source_model="W3C Web Annotation", text=item.text, **shape_fields(image, geometry)))
         report.added += 1
         report.image_ids.add(image.id)
 
@@ -310,5 +309,6 @@ def _box(area: BaseGeometry) -> tuple[float, float, float, float]:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def _pairs(flat: list[float]) -> list[tuple[float, float]]:
-    return list(zip(flat[0::2], flat[1::2], strict=False))
+def _union_of(polygons: list[dict[str, Any]] | None, rle: dict[str, Any] | None,
+              box: tuple[float, float, float, float], page: PageCanvas) -> BaseGeometry:
+    return unary_union(parts_of(polygons, rle, box, page.image_width, page.image_height))
