@@ -7,9 +7,13 @@ the same tiles with the same parallelism and does nothing with them. One JSON li
 
 - ``pages_per_s``: canvases imported per second (fetch, stitch, PNG write, scan import);
 - ``download_pages_per_s``: the same tiles fetched only, as fast as the server gives them;
-- ``import_vs_download``: the import's time over the download's (1.0: the server is the limit).
+- ``import_vs_download``: the import's time over the download's (1.0: the server is the limit);
+- the same three with ``_latent`` appended, from a server that waits ``--latency-ms`` before each image (the
+  time to the first byte of a real server's tile, an assumption: none can be reached from here). Against the
+  loopback server, which answers at once, the client's own work (decoding tiles, lossless storage, thumbnails)
+  is all there is to see; against a latent one, whether that work hides behind the waiting.
 
-    .venv/bin/python bench/iiif.py [--canvases 20] [--side 3000] [--smoke]
+    .venv/bin/python bench/iiif.py [--canvases 20] [--side 3000] [--latency-ms 100] [--smoke]
 """
 
 from __future__ import annotations
@@ -79,27 +83,39 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--canvases", type=int, default=20)
     parser.add_argument("--side", type=int, default=3000, help="the longer side of each page, in pixels")
+    parser.add_argument("--latency-ms", type=float, default=100.0, help="the latent server's wait before each image")
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:
         args.canvases, args.side = 2, 700
     server, manifest = _serve(args.canvases, args.side)
+    figures: dict[str, object] = {}
     try:
-        download_s = _download(server, args.canvases)
-        with tempfile.TemporaryDirectory() as scratch:
-            project = Project.create(Path(scratch) / "project")
-            with project:
-                started = time.perf_counter()
-                report = import_manifest(project, manifest)
-                import_s = time.perf_counter() - started
-        if report.pages_added != args.canvases or report.failed:
-            sys.exit(f"bench/iiif.py: {report.summary()}")
+        for latency_ms, ending in ((0.0, ""), (args.latency_ms, "_latent")):
+            server.latency_s = latency_ms / 1000
+            download_s = _download(server, args.canvases)
+            import_s, requests = _import(manifest, args.canvases)
+            figures |= {f"pages_per_s{ending}": round(args.canvases / import_s, 3),
+                        f"download_pages_per_s{ending}": round(args.canvases / download_s, 3),
+                        f"import_vs_download{ending}": round(import_s / download_s, 3)}
     finally:
         server.http.shutdown()
     emit({"bench": "iiif", "canvases": args.canvases, "side": args.side, "tile": TILE,
-          "parallel_tiles": PARALLEL_TILES, "cpu_flags": cpu_flags(),
-          "pages_per_s": round(args.canvases / import_s, 3), "download_pages_per_s": round(args.canvases / download_s, 3),
-          "import_vs_download": round(import_s / download_s, 3), "requests": report.requests})
+          "parallel_tiles": PARALLEL_TILES, "cpu_flags": cpu_flags(), **figures, "requests": requests,
+          "server_latency_ms": args.latency_ms})
+
+
+def _import(manifest: str, canvases: int) -> tuple[float, int]:
+    """Seconds to import the manifest into a new project, and the requests it made."""
+    with tempfile.TemporaryDirectory() as scratch:
+        project = Project.create(Path(scratch) / "project")
+        with project:
+            started = time.perf_counter()
+            report = import_manifest(project, manifest)
+            import_s = time.perf_counter() - started
+    if report.pages_added != canvases or report.failed:
+        sys.exit(f"bench/iiif.py: {report.summary()}")
+    return import_s, report.requests
 
 
 if __name__ == "__main__":

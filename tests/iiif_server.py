@@ -30,6 +30,7 @@ class ImageServer:
         self.trickle: set[str] = set()  # services whose images arrive slowly, a kilobyte every tenth of a second
         self.documents: dict[str, bytes] = {}  # path → JSON served as it is (manifests, collections)
         self.sources: dict[str, Image.Image] = {}  # a service's own image, where not the common one
+        self.latency_s = 0.0  # before each image answer: a real server's time to the first byte
         self.encoding = "PNG"  # lossless, so stitched pages can be compared pixel for pixel; benches use JPEG
         server = self
 
@@ -40,6 +41,8 @@ class ImageServer:
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 server.requests[self.path] += 1
                 status, kind, body = server.answer(self.path)
+                if kind.startswith("image/") and server.latency_s:
+                    time.sleep(server.latency_s)
                 if status in (301, 302):
                     self.send_response(status)
                     self.send_header("Location", body.decode())
@@ -83,9 +86,9 @@ class ImageServer:
         return 404, "text/plain", b"not here"
 
     def image(self, name: str, region: str, size: str) -> tuple[int, str, bytes]:
-        box = (0, 0, *self.sources.get(name, self.source).size) if region == "full" else tuple(int(v) for v in region.split(","))
-        x, y, w, h = box
-        tile = self.sources.get(name, self.source).crop((x, y, x + w, y + h))
+        source = self.sources.get(name, self.source)
+        x, y, w, h = (0, 0, *source.size) if region == "full" else tuple(int(v) for v in region.split(","))
+        tile = source.crop((x, y, x + w, y + h))
         if size.startswith("!"):  # the largest that fits
             tile.thumbnail(tuple(int(v) for v in size[1:].split(",")))
         if name in self.lies:

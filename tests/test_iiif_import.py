@@ -142,3 +142,31 @@ def test_the_command_line_imports_chosen_canvases_and_refuses_a_web_page_on_one_
         assert reason in error and "Traceback" not in error and len(error.strip().splitlines()) == 1, error
     with Project.open(project.folder) as again:
         assert len(list_images(again)) == 2
+
+
+def test_a_page_the_server_gives_whole_as_jpeg_is_kept_byte_for_byte(server: ImageServer, project: Project) -> None:
+    from engine.iiif.fetch import fetch
+    from engine.imaging.thumbnails import rendition_path, thumbnail_path
+
+    manifest = json.loads(server.documents["/book/manifest.json"])
+    manifest["items"] = manifest["items"][1:2]  # p. 2: a level-2 service, the whole image in one request
+    manifest["items"][0]["label"] = {"none": ["fol. 1.r"]}
+    server.documents["/jpeg.json"] = json.dumps(manifest).encode()
+    server.encoding = "JPEG"
+    try:
+        report = import_manifest(project, f"{server.base}/jpeg.json")
+        delivered = fetch(f"{server.base}/p1/full/max/0/default.jpg").data
+    finally:
+        server.encoding = "PNG"
+    assert report.pages_added == 1, report.summary()
+    [row] = list_images(project)
+    stored = Path(row.path)
+    assert stored.name == "0001_fol._1.r.jpg" and stored.read_bytes() == delivered  # not re-encoded
+    assert (row.width, row.height) == (400, 280)
+    with project.unit_of_work() as session:
+        from engine.store.schema import Image as ImageRow
+
+        sha256 = session.get_one(ImageRow, row.id).sha256
+    for cached in (thumbnail_path(project.thumbnail_dir, sha256, 0), rendition_path(project.thumbnail_dir, sha256, 0)):
+        with Image.open(cached) as opened:  # made from the pixels in hand: the import did not decode the page again
+            assert opened.format == "JPEG" and max(opened.size) <= 400

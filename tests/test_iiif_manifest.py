@@ -125,3 +125,31 @@ def test_a_canvas_with_no_image_or_no_size_is_left_out_and_the_others_kept() -> 
     assert [canvas.label for canvas in manifest.canvases] == ["f. 1r"]
     assert manifest.left_out == ["canvas 2 (f. 2r) paints no image",
                                  "canvas 3 (f. 3r) does not state its size, so shapes could not be given back on it"]
+
+
+def test_a_canvas_painted_on_only_part_of_itself_or_by_several_images_is_left_out() -> None:
+    part = _v3_canvas(2)
+    part["items"][0]["items"][0]["target"] = f"{BASE}/canvas/2#xywh=100,200,1000,1500"
+    whole_said = _v3_canvas(3)  # a fragment naming the whole canvas is the whole canvas
+    whole_said["items"][0]["items"][0]["target"] = {
+        "type": "SpecificResource", "source": f"{BASE}/canvas/3",
+        "selector": {"type": "FragmentSelector", "value": "xywh=0,0,2000,3000"}}
+    composite = _v3_canvas(4)
+    composite["items"][0]["items"].append(dict(composite["items"][0]["items"][0], id=f"{BASE}/canvas/4/overlay"))
+    v3 = read_presentation(_v3_manifest([_v3_canvas(1), part, whole_said, composite]), "m.json")
+    assert [canvas.label for canvas in v3.canvases] == ["f. 1r", "f. 3r"]
+    assert v3.left_out == [
+        "canvas 2 (f. 2r) paints its image on only part of itself (xywh=100,200,1000,1500 of 2000×3000), so shapes "
+        "could not be given back at the right place on it",
+        "canvas 4 (f. 4r) is painted by 2 images (a composite page); only a canvas painted by one image can become "
+        "a page"]
+    v2 = {
+        "@context": "http://iiif.io/api/presentation/2/context.json", "@id": f"{BASE}/m2.json", "@type": "sc:Manifest",
+        "label": "Two", "sequences": [{"canvases": [
+            {"@id": f"{BASE}/c{n}", "@type": "sc:Canvas", "label": f"p{n}", "width": 100, "height": 100,
+             "images": [{"@type": "oa:Annotation", "motivation": "sc:painting", "on": f"{BASE}/c{n}{fragment}",
+                         "resource": {"@id": f"{BASE}/i{n}.jpg", "@type": "dctypes:Image"}}]}
+            for n, fragment in ((1, ""), (2, "#xywh=0,0,50,100"))]}]}
+    manifest = read_presentation(json.dumps(v2).encode(), "m2.json")
+    assert [canvas.label for canvas in manifest.canvases] == ["p1"]
+    assert "xywh=0,0,50,100 of 100×100" in manifest.left_out[0]

@@ -108,7 +108,7 @@ def _check_web_annotation_model(page: dict) -> None:
         assert target["type"] == "SpecificResource" and target["source"]["type"] == "Canvas"
         kinds = {selector["type"]: selector["value"] for selector in target["selector"]}
         assert set(kinds) == {"SvgSelector", "FragmentSelector"} and _FRAGMENT.match(kinds["FragmentSelector"])
-        assert re.fullmatch(r'<svg xmlns="http://www.w3.org/2000/svg"><path fill-rule="evenodd" '
+        assert re.fullmatch(r'<svg><path fill-rule="evenodd" '
                             r'd="(M[-\d.]+,[-\d.]+( L[-\d.]+,[-\d.]+)+ Z ?)+"/></svg>', kinds["SvgSelector"])
 
 

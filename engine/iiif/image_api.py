@@ -153,12 +153,12 @@ def full_image(info: ImageInfo, cache: TileCache, *, cancel: CancelToken | None 
         data = cache.get(request.url)
         if data is None:
             data = download(request.url)
-            tile = _decoded(data, request)
+            tile = decoded(data, request)
             cache.put(request.url, data)
             if fetched is not None:
                 fetched(request.url)
             return request, tile
-        return request, _decoded(data, request)
+        return request, decoded(data, request)
 
     page = Image.new("RGB", (info.width, info.height))
     with ThreadPoolExecutor(max_workers=min(PARALLEL_TILES, len(requests))) as pool:
@@ -171,7 +171,8 @@ def full_image(info: ImageInfo, cache: TileCache, *, cancel: CancelToken | None 
     return page
 
 
-def _decoded(data: bytes, request: Request) -> Image.Image:
+def decoded(data: bytes, request: Request) -> Image.Image:
+    """The tile (or whole image) ``data`` in ``RGB``, refused unless whole and of the size ``request`` asked."""
     try:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()  # a truncated file fails here, not as a grey band later

@@ -2,32 +2,26 @@
 from remembered (so shapes can go back in canvas coordinates).
 
 Each canvas's image is fetched at full resolution (or ``size`` pixels on its longer side) into a folder of
-the project's, one file per canvas, written whole or not at all; a page already there is not fetched again,
+the project's, one file per canvas (the server's own file where it gave the page whole, else PNG), written
+whole or not at all; a page already there is not fetched again,
 so a stopped import continues where it stopped. Then the files are imported as scans are.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
-from collections.abc import Callable
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image as PilImage
 from sqlalchemy import select
 
 from engine.errors import JobCancelled, MarginaliaError
 from engine.fileio import read_plain_file
 from engine.iiif.fetch import FetchError, fetch
-from engine.iiif.image_api import (
-    ImageServiceError,
-    TileCache,
-    full_image,
-    plan,
-    read_info,
-)
+from engine.iiif.image_api import ImageServiceError, TileCache
 from engine.iiif.manifest import (
     Canvas,
     Collection,
@@ -35,6 +29,8 @@ from engine.iiif.manifest import (
     ManifestError,
     read_presentation,
 )
+from engine.iiif.pages import fetch_page, store_page, stored_page
+from engine.imaging.isolated import shared_decode_pool
 from engine.ingest.scan_import import import_scans
 from engine.jobs import CancelToken, JobProgress, ProgressCallback
 from engine.project import Project
@@ -42,6 +38,7 @@ from engine.store.schema import IiifCanvas, Image
 
 MAX_MANIFEST_FILE = 64 * 1024 * 1024
 PATHS_PER_QUERY = 500  # below every database's limit on bound values
+STORING_PAGES = 2  # pages encoded and written while the next is fetched; each holds its pixels in memory
 
 
 class CollectionGiven(MarginaliaError):
@@ -98,79 +95,52 @@ def import_manifest(project: Project, source: str, *, size: int | None = None,
     target.mkdir(parents=True, exist_ok=True)
     cache = TileCache(project.folder / "iiif" / ".tiles")
     written: list[tuple[Canvas, Path]] = []
-    for number, canvas in enumerate(chosen, start=1):
-        if cancel is not None and cancel.cancelled:
-            report.cancelled = True
-            break
-        if progress is not None:
-            progress(JobProgress(number - 1, len(chosen), f"Fetching {canvas.label} ({number} of {len(chosen)})"))
-        path = target / f"{number:04d}_{_slug(canvas.label)}.png"
-        try:
-            if not path.exists():
-                page, requests = _fetch_page(canvas, size, cache, cancel, report)
-                _write_page(page, path, requests, cache)
-            written.append((canvas, path))
-        except JobCancelled:
-            report.cancelled = True
-            break
-        except (FetchError, ImageServiceError, ManifestError) as error:
-            report.failed.append((canvas.label, str(error)))
+    storing: deque[tuple[Canvas, Future[Path]]] = deque()
+
+    def counted(_: str) -> None:
+        report.requests += 1
+
+    # Pages are stored (encoded, written, thumbnailed) in threads while the next one is fetched: encoding
+    # releases the GIL, so the client keeps up with the server instead of waiting on itself.
+    with ThreadPoolExecutor(max_workers=STORING_PAGES) as pool:
+        pool.submit(shared_decode_pool)  # the scan import's workers start while the first page is fetched
+        for number, canvas in enumerate(chosen, start=1):
+            if cancel is not None and cancel.cancelled:
+                report.cancelled = True
+                break
+            if progress is not None:
+                progress(JobProgress(number - 1, len(chosen), f"Fetching {canvas.label} ({number} of {len(chosen)})"))
+            stem = target / f"{number:04d}_{_slug(canvas.label)}"
+            try:
+                stored = stored_page(stem)
+                if stored is not None:
+                    storing.append((canvas, _done(stored)))
+                    continue
+                page = fetch_page(canvas, size, cache, cancel, counted)
+                storing.append((canvas, pool.submit(store_page, page, stem, cache, project.thumbnail_dir)))
+                del page  # its pixels belong to the storing thread now
+            except JobCancelled:
+                report.cancelled = True
+                break
+            except (FetchError, ImageServiceError, ManifestError) as error:
+                report.failed.append((canvas.label, str(error)))
+            while len(storing) > STORING_PAGES:
+                written.append(_stored(storing.popleft()))
+        while storing:  # pages being written when cancelled finish whole
+            written.append(_stored(storing.popleft()))
     _add_pages(project, manifest, written, report)
     return report
 
 
-def _fetch_page(canvas: Canvas, size: int | None, cache: TileCache, cancel: CancelToken | None,
-                report: IiifImportReport) -> tuple[PilImage.Image, list[str]]:
-    def counted(_: str) -> None:
-        report.requests += 1
-
-    service = canvas.image.service
-    if service is not None:
-        info_url = f"{service.id}/info.json"
-        data = cache.get(info_url)
-        if data is None:
-            data = fetch(info_url, cancel=cancel).data
-            cache.put(info_url, data)
-            report.requests += 1
-        info = read_info(data, service, info_url)
-        if size is not None and size < max(info.width, info.height):
-            page = _whole(f"{info.id}/full/!{size},{size}/0/default.jpg", cache, counted, cancel)
-            requests = [f"{info.id}/full/!{size},{size}/0/default.jpg"]
-        else:
-            page = full_image(info, cache, cancel=cancel, fetched=counted)
-            requests = [request.url for request in plan(info)]
-    elif canvas.image.url:
-        page = _whole(canvas.image.url, cache, counted, cancel)
-        requests = [canvas.image.url]
-    else:
-        raise ManifestError(f"{canvas.label} has neither an image service nor an image address")
-    return page, requests
+def _done(path: Path) -> Future[Path]:
+    future: Future[Path] = Future()
+    future.set_result(path)
+    return future
 
 
-def _write_page(page: PilImage.Image, path: Path, requests: list[str], cache: TileCache) -> None:
-    partial = path.with_name(path.name + ".part")
-    try:
-        page.save(partial, "PNG", compress_level=1)  # level 6 halved the pages/s of bench/iiif.py
-        os.replace(partial, path)  # a page is there whole, or not at all
-    finally:
-        partial.unlink(missing_ok=True)
-    for url in requests:  # the page holds them now: the cache only bridges a page stopped half-way
-        cache.path(url).unlink(missing_ok=True)
-
-
-def _whole(url: str, cache: TileCache, counted: Callable[[str], None],
-           cancel: CancelToken | None) -> PilImage.Image:
-    data = cache.get(url)
-    if data is None:
-        data = fetch(url, cancel=cancel).data
-        cache.put(url, data)
-        counted(url)
-    try:
-        with PilImage.open(io.BytesIO(data)) as opened:
-            opened.load()
-            return opened.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageServiceError(f"{url} is not a whole image ({error}).") from None
+def _stored(entry: tuple[Canvas, Future[Path]]) -> tuple[Canvas, Path]:
+    canvas, future = entry
+    return canvas, future.result()
 
 
 def _add_pages(project: Project, manifest: Manifest, written: list[tuple[Canvas, Path]],

@@ -4,8 +4,8 @@ Libraries publish manifests written by many tools over many years, so the reader
 meaning is clear (a label as a string, a list or a language map; a service as an object or a list; an
 image behind a ``Choice``) and refuses, with a reason a curator can act on, what it cannot be sure of: a page
 that is not JSON (a viewer's HTML page instead of its manifest), another kind of document, a canvas without
-its size (coordinates could not be given back on it). A canvas it cannot use is left out and said; the
-others are kept.
+its size, painted on only part of itself or by several images (coordinates could not be given back on it).
+A canvas it cannot use is left out and said; the others are kept.
 
 Nothing here touches the network: callers fetch the bytes (:mod:`engine.iiif` grows the download side).
 """
@@ -215,27 +215,51 @@ def _canvas(node: dict[str, Any], version: int, position: int) -> Canvas:
                             "back on it") from None
     if width <= 0 or height <= 0:
         raise ManifestError(f"canvas {position} ({label}) has a size of {width}×{height}")
-    image = _painted_image(node, version)
+    annotations = _painting_annotations(node, version)
+    if len(annotations) > 1:
+        raise ManifestError(f"canvas {position} ({label}) is painted by {len(annotations)} images (a composite "
+                            "page); only a canvas painted by one image can become a page")
+    image = _painted_image(annotations, version)
     if image is None:
         raise ManifestError(f"canvas {position} ({label}) paints no image")
+    region = _painted_region(annotations[0], version)
+    if region is not None and region != (0, 0, width, height):
+        raise ManifestError(f"canvas {position} ({label}) paints its image on only part of itself "
+                            f"(xywh={','.join(str(v) for v in region)} of {width}×{height}), so shapes could not be "
+                            "given back at the right place on it")
     return Canvas(_id(node), label, width, height, image, _metadata(node))
 
 
-def _painted_image(canvas: dict[str, Any], version: int) -> CanvasImage | None:
+def _painting_annotations(canvas: dict[str, Any], version: int) -> list[dict[str, Any]]:
     if version == 3:
-        annotations = [annotation for page in canvas.get("items") or [] if isinstance(page, dict)
-                       for annotation in page.get("items") or [] if isinstance(annotation, dict)
-                       and annotation.get("motivation", "painting") == "painting"]
-        bodies = [annotation.get("body") for annotation in annotations]
-    else:
-        bodies = [annotation.get("resource") for annotation in canvas.get("images") or []
-                  if isinstance(annotation, dict)]
+        return [annotation for page in canvas.get("items") or [] if isinstance(page, dict)
+                for annotation in page.get("items") or [] if isinstance(annotation, dict)
+                and annotation.get("motivation", "painting") == "painting"]
+    return [annotation for annotation in canvas.get("images") or [] if isinstance(annotation, dict)]
+
+
+def _painted_image(annotations: list[dict[str, Any]], version: int) -> CanvasImage | None:
+    bodies = [annotation.get("body" if version == 3 else "resource") for annotation in annotations]
     for body in bodies:
         body = _chosen(body)
         if isinstance(body, dict):
             return CanvasImage(_id(body) or None, _service(body.get("service")), _size(body.get("width")),
                                _size(body.get("height")), str(body.get("format") or ""))
     return None
+
+
+def _painted_region(annotation: dict[str, Any], version: int) -> tuple[int, ...] | None:
+    """The part of the canvas the image is painted on (``#xywh=`` of the target), ``None`` for all of it."""
+    target = annotation.get("target" if version == 3 else "on")
+    if isinstance(target, dict):
+        selector = target.get("selector")
+        selector = selector[0] if isinstance(selector, list) and selector else selector
+        fragment = str(selector.get("value") or "") if isinstance(selector, dict) else ""
+    else:
+        fragment = str(target or "").partition("#")[2]
+    match = re.search(r"xywh=(?:pixel:)?(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)",
+                      fragment)
+    return tuple(round(float(value)) for value in match.groups()) if match else None
 
 
 def _chosen(body: Any) -> Any:

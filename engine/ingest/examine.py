@@ -17,10 +17,16 @@ from engine.ingest.report import FileResult, Outcome
 
 
 def examine_image(path: Path, image_format: str, sha256: str, thumbnail_dir: Path) -> FileInfo | FileResult:
-    """Probe every page and decode it once (which proves the data whole), writing its thumbnail and rendition."""
+    """Probe every page and decode it once (which proves the data whole), writing its thumbnail and rendition.
+
+    A page whose thumbnail and rendition are already cached under this content's hash was decoded whole before
+    (or made from pixels in hand, as a IIIF import does), so it is not decoded again."""
     try:
         info = probe(path, image_format)
         for page in info.pages:
+            if (thumbnail_path(thumbnail_dir, sha256, page.page_index).exists()
+                    and rendition_path(thumbnail_dir, sha256, page.page_index).exists()):
+                continue
             reduced = load_page(path, page.page_index, max_side=rendition_decode_side(page.width, page.height),
                                 image_format=image_format)
             try:

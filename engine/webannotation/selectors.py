@@ -39,14 +39,17 @@ class SelectorError(MarginaliaError):
 # -- writing -----------------------------------------------------------------------------------------------
 
 def svg_value(parts: list[Polygon]) -> str:
-    """An ``SvgSelector`` value: one ``<path>`` holding every part and hole (coordinates as given)."""
+    """An ``SvgSelector`` value: one ``<path>`` holding every part and hole (coordinates as given).
+
+    The ``<svg>`` carries no ``xmlns``: Annotorious 2 (and Recogito, built on it) fails on any namespace
+    declaration in a selector (seen in Chromium with 2.7), while Mirador and SVG readers take it either way —
+    as the Web Annotation model's own example does."""
     rings = []
     for part in parts:
         oriented = orient(part, sign=-1.0)  # counter-clockwise on screen, where y points down
         rings.append(_subpath(oriented.exterior))
         rings.extend(_subpath(hole) for hole in oriented.interiors)
-    return ('<svg xmlns="http://www.w3.org/2000/svg"><path fill-rule="evenodd" d="' + " ".join(rings)
-            + '"/></svg>')
+    return '<svg><path fill-rule="evenodd" d="' + " ".join(rings) + '"/></svg>'
 
 
 def _subpath(ring: LinearRing) -> str:
