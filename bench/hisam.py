@@ -7,7 +7,9 @@ scale (20 windows). Prints one JSON line:
 - ``strokes_s_per_page``: the stroke mask of the page (one encoder pass and the S-Decoder per window);
 - ``hierarchy_s_per_page``: paragraphs, lines and words (their strokes read again for the points) (point prompts, H-Decoder, Matrix NMS,
   the word branch for the lines kept, grouping across windows), stored as proposals;
-- ``device``, ``windows``, ``points_per_window``, ``lines_per_window``.
+- ``prompts_decoded``: point prompts the H-Decoder decoded for the page (structured prompts in rounds by
+  default; ``--points N``: the authors' exhaustive sampling of N random stroke pixels a window);
+- ``device``, ``precision``, ``cpu_flags``, ``windows``, ``points_per_window``, ``lines_per_window``.
 
 Random weights score every line alike, so the bench keeps every point's line and caps them at
 ``--lines`` per window (a 1024-px window of a printed page holds about 30–60 lines): the word branch then
@@ -27,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, add_smoke_flag, bench_store, devices, emit  # noqa: E402
+from harness import REPO, add_smoke_flag, bench_store, cpu_flags, devices, emit  # noqa: E402
 
 MODEL = "hi-sam-vit-b"
 SCAN = REPO.parent / "shared" / "data" / "manuscripts" / "SBB0000F29300010000_0002.tif"
@@ -36,7 +38,8 @@ SCAN = REPO.parent / "shared" / "data" / "manuscripts" / "SBB0000F29300010000_00
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--points", type=int, default=None, help="points per window (default: the app's)")
+    parser.add_argument("--points", type=int, default=None,
+                        help="the authors' exhaustive sampling: random points per window (default: structured prompts)")
     parser.add_argument("--lines", type=int, default=60, help="lines kept per window")
     add_smoke_flag(parser)
     args = parser.parse_args()
@@ -80,7 +83,8 @@ def main() -> None:
 
     emit({"bench": "hisam", "model": MODEL, "device": device, "page": f"{row.width}x{row.height}",
           "windows": len(plan_windows(row.width, row.height, window)),
-          "points_per_window": points or (1500 if device.startswith("cuda") else 400), "lines_per_window": lines,
+          "precision": service.precision_of(MODEL), "cpu_flags": cpu_flags(),
+          "points_per_window": points or "structured", "prompts_decoded": hierarchy.prompts, "lines_per_window": lines,
           "strokes_s_per_page": round(strokes_s, 2), "hierarchy_s_per_page": round(hierarchy_s, 2),
           "found": {"paragraphs": hierarchy.paragraphs, "lines": hierarchy.lines, "words": hierarchy.words,
                     "strokes": strokes.strokes}, "smoke": args.smoke})

@@ -122,6 +122,13 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
         task.set_defaults(handler=cmd_batch)
 
 
+def say_estimate(task: Any, service: Any, what: str, pages: int) -> None:
+    """Before a run here: how long this computer takes for it, on standard error (``--json`` keeps stdout)."""
+    from engine.batch.estimates import PageCosts, estimate, work_kind  # noqa: PLC0415
+
+    print(f"{estimate(PageCosts(), work_kind(task, service), what, pages).sentence()}.", file=sys.stderr, flush=True)
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from engine.batch.runner import ClusterChoice, run_batch  # noqa: PLC0415 - torch loads only here
     from engine.models.runtime import ModelManager  # noqa: PLC0415
@@ -142,6 +149,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         pages = page_ids(project, args)
         task = _COMMANDS[args.task][1].build(project, args)
         service = ModelService(ModelStore(), ModelManager())
+        if cluster is None:
+            say_estimate(task, service, task.verb, len(pages))
         with progress_bar(task.verb) as progress:
             report = run_batch(project, service, task, pages, cluster, progress=progress)
     if args.json:

@@ -34,9 +34,15 @@ def add_text_options(text: argparse.ArgumentParser) -> None:
     text.add_argument("--window", default="1024", metavar="PIXELS|page",
                       help="read large pages in windows of this many pixels, at their own scale (default 1024, "
                            "the model's input); 'page': the whole page at once, shrunk (faster, loses small print)")
-    text.add_argument("--points", type=int, help="point prompts per window (default: 1500 on a GPU, 400 on a CPU)")
+    text.add_argument("--points", type=int,
+                      help="the authors' exhaustive sampling: this many random stroke pixels per window, every one "
+                           "decoded (1500 in their paper; for comparison). Default: prompts placed by the strokes' "
+                           "structure and decoded in rounds, none inside a line already found (far fewer)")
     text.add_argument("--line-score", type=float, default=0.5, help="keep lines whose predicted quality is above "
                                                                    "this (0.5)")
+    text.add_argument("--all-windows", action="store_true",
+                      help="read every window of a page, also those without any stroke-like mark (by default "
+                           "blank paper, stains and smooth picture areas are not read)")
     text.add_argument("--stroke-threshold", type=float, default=0.0,
                       help="stroke logits above this are ink (0; lower finds fainter ink, and more noise)")
 
@@ -58,22 +64,31 @@ def text_options(args: argparse.Namespace):  # noqa: ANN201
     if args.points is not None and args.points < 1:
         raise MarginaliaError("--points takes a positive number.")
     return levels, TextOptions(window=window, points=args.points, line_score=args.line_score,
-                               nms_score=args.line_score, stroke_threshold=args.stroke_threshold)
+                               nms_score=args.line_score, stroke_threshold=args.stroke_threshold,
+                               skip_blank=not args.all_windows)
 
 
 def cmd_text(args: argparse.Namespace) -> int:
     from engine.models.runtime import ModelManager  # noqa: PLC0415 - torch loads only here
     from engine.models.service import ModelService  # noqa: PLC0415
     from engine.models.store import ModelStore  # noqa: PLC0415
+    from engine.batch.estimates import PageCosts, work_kind  # noqa: PLC0415
+    from engine.batch.tasks.text import TextTask  # noqa: PLC0415
     from engine.text.run import find_text  # noqa: PLC0415
+
+    from cli.batch import say_estimate  # noqa: PLC0415
 
     levels, options = text_options(args)
     with open_project(args.project) as project:
         pages = page_ids(project, args)
         service = ModelService(ModelStore(), ModelManager())
+        task = TextTask(args.model, levels, options, "marginalia text")  # the same work as a batch or the GUI's
+        say_estimate(task, service, "Find Text", len(pages))
         with progress_bar("Reading text") as progress:
             report = find_text(project, service, args.model, pages, levels, options, creator="marginalia text",
                                progress=progress)
+        if report.pages:
+            PageCosts().record(work_kind(task, service), sum(report.seconds), report.pages)
     if args.json:
         json.dump({"model": args.model, "run": report.run_id, "pages": report.pages, "skipped": report.skipped,
                    "paragraphs": report.paragraphs, "lines": report.lines, "words": report.words,

@@ -198,3 +198,28 @@ def test_importing_segment_anything_itself_as_hi_sam_is_refused_at_import(tmp_pa
         store.import_files(tiny_spec(MODEL), [tiny_models("sam-vit-b") / "sam_vit_b_01ec64.pth"])
     assert store.get(MODEL) is None
     assert store.import_files(tiny_spec(MODEL), [tiny_models(MODEL)]).id == MODEL  # its own file is taken
+
+
+def test_words_limited_to_a_region_are_the_whole_frames_words_there(model_store: ModelStore,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The word branch run on a line's region only (and the border its convolutions read) gives exactly the
+    values the whole 384² frame gives inside the region, at a frame edge too; outside it is very negative."""
+    from engine.models.hi_sam_modules import WORD_OUTSIDE
+
+    monkeypatch.setenv("MARGINALIA_CPU_BF16", "0")  # float32: the comparison is exact up to rounding
+    model_store.add_tiny(MODEL)
+    network = ModelService(model_store, ModelManager(device=DeviceChoice("cpu"))).run(MODEL, lambda n: n)
+    page = np.full((400, 400, 3), 255, np.uint8)
+    page[100:130, 40:360] = 0
+    embedding, _ = network.encode(page)
+    points = np.array([[300.0, 400.0], [20.0, 30.0], [900.0, 1000.0]], np.float32)
+    regions = [(90, 141, 17, 200), (0, 33, 0, 256), None]  # odd bounds; at the frame's edge; everything
+    _, _, whole = network.levels(embedding, points)
+    masks, iou, limited = network.levels(embedding, points, regions=regions)
+    for index, region in enumerate(regions):
+        y0, y1, x0, x1 = region or (0, 256, 0, 256)
+        inside = np.zeros((384, 384), bool)
+        inside[3 * y0 // 2:-(-3 * y1 // 2), 3 * x0 // 2:-(-3 * x1 // 2)] = True
+        assert np.allclose(limited[index][inside], whole[index][inside], atol=1e-4)
+        assert (limited[index][~inside] == WORD_OUTSIDE).all()
+    assert masks.shape == (3, 3, 256, 256) and iou.shape == (3, 3)

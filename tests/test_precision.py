@@ -152,3 +152,33 @@ def test_dino_attention_in_bf16_correlates_with_float32(model_store, with_bf16, 
         maps[half] = service.run("dino-vits16", attend)
         service.manager.unload_all()
     assert np.corrcoef(maps[False].ravel(), maps[True].ravel())[0, 1] >= 0.99
+
+
+def test_hi_sam_strokes_and_lines_in_bf16_match_float32(model_store, with_bf16, shared_data: Path) -> None:
+    """Seconds: a page window encoded and decoded twice, in float32 and in bfloat16."""
+    with Image.open(shared_data / SCANS[0]) as scan:
+        window = np.asarray(scan.convert("RGB").crop((300, 600, 812, 1112)))
+    points = np.array([[60.0, 80.0], [200.0, 250.0], [400.0, 130.0], [333.0, 444.0]], np.float32)
+    seen: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for half in (False, True):
+        with_bf16(half)
+        service = _service(model_store, "hi-sam-vit-b")
+        assert service.precision_of("hi-sam-vit-b") == ("bf16" if half else "fp32")
+
+        def read(network):  # noqa: ANN001, ANN202 - a HiSamNetwork
+            embedding, size = network.encode(window)
+            strokes = network.stroke_logits(embedding, size, window.shape[:2])
+            masks, _iou, words = network.levels(embedding, points * size[0] / window.shape[0])
+            return strokes, masks[:, 1], words
+
+        seen[half] = service.run("hi-sam-vit-b", read)
+        service.manager.unload_all()
+    for plain, half in zip(seen[False], seen[True], strict=True):
+        assert plain.dtype == half.dtype == np.float32
+        a, b = plain.ravel() - plain.mean(), half.ravel() - half.mean()
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) >= 0.999
+    # The tiny model's strokes take a few dozen values (masks of them flip whole plateaus); its line logits
+    # vary pixel by pixel, so their masks are compared, at the middle of the random logits (all below 0).
+    plain, half = seen[False][1], seen[True][1]
+    cut = np.median(plain)
+    assert iou(plain > cut, half > cut) >= 0.98

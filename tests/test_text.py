@@ -42,9 +42,11 @@ def test_windows_cover_the_page_and_stitching_them_gives_the_unwindowed_logits()
     stitched = stitch(1100, 700, windows, lambda w: page[w.y0:w.y1, w.x0:w.x1])
     assert np.allclose(stitched, page, atol=1e-6)
     assert ((stitched > 0) == (page > 0)).all()  # the mask is the unwindowed mask
-    # Neighbouring windows overlap by at least a quarter of their side.
-    xs = sorted({w.x0 for w in windows})
-    assert all(b - a <= 512 * 0.75 for a, b in zip(xs, xs[1:], strict=False))
+    # Neighbours side by side overlap by at least a fifth of their side, one above the other by an eighth.
+    xs, ys = sorted({w.x0 for w in windows}), sorted({w.y0 for w in windows})
+    assert all(b - a <= 512 * 0.8 for a, b in zip(xs, xs[1:], strict=False))
+    assert all(b - a <= 512 * 0.875 for a, b in zip(ys, ys[1:], strict=False))
+    assert len(plan_windows(2577, 3633, 1024)) == 12  # the SBB scan: 3 × 4
     assert plan_windows(900, 700, 1024) == plan_windows(900, 700, None)  # fits: the whole page at once
     with pytest.raises(ValueError, match="uncovered"):
         stitch(1100, 700, windows[:1], lambda w: page[w.y0:w.y1, w.x0:w.x1])
@@ -222,3 +224,41 @@ def test_a_page_where_nothing_is_found_is_not_read_again(text_setup) -> None:
     assert again.pages == 0 and again.skipped == 1
     words = find_text(project, service, MODEL, pages[:1], {"words"}, strict, creator="Ada")
     assert words.pages == 1  # a level not asked for before is read
+
+
+def test_only_windows_with_a_stroke_like_mark_are_read(shared_data: Path) -> None:
+    """Blank paper, scanner noise and a stain are not read; a printed page, one small digit, one faint digit
+    and white ink on a dark ground are."""
+    import cv2
+
+    from engine.text.windows import might_hold_text
+
+    rng = np.random.default_rng(1)
+    paper = np.clip(rng.normal(232, 4, (1024, 1024, 1)), 0, 255).astype(np.uint8).repeat(3, axis=2)
+    stained = paper.copy()
+    cv2.circle(stained, (500, 400), 120, (200, 190, 170), -1)
+    stained = cv2.GaussianBlur(stained, (0, 0), 25)
+    assert not might_hold_text(paper) and not might_hold_text(stained)
+    for colour, ground in (((60, 60, 60), paper), ((200, 200, 200), paper), ((250, 250, 250), paper // 5)):
+        marked = ground.copy()
+        cv2.putText(marked, "7", (500, 500), cv2.FONT_HERSHEY_SIMPLEX, 0.8, colour, 2)
+        assert might_hold_text(marked), colour
+    with Image.open(shared_data / "manuscripts" / "SBB0000F29300010000_0002.tif") as scan:
+        endpaper = np.asarray(scan.convert("RGB"))
+    assert not might_hold_text(endpaper[1957:2981, 518:1542])  # a blank, stained middle of the endpaper
+    assert might_hold_text(endpaper[0:1024, 0:1024])  # its shelfmarks
+
+
+def test_a_blank_page_is_not_read_unless_every_window_is_asked_for(text_setup, tmp_path: Path) -> None:
+    """Seconds: the page read whole once, through the tiny Hi-SAM."""
+    project, service, _ = text_setup
+    rng = np.random.default_rng(2)
+    Image.fromarray(np.clip(rng.normal(232, 4, (600, 500)), 0, 255).astype(np.uint8)).convert("RGB").save(
+        tmp_path / "blank.png")
+    [page] = import_scans(project, [tmp_path / "blank.png"]).results[0].image_ids
+    skipping = TextOptions(**{**LOOSE.__dict__, "window": 256})  # everything the model sees counts as ink
+    skipped = find_text(project, service, MODEL, [page], {"strokes"}, skipping, creator="Ada")
+    assert skipped.pages == 1 and skipped.strokes == 0  # no window of blank paper was read
+    every = TextOptions(**{**skipping.__dict__, "skip_blank": False})
+    read = find_text(project, service, MODEL, [page], {"lines"}, every, creator="Ada")
+    assert read.pages == 1 and read.lines > 0 and read.prompts > 0

@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from engine.batch.estimates import PageCosts, work_kind
 from engine.batch.task import BatchReport, BatchTask, Cluster, PageTicket, WorkerResult
 from engine.batch.tasks.reading import sees_the_scan
 from engine.batch.workers import CANCELLED
@@ -46,18 +47,39 @@ class ClusterChoice:
 
 def run_batch(project: Project, service: ModelService, task: BatchTask, image_ids: list[int],
               cluster: ClusterChoice | None = None, *, progress: ProgressCallback | None = None,
-              cancel: CancelToken | None = None) -> BatchReport:
-    """``task`` over ``image_ids``: in this process when ``cluster`` is ``None``, else on the cluster."""
+              cancel: CancelToken | None = None, costs: PageCosts | None = None) -> BatchReport:
+    """``task`` over ``image_ids``: in this process when ``cluster`` is ``None``, else on the cluster. A run here
+    adds its seconds per page to ``costs`` (this computer's record by default)."""
     if cluster is None:
+        kind = work_kind(task, service)
         started = time.perf_counter()
-        report = task.run_here(project, service, image_ids, progress=progress, cancel=cancel)
+        report = task.run_here(project, service, image_ids, progress=_with_time_left(progress, started),
+                               cancel=cancel)
         report.seconds = time.perf_counter() - started
+        if report.done:  # what this computer takes for this work: the next estimate (engine.batch.estimates)
+            (costs or PageCosts()).record(kind, report.seconds, report.done)
         return report
     from engine.batch.ray_cluster import RayCluster  # noqa: PLC0415 - Ray is optional
 
     rows = readable_pages(project, image_ids)  # the project's own refusals come before a cluster is started
     with RayCluster(cluster.address, cpus=cluster.local_cpus) as connection:
         return _ClusterRun(project, service, task, cluster, connection, progress, cancel or CancelToken()).run(rows)
+
+
+def _with_time_left(progress: ProgressCallback | None, started: float) -> ProgressCallback | None:
+    """``progress`` with "about 12 min left" added, measured from this run so far, where a task's own line
+    does not say it."""
+    if progress is None:
+        return None
+
+    def tell(step: JobProgress) -> None:
+        message = step.message
+        if 0 < step.done < step.total and " left" not in message:
+            elapsed = time.perf_counter() - started
+            message = f"{message} · about {describe_duration(elapsed / step.done * (step.total - step.done))} left"
+        progress(JobProgress(step.done, step.total, message))
+
+    return tell
 
 
 def run_on(connection: Cluster, project: Project, service: ModelService, task: BatchTask, image_ids: list[int],

@@ -22,10 +22,12 @@ import numpy as np
 
 from engine.jobs import CancelToken
 from engine.text.masks import PageMask, union
-from engine.text.windows import Window, plan_windows
+from engine.text.prompts import candidates, decode_in_rounds
+from engine.text.windows import Window, might_hold_text, plan_windows
 
 NMS_SIGMA = 2.0
 NMS_BYTES = 128 * 1024**2  # above this, line masks are compared at half resolution
+WORD_REACH = 8  # 256²-frame pixels (32 page pixels in a 1024 window) a line's words may reach beyond its mask
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,11 @@ class TextOptions:
     nms_score: float = 0.5  # … and its score after Matrix NMS
     paragraph_affinity: float = 0.5  # paragraph-mask IoU that puts two lines in one paragraph
     word_threshold: float = 0.0
-    points: int | None = None  # foreground points per window; None: 1,500 on a GPU (the authors'), 400 on a CPU
-    batch: int | None = None  # points decoded at once; None: 100 on a GPU, 16 on a CPU (bounded memory)
+    points: int | None = None  # the authors' exhaustive sampling: this many random stroke pixels per window;
+    #                            None: prompts from the strokes' structure, in rounds (engine.text.prompts)
+    max_prompts: int = 256  # per window, for the structured prompts
+    skip_blank: bool = True  # windows without a stroke-like mark are not read (engine.text.windows.might_hold_text)
+    batch: int | None = None  # points decoded at once; None: 100 on a GPU, 4 on a CPU (fastest per point there)
     min_word_area: int = 32  # pixels
     max_lines: int = 120  # per window, best first: more lines than a window's text holds is noise
     seed: int = 0
@@ -68,6 +73,8 @@ class PageText:
     strokes: np.ndarray | None
     paragraphs: list[FoundParagraph]
     windows: int
+    prompts: int = 0  # decoded by the H-Decoder (lines and paragraphs; the words of kept lines not counted)
+    windows_skipped: int = 0  # nothing stroke-like in them: not read
 
 
 @dataclass
@@ -88,52 +95,61 @@ def read_text(network: object, image: np.ndarray, options: TextOptions = TextOpt
     total = np.zeros((height, width), np.float32)
     count = np.zeros((height, width), np.uint16)
     pieces: list[LinePiece] = []
+    prompts = skipped = 0
     rng = np.random.default_rng(options.seed)
     for number, window in enumerate(windows):
         if cancel is not None:
             cancel.raise_if_cancelled()
         crop = np.ascontiguousarray(image[window.y0:window.y1, window.x0:window.x1])
+        if options.skip_blank and not might_hold_text(crop):
+            skipped += 1
+            if progress is not None:
+                progress(number + 1, len(windows))
+            continue
         embedding, input_size = network.encode(crop)  # type: ignore[attr-defined]
         logits = network.stroke_logits(embedding, input_size, (window.height, window.width))  # type: ignore[attr-defined]
         total[window.y0:window.y1, window.x0:window.x1] += logits
         count[window.y0:window.y1, window.x0:window.x1] += 1
         if options.hierarchy:
-            pieces += _window_lines(network, embedding, input_size, logits, window, number, options, rng, cancel)
+            found, decoded = _window_lines(network, embedding, input_size, logits, window, number, options, rng,
+                                           cancel)
+            pieces += found
+            prompts += decoded
         if progress is not None:
             progress(number + 1, len(windows))
-    strokes = (total / np.maximum(count, 1)) > options.stroke_threshold if options.strokes else None
+    # A page part that only windows left unread cover holds no strokes, whatever the threshold.
+    strokes = np.where(count > 0, total / np.maximum(count, 1), -np.inf) > options.stroke_threshold \
+        if options.strokes else None
     paragraphs = assemble(pieces) if options.hierarchy else []
-    return PageText(width, height, strokes, paragraphs, len(windows))
+    return PageText(width, height, strokes, paragraphs, len(windows), prompts, skipped)
 
 
 def _window_lines(network: object, embedding: object, input_size: tuple[int, int], logits: np.ndarray,
                   window: Window, number: int, options: TextOptions, rng: np.random.Generator,
-                  cancel: CancelToken | None) -> list[LinePiece]:
-    ys, xs = np.nonzero(logits > options.stroke_threshold)
-    if not len(xs):
-        return []
-    chosen = rng.permutation(len(xs))[: options.points or _points_for(network)]
-    scale = input_size[0] / window.height
-    points = np.stack([xs[chosen], ys[chosen]], axis=1).astype(np.float32) * scale  # input frame
+                  cancel: CancelToken | None) -> tuple[list[LinePiece], int]:
+    """The window's line pieces, and how many prompts were decoded for them."""
+    strokes = logits > options.stroke_threshold
+    scale = input_size[0] / window.height  # window pixels → the model's input frame
     batch = options.batch or _batch_for(network)
-    masks, scores = [], []
-    for start in range(0, len(points), batch):  # lines and paragraphs for every point …
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        level_masks, level_iou, _ = network.levels(embedding, points[start:start + batch], words=False)  # type: ignore[attr-defined]
-        keep = np.flatnonzero(level_iou[:, 1] > options.line_score)
-        masks.append(level_masks[keep][:, 1:])  # line and paragraph, [K, 2, 256, 256]
-        scores.append(np.stack([level_iou[keep, 1], start + keep.astype(np.float32)], axis=1))
+    if options.points is None:
+        points, masks, scores = _structured_prompts(network, embedding, input_size, strokes, scale, options, batch,
+                                                    cancel)
+    else:
+        points, masks, scores = _exhaustive_prompts(network, embedding, strokes, scale, options, batch, rng, cancel)
+    if not masks:
+        return [], len(points)
     line_masks, line_scores = np.concatenate(masks), np.concatenate(scores)
     if not len(line_scores):
-        return []
+        return [], len(points)
     order = np.argsort(-line_scores[:, 0], kind="stable")
     line_masks, line_scores = line_masks[order], line_scores[order]
     decayed = matrix_nms(line_masks[:, 0] > 0, line_scores[:, 0])
     kept = np.flatnonzero(decayed > options.nms_score)
     kept = kept[np.argsort(-decayed[kept], kind="stable")][: options.max_lines]
-    word_masks = np.concatenate([  # … and the words only of the lines kept (the costly 384² branch)
-        network.levels(embedding, points[line_scores[kept[start:start + batch], 1].astype(int)], words=True)[2]  # type: ignore[attr-defined]
+    regions = [_line_region(line_masks[index, 0]) for index in kept]
+    word_masks = np.concatenate([  # … and the words only of the lines kept, only around each line (the costly part)
+        network.levels(embedding, points[line_scores[kept[start:start + batch], 1].astype(int)], words=True,  # type: ignore[attr-defined]
+                       regions=regions[start:start + batch])[2]
         for start in range(0, len(kept), batch)]) if len(kept) else np.zeros((0, 384, 384), np.float32)
     word_masks = dict(zip(kept.tolist(), word_masks, strict=True))
     line_scores = line_scores[:, 0]
@@ -147,19 +163,76 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
         shape = union(found) if found else line
         if shape is not None:
             pieces.append(LinePiece(shape, float(line_scores[index]), found, (number, group)))
-    return pieces
+    return pieces, len(points)
+
+
+def _exhaustive_prompts(network: object, embedding: object, strokes: np.ndarray, scale: float,
+                        options: TextOptions, batch: int, rng: np.random.Generator,
+                        cancel: CancelToken | None) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """The authors' sampling: ``options.points`` random stroke pixels, every one decoded."""
+    ys, xs = np.nonzero(strokes)
+    chosen = rng.permutation(len(xs))[: options.points]
+    points = np.stack([xs[chosen], ys[chosen]], axis=1).astype(np.float32) * scale  # input frame
+    masks, scores = [], []
+    for start in range(0, len(points), batch):  # lines and paragraphs for every point …
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        network_masks, network_scores = _decode_lines(network, embedding, points[start:start + batch], options)
+        masks.append(network_masks)
+        scores.append(np.stack([network_scores[:, 0], start + network_scores[:, 1]], axis=1))
+    return points, masks, scores
+
+
+def _structured_prompts(network: object, embedding: object, input_size: tuple[int, int], strokes: np.ndarray,
+                        scale: float, options: TextOptions, batch: int,
+                        cancel: CancelToken | None) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+    """Candidates from the strokes' structure, decoded in rounds; those inside a kept line are not decoded."""
+    pool = candidates(strokes)
+    to_frame = scale * 256 / max(input_size)  # window pixels → the 256² mask frame
+    cells_x = np.clip((pool[:, 0] * to_frame).astype(int), 0, 255)
+    cells_y = np.clip((pool[:, 1] * to_frame).astype(int), 0, 255)
+    masks, scores = [], []
+    done = 0
+
+    def decode(points: np.ndarray) -> tuple[None, np.ndarray]:
+        nonlocal done
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        network_masks, network_scores = _decode_lines(network, embedding, points * scale, options)
+        masks.append(network_masks)
+        scores.append(np.stack([network_scores[:, 0], done + network_scores[:, 1]], axis=1))
+        done += len(points)
+        return None, network_masks[:, 0][:, cells_y, cells_x] > 0  # [kept, M]: candidates inside each line
+
+    decoded = decode_in_rounds(pool, batch, options.max_prompts, decode)
+    return decoded.points * scale, masks, scores
+
+
+def _decode_lines(network: object, embedding: object, points: np.ndarray,
+                  options: TextOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Line and paragraph logits ``[K, 2, 256, 256]`` of the points whose line scores above
+    ``options.line_score``, and ``[K, 2]`` (score, index of the point among ``points``)."""
+    level_masks, level_iou, _ = network.levels(embedding, points, words=False)  # type: ignore[attr-defined]
+    keep = np.flatnonzero(level_iou[:, 1] > options.line_score)
+    return level_masks[keep][:, 1:], np.stack([level_iou[keep, 1], keep.astype(np.float32)], axis=1)
 
 
 def _on_gpu(network: object) -> bool:
     return str(getattr(network, "device", "cpu")).startswith("cuda")
 
 
-def _points_for(network: object) -> int:
-    return 1500 if _on_gpu(network) else 400
+def _line_region(line_logits: np.ndarray) -> tuple[int, int, int, int]:
+    """Where a line's words can be: its mask's box in the 256² frame grown by ``WORD_REACH`` (an empty line has
+    no words: an empty region)."""
+    ys, xs = np.nonzero(line_logits > 0)
+    if not len(ys):
+        return (0, 0, 0, 0)
+    return (max(0, int(ys.min()) - WORD_REACH), int(ys.max()) + 1 + WORD_REACH,
+            max(0, int(xs.min()) - WORD_REACH), int(xs.max()) + 1 + WORD_REACH)
 
 
 def _batch_for(network: object) -> int:
-    return 100 if _on_gpu(network) else 16
+    return 100 if _on_gpu(network) else 4
 
 
 def _to_window(logits: np.ndarray, side: int, input_size: tuple[int, int], window: Window) -> np.ndarray:

@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from engine.annotations import Geometry, shape_fields
 from engine.errors import MarginaliaError
-from engine.pages_done import NothingFound
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, readable_pages
 from engine.jobs import CancelToken, JobProgress
@@ -27,6 +26,7 @@ from engine.layout.model import LINE, STROKES, TEXT_REGION_CATEGORIES, WORD
 from engine.layout.store import TextCategories
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
+from engine.pages_done import NothingFound
 from engine.project import Project
 from engine.store.schema import Annotation, Category, Image
 from engine.store.types import AnnotationStatus, SourceKind
@@ -48,6 +48,7 @@ class TextReport:
     strokes: int = 0
     run_id: int | None = None
     seconds: list[float] = field(default_factory=list)
+    prompts: int = 0  # point prompts the H-Decoder decoded
 
     def summary(self) -> str:
         skipped = f", {self.skipped} page(s) already done were left as they were" if self.skipped else ""
@@ -67,7 +68,8 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
     nothing = nothing_found_of(project, model_id, checkpoint)
     report = TextReport()
     parameters = {"levels": sorted(levels), "window": options.window, "points": options.points,
-                  "line_score": options.line_score, "nms_score": options.nms_score, "pages": len(pages)}
+                  "skip_blank": options.skip_blank, "line_score": options.line_score, "nms_score": options.nms_score,
+                  "pages": len(pages)}
     with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
                       model_version=checkpoint[:12]) as run:
         report.run_id = run.id
@@ -120,6 +122,7 @@ def store_page_text(project: Project, row: ImageRow, text: PageText, wanted: set
     stored = _store(project, row, text, wanted, model_id, checkpoint, run_id, creator, report)
     nothing.remember(row, {level for level in wanted if not stored.get(level)})
     report.pages += 1
+    report.prompts += text.prompts
 
 
 def _levels_done(project: Project, image_id: int, model_id: str) -> set[str]:

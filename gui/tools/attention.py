@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPathI
 
 from gui.canvas.tools import SelectTool
 from gui.elided_label import ElidedLabel
-from gui.tools.scope import on_cluster, pages_in_scope, scope_box
+from gui.tools.scope import on_cluster, pages_in_scope, scope_box, start_or_ask, time_said
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 REFINE_MODEL = "sam-vit-b"
@@ -315,14 +315,22 @@ class AttentionController:
             disk_bytes = int(self.context.settings.sam_cache_gb * 1024**3)  # the SAM tool's own bound
             refine = Segmenter(service, EmbeddingCache.of_project(project.folder, disk_bytes=disk_bytes), REFINE_MODEL)
         task = DiscoverTask(model_id, options, creator, refine=refine)
-        cluster = self.context.cluster_for(len(pages)) if refine is None else None  # SAM refines here
-        self.options.propose.setEnabled(False)
-        job = self.context.jobs.submit(
-            f"Proposing what stands out on {len(pages)} page(s){on_cluster(cluster)}",
-            lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
-                                               cancel=cancel),
-            lambda report: self._proposed(project, report), background=len(pages) > 1)
-        job.ended.connect(lambda: self.options.propose.setEnabled(True))
+
+        def start(cluster: Any) -> None:
+            if not self.options.propose.isEnabled() or project is not self.context.project():
+                return  # running already, or another project by now
+            self.options.propose.setEnabled(False)
+            took = "" if cluster is not None else time_said(task, service, "", len(pages))
+            job = self.context.jobs.submit(
+                f"Proposing what stands out on {len(pages)} page(s){on_cluster(cluster)}{took}",
+                lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
+                                                   cancel=cancel),
+                lambda report: self._proposed(project, report), background=len(pages) > 1)
+            job.ended.connect(lambda: self.options.propose.setEnabled(True))
+
+        # SAM refines here, so a refining run stays here
+        start_or_ask(self.context, "Propose regions", task, service, len(pages), start,
+                     cluster_allowed=refine is None)
 
     def _proposed(self, project: Any, report: Any) -> None:
         if project is self.context.project():

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QWidget
 
 from gui.canvas.tools import SelectTool
-from gui.tools.scope import on_cluster, pages_in_scope, scope_box
+from gui.tools.scope import on_cluster, pages_in_scope, scope_box, start_or_ask, time_said
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 MODEL = "grounding-dino-tiny"
@@ -168,15 +168,23 @@ class FindController:
         service = self.context.models()
         task = DetectTask(MODEL, prompts, self._options(), self.context.curator(),
                           refine=self._segmenter(project, service, refine_with))
-        cluster = self.context.cluster_for(len(pages)) if refine_with is None else None  # SAM refines here
-        self.running = True
-        self.options.run.setEnabled(False)
-        job = self.context.jobs.submit(
-            f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s){on_cluster(cluster)}",
-            lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
-                                               cancel=cancel),
-            lambda report: self._done(project, report), background=len(pages) > 1)
-        job.ended.connect(self._ended)
+
+        def start(cluster: Any) -> None:
+            if self.running or project is not self.context.project():
+                return  # a second answer to the question, or another project by now
+            self.running = True
+            self.options.run.setEnabled(False)
+            took = "" if cluster is not None else time_said(task, service, "", len(pages))
+            job = self.context.jobs.submit(
+                f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s){on_cluster(cluster)}{took}",
+                lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
+                                                   cancel=cancel),
+                lambda report: self._done(project, report), background=len(pages) > 1)
+            job.ended.connect(self._ended)
+
+        # SAM refines here, so a refining run stays here
+        start_or_ask(self.context, "Find by description", task, service, len(pages), start,
+                     cluster_allowed=refine_with is None)
 
     def _segmenter(self, project: Any, service: Any, model_id: str | None) -> Any:
         if model_id is None:

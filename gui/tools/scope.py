@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtWidgets import QComboBox
@@ -35,3 +36,37 @@ def pages_in_scope(context: ToolContext, scope: str) -> list[int]:
 def on_cluster(cluster: Any) -> str:
     """The end of a job's title that says it runs on a cluster (nothing when it runs here)."""
     return f" on the Ray cluster ({cluster.address})" if cluster is not None else ""
+
+
+def start_or_ask(context: ToolContext, what: str, task: Any, service: Any, pages: int,
+                 start: Callable[[Any], object], *, cluster_allowed: bool = True) -> None:
+    """Start a job of ``task`` over ``pages`` pages with ``start(cluster)``: at once where it goes to the cluster
+    set in the Models dialog, where it is short, or where this work was never measured here; where this computer
+    would take long (:mod:`engine.batch.estimates`), first say how long — "Find Text on 20 pages: about 40 min
+    here" — with "Run here" and, when a cluster is set, "Run on the cluster". A note, not a dialog: nothing
+    waits on it, and a second press of the tool's button only repeats the question."""
+    cluster = context.cluster_for(pages) if cluster_allowed else None
+    if cluster is not None:
+        start(cluster)
+        return
+    from engine.batch.estimates import PageCosts, estimate, work_kind  # noqa: PLC0415 - torch loads when used
+
+    guess = estimate(PageCosts(), work_kind(task, service), what, pages)
+    if not guess.long:
+        start(None)
+        return
+    actions: list[tuple[str, Callable[[], object]]] = [("Run here", lambda: start(None))]
+    address = context.settings.large_jobs_cluster
+    if address and cluster_allowed:
+        from engine.batch.runner import ClusterChoice  # noqa: PLC0415
+
+        actions.append(("Run on the cluster", lambda: start(ClusterChoice(address))))
+    context.notifications.show_message("warning", f"{guess.sentence()}.", actions)
+
+
+def time_said(task: Any, service: Any, what: str, pages: int) -> str:
+    """" · about 40 min here" for a job's title where this work was measured here, else nothing."""
+    from engine.batch.estimates import PageCosts, estimate, work_kind  # noqa: PLC0415
+
+    guess = estimate(PageCosts(), work_kind(task, service), what, pages)
+    return f" · {guess.sentence().split(': ', 1)[1]}" if guess.seconds is not None else ""

@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from gui.canvas.tools import SelectTool
-from gui.tools.scope import on_cluster, pages_in_scope, scope_box
+from gui.tools.scope import on_cluster, pages_in_scope, scope_box, start_or_ask, time_said
 from gui.tools.seam import DockEntry, PaletteEntry, ToolContext, ToolOffer
 from gui.tools.text_tree import TextTreePanel
 
@@ -94,15 +94,22 @@ class TextController:
         from engine.text.hierarchy import TextOptions as Options  # noqa: PLC0415
 
         task = TextTask(MODEL, levels, Options(window=self.options.window.currentData()), self.context.curator())
-        service, cluster = self.context.models(), self.context.cluster_for(len(pages))
-        self.running = True
-        self.options.run.setEnabled(False)
-        job = self.context.jobs.submit(
-            f"Finding text on {len(pages)} page(s){on_cluster(cluster)}",
-            lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
-                                               cancel=cancel),
-            lambda report: self._done(project, report), background=len(pages) > 1)
-        job.ended.connect(self._ended)
+        service = self.context.models()
+
+        def start(cluster: Any) -> None:
+            if self.running or project is not self.context.project():
+                return  # a second answer to the question, or another project by now
+            self.running = True
+            self.options.run.setEnabled(False)
+            took = "" if cluster is not None else time_said(task, service, "", len(pages))
+            job = self.context.jobs.submit(
+                f"Finding text on {len(pages)} page(s){on_cluster(cluster)}{took}",
+                lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
+                                                   cancel=cancel),
+                lambda report: self._done(project, report), background=len(pages) > 1)
+            job.ended.connect(self._ended)
+
+        start_or_ask(self.context, "Find Text", task, service, len(pages), start)
 
     def _done(self, project: Any, report: Any) -> None:
         if project is not self.context.project():

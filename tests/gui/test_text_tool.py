@@ -128,12 +128,30 @@ def test_find_text_runs_the_model_on_the_page_from_the_tool(qtbot, window, kant_
     qtbot.waitUntil(tool.options.isVisible, timeout=3000)
     tool.options.window.setCurrentIndex(tool.options.window.findData(None))  # the whole page: one window
     qtbot.mouseClick(tool.options.levels["strokes"], Qt.MouseButton.LeftButton)
-    assert tool.options.chosen_levels() == {"strokes", "paragraphs", "lines", "words"}
+    levels = tool.options.chosen_levels()
+    assert levels == {"strokes", "paragraphs", "lines", "words"}
+    # This computer once took 10 min a page for this very work: the tool says so before it starts, and offers
+    # the cluster set in the Models dialog.
+    from engine.batch.estimates import PageCosts, work_kind
+    from engine.batch.tasks.text import TextTask
+    from engine.text.hierarchy import TextOptions
+
+    service = tool.context.models()
+    kind = work_kind(TextTask("hi-sam-vit-b", levels, TextOptions(window=None), ""), service)
+    PageCosts().record(kind, 600.0)
+    monkeypatch.setattr(tool.context.settings, "large_jobs_cluster", "127.0.0.1:6379")
     qtbot.mouseClick(tool.options.run, Qt.MouseButton.LeftButton)
+    [question] = [note for note in window.notifications.notifications() if note.buttons]
+    assert question.label.text() == "Find Text on 1 page: about 10 min here."
+    assert [button.text() for button in question.buttons] == ["Run here", "Run on the cluster"]
+    assert tool.options.run.isEnabled() and not tool.running  # nothing started yet
+    qtbot.mouseClick(question.buttons[0], Qt.MouseButton.LeftButton)
     assert not tool.options.run.isEnabled()
     qtbot.waitUntil(lambda: not tool.running, timeout=120_000)
     texts = [note.label.text() for note in window.notifications.notifications()]
     assert any(text.startswith("Find text:") and "on 1 page(s)" in text for text in texts), texts
+    measured = PageCosts().seconds_per_page(kind)
+    assert measured is not None and measured < 600.0  # the run here is now part of the record
 
 
 def test_page_xml_and_alto_are_imported_and_exported_from_the_file_menu(qtbot, window, tmp_path: Path,

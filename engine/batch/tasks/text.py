@@ -88,4 +88,5 @@ class TextTask:
 
     def parameters(self) -> dict[str, Any]:
         return {"levels": sorted(self.levels), "window": self.options.window, "points": self.options.points,
+                "skip_blank": self.options.skip_blank,
                 "line_score": self.options.line_score, "nms_score": self.options.nms_score}

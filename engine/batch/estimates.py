@@ -1,0 +1,104 @@
+"""How long a scope job will take on this computer, from what the same work cost here before.
+
+Each page a batch finishes here adds its seconds to this computer's record (a JSON file in the user's data
+folder, not the project: the cost belongs to the machine), kept per task and its options, model, device and
+precision — the same work on the same hardware — as the last ``KEPT`` pages. Before a job starts, the GUI and
+the CLI say "Find Text on 20 pages: about 40 min here" from that record's median; where this work was never
+measured here they say so instead of guessing. While a job runs, the time left is measured from the job itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.fileio import write_atomically
+from engine.jobs import describe_duration
+from engine.paths import user_data_dir
+
+KEPT = 20  # pages per kind of work: recent enough to follow a changed setting, many enough for a median
+LONG_S = 120.0  # an estimate above this is worth asking about before the job starts
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class WorkKind:
+    """The same work on the same hardware: a task with its options, a model, a device and a precision."""
+
+    task: str
+    model_id: str
+    device: str
+    precision: str
+    options: str = ""  # a digest of the task's parameters (levels, window …)
+
+    @property
+    def key(self) -> str:
+        return "|".join((self.task, self.model_id, self.device, self.precision, self.options))
+
+
+def work_kind(task: Any, service: Any) -> WorkKind:
+    """The kind of ``task`` (a ``BatchTask``) as ``service`` would run it here."""
+    parameters = json.dumps(task.parameters(), sort_keys=True, default=str)
+    return WorkKind(task.name, task.model_id, service.manager.device.device, service.precision_of(task.model_id),
+                    hashlib.sha256(parameters.encode()).hexdigest()[:12])
+
+
+class PageCosts:
+    """Seconds per page measured on this computer, by kind of work."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or user_data_dir() / "page-costs.json"
+
+    def seconds_per_page(self, kind: WorkKind) -> float | None:
+        recent = self._read().get(kind.key, [])
+        return statistics.median(recent) if recent else None
+
+    def record(self, kind: WorkKind, seconds: float, pages: int = 1) -> None:
+        """``pages`` pages of ``kind`` took ``seconds`` in all."""
+        if pages <= 0 or seconds <= 0:
+            return
+        with _lock:
+            costs = self._read()
+            costs[kind.key] = (costs.get(kind.key, []) + [seconds / pages] * min(pages, KEPT))[-KEPT:]
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(self.path, json.dumps(costs, indent=1).encode(), durable=False)
+            except OSError:
+                pass  # a read-only data folder: estimates stay unknown, the work itself is unaffected
+
+    def _read(self) -> dict[str, list[float]]:
+        try:
+            costs = json.loads(self.path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}  # none yet, or a damaged file: measured again
+        if not isinstance(costs, dict):
+            return {}
+        return {key: [float(v) for v in values if isinstance(v, (int, float)) and v > 0]
+                for key, values in costs.items() if isinstance(values, list)}
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    what: str  # "Find Text on 20 pages"
+    seconds: float | None  # None: never measured here
+
+    @property
+    def long(self) -> bool:
+        return self.seconds is not None and self.seconds >= LONG_S
+
+    def sentence(self) -> str:
+        if self.seconds is None:
+            return f"{self.what}: not yet measured on this computer (the first page will tell)"
+        return f"{self.what}: about {describe_duration(self.seconds)} here"
+
+
+def estimate(costs: PageCosts, kind: WorkKind, what: str, pages: int) -> Estimate:
+    """How long ``pages`` pages of ``kind`` take here; ``what`` names the job ("Find Text")."""
+    per_page = costs.seconds_per_page(kind)
+    return Estimate(f"{what} on {pages} page{'s' if pages != 1 else ''}",
+                    None if per_page is None else per_page * pages)

@@ -1,0 +1,155 @@
+"""Structured prompts lose no line the authors' exhaustive sampling finds, with far fewer decodes.
+
+A constructed page: lines of rendered text at known places (two columns, small and large print, lines cut by
+window edges, a hatched picture beside them: strokes that are no text), each line's ink drawn in its own
+colour. A stand-in for Hi-SAM's decoders — not a model — reads
+that colour: strokes are the ink, and a point prompt's line (and words, and paragraph) is the box of the
+line's ink it falls on, in the model's frames. Everything else (windows, candidates, rounds, Matrix NMS,
+joining lines across windows) is the product's code.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.text.hierarchy import TextOptions, read_text
+from engine.text.prompts import FRUITLESS, candidates, decode_in_rounds, farthest_first
+
+INPUT_SIDE = 1024
+
+
+class TrueLines:
+    """Hi-SAM's interface over a page whose ink's green channel names its line (1…250; paper is white)."""
+
+    device = "cpu"
+    input_side = INPUT_SIDE
+
+    def __init__(self) -> None:
+        self.decoded = 0
+
+    def encode(self, crop: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        height, width = crop.shape[:2]
+        scale = INPUT_SIDE / max(height, width)
+        return crop, (round(height * scale), round(width * scale))
+
+    def stroke_logits(self, crop: np.ndarray, input_size: tuple[int, int], original: tuple[int, int]) -> np.ndarray:
+        return np.where(crop[..., 0] < 128, 1.0, -1.0).astype(np.float32)
+
+    def levels(self, crop: np.ndarray, points: np.ndarray, words: bool = True, regions=None):  # noqa: ANN001, ANN201
+        height, width = crop.shape[:2]
+        scale = INPUT_SIDE / max(height, width)  # window pixels → input frame
+        if not words:
+            self.decoded += len(points)
+        masks = np.full((len(points), 3, 256, 256), -5.0, np.float32)
+        word_masks = np.full((len(points), 384, 384), -5.0, np.float32)
+        quality = np.zeros((len(points), 3), np.float32)
+        for number, (x, y) in enumerate(points / scale):
+            pixel = crop[min(int(y), height - 1), min(int(x), width - 1)]
+            if pixel[0] >= 128 or pixel[1] == 0:
+                continue  # not on ink, or on the picture: no line
+            ys, xs = np.nonzero((crop[..., 0] < 128) & (crop[..., 1] == pixel[1]))
+            for side, target in ((256, masks[number]), (384, word_masks[number][None])):
+                to = scale * side / INPUT_SIDE
+                box = (slice(int(ys.min() * to), int(np.ceil((ys.max() + 1) * to))),
+                       slice(int(xs.min() * to), int(np.ceil((xs.max() + 1) * to))))
+                target[:, box[0], box[1]] = 5.0
+            quality[number] = 0.9
+        for number, region in enumerate(regions or []):  # words only where the product asks for them
+            if region is not None:
+                y0, y1, x0, x1 = region
+                outside = np.ones((384, 384), bool)
+                outside[3 * y0 // 2:-(-3 * y1 // 2), 3 * x0 // 2:-(-3 * x1 // 2)] = False
+                word_masks[number][outside] = -1e4
+        return masks, quality, word_masks if words else None
+
+
+def _page() -> tuple[np.ndarray, dict[int, tuple[int, int, int, int]]]:
+    """A 2400×1800 page (two columns of text, a heading, a hatched picture) and its lines' ink boxes (x0, y0, x1,
+    y1) by line number."""
+    page = np.full((1800, 2400, 3), 255, np.uint8)
+    rng = np.random.default_rng(7)
+    lines: dict[int, tuple[int, int, int, int]] = {}
+
+    def draw(text: str, at: tuple[int, int], font: int, size: float, thickness: int, right: int) -> None:
+        ink = np.zeros(page.shape[:2], np.uint8)
+        cv2.putText(ink, text, at, font, size, 255, thickness, cv2.LINE_8)
+        ink[:, right:] = 0  # the column ends there
+        number = len(lines) + 1
+        page[ink > 0] = (0, number, 0)
+        ys, xs = np.nonzero(ink)
+        lines[number] = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+    draw("CAPITVLVM SECVNDVM", (700, 70), cv2.FONT_HERSHEY_TRIPLEX, 1.8, 3, 2400)  # a heading in large print
+    woodcut = np.zeros(page.shape[:2], bool)  # a hatched picture in the second column: strokes, no text
+    woodcut[900:1500:5, 1300:2300] = True
+    woodcut[900:1500, 1300:2300:7] = True
+    page[woodcut] = (0, 0, 0)
+    for x0, x1 in ((60, 1150), (1250, 2340)):  # two columns of small print
+        for y in range(140, 1760, 34):
+            if rng.random() < 0.15 or (x0 == 1250 and 870 <= y <= 1530):
+                continue  # a paragraph break, or the picture
+            words = " ".join("".join(rng.choice(list("abcdefghiklmnoprstu"), rng.integers(2, 9))) for _ in range(14))
+            draw(words, (x0, y), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 2, x1)
+    return page, lines
+
+
+def _lines_found(page: np.ndarray, text) -> set[int]:  # noqa: ANN001 - a PageText
+    """The page's line numbers whose ink a found line covers most of."""
+    found = set()
+    for paragraph in text.paragraphs:
+        for line in paragraph.lines:
+            mask = line.mask
+            inside = page[mask.y0:mask.y0 + mask.mask.shape[0], mask.x0:mask.x0 + mask.mask.shape[1]]
+            ink = (inside[..., 0] < 128) & mask.mask
+            if ink.any():
+                found.add(int(np.bincount(inside[..., 1][ink]).argmax()))
+    return found
+
+
+@pytest.fixture(scope="module")
+def page() -> tuple[np.ndarray, dict[int, tuple[int, int, int, int]]]:
+    return _page()
+
+
+def test_structured_prompts_find_every_line_the_exhaustive_sampling_finds_with_far_fewer_decodes(page) -> None:
+    """Seconds: the exhaustive sampling decodes hundreds of points a window through the stand-in."""
+    image, lines = page
+    exhaustive, structured = TrueLines(), TrueLines()
+    options = dict(window=1024, line_score=0.5, nms_score=0.5, max_lines=200, min_word_area=4)
+    by_points = read_text(exhaustive, image, TextOptions(points=400, **options))
+    by_structure = read_text(structured, image, TextOptions(**options))
+    found_exhaustively, found_structurally = _lines_found(image, by_points), _lines_found(image, by_structure)
+    print(f"lines {len(lines)}; exhaustive: {len(found_exhaustively)} found with {exhaustive.decoded} decodes; "
+          f"structured: {len(found_structurally)} found with {structured.decoded} decodes")
+    assert found_exhaustively <= found_structurally  # no line lost
+    assert found_structurally == set(lines)  # and here every line is found
+    assert by_structure.prompts == structured.decoded and by_points.prompts == exhaustive.decoded
+    assert structured.decoded * 4 <= exhaustive.decoded
+
+
+def test_candidates_are_one_per_inked_cell_and_rounds_spread_and_skip_covered_points() -> None:
+    strokes = np.zeros((96, 96), bool)
+    strokes[10:14, 5:90] = True  # a line through four cells
+    strokes[60, 60] = True  # a speck: too little ink for a candidate
+    pool = candidates(strokes, cell=24, min_ink=4)
+    assert sorted(map(tuple, pool.astype(int).tolist())) == [(12, 12), (36, 12), (60, 12), (84, 12)]
+    assert candidates(np.zeros((50, 50), bool)).shape == (0, 2)
+    spread = farthest_first(np.array([[0, 0], [1, 0], [50, 0], [100, 0]], np.float32), np.zeros((0, 2)), 2)
+    assert spread.tolist() == [0, 3]  # the ends, not neighbours
+    rounds: list[np.ndarray] = []
+
+    def decode(points: np.ndarray) -> tuple[None, np.ndarray]:
+        rounds.append(points)
+        return None, np.ones((1, len(pool)), bool)  # the first line found covers every candidate
+
+    decoded = decode_in_rounds(pool, batch=1, cap=10, decode=decode)
+    assert len(rounds) == 1 and len(decoded.points) == 1
+    capped = decode_in_rounds(pool, batch=3, cap=2, decode=lambda points: (None, np.zeros((0, len(pool)), bool)))
+    assert len(capped.points) == 2
+    ink = np.zeros((480, 480), bool)
+    ink[::12, :] = True  # 400 inked cells the decoder finds no line in
+    many = candidates(ink)
+    given_up = decode_in_rounds(many, batch=4, cap=256, decode=lambda points: (None, np.zeros((0, len(many)), bool)))
+    assert len(given_up.points) == FRUITLESS  # not 256: the strokes here are not text
