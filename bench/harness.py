@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -110,7 +111,11 @@ def cpu_flags() -> str:
     except (OSError, StopIteration):
         return "unknown"
     wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
-    return " ".join(flag for flag in wanted if f" {flag}" in flags)
+    said = " ".join(flag for flag in wanted if f" {flag}" in flags)
+    # A lesser processor played on this one (its kernels and precision forced) is said with the figures.
+    overrides = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MARGINALIA_CPU_BF16")
+    forced = [f"{name}={os.environ[name]}" for name in overrides if os.environ.get(name)]
+    return f"{said} (run as: {', '.join(forced)})" if forced else said
 
 
 def emit(figures: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, add_smoke_flag, bench_store, emit  # noqa: E402
+from harness import REPO, add_smoke_flag, bench_store, cpu_flags, emit  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 MODEL = "sam-vit-b"
@@ -66,7 +66,7 @@ def main() -> None:
 
     device = "cpu"  # the decoder is what is timed; it runs on the CPU on every machine
     service = ModelService(bench_store([MODEL, LIGHT_MODEL], args.smoke), ModelManager(device=DeviceChoice(device)))
-    figures: dict[str, object] = {"bench": "sam_click", "model": MODEL, "device": device,
+    figures: dict[str, object] = {"bench": "sam_click", "model": MODEL, "device": device, "cpu_flags": cpu_flags(),
                                   "torch_threads": torch.get_num_threads(), "clicks": args.clicks}
     with tempfile.TemporaryDirectory() as scratch:
         segmenter = Segmenter(service, EmbeddingCache(Path(scratch) / "cache"), MODEL)

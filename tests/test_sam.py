@@ -358,3 +358,22 @@ def test_a_stored_mask_becomes_previous_logits_where_it_lies() -> None:
     ys, xs = np.nonzero(inside)
     assert (xs.min(), ys.min()) == (128, 26) and abs(xs.max() - (128 + 102)) <= 1 and abs(ys.max() - (26 + 51)) <= 1
     assert frame.mask_on_page(low)[400, 1400] and not frame.mask_on_page(low)[100, 100]  # and back on the page
+
+
+@pytest.mark.parametrize(("width", "height", "stretch"), [(2577, 3633, False), (3000, 2000, True), (4000, 1100, False)])
+def test_a_mask_on_a_large_page_is_what_resizing_the_whole_page_gives(width: int, height: int,
+                                                                      stretch: bool) -> None:
+    """Only the mask's part of the page is interpolated: pixel for pixel what OpenCV's resize of the whole page
+    gives — masks inside, at the page's edges and corners, and none."""
+    import cv2
+
+    frame = InputFrame(width, height, stretch=stretch)
+    rng = np.random.default_rng(4)
+    blobs = [(120, 80, 30, 50), (0, 0, 20, 12), (230, 240, 26, 16), (5, 150, 8, 100)]  # y, x, h, w in 256²
+    for blob in [*blobs, None]:
+        low = np.full((256, 256), -4.0, np.float32)
+        if blob is not None:
+            y, x, h, w = blob
+            low[y:y + h, x:x + w] = rng.normal(1.5, 2.0, (min(h, 256 - y), min(w, 256 - x)))
+        whole = cv2.resize(frame.logits_in_frame(low), (width, height), interpolation=cv2.INTER_LINEAR) > 0.0
+        assert np.array_equal(frame.mask_on_page(low), whole)

@@ -10,6 +10,8 @@ joining lines across windows) is the product's code.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 import pytest
@@ -18,6 +20,12 @@ from engine.text.hierarchy import TextOptions, read_text
 from engine.text.prompts import FRUITLESS, candidates, decode_in_rounds, farthest_first
 
 INPUT_SIDE = 1024
+
+
+@dataclass
+class SeenWindow:
+    crop: np.ndarray
+    boxes: dict[int, tuple[int, int, int, int]]
 
 
 class TrueLines:
@@ -29,15 +37,23 @@ class TrueLines:
     def __init__(self) -> None:
         self.decoded = 0
 
-    def encode(self, crop: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    def encode(self, crop: np.ndarray) -> tuple[SeenWindow, tuple[int, int]]:
+        """The "embedding": the window itself, and each line's ink box in it (y0, y1, x0, x1)."""
         height, width = crop.shape[:2]
         scale = INPUT_SIDE / max(height, width)
-        return crop, (round(height * scale), round(width * scale))
+        ink = crop[..., 0] < 128
+        boxes = {}
+        for line in np.unique(crop[..., 1][ink]):
+            ys, xs = np.nonzero(ink & (crop[..., 1] == line))
+            boxes[int(line)] = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
+        return SeenWindow(crop, boxes), (round(height * scale), round(width * scale))
 
-    def stroke_logits(self, crop: np.ndarray, input_size: tuple[int, int], original: tuple[int, int]) -> np.ndarray:
-        return np.where(crop[..., 0] < 128, 1.0, -1.0).astype(np.float32)
+    def stroke_logits(self, seen: SeenWindow, input_size: tuple[int, int],
+                      original: tuple[int, int]) -> np.ndarray:
+        return np.where(seen.crop[..., 0] < 128, 1.0, -1.0).astype(np.float32)
 
-    def levels(self, crop: np.ndarray, points: np.ndarray, words: bool = True, regions=None):  # noqa: ANN001, ANN201
+    def levels(self, seen: SeenWindow, points: np.ndarray, words: bool = True, regions=None):  # noqa: ANN001, ANN201
+        crop = seen.crop
         height, width = crop.shape[:2]
         scale = INPUT_SIDE / max(height, width)  # window pixels → input frame
         if not words:
@@ -49,12 +65,10 @@ class TrueLines:
             pixel = crop[min(int(y), height - 1), min(int(x), width - 1)]
             if pixel[0] >= 128 or pixel[1] == 0:
                 continue  # not on ink, or on the picture: no line
-            ys, xs = np.nonzero((crop[..., 0] < 128) & (crop[..., 1] == pixel[1]))
+            y0, y1, x0, x1 = seen.boxes[int(pixel[1])]
             for side, target in ((256, masks[number]), (384, word_masks[number][None])):
                 to = scale * side / INPUT_SIDE
-                box = (slice(int(ys.min() * to), int(np.ceil((ys.max() + 1) * to))),
-                       slice(int(xs.min() * to), int(np.ceil((xs.max() + 1) * to))))
-                target[:, box[0], box[1]] = 5.0
+                target[:, int(y0 * to):int(np.ceil(y1 * to)), int(x0 * to):int(np.ceil(x1 * to))] = 5.0
             quality[number] = 0.9
         for number, region in enumerate(regions or []):  # words only where the product asks for them
             if region is not None:

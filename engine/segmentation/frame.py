@@ -60,12 +60,28 @@ class InputFrame:
         return self.logits_in_frame(low_res) > 0.0
 
     def mask_on_page(self, low_res: np.ndarray) -> np.ndarray:
-        """The ``[page_height, page_width]`` boolean mask at full resolution."""
+        """The ``[page_height, page_width]`` boolean mask at full resolution.
+
+        Only the part of the page around the mask (its box in the frame, one frame pixel more each side: what
+        bilinear interpolation reads) is interpolated, with OpenCV's own bilinear weights: a click on a 9.4-
+        megapixel scan no longer resizes the whole page's logits (12 ms of a 34 ms click here)."""
         import cv2
 
-        logits = cv2.resize(self.logits_in_frame(low_res), (self.page_width, self.page_height),
-                            interpolation=cv2.INTER_LINEAR)
-        return logits > 0.0
+        frame_logits = self.logits_in_frame(low_res)
+        if self.page_width * self.page_height <= SMALL_PAGE * self.side * self.side:  # OpenCV alone is faster
+            return cv2.resize(frame_logits, (self.page_width, self.page_height), interpolation=cv2.INTER_LINEAR) > 0.0
+        rows, columns = np.nonzero((frame_logits > 0.0).any(axis=1)), np.nonzero((frame_logits > 0.0).any(axis=0))
+        page = np.zeros((self.page_height, self.page_width), bool)
+        if not len(rows[0]):
+            return page
+        top, bottom = _page_span(rows[0][0], rows[0][-1], frame_logits.shape[0], self.page_height)
+        left, right = _page_span(columns[0][0], columns[0][-1], frame_logits.shape[1], self.page_width)
+        if (bottom - top) * (right - left) > REGION_SHARE * self.page_height * self.page_width:
+            logits = cv2.resize(frame_logits, (self.page_width, self.page_height), interpolation=cv2.INTER_LINEAR)
+            return logits > 0.0
+        page[top:bottom, left:right] = _bilinear(frame_logits, (top, bottom), (left, right),
+                                                 (self.page_height, self.page_width)) > 0.0
+        return page
 
     def low_res_from_window(self, window: np.ndarray, left: int, top: int, strength: float = 8.0) -> np.ndarray:
         """``[256, 256]`` logits for a page mask known inside a window at (left, top): a stored mask given
@@ -82,3 +98,41 @@ class InputFrame:
         if w > 0 and h > 0:
             low[y0:y0 + h, x0:x0 + w] = cv2.resize(window.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
         return (low * 2.0 - 1.0) * strength
+
+
+SMALL_PAGE = 4  # pages up to this many frames' pixels are resized whole
+REGION_SHARE = 0.5  # above this share of the page, the whole page is resized in one call (OpenCV is faster)
+
+
+def _page_span(first: int, last: int, source: int, target: int) -> tuple[int, int]:
+    """The page pixels (start, end) whose bilinear sources include frame pixels ``first``…``last`` (with one
+    pixel more each side, and one page pixel of slack)."""
+    scale = source / target
+    start = int(np.floor((max(first - 1, 0) + 0.5) / scale - 0.5)) - 1
+    end = int(np.ceil((min(last + 1, source - 1) + 0.5) / scale - 0.5)) + 2
+    return max(start, 0), min(end, target)
+
+
+def _bilinear(source: np.ndarray, rows: tuple[int, int], columns: tuple[int, int],
+              size: tuple[int, int]) -> np.ndarray:
+    """Rows ``rows`` and columns ``columns`` of ``source`` ``[h, w]`` float32 resized to ``size`` (height, width)
+    as ``cv2.resize(…, INTER_LINEAR)`` computes them: sources at (d + 0.5)·scale − 0.5, clamped at the edges,
+    columns first, then rows."""
+    (ys, wy), (xs, wx) = (_weights(*rows, source.shape[0], size[0]), _weights(*columns, source.shape[1], size[1]))
+    used = np.unique(np.concatenate([ys, ys + 1]).clip(0, source.shape[0] - 1))
+    across = source[used][:, xs] * (1 - wx) + source[used][:, np.minimum(xs + 1, source.shape[1] - 1)] * wx
+    where = {row: index for index, row in enumerate(used.tolist())}
+    upper = across[[where[row] for row in ys.tolist()]]
+    lower = across[[where[min(row + 1, source.shape[0] - 1)] for row in ys.tolist()]]
+    return upper * (1 - wy)[:, None] + lower * wy[:, None]
+
+
+def _weights(start: int, end: int, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
+    """For target pixels ``start``…``end - 1``: the first source pixel and the second one's weight (float32)."""
+    position = ((np.arange(start, end, dtype=np.float64) + 0.5) * (source / target) - 0.5).astype(np.float32)
+    first = np.floor(position).astype(int)
+    weight = (position - first).astype(np.float32)
+    low, high = first < 0, first >= source - 1
+    first[low], weight[low] = 0, 0.0
+    first[high], weight[high] = source - 1, 0.0
+    return first, weight

@@ -21,7 +21,7 @@ from engine.annotations import Geometry, shape_fields
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, readable_pages
-from engine.jobs import CancelToken, JobProgress
+from engine.jobs import CancelToken, JobProgress, describe_duration
 from engine.layout.model import LINE, STROKES, TEXT_REGION_CATEGORIES, WORD
 from engine.layout.store import TextCategories
 from engine.models.runs import recorded_run
@@ -91,7 +91,7 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
                     fraction = (page + done / total) / len(pages)
                     left = elapsed / fraction * (1 - fraction) if fraction else 0
                     progress(JobProgress(page * total + done, len(pages) * total,
-                                         f"{name}: window {done} of {total} · about {left:.0f} s left"))
+                                         f"{name}: window {done} of {total} · about {describe_duration(left)} left"))
 
             page_started = time.perf_counter()
             text = service.run(model_id, lambda network, o=asked, i=image: read_text(network, i, o, cancel,
