@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGraphicsPathI
 
 from gui.canvas.tools import SelectTool
 from gui.elided_label import ElidedLabel
-from gui.tools.scope import on_cluster, pages_in_scope, scope_box, start_or_ask, time_said
+from gui.tools.scope import pages_in_scope, scope_box, start_or_ask, submit_batch
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 REFINE_MODEL = "sam-vit-b"
@@ -300,7 +300,6 @@ class AttentionController:
         if project is None or not pages or not self.context.model_ready(model_id, "Proposing regions"):
             return
         from engine.attention.run import DiscoverOptions  # noqa: PLC0415
-        from engine.batch.runner import run_batch  # noqa: PLC0415
         from engine.batch.tasks.discover import DiscoverTask  # noqa: PLC0415
 
         options = DiscoverOptions(head=self._head(), share=self.options.mass.value() / 100)
@@ -320,13 +319,9 @@ class AttentionController:
             if not self.options.propose.isEnabled() or project is not self.context.project():
                 return  # running already, or another project by now
             self.options.propose.setEnabled(False)
-            took = "" if cluster is not None else time_said(task, service, "", len(pages))
-            job = self.context.jobs.submit(
-                f"Proposing what stands out on {len(pages)} page(s){on_cluster(cluster)}{took}",
-                lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
-                                                   cancel=cancel),
-                lambda report: self._proposed(project, report), background=len(pages) > 1)
-            job.ended.connect(lambda: self.options.propose.setEnabled(True))
+            submit_batch(self.context, f"Proposing what stands out on {len(pages)} page(s)", task, service, pages,
+                         cluster, lambda report: self._proposed(project, report),
+                         lambda: self.options.propose.setEnabled(True))
 
         # SAM refines here, so a refining run stays here
         start_or_ask(self.context, "Propose regions", task, service, len(pages), start,

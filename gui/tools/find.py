@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QWidget
 
 from gui.canvas.tools import SelectTool
-from gui.tools.scope import on_cluster, pages_in_scope, scope_box, start_or_ask, time_said
+from gui.tools.scope import pages_in_scope, scope_box, start_or_ask, submit_batch
 from gui.tools.seam import PaletteEntry, ToolContext, ToolOffer
 
 MODEL = "grounding-dino-tiny"
@@ -162,7 +162,6 @@ class FindController:
             return
         self._remember()
         prompts = self._prompts(project, wanted)
-        from engine.batch.runner import run_batch  # noqa: PLC0415
         from engine.batch.tasks.detect import DetectTask  # noqa: PLC0415
 
         service = self.context.models()
@@ -174,13 +173,8 @@ class FindController:
                 return  # a second answer to the question, or another project by now
             self.running = True
             self.options.run.setEnabled(False)
-            took = "" if cluster is not None else time_said(task, service, "", len(pages))
-            job = self.context.jobs.submit(
-                f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s){on_cluster(cluster)}{took}",
-                lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
-                                                   cancel=cancel),
-                lambda report: self._done(project, report), background=len(pages) > 1)
-            job.ended.connect(self._ended)
+            submit_batch(self.context, f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s)", task,
+                         service, pages, cluster, lambda report: self._done(project, report), self._ended)
 
         # SAM refines here, so a refining run stays here
         start_or_ask(self.context, "Find by description", task, service, len(pages), start,

@@ -70,3 +70,18 @@ def time_said(task: Any, service: Any, what: str, pages: int) -> str:
 
     guess = estimate(PageCosts(), work_kind(task, service), what, pages)
     return f" · {guess.sentence().split(': ', 1)[1]}" if guess.seconds is not None else ""
+
+
+def submit_batch(context: ToolContext, title: str, task: Any, service: Any, pages: list[int], cluster: Any,
+                 done: Callable[[Any], object], ended: Callable[[], object]) -> None:
+    """The batch job of ``task`` over ``pages`` in the jobs area, titled with where it runs and, run here, how
+    long it should take; ``done(report)`` after it, ``ended()`` however it ends."""
+    from engine.batch.runner import run_batch  # noqa: PLC0415 - torch loads when used
+
+    project = context.project()
+    took = "" if cluster is not None else time_said(task, service, "", len(pages))
+    job = context.jobs.submit(
+        f"{title}{on_cluster(cluster)}{took}",
+        lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress, cancel=cancel),
+        done, background=len(pages) > 1)
+    job.ended.connect(ended)

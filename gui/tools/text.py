@@ -13,7 +13,7 @@ from typing import Any
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from gui.canvas.tools import SelectTool
-from gui.tools.scope import on_cluster, pages_in_scope, scope_box, start_or_ask, time_said
+from gui.tools.scope import pages_in_scope, scope_box, start_or_ask, submit_batch
 from gui.tools.seam import DockEntry, PaletteEntry, ToolContext, ToolOffer
 from gui.tools.text_tree import TextTreePanel
 
@@ -89,8 +89,7 @@ class TextController:
             return
         if not self.context.model_ready(MODEL, "Find text"):
             return
-        from engine.batch.runner import run_batch  # noqa: PLC0415 - torch loads when used
-        from engine.batch.tasks.text import TextTask  # noqa: PLC0415
+        from engine.batch.tasks.text import TextTask  # noqa: PLC0415 - torch loads when used
         from engine.text.hierarchy import TextOptions as Options  # noqa: PLC0415
 
         task = TextTask(MODEL, levels, Options(window=self.options.window.currentData()), self.context.curator())
@@ -101,13 +100,8 @@ class TextController:
                 return  # a second answer to the question, or another project by now
             self.running = True
             self.options.run.setEnabled(False)
-            took = "" if cluster is not None else time_said(task, service, "", len(pages))
-            job = self.context.jobs.submit(
-                f"Finding text on {len(pages)} page(s){on_cluster(cluster)}{took}",
-                lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress,
-                                                   cancel=cancel),
-                lambda report: self._done(project, report), background=len(pages) > 1)
-            job.ended.connect(self._ended)
+            submit_batch(self.context, f"Finding text on {len(pages)} page(s)", task, service, pages, cluster,
+                         lambda report: self._done(project, report), self._ended)
 
         start_or_ask(self.context, "Find Text", task, service, len(pages), start)
 
