@@ -4,7 +4,8 @@ A full-size Grounding DINO (tiny: the published shapes, random weights) loaded t
 from a model store, on the SBB scan (2577×3633) and other shared pages. Prints one JSON line:
 
 - ``s_per_page``: one page, seen whole (the model's own 800-px view); ``s_per_page_tiled``: the same page
-  with tiling on (the whole page and its 800-px tiles);
+  with tiling on (the whole page and a few views as large as the model's input allows, batched),
+  ``tiled_vs_whole`` their ratio; with ``--fine``, ``s_per_page_fine``: 800-px squares at the page's own scale;
 - ``refilter_ms``: a threshold change on that page, from the cached raw output (no model);
   ``refilter_merge_ms``: the same with the tiles' boxes merged (what a slider move costs before the
   proposals are stored);
@@ -13,7 +14,7 @@ from a model store, on the SBB scan (2577×3633) and other shared pages. Prints 
   page (1.0: decoding entirely hidden);
 - ``device``.
 
-    .venv/bin/python bench/detect.py [--pages 4] [--device cpu] [--smoke]
+    .venv/bin/python bench/detect.py [--pages 4] [--device cpu] [--fine] [--smoke]
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import REPO, add_smoke_flag, bench_store, devices, emit  # noqa: E402
+from harness import REPO, add_smoke_flag, bench_store, cpu_flags, devices, emit  # noqa: E402
 
 MODEL = "grounding-dino-tiny"
 SHARED = REPO.parent / "shared" / "data" / "manuscripts"
@@ -41,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=4, help="pages in the batch")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--fine", action="store_true", help="also time the fine tiles (slow: minutes a page)")
     add_smoke_flag(parser)
     args = parser.parse_args()
     if args.smoke:
@@ -78,6 +80,11 @@ def main() -> None:
         started = time.perf_counter()
         tiled = run_model(service, MODEL, page, PHRASES, Tiling.ON)
         s_per_page_tiled = time.perf_counter() - started
+        fine_figures = {}
+        if args.fine or args.smoke:
+            started = time.perf_counter()
+            fine = run_model(service, MODEL, page, PHRASES, Tiling.FINE)
+            fine_figures = {"views_fine": len(fine.views), "s_per_page_fine": round(time.perf_counter() - started, 3)}
         refilters, refilter_merges = [], []
         for threshold in (0.2, 0.3, 0.4, 0.5, 0.6):
             started = time.perf_counter()
@@ -103,7 +110,8 @@ def main() -> None:
             assert report.model_runs == len(rows)
     emit({"bench": "detect", "model": MODEL, "device": device, "page": f"{page.width}x{page.height}",
           "views_tiled": len(tiled.views), "s_per_page": round(s_per_page, 3),
-          "s_per_page_tiled": round(s_per_page_tiled, 3), "refilter_ms": round(statistics.median(refilters), 2),
+          "s_per_page_tiled": round(s_per_page_tiled, 3), "tiled_vs_whole": round(s_per_page_tiled / s_per_page, 2),
+          **fine_figures, "cpu_flags": cpu_flags(), "refilter_ms": round(statistics.median(refilters), 2),
           "refilter_merge_ms": round(statistics.median(refilter_merges), 1),
           "pages": len(rows), "pages_per_s_batch": round(len(rows) / batch_s, 3),
           "model_only_s_per_page": round(statistics.mean(model_only), 3),

@@ -33,8 +33,10 @@ def add_detect_options(detect: argparse.ArgumentParser) -> None:
     detect.add_argument("--box-threshold", type=float, default=0.35, help="keep boxes scoring above this (0.35)")
     detect.add_argument("--text-threshold", type=float, default=0.25,
                         help="a box names a phrase when the phrase's words score above this (0.25)")
-    detect.add_argument("--tiles", choices=["auto", "on", "off"], default="auto",
-                        help="also look at large pages tile by tile at the model's own scale (auto: when large)")
+    detect.add_argument("--tiles", choices=["auto", "on", "fine", "off"], default="auto",
+                        help="also look at large pages in a few large parts, closer than the whole page (auto: when "
+                             "large); fine: in 800-px squares at the page's own scale, for the smallest marks "
+                             "(many times slower)")
     detect.add_argument("--create-categories", action="store_true", help="create categories that do not exist")
     detect.add_argument("--model", default=DEFAULT_MODEL, help=f"a Grounding DINO model id (default {DEFAULT_MODEL})")
 

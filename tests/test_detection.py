@@ -265,6 +265,7 @@ def test_detections_export_to_coco_as_masks_or_boxes_with_their_scores(setup, mo
 def test_a_tiled_run_looks_at_the_page_and_its_tiles_and_proposes_the_merged_boxes(project: Project, model_store,
                                                                                      shared_data: Path,
                                                                                      tmp_path: Path) -> None:
+    """Seconds: the tiny detector runs on the page and on each of its views, and on one view alone again."""
     from PIL import Image
 
     from engine.detection.tiling import merge, plan_views
@@ -285,8 +286,8 @@ def test_a_tiled_run_looks_at_the_page_and_its_tiles_and_proposes_the_merged_box
 
     (entry,) = (project.folder / "cache" / "detection").glob("*.npz")
     output = RawCache(entry.parent).get(entry.stem)
-    side = service.run(MODEL, lambda network: network.input_side)
-    assert output.views == plan_views(420, 300, side, Tiling.AUTO) and len(output.views) > 4
+    side, long_side = service.run(MODEL, lambda network: (network.input_side, network.input_long_side))
+    assert output.views == plan_views(420, 300, side, Tiling.AUTO, long_side) and len(output.views) >= 3
     # Each tile's output is the model's own output on that crop of the page.
     tile = output.views[len(output.views) // 2]
     crop = page.crop(tuple(round(v) for v in tile.box))
@@ -297,10 +298,10 @@ def test_a_tiled_run_looks_at_the_page_and_its_tiles_and_proposes_the_merged_box
 
     merged = merge(refilter(output, 0.3, 0.0), output.views)
     stored = sorted((a.bbox_x, a.bbox_y, a.bbox_w, a.bbox_h) for a in _proposals(project))
-    assert len(stored) == report.proposed == len(merged) > 0
-    expected = sorted((round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)) for (x0, y0, x1, y1), _s, _p
-                      in merged)
-    assert np.allclose(stored, expected, atol=0.01)
+    # Each merged box is proposed, or is (nearly) one proposed just before it (engine.detection.same_detection).
+    assert len(stored) == report.proposed > 0 and report.proposed + report.already_proposed == len(merged)
+    expected = np.array([(x0, y0, x1 - x0, y1 - y0) for (x0, y0, x1, y1), _s, _p in merged])
+    assert all(np.abs(expected - np.array(box)).max(axis=1).min() <= 0.01 for box in stored)
     assert all(0 <= x and x + w <= 420.01 and 0 <= y and y + h <= 300.01 for x, y, w, h in stored)
     # Some kept box came from a tile: it is not one the whole page's view alone gives.
     whole_only = merge(refilter(PageOutput(output.views[:1], output.boxes[:1], output.scores[:1], output.probs[:1],

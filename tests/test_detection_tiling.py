@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from engine.detection.tiling import Candidates, Found, Tiling, View, WholePage, iou, merge, plan_views
+from engine.detection.tiling import (
+    MAX_VIEWS,
+    MIN_GAIN,
+    Candidates,
+    Found,
+    Tiling,
+    View,
+    WholePage,
+    iou,
+    merge,
+    plan_views,
+)
 
 
 def test_small_pages_are_seen_whole_and_large_ones_in_overlapping_tiles() -> None:
     assert plan_views(1000, 1400, 800, Tiling.AUTO) == [WholePage((0, 0, 1000, 1400))]  # 1000 < 1.5 × 800
-    views = plan_views(2577, 3633, 800, Tiling.AUTO)
+    views = plan_views(2577, 3633, 800, Tiling.FINE)
     assert views[0].is_whole_page and len(views) > 1
     tiles = [v.box for v in views[1:]]
     assert all(x1 - x0 <= 800 and y1 - y0 <= 800 for x0, y0, x1, y1 in tiles)
@@ -17,8 +28,64 @@ def test_small_pages_are_seen_whole_and_large_ones_in_overlapping_tiles() -> Non
     assert min(t[1] for t in tiles) == 0 and max(t[3] for t in tiles) == 3633  # … and height
     columns = sorted({t[0] for t in tiles})
     assert all(b - a <= 800 * 0.8 + 1 for a, b in zip(columns, columns[1:], strict=False))  # ≥ 20 % overlap
+    assert len(views) == 25  # the whole page and 24 squares at the page's own scale
     assert plan_views(2577, 3633, 800, Tiling.OFF) == views[:1]
-    assert len(plan_views(1000, 1400, 800, Tiling.ON)) > 1  # asked for: tiles even below the auto size
+    assert len(plan_views(1000, 1400, 800, Tiling.ON, 1333)) > 1  # asked for: tiles even below the auto size
+
+
+@pytest.mark.parametrize(("width", "height"), [(2577, 3633), (3633, 2577), (5000, 7000), (1300, 1800), (2400, 2400)])
+def test_tiling_on_uses_a_few_views_as_large_as_the_model_takes_them(width: int, height: int) -> None:
+    views = plan_views(width, height, 800, Tiling.ON, 1333)
+    assert plan_views(width, height, 800, Tiling.AUTO, 1333) in (views, views[:1])
+    tiles = [view.box for view in views[1:]]
+    assert 1 <= len(tiles) <= MAX_VIEWS
+    assert min(t[0] for t in tiles) == 0 and max(t[2] for t in tiles) == width  # the whole page covered
+    assert min(t[1] for t in tiles) == 0 and max(t[3] for t in tiles) == height
+    whole = min(800 / min(width, height), 1333 / max(width, height))
+    model_pixels = 0.0
+    for x0, y0, x1, y1 in tiles:
+        short, long = sorted((x1 - x0, y1 - y0))
+        seen = min(800 / short, 1333 / long)  # the scale the model's processor gives the view
+        assert seen >= whole * MIN_GAIN and seen <= 1.0 + 1e-9  # closer than the whole page, never enlarged
+        model_pixels += short * long * seen * seen
+    assert model_pixels <= MAX_VIEWS * width * height * whole * whole * 1.01  # about four untiled runs at most
+
+
+def _seen_by(views: list, objects: list[tuple[float, float, float, float]], smallest: float) -> list[Found]:
+    """A constructed detector: each view finds the part of each object it shows, when that part is at least
+    ``smallest`` pixels across at the view's scale (a whole object scores 0.9, a part cut by the view 0.6)."""
+    found = []
+    for view in views:
+        x0, y0, x1, y1 = view.box
+        short, long = sorted((x1 - x0, y1 - y0))
+        scale = min(800 / short, 1333 / long, 1.0) if not view.is_whole_page else min(800 / short, 1333 / long)
+        for ox0, oy0, ox1, oy1 in objects:
+            part = (max(x0, ox0), max(y0, oy0), min(x1, ox1), min(y1, oy1))
+            if part[2] <= part[0] or part[3] <= part[1]:
+                continue
+            if min(part[2] - part[0], part[3] - part[1]) * scale < smallest:
+                continue
+            found.append(Found(part, 0.9 if part == (ox0, oy0, ox1, oy1) else 0.6, 0))
+    return found
+
+
+def test_large_views_find_the_boxes_the_fine_squares_find_on_a_constructed_page() -> None:
+    """Stamps the whole page shrinks below sight, objects across view edges, a large woodcut: the few large
+    views and the 24 squares end with the same boxes, each object once (for a detector that sees what is 24
+    model pixels across)."""
+    objects = [(300.0, 200.0, 360.0, 260.0), (2000.0, 3300.0, 2070.0, 3370.0),  # two stamps of 60–70 px
+               (1100.0, 2500.0, 1400.0, 2700.0),  # an initial across a large view's edge (y = 2598)
+               (600.0, 2400.0, 660.0, 3000.0),  # a rule 60 px wide across several squares
+               (200.0, 800.0, 2300.0, 2200.0)]  # a woodcut as large as the page's width
+    for tiling in (Tiling.FINE, Tiling.ON):
+        views = plan_views(2577, 3633, 800, tiling, 1333)
+        merged = merge(Candidates.of(_seen_by(views, objects, smallest=24)), views)
+        assert sorted(f.box for f in merged) == sorted(objects), tiling
+    # What the large views give up: a mark 40 px across (17 px in them, 40 in the squares) only fine tiles see.
+    thin = [(600.0, 2400.0, 640.0, 3000.0)]
+    for tiling, seen in ((Tiling.FINE, thin), (Tiling.ON, [])):
+        views = plan_views(2577, 3633, 800, tiling, 1333)
+        assert [f.box for f in merge(Candidates.of(_seen_by(views, thin, smallest=24)), views)] == seen
 
 
 def test_a_tile_maps_its_boxes_back_to_page_pixels() -> None:

@@ -253,7 +253,7 @@ def test_a_blank_page_is_not_read_unless_every_window_is_asked_for(text_setup, t
     """Seconds: the page read whole once, through the tiny Hi-SAM."""
     project, service, _ = text_setup
     rng = np.random.default_rng(2)
-    Image.fromarray(np.clip(rng.normal(232, 4, (600, 500)), 0, 255).astype(np.uint8)).convert("RGB").save(
+    Image.fromarray(np.clip(rng.normal(232, 4, (200, 300)), 0, 255).astype(np.uint8)).convert("RGB").save(
         tmp_path / "blank.png")
     [page] = import_scans(project, [tmp_path / "blank.png"]).results[0].image_ids
     skipping = TextOptions(**{**LOOSE.__dict__, "window": 256})  # everything the model sees counts as ink

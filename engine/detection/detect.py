@@ -41,6 +41,7 @@ SAME_BOX = 0.9  # IoU above which a box is the one proposed before
 # At most this many proposals of one run on one page, the best first: thousands (a low threshold, a phrase
 # like "letter") bury a page that no one can review; the report says how many were left out, and why.
 MAX_PROPOSALS_PER_PAGE = 500
+VIEWS_AT_ONCE = 1  # a page's views one by one: batching its three large views was no faster on a CPU (measured)
 CACHE_FOLDER = "detection"
 
 
@@ -172,7 +173,7 @@ def run_model(service: ModelService, model_id: str, image: Image.Image, phrases:
               tiling: Tiling) -> PageOutput:
     """The detector's raw output on the whole page and, when tiling, on each tile at the model's own scale.
     ``image`` is the page at full resolution."""
-    return run_models(service, model_id, [image], phrases, tiling, 1)[0]
+    return run_models(service, model_id, [image], phrases, tiling, VIEWS_AT_ONCE)[0]
 
 
 def run_models(service: ModelService, model_id: str, images: list[Image.Image], phrases: list[str],
@@ -182,7 +183,8 @@ def run_models(service: ModelService, model_id: str, images: list[Image.Image], 
     the backbone sees the padding, so a page's boxes would depend on what it was batched with."""
 
     def work(network: Any) -> list[PageOutput]:
-        planned = [plan_views(image.width, image.height, network.input_side, tiling) for image in images]
+        planned = [plan_views(image.width, image.height, network.input_side, tiling,
+                              getattr(network, "input_long_side", None)) for image in images]
         crops = [image.crop(tuple(round(v) for v in view.box))
                  for image, views in zip(images, planned, strict=True) for view in views]
         by_size: dict[tuple[int, int], list[int]] = {}

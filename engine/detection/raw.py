@@ -23,7 +23,7 @@ import numpy as np
 from engine.detection.tiling import Candidates, View, WholePage
 from engine.fileio import write_atomically
 
-FORMAT = 1
+FORMAT = 2  # 2: "on" tiling became a few large views (the squares are "fine")
 
 
 @dataclass(frozen=True)

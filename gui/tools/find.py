@@ -68,10 +68,12 @@ class FindOptions(QWidget):
         self.box_value, self.text_value = QLabel("0.35"), QLabel("0.25")
         self.scope = scope_box()
         self.tiling = QComboBox()
-        for key, text in (("auto", "Tiles auto"), ("on", "Tiles on"), ("off", "Tiles off")):
+        for key, text in (("auto", "Tiles auto"), ("on", "Tiles on"), ("fine", "Fine tiles (slow)"),
+                          ("off", "Tiles off")):
             self.tiling.addItem(text, key)
-        self.tiling.setToolTip("Large pages are also read tile by tile at the model's own scale, so that small "
-                               "stamps and initials are not lost (auto: when the page is large)")
+        self.tiling.setToolTip("Large pages are also read in a few large parts, closer than the whole page, so that "
+                               "small stamps and initials are not lost (auto: when the page is large); fine tiles "
+                               "read every part at the page's own scale, for the smallest marks (many times slower)")
         self.refine = QCheckBox("SAM masks")
         self.refine.setToolTip("Refine every new box into a mask with SAM (ViT-B), encoding each page once")
         self.run = QPushButton("Find")

@@ -50,6 +50,12 @@ class GroundingDinoNetwork:
         size = self.processor.image_processor.size
         return int(size.get("shortest_edge") or min(size.get("height", 800), size.get("width", 800)))
 
+    @property
+    def input_long_side(self) -> int:
+        """The longest side the processor lets an image keep (1333 for the published models)."""
+        size = self.processor.image_processor.size
+        return int(size.get("longest_edge") or max(size.get("height", 1333), size.get("width", 1333)))
+
     def detect(self, image: Any, phrases: list[str], *, box_threshold: float = 0.35,
                text_threshold: float = 0.25) -> list[Detection]:
         """Boxes for ``phrases`` on a PIL image, best first."""
