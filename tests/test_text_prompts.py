@@ -59,14 +59,14 @@ class TrueLines:
         if not words:
             self.decoded += len(points)
         masks = np.full((len(points), 3, 256, 256), -5.0, np.float32)
-        word_masks = np.full((len(points), 384, 384), -5.0, np.float32)
+        word_masks = np.full((len(points), 384, 384) if words else (len(points), 0, 0), -5.0, np.float32)
         quality = np.zeros((len(points), 3), np.float32)
         for number, (x, y) in enumerate(points / scale):
             pixel = crop[min(int(y), height - 1), min(int(x), width - 1)]
             if pixel[0] >= 128 or pixel[1] == 0:
                 continue  # not on ink, or on the picture: no line
             y0, y1, x0, x1 = seen.boxes[int(pixel[1])]
-            for side, target in ((256, masks[number]), (384, word_masks[number][None])):
+            for side, target in ((256, masks[number]), (384, word_masks[number][None]))[:2 if words else 1]:
                 to = scale * side / INPUT_SIDE
                 target[:, int(y0 * to):int(np.ceil(y1 * to)), int(x0 * to):int(np.ceil(x1 * to))] = 5.0
             quality[number] = 0.9
