@@ -53,6 +53,17 @@ def page_ids(project: Project, args: argparse.Namespace) -> list[int]:
     return wanted
 
 
+def export_folder(args: argparse.Namespace, images_said: str, folder_said: str) -> Path:
+    """``--out`` of an export that writes a folder of its own: COCO's image options refused (``images_said``:
+    why they do not apply), and a file there refused (``folder_said``: what the folder receives)."""
+    if args.with_images or args.link_images or args.image_root:
+        raise MarginaliaError(f"--with-images, --link-images and --images-root are for COCO; {images_said}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise MarginaliaError(f"{displayable(str(out))} is a file; {folder_said}")
+    return out
+
+
 def _display(path: Path) -> str:
     relative = os.path.relpath(path)
     return displayable(path.as_posix() if relative.startswith("..") else relative)

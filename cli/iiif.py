@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli.commands import EXIT_FAILED, EXIT_OK, open_project
+from cli.commands import EXIT_FAILED, EXIT_OK, export_folder, open_project
 from engine.errors import MarginaliaError
 from engine.iiif.ranges import canvas_positions
 
@@ -64,16 +64,10 @@ def cmd_import_w3c(args: argparse.Namespace) -> int:
 
 def export_w3c(args: argparse.Namespace) -> int:
     """``export --format w3c|iiif --out DIR [--base-url URL]``."""
-    from engine.paths import displayable  # noqa: PLC0415
     from engine.webannotation.export import export_web_annotations  # noqa: PLC0415
 
-    if args.with_images or args.link_images or args.image_root:
-        raise MarginaliaError("--with-images, --link-images and --images-root are for COCO; the W3C export puts "
-                              "the images a web viewer needs beside its manifest itself.")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise MarginaliaError(f"{displayable(str(out))} is a file; the W3C export goes to a folder (a manifest, "
-                              "annotation pages and images).")
+    out = export_folder(args, "the W3C export puts the images a web viewer needs beside its manifest itself.",
+                        "the W3C export goes to a folder (a manifest, annotation pages and images).")
     with open_project(args.project) as project:
         done = export_web_annotations(project, out, base_url=args.base_url, include_proposals=args.include_proposals,
                                       overwrite=args.overwrite)

@@ -6,8 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cli.commands import EXIT_FAILED, EXIT_OK, open_project
-from engine.errors import MarginaliaError
+from cli.commands import EXIT_FAILED, EXIT_OK, export_folder, open_project
 from engine.paths import displayable
 
 
@@ -56,13 +55,8 @@ def export_layout(args: argparse.Namespace) -> int:
     """``export --format page|alto --out DIR``."""
     from engine.layout.files import FORMATS, export_layouts  # noqa: PLC0415
 
-    if args.with_images or args.link_images or args.image_root:
-        raise MarginaliaError("--with-images, --link-images and --images-root are for COCO; PAGE and ALTO files "
-                              "name their scans by the path from the folder they are written to.")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise MarginaliaError(f"{displayable(str(out))} is a file; {FORMATS[args.format].name} goes to a folder, "
-                              "one file per page.")
+    out = export_folder(args, "PAGE and ALTO files name their scans by the path from the folder they are written to.",
+                        f"{FORMATS[args.format].name} goes to a folder, one file per page.")
     with open_project(args.project) as project:
         done = export_layouts(project, out, args.format, include_proposals=args.include_proposals,
                               overwrite=args.overwrite)

@@ -84,12 +84,15 @@ class IiifActions:
                                              f"{len(manifests)} manifest(s){more}: choose one to import.", choices)
             return
         self._changed()
-        problems = [f"• {label}: {reason}" for label, reason in outcome.failed[:5]] + [
-            f"• {reason}" for reason in outcome.left_out[:3]]
+        self._tell(outcome.summary(), [f"• {label}: {reason}" for label, reason in outcome.failed[:5]]
+                   + [f"• {reason}" for reason in outcome.left_out[:3]])
+
+    def _tell(self, summary: str, problems: list[str]) -> None:
+        """What came of an import: a result, or a warning listing its problems under it."""
         if problems:
-            self._notes.show_message("warning", outcome.summary() + "\n" + "\n".join(problems))
+            self._notes.show_message("warning", summary + "\n" + "\n".join(problems))
         else:
-            self._notes.result(outcome.summary())
+            self._notes.result(summary)
 
     def ask_import_annotations(self) -> None:
         project = self._require_project()
@@ -112,11 +115,7 @@ class IiifActions:
 
     def _annotations_imported(self, report: WebAnnotationImport) -> None:
         self._changed()
-        if report.refused_count:
-            details = "\n".join(f"• {displayable(reason)}" for reason in report.refused[:5])
-            self._notes.show_message("warning", f"{report.summary()}\n{details}")
-        else:
-            self._notes.result(report.summary())
+        self._tell(report.summary(), [f"• {displayable(reason)}" for reason in report.refused[:5]])
 
     def ask_export(self) -> None:
         project = self._require_project()

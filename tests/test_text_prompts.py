@@ -154,16 +154,16 @@ def test_candidates_are_one_per_inked_cell_and_rounds_spread_and_skip_covered_po
     assert spread.tolist() == [0, 3]  # the ends, not neighbours
     rounds: list[np.ndarray] = []
 
-    def decode(points: np.ndarray) -> tuple[None, np.ndarray]:
+    def decode(points: np.ndarray) -> np.ndarray:
         rounds.append(points)
-        return None, np.ones((1, len(pool)), bool)  # the first line found covers every candidate
+        return np.ones((1, len(pool)), bool)  # the first line found covers every candidate
 
     decoded = decode_in_rounds(pool, batch=1, cap=10, decode=decode)
-    assert len(rounds) == 1 and len(decoded.points) == 1
-    capped = decode_in_rounds(pool, batch=3, cap=2, decode=lambda points: (None, np.zeros((0, len(pool)), bool)))
-    assert len(capped.points) == 2
+    assert len(rounds) == 1 and len(decoded) == 1
+    capped = decode_in_rounds(pool, batch=3, cap=2, decode=lambda points: np.zeros((0, len(pool)), bool))
+    assert len(capped) == 2
     ink = np.zeros((480, 480), bool)
     ink[::12, :] = True  # 400 inked cells the decoder finds no line in
     many = candidates(ink)
-    given_up = decode_in_rounds(many, batch=4, cap=256, decode=lambda points: (None, np.zeros((0, len(many)), bool)))
-    assert len(given_up.points) == FRUITLESS  # not 256: the strokes here are not text
+    given_up = decode_in_rounds(many, batch=4, cap=256, decode=lambda points: np.zeros((0, len(many)), bool))
+    assert len(given_up) == FRUITLESS  # not 256: the strokes here are not text

@@ -91,10 +91,13 @@ class Estimate:
     def long(self) -> bool:
         return self.seconds is not None and self.seconds >= LONG_S
 
+    @property
+    def brief(self) -> str:
+        """"about 40 min here", or nothing where never measured here."""
+        return "" if self.seconds is None else f"about {describe_duration(self.seconds)} here"
+
     def sentence(self) -> str:
-        if self.seconds is None:
-            return f"{self.what}: not yet measured on this computer (the first page will tell)"
-        return f"{self.what}: about {describe_duration(self.seconds)} here"
+        return f"{self.what}: {self.brief or 'not yet measured on this computer (the first page will tell)'}"
 
 
 def estimate(costs: PageCosts, kind: WorkKind, what: str, pages: int) -> Estimate:

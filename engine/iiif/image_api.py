@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image
 
@@ -26,6 +27,7 @@ from engine.jobs import CancelToken
 
 PARALLEL_TILES = 4  # per page: a library's server is shared with its readers
 MAX_TILE_BYTES = 64 * 1024 * 1024
+T = TypeVar("T")
 
 
 class ImageServiceError(MarginaliaError):
@@ -131,6 +133,20 @@ class TileCache:
         except OSError:
             return None
 
+    def read_or_fetch(self, url: str, download: Callable[[str], bytes], check: Callable[[bytes], T],
+                      fetched: Callable[[str], None] | None = None) -> T:
+        """``check(data)`` of the bytes at ``url``: from the cache, or downloaded and kept once ``check`` passes
+        (bytes it refuses, a truncated image say, are never cached); ``fetched(url)`` is told of a download."""
+        data = self.get(url)
+        if data is not None:
+            return check(data)
+        data = download(url)
+        checked = check(data)
+        self.put(url, data)
+        if fetched is not None:
+            fetched(url)
+        return checked
+
     def put(self, url: str, data: bytes) -> None:
         target = self.path(url)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -150,15 +166,7 @@ def full_image(info: ImageInfo, cache: TileCache, *, cancel: CancelToken | None 
     def one(request: Request) -> tuple[Request, Image.Image]:
         if cancel is not None and cancel.cancelled:
             raise JobCancelled()
-        data = cache.get(request.url)
-        if data is None:
-            data = download(request.url)
-            tile = decoded(data, request)
-            cache.put(request.url, data)
-            if fetched is not None:
-                fetched(request.url)
-            return request, tile
-        return request, decoded(data, request)
+        return request, cache.read_or_fetch(request.url, download, lambda data: decoded(data, request), fetched)
 
     page = Image.new("RGB", (info.width, info.height))
     with ThreadPoolExecutor(max_workers=min(PARALLEL_TILES, len(requests))) as pool:

@@ -95,7 +95,7 @@ def import_manifest(project: Project, source: str, *, size: int | None = None,
     target.mkdir(parents=True, exist_ok=True)
     cache = TileCache(project.folder / "iiif" / ".tiles")
     written: list[tuple[Canvas, Path]] = []
-    storing: deque[tuple[Canvas, Future[Path]]] = deque()
+    storing: deque[tuple[Canvas, Path | Future[Path]]] = deque()  # in canvas order, stored or being stored
 
     def counted(_: str) -> None:
         report.requests += 1
@@ -114,7 +114,7 @@ def import_manifest(project: Project, source: str, *, size: int | None = None,
             try:
                 stored = stored_page(stem)
                 if stored is not None:
-                    storing.append((canvas, _done(stored)))
+                    storing.append((canvas, stored))
                     continue
                 page = fetch_page(canvas, size, cache, cancel, counted)
                 storing.append((canvas, pool.submit(store_page, page, stem, cache, project.thumbnail_dir)))
@@ -132,15 +132,9 @@ def import_manifest(project: Project, source: str, *, size: int | None = None,
     return report
 
 
-def _done(path: Path) -> Future[Path]:
-    future: Future[Path] = Future()
-    future.set_result(path)
-    return future
-
-
-def _stored(entry: tuple[Canvas, Future[Path]]) -> tuple[Canvas, Path]:
-    canvas, future = entry
-    return canvas, future.result()
+def _stored(entry: tuple[Canvas, Path | Future[Path]]) -> tuple[Canvas, Path]:
+    canvas, page = entry
+    return canvas, page.result() if isinstance(page, Future) else page
 
 
 def _add_pages(project: Project, manifest: Manifest, written: list[tuple[Canvas, Path]],

@@ -19,18 +19,11 @@ from pathlib import Path
 from PIL import Image as PilImage
 
 from engine.errors import JobCancelled
-from engine.fileio import write_atomically
 from engine.iiif.fetch import fetch
 from engine.iiif.image_api import ImageServiceError, Request, TileCache, decoded, full_image, plan, read_info
 from engine.iiif.manifest import Canvas, ManifestError
 from engine.imaging.orientation import stored_orientation
-from engine.imaging.thumbnails import (
-    encode_rendition,
-    encode_thumbnail,
-    rendition_decode_side,
-    rendition_path,
-    thumbnail_path,
-)
+from engine.imaging.thumbnails import rendition_decode_side, write_cached_page
 from engine.jobs import CancelToken
 
 KEPT_AS_DELIVERED = {"JPEG": ".jpg", "PNG": ".png"}
@@ -56,12 +49,8 @@ def fetch_page(canvas: Canvas, size: int | None, cache: TileCache, cancel: Cance
             raise ManifestError(f"{canvas.label} has neither an image service nor an image address")
         return _whole(canvas.image.url, None, cache, counted, cancel)
     info_url = f"{service.id}/info.json"
-    data = cache.get(info_url)
-    if data is None:
-        data = fetch(info_url, cancel=cancel).data
-        cache.put(info_url, data)
-        counted(info_url)
-    info = read_info(data, service, info_url)
+    info = cache.read_or_fetch(info_url, lambda url: fetch(url, cancel=cancel).data,
+                               lambda data: read_info(data, service, info_url), counted)
     if size is not None and size < max(info.width, info.height):
         return _whole(f"{info.id}/full/!{size},{size}/0/default.jpg", None, cache, counted, cancel)
     requests = plan(info)
@@ -73,21 +62,22 @@ def fetch_page(canvas: Canvas, size: int | None, cache: TileCache, cancel: Cance
 
 def _whole(url: str, expected: Request | None, cache: TileCache, counted: Callable[[str], None],
            cancel: CancelToken | None) -> FetchedPage:
-    data = cache.get(url)
-    if data is None:
+    def download(address: str) -> bytes:
         if cancel is not None and cancel.cancelled:
             raise JobCancelled()
-        data = fetch(url, cancel=cancel).data
-        cache.put(url, data)
-        counted(url)
-    if expected is not None:
-        return FetchedPage(decoded(data, expected), data, [url])
-    try:
-        with PilImage.open(io.BytesIO(data)) as opened:
-            opened.load()
-            return FetchedPage(opened.convert("RGB"), data, [url])
-    except (OSError, SyntaxError, ValueError, PilImage.DecompressionBombError) as error:
-        raise ImageServiceError(f"{url} is not a whole image ({error}).") from None
+        return fetch(address, cancel=cancel).data
+
+    def check(data: bytes) -> FetchedPage:
+        if expected is not None:
+            return FetchedPage(decoded(data, expected), data, [url])
+        try:
+            with PilImage.open(io.BytesIO(data)) as opened:
+                opened.load()
+                return FetchedPage(opened.convert("RGB"), data, [url])
+        except (OSError, SyntaxError, ValueError, PilImage.DecompressionBombError) as error:
+            raise ImageServiceError(f"{url} is not a whole image ({error}).") from None
+
+    return cache.read_or_fetch(url, download, check, counted)
 
 
 def stored_page(stem: Path) -> Path | None:
@@ -110,8 +100,7 @@ def store_page(page: FetchedPage, stem: Path, cache: TileCache, thumbnail_dir: P
     if max(reduced.size) > side:
         reduced = reduced.copy()
         reduced.thumbnail((side, side), PilImage.Resampling.LANCZOS, reducing_gap=3.0)  # as a decode reduces
-    write_atomically(thumbnail_path(thumbnail_dir, sha256, 0), encode_thumbnail(reduced), durable=False)
-    write_atomically(rendition_path(thumbnail_dir, sha256, 0), encode_rendition(reduced), durable=False)
+    write_cached_page(thumbnail_dir, sha256, 0, reduced)
     path = stem.with_name(stem.name + suffix)  # a label's dots are not a suffix
     partial = path.with_name(path.name + ".part")
     try:

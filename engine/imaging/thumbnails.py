@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from engine.fileio import write_atomically
+
 THUMBNAIL_SIDE = 256
 _JPEG_QUALITY = 85
 RENDITION_SHORT_SIDE = 256
@@ -53,3 +55,15 @@ def encode_rendition(page: Image.Image) -> bytes:
     buffer = io.BytesIO()
     page.convert("RGB").save(buffer, format="JPEG", quality=_RENDITION_QUALITY)
     return buffer.getvalue()
+
+
+def write_cached_page(thumbnail_dir: Path, sha256: str, page_index: int, reduced: Image.Image) -> None:
+    """A page's thumbnail and rendition, from the page decoded at (at most) :func:`rendition_decode_side`."""
+    write_atomically(thumbnail_path(thumbnail_dir, sha256, page_index), encode_thumbnail(reduced), durable=False)
+    write_atomically(rendition_path(thumbnail_dir, sha256, page_index), encode_rendition(reduced), durable=False)
+
+
+def is_cached(thumbnail_dir: Path, sha256: str, page_index: int) -> bool:
+    """Whether this content's page has both its thumbnail and its rendition here (it was decoded whole once)."""
+    return (thumbnail_path(thumbnail_dir, sha256, page_index).exists()
+            and rendition_path(thumbnail_dir, sha256, page_index).exists())

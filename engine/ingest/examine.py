@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.fileio import write_atomically
 from engine.imaging.decode import load_page
 from engine.imaging.probe import FileInfo, UnreadableImage, probe
-from engine.imaging.thumbnails import (encode_rendition, encode_thumbnail, rendition_decode_side, rendition_path,
-                                       thumbnail_path)
+from engine.imaging.thumbnails import is_cached, rendition_decode_side, write_cached_page
 from engine.ingest.report import FileResult, Outcome
 
 
@@ -24,16 +22,12 @@ def examine_image(path: Path, image_format: str, sha256: str, thumbnail_dir: Pat
     try:
         info = probe(path, image_format)
         for page in info.pages:
-            if (thumbnail_path(thumbnail_dir, sha256, page.page_index).exists()
-                    and rendition_path(thumbnail_dir, sha256, page.page_index).exists()):
+            if is_cached(thumbnail_dir, sha256, page.page_index):
                 continue
             reduced = load_page(path, page.page_index, max_side=rendition_decode_side(page.width, page.height),
                                 image_format=image_format)
             try:
-                write_atomically(thumbnail_path(thumbnail_dir, sha256, page.page_index),
-                                 encode_thumbnail(reduced), durable=False)
-                write_atomically(rendition_path(thumbnail_dir, sha256, page.page_index),
-                                 encode_rendition(reduced), durable=False)
+                write_cached_page(thumbnail_dir, sha256, page.page_index, reduced)
             except OSError as error:
                 return FileResult(path, Outcome.FAILED, f"its thumbnail cannot be written into the project's "
                                                         f"cache ({error.strerror or error}); the file itself is fine")
@@ -55,8 +49,7 @@ def rebuild_cached_page(path: Path, page_index: int, image_format: str, width: i
     here, a cache folder deleted); ``False`` where the scan cannot be read here (it is missing: relink)."""
     try:
         reduced = load_page(path, page_index, max_side=rendition_decode_side(width, height), image_format=image_format)
-        write_atomically(thumbnail_path(thumbnail_dir, sha256, page_index), encode_thumbnail(reduced), durable=False)
-        write_atomically(rendition_path(thumbnail_dir, sha256, page_index), encode_rendition(reduced), durable=False)
+        write_cached_page(thumbnail_dir, sha256, page_index, reduced)
     except (UnreadableImage, OSError):
         return False
     return True

@@ -119,12 +119,10 @@ def _bilinear(source: np.ndarray, rows: tuple[int, int], columns: tuple[int, int
     as ``cv2.resize(…, INTER_LINEAR)`` computes them: sources at (d + 0.5)·scale − 0.5, clamped at the edges,
     columns first, then rows."""
     (ys, wy), (xs, wx) = (_weights(*rows, source.shape[0], size[0]), _weights(*columns, source.shape[1], size[1]))
-    used = np.unique(np.concatenate([ys, ys + 1]).clip(0, source.shape[0] - 1))
-    across = source[used][:, xs] * (1 - wx) + source[used][:, np.minimum(xs + 1, source.shape[1] - 1)] * wx
-    where = {row: index for index, row in enumerate(used.tolist())}
-    upper = across[[where[row] for row in ys.tolist()]]
-    lower = across[[where[min(row + 1, source.shape[0] - 1)] for row in ys.tolist()]]
-    return upper * (1 - wy)[:, None] + lower * wy[:, None]
+    below = np.minimum(ys + 1, source.shape[0] - 1)
+    band = source[ys[0]:below[-1] + 1]  # the source rows read, in one piece
+    across = band[:, xs] * (1 - wx) + band[:, np.minimum(xs + 1, source.shape[1] - 1)] * wx
+    return across[ys - ys[0]] * (1 - wy)[:, None] + across[below - ys[0]] * wy[:, None]
 
 
 def _weights(start: int, end: int, source: int, target: int) -> tuple[np.ndarray, np.ndarray]:

@@ -166,6 +166,29 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
     return pieces, len(points)
 
 
+class _LineDecodes:
+    """Lines and paragraphs the H-Decoder gives for points (the model's input frame), kept where the line scores
+    above ``options.line_score``: ``masks`` ``[K, 2, 256, 256]`` and ``scores`` ``[K, 2]`` (score, index of the
+    point among all decoded), batch by batch."""
+
+    def __init__(self, network: object, embedding: object, options: TextOptions, cancel: CancelToken | None) -> None:
+        self.network, self.embedding, self.options, self.cancel = network, embedding, options, cancel
+        self.masks: list[np.ndarray] = []
+        self.scores: list[np.ndarray] = []
+        self.decoded = 0
+
+    def decode(self, points: np.ndarray) -> np.ndarray:
+        """The kept lines' logits ``[K, 256, 256]`` for ``points [B, 2]``."""
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+        level_masks, level_iou, _ = self.network.levels(self.embedding, points, words=False)  # type: ignore[attr-defined]
+        keep = np.flatnonzero(level_iou[:, 1] > self.options.line_score)
+        self.masks.append(level_masks[keep][:, 1:])
+        self.scores.append(np.stack([level_iou[keep, 1], self.decoded + keep.astype(np.float32)], axis=1))
+        self.decoded += len(points)
+        return level_masks[keep][:, 1]
+
+
 def _exhaustive_prompts(network: object, embedding: object, strokes: np.ndarray, scale: float,
                         options: TextOptions, batch: int, rng: np.random.Generator,
                         cancel: CancelToken | None) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
@@ -173,14 +196,10 @@ def _exhaustive_prompts(network: object, embedding: object, strokes: np.ndarray,
     ys, xs = np.nonzero(strokes)
     chosen = rng.permutation(len(xs))[: options.points]
     points = np.stack([xs[chosen], ys[chosen]], axis=1).astype(np.float32) * scale  # input frame
-    masks, scores = [], []
-    for start in range(0, len(points), batch):  # lines and paragraphs for every point …
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        network_masks, network_scores = _decode_lines(network, embedding, points[start:start + batch], options)
-        masks.append(network_masks)
-        scores.append(np.stack([network_scores[:, 0], start + network_scores[:, 1]], axis=1))
-    return points, masks, scores
+    lines = _LineDecodes(network, embedding, options, cancel)
+    for start in range(0, len(points), batch):
+        lines.decode(points[start:start + batch])
+    return points, lines.masks, lines.scores
 
 
 def _structured_prompts(network: object, embedding: object, input_size: tuple[int, int], strokes: np.ndarray,
@@ -191,34 +210,10 @@ def _structured_prompts(network: object, embedding: object, input_size: tuple[in
     to_frame = scale * 256 / max(input_size)  # window pixels → the 256² mask frame
     cells_x = np.clip((pool[:, 0] * to_frame).astype(int), 0, 255)
     cells_y = np.clip((pool[:, 1] * to_frame).astype(int), 0, 255)
-    masks, scores = [], []
-    done = 0
-
-    def decode(points: np.ndarray) -> tuple[None, np.ndarray]:
-        nonlocal done
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        network_masks, network_scores = _decode_lines(network, embedding, points * scale, options)
-        masks.append(network_masks)
-        scores.append(np.stack([network_scores[:, 0], done + network_scores[:, 1]], axis=1))
-        done += len(points)
-        return None, network_masks[:, 0][:, cells_y, cells_x] > 0  # [kept, M]: candidates inside each line
-
-    decoded = decode_in_rounds(pool, batch, options.max_prompts, decode)
-    return decoded.points * scale, masks, scores
-
-
-def _decode_lines(network: object, embedding: object, points: np.ndarray,
-                  options: TextOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Line and paragraph logits ``[K, 2, 256, 256]`` of the points whose line scores above
-    ``options.line_score``, and ``[K, 2]`` (score, index of the point among ``points``)."""
-    level_masks, level_iou, _ = network.levels(embedding, points, words=False)  # type: ignore[attr-defined]
-    keep = np.flatnonzero(level_iou[:, 1] > options.line_score)
-    return level_masks[keep][:, 1:], np.stack([level_iou[keep, 1], keep.astype(np.float32)], axis=1)
-
-
-def _on_gpu(network: object) -> bool:
-    return str(getattr(network, "device", "cpu")).startswith("cuda")
+    lines = _LineDecodes(network, embedding, options, cancel)
+    decoded = decode_in_rounds(pool, batch, options.max_prompts,  # [kept, M]: the candidates inside each line
+                               lambda points: lines.decode(points * scale)[:, cells_y, cells_x] > 0)
+    return decoded * scale, lines.masks, lines.scores
 
 
 def _line_region(line_logits: np.ndarray) -> tuple[int, int, int, int]:
@@ -229,6 +224,10 @@ def _line_region(line_logits: np.ndarray) -> tuple[int, int, int, int]:
         return (0, 0, 0, 0)
     return (max(0, int(ys.min()) - WORD_REACH), int(ys.max()) + 1 + WORD_REACH,
             max(0, int(xs.min()) - WORD_REACH), int(xs.max()) + 1 + WORD_REACH)
+
+
+def _on_gpu(network: object) -> bool:
+    return str(getattr(network, "device", "cpu")).startswith("cuda")
 
 
 def _batch_for(network: object) -> int:

@@ -19,22 +19,12 @@ sampling with a decoder that knows the true lines.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 CELL = 24  # window pixels: about a printed line's height at a page's own scale
 MIN_INK = 4  # stroke pixels a cell needs to give a candidate
 FRUITLESS = 32  # points in a row without a line, farthest-first over the window, after which it is given up
-
-
-@dataclass
-class Decoded:
-    """What the rounds decoded: the points ``[N, 2]`` (x, y window pixels) in the order decoded and, per
-    round, whatever the decoder returned."""
-
-    points: np.ndarray
-    rounds: list[object]
 
 
 def candidates(strokes: np.ndarray, cell: int = CELL, min_ink: int = MIN_INK) -> np.ndarray:
@@ -78,26 +68,23 @@ def farthest_first(points: np.ndarray, taken: np.ndarray, count: int) -> np.ndar
 
 
 def decode_in_rounds(pool: np.ndarray, batch: int, cap: int,
-                     decode: Callable[[np.ndarray], tuple[object, np.ndarray]]) -> Decoded:
-    """Decode candidates ``pool [M, 2]`` a round of ``batch`` at a time, at most ``cap`` in all.
+                     decode: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Decode candidates ``pool [M, 2]`` a round of ``batch`` at a time, at most ``cap`` in all; the points
+    decoded ``[N, 2]``, in their order.
 
-    ``decode(points [B, 2])`` returns whatever it returns for the round and ``covers [C, M]`` bool: for each
-    line it kept, which of the pool's candidates lie inside it (those are not decoded later)."""
+    ``decode(points [B, 2])`` returns ``covers [C, M]`` bool: for each line it kept, which of the pool's
+    candidates lie inside it (those are not decoded later)."""
     alive = np.ones(len(pool), bool)
-    decoded: list[np.ndarray] = []
-    rounds: list[object] = []
     taken = np.zeros((0, 2), np.float32)
     fruitless = 0
     while alive.any() and len(taken) < cap and fruitless < FRUITLESS:
         waiting = np.flatnonzero(alive)
         picked = waiting[farthest_first(pool[waiting], taken, min(batch, cap - len(taken)))]
         alive[picked] = False
-        result, covers = decode(pool[picked])
-        rounds.append(result)
-        decoded.append(pool[picked])
+        covers = decode(pool[picked])
         taken = np.concatenate([taken, pool[picked]])
         found = len(covers) and covers.any()
         fruitless = 0 if found else fruitless + len(picked)
         if found:
             alive &= ~covers.any(axis=0)
-    return Decoded(np.concatenate(decoded) if decoded else np.zeros((0, 2), np.float32), rounds)
+    return taken

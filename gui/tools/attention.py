@@ -315,12 +315,12 @@ class AttentionController:
             refine = Segmenter(service, EmbeddingCache.of_project(project.folder, disk_bytes=disk_bytes), REFINE_MODEL)
         task = DiscoverTask(model_id, options, creator, refine=refine)
 
-        def start(cluster: Any) -> None:
+        def start(cluster: Any, took: str) -> None:
             if not self.options.propose.isEnabled() or project is not self.context.project():
                 return  # running already, or another project by now
             self.options.propose.setEnabled(False)
             submit_batch(self.context, f"Proposing what stands out on {len(pages)} page(s)", task, service, pages,
-                         cluster, lambda report: self._proposed(project, report),
+                         cluster, took, lambda report: self._proposed(project, report),
                          lambda: self.options.propose.setEnabled(True))
 
         # SAM refines here, so a refining run stays here

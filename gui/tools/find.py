@@ -170,13 +170,13 @@ class FindController:
         task = DetectTask(MODEL, prompts, self._options(), self.context.curator(),
                           refine=self._segmenter(project, service, refine_with))
 
-        def start(cluster: Any) -> None:
+        def start(cluster: Any, took: str) -> None:
             if self.running or project is not self.context.project():
                 return  # a second answer to the question, or another project by now
             self.running = True
             self.options.run.setEnabled(False)
             submit_batch(self.context, f"Finding {', '.join(p for p, _ in wanted)} on {len(pages)} page(s)", task,
-                         service, pages, cluster, lambda report: self._done(project, report), self._ended)
+                         service, pages, cluster, took, lambda report: self._done(project, report), self._ended)
 
         # SAM refines here, so a refining run stays here
         start_or_ask(self.context, "Find by description", task, service, len(pages), start,

@@ -39,49 +39,41 @@ def on_cluster(cluster: Any) -> str:
 
 
 def start_or_ask(context: ToolContext, what: str, task: Any, service: Any, pages: int,
-                 start: Callable[[Any], object], *, cluster_allowed: bool = True) -> None:
-    """Start a job of ``task`` over ``pages`` pages with ``start(cluster)``: at once where it goes to the cluster
+                 start: Callable[[Any, str], object], *, cluster_allowed: bool = True) -> None:
+    """Start a job of ``task`` over ``pages`` pages with ``start(cluster, took)`` (``took``: "about 40 min here",
+    or nothing where unknown or on the cluster): at once where it goes to the cluster
     set in the Models dialog, where it is short, or where this work was never measured here; where this computer
     would take long (:mod:`engine.batch.estimates`), first say how long — "Find Text on 20 pages: about 40 min
     here" — with "Run here" and, when a cluster is set, "Run on the cluster". A note, not a dialog: nothing
     waits on it, and a second press of the tool's button only repeats the question."""
     cluster = context.cluster_for(pages) if cluster_allowed else None
     if cluster is not None:
-        start(cluster)
+        start(cluster, "")
         return
     from engine.batch.estimates import PageCosts, estimate, work_kind  # noqa: PLC0415 - torch loads when used
 
     guess = estimate(PageCosts(), work_kind(task, service), what, pages)
     if not guess.long:
-        start(None)
+        start(None, guess.brief)
         return
-    actions: list[tuple[str, Callable[[], object]]] = [("Run here", lambda: start(None))]
+    actions: list[tuple[str, Callable[[], object]]] = [("Run here", lambda: start(None, guess.brief))]
     address = context.settings.large_jobs_cluster
     if address and cluster_allowed:
         from engine.batch.runner import ClusterChoice  # noqa: PLC0415
 
-        actions.append(("Run on the cluster", lambda: start(ClusterChoice(address))))
+        actions.append(("Run on the cluster", lambda: start(ClusterChoice(address), "")))
     context.notifications.show_message("warning", f"{guess.sentence()}.", actions)
 
 
-def time_said(task: Any, service: Any, what: str, pages: int) -> str:
-    """" · about 40 min here" for a job's title where this work was measured here, else nothing."""
-    from engine.batch.estimates import PageCosts, estimate, work_kind  # noqa: PLC0415
-
-    guess = estimate(PageCosts(), work_kind(task, service), what, pages)
-    return f" · {guess.sentence().split(': ', 1)[1]}" if guess.seconds is not None else ""
-
-
 def submit_batch(context: ToolContext, title: str, task: Any, service: Any, pages: list[int], cluster: Any,
-                 done: Callable[[Any], object], ended: Callable[[], object]) -> None:
-    """The batch job of ``task`` over ``pages`` in the jobs area, titled with where it runs and, run here, how
-    long it should take; ``done(report)`` after it, ``ended()`` however it ends."""
+                 took: str, done: Callable[[Any], object], ended: Callable[[], object]) -> None:
+    """The batch job of ``task`` over ``pages`` in the jobs area, titled with where it runs and ``took`` (how
+    long it should take here); ``done(report)`` after it, ``ended()`` however it ends."""
     from engine.batch.runner import run_batch  # noqa: PLC0415 - torch loads when used
 
     project = context.project()
-    took = "" if cluster is not None else time_said(task, service, "", len(pages))
     job = context.jobs.submit(
-        f"{title}{on_cluster(cluster)}{took}",
+        f"{title}{on_cluster(cluster)}{f' · {took}' if took else ''}",
         lambda progress, cancel: run_batch(project, service, task, pages, cluster, progress=progress, cancel=cancel),
         done, background=len(pages) > 1)
     job.ended.connect(ended)

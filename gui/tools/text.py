@@ -95,12 +95,12 @@ class TextController:
         task = TextTask(MODEL, levels, Options(window=self.options.window.currentData()), self.context.curator())
         service = self.context.models()
 
-        def start(cluster: Any) -> None:
+        def start(cluster: Any, took: str) -> None:
             if self.running or project is not self.context.project():
                 return  # a second answer to the question, or another project by now
             self.running = True
             self.options.run.setEnabled(False)
-            submit_batch(self.context, f"Finding text on {len(pages)} page(s)", task, service, pages, cluster,
+            submit_batch(self.context, f"Finding text on {len(pages)} page(s)", task, service, pages, cluster, took,
                          lambda report: self._done(project, report), self._ended)
 
         start_or_ask(self.context, "Find Text", task, service, len(pages), start)
