@@ -29,6 +29,8 @@ from segment_anything.modeling.mask_decoder import MLP
 from torch import nn
 from torch.nn import functional as F
 
+from engine.models.two_way import two_way
+
 WORD_MASK_SIDE = 384
 WORD_MARGIN = 4  # pixels of the 256² frame read around a region (6 at 384²)
 WORD_OUTSIDE = -1e4  # word logits outside a point's region
@@ -154,13 +156,12 @@ class _TokenDecoder(MaskDecoder):
         tokens ``[N, M, C]``, upscaled features ``[N, C/8, 4h, 4w]`` (M = multimask outputs + 1)."""
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat((output_tokens[None].expand(prompts.size(0), -1, -1), prompts), dim=1)
-        source = torch.repeat_interleave(image, tokens.shape[0], dim=0)
         if dense is not None:
-            source = source + dense
-        position = torch.repeat_interleave(position, tokens.shape[0], dim=0)
-        batch, channels, height, width = source.shape
-        hidden, source = self.transformer(source, position, tokens)
+            image = image + dense
+        _, channels, height, width = image.shape
+        hidden, source = two_way(self.transformer, image, position, tokens)  # the image once for all prompts
         mask_tokens = hidden[:, 1:1 + self.num_mask_tokens]
+        batch = source.shape[0]
         upscaled = self.output_upscaling(source.transpose(1, 2).view(batch, channels, height, width))
         hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1)
         b, c, h, w = upscaled.shape

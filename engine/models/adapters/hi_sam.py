@@ -49,6 +49,7 @@ class HiSamArchitecture:
     def build(self) -> Any:
         from segment_anything.modeling import PromptEncoder, TwoWayTransformer
 
+        from engine.models.fused_attention import use_fused_attention
         from engine.models.hi_sam_modules import (AdaptedImageEncoder, HierarchyDecoder, HiSam, ModalAligner,
                                                   StrokeDecoder, use_fused_layer_norms)
 
@@ -61,7 +62,7 @@ class HiSamArchitecture:
                                                       mlp_dim=sam.decoder_mlp_width, num_heads=DECODER_HEADS),
                         iou_head_depth=sam.iou_head_depth, iou_head_hidden_dim=sam.iou_head_width)
 
-        return use_fused_layer_norms(HiSam(
+        return use_fused_attention(use_fused_layer_norms(HiSam(
             image_encoder=AdaptedImageEncoder(
                 img_size=sam.image_size, patch_size=sam.patch_size, embed_dim=sam.encoder_width,
                 depth=sam.encoder_depth, num_heads=sam.encoder_heads, mlp_ratio=sam.encoder_mlp_ratio,
@@ -71,7 +72,7 @@ class HiSamArchitecture:
                                          input_image_size=(sam.image_size, sam.image_size),
                                          mask_in_chans=sam.mask_in_channels),
             mask_decoder=decoder(StrokeDecoder),
-            hi_decoder=decoder(HierarchyDecoder) if self.hierarchy else None))
+            hi_decoder=decoder(HierarchyDecoder) if self.hierarchy else None)))
 
 
 @dataclass
