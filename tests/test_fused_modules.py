@@ -36,7 +36,7 @@ def test_the_image_once_gives_sams_tokens_and_image_for_each_prompt(prompts: int
 @pytest.mark.parametrize(("windows", "side"), [(1, 24), (4, 7)])  # a global block; windowed blocks
 def test_the_encoders_fused_attention_gives_sams_attention_with_relative_positions(windows: int, side: int,
                                                                                   monkeypatch) -> None:
-    monkeypatch.setattr(fused_attention, "BAND", 200)  # several bands of query rows in the global block
+    monkeypatch.setattr(fused_attention, "BAND", 240)  # bands of 10, 10 and 4 query rows in the global block
     torch.manual_seed(side)
     own = Attention(96, 4, use_rel_pos=True, input_size=(side, side)).eval()
     own.rel_pos_h.data.normal_(0, 0.5)

@@ -81,12 +81,14 @@ def _image_to_tokens(attention: Attention, keyed: torch.Tensor, tokens: torch.Te
     keys = attention.k_proj(tokens).view(count, length, heads, width) / math.sqrt(width)
     folded = torch.einsum("hdc,nthd->nhtc", attention.q_proj.weight.view(heads, width, channels), keys)
     offset = torch.einsum("hd,nthd->nht", attention.q_proj.bias.view(heads, width), keys)
-    scores = keyed @ folded.reshape(count, heads * length, channels).transpose(1, 2)  # [N, P, H·T]
-    scores = scores + offset.reshape(count, 1, heads * length)
+    scores = torch.baddbmm(offset.reshape(count, 1, heads * length), keyed.expand(count, -1, -1),
+                           folded.reshape(count, heads * length, channels).transpose(1, 2))  # [N, P, H·T]
     weights = torch.softmax(scores.view(count, -1, heads, length), dim=-1).view(count, -1, heads * length)
     values = attention.v_proj(token_values).view(count, length, heads, width)
     outputs = torch.einsum("nthd,chd->nhtc", values, attention.out_proj.weight.view(channels, heads, width))
-    return weights @ outputs.reshape(count, heads * length, channels) + attention.out_proj.bias
+    # Each head's weights sum to 1, so out_proj's bias shared among the heads' outputs adds it once per image token.
+    outputs = outputs.reshape(count, heads * length, channels) + attention.out_proj.bias / heads
+    return weights @ outputs
 
 
 def _attend(attention: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
