@@ -22,6 +22,7 @@ from engine.batch.workers import CANCELLED
 from engine.errors import JobCancelled, MarginaliaError
 from engine.inventory import readable_pages
 from engine.jobs import CancelToken, JobProgress, ProgressCallback, describe_duration
+from engine.models.heap import give_back_freed_memory
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
@@ -53,8 +54,11 @@ def run_batch(project: Project, service: ModelService, task: BatchTask, image_id
     if cluster is None:
         kind = work_kind(task, service)
         started = time.perf_counter()
-        report = task.run_here(project, service, image_ids, progress=_with_time_left(progress, started),
-                               cancel=cancel)
+        try:
+            report = task.run_here(project, service, image_ids, progress=_with_time_left(progress, started),
+                                   cancel=cancel)
+        finally:
+            give_back_freed_memory()  # what the models' tensors used goes back to the system between jobs
         report.seconds = time.perf_counter() - started
         if report.done:  # what this computer takes for this work: the next estimate (engine.batch.estimates)
             (costs or PageCosts()).record(kind, report.seconds, report.done)

@@ -14,6 +14,8 @@
   some 400,000 objects) is moved out of the collector's reach, because one full collection over them held
   the interpreter for 235 ms (measured, 2-core machine) and froze the window mid-task. An unload hands
   them back, so that the model's memory is still reclaimed.
+* The C heap: once a model runs on the CPU, freed tensors' memory is kept for the next ones (glibc; see
+  ``engine.models.heap``) and given back to the system when a model is unloaded or a batch job ends.
 * Out of memory on a GPU: the batch is halved and retried, down to one item,
   then the model moves to the CPU and the caller gets a notice — never a crash.
 
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from engine.errors import MarginaliaError
+from engine.models.heap import give_back_freed_memory, keep_freed_memory
 
 T = TypeVar("T")
 DEFAULT_BUDGET_BYTES = 6 * 1024**3
@@ -195,6 +198,8 @@ class ModelManager:
             thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"model-{model_id}",
                                         initializer=_yield_to_ui if self.yield_to_ui else None)
             device = self.device.device
+            if device == "cpu":
+                keep_freed_memory()  # tensors' memory reused, not faulted in again (engine.models.heap)
             try:
                 value, size = thread.submit(loader, device).result()
             except BaseException:
@@ -219,6 +224,7 @@ class ModelManager:
             return
         held.thread.submit(_release, held).result()
         held.thread.shutdown(wait=True)
+        give_back_freed_memory()
         if self.yield_to_ui:
             gc.unfreeze()  # the model's reference cycles become collectable again; the next load refreezes
 
