@@ -11,10 +11,15 @@ from PIL import Image
 
 
 def gradient_rgb(width: int, height: int) -> Image.Image:
-    x = np.linspace(0, 255, width, dtype=np.float64)[None, :]
-    y = np.linspace(0, 255, height, dtype=np.float64)[:, None]
-    pixels = np.stack(np.broadcast_arrays(x + 0 * y, y + 0 * x, (x + y) / 2), axis=-1)
-    return Image.fromarray(pixels.astype(np.uint8), "RGB")
+    """Red rising left to right, green top to bottom, blue their mean (each channel written once: a 6000×4500
+    gradient in a fraction of a second)."""
+    x = np.linspace(0, 255, width, dtype=np.float64)
+    y = np.linspace(0, 255, height, dtype=np.float64)
+    pixels = np.empty((height, width, 3), np.uint8)
+    pixels[..., 0] = x.astype(np.uint8)[None, :]
+    pixels[..., 1] = y.astype(np.uint8)[:, None]
+    pixels[..., 2] = ((x[None, :] + y[:, None]) / 2).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB")
 
 
 def marked_rgb(width: int, height: int) -> Image.Image:
