@@ -3,8 +3,8 @@
 A model on the CPU allocates and frees tensors of tens of megabytes many times a second. glibc's ``malloc``
 hands such blocks back to the system when they are freed (``mmap`` above an adaptive threshold, the top of the
 heap trimmed above another), so the next tensor of that size is faulted in again page by page, zeroed by the
-kernel: on the 2-core bench machine a tenth of Hi-SAM's CPU time went to the system that way (``bench/hisam.py``:
-hierarchy 162 s → 139 s with the heap kept). While models run here the heap keeps what it frees
+kernel: on the 2-core bench machine a tenth of Hi-SAM's CPU time went to the system that way (``bench/hisam.py``,
+both passes: 42 s of system time, 27–29 s with the heap kept). While models run here the heap keeps what it frees
 (``keep_freed_memory``); when a job ends, or a model is unloaded, what is free goes back (``give_back_freed_memory``)
 so an idle Marginalia does not sit on gigabytes.
 
