@@ -2,7 +2,7 @@
 
 A full-size Hi-SAM ViT-B (the published shapes, random weights), loaded through the real adapter over a
 full-size SAM ViT-B from a model store, on the SBB scan (2577×3633) read in 1024-px windows at its own
-scale (20 windows). Prints one JSON line:
+scale (12 windows; blank ones are not read). Prints one JSON line:
 
 - ``strokes_s_per_page``: the stroke mask of the page (one encoder pass and the S-Decoder per window);
 - ``hierarchy_s_per_page``: paragraphs, lines and words (their strokes read again for the points) (point prompts, H-Decoder, Matrix NMS,

@@ -14,18 +14,15 @@ Only glibc (Linux) is tuned; elsewhere both do nothing and say so (``False``).
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
-import threading
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters
 MMAP_THRESHOLD = 32 * 1024**2  # the largest glibc takes: blocks up to it come from the heap, reused
 TRIM_THRESHOLD = 2**31 - 1  # free memory at the heap's top kept up to this (mallopt takes an int)
 TOP_PAD = 256 * 1024**2  # grow the heap by this much at a time, not page by page
 
-_lock = threading.Lock()
-_kept = False
-
-
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
@@ -37,18 +34,12 @@ def _glibc() -> ctypes.CDLL | None:
     return libc if all(hasattr(libc, name) for name in needed) else None
 
 
+@functools.cache  # once per process (setting the same values again would change nothing)
 def keep_freed_memory() -> bool:
-    """Keep freed blocks in the heap for reuse (once per process); whether the heap is now tuned so."""
-    global _kept
-    with _lock:
-        if _kept:
-            return True
-        libc = _glibc()
-        if libc is None:
-            return False
-        _kept = all(libc.mallopt(parameter, value) == 1 for parameter, value in (
-            (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD)))
-        return _kept
+    """Keep freed blocks in the heap for reuse; whether the heap is now tuned so."""
+    libc = _glibc()
+    return libc is not None and all(libc.mallopt(parameter, value) == 1 for parameter, value in (
+        (M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, TOP_PAD)))
 
 
 def give_back_freed_memory() -> bool:

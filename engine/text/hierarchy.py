@@ -1,11 +1,11 @@
 """Reading a page's text with Hi-SAM: strokes, and words grouped in lines grouped in paragraphs.
 
 For each window of the page (``engine.text.windows``): the image is encoded once; the S-Decoder gives
-stroke logits (stitched over windows into the page's stroke mask); foreground pixels are sampled as point
-prompts (up to 1,500, seeded: the same page gives the same result) and decoded by the H-Decoder in
-batches. As the authors do, points whose line score is low are dropped, lines are de-duplicated with
-Matrix NMS (SOLOv2, Gaussian, σ = 2, best first) on their 256² masks, lines whose paragraph masks overlap
-(IoU > 0.5) share a paragraph (union-find), and each connected piece of a line's word mask is a word.
+stroke logits (stitched over windows into the page's stroke mask); point prompts are chosen from the strokes'
+structure and decoded by the H-Decoder in rounds (``engine.text.prompts``; ``TextOptions.points``: the authors'
+random sampling, seeded: the same page gives the same result). As the authors do, points whose line score is
+low are dropped, lines are de-duplicated with Matrix NMS (SOLOv2, Gaussian, σ = 2, best first) on their 256²
+masks, lines whose paragraph masks overlap (IoU > 0.5) share a paragraph (union-find), and each connected piece of a line's word mask is a word.
 
 Across windows: pieces of one line seen by neighbouring windows (a line is often wider than a window)
 are joined, words seen twice are kept once, and paragraphs sharing a line are one. Reading order is a
