@@ -5,7 +5,8 @@ stroke logits (stitched over windows into the page's stroke mask); point prompts
 structure and decoded by the H-Decoder in rounds (``engine.text.prompts``; ``TextOptions.points``: the authors'
 random sampling, seeded: the same page gives the same result). As the authors do, points whose line score is
 low are dropped, lines are de-duplicated with Matrix NMS (SOLOv2, Gaussian, σ = 2, best first) on their 256²
-masks, lines whose paragraph masks overlap (IoU > 0.5) share a paragraph (union-find), and each connected piece of a line's word mask is a word.
+masks, lines whose paragraph masks overlap (IoU > 0.5) share a paragraph (union-find), and each connected piece
+of a line's word mask is a word.
 
 Across windows: pieces of one line seen by neighbouring windows (a line is often wider than a window)
 are joined, words seen twice are kept once, and paragraphs sharing a line are one. Reading order is a
