@@ -16,11 +16,14 @@ from engine.errors import JobCancelled
 
 @dataclass(frozen=True, slots=True)
 class JobProgress:
-    """One step of a job: ``done`` of ``total`` units, with a line of text."""
+    """One step of a job: ``done`` of ``total`` units, with a line of text. ``pages_read``: for work that reads
+    pages with a model, how many pages it has read so far (not those skipped or taken from a cache), so a listener
+    can time each page (``engine.batch.estimates.PageTimer``)."""
 
     done: int
     total: int
     message: str = ""
+    pages_read: int | None = None
 
     @property
     def fraction(self) -> float:
@@ -82,10 +85,11 @@ class CancelToken:
             self._gate.wait(self)
 
 
-def report(progress: ProgressCallback | None, done: int, total: int, message: str = "") -> None:
+def report(progress: ProgressCallback | None, done: int, total: int, message: str = "",
+           pages_read: int | None = None) -> None:
     """Call ``progress`` if there is one."""
     if progress is not None:
-        progress(JobProgress(done, total, message))
+        progress(JobProgress(done, total, message, pages_read))
 
 
 def describe_duration(seconds: float) -> str:

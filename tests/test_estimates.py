@@ -4,22 +4,29 @@ work (task and options, model, device, precision), fed by every run here; the CL
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
-from engine.batch.estimates import KEPT, PageCosts, WorkKind, estimate, work_kind
+from PIL import Image
+
+from engine.batch.estimates import KEPT, PageCosts, PageTimer, WorkKind, estimate, work_kind
 from engine.batch.runner import run_batch
 from engine.batch.tasks.index import IndexTask
+from engine.batch.tasks.text import TextTask
+from engine.errors import JobCancelled
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images
-from engine.jobs import JobProgress
+from engine.jobs import CancelToken, JobProgress
 from engine.models.runtime import DeviceChoice, ModelManager
 from engine.models.service import ModelService
 from engine.project import Project
+from engine.text.hierarchy import TextOptions
 from tests.cli_runner import run_cli
 
 TEXT = WorkKind("text", "hi-sam-vit-b", "cpu", "bf16", "abc")
+INDEX = WorkKind("index", "clip-vit-b-32", "cpu", "fp32", "def")
 
 
 def test_an_estimate_is_the_median_of_recent_pages_of_the_same_work(tmp_path: Path) -> None:
@@ -50,6 +57,57 @@ def test_a_damaged_or_unwritable_record_only_loses_the_estimate(tmp_path: Path) 
     blocked.write_text("")
     PageCosts(blocked / "costs.json").record(TEXT, 30.0)  # its folder cannot be made: no error, no estimate
     assert PageCosts(blocked / "costs.json").seconds_per_page(TEXT) is None
+
+
+def test_pages_are_timed_as_they_are_read_and_a_job_that_says_nothing_is_timed_at_its_end(tmp_path: Path) -> None:
+    costs = PageCosts(tmp_path / "costs.json")
+    seen: list[JobProgress] = []
+    timer = PageTimer(costs, TEXT, seen.append)
+    for step in (JobProgress(0, 4), JobProgress(1, 4, pages_read=0), JobProgress(2, 4, pages_read=1),
+                 JobProgress(3, 4, pages_read=1), JobProgress(4, 4, pages_read=3)):
+        timer(step)
+    assert len(seen) == 5 and seen[-1].pages_read == 3  # every step passed on unchanged
+    recorded = json.loads(costs.path.read_text())[TEXT.key]
+    assert len(recorded) == 3 and recorded[1] == recorded[2]  # one page, then two timed together
+    timer.finish(1000.0, 3)  # pages already timed one by one: the job's total is not counted again
+    assert json.loads(costs.path.read_text())[TEXT.key] == recorded
+    silent = PageTimer(costs, INDEX)
+    silent(JobProgress(1, 2))
+    silent.finish(90.0, 3)
+    assert costs.seconds_per_page(INDEX) == 30.0 and len(json.loads(costs.path.read_text())[INDEX.key]) == 3
+
+
+def test_a_cancelled_job_still_teaches_the_estimate_and_pages_done_before_are_not_timed(
+        project: Project, model_store, shared_data: Path, tmp_path: Path) -> None:
+    """Seconds: two small pages read by the tiny Hi-SAM (one, cancelled; then the other, the first skipped)."""
+    model_store.add_tiny("hi-sam-vit-b")
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for name in ("bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg"):
+        Image.open(shared_data / "manuscripts" / name).convert("RGB").reduce(10).save(scans / f"{name}.png")
+    import_scans(project, [scans])
+    pages = [row.id for row in list_images(project)]
+    service = ModelService(model_store, ModelManager(device=DeviceChoice("cpu")))
+    task = TextTask("hi-sam-vit-b", {"strokes"}, TextOptions(window=256, stroke_threshold=-1e9), "Ada")
+    costs = PageCosts(tmp_path / "costs.json")
+    token = CancelToken()
+
+    def cancel_once_a_page_is_read(step: JobProgress) -> None:
+        if step.pages_read:
+            token.cancel()
+
+    started = time.perf_counter()
+    with pytest.raises(JobCancelled):
+        run_batch(project, service, task, pages, progress=cancel_once_a_page_is_read, cancel=token, costs=costs)
+    cancelled_after = time.perf_counter() - started
+    kind = work_kind(task, service)
+    first = json.loads(costs.path.read_text())[kind.key]
+    assert len(first) == 1 and 0 < first[0] <= cancelled_after  # the page read before the cancel
+    report = run_batch(project, service, task, pages, costs=costs)
+    assert report.done == 1 and report.skipped == 1
+    both = json.loads(costs.path.read_text())[kind.key]
+    assert len(both) == 2 and both[0] == first[0] and 0 < both[1] <= report.seconds  # the skipped page: not timed
+    assert estimate(costs, kind, "Find Text", 10).seconds == pytest.approx(10 * (both[0] + both[1]) / 2)
 
 
 def test_a_run_here_feeds_the_record_and_the_command_line_says_the_estimate_first(

@@ -26,7 +26,7 @@ from engine.attention.maps import DEFAULT_MASS, DEFAULT_PATCHES, AttentionMap, a
 from engine.categories import get_or_create_category
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, readable_pages
-from engine.jobs import CancelToken, JobProgress
+from engine.jobs import CancelToken, JobProgress, describe_duration
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
 from engine.pages_done import NothingFound
@@ -116,7 +116,8 @@ def discover(project: Project, service: ModelService, model_id: str, image_ids: 
                 elapsed = time.perf_counter() - started
                 left = elapsed / (index + 1) * (len(todo) - index - 1)
                 progress(JobProgress(index + 1, len(todo), f"{row.display_name}: {len(regions)} region(s) · "
-                                                           f"about {left:.0f} s left"))
+                                                           f"about {describe_duration(left)} left",
+                                     pages_read=report.model_runs))
     return report
 
 

@@ -1,8 +1,10 @@
 """How long a scope job will take on this computer, from what the same work cost here before.
 
-Each page a batch finishes here adds its seconds to this computer's record (a JSON file in the user's data
-folder, not the project: the cost belongs to the machine), kept per task and its options, model, device and
-precision — the same work on the same hardware — as the last ``KEPT`` pages. Before a job starts, the GUI and
+Each page a job's model finishes reading here adds its seconds to this computer's record as it finishes
+(``PageTimer``; a JSON file in the user's data folder, not the project: the cost belongs to the machine), so a
+cancelled or interrupted job still teaches the next estimate. The record is kept per task and its options,
+model, device and precision — the same work on the same hardware — as the last ``KEPT`` pages; pages skipped
+(done before) or taken from a cache are not timed. Before a job starts, the GUI and
 the CLI say "Find Text on 20 pages: about 40 min here" from that record's median; where this work was never
 measured here they say so instead of guessing. While a job runs, the time left is measured from the job itself.
 """
@@ -13,12 +15,13 @@ import hashlib
 import json
 import statistics
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.fileio import write_atomically
-from engine.jobs import describe_duration
+from engine.jobs import JobProgress, ProgressCallback, describe_duration
 from engine.paths import user_data_dir
 
 KEPT = 20  # pages per kind of work: recent enough to follow a changed setting, many enough for a median
@@ -80,6 +83,30 @@ class PageCosts:
             return {}
         return {key: [float(v) for v in values if isinstance(v, (int, float)) and v > 0]
                 for key, values in costs.items() if isinstance(values, list)}
+
+
+class PageTimer:
+    """A job's progress callback that times the pages its model reads (``JobProgress.pages_read``) and adds each to
+    ``costs`` when it finishes, then passes the step on to ``progress``. A page's time runs from the previous
+    page's end (the first: from the timer's start, so it includes loading the model, as a curator waits for it)."""
+
+    def __init__(self, costs: PageCosts, kind: WorkKind, progress: ProgressCallback | None = None) -> None:
+        self.costs, self.kind, self.progress = costs, kind, progress
+        self.pages = 0
+        self.mark = time.perf_counter()
+
+    def __call__(self, step: JobProgress) -> None:
+        if step.pages_read is not None and step.pages_read > self.pages:
+            now = time.perf_counter()
+            self.costs.record(self.kind, now - self.mark, step.pages_read - self.pages)
+            self.pages, self.mark = step.pages_read, now
+        if self.progress is not None:
+            self.progress(step)
+
+    def finish(self, seconds: float, pages: int) -> None:
+        """At the job's end, for work that does not say page by page what it read: ``pages`` took ``seconds``."""
+        if not self.pages:
+            self.costs.record(self.kind, seconds, pages)
 
 
 @dataclass(frozen=True, slots=True)

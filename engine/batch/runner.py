@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.batch.estimates import PageCosts, work_kind
+from engine.batch.estimates import PageCosts, PageTimer, work_kind
 from engine.batch.task import BatchReport, BatchTask, Cluster, PageTicket, WorkerResult
 from engine.batch.tasks.reading import sees_the_scan
 from engine.batch.workers import CANCELLED
@@ -50,18 +50,18 @@ def run_batch(project: Project, service: ModelService, task: BatchTask, image_id
               cluster: ClusterChoice | None = None, *, progress: ProgressCallback | None = None,
               cancel: CancelToken | None = None, costs: PageCosts | None = None) -> BatchReport:
     """``task`` over ``image_ids``: in this process when ``cluster`` is ``None``, else on the cluster. A run here
-    adds its seconds per page to ``costs`` (this computer's record by default)."""
+    adds each page's seconds to ``costs`` (this computer's record by default) as the page finishes: what this
+    computer takes for this work, the next estimate (engine.batch.estimates)."""
     if cluster is None:
-        kind = work_kind(task, service)
         started = time.perf_counter()
+        timer = PageTimer(costs or PageCosts(), work_kind(task, service), _with_time_left(progress, started))
         try:
-            report = task.run_here(project, service, image_ids, progress=_with_time_left(progress, started),
-                                   cancel=cancel)
+            report = task.run_here(project, service, image_ids, progress=timer, cancel=cancel)
         finally:
             give_back_freed_memory()  # what the models' tensors used goes back to the system between jobs
         report.seconds = time.perf_counter() - started
-        if report.done:  # what this computer takes for this work: the next estimate (engine.batch.estimates)
-            (costs or PageCosts()).record(kind, report.seconds, report.done)
+        if report.done:
+            timer.finish(report.seconds, report.done)
         return report
     from engine.batch.ray_cluster import RayCluster  # noqa: PLC0415 - Ray is optional
 
@@ -81,7 +81,7 @@ def _with_time_left(progress: ProgressCallback | None, started: float) -> Progre
         if 0 < step.done < step.total and " left" not in message:
             elapsed = time.perf_counter() - started
             message = f"{message} · about {describe_duration(elapsed / step.done * (step.total - step.done))} left"
-        progress(JobProgress(step.done, step.total, message))
+        progress(replace(step, message=message))
 
     return tell
 

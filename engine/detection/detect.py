@@ -28,7 +28,7 @@ from engine.detection.tiling import iou as box_iou
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, list_images, readable_pages
-from engine.jobs import CancelToken, JobProgress
+from engine.jobs import CancelToken, JobProgress, describe_duration
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
@@ -139,7 +139,8 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
                 elapsed = time.perf_counter() - started
                 left = elapsed / (index + 1) * (len(pages) - index - 1)
                 progress(JobProgress(index + 1, len(pages), f"{row.display_name}: {added} new · about "
-                                                            f"{left:.0f} s left"))
+                                                            f"{describe_duration(left)} left",
+                                     pages_read=report.model_runs))
         run.timings["model_pages"] = report.model_runs
     return report
 

@@ -73,7 +73,8 @@ def precompute_embeddings(project: Project, segmenter: Segmenter, pages: list[Pa
             left = (f", about {describe_duration(estimate * remaining)} left" if estimate
                     else " (the first page on a CPU can take a minute; it is timed for the next ones)"
                     if device == "cpu" else " (timing the first page)")
-            report(progress, done, len(pages), f"Encoding page {done + 1} of {len(pages)} on {device}{left}")
+            report(progress, done, len(pages), f"Encoding page {done + 1} of {len(pages)} on {device}{left}",
+                   pages_read=result.encoded)
             if cancel is not None:
                 cancel.raise_if_cancelled()  # right before the slow part
             readable = [(page, image) for page, image in zip(batch, decoded, strict=True)
@@ -87,7 +88,7 @@ def precompute_embeddings(project: Project, segmenter: Segmenter, pages: list[Pa
                 run.timings["seconds_per_page"] = round(segmenter.seconds_per_page() or 0.0, 3)
         run.timings["pages"] = result.encoded
     report(progress, len(pages), len(pages), f"{result.encoded} pages encoded, {result.already_cached} were ready"
-           + (f", {len(result.failed)} could not be read" if result.failed else ""))
+           + (f", {len(result.failed)} could not be read" if result.failed else ""), pages_read=result.encoded)
     return result
 
 

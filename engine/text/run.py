@@ -98,6 +98,10 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
                                                                                      windows_done))
             store_page_text(project, row, text, wanted, model_id, checkpoint, run.id, creator, report, nothing)
             report.seconds.append(time.perf_counter() - page_started)
+            if progress is not None:
+                left = (time.perf_counter() - started) / (index + 1) * (len(pages) - index - 1)
+                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: read · about "
+                                                            f"{describe_duration(left)} left", pages_read=report.pages))
         run.timings["seconds_per_page"] = report.seconds
     return report
 
