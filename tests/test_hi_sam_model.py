@@ -223,3 +223,9 @@ def test_words_limited_to_a_region_are_the_whole_frames_words_there(model_store:
         assert np.allclose(limited[index][inside], whole[index][inside], atol=1e-4)
         assert (limited[index][~inside] == WORD_OUTSIDE).all()
     assert masks.shape == (3, 3, 256, 256) and iou.shape == (3, 3)
+    decoded_masks, decoded_iou, inputs = network.levels_and_word_inputs(embedding, points)
+    assert np.array_equal(decoded_masks, masks) and np.array_equal(decoded_iou, iou)  # the same decode …
+    assert len(inputs) == 3 and all(i.nbytes > 0 for i in inputs)
+    later = network.words_of([inputs[2], inputs[0]], [None, regions[0]])  # … whose words come later, in any order
+    assert np.allclose(later[0], whole[2], atol=1e-4) and np.allclose(later[1], limited[0], atol=1e-4)
+    assert network.words_of([]).shape == (0, 384, 384)

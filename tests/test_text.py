@@ -3,10 +3,12 @@ order, Matrix NMS; end to end with the tiny Hi-SAM on shared scans (a consistent
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -22,7 +24,8 @@ from engine.models.service import ModelService
 from engine.project import Project
 from engine.store.schema import Annotation, Category
 from engine.store.types import AnnotationStatus
-from engine.text.hierarchy import LinePiece, TextOptions, assemble, matrix_nms, xy_cut
+from engine.text.hierarchy import (LinePiece, TextOptions, _LineDecodes, _words_of_lines, assemble, matrix_nms,
+                                   read_text, xy_cut)
 from engine.text.masks import PageMask
 from engine.text.run import find_text
 from engine.text.windows import plan_windows, stitch
@@ -55,6 +58,23 @@ def test_windows_cover_the_page_and_stitching_them_gives_the_unwindowed_logits()
 def _box(x0: int, y0: int, x1: int, y1: int) -> PageMask:
     mask = np.ones((y1 - y0, x1 - x0), bool)
     return PageMask(x0, y0, mask)
+
+
+def test_a_masks_pieces_are_its_8_connected_components_at_their_page_places() -> None:
+    rng = np.random.default_rng(3)
+    mask = rng.random((120, 200)) > 0.8  # hundreds of specks, some touching diagonally
+    mask[40:60, 10:190] = True  # and one long bar
+    whole = PageMask.of(mask, 1000, 2000)
+    assert whole is not None
+    pieces = whole.components(min_area=3)
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    expected = {(int(xs.min()) + 1000, int(ys.min()) + 2000, frozenset(zip(ys.tolist(), xs.tolist())))
+                for label in range(1, count) for ys, xs in [np.nonzero(labels == label)] if len(ys) >= 3}
+    got = {(p.x0, p.y0, frozenset((int(y) + p.y0 - 2000, int(x) + p.x0 - 1000) for y, x in zip(*np.nonzero(p.mask))))
+           for p in pieces}
+    assert len(pieces) > 50 and got == expected
+    assert [(p.x0, p.y0) for p in pieces] == sorted((p.x0, p.y0) for p in pieces)  # left to right
+    assert all(p.area >= 3 and p.mask.any(axis=0).all() and p.mask.any(axis=1).all() for p in pieces)  # cropped
 
 
 def test_constructed_words_group_into_the_expected_lines_and_paragraphs() -> None:
@@ -182,6 +202,48 @@ def test_the_same_page_gives_the_same_text_and_levels_can_be_left_out(text_setup
             session.delete(annotation)
     find_text(project, service, MODEL, pages[:1], {"lines"}, LOOSE, creator="Ada")
     assert sorted((a.bbox_x, a.bbox_y, a.bbox_w, a.bbox_h) for a in _text_annotations(project)[0].values()) == boxes
+
+
+def test_the_words_of_kept_lines_are_the_same_from_their_first_decode_as_from_a_second(text_setup) -> None:
+    """Seconds: a page read three times by the tiny Hi-SAM: every kept line's words from what its point's decode
+    left (the default), some (a budget of three lines a window, the lowest scores decoded again), none."""
+    project, service, pages = text_setup
+    row = next(r for r in list_images(project) if r.id == pages[0])
+    image = np.asarray(Image.open(row.path).convert("RGB"))
+    network = service.run(MODEL, lambda n: n)
+    one = network.levels_and_word_inputs(network.encode(image[:64, :64])[0], np.array([[5.0, 5.0]]))[2][0].nbytes
+
+    def text(budget: int) -> list:
+        found = read_text(network, image, dataclasses.replace(LOOSE, word_inputs_bytes=budget))
+        return [[(line.mask.box, line.mask.mask.tobytes(), [(w.box, w.mask.tobytes()) for w in line.words])
+                 for line in paragraph.lines] for paragraph in found.paragraphs]
+
+    everything = text(LOOSE.word_inputs_bytes)
+    assert sum(len(line[2]) for paragraph in everything for line in paragraph) > 0  # words were found
+    assert text(3 * one) == everything and text(0) == everything
+
+
+def test_each_lines_words_come_from_its_own_points_decode(text_setup) -> None:
+    """Seconds: one encode and a few decodes of the tiny Hi-SAM."""
+    project, service, pages = text_setup
+    row = next(r for r in list_images(project) if r.id == pages[0])
+    network = service.run(MODEL, lambda n: n)
+    embedding = network.encode(np.asarray(Image.open(row.path).convert("RGB")))[0]
+    points = np.array([[100, 100], [600, 300], [300, 800], [900, 900], [50, 700]], np.float32)
+    one = network.levels_and_word_inputs(embedding, points[:1])[2][0].nbytes
+    lines = _LineDecodes(network, embedding, dataclasses.replace(LOOSE, word_inputs_bytes=3 * one), None)
+    lines.decode(points[:3])
+    lines.decode(points[3:])
+    scores = np.concatenate(lines.scores)
+    best = scores[np.argsort(-scores[:, 0])[:3], 1].astype(int).tolist()
+    assert sorted(lines.word_inputs) == sorted(best)  # the three best lines' inputs kept, the others dropped
+    order = np.array([4, 0, 2, 1, 3])
+    regions = [(0, 256, 0, 256), (40, 200, 10, 250), (0, 256, 0, 256), (0, 100, 0, 100), (0, 256, 0, 256)]
+    found = _words_of_lines(network, embedding, points, order, regions, 2, lines.word_inputs)
+    expected = network.levels(embedding, points[order], words=True, regions=regions)[2]
+    # the same values, to the rounding of other batch sizes (1e-8 here; the points' words differ by 1e-2)
+    assert all(np.allclose(got, want, rtol=0, atol=1e-6) for got, want in zip(found, expected, strict=True))
+    assert not np.allclose(expected[0], expected[2], rtol=0, atol=1e-4)  # a mix-up of points would show
 
 
 def test_accepting_a_paragraph_reaches_its_proposed_lines_and_words(text_setup) -> None:

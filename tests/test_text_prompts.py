@@ -78,6 +78,23 @@ class TrueLines:
                 word_masks[number][outside] = -1e4
         return masks, quality, word_masks if words else None
 
+    def levels_and_word_inputs(self, seen: SeenWindow, points: np.ndarray):  # noqa: ANN201
+        masks, quality, _ = self.levels(seen, points, words=False)
+        return masks, quality, [DecodedPoint(seen, point) for point in points]
+
+    def words_of(self, inputs: list[DecodedPoint], regions=None) -> np.ndarray:  # noqa: ANN001
+        return self.levels(inputs[0].seen, np.stack([i.point for i in inputs]), words=True, regions=regions)[2]
+
+
+@dataclass(frozen=True)
+class DecodedPoint:
+    seen: SeenWindow
+    point: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.point.nbytes
+
 
 def _page() -> tuple[np.ndarray, dict[int, tuple[int, int, int, int]]]:
     """A 2400×1800 page (two columns of text, a heading, a hatched picture) and its lines' ink boxes (x0, y0, x1,

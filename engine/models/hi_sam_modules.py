@@ -154,19 +154,28 @@ class _TokenDecoder(MaskDecoder):
                dense: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """image ``[1, C, h, w]``, prompts ``[N, P, C]`` → masks ``[N, M, 4h, 4w]``, IoU ``[N, M]``, mask
         tokens ``[N, M, C]``, upscaled features ``[N, C/8, 4h, 4w]`` (M = multimask outputs + 1)."""
+        masks, iou, mask_tokens, upscaled, _source = self._decode(image, position, prompts, dense)
+        return masks, iou, mask_tokens, upscaled
+
+    def _decode(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor, dense: torch.Tensor | None,
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As :meth:`decode`, and the image tokens after the two-way transformer ``[N, h·w, C]``."""
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat((output_tokens[None].expand(prompts.size(0), -1, -1), prompts), dim=1)
         if dense is not None:
             image = image + dense
-        _, channels, height, width = image.shape
         hidden, source = two_way(self.transformer, image, position, tokens)  # the image once for all prompts
         mask_tokens = hidden[:, 1:1 + self.num_mask_tokens]
-        batch = source.shape[0]
-        upscaled = self.output_upscaling(source.transpose(1, 2).view(batch, channels, height, width))
+        upscaled = self.upscale(source, image.shape[-2:])
         hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1)
         b, c, h, w = upscaled.shape
         masks = (hyper @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
-        return masks, self.iou_prediction_head(hidden[:, 0]), mask_tokens, upscaled
+        return masks, self.iou_prediction_head(hidden[:, 0]), mask_tokens, upscaled, source
+
+    def upscale(self, source: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+        """Image tokens ``[N, h·w, C]`` of a ``grid`` (h, w) → upscaled features ``[N, C/8, 4h, 4w]``."""
+        batch, _, channels = source.shape
+        return self.output_upscaling(source.transpose(1, 2).view(batch, channels, *grid))
 
 
 class StrokeDecoder(_TokenDecoder):
@@ -210,11 +219,28 @@ class HierarchyDecoder(_TokenDecoder):
         masks, iou, mask_tokens, upscaled = self.decode(image, position, prompts, None)
         if not words:
             return masks[:, 1:], iou[:, 1:], None
-        hyper = self.output_word_mlp(mask_tokens[:, 1:2])  # [N, 1, C/16]
+        return masks[:, 1:], iou[:, 1:], self._words(upscaled, self.output_word_mlp(mask_tokens[:, 1:2]), regions)
+
+    def levels_and_word_inputs(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
+                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As :meth:`levels` without words, and what :meth:`words` needs to give them later without decoding
+        again: the image tokens after the two-way transformer ``[N, h·w, C]`` and word hyper-weights
+        ``[N, 1, C/16]``."""
+        masks, iou, mask_tokens, _upscaled, source = self._decode(image, position, prompts, None)
+        return masks[:, 1:], iou[:, 1:], source, self.output_word_mlp(mask_tokens[:, 1:2])
+
+    def words(self, source: torch.Tensor, hyper: torch.Tensor, grid: tuple[int, int],
+              regions: list[tuple[int, int, int, int] | None] | None = None) -> torch.Tensor:
+        """Words-of-the-line logits ``[N, 1, 384, 384]`` from :meth:`levels_and_word_inputs`'s ``source``
+        ``[N, h·w, C]`` and ``hyper`` ``[N, 1, C/16]`` on the image's ``grid`` (h, w): what :meth:`levels` gives."""
+        return self._words(self.upscale(source, grid), hyper, regions)
+
+    def _words(self, upscaled: torch.Tensor, hyper: torch.Tensor,
+               regions: list[tuple[int, int, int, int] | None] | None) -> torch.Tensor:
         if regions is None:
-            return masks[:, 1:], iou[:, 1:], self._words(upscaled, hyper)
+            return self._word_logits(upscaled, hyper)
         side = upscaled.shape[-1]
-        word_masks = upscaled.new_full((len(prompts), 1, WORD_MASK_SIDE, WORD_MASK_SIDE), WORD_OUTSIDE)
+        word_masks = upscaled.new_full((len(upscaled), 1, WORD_MASK_SIDE, WORD_MASK_SIDE), WORD_OUTSIDE)
         for index, region in enumerate(regions):
             y0, y1, x0, x1 = region or (0, side, 0, side)
             if y1 <= y0 or x1 <= x0:
@@ -225,16 +251,16 @@ class HierarchyDecoder(_TokenDecoder):
             bottom, right = min(side, -(-(y1 + WORD_MARGIN) // 2) * 2), min(side, -(-(x1 + WORD_MARGIN) // 2) * 2)
             if bottom <= top or right <= left:
                 continue
-            part = self._words(upscaled[index:index + 1, :, top:bottom, left:right], hyper[index:index + 1],
-                               (3 * (bottom - top) // 2, 3 * (right - left) // 2))
+            part = self._word_logits(upscaled[index:index + 1, :, top:bottom, left:right], hyper[index:index + 1],
+                                     (3 * (bottom - top) // 2, 3 * (right - left) // 2))
             keep_y0, keep_y1 = 3 * max(y0, 0) // 2, -(-3 * min(y1, side) // 2)
             keep_x0, keep_x1 = 3 * max(x0, 0) // 2, -(-3 * min(x1, side) // 2)
             word_masks[index, :, keep_y0:keep_y1, keep_x0:keep_x1] = part[
                 0, :, keep_y0 - 3 * top // 2:keep_y1 - 3 * top // 2, keep_x0 - 3 * left // 2:keep_x1 - 3 * left // 2]
-        return masks[:, 1:], iou[:, 1:], word_masks
+        return word_masks
 
-    def _words(self, upscaled: torch.Tensor, hyper: torch.Tensor,
-               size: tuple[int, int] = (WORD_MASK_SIDE, WORD_MASK_SIDE)) -> torch.Tensor:
+    def _word_logits(self, upscaled: torch.Tensor, hyper: torch.Tensor,
+                     size: tuple[int, int] = (WORD_MASK_SIDE, WORD_MASK_SIDE)) -> torch.Tensor:
         """Upscaled features ``[N, C/8, h, w]`` and word hyper-weights ``[N, 1, C/16]`` → word logits
         ``[N, 1, *size]`` (size = 3/2 of h, w: the 256 → 384 frame)."""
         words_map = self.word_mask_refine(F.interpolate(self.word_mask_dc(upscaled), size, mode="bilinear",

@@ -15,6 +15,7 @@ recursive XY cut of the paragraphs (columns stay columns), lines top to bottom, 
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,6 +49,9 @@ class TextOptions:
     batch: int | None = None  # points decoded at once; None: 100 on a GPU, 4 on a CPU (fastest per point there)
     min_word_area: int = 32  # pixels
     max_lines: int = 120  # per window, best first: more lines than a window's text holds is noise
+    word_inputs_bytes: int = 256 * 1024**2  # per window: what the best lines' decodes leave for their words (2 MB a
+    #                                         line for the published models), so the lines finally kept are not
+    #                                         decoded twice; lines beyond it (the lowest scores) are decoded again
     seed: int = 0
 
 
@@ -133,10 +137,11 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
     scale = input_size[0] / window.height  # window pixels → the model's input frame
     batch = options.batch or _batch_for(network)
     if options.points is None:
-        points, masks, scores = _structured_prompts(network, embedding, input_size, strokes, scale, options, batch,
-                                                    cancel)
+        points, masks, scores, word_inputs = _structured_prompts(network, embedding, input_size, strokes, scale,
+                                                                 options, batch, cancel)
     else:
-        points, masks, scores = _exhaustive_prompts(network, embedding, strokes, scale, options, batch, rng, cancel)
+        points, masks, scores, word_inputs = _exhaustive_prompts(network, embedding, strokes, scale, options, batch,
+                                                                 rng, cancel)
     if not masks:
         return [], len(points)
     line_masks, line_scores = np.concatenate(masks), np.concatenate(scores)
@@ -148,11 +153,9 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
     kept = np.flatnonzero(decayed > options.nms_score)
     kept = kept[np.argsort(-decayed[kept], kind="stable")][: options.max_lines]
     regions = [_line_region(line_masks[index, 0]) for index in kept]
-    word_masks = np.concatenate([  # … and the words only of the lines kept, only around each line (the costly part)
-        network.levels(embedding, points[line_scores[kept[start:start + batch], 1].astype(int)], words=True,  # type: ignore[attr-defined]
-                       regions=regions[start:start + batch])[2]
-        for start in range(0, len(kept), batch)]) if len(kept) else np.zeros((0, 384, 384), np.float32)
-    word_masks = dict(zip(kept.tolist(), word_masks, strict=True))
+    # … and the words only of the lines kept, only around each line (the costly part)
+    word_masks = dict(zip(kept.tolist(), _words_of_lines(network, embedding, points, line_scores[kept, 1].astype(int),
+                                                         regions, batch, word_inputs), strict=True))
     line_scores = line_scores[:, 0]
     groups = _groups(mask_iou(line_masks[kept, 1] > 0) > options.paragraph_affinity)
     pieces = []
@@ -170,29 +173,67 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
 class _LineDecodes:
     """Lines and paragraphs the H-Decoder gives for points (the model's input frame), kept where the line scores
     above ``options.line_score``: ``masks`` ``[K, 2, 256, 256]`` and ``scores`` ``[K, 2]`` (score, index of the
-    point among all decoded), batch by batch."""
+    point among all decoded), batch by batch; and ``word_inputs`` (index of the point → what its line's words need
+    from its decode) for the best-scoring lines, within ``options.word_inputs_bytes``."""
 
     def __init__(self, network: object, embedding: object, options: TextOptions, cancel: CancelToken | None) -> None:
         self.network, self.embedding, self.options, self.cancel = network, embedding, options, cancel
         self.masks: list[np.ndarray] = []
         self.scores: list[np.ndarray] = []
         self.decoded = 0
+        self.word_inputs: dict[int, object] = {}
+        self._by_score: list[tuple[float, int]] = []  # a heap: the lowest-scoring kept inputs go first
+        self._bytes = 0
 
     def decode(self, points: np.ndarray) -> np.ndarray:
         """The kept lines' logits ``[K, 256, 256]`` for ``points [B, 2]``."""
         if self.cancel is not None:
             self.cancel.raise_if_cancelled()
-        level_masks, level_iou, _ = self.network.levels(self.embedding, points, words=False)  # type: ignore[attr-defined]
+        level_masks, level_iou, inputs = self.network.levels_and_word_inputs(self.embedding, points)  # type: ignore[attr-defined]
         keep = np.flatnonzero(level_iou[:, 1] > self.options.line_score)
         self.masks.append(level_masks[keep][:, 1:])
         self.scores.append(np.stack([level_iou[keep, 1], self.decoded + keep.astype(np.float32)], axis=1))
+        for index in keep.tolist():
+            self._remember(self.decoded + index, float(level_iou[index, 1]), inputs[index])
         self.decoded += len(points)
         return level_masks[keep][:, 1]
+
+    def _remember(self, point: int, score: float, inputs: object) -> None:
+        heapq.heappush(self._by_score, (score, point))
+        self.word_inputs[point] = inputs
+        self._bytes += inputs.nbytes  # type: ignore[attr-defined]
+        while self._bytes > self.options.word_inputs_bytes and self._by_score:
+            _, dropped = heapq.heappop(self._by_score)
+            self._bytes -= self.word_inputs.pop(dropped).nbytes  # type: ignore[attr-defined]
+
+
+def _words_of_lines(network: object, embedding: object, points: np.ndarray, point_of_line: np.ndarray,
+                    regions: list[tuple[int, int, int, int]], batch: int,
+                    word_inputs: dict[int, object]) -> list[np.ndarray]:
+    """Each line's words-of-the-line logits ``[384, 384]`` within its region: from what its point's decode left
+    where that was kept, else by decoding its point (``points[point_of_line]``) again."""
+    words: list[np.ndarray] = [np.empty(0)] * len(point_of_line)
+    kept = [i for i, point in enumerate(point_of_line.tolist()) if point in word_inputs]
+    again = [i for i, point in enumerate(point_of_line.tolist()) if point not in word_inputs]
+    for start in range(0, len(kept), batch):
+        chunk = kept[start:start + batch]
+        found = network.words_of([word_inputs[int(point_of_line[i])] for i in chunk],  # type: ignore[attr-defined]
+                                 [regions[i] for i in chunk])
+        for i, logits in zip(chunk, found, strict=True):
+            words[i] = logits
+    for start in range(0, len(again), batch):
+        chunk = again[start:start + batch]
+        found = network.levels(embedding, points[point_of_line[chunk]], words=True,  # type: ignore[attr-defined]
+                               regions=[regions[i] for i in chunk])[2]
+        for i, logits in zip(chunk, found, strict=True):
+            words[i] = logits
+    return words
 
 
 def _exhaustive_prompts(network: object, embedding: object, strokes: np.ndarray, scale: float,
                         options: TextOptions, batch: int, rng: np.random.Generator,
-                        cancel: CancelToken | None) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+                        cancel: CancelToken | None,
+                        ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], dict[int, object]]:
     """The authors' sampling: ``options.points`` random stroke pixels, every one decoded."""
     ys, xs = np.nonzero(strokes)
     chosen = rng.permutation(len(xs))[: options.points]
@@ -200,12 +241,13 @@ def _exhaustive_prompts(network: object, embedding: object, strokes: np.ndarray,
     lines = _LineDecodes(network, embedding, options, cancel)
     for start in range(0, len(points), batch):
         lines.decode(points[start:start + batch])
-    return points, lines.masks, lines.scores
+    return points, lines.masks, lines.scores, lines.word_inputs
 
 
 def _structured_prompts(network: object, embedding: object, input_size: tuple[int, int], strokes: np.ndarray,
                         scale: float, options: TextOptions, batch: int,
-                        cancel: CancelToken | None) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+                        cancel: CancelToken | None,
+                        ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], dict[int, object]]:
     """Candidates from the strokes' structure, decoded in rounds; those inside a kept line are not decoded."""
     pool = candidates(strokes)
     to_frame = scale * 256 / max(input_size)  # window pixels → the 256² mask frame
@@ -214,7 +256,7 @@ def _structured_prompts(network: object, embedding: object, input_size: tuple[in
     lines = _LineDecodes(network, embedding, options, cancel)
     decoded = decode_in_rounds(pool, batch, options.max_prompts,  # [kept, M]: the candidates inside each line
                                lambda points: lines.decode(points * scale)[:, cells_y, cells_x] > 0)
-    return decoded * scale, lines.masks, lines.scores
+    return decoded * scale, lines.masks, lines.scores, lines.word_inputs
 
 
 def _line_region(line_logits: np.ndarray) -> tuple[int, int, int, int]:

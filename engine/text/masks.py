@@ -82,9 +82,13 @@ class PageMask:
     def components(self, min_area: int) -> list[PageMask]:
         """Connected pieces of at least ``min_area`` pixels, left to right."""
         count, labels, stats, _ = cv2.connectedComponentsWithStats(self.mask.astype(np.uint8), connectivity=8)
-        pieces = [PageMask.of(labels == label, self.x0, self.y0) for label in range(1, count)
-                  if stats[label, cv2.CC_STAT_AREA] >= min_area]
-        return sorted((p for p in pieces if p is not None), key=lambda p: (p.x0, p.y0))
+        pieces = []
+        for label in range(1, count):
+            left, top, width, height, area = (int(v) for v in stats[label])
+            if area >= min_area:  # each piece compared within its own box, not over the whole mask
+                pieces.append(PageMask(self.x0 + left, self.y0 + top,
+                                       labels[top:top + height, left:left + width] == label))
+        return sorted(pieces, key=lambda p: (p.x0, p.y0))
 
     def geometry(self, width: int, height: int) -> Geometry:
         """The exact mask as page RLE, with its outline polygons for editing."""

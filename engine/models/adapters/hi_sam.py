@@ -75,6 +75,21 @@ class HiSamArchitecture:
             hi_decoder=decoder(HierarchyDecoder) if self.hierarchy else None)))
 
 
+@dataclass(frozen=True)
+class WordInputs:
+    """What one decoded point's line-words need from its decode: the image tokens after the H-Decoder's two-way
+    transformer ``[h·w, C]`` (2 MB in bf16, 4 MB in float32 for the published models), the word hyper-weights
+    ``[1, C/16]``, and the embedding's grid ``(h, w)``."""
+
+    source: Any
+    hyper: Any
+    grid: tuple[int, int]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.source.nbytes + self.hyper.nbytes)
+
+
 @dataclass
 class HiSamNetwork:
     """A loaded Hi-SAM in eval mode on ``device``. ``checkpoint_sha256`` identifies both files' weights."""
@@ -132,18 +147,59 @@ class HiSamNetwork:
         of the 256² frame — e.g. its line's box — the rest very negative)."""
         import torch
 
-        if self.model.hi_decoder is None:
-            raise NotAWeightsFile("This Hi-SAM file segments text strokes only (a SAM-TS checkpoint); words, "
-                                  "lines and paragraphs need the full Hi-SAM file (hi_sam_b.pth, …).")
+        self._require_hierarchy()
         with torch.inference_mode():
-            coords = torch.as_tensor(points, dtype=torch.float32, device=self.device)[:, None, :]
-            labels = torch.ones(len(points), 1, dtype=torch.int, device=self.device)
-            sparse, _dense = self.model.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+            sparse = self._point_prompts(points)
             with autocast(self.device, self.encoder_dtype):
                 masks, iou, word_logits = self.model.hi_decoder.levels(
                     embedding, self.model.prompt_encoder.get_dense_pe(), sparse, words=words, regions=regions)
             return (masks.float().cpu().numpy(), iou.float().cpu().numpy(),
                     word_logits[:, 0].float().cpu().numpy() if word_logits is not None else None)
+
+    def levels_and_word_inputs(self, embedding: Any, points: np.ndarray,
+                               ) -> tuple[np.ndarray, np.ndarray, list[WordInputs]]:
+        """As :meth:`levels` without words, and per point what :meth:`words_of` needs to give its line's words
+        later without decoding the point again (the costly part of a line's words on a CPU)."""
+        import torch
+
+        self._require_hierarchy()
+        with torch.inference_mode():
+            sparse = self._point_prompts(points)
+            with autocast(self.device, self.encoder_dtype):
+                masks, iou, source, hyper = self.model.hi_decoder.levels_and_word_inputs(
+                    embedding, self.model.prompt_encoder.get_dense_pe(), sparse)
+            # Copies (a row must not hold its whole batch in memory) in the precision the upscaling convolutions
+            # compute in anyway (autocast casts their input): half the memory under bf16, the same words.
+            kept = [WordInputs(source[i].to(dtype=self.encoder_dtype, copy=True), hyper[i].clone(),
+                               tuple(embedding.shape[-2:])) for i in range(len(points))]
+            return masks.float().cpu().numpy(), iou.float().cpu().numpy(), kept
+
+    def words_of(self, inputs: list[WordInputs], regions: list[tuple[int, int, int, int] | None] | None = None,
+                 ) -> np.ndarray:
+        """Words-of-the-line logits ``[N, 384, 384]`` for points decoded by :meth:`levels_and_word_inputs`: the
+        values :meth:`levels` gives them (``regions`` as there)."""
+        import torch
+
+        if not inputs:
+            return np.zeros((0, 384, 384), np.float32)
+        with torch.inference_mode(), autocast(self.device, self.encoder_dtype):
+            words = self.model.hi_decoder.words(torch.stack([i.source for i in inputs]),
+                                                torch.stack([i.hyper for i in inputs]), inputs[0].grid, regions)
+            return words[:, 0].float().cpu().numpy()
+
+    def _require_hierarchy(self) -> None:
+        if self.model.hi_decoder is None:
+            raise NotAWeightsFile("This Hi-SAM file segments text strokes only (a SAM-TS checkpoint); words, "
+                                  "lines and paragraphs need the full Hi-SAM file (hi_sam_b.pth, …).")
+
+    def _point_prompts(self, points: np.ndarray) -> Any:
+        """Points ``[N, 2]`` of the input frame → the prompt encoder's sparse embeddings ``[N, 2, C]``."""
+        import torch
+
+        coords = torch.as_tensor(points, dtype=torch.float32, device=self.device)[:, None, :]
+        labels = torch.ones(len(points), 1, dtype=torch.int, device=self.device)
+        sparse, _dense = self.model.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+        return sparse
 
     def _to_original(self, logits: Any, input_size: tuple[int, int], original: tuple[int, int]) -> Any:
         import torch.nn.functional as F
