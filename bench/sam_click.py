@@ -86,11 +86,14 @@ def main() -> None:
             predictor.input_size = (height, width)
             predictor.features = torch.from_numpy(embedding.features[None])
             predictor.is_image_set = True
+            # Each in its own run of clicks, as a curator clicks: interleaved, each would pay for the other's
+            # idle threads still spinning (torch's OpenMP pool, ONNX Runtime's) when it starts.
             for x, y in clicks:
                 started = time.perf_counter()
                 mask = segmenter.segment(embedding, Prompt(points=((float(x), float(y), POSITIVE),))).page_mask()
                 ours.append((time.perf_counter() - started) * 1000)
                 assert mask.shape == (page.height, page.width)
+            for x, y in clicks:
                 started = time.perf_counter()
                 masks, _, _ = predictor.predict(point_coords=np.array([[x, y]]), point_labels=np.array([1]),
                                                 multimask_output=True)
