@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.errors import JobCancelled
+from engine.jobs import CancelToken
 from engine.text.hierarchy import TextOptions, read_text
 from engine.text.prompts import FRUITLESS, candidates, decode_in_rounds, farthest_first
 
@@ -158,6 +160,24 @@ def test_structured_prompts_find_every_line_the_exhaustive_sampling_finds_with_f
     assert found_structurally == set(lines)  # and here every line is found
     assert by_structure.prompts == structured.decoded and by_points.prompts == exhaustive.decoded
     assert structured.decoded * 4 <= exhaustive.decoded
+
+
+def test_a_cancel_while_a_windows_words_are_made_stops_before_the_next_lines(page) -> None:
+    image, _ = page
+    token = CancelToken()
+
+    class CancelledDuringWords(TrueLines):
+        calls = 0
+
+        def words_of(self, inputs, regions=None):  # noqa: ANN001, ANN201
+            self.calls += 1
+            token.cancel()  # the curator presses Cancel while the first lines' words are made
+            return super().words_of(inputs, regions)
+
+    network = CancelledDuringWords()
+    with pytest.raises(JobCancelled):
+        read_text(network, image, TextOptions(window=1024, line_score=0.5, nms_score=0.5, batch=2), token)
+    assert network.calls == 1
 
 
 def test_candidates_are_one_per_inked_cell_and_rounds_spread_and_skip_covered_points() -> None:

@@ -155,7 +155,7 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
     regions = [_line_region(line_masks[index, 0]) for index in kept]
     # … and the words only of the lines kept, only around each line (the costly part)
     word_masks = dict(zip(kept.tolist(), _words_of_lines(network, embedding, points, line_scores[kept, 1].astype(int),
-                                                         regions, batch, word_inputs), strict=True))
+                                                         regions, batch, word_inputs, cancel), strict=True))
     line_scores = line_scores[:, 0]
     groups = _groups(mask_iou(line_masks[kept, 1] > 0) > options.paragraph_affinity)
     pieces = []
@@ -209,19 +209,23 @@ class _LineDecodes:
 
 def _words_of_lines(network: object, embedding: object, points: np.ndarray, point_of_line: np.ndarray,
                     regions: list[tuple[int, int, int, int]], batch: int,
-                    word_inputs: dict[int, object]) -> list[np.ndarray]:
+                    word_inputs: dict[int, object], cancel: CancelToken | None = None) -> list[np.ndarray]:
     """Each line's words-of-the-line logits ``[384, 384]`` within its region: from what its point's decode left
     where that was kept, else by decoding its point (``points[point_of_line]``) again."""
     words: list[np.ndarray] = [np.empty(0)] * len(point_of_line)
     kept = [i for i, point in enumerate(point_of_line.tolist()) if point in word_inputs]
     again = [i for i, point in enumerate(point_of_line.tolist()) if point not in word_inputs]
     for start in range(0, len(kept), batch):
+        if cancel is not None:
+            cancel.raise_if_cancelled()  # a window's words take seconds on a CPU
         chunk = kept[start:start + batch]
         found = network.words_of([word_inputs[int(point_of_line[i])] for i in chunk],  # type: ignore[attr-defined]
                                  [regions[i] for i in chunk])
         for i, logits in zip(chunk, found, strict=True):
             words[i] = logits
     for start in range(0, len(again), batch):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         chunk = again[start:start + batch]
         found = network.levels(embedding, points[point_of_line[chunk]], words=True,  # type: ignore[attr-defined]
                                regions=[regions[i] for i in chunk])[2]
