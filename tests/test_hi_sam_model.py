@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from engine.errors import JobCancelled
+from engine.jobs import CancelToken
 from engine.models.adapters.hi_sam import HiSamArchitecture
 from engine.models.adapters.weights import NotAWeightsFile, build_without_init, fill_from
 from engine.models.runtime import DeviceChoice, ModelManager
@@ -229,3 +231,24 @@ def test_words_limited_to_a_region_are_the_whole_frames_words_there(model_store:
     later = network.words_of([inputs[2], inputs[0]], [None, regions[0]])  # … whose words come later, in any order
     assert np.allclose(later[0], whole[2], atol=1e-4) and np.allclose(later[1], limited[0], atol=1e-4)
     assert network.words_of([]).shape == (0, 384, 384)
+
+
+def test_a_cancel_stops_an_encode_between_the_encoders_blocks(model_store: ModelStore) -> None:
+    model_store.add_tiny(MODEL)
+    network = ModelService(model_store, ModelManager(device=DeviceChoice("cpu"))).run(MODEL, lambda n: n)
+    blocks = network.model.image_encoder.blocks
+    assert len(blocks) >= 2
+    token, ran = CancelToken(), []
+    watchers = [block.register_forward_hook(lambda module, _inputs, _output: ran.append(module)) for block in blocks]
+    cancel_in_the_first = blocks[0].register_forward_hook(lambda *_: token.cancel())  # Cancel pressed meanwhile
+    page = np.full((300, 200, 3), 255, np.uint8)
+    try:
+        with pytest.raises(JobCancelled):
+            network.encode(page, token)
+        assert ran == [blocks[0]]  # the next block never started
+    finally:
+        for hook in (*watchers, cancel_in_the_first):
+            hook.remove()
+    assert all(not block._forward_pre_hooks for block in blocks)  # the encode left no hook behind
+    embedding, _ = network.encode(page)  # and the model still works
+    assert tuple(embedding.shape[:2]) == (1, network.architecture.sam.prompt_width)

@@ -39,7 +39,7 @@ class TrueLines:
     def __init__(self) -> None:
         self.decoded = 0
 
-    def encode(self, crop: np.ndarray) -> tuple[SeenWindow, tuple[int, int]]:
+    def encode(self, crop: np.ndarray, cancel: CancelToken | None = None) -> tuple[SeenWindow, tuple[int, int]]:
         """The "embedding": the window itself, and each line's ink box in it (y0, y1, x0, x1)."""
         height, width = crop.shape[:2]
         scale = INPUT_SIDE / max(height, width)

@@ -111,7 +111,7 @@ def read_text(network: object, image: np.ndarray, options: TextOptions = TextOpt
             if progress is not None:
                 progress(number + 1, len(windows))
             continue
-        embedding, input_size = network.encode(crop)  # type: ignore[attr-defined]
+        embedding, input_size = network.encode(crop, cancel)  # type: ignore[attr-defined]
         logits = network.stroke_logits(embedding, input_size, (window.height, window.width))  # type: ignore[attr-defined]
         total[window.y0:window.y1, window.x0:window.x1] += logits
         count[window.y0:window.y1, window.x0:window.x1] += 1

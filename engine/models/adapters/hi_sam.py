@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.jobs import CancelToken
 from engine.models.adapters import ModelFiles
 from engine.models.adapters.sam import DECODER_HEADS, PIXEL_MEAN, PIXEL_STD, SamArchitecture
 from engine.models.adapters.weights import NotAWeightsFile, build_without_init, fill_from, read_state_dict, size_in_bytes
@@ -111,9 +112,10 @@ class HiSamNetwork:
     def input_side(self) -> int:
         return self.architecture.sam.image_size
 
-    def encode(self, image: np.ndarray) -> tuple[Any, tuple[int, int]]:
+    def encode(self, image: np.ndarray, cancel: CancelToken | None = None) -> tuple[Any, tuple[int, int]]:
         """An RGB page or window ``[H, W, 3]`` uint8 → its embedding ``[1, C, 64, 64]`` and the size it was
-        resized to in the model's input frame ``(h, w)`` (longest side = input side)."""
+        resized to in the model's input frame ``(h, w)`` (longest side = input side). ``cancel`` is honoured
+        between the encoder's blocks (an encode takes seconds on a CPU)."""
         import torch
         from segment_anything.utils.transforms import ResizeLongestSide
 
@@ -125,8 +127,14 @@ class HiSamNetwork:
         pixels = (pixels - mean) / std
         height, width = pixels.shape[-2:]
         pixels = torch.nn.functional.pad(pixels, (0, side - width, 0, side - height))[None]
-        with torch.inference_mode(), autocast(self.device, self.encoder_dtype):
-            embedding = self.model.image_encoder(pixels)
+        hooks = [block.register_forward_pre_hook(lambda _module, _inputs: cancel.raise_if_cancelled())
+                 for block in self.model.image_encoder.blocks] if cancel is not None else []
+        try:
+            with torch.inference_mode(), autocast(self.device, self.encoder_dtype):
+                embedding = self.model.image_encoder(pixels)
+        finally:
+            for hook in hooks:
+                hook.remove()
         return embedding.float(), (int(height), int(width))
 
     def stroke_logits(self, embedding: Any, input_size: tuple[int, int], original: tuple[int, int]) -> np.ndarray:
