@@ -5,7 +5,8 @@ from a model store, on the SBB scan (2577×3633) and other shared pages. Prints 
 
 - ``s_per_page``: one page, seen whole (the model's own 800-px view); ``s_per_page_tiled``: the same page
   with tiling on (the whole page and a few views as large as the model's input allows, batched),
-  ``tiled_vs_whole`` their ratio; with ``--fine``, ``s_per_page_fine``: 800-px squares at the page's own scale;
+  ``tiled_vs_whole`` their ratio, ``tiles_scale_vs_whole`` how much closer the tiles show the page; with
+  ``--fine``, ``s_per_page_fine``: 800-px squares at the page's own scale;
 - ``refilter_ms``: a threshold change on that page, from the cached raw output (no model);
   ``refilter_merge_ms``: the same with the tiles' boxes merged (what a slider move costs before the
   proposals are stored);
@@ -36,6 +37,16 @@ SHARED = REPO.parent / "shared" / "data" / "manuscripts"
 SCANS = ("SBB0000F29300010000_0002.tif", "bengel_abriss01_1751_0007.jpg", "dannhauer_catechismus04_1653_0585.jpg",
          "kant_aufklaerung_1784_0017.tif")
 PHRASES = ["decorated initial", "coat of arms", "woodcut"]
+
+
+def _closer(views: list) -> float:
+    """How much closer than the whole page the tiles show it (the model's 800 × 1333 input)."""
+
+    def scale(view) -> float:  # noqa: ANN001
+        x0, y0, x1, y1 = view.box
+        return min(800 / min(x1 - x0, y1 - y0), 1333 / max(x1 - x0, y1 - y0))
+
+    return round(min(scale(v) for v in views[1:]) / scale(views[0]), 2) if len(views) > 1 else 1.0
 
 
 def main() -> None:
@@ -109,7 +120,8 @@ def main() -> None:
             batch_s = time.perf_counter() - started
             assert report.model_runs == len(rows)
     emit({"bench": "detect", "model": MODEL, "device": device, "page": f"{page.width}x{page.height}",
-          "views_tiled": len(tiled.views), "s_per_page": round(s_per_page, 3),
+          "views_tiled": len(tiled.views), "tiles_scale_vs_whole": _closer(tiled.views),
+          "s_per_page": round(s_per_page, 3),
           "s_per_page_tiled": round(s_per_page_tiled, 3), "tiled_vs_whole": round(s_per_page_tiled / s_per_page, 2),
           **fine_figures, "cpu_flags": cpu_flags(), "refilter_ms": round(statistics.median(refilters), 2),
           "refilter_merge_ms": round(statistics.median(refilter_merges), 1),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from engine.detection.tiling import (
-    MAX_VIEWS,
+    MAX_TILES,
     MIN_GAIN,
+    TILE_BUDGET,
     Candidates,
     Found,
     Tiling,
@@ -38,7 +39,7 @@ def test_tiling_on_uses_a_few_views_as_large_as_the_model_takes_them(width: int,
     views = plan_views(width, height, 800, Tiling.ON, 1333)
     assert plan_views(width, height, 800, Tiling.AUTO, 1333) in (views, views[:1])
     tiles = [view.box for view in views[1:]]
-    assert 1 <= len(tiles) <= MAX_VIEWS
+    assert 1 <= len(tiles) <= MAX_TILES
     assert min(t[0] for t in tiles) == 0 and max(t[2] for t in tiles) == width  # the whole page covered
     assert min(t[1] for t in tiles) == 0 and max(t[3] for t in tiles) == height
     whole = min(800 / min(width, height), 1333 / max(width, height))
@@ -48,7 +49,7 @@ def test_tiling_on_uses_a_few_views_as_large_as_the_model_takes_them(width: int,
         seen = min(800 / short, 1333 / long)  # the scale the model's processor gives the view
         assert seen >= whole * MIN_GAIN and seen <= 1.0 + 1e-9  # closer than the whole page, never enlarged
         model_pixels += short * long * seen * seen
-    assert model_pixels <= MAX_VIEWS * width * height * whole * whole * 1.01  # about four untiled runs at most
+    assert model_pixels <= TILE_BUDGET * width * height * whole * whole * 1.01  # under four untiled runs in all
 
 
 def _seen_by(views: list, objects: list[tuple[float, float, float, float]], smallest: float) -> list[Found]:
