@@ -147,11 +147,10 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
     line_masks, line_scores = np.concatenate(masks), np.concatenate(scores)
     if not len(line_scores):
         return [], len(points)
-    order = np.argsort(-line_scores[:, 0], kind="stable")
-    line_masks, line_scores = line_masks[order], line_scores[order]
-    decayed = matrix_nms(line_masks[:, 0] > 0, line_scores[:, 0])
-    kept = np.flatnonzero(decayed > options.nms_score)
-    kept = kept[np.argsort(-decayed[kept], kind="stable")][: options.max_lines]
+    order = np.argsort(-line_scores[:, 0], kind="stable")  # best first; the logits themselves are not reordered
+    decayed = matrix_nms((line_masks[:, 0] > 0)[order], line_scores[order, 0])
+    best = np.flatnonzero(decayed > options.nms_score)
+    kept = order[best[np.argsort(-decayed[best], kind="stable")][: options.max_lines]]
     regions = [_line_region(line_masks[index, 0]) for index in kept]
     # … and the words only of the lines kept, only around each line (the costly part)
     word_masks = dict(zip(kept.tolist(), _words_of_lines(network, embedding, points, line_scores[kept, 1].astype(int),
