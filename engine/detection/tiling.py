@@ -40,7 +40,6 @@ OVERLAP = 0.2  # of a tile's side: an object smaller than this is whole in at le
 # Tiling.ON's views hold at most this many whole-page views' worth of model pixels: with the whole page and the
 # merging, a tiled run stays under four untiled ones (3 measured 3.94–4.02 on the SBB scan)
 TILE_BUDGET = 2.75
-MAX_TILES = 4  # the most views TILE_BUDGET's pixels make on any page shape
 MIN_GAIN = 1.25  # large views closer than this to the whole page's scale would see nothing new
 
 
