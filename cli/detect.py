@@ -34,9 +34,9 @@ def add_detect_options(detect: argparse.ArgumentParser) -> None:
     detect.add_argument("--text-threshold", type=float, default=0.25,
                         help="a box names a phrase when the phrase's words score above this (0.25)")
     detect.add_argument("--tiles", choices=["auto", "on", "fine", "off"], default="auto",
-                        help="also look at large pages in a few large parts, closer than the whole page (auto: when "
-                             "large); fine: in 800-px squares at the page's own scale, for the smallest marks "
-                             "(many times slower)")
+                        help="also look at large pages in a few large parts of what is on them (not blank margins "
+                             "or the scanner's bed), closer than the whole page (auto: when large); fine: in 800-px "
+                             "squares at the page's own scale, for the smallest marks (many times slower)")
     detect.add_argument("--create-categories", action="store_true", help="create categories that do not exist")
     detect.add_argument("--model", default=DEFAULT_MODEL, help=f"a Grounding DINO model id (default {DEFAULT_MODEL})")
 

@@ -71,9 +71,10 @@ class FindOptions(QWidget):
         for key, text in (("auto", "Tiles auto"), ("on", "Tiles on"), ("fine", "Fine tiles (slow)"),
                           ("off", "Tiles off")):
             self.tiling.addItem(text, key)
-        self.tiling.setToolTip("Large pages are also read in a few large parts, closer than the whole page, so that "
-                               "small stamps and initials are not lost (auto: when the page is large); fine tiles "
-                               "read every part at the page's own scale, for the smallest marks (many times slower)")
+        self.tiling.setToolTip("Large pages are also read in a few large parts of what is on them (not blank margins "
+                               "or the scanner's bed), closer than the whole page, so that small stamps and initials "
+                               "are not lost (auto: when the page is large); fine tiles read every part at the page's "
+                               "own scale, for the smallest marks (many times slower)")
         self.refine = QCheckBox("SAM masks")
         self.refine.setToolTip("Refine every new box into a mask with SAM (ViT-B), encoding each page once")
         self.run = QPushButton("Find")
