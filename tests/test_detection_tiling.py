@@ -73,15 +73,15 @@ def test_large_views_find_the_boxes_the_fine_squares_find_on_a_constructed_page(
     """Stamps the whole page shrinks below sight, objects across view edges, a large woodcut: the few large
     views and the 24 squares end with the same boxes, each object once (for a detector that sees what is 24
     model pixels across)."""
-    objects = [(300.0, 200.0, 360.0, 260.0), (2000.0, 3300.0, 2070.0, 3370.0),  # two stamps of 60–70 px
-               (1100.0, 2500.0, 1400.0, 2700.0),  # an initial across a large view's edge (y = 2598)
-               (600.0, 2400.0, 660.0, 3000.0),  # a rule 60 px wide across several squares
+    objects = [(300.0, 200.0, 364.0, 264.0), (2000.0, 3300.0, 2070.0, 3370.0),  # two stamps of 64–70 px
+               (2320.0, 1950.0, 2560.0, 2150.0),  # an initial across a large view's edge (y = 2057)
+               (600.0, 2400.0, 666.0, 3000.0),  # a rule 66 px wide across several squares
                (200.0, 800.0, 2300.0, 2200.0)]  # a woodcut as large as the page's width
     for tiling in (Tiling.FINE, Tiling.ON):
         views = plan_views(2577, 3633, 800, tiling, 1333)
         merged = merge(Candidates.of(_seen_by(views, objects, smallest=24)), views)
         assert sorted(f.box for f in merged) == sorted(objects), tiling
-    # What the large views give up: a mark 40 px across (17 px in them, 40 in the squares) only fine tiles see.
+    # What the large views give up: a mark 40 px across (16 px in them, 40 in the squares) only fine tiles see.
     thin = [(600.0, 2400.0, 640.0, 3000.0)]
     for tiling, seen in ((Tiling.FINE, thin), (Tiling.ON, [])):
         views = plan_views(2577, 3633, 800, tiling, 1333)

@@ -7,8 +7,9 @@ the whole page: boxes of one phrase that overlap are one object (class-aware NMS
 inner edge is joined with its continuation in the neighbouring tile.
 
 ``Tiling.ON`` uses few views, each at most the model's input (800 × 1333, either way round), at the largest scale
-where together they hold no more model pixels than ``TILE_BUDGET`` views of the whole page: a tiled run costs under
-four untiled ones (on that scan three views at 1.37× the whole page's scale). ``Tiling.FINE`` looks at 800-px
+where at most ``TILE_VIEWS`` of them hold no more model pixels than ``TILE_BUDGET`` views of the whole page: a tiled
+run costs about three untiled ones (on that scan two views at 1.33× the whole page's scale). ``Tiling.FINE`` looks
+at 800-px
 squares at the page's own scale (every small mark seen at full size; 24 squares on that scan, some 18×).
 Either way the tiles cover only the page's content (``engine.detection.content``: not the scanner's background
 or blank margins), so the same budget buys a larger scale; the whole page is always seen as well.
@@ -37,8 +38,11 @@ class Tiling(Enum):
 
 AUTO_FACTOR = 1.5
 OVERLAP = 0.2  # of a tile's side: an object smaller than this is whole in at least one tile
-# Tiling.ON's views hold at most this many whole-page views' worth of model pixels: with the whole page and the
-# merging, a tiled run stays under four untiled ones (3 measured 3.94–4.02 on the SBB scan)
+# Tiling.ON's views: at most TILE_VIEWS of them, holding at most TILE_BUDGET whole-page views' worth of model
+# pixels. A view costs about what its pixels cost (on the SBB scan three views of 0.85 MP took 3 × 11.6 s beside the
+# whole page's 0.9 MP in 11.7 s): three views made a tiled run 3.8–4.02 untiled ones, two make it about three —
+# and two views can be nearly as close (their overlap is smaller).
+TILE_VIEWS = 2
 TILE_BUDGET = 2.75
 MIN_GAIN = 1.25  # large views closer than this to the whole page's scale would see nothing new
 
@@ -78,8 +82,8 @@ def plan_views(width: int, height: int, model_side: int, tiling: Tiling,
                model_long_side: int | None = None, content: Box | None = None) -> list[View]:
     """The whole page, then (when tiling) parts of ``content`` (the part of the page holding marks; ``None``: all
     of it): ``Tiling.FINE`` overlapping squares of ``model_side`` page pixels (seen at the page's own scale), else
-    a few views shaped as the model's largest input (``model_side`` × ``model_long_side``), at the largest scale
-    where they hold no more model pixels than ``TILE_BUDGET`` views of the whole page. A view larger than the
+    at most ``TILE_VIEWS`` views shaped as the model's largest input (``model_side`` × ``model_long_side``), at the
+    largest scale where they hold no more model pixels than ``TILE_BUDGET`` views of the whole page. A view larger than the
     content stays its planned size where the page allows (the model sees it at the planned scale)."""
     views: list[View] = [WholePage((0.0, 0.0, float(width), float(height)))]
     wanted = tiling in (Tiling.ON, Tiling.FINE) or (tiling is Tiling.AUTO
@@ -111,8 +115,9 @@ def _placed(start: int, size: int, length: int) -> tuple[float, float]:
 
 def _large_views(area: tuple[int, int], page: tuple[int, int], short: int, long: int, budget: float,
                  whole: float) -> list[tuple[int, int, int, int]]:
-    """Views (x0, y0, w, h) covering an ``area`` (width, height) of a ``page`` at the largest scale (model pixels
-    per page pixel, at most 1) where they hold, all together, no more than ``budget`` model pixels. Each view is at
+    """At most ``TILE_VIEWS`` views (x0, y0, w, h) covering an ``area`` (width, height) of a ``page`` at the largest
+    scale (model pixels per page pixel, at most 1) where they hold, all together, no more than ``budget`` model
+    pixels. Each view is at
     most the model's input (``short`` × ``long``, either way round) and keeps its size where the page allows. None
     where that scale is not ``MIN_GAIN`` above the whole page's (``whole``)."""
     steps = [side for side in range(long, short - 1, -max(1, (long - short) // 8))] or [short]
@@ -125,7 +130,7 @@ def _large_views(area: tuple[int, int], page: tuple[int, int], short: int, long:
                 w, h = math.ceil(across / scale), math.ceil(down / scale)
                 xs, ys = tile_starts(area[0], w), tile_starts(area[1], h)
                 seen = len(xs) * len(ys) * min(w, page[0]) * min(h, page[1]) * scale * scale
-                if seen <= budget:
+                if seen <= budget and len(xs) * len(ys) <= TILE_VIEWS:
                     plans.append((seen, [(x0, y0, w, h) for y0 in ys for x0 in xs]))
         if plans:
             return min(plans, key=lambda plan: (plan[0], len(plan[1])))[1]
