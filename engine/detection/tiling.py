@@ -9,8 +9,7 @@ inner edge is joined with its continuation in the neighbouring tile.
 ``Tiling.ON`` uses few views, each at most the model's input (800 × 1333, either way round), at the largest scale
 where at most ``TILE_VIEWS`` of them hold no more model pixels than ``TILE_BUDGET`` views of the whole page: a tiled
 run costs about three untiled ones (on that scan two views at 1.33× the whole page's scale). ``Tiling.FINE`` looks
-at 800-px
-squares at the page's own scale (every small mark seen at full size; 24 squares on that scan, some 18×).
+at 800-px squares at the page's own scale (every small mark seen at full size; 24 squares on that scan, some 18×).
 Either way the tiles cover only the page's content (``engine.detection.content``: not the scanner's background
 or blank margins), so the same budget buys a larger scale; the whole page is always seen as well.
 
@@ -83,8 +82,8 @@ def plan_views(width: int, height: int, model_side: int, tiling: Tiling,
     """The whole page, then (when tiling) parts of ``content`` (the part of the page holding marks; ``None``: all
     of it): ``Tiling.FINE`` overlapping squares of ``model_side`` page pixels (seen at the page's own scale), else
     at most ``TILE_VIEWS`` views shaped as the model's largest input (``model_side`` × ``model_long_side``), at the
-    largest scale where they hold no more model pixels than ``TILE_BUDGET`` views of the whole page. A view larger than the
-    content stays its planned size where the page allows (the model sees it at the planned scale)."""
+    largest scale where they hold no more model pixels than ``TILE_BUDGET`` views of the whole page. A view larger
+    than the content stays its planned size where the page allows (the model sees it at the planned scale)."""
     views: list[View] = [WholePage((0.0, 0.0, float(width), float(height)))]
     wanted = tiling in (Tiling.ON, Tiling.FINE) or (tiling is Tiling.AUTO
                                                     and min(width, height) > AUTO_FACTOR * model_side)
