@@ -8,6 +8,7 @@ a progress bar, the GUI's worker helper forwards the calls to the UI thread.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -90,6 +91,13 @@ def report(progress: ProgressCallback | None, done: int, total: int, message: st
     """Call ``progress`` if there is one."""
     if progress is not None:
         progress(JobProgress(done, total, message, pages_read))
+
+
+def time_left(started: float, done: float, total: float) -> str:
+    """"about 12 min left" for ``done`` of ``total`` units of a job begun at ``started`` (``time.perf_counter``), the
+    rest going as fast as what is done."""
+    elapsed = time.perf_counter() - started
+    return f"about {describe_duration(elapsed / done * (total - done) if done > 0 else 0)} left"
 
 
 def describe_duration(seconds: float) -> str:

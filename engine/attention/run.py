@@ -26,7 +26,7 @@ from engine.attention.maps import DEFAULT_MASS, DEFAULT_PATCHES, AttentionMap, a
 from engine.categories import get_or_create_category
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, readable_pages
-from engine.jobs import CancelToken, JobProgress, describe_duration
+from engine.jobs import CancelToken, JobProgress, time_left
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
 from engine.pages_done import NothingFound
@@ -113,10 +113,8 @@ def discover(project: Project, service: ModelService, model_id: str, image_ids: 
             regions = propose_regions(project, row, attention, options, category_id, model_id, checkpoint, run.id,
                                       creator, report, nothing, refine, cancel)
             if progress is not None:
-                elapsed = time.perf_counter() - started
-                left = elapsed / (index + 1) * (len(todo) - index - 1)
                 progress(JobProgress(index + 1, len(todo), f"{row.display_name}: {len(regions)} region(s) · "
-                                                           f"about {describe_duration(left)} left",
+                                                           f"{time_left(started, index + 1, len(todo))}",
                                      pages_read=report.model_runs))
     return report
 

@@ -21,7 +21,7 @@ from engine.batch.tasks.reading import sees_the_scan
 from engine.batch.workers import CANCELLED
 from engine.errors import JobCancelled, MarginaliaError
 from engine.inventory import readable_pages
-from engine.jobs import CancelToken, JobProgress, ProgressCallback, describe_duration
+from engine.jobs import CancelToken, JobProgress, ProgressCallback, describe_duration, time_left
 from engine.models.heap import give_back_freed_memory
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
@@ -79,8 +79,7 @@ def _with_time_left(progress: ProgressCallback | None, started: float) -> Progre
     def tell(step: JobProgress) -> None:
         message = step.message
         if 0 < step.done < step.total and " left" not in message:
-            elapsed = time.perf_counter() - started
-            message = f"{message} · about {describe_duration(elapsed / step.done * (step.total - step.done))} left"
+            message = f"{message} · {time_left(started, step.done, step.total)}"
         progress(replace(step, message=message))
 
     return tell

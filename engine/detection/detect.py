@@ -29,7 +29,7 @@ from engine.detection.tiling import iou as box_iou
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, list_images, readable_pages
-from engine.jobs import CancelToken, JobProgress, describe_duration
+from engine.jobs import CancelToken, JobProgress, time_left
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
@@ -137,10 +137,8 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
             added = propose_output(project, row, output, prompts, options, model_id, checkpoint, run.id, creator,
                                    report, _masks(refine, row, cancel) if refine is not None else None)
             if progress is not None:
-                elapsed = time.perf_counter() - started
-                left = elapsed / (index + 1) * (len(pages) - index - 1)
-                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: {added} new · about "
-                                                            f"{describe_duration(left)} left",
+                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: {added} new · "
+                                                            f"{time_left(started, index + 1, len(pages))}",
                                      pages_read=report.model_runs))
         run.timings["model_pages"] = report.model_runs
     return report

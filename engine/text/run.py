@@ -21,7 +21,7 @@ from engine.annotations import Geometry, shape_fields
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, readable_pages
-from engine.jobs import CancelToken, JobProgress, describe_duration
+from engine.jobs import CancelToken, JobProgress, time_left
 from engine.layout.model import LINE, STROKES, TEXT_REGION_CATEGORIES, WORD
 from engine.layout.store import TextCategories
 from engine.models.runs import recorded_run
@@ -87,11 +87,9 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
 
             def windows_done(done: int, total: int, page: int = index, name: str = row.display_name) -> None:
                 if progress is not None:
-                    elapsed = time.perf_counter() - started
                     fraction = (page + done / total) / len(pages)
-                    left = elapsed / fraction * (1 - fraction) if fraction else 0
                     progress(JobProgress(page * total + done, len(pages) * total,
-                                         f"{name}: window {done} of {total} · about {describe_duration(left)} left"))
+                                         f"{name}: window {done} of {total} · {time_left(started, fraction, 1)}"))
 
             page_started = time.perf_counter()
             text = service.run(model_id, lambda network, o=asked, i=image: read_text(network, i, o, cancel,
@@ -99,9 +97,9 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
             store_page_text(project, row, text, wanted, model_id, checkpoint, run.id, creator, report, nothing)
             report.seconds.append(time.perf_counter() - page_started)
             if progress is not None:
-                left = (time.perf_counter() - started) / (index + 1) * (len(pages) - index - 1)
-                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: read · about "
-                                                            f"{describe_duration(left)} left", pages_read=report.pages))
+                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: read · "
+                                                            f"{time_left(started, index + 1, len(pages))}",
+                                     pages_read=report.pages))
         run.timings["seconds_per_page"] = report.seconds
     return report
 
