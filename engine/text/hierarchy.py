@@ -209,27 +209,18 @@ class _LineDecodes:
 def _words_of_lines(network: object, embedding: object, points: np.ndarray, point_of_line: np.ndarray,
                     regions: list[tuple[int, int, int, int]], batch: int,
                     word_inputs: dict[int, object], cancel: CancelToken | None = None) -> list[np.ndarray]:
-    """Each line's words-of-the-line logits ``[384, 384]`` within its region: from what its point's decode left
-    where that was kept, else by decoding its point (``points[point_of_line]``) again."""
-    words: list[np.ndarray] = [np.empty(0)] * len(point_of_line)
-    kept = [i for i, point in enumerate(point_of_line.tolist()) if point in word_inputs]
-    again = [i for i, point in enumerate(point_of_line.tolist()) if point not in word_inputs]
-    for start in range(0, len(kept), batch):
+    """Each line's words-of-the-line logits ``[384, 384]`` within its region, from what its point's decode left:
+    kept in ``word_inputs``, or else its point (``points[point_of_line]``) decoded again."""
+    words: list[np.ndarray] = []
+    for start in range(0, len(point_of_line), batch):
         if cancel is not None:
             cancel.raise_if_cancelled()  # a window's words take seconds on a CPU
-        chunk = kept[start:start + batch]
-        found = network.words_of([word_inputs[int(point_of_line[i])] for i in chunk],  # type: ignore[attr-defined]
-                                 [regions[i] for i in chunk])
-        for i, logits in zip(chunk, found, strict=True):
-            words[i] = logits
-    for start in range(0, len(again), batch):
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        chunk = again[start:start + batch]
-        found = network.levels(embedding, points[point_of_line[chunk]], words=True,  # type: ignore[attr-defined]
-                               regions=[regions[i] for i in chunk])[2]
-        for i, logits in zip(chunk, found, strict=True):
-            words[i] = logits
+        chunk = point_of_line[start:start + batch].tolist()
+        missing = [point for point in chunk if point not in word_inputs]
+        again = dict(zip(missing, network.levels_and_word_inputs(embedding, points[missing])[2],  # type: ignore[attr-defined]
+                         strict=True)) if missing else {}
+        inputs = [word_inputs[point] if point in word_inputs else again[point] for point in chunk]
+        words.extend(network.words_of(inputs, regions[start:start + batch]))  # type: ignore[attr-defined]
     return words
 
 
