@@ -24,7 +24,7 @@ from sqlalchemy import select
 from engine.annotations import Geometry, Provenance, create_annotations, delete_annotations
 from engine.detection.content import content_box
 from engine.detection.raw import PageOutput, RawCache, cache_key, refilter
-from engine.detection.tiling import Found, Tiling, merge, plan_views
+from engine.detection.tiling import Found, Tiling, merge, plan_views, wants_tiles
 from engine.detection.tiling import iou as box_iou
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
@@ -185,7 +185,8 @@ def run_models(service: ModelService, model_id: str, images: list[Image.Image], 
     def work(network: Any) -> list[PageOutput]:
         planned = [plan_views(image.width, image.height, network.input_side, tiling,
                               getattr(network, "input_long_side", None),
-                              content_box(image) if tiling is not Tiling.OFF else None) for image in images]
+                              content_box(image) if wants_tiles(image.width, image.height, network.input_side, tiling)
+                              else None) for image in images]
         crops = [image.crop(tuple(round(v) for v in view.box))
                  for image, views in zip(images, planned, strict=True) for view in views]
         by_size: dict[tuple[int, int], list[int]] = {}

@@ -85,9 +85,7 @@ def plan_views(width: int, height: int, model_side: int, tiling: Tiling,
     largest scale where they hold no more model pixels than ``TILE_BUDGET`` views of the whole page. A view larger
     than the content stays its planned size where the page allows (the model sees it at the planned scale)."""
     views: list[View] = [WholePage((0.0, 0.0, float(width), float(height)))]
-    wanted = tiling in (Tiling.ON, Tiling.FINE) or (tiling is Tiling.AUTO
-                                                    and min(width, height) > AUTO_FACTOR * model_side)
-    if not wanted or min(width, height) <= model_side:
+    if not wants_tiles(width, height, model_side, tiling):
         return views
     left, top, right, bottom = (int(v) for v in content) if content is not None else (0, 0, width, height)
     across, down = right - left, bottom - top
@@ -103,6 +101,13 @@ def plan_views(width: int, height: int, model_side: int, tiling: Tiling,
                              TILE_BUDGET * (width * whole) * (height * whole), whole)
     placed = [(_placed(left + x0, w, width), _placed(top + y0, h, height)) for x0, y0, w, h in boxes]
     return views + [View((x0, y0, x1, y1)) for (x0, x1), (y0, y1) in placed]
+
+
+def wants_tiles(width: int, height: int, model_side: int, tiling: Tiling) -> bool:
+    """Whether a page of ``width`` × ``height`` is read in tiles beside the whole page."""
+    wanted = tiling in (Tiling.ON, Tiling.FINE) or (tiling is Tiling.AUTO
+                                                    and min(width, height) > AUTO_FACTOR * model_side)
+    return wanted and min(width, height) > model_side
 
 
 def _placed(start: int, size: int, length: int) -> tuple[float, float]:
