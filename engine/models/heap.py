@@ -22,6 +22,7 @@ MMAP_THRESHOLD = 32 * 1024**2  # the largest glibc takes: blocks up to it come f
 TRIM_THRESHOLD = 2**31 - 1  # free memory at the heap's top kept up to this (mallopt takes an int)
 TOP_PAD = 256 * 1024**2  # grow the heap by this much at a time, not page by page
 
+
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
