@@ -244,7 +244,7 @@ def test_each_lines_words_come_from_its_own_points_decode(text_setup) -> None:
     order = np.array([4, 0, 2, 1, 3])
     regions = [(0, 256, 0, 256), (40, 200, 10, 250), (0, 256, 0, 256), (0, 100, 0, 100), (0, 256, 0, 256)]
     found = _words_of_lines(network, embedding, points, order, regions, 2, lines.word_inputs)
-    expected = network.levels(embedding, points[order], words=True, regions=regions)[2]
+    expected = network.levels(embedding, points[order], regions=regions)[2]
     # the same values, to the rounding of other batch sizes (1e-8 here; bf16 kernels elsewhere may round more),
     # while the points' words differ by 7e-3
     assert all(np.allclose(got, want, rtol=0, atol=1e-3) for got, want in zip(found, expected, strict=True))

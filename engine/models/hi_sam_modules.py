@@ -207,23 +207,21 @@ class HierarchyDecoder(_TokenDecoder):
         self.word_mask_refine = _refinement(narrow, upscale=False)
         self.output_word_mlp = MLP(transformer_dim, transformer_dim, narrow, 3)
 
-    def levels(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor, words: bool = True,
+    def levels(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
                regions: list[tuple[int, int, int, int] | None] | None = None,
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """image ``[1, C, h, w]``, point embeddings ``[N, P, C]`` → masks ``[N, 3, 4h, 4w]`` (word, line,
-        paragraph logits), IoU ``[N, 3]``, and (``words``) words-of-the-line logits ``[N, 1, 384, 384]``.
+        paragraph logits), IoU ``[N, 3]``, and words-of-the-line logits ``[N, 1, 384, 384]``.
 
         ``regions`` (one per point, ``(y0, y1, x0, x1)`` of the ``4h × 4w`` mask frame, ``None``: all of it)
         limits each point's words to that part of the frame, the rest ``WORD_OUTSIDE``: the word branch runs
         on the region only (plus a border its convolutions need), giving there the very values of the whole."""
         masks, iou, mask_tokens, upscaled = self.decode(image, position, prompts, None)
-        if not words:
-            return masks[:, 1:], iou[:, 1:], None
         return masks[:, 1:], iou[:, 1:], self._words(upscaled, self.output_word_mlp(mask_tokens[:, 1:2]), regions)
 
     def levels_and_word_inputs(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """As :meth:`levels` without words, and what :meth:`words` needs to give them later without decoding
+        """As :meth:`levels` without the words, and what :meth:`words` needs to give them later without decoding
         again: the image tokens after the two-way transformer ``[N, h·w, C]`` and word hyper-weights
         ``[N, 1, C/16]``."""
         masks, iou, mask_tokens, _upscaled, source = self._decode(image, position, prompts, None)

@@ -146,13 +146,13 @@ class HiSamNetwork:
             logits = self.model.mask_decoder.strokes(embedding, self.model.prompt_encoder.get_dense_pe(), tokens)
             return self._to_original(logits, input_size, original)[0, 0].cpu().numpy()
 
-    def levels(self, embedding: Any, points: np.ndarray, words: bool = True,
+    def levels(self, embedding: Any, points: np.ndarray,
                regions: list[tuple[int, int, int, int] | None] | None = None,
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For points ``[N, 2]`` (x, y in the input frame): word / line / paragraph logits ``[N, 3, 256, 256]``,
-        their predicted IoU ``[N, 3]``, and (``words``) words-of-the-line logits ``[N, 384, 384]`` (input
-        frame; the costly part, so it can be left out, or limited per point to ``regions`` ``(y0, y1, x0, x1)``
-        of the 256² frame — e.g. its line's box — the rest very negative)."""
+        their predicted IoU ``[N, 3]``, and words-of-the-line logits ``[N, 384, 384]`` (input frame; the costly
+        part, so it can be limited per point to ``regions`` ``(y0, y1, x0, x1)`` of the 256² frame — e.g. its
+        line's box — the rest very negative, or put off: :meth:`levels_and_word_inputs`)."""
         import torch
 
         self._require_hierarchy()
@@ -160,9 +160,8 @@ class HiSamNetwork:
             sparse = self._point_prompts(points)
             with autocast(self.device, self.encoder_dtype):
                 masks, iou, word_logits = self.model.hi_decoder.levels(
-                    embedding, self.model.prompt_encoder.get_dense_pe(), sparse, words=words, regions=regions)
-            return (masks.float().cpu().numpy(), iou.float().cpu().numpy(),
-                    word_logits[:, 0].float().cpu().numpy() if word_logits is not None else None)
+                    embedding, self.model.prompt_encoder.get_dense_pe(), sparse, regions=regions)
+            return masks.float().cpu().numpy(), iou.float().cpu().numpy(), word_logits[:, 0].float().cpu().numpy()
 
     def levels_and_word_inputs(self, embedding: Any, points: np.ndarray,
                                ) -> tuple[np.ndarray, np.ndarray, list[WordInputs]]:
