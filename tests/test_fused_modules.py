@@ -48,3 +48,47 @@ def test_the_encoders_fused_attention_gives_sams_attention_with_relative_positio
         expected, got = own(image), fused(image)
     assert got.shape == expected.shape == (windows, side, side, 96)
     assert torch.allclose(got, expected, atol=2e-5)
+
+
+def test_one_prompts_attentions_folded_give_sams_and_sam2s() -> None:
+    """A click's decoder folds the image's projections into its few tokens (one prompt, one image): SAM's and
+    SAM 2's attentions give the same, in both directions, and from a page's prepared query projection."""
+    from segment_anything.modeling.transformer import Attention as SamAttention
+    from transformers import Sam2Config
+    from transformers.models.sam2.modeling_sam2 import Sam2Attention
+
+    from engine.models.two_way import Projections, image_to_tokens, tokens_to_image
+
+    torch.manual_seed(3)
+    config = Sam2Config().mask_decoder_config
+    config.hidden_size, config._attn_implementation = 64, "eager"
+    sam, sam2 = SamAttention(64, 8, downsample_rate=2).eval(), Sam2Attention(config).eval()
+    tokens, token_values = torch.randn(1, 7, 64), torch.randn(1, 7, 64)
+    image, keyed = torch.randn(1, 300, 64), torch.randn(1, 300, 64)
+    with torch.inference_mode():
+        for attention, own in ((sam, lambda q, k, v: sam(q=q, k=k, v=v)),
+                               (sam2, lambda q, k, v: sam2(q[:, None], k[:, None], v[:, None])[0][:, 0])):
+            parts = Projections.of(attention)
+            assert (parts.heads, parts.width) == (8, 4)
+            got = tokens_to_image(parts, tokens, keyed, image, fold=True)
+            assert torch.allclose(got, own(tokens, keyed, image), atol=2e-5)
+            expected = own(keyed, tokens, token_values)
+            assert torch.allclose(image_to_tokens(parts, keyed, tokens, token_values), expected, atol=2e-5)
+            prepared = parts.q(keyed).view(1, 300, 8, 4).transpose(1, 2)  # [1, heads, P, d], as a page prepares it
+            assert torch.allclose(image_to_tokens(parts, image, tokens, token_values, prepared), expected, atol=2e-5)
+
+
+def test_the_hypernetworks_stacked_give_each_mlps_own_output() -> None:
+    from segment_anything.modeling.mask_decoder import MLP
+
+    from engine.models.two_way import stacked_mlps
+
+    torch.manual_seed(5)
+    mlps = [MLP(32, 32, 8, 3).eval() for _ in range(4)]
+    rows = torch.randn(4, 32)
+    with torch.inference_mode():
+        expected = torch.stack([mlp(rows[i]) for i, mlp in enumerate(mlps)])
+        got = stacked_mlps([list(mlp.layers) for mlp in mlps], rows)
+    assert got.shape == (4, 8)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(got[0], got[1], atol=1e-3)  # each row went through its own MLP

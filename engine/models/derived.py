@@ -33,12 +33,14 @@ def export_atomically(target: Path, marker: str, write: Callable[[Path], None]) 
         return target
 
 
-def onnx_session(path: Path, *, threads: int | None = None, spinning: bool = True, prepacking: bool = True) -> Any:
+def onnx_session(path: Path, *, threads: int | None = None, spinning: bool = True, prepacking: bool = True,
+                 spin_after: bool = True) -> Any:
     """An ONNX Runtime session on the CPU for an exported file, fully optimised.
 
     ``threads``: compute threads (up to 4 when not given; where torch runs beside, pass its count, so that
     the cap beside a window holds). ``spinning=False``: idle threads sleep, leaving the cores to other
-    work (page decoders). ``prepacking=False``: opens twice as fast, for sessions that run only a few times.
+    work (page decoders). ``spin_after=False``: they spin within a run, not after it (what follows a run
+    gets the cores). ``prepacking=False``: opens twice as fast, for sessions that run only a few times.
     """
     import onnxruntime
 
@@ -47,6 +49,8 @@ def onnx_session(path: Path, *, threads: int | None = None, spinning: bool = Tru
     options.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if not spin_after:
+        options.add_session_config_entry("session.force_spinning_stop", "1")
     if not prepacking:
         options.add_session_config_entry("session.disable_prepacking", "1")
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -14,93 +14,170 @@ slower on a CPU than two of one layout). Here:
   (a term constant along the image tokens does not change a softmax; a softmax's weights sum to 1);
 * image tokens stay in one contiguous ``[N, h·w, C]`` layout.
 
-The same modules and parameters are used (checkpoints load unchanged); the results equal the original's to
-float rounding (``tests/test_fused_modules.py`` compares them).
+Folding pays while heads × T is below the projections' width (8 × 7 = 56 against 128 in SAM's decoder). The
+same modules and parameters are used (checkpoints load unchanged), for SAM's blocks and SAM 2's alike
+(:class:`Block` names their parts); the results equal the original's to float rounding
+(``tests/test_fused_modules.py`` compares them).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
-from segment_anything.modeling.transformer import Attention, TwoWayTransformer
+from torch import nn
 from torch.nn import functional as F
 
 
-def two_way(transformer: TwoWayTransformer, image: torch.Tensor, image_pe: torch.Tensor,
+@dataclass(frozen=True)
+class Projections:
+    """An attention's four projections and its heads, whatever the family calls them (SAM's ``Attention``:
+    ``out_proj``, ``num_heads``; SAM 2's: ``o_proj``, ``num_attention_heads``)."""
+
+    q: nn.Linear
+    k: nn.Linear
+    v: nn.Linear
+    out: nn.Linear
+    heads: int
+    width: int  # per head
+
+    @classmethod
+    def of(cls, attention: Any) -> Projections:
+        heads = int(getattr(attention, "num_heads", 0) or attention.num_attention_heads)
+        out = attention.out_proj if hasattr(attention, "out_proj") else attention.o_proj
+        return cls(attention.q_proj, attention.k_proj, attention.v_proj, out, heads, attention.internal_dim // heads)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One two-way attention block: the tokens' self-attention ``(q, k, v) → [N, T, C]``, the four layer norms,
+    the MLP, and the two cross-attentions."""
+
+    self_attention: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    norms: tuple[nn.Module, nn.Module, nn.Module, nn.Module]
+    mlp: nn.Module
+    to_image: Projections
+    to_tokens: Projections
+    skip_first_layer_pe: bool
+
+    @classmethod
+    def of_sam(cls, layer: Any) -> Block:
+        """segment-anything's ``TwoWayAttentionBlock``."""
+        return cls(lambda q, k, v: layer.self_attn(q=q, k=k, v=v), (layer.norm1, layer.norm2, layer.norm3, layer.norm4),
+                   layer.mlp, Projections.of(layer.cross_attn_token_to_image),
+                   Projections.of(layer.cross_attn_image_to_token), bool(layer.skip_first_layer_pe))
+
+
+def two_way(transformer: Any, image: torch.Tensor, image_pe: torch.Tensor,
             tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """image and its positional encoding ``[1, C, h, w]``, prompt tokens ``[N, T, C]`` → the tokens ``[N, T, C]``
-    and image tokens ``[N, h·w, C]``, as ``transformer(image.repeat(N), image_pe.repeat(N), tokens)`` gives them."""
+    """segment-anything's ``TwoWayTransformer``: image and its positional encoding ``[1, C, h, w]``, prompt tokens
+    ``[N, T, C]`` → the tokens ``[N, T, C]`` and image tokens ``[N, h·w, C]``, as
+    ``transformer(image.repeat(N), image_pe.repeat(N), tokens)`` gives them."""
     image_tokens = image.flatten(2).transpose(1, 2).contiguous()  # [1, hw, C]
     position = image_pe.flatten(2).transpose(1, 2).contiguous()
-    queries, token_pe = tokens, tokens
-    keys = image_tokens  # [1, hw, C] until the first image-to-token attention makes it [N, hw, C]
+    queries, keys = tokens, image_tokens  # keys: [1, hw, C] until the first image-to-token attention makes it N
     for layer in transformer.layers:
-        if layer.skip_first_layer_pe:
-            queries = layer.self_attn(q=queries, k=queries, v=queries)
-        else:
-            query = queries + token_pe
-            queries = queries + layer.self_attn(q=query, k=query, v=queries)
-        queries = layer.norm1(queries)
-        keyed = keys + position
-        queries = layer.norm2(queries + _tokens_to_image(layer.cross_attn_token_to_image, queries + token_pe, keyed,
-                                                         keys))
-        queries = layer.norm3(queries + layer.mlp(queries))
-        keys = layer.norm4(keys + _image_to_tokens(layer.cross_attn_image_to_token, keyed, queries + token_pe,
-                                                   queries))
+        queries, keys = block_forward(Block.of_sam(layer), queries, keys, tokens, position)
     if keys.shape[0] != tokens.shape[0]:  # no layer: the image itself, once per prompt
         keys = keys.expand(tokens.shape[0], -1, -1)
-    final = _tokens_to_image(transformer.final_attn_token_to_image, queries + token_pe, keys + position, keys)
+    final = tokens_to_image(Projections.of(transformer.final_attn_token_to_image), queries + tokens, keys + position,
+                            keys)
     return transformer.norm_final_attn(queries + final), keys
 
 
-def _tokens_to_image(attention: Attention, tokens: torch.Tensor, keyed: torch.Tensor,
-                     image: torch.Tensor) -> torch.Tensor:
-    """SAM's ``Attention(q=tokens [N, T, C], k=keyed, v=image)``, the image ``[1 or N, P, C]`` → ``[N, T, C]``."""
-    if image.shape[0] == 1:  # one image for every prompt: projected once
+def block_forward(block: Block, queries: torch.Tensor, keys: torch.Tensor, token_pe: torch.Tensor,
+                  position: torch.Tensor, *, fold: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One two-way block on tokens ``[N, T, C]`` and image tokens ``[1 or N, P, C]`` (``position`` ``[1, P, C]``)
+    → tokens ``[N, T, C]``, image tokens ``[N, P, C]`` (``fold``: see :func:`tokens_to_image`)."""
+    first, second, third, fourth = block.norms
+    if block.skip_first_layer_pe:
+        queries = block.self_attention(queries, queries, queries)
+    else:
+        query = queries + token_pe
+        queries = queries + block.self_attention(query, query, queries)
+    queries = first(queries)
+    keyed = keys + position
+    queries = second(queries + tokens_to_image(block.to_image, queries + token_pe, keyed, keys, fold=fold))
+    queries = third(queries + block.mlp(queries))
+    return queries, fourth(keys + image_to_tokens(block.to_tokens, keyed, queries + token_pe, queries))
+
+
+def tokens_to_image(attention: Projections, tokens: torch.Tensor, keyed: torch.Tensor,
+                    image: torch.Tensor, *, fold: bool | None = None) -> torch.Tensor:
+    """``Attention(q=tokens [N, T, C], k=keyed, v=image)``, the image ``[1 or N, P, C]`` → ``[N, T, C]``.
+
+    ``fold``: whether to fold the image's projections into the tokens' side; by default only when each prompt
+    has its own image (one image shared by N prompts is projected once instead)."""
+    if not (image.shape[0] != 1 if fold is None else fold):
         return _attend(attention, tokens, keyed, image)
     count, length, channels = tokens.shape
-    heads = attention.num_heads
-    width = attention.internal_dim // heads
-    queries = attention.q_proj(tokens).view(count, length, heads, width)
-    folded = torch.einsum("nthd,hdc->nhtc", queries, attention.k_proj.weight.view(heads, width, channels))
+    heads, width = attention.heads, attention.width
+    queries = attention.q(tokens).view(count, length, heads, width)
+    folded = torch.einsum("nthd,hdc->nhtc", queries, attention.k.weight.view(heads, width, channels))
     scores = folded.reshape(count, heads * length, channels) @ keyed.transpose(1, 2) / math.sqrt(width)
     mixed = torch.softmax(scores, dim=-1) @ image  # [N, H·T, C]
     values = torch.einsum("nhtc,hdc->nthd", mixed.view(count, heads, length, channels),
-                          attention.v_proj.weight.view(heads, width, channels))
-    values = values + attention.v_proj.bias.view(heads, width)
-    return attention.out_proj(values.reshape(count, length, heads * width))
+                          attention.v.weight.view(heads, width, channels))
+    values = values + attention.v.bias.view(heads, width)
+    return attention.out(values.reshape(count, length, heads * width))
 
 
-def _image_to_tokens(attention: Attention, keyed: torch.Tensor, tokens: torch.Tensor,
-                     token_values: torch.Tensor) -> torch.Tensor:
-    """SAM's ``Attention(q=keyed [1 or N, P, C], k=tokens, v=token_values [N, T, C])`` → ``[N, P, C]``."""
+def image_to_tokens(attention: Projections, keyed: torch.Tensor, tokens: torch.Tensor, token_values: torch.Tensor,
+                    image_queries: torch.Tensor | None = None) -> torch.Tensor:
+    """``Attention(q=keyed [1 or N, P, C], k=tokens, v=token_values [N, T, C])`` → ``[N, P, C]``.
+
+    ``image_queries``: the image's query projection already made (``[1, heads, P, d]``, bias included), as a
+    page's first block has it; ``keyed`` is then not read."""
     count, length, channels = tokens.shape
-    heads = attention.num_heads
-    width = attention.internal_dim // heads
-    keys = attention.k_proj(tokens).view(count, length, heads, width) / math.sqrt(width)
-    folded = torch.einsum("hdc,nthd->nhtc", attention.q_proj.weight.view(heads, width, channels), keys)
-    offset = torch.einsum("hd,nthd->nht", attention.q_proj.bias.view(heads, width), keys)
-    scores = torch.baddbmm(offset.reshape(count, 1, heads * length), keyed.expand(count, -1, -1),
-                           folded.reshape(count, heads * length, channels).transpose(1, 2))  # [N, P, H·T]
-    weights = torch.softmax(scores.view(count, -1, heads, length), dim=-1).view(count, -1, heads * length)
-    values = attention.v_proj(token_values).view(count, length, heads, width)
-    outputs = torch.einsum("nthd,chd->nhtc", values, attention.out_proj.weight.view(channels, heads, width))
+    heads, width = attention.heads, attention.width
+    keys = attention.k(tokens).view(count, length, heads, width) / math.sqrt(width)
+    if image_queries is not None:
+        scores = image_queries @ keys.permute(0, 2, 3, 1)  # [N, H, P, T]
+        weights = torch.softmax(scores, dim=-1).transpose(1, 2).reshape(count, -1, heads * length)
+    else:
+        folded = torch.einsum("hdc,nthd->nhtc", attention.q.weight.view(heads, width, channels), keys)
+        offset = torch.einsum("hd,nthd->nht", attention.q.bias.view(heads, width), keys)
+        keyed = keyed if keyed.shape[0] == count else keyed.expand(count, -1, -1)  # an export copies an expand
+        folded, offset = folded.reshape(count, heads * length, channels).transpose(1, 2), offset.reshape(count, 1, -1)
+        if torch.onnx.is_in_onnx_export():  # an exported baddbmm scales both terms by 1: two passes more
+            scores = keyed @ folded + offset  # [N, P, H·T]
+        else:
+            scores = torch.baddbmm(offset, keyed, folded)
+        weights = torch.softmax(scores.view(count, -1, heads, length), dim=-1).view(count, -1, heads * length)
+    values = attention.v(token_values).view(count, length, heads, width)
+    outputs = torch.einsum("nthd,chd->nhtc", values, attention.out.weight.view(channels, heads, width))
     # Each head's weights sum to 1, so out_proj's bias shared among the heads' outputs adds it once per image token.
-    outputs = outputs.reshape(count, heads * length, channels) + attention.out_proj.bias / heads
+    outputs = outputs.reshape(count, heads * length, channels) + attention.out.bias / heads
     return weights @ outputs
 
 
-def _attend(attention: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """SAM's ``Attention`` on ``q [Bq, Nq, C]``, ``k``/``v [Bk, Nk, C]`` where a batch of 1 stands for every prompt
+def stacked_mlps(mlps: list[list[nn.Linear]], rows: torch.Tensor) -> torch.Tensor:
+    """M small MLPs of the same shape (their linear layers, ReLU between), the i-th on row i of ``rows [M, C]``
+    → ``[M, D]``: one batched product a layer instead of one per MLP (SAM's hypernetworks: four on one row each;
+    an export's twelve products and their plumbing become three)."""
+    x = rows[:, None]  # [M, 1, C]
+    depth = len(mlps[0])
+    for index in range(depth):
+        weights = torch.stack([mlp[index].weight for mlp in mlps]).transpose(1, 2)  # [M, in, out]
+        x = x @ weights + torch.stack([mlp[index].bias for mlp in mlps])[:, None]
+        if index < depth - 1:
+            x = F.relu(x)
+    return x[:, 0]
+
+
+def _attend(attention: Projections, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The attention on ``q [Bq, Nq, C]``, ``k``/``v [Bk, Nk, C]`` where a batch of 1 stands for every prompt
     (projected once, broadcast) → ``[max(Bq, Bk), Nq, C]``."""
-    heads = attention.num_heads
-    query = _heads(attention.q_proj(q), heads)
-    key, value = _heads(attention.k_proj(k), heads), _heads(attention.v_proj(v), heads)
+    heads = attention.heads
+    query = _heads(attention.q(q), heads)
+    key, value = _heads(attention.k(k), heads), _heads(attention.v(v), heads)
     batch = max(query.shape[0], key.shape[0])
     query, key, value = (x.expand(batch, -1, -1, -1) for x in (query, key, value))
     out = F.scaled_dot_product_attention(query, key, value)  # [B, heads, Nq, d]
-    return attention.out_proj(out.transpose(1, 2).reshape(batch, q.shape[1], -1))
+    return attention.out(out.transpose(1, 2).reshape(batch, q.shape[1], -1))
 
 
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:

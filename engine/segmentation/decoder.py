@@ -25,7 +25,7 @@ from engine.segmentation.embeddings import Embedding, EmbeddingKey
 from engine.segmentation.graphs import PREPARED_OUTPUTS, DecoderGraphs, unblock_masks
 from engine.segmentation.prompts import Prompt
 
-GRAPH_VERSION = 4
+GRAPH_VERSION = 5
 PREPARED_PAGES = 4
 _FULL_INPUTS = ("image_embeddings", "point_coords", "point_labels", "mask_input", "has_mask_input")
 _PROMPT_INPUTS = (*PREPARED_OUTPUTS, "point_coords", "point_labels")
@@ -141,8 +141,11 @@ class TorchPromptDecoder:
 
 
 def decoder_sessions(folder: Path) -> dict[str, Any]:
-    """ONNX Runtime sessions for the exported ``full``, ``prepare`` and ``prompt`` graphs in ``folder``."""
-    return {name: onnx_session(folder / f"{name}.onnx") for name in ("full", "prepare", "prompt")}
+    """ONNX Runtime sessions for the exported ``full``, ``prepare`` and ``prompt`` graphs in ``folder``.
+
+    Their threads spin between a click's operations but not after it: the mask's resizing runs next, on the
+    same cores."""
+    return {name: onnx_session(folder / f"{name}.onnx", spin_after=False) for name in ("full", "prepare", "prompt")}
 
 
 class OnnxPromptDecoder:

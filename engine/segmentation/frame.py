@@ -10,6 +10,7 @@ so that the same prompt gives the same mask as ``SamPredictor``.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,27 +61,26 @@ class InputFrame:
         return self.logits_in_frame(low_res) > 0.0
 
     def mask_on_page(self, low_res: np.ndarray) -> np.ndarray:
-        """The ``[page_height, page_width]`` boolean mask at full resolution.
+        """The ``[page_height, page_width]`` boolean mask at full resolution: where the frame's logits, bilinearly
+        interpolated as OpenCV's resize does it, are above zero.
 
-        Only the part of the page around the mask (its box in the frame, one frame pixel more each side: what
-        bilinear interpolation reads) is interpolated, with OpenCV's own bilinear weights: a click on a 9.4-
-        megapixel scan no longer resizes the whole page's logits (12 ms of a 34 ms click here)."""
-        import cv2
-
+        A mask of a small part of a large page is interpolated over its own box only (one frame pixel more each
+        side: what bilinear reads); otherwise OpenCV resizes the whole page into a buffer kept for the next
+        click (``_RESIZED``)."""
         frame_logits = self.logits_in_frame(low_res)
-        if self.page_width * self.page_height <= SMALL_PAGE * self.side * self.side:  # OpenCV alone is faster
-            return cv2.resize(frame_logits, (self.page_width, self.page_height), interpolation=cv2.INTER_LINEAR) > 0.0
-        rows, columns = np.nonzero((frame_logits > 0.0).any(axis=1)), np.nonzero((frame_logits > 0.0).any(axis=0))
-        page = np.zeros((self.page_height, self.page_width), bool)
-        if not len(rows[0]):
-            return page
-        top, bottom = _page_span(rows[0][0], rows[0][-1], frame_logits.shape[0], self.page_height)
-        left, right = _page_span(columns[0][0], columns[0][-1], frame_logits.shape[1], self.page_width)
-        if (bottom - top) * (right - left) > REGION_SHARE * self.page_height * self.page_width:
-            logits = cv2.resize(frame_logits, (self.page_width, self.page_height), interpolation=cv2.INTER_LINEAR)
-            return logits > 0.0
-        page[top:bottom, left:right] = _bilinear(frame_logits, (top, bottom), (left, right),
-                                                 (self.page_height, self.page_width)) > 0.0
+        size = (self.page_height, self.page_width)
+        if self.page_width * self.page_height <= SMALL_PAGE * self.side * self.side:
+            return _RESIZED.above_zero(frame_logits, size)
+        positive = frame_logits > 0.0
+        rows, columns = np.nonzero(positive.any(axis=1))[0], np.nonzero(positive.any(axis=0))[0]
+        if not len(rows):
+            return np.zeros(size, bool)
+        top, bottom = _page_span(rows[0], rows[-1], frame_logits.shape[0], self.page_height)
+        left, right = _page_span(columns[0], columns[-1], frame_logits.shape[1], self.page_width)
+        if (bottom - top) * (right - left) > REGION_PIXELS:
+            return _RESIZED.above_zero(frame_logits, size)
+        page = np.zeros(size, bool)
+        page[top:bottom, left:right] = _bilinear(frame_logits, (top, bottom), (left, right), size) > 0.0
         return page
 
     def low_res_from_window(self, window: np.ndarray, left: int, top: int, strength: float = 8.0) -> np.ndarray:
@@ -101,7 +101,32 @@ class InputFrame:
 
 
 SMALL_PAGE = 4  # pages up to this many frames' pixels are resized whole
-REGION_SHARE = 0.5  # above this share of the page, the whole page is resized in one call (OpenCV is faster)
+REGION_PIXELS = 500_000  # a mask's box above this many page pixels: the whole page resized is faster
+KEPT_BUFFER_BYTES = 64 << 20  # pages up to 16 megapixels are resized into a kept buffer
+
+
+class _ResizeBuffer:
+    """One float32 page-sized buffer for the logits resized to the page, kept between clicks: a new one costs its
+    first-touch page faults each time (37 MB for the SBB scan: half of the resize's 8–10 ms here)."""
+
+    def __init__(self) -> None:
+        self._buffer: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def above_zero(self, source: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """``source [h, w]`` float32 resized bilinearly to ``size`` (height, width) → where it is above zero."""
+        import cv2
+
+        height, width = size
+        if height * width * 4 > KEPT_BUFFER_BYTES:
+            return cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR) > 0.0
+        with self._lock:
+            if self._buffer is None or self._buffer.shape != size:
+                self._buffer = np.empty(size, np.float32)
+            return cv2.resize(source, (width, height), dst=self._buffer, interpolation=cv2.INTER_LINEAR) > 0.0
+
+
+_RESIZED = _ResizeBuffer()
 
 
 def _page_span(first: int, last: int, source: int, target: int) -> tuple[int, int]:
@@ -116,8 +141,9 @@ def _page_span(first: int, last: int, source: int, target: int) -> tuple[int, in
 def _bilinear(source: np.ndarray, rows: tuple[int, int], columns: tuple[int, int],
               size: tuple[int, int]) -> np.ndarray:
     """Rows ``rows`` and columns ``columns`` of ``source`` ``[h, w]`` float32 resized to ``size`` (height, width)
-    as ``cv2.resize(…, INTER_LINEAR)`` computes them: sources at (d + 0.5)·scale − 0.5, clamped at the edges,
-    columns first, then rows."""
+    as ``cv2.resize(…, INTER_LINEAR)`` computes them (its weights, columns first, then rows; the last float bit
+    may differ, as OpenCV's vector code rounds its own way): sources at (d + 0.5)·scale − 0.5, clamped at the
+    edges."""
     (ys, wy), (xs, wx) = (_weights(*rows, source.shape[0], size[0]), _weights(*columns, source.shape[1], size[1]))
     below = np.minimum(ys + 1, source.shape[0] - 1)
     band = source[ys[0]:below[-1] + 1]  # the source rows read, in one piece

@@ -69,6 +69,9 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
     import torch
     from segment_anything.utils.onnx import SamOnnxModel
 
+    from engine.models.two_way import (Block, Projections, block_forward, image_to_tokens, stacked_mlps,
+                                       tokens_to_image)
+
     class Heads(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -107,9 +110,9 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
         @torch.no_grad()
         def forward(self, keys: Any, token_to_image_k: Any, token_to_image_v: Any, image_to_token_q: Any,
                     point_coords: Any, point_labels: Any) -> tuple[Any, Any]:
-            encoder, decoder = self.model.prompt_encoder, self.model.mask_decoder
+            decoder = self.model.mask_decoder
             transformer = decoder.transformer
-            image_pe = encoder.get_dense_pe().flatten(2).permute(0, 2, 1)
+            image_pe = self.image_pe
             output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)[None]
             tokens = torch.cat((output_tokens, self._embed_points(point_coords, point_labels)), dim=1)
             first = transformer.layers[0]  # as TwoWayAttentionBlock.forward, with the image side precomputed
@@ -119,18 +122,18 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
                 to_image, _heads(to_image.q_proj(queries + tokens), to_image.num_heads), token_to_image_k,
                 token_to_image_v))
             queries = first.norm3(queries + first.mlp(queries))
-            to_token = first.cross_attn_image_to_token
-            keys = first.norm4(keys + _attend(
-                to_token, image_to_token_q, _heads(to_token.k_proj(queries + tokens), to_token.num_heads).transpose(2, 3),
-                _heads(to_token.v_proj(queries), to_token.num_heads)))
+            keys = first.norm4(keys + image_to_tokens(Projections.of(first.cross_attn_image_to_token), keys,
+                                                      queries + tokens, queries, image_to_token_q))
             for layer in transformer.layers[1:]:
-                queries, keys = layer(queries=queries, keys=keys, query_pe=tokens, key_pe=image_pe)
-            final = transformer.final_attn_token_to_image(q=queries + tokens, k=keys + image_pe, v=keys)
+                queries, keys = block_forward(Block.of_sam(layer), queries, keys, tokens, image_pe, fold=True)
+            kept = 1 + decoder.num_mask_tokens  # the IoU and mask tokens: nothing reads the points' rows after this
+            queries, tokens = queries[:, :kept], tokens[:, :kept]
+            final = tokens_to_image(Projections.of(transformer.final_attn_token_to_image), queries + tokens,
+                                    keys + image_pe, keys, fold=True)
             queries = transformer.norm_final_attn(queries + final)
             mask_tokens = queries[:, 1:1 + decoder.num_mask_tokens, :]
-            hyper_in = torch.stack([mlp(mask_tokens[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
-                                   dim=1)
-            return self.upscaling(keys[0], hyper_in[0]), decoder.iou_prediction_head(queries[:, 0, :])
+            hyper_in = stacked_mlps([list(mlp.layers) for mlp in decoder.output_hypernetworks_mlps], mask_tokens[0])
+            return self.upscaling(keys.flatten(0, 1), hyper_in), decoder.iou_prediction_head(queries[:, 0, :])
 
     class TokenUpscaling(torch.nn.Module):
         """The decoder's output upscaling and mask product, computed per image token (same values).
@@ -166,6 +169,8 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
     heads = Heads()
     prompt = PromptGraph(heads, return_single_mask=False)
     prompt.upscaling = TokenUpscaling(heads.mask_decoder.output_upscaling)
+    with torch.no_grad():  # a constant of the export, not recomputed for every click
+        prompt.register_buffer("image_pe", heads.prompt_encoder.get_dense_pe().flatten(2).permute(0, 2, 1).contiguous())
     return DecoderGraphs(FullGraph(heads, return_single_mask=False).eval(),  # type: ignore[arg-type]
                          PrepareGraph(heads).eval(),
                          prompt.eval())  # type: ignore[arg-type]

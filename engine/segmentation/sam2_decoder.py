@@ -15,9 +15,11 @@ Shapes (C = 256, S = 1024): embedding ``[1, C, 64, 64]``, high-resolution featur
 labels ``[1, N]`` (1/0 points, 2/3 box corners, -1 padding), previous mask
 ``[1, 1, 256, 256]`` with flag ``[1]`` → logits ``[1, 4, 256, 256]``, IoU ``[1, 4]``.
 Prepared (T = 64·64 tokens, c = C/2 per head group): keys ``[1, 1, T, C]``, projections
-``[1, h, T, c/h]`` ×3, and the high-resolution maps in token order (``[T, 4, 4, C/8]`` and
-``[T, 4, C/4]``): the prompt graph upscales per token, as ``graphs.TokenUpscaling`` does for SAM,
-and returns its logits in token order ``[T, 4, 4, 4]`` (see ``graphs.unblock_masks``).
+``[1, h, T, c/h]`` ×3, and the high-resolution maps in token order, the upscaling's biases added
+(``[T, 4, 4, C/8]`` and ``[T, 4, C/4]``): the prompt graph upscales per token, as
+``graphs.TokenUpscaling`` does for SAM, and returns its logits in token order ``[T, 4, 4, 4]``
+(see ``graphs.unblock_masks``). Its attentions between the image and the prompt's tokens are folded
+(``engine.models.two_way``).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ from typing import Any
 import torch  # this module is imported only where SAM 2 runs
 
 from engine.models.derived import export_atomically
+from engine.models.two_way import (Block, Projections, block_forward, image_to_tokens, stacked_mlps,
+                                       tokens_to_image)
 from engine.segmentation.decoder import GraphInputs
 
-GRAPH_VERSION = 3
+GRAPH_VERSION = 4
 INPUTS = ("image_embeddings", "high_res_0", "high_res_1", "point_coords", "point_labels", "mask_input",
           "has_mask_input")
 OUTPUTS = ("low_res_masks", "iou_predictions")
@@ -87,6 +91,17 @@ def _heads_out(decoder: Any, queries: Any, keys: Any, high_res_0: Any, high_res_
     return masks[:, 0], scores[:, 0]
 
 
+def _block(layer: Any) -> Block:
+    """A ``Sam2TwoWayAttentionBlock`` as :class:`engine.models.two_way.Block` (its self-attention takes and gives
+    ``[B, points, T, C]``; the block's callers pass ``[B, T, C]``)."""
+    def self_attention(q: Any, k: Any, v: Any) -> Any:
+        return layer.self_attn(query=q[:, None], key=k[:, None], value=v[:, None])[0][:, 0]
+
+    return Block(self_attention, (layer.layer_norm1, layer.layer_norm2, layer.layer_norm3, layer.layer_norm4),
+                 layer.mlp, Projections.of(layer.cross_attn_token_to_image),
+                 Projections.of(layer.cross_attn_image_to_token), bool(layer.skip_first_layer_pe))
+
+
 def _split(x: Any, attention: Any) -> Any:
     """``[1, 1, T, c]`` → ``[1, heads, T, c/heads]``."""
     return x.reshape(1, -1, attention.num_attention_heads, attention.head_dim).transpose(1, 2)
@@ -119,6 +134,9 @@ class Sam2PrepareGraph(torch.nn.Module):
             grid_h * grid_w, 4, -1)
         blocked_0 = high_res_0[0].reshape(-1, grid_h, 2, 2, grid_w, 2, 2).permute(1, 4, 2, 5, 3, 6, 0).reshape(
             grid_h * grid_w, 4, 4, -1)
+        # the upscaling's biases added here once, so that each click's products add the maps in the same pass
+        blocked_1 = blocked_1 + decoder.upscale_conv1.bias.reshape(1, 1, -1)
+        blocked_0 = blocked_0 + decoder.upscale_conv2.bias.reshape(1, 1, 1, -1)
         return (keys, _split(to_image.k_proj(positioned), to_image), _split(to_image.v_proj(keys), to_image),
                 _split(to_token.q_proj(positioned), to_token), blocked_0, blocked_1)
 
@@ -131,9 +149,7 @@ class Sam2PromptGraph(torch.nn.Module):
         self.full = full
         decoder = full.mask_decoder
         self.first = torch.nn.Parameter(_as_matrix(decoder.upscale_conv1.weight), requires_grad=False)
-        self.first_bias = torch.nn.Parameter(decoder.upscale_conv1.bias.detach().repeat(4), requires_grad=False)
         self.second = torch.nn.Parameter(_as_matrix(decoder.upscale_conv2.weight), requires_grad=False)
-        self.second_bias = torch.nn.Parameter(decoder.upscale_conv2.bias.detach().repeat(4), requires_grad=False)
 
     def forward(self, keys: Any, token_to_image_k: Any, token_to_image_v: Any, image_to_token_q: Any,
                 high_res_0_blocked: Any, high_res_1_blocked: Any, point_coords: Any,
@@ -143,25 +159,25 @@ class Sam2PromptGraph(torch.nn.Module):
         sparse = encoder._embed_points(point_coords[:, None], point_labels[:, None].long(), pad=False)
         output_tokens = torch.cat([decoder.obj_score_token.weight, decoder.iou_token.weight,
                                    decoder.mask_tokens.weight], dim=0)[None, None]
-        tokens = torch.cat((output_tokens, sparse), dim=2)  # [1, 1, Q, C]
-        image_pe = self.full.image_pe.flatten(2).transpose(1, 2)[:, None]
+        tokens = torch.cat((output_tokens, sparse), dim=2).flatten(0, 1)  # [1, Q, C]
+        # flatten, not squeeze or indexing: the export's Squeeze and Gather copy the image tokens
+        keys, image_pe = keys.flatten(0, 1), self.full.image_pe.flatten(2).transpose(1, 2)  # [1, T, C]
         first = transformer.layers[0]  # Sam2TwoWayAttentionBlock.forward, the image side precomputed
-        queries, _ = first.self_attn(query=tokens, key=tokens, value=tokens)
-        queries = first.layer_norm1(queries)
+        queries = first.layer_norm1(_block(first).self_attention(tokens, tokens, tokens))
         to_image = first.cross_attn_token_to_image
         queries = first.layer_norm2(queries + _attend(to_image, _split(to_image.q_proj(queries + tokens), to_image),
-                                                      token_to_image_k, token_to_image_v))
+                                                      token_to_image_k, token_to_image_v).flatten(0, 1))
         queries = first.layer_norm3(queries + first.mlp(queries))
-        to_token = first.cross_attn_image_to_token
-        keys = first.layer_norm4(keys + _attend(to_token, image_to_token_q,
-                                                _split(to_token.k_proj(queries + tokens), to_token),
-                                                _split(to_token.v_proj(queries), to_token)))
+        keys = first.layer_norm4(keys + image_to_tokens(Projections.of(first.cross_attn_image_to_token), keys,
+                                                        queries + tokens, queries, image_to_token_q))
         for layer in transformer.layers[1:]:
-            queries, keys, _ = layer(queries=queries, keys=keys, query_point_embedding=tokens,
-                                     key_point_embedding=image_pe, attention_similarity=None)
-        final, _ = transformer.final_attn_token_to_image(query=queries + tokens, key=keys + image_pe, value=keys)
+            queries, keys = block_forward(_block(layer), queries, keys, tokens, image_pe, fold=True)
+        kept = 2 + decoder.num_mask_tokens  # object, IoU and mask tokens: nothing reads the points' rows after this
+        queries, tokens = queries[:, :kept], tokens[:, :kept]
+        final = tokens_to_image(Projections.of(transformer.final_attn_token_to_image), queries + tokens,
+                                keys + image_pe, keys, fold=True)
         queries = transformer.layer_norm_final_attn(queries + final)
-        return self._blocked_out(queries, keys[0, 0], high_res_0_blocked, high_res_1_blocked)
+        return self._blocked_out(queries[:, None], keys.flatten(0, 1), high_res_0_blocked, high_res_1_blocked)
 
     def _blocked_out(self, queries: Any, tokens: Any, high_0: Any, high_1: Any) -> tuple[Any, Any]:
         """``_heads_out`` per image token: each 2×2 stride-2 transposed convolution is a per-pixel linear map,
@@ -169,14 +185,16 @@ class Sam2PromptGraph(torch.nn.Module):
         ``[T, C]``; logits come out ``[T, 4, 4, 4]`` in token order (same values, ``unblock_masks``)."""
         decoder = self.full.mask_decoder
         gelu, norm = decoder.activation, decoder.upscale_layer_norm
-        middle = high_1.shape[-1]
-        x = (tokens @ self.first + self.first_bias).reshape(-1, 4, middle) + high_1  # [T, (a,b), C/4]
+        count, middle, last = tokens.shape[0], high_1.shape[-1], high_0.shape[-1]
+        # one product adding the (biased) map each: [T, (a,b)·C/4], then [T·(a,b), (c,d)·C/8]
+        x = torch.addmm(high_1.reshape(count, -1), tokens, self.first).reshape(count, 4, middle)
         x = gelu(torch.nn.functional.layer_norm(x, (middle,), norm.weight, norm.bias, norm.eps))
-        x = gelu((x @ self.second + self.second_bias).reshape(-1, 4, 4, high_0.shape[-1]) + high_0)
+        x = gelu(torch.addmm(high_0.reshape(count * 4, -1), x.reshape(count * 4, middle), self.second)
+                 .reshape(count, 4, 4, last))
         count = decoder.num_mask_tokens
         mask_tokens = queries[:, :, 2:2 + count, :]
-        hyper_in = torch.stack([mlp(mask_tokens[0, 0, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)],
-                               dim=0)  # [4, C/8]
+        hyper_in = stacked_mlps([[mlp.proj_in, *mlp.layers, mlp.proj_out] for mlp in decoder.output_hypernetworks_mlps],
+                                mask_tokens[0, 0])  # [4, C/8]
         masks = x @ hyper_in.transpose(0, 1)  # [T, 4, 4, 4]
         scores = decoder.iou_prediction_head(queries[:, :, 1, :])  # [1, 1, 4]
         if decoder.dynamic_multimask_via_stability:
