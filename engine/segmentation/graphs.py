@@ -51,18 +51,20 @@ class _InputSide:
 
 def _heads(x: Any, count: int) -> Any:
     """``[B, T, C]`` → ``[B, heads, T, C/heads]``, as segment-anything's ``Attention`` separates them."""
-    batch, tokens, channels = x.shape
-    return x.reshape(batch, tokens, count, channels // count).transpose(1, 2)
+    from engine.models.two_way import static_size
+
+    return x.reshape(static_size(x, 0), -1, count, static_size(x, 2) // count).transpose(1, 2)
 
 
 def _attend(attention: Any, q: Any, k_transposed: Any, v: Any) -> Any:
     """segment-anything's ``Attention`` after its projections; q, v ``[B, h, T, c]``, k ``[B, h, c, T]``."""
     import torch
 
+    from engine.models.two_way import static_size
+
     weights = torch.softmax(q @ k_transposed / math.sqrt(q.shape[-1]), dim=-1)
-    out = (weights @ v).transpose(1, 2)
-    batch, tokens, count, per_head = out.shape
-    return attention.out_proj(out.reshape(batch, tokens, count * per_head))
+    out = (weights @ v).transpose(1, 2)  # [B, T, heads, d]
+    return attention.out_proj(out.reshape(static_size(out, 0), -1, attention.internal_dim))
 
 
 def decoder_graphs(sam: Any) -> DecoderGraphs:
@@ -70,7 +72,7 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
     from segment_anything.utils.onnx import SamOnnxModel
 
     from engine.models.two_way import (Block, Projections, block_forward, image_to_tokens, stacked_mlps,
-                                       tokens_to_image)
+                                       token_attention, tokens_to_image)
 
     class Heads(torch.nn.Module):
         def __init__(self) -> None:
@@ -116,7 +118,7 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
             output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)[None]
             tokens = torch.cat((output_tokens, self._embed_points(point_coords, point_labels)), dim=1)
             first = transformer.layers[0]  # as TwoWayAttentionBlock.forward, with the image side precomputed
-            queries = first.norm1(first.self_attn(q=tokens, k=tokens, v=tokens))
+            queries = first.norm1(token_attention(Projections.of(first.self_attn), tokens, tokens, tokens))
             to_image = first.cross_attn_token_to_image
             queries = first.norm2(queries + _attend(
                 to_image, _heads(to_image.q_proj(queries + tokens), to_image.num_heads), token_to_image_k,

@@ -33,7 +33,7 @@ import torch  # this module is imported only where SAM 2 runs
 
 from engine.models.derived import export_atomically
 from engine.models.two_way import (Block, Projections, block_forward, image_to_tokens, stacked_mlps,
-                                       tokens_to_image)
+                                       token_attention, tokens_to_image)
 from engine.segmentation.decoder import GraphInputs
 
 GRAPH_VERSION = 4
@@ -92,12 +92,9 @@ def _heads_out(decoder: Any, queries: Any, keys: Any, high_res_0: Any, high_res_
 
 
 def _block(layer: Any) -> Block:
-    """A ``Sam2TwoWayAttentionBlock`` as :class:`engine.models.two_way.Block` (its self-attention takes and gives
-    ``[B, points, T, C]``; the block's callers pass ``[B, T, C]``)."""
-    def self_attention(q: Any, k: Any, v: Any) -> Any:
-        return layer.self_attn(query=q[:, None], key=k[:, None], value=v[:, None])[0][:, 0]
-
-    return Block(self_attention, (layer.layer_norm1, layer.layer_norm2, layer.layer_norm3, layer.layer_norm4),
+    """A ``Sam2TwoWayAttentionBlock`` as :class:`engine.models.two_way.Block`."""
+    return Block(Projections.of(layer.self_attn), (layer.layer_norm1, layer.layer_norm2, layer.layer_norm3,
+                                                   layer.layer_norm4),
                  layer.mlp, Projections.of(layer.cross_attn_token_to_image),
                  Projections.of(layer.cross_attn_image_to_token), bool(layer.skip_first_layer_pe))
 
@@ -110,8 +107,8 @@ def _split(x: Any, attention: Any) -> Any:
 def _attend(attention: Any, q: Any, k: Any, v: Any) -> Any:
     """Sam2Attention after its projections: q, k, v ``[1, heads, T, d]`` → ``[1, 1, Tq, C]``."""
     weights = torch.softmax((q @ k.transpose(-1, -2)) * attention.scaling, dim=-1)
-    out = (weights @ v).transpose(1, 2)
-    return attention.o_proj(out.reshape(1, 1, out.shape[1], -1))
+    out = (weights @ v).transpose(1, 2)  # [1, Tq, heads, d]
+    return attention.o_proj(out.reshape(1, 1, -1, attention.internal_dim))
 
 
 class Sam2PrepareGraph(torch.nn.Module):
@@ -163,7 +160,7 @@ class Sam2PromptGraph(torch.nn.Module):
         # flatten, not squeeze or indexing: the export's Squeeze and Gather copy the image tokens
         keys, image_pe = keys.flatten(0, 1), self.full.image_pe.flatten(2).transpose(1, 2)  # [1, T, C]
         first = transformer.layers[0]  # Sam2TwoWayAttentionBlock.forward, the image side precomputed
-        queries = first.layer_norm1(_block(first).self_attention(tokens, tokens, tokens))
+        queries = first.layer_norm1(token_attention(Projections.of(first.self_attn), tokens, tokens, tokens))
         to_image = first.cross_attn_token_to_image
         queries = first.layer_norm2(queries + _attend(to_image, _split(to_image.q_proj(queries + tokens), to_image),
                                                       token_to_image_k, token_to_image_v).flatten(0, 1))
