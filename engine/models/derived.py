@@ -34,13 +34,14 @@ def export_atomically(target: Path, marker: str, write: Callable[[Path], None]) 
 
 
 def onnx_session(path: Path, *, threads: int | None = None, spinning: bool = True, prepacking: bool = True,
-                 spin_after: bool = True) -> Any:
+                 spin_after: bool = True, disabled: tuple[str, ...] = ()) -> Any:
     """An ONNX Runtime session on the CPU for an exported file, fully optimised.
 
     ``threads``: compute threads (up to 4 when not given; where torch runs beside, pass its count, so that
     the cap beside a window holds). ``spinning=False``: idle threads sleep, leaving the cores to other
     work (page decoders). ``spin_after=False``: they spin within a run, not after it (what follows a run
     gets the cores). ``prepacking=False``: opens twice as fast, for sessions that run only a few times.
+    ``disabled``: graph optimisers (by ONNX Runtime's name) measured to make this graph slower.
     """
     import onnxruntime
 
@@ -53,4 +54,5 @@ def onnx_session(path: Path, *, threads: int | None = None, spinning: bool = Tru
         options.add_session_config_entry("session.force_spinning_stop", "1")
     if not prepacking:
         options.add_session_config_entry("session.disable_prepacking", "1")
-    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                        disabled_optimizers=list(disabled) or None)
