@@ -1,7 +1,8 @@
 """Decoding prompts against a cached embedding: ONNX Runtime when it can, torch otherwise.
 
 Both run the same graphs (``graphs.py``, built from the loaded weights; SAM 2's
-in ``sam2_decoder.py``, read through its own ``GraphInputs``), so they give the same masks. The ONNX files are exported at first use and kept in
+in ``sam2_decoder.py``, read through its own ``GraphInputs``), so they give the same
+masks. The ONNX files are exported at first use and kept in
 the model's folder next to its weights, named by the checkpoint's hash, so
 later sessions start at once. Each decoder keeps the per-page preparation of
 the last few pages. Output: low-resolution logits ``[4, 256, 256]`` and
