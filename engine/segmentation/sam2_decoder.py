@@ -33,7 +33,7 @@ import torch  # this module is imported only where SAM 2 runs
 
 from engine.models.derived import export_atomically
 from engine.models.two_way import (Block, Projections, block_forward, image_to_tokens, stacked_mlps,
-                                       token_attention, tokens_to_image)
+                                       static_size, token_attention, tokens_to_image)
 from engine.segmentation.decoder import GraphInputs
 
 GRAPH_VERSION = 4
@@ -182,12 +182,12 @@ class Sam2PromptGraph(torch.nn.Module):
         ``[T, C]``; logits come out ``[T, 4, 4, 4]`` in token order (same values, ``unblock_masks``)."""
         decoder = self.full.mask_decoder
         gelu, norm = decoder.activation, decoder.upscale_layer_norm
-        count, middle, last = tokens.shape[0], high_1.shape[-1], high_0.shape[-1]
+        pixels, middle, last = static_size(tokens, 0), static_size(high_1, 2), static_size(high_0, 3)
         # one product adding the (biased) map each: [T, (a,b)·C/4], then [T·(a,b), (c,d)·C/8]
-        x = torch.addmm(high_1.reshape(count, -1), tokens, self.first).reshape(count, 4, middle)
+        x = torch.addmm(high_1.reshape(pixels, -1), tokens, self.first).reshape(pixels, 4, middle)
         x = gelu(torch.nn.functional.layer_norm(x, (middle,), norm.weight, norm.bias, norm.eps))
-        x = gelu(torch.addmm(high_0.reshape(count * 4, -1), x.reshape(count * 4, middle), self.second)
-                 .reshape(count, 4, 4, last))
+        x = gelu(torch.addmm(high_0.reshape(pixels * 4, -1), x.reshape(pixels * 4, middle), self.second)
+                 .reshape(pixels, 4, 4, last))
         count = decoder.num_mask_tokens
         mask_tokens = queries[:, :, 2:2 + count, :]
         hyper_in = stacked_mlps([[mlp.proj_in, *mlp.layers, mlp.proj_out] for mlp in decoder.output_hypernetworks_mlps],
