@@ -14,8 +14,8 @@ slower on a CPU than two of one layout). Here:
   (a term constant along the image tokens does not change a softmax; a softmax's weights sum to 1);
 * image tokens stay in one contiguous ``[N, h·w, C]`` layout;
 * in an export (the click decoders of ``engine/segmentation``), every size but the prompt's token count is a
-  constant (:func:`static_size`), so that no shape arithmetic runs per click (SAM 2.1's graph: 458 → 324
-  operators, SAM's 287 → 209).
+  constant (:func:`static_size`), so that no shape arithmetic runs per click (SAM 2.1's click graph has 324
+  operators, 452 before the folding and this; SAM's 209, from 277).
 
 Folding pays while heads × T is below the projections' width (8 × 7 = 56 against 128 in SAM's decoder). The
 same modules and parameters are used (checkpoints load unchanged), for SAM's blocks and SAM 2's alike
