@@ -360,15 +360,21 @@ def test_a_stored_mask_becomes_previous_logits_where_it_lies() -> None:
     assert frame.mask_on_page(low)[400, 1400] and not frame.mask_on_page(low)[100, 100]  # and back on the page
 
 
-@pytest.mark.parametrize(("width", "height", "stretch"), [(2577, 3633, False), (3000, 2000, True), (4000, 1100, False)])
-def test_a_mask_on_a_large_page_is_what_resizing_the_whole_page_gives(width: int, height: int,
-                                                                      stretch: bool) -> None:
+@pytest.mark.parametrize(("width", "height", "stretch", "kept"),
+                         [(2577, 3633, False, True), (3000, 2000, True, True), (4000, 1100, False, False)])
+def test_a_mask_on_a_large_page_is_what_resizing_the_whole_page_gives(width: int, height: int, stretch: bool,
+                                                                      kept: bool, monkeypatch) -> None:
     """Small masks are interpolated over their own part of the page, large ones over the whole page: either way
     each pixel is what OpenCV's float32 resize of the whole page gives — masks inside, at the page's edges and
     corners, covering most of it, and none; only a logit within float rounding of zero may fall either way. Two
-    pages one after the other each get their own size (the resize buffer is kept between clicks)."""
+    pages one after the other each get their own size (the resize buffer is kept between clicks), and a page too
+    large for the kept buffer (``kept`` False) is resized on its own."""
     import cv2
 
+    from engine.segmentation import frame as frames
+
+    if not kept:
+        monkeypatch.setattr(frames, "KEPT_BUFFER_BYTES", 0)
     frame = InputFrame(width, height, stretch=stretch)
     rng = np.random.default_rng(4)
     blobs = [(120, 80, 30, 50), (0, 0, 20, 12), (230, 240, 26, 16), (5, 150, 8, 100),  # y, x, h, w in 256²
