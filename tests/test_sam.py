@@ -120,6 +120,19 @@ def test_onnx_and_torch_decoders_give_the_same_mask(service: ModelService, tmp_p
     assert refined.low_res.shape == (256, 256)
 
 
+def test_a_new_decoder_export_removes_its_older_versions_only(service: ModelService, tmp_path: Path) -> None:
+    segmenter = Segmenter(service, EmbeddingCache(tmp_path / "cache"), SAM)
+    current = onnx_folder(service.store.get(SAM).folder, segmenter.checkpoint())
+    older, other_weights = current.with_name(current.name.rsplit("-v", 1)[0] + "-v1"), current.with_name(
+        "sam-decoder-0123456789abcdef-v1")
+    for folder in (older, other_weights):
+        folder.mkdir(parents=True)
+        (folder / "prompt.onnx").write_bytes(b"an older export")
+    assert segmenter.decoder().name == "onnx"
+    assert (current / "prompt.onnx").is_file() and not older.exists()
+    assert (other_weights / "prompt.onnx").read_bytes() == b"an older export"  # another checkpoint's: kept
+
+
 def test_masks_map_back_to_full_resolution_like_segment_anything(service: ModelService, shared_data: Path,
                                                                  tmp_path: Path) -> None:
     """On the non-square 2577×3633 scan: same masks as SamPredictor, and a known region lands where it is."""

@@ -33,6 +33,15 @@ def export_atomically(target: Path, marker: str, write: Callable[[Path], None]) 
         return target
 
 
+def remove_older_versions(target: Path) -> None:
+    """Remove earlier versions of the export ``target`` (the ``<name>-v<N>`` folders beside it): a new version of
+    an export's format leaves the old one behind, where it only takes room in the models folder."""
+    stem = target.name.rsplit("-v", 1)[0]
+    for older in target.parent.glob(f"{stem}-v*"):
+        if older != target and older.is_dir() and older.name[len(stem) + 2:].isdigit():
+            shutil.rmtree(older, ignore_errors=True)
+
+
 def onnx_session(path: Path, *, threads: int | None = None, spinning: bool = True, prepacking: bool = True,
                  spin_after: bool = True, disabled: tuple[str, ...] = ()) -> Any:
     """An ONNX Runtime session on the CPU for an exported file, fully optimised.

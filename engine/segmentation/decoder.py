@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.models.derived import export_atomically, onnx_session
+from engine.models.derived import export_atomically, onnx_session, remove_older_versions
 from engine.segmentation.embeddings import Embedding, EmbeddingKey
 from engine.segmentation.graphs import PREPARED_OUTPUTS, DecoderGraphs, unblock_masks
 from engine.segmentation.prompts import Prompt
@@ -200,4 +200,6 @@ def export_decoder(graphs: DecoderGraphs, target: Path) -> Path:
                           input_names=list(_PROMPT_INPUTS), output_names=list(_OUTPUTS),
                           dynamic_axes=dynamic, opset_version=17, dynamo=False)
 
-    return export_atomically(target, "prompt.onnx", write)
+    export_atomically(target, "prompt.onnx", write)
+    remove_older_versions(target)
+    return target

@@ -31,7 +31,7 @@ from typing import Any
 
 import torch  # this module is imported only where SAM 2 runs
 
-from engine.models.derived import export_atomically
+from engine.models.derived import export_atomically, remove_older_versions
 from engine.models.two_way import (Block, Projections, block_forward, image_to_tokens, stacked_mlps,
                                        static_size, token_attention, tokens_to_image)
 from engine.segmentation.decoder import GraphInputs
@@ -248,4 +248,6 @@ def export_graphs(graphs: Sam2Graphs, target: Path) -> Path:
                               input_names=list(PROMPT_INPUTS), output_names=list(OUTPUTS), dynamic_axes=dynamic,
                               opset_version=17, dynamo=False)
 
-    return export_atomically(target, "prompt.onnx", write)
+    export_atomically(target, "prompt.onnx", write)
+    remove_older_versions(target)
+    return target

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.models.derived import export_atomically, onnx_session
+from engine.models.derived import export_atomically, onnx_session, remove_older_versions
 
 log = logging.getLogger(__name__)
 VERSION = 2
@@ -119,7 +118,7 @@ def _export(model: Any, example: Any, work: Path, target: Path) -> None:
     export_image_tower(model, example, plain, work)
     plain.unlink()
     (work / _DONE).write_text(json.dumps({"recipes": [recipe.name for recipe in RECIPES]}), encoding="utf-8")
-    _remove_older_versions(target)
+    remove_older_versions(target)
 
 
 def _first_faithful(model: Any, folder: Path, pixels: Any) -> CheckedTower | None:
@@ -140,13 +139,6 @@ def _first_faithful(model: Any, folder: Path, pixels: Any) -> CheckedTower | Non
             return CheckedTower(session, recipe.name, cosines)
         log.info("int8 CLIP image tower (%s) not used here: cosine %.5f to float32", recipe.name, cosine)
     return None
-
-
-def _remove_older_versions(target: Path) -> None:
-    stem = target.name.rsplit("-v", 1)[0]
-    for older in target.parent.glob(f"{stem}-v*"):
-        if older != target and older.is_dir():
-            shutil.rmtree(older, ignore_errors=True)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
