@@ -7,10 +7,12 @@ a progress bar, the GUI's worker helper forwards the calls to the UI thread.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from engine.errors import JobCancelled
 
@@ -84,6 +86,19 @@ class CancelToken:
             raise JobCancelled()
         if self._gate is not None and self._gate.paused:
             self._gate.wait(self)
+
+
+@contextlib.contextmanager
+def cancel_between(blocks: Iterable[Any], cancel: CancelToken | None) -> Iterator[None]:
+    """Within this, ``cancel`` is checked before each of ``blocks`` (torch modules, e.g. an image encoder's
+    transformer blocks: a second or less each on a CPU) runs, so that a model's long forward pass stops soon."""
+    hooks = [block.register_forward_pre_hook(lambda _module, _inputs: cancel.raise_if_cancelled())
+             for block in blocks] if cancel is not None else []
+    try:
+        yield
+    finally:
+        for hook in hooks:
+            hook.remove()
 
 
 def report(progress: ProgressCallback | None, done: int, total: int, message: str = "",

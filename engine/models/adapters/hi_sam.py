@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, cancel_between
 from engine.models.adapters import ModelFiles
 from engine.models.adapters.sam import DECODER_HEADS, PIXEL_MEAN, PIXEL_STD, SamArchitecture
 from engine.models.adapters.weights import NotAWeightsFile, build_without_init, fill_from, read_state_dict, size_in_bytes
@@ -127,14 +127,9 @@ class HiSamNetwork:
         pixels = (pixels - mean) / std
         height, width = pixels.shape[-2:]
         pixels = torch.nn.functional.pad(pixels, (0, side - width, 0, side - height))[None]
-        hooks = [block.register_forward_pre_hook(lambda _module, _inputs: cancel.raise_if_cancelled())
-                 for block in self.model.image_encoder.blocks] if cancel is not None else []
-        try:
-            with torch.inference_mode(), autocast(self.device, self.encoder_dtype):
-                embedding = self.model.image_encoder(pixels)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        with (cancel_between(self.model.image_encoder.blocks, cancel), torch.inference_mode(),
+              autocast(self.device, self.encoder_dtype)):
+            embedding = self.model.image_encoder(pixels)
         return embedding.float(), (int(height), int(width))
 
     def stroke_logits(self, embedding: Any, input_size: tuple[int, int], original: tuple[int, int]) -> np.ndarray:

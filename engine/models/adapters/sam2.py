@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, cancel_between
 from engine.models.adapters import ModelFiles
 from engine.models.adapters.hf import from_folder
 from engine.models.adapters.weights import size_in_bytes
@@ -85,14 +85,9 @@ class Sam2Network:
             outputs = run_cancellable(session, {"pixels": pixels.cpu().numpy()}, cancel)
             high_0, high_1, embedding = (torch.from_numpy(output) for output in outputs)
             return embedding, high_0, high_1
-        hooks = [block.register_forward_pre_hook(lambda _module, _inputs: cancel.raise_if_cancelled())
-                 for block in self.model.vision_encoder.backbone.blocks] if cancel is not None else []
-        try:
-            with torch.inference_mode(), autocast(self.device, self.encoder_dtype):
-                high_0, high_1, embedding = self.model.get_image_embeddings(pixels)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        with (cancel_between(self.model.vision_encoder.backbone.blocks, cancel), torch.inference_mode(),
+              autocast(self.device, self.encoder_dtype)):
+            high_0, high_1, embedding = self.model.get_image_embeddings(pixels)
         return embedding.float(), high_0.float(), high_1.float()
 
     def onnx_encoder(self) -> Any:
