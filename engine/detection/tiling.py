@@ -121,9 +121,8 @@ def _large_views(area: tuple[int, int], page: tuple[int, int], short: int, long:
                  whole: float) -> list[tuple[int, int, int, int]]:
     """At most ``TILE_VIEWS`` views (x0, y0, w, h) covering an ``area`` (width, height) of a ``page`` at the largest
     scale (model pixels per page pixel, at most 1) where they hold, all together, no more than ``budget`` model
-    pixels. Each view is at
-    most the model's input (``short`` × ``long``, either way round) and keeps its size where the page allows. None
-    where that scale is not ``MIN_GAIN`` above the whole page's (``whole``)."""
+    pixels. Each view is at most the model's input (``short`` × ``long``, either way round) and keeps its size
+    where the page allows. None where that scale is not ``MIN_GAIN`` above the whole page's (``whole``)."""
     steps = [side for side in range(long, short - 1, -max(1, (long - short) // 8))] or [short]
     scale = 1.0
     while scale >= whole * MIN_GAIN:

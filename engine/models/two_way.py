@@ -73,6 +73,40 @@ class Block:
                    bool(layer.skip_first_layer_pe))
 
 
+@dataclass(frozen=True)
+class PreparedImage:
+    """A first block's work on the image alone, done once per page (a click's decoder then skips it): the
+    token-to-image attention's keys and values and the image-to-token attention's queries, ``[1, heads, P, d]``
+    each, biases included."""
+
+    keys: torch.Tensor
+    values: torch.Tensor
+    queries: torch.Tensor
+
+    @classmethod
+    def of(cls, block: Block, image: torch.Tensor, position: torch.Tensor) -> PreparedImage:
+        """From the image tokens and their positional encoding, ``[1, P, C]`` each."""
+        keyed = image + position
+        return cls(_heads(block.to_image.k(keyed), block.to_image.heads),
+                   _heads(block.to_image.v(image), block.to_image.heads),
+                   _heads(block.to_tokens.q(keyed), block.to_tokens.heads))
+
+
+def prompt_two_way(blocks: list[Block], final: Projections, final_norm: nn.Module, tokens: torch.Tensor,
+                   image: torch.Tensor, position: torch.Tensor, prepared: PreparedImage,
+                   kept: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two-way transformer for one prompt, as a click's decoder runs it: tokens ``[1, T, C]``, the image tokens
+    and their positional encoding ``[1, P, C]``, and the first block's ``prepared`` image side → the first ``kept``
+    tokens ``[1, kept, C]`` (the rest, the points' own, are not read after the last block) and the image tokens
+    ``[1, P, C]``. Every attention between the image and the tokens is folded."""
+    queries, image = block_forward(blocks[0], tokens, image, tokens, position, prepared=prepared)
+    for block in blocks[1:]:
+        queries, image = block_forward(block, queries, image, tokens, position, fold=True)
+    queries, tokens = queries[:, :kept], tokens[:, :kept]
+    answer = tokens_to_image(final, queries + tokens, image + position, image, fold=True)
+    return final_norm(queries + answer), image
+
+
 def two_way(transformer: Any, image: torch.Tensor, image_pe: torch.Tensor,
             tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """segment-anything's ``TwoWayTransformer``: image and its positional encoding ``[1, C, h, w]``, prompt tokens
@@ -91,9 +125,11 @@ def two_way(transformer: Any, image: torch.Tensor, image_pe: torch.Tensor,
 
 
 def block_forward(block: Block, queries: torch.Tensor, keys: torch.Tensor, token_pe: torch.Tensor,
-                  position: torch.Tensor, *, fold: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  position: torch.Tensor, *, fold: bool | None = None,
+                  prepared: PreparedImage | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """One two-way block on tokens ``[N, T, C]`` and image tokens ``[1 or N, P, C]`` (``position`` ``[1, P, C]``)
-    → tokens ``[N, T, C]``, image tokens ``[N, P, C]`` (``fold``: see :func:`tokens_to_image`)."""
+    → tokens ``[N, T, C]``, image tokens ``[N, P, C]`` (``fold``: see :func:`tokens_to_image`; ``prepared``: this
+    block's image side, made before)."""
     first, second, third, fourth = block.norms
     if block.skip_first_layer_pe:
         queries = token_attention(block.self_attention, queries, queries, queries)
@@ -101,10 +137,16 @@ def block_forward(block: Block, queries: torch.Tensor, keys: torch.Tensor, token
         query = queries + token_pe
         queries = queries + token_attention(block.self_attention, query, query, queries)
     queries = first(queries)
-    keyed = keys + position
-    queries = second(queries + tokens_to_image(block.to_image, queries + token_pe, keyed, keys, fold=fold))
+    if prepared is None:
+        keyed = keys + position
+        answer = tokens_to_image(block.to_image, queries + token_pe, keyed, keys, fold=fold)
+    else:
+        keyed = keys  # not read: the image's queries are prepared
+        answer = _attend_projected(block.to_image, queries + token_pe, prepared.keys, prepared.values)
+    queries = second(queries + answer)
     queries = third(queries + block.mlp(queries))
-    return queries, fourth(keys + image_to_tokens(block.to_tokens, keyed, queries + token_pe, queries))
+    return queries, fourth(keys + image_to_tokens(block.to_tokens, keyed, queries + token_pe, queries,
+                                                  prepared.queries if prepared is not None else None))
 
 
 def tokens_to_image(attention: Projections, tokens: torch.Tensor, keyed: torch.Tensor,
@@ -201,7 +243,14 @@ def _attend(attention: Projections, q: torch.Tensor, k: torch.Tensor, v: torch.T
     return attention.out(out.transpose(1, 2).reshape(batch, q.shape[1], -1))
 
 
+def _attend_projected(attention: Projections, q: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """The attention of tokens ``q [1, T, C]`` on keys and values already projected (``[1, heads, P, d]``)
+    → ``[1, T, C]``."""
+    heads, width = attention.heads, attention.width
+    weights = torch.softmax(_heads(attention.q(q), heads) @ key.transpose(2, 3) / math.sqrt(width), dim=-1)
+    return attention.out((weights @ value).transpose(1, 2).reshape(static_size(q, 0), -1, heads * width))
+
+
 def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     """``[B, N, C]`` → ``[B, heads, N, C / heads]``."""
-    batch, count, channels = x.shape
-    return x.view(batch, count, heads, channels // heads).transpose(1, 2)
+    return x.reshape(static_size(x, 0), -1, heads, static_size(x, 2) // heads).transpose(1, 2)

@@ -9,7 +9,8 @@ when a previous mask is given. All three hold one float32 CPU copy of the two
 small parts (about 4 M weights): they neither move nor share the loaded model.
 
 Shapes (C = 256, T = 64·64 image tokens, N prompt points):
-``PrepareGraph``: embedding ``[1, C, 64, 64]`` → ``keys [1, T, C]``, projections ``[1, T, C/2]`` ×3;
+``PrepareGraph``: embedding ``[1, C, 64, 64]`` → ``keys [1, T, C]``, projections ``[1, 8, T, C/16]`` ×3
+(``two_way.PreparedImage``);
 ``PromptGraph``: those + points ``[1, N, 2]``, labels ``[1, N]`` → logits ``[T, 4, 4, 4]`` in token order
 (see :func:`unblock_masks`), IoU ``[1, 4]``;
 ``FullGraph``: embedding, points, labels, mask ``[1, 1, 256, 256]``, flag ``[1]`` → the same.
@@ -18,7 +19,6 @@ Shapes (C = 256, T = 64·64 image tokens, N prompt points):
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,30 +49,11 @@ class _InputSide:
     img_size: int
 
 
-def _heads(x: Any, count: int) -> Any:
-    """``[B, T, C]`` → ``[B, heads, T, C/heads]``, as segment-anything's ``Attention`` separates them."""
-    from engine.models.two_way import static_size
-
-    return x.reshape(static_size(x, 0), -1, count, static_size(x, 2) // count).transpose(1, 2)
-
-
-def _attend(attention: Any, q: Any, k_transposed: Any, v: Any) -> Any:
-    """segment-anything's ``Attention`` after its projections; q, v ``[B, h, T, c]``, k ``[B, h, c, T]``."""
-    import torch
-
-    from engine.models.two_way import static_size
-
-    weights = torch.softmax(q @ k_transposed / math.sqrt(q.shape[-1]), dim=-1)
-    out = (weights @ v).transpose(1, 2)  # [B, T, heads, d]
-    return attention.out_proj(out.reshape(static_size(out, 0), -1, attention.internal_dim))
-
-
 def decoder_graphs(sam: Any) -> DecoderGraphs:
     import torch
     from segment_anything.utils.onnx import SamOnnxModel
 
-    from engine.models.two_way import (Block, Projections, block_forward, image_to_tokens, stacked_mlps,
-                                       token_attention, tokens_to_image)
+    from engine.models.two_way import Block, PreparedImage, Projections, prompt_two_way, stacked_mlps
 
     class Heads(torch.nn.Module):
         def __init__(self) -> None:
@@ -99,14 +80,11 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
         @torch.no_grad()
         def forward(self, image_embeddings: Any) -> tuple[Any, Any, Any, Any]:
             encoder, decoder = self.heads.prompt_encoder, self.heads.mask_decoder
-            first = decoder.transformer.layers[0]
             source = image_embeddings + encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)
             keys = source.flatten(2).permute(0, 2, 1)
-            positioned = keys + encoder.get_dense_pe().flatten(2).permute(0, 2, 1)
-            to_image, to_token = first.cross_attn_token_to_image, first.cross_attn_image_to_token
-            return (keys, _heads(to_image.k_proj(positioned), to_image.num_heads).transpose(2, 3),
-                    _heads(to_image.v_proj(keys), to_image.num_heads),
-                    _heads(to_token.q_proj(positioned), to_token.num_heads))
+            prepared = PreparedImage.of(Block.of_sam(decoder.transformer.layers[0]), keys,
+                                        encoder.get_dense_pe().flatten(2).permute(0, 2, 1))
+            return keys, prepared.keys, prepared.values, prepared.queries
 
     class PromptGraph(SamOnnxModel):
         @torch.no_grad()
@@ -114,25 +92,13 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
                     point_coords: Any, point_labels: Any) -> tuple[Any, Any]:
             decoder = self.model.mask_decoder
             transformer = decoder.transformer
-            image_pe = self.image_pe
             output_tokens = torch.cat([decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)[None]
             tokens = torch.cat((output_tokens, self._embed_points(point_coords, point_labels)), dim=1)
-            first = transformer.layers[0]  # as TwoWayAttentionBlock.forward, with the image side precomputed
-            queries = first.norm1(token_attention(Projections.of(first.self_attn), tokens, tokens, tokens))
-            to_image = first.cross_attn_token_to_image
-            queries = first.norm2(queries + _attend(
-                to_image, _heads(to_image.q_proj(queries + tokens), to_image.num_heads), token_to_image_k,
-                token_to_image_v))
-            queries = first.norm3(queries + first.mlp(queries))
-            keys = first.norm4(keys + image_to_tokens(Projections.of(first.cross_attn_image_to_token), keys,
-                                                      queries + tokens, queries, image_to_token_q))
-            for layer in transformer.layers[1:]:
-                queries, keys = block_forward(Block.of_sam(layer), queries, keys, tokens, image_pe, fold=True)
-            kept = 1 + decoder.num_mask_tokens  # the IoU and mask tokens: nothing reads the points' rows after this
-            queries, tokens = queries[:, :kept], tokens[:, :kept]
-            final = tokens_to_image(Projections.of(transformer.final_attn_token_to_image), queries + tokens,
-                                    keys + image_pe, keys, fold=True)
-            queries = transformer.norm_final_attn(queries + final)
+            queries, keys = prompt_two_way(  # rows kept: the IoU and mask tokens
+                [Block.of_sam(layer) for layer in transformer.layers],
+                Projections.of(transformer.final_attn_token_to_image), transformer.norm_final_attn, tokens, keys,
+                self.image_pe, PreparedImage(token_to_image_k, token_to_image_v, image_to_token_q),
+                1 + decoder.num_mask_tokens)
             mask_tokens = queries[:, 1:1 + decoder.num_mask_tokens, :]
             hyper_in = stacked_mlps([list(mlp.layers) for mlp in decoder.output_hypernetworks_mlps], mask_tokens[0])
             return self.upscaling(keys.flatten(0, 1), hyper_in), decoder.iou_prediction_head(queries[:, 0, :])

@@ -32,8 +32,7 @@ from typing import Any
 import torch  # this module is imported only where SAM 2 runs
 
 from engine.models.derived import export_atomically, remove_older_versions
-from engine.models.two_way import (Block, Projections, block_forward, image_to_tokens, stacked_mlps,
-                                       static_size, token_attention, tokens_to_image)
+from engine.models.two_way import Block, PreparedImage, Projections, prompt_two_way, stacked_mlps, static_size
 from engine.segmentation.decoder import GraphInputs
 
 GRAPH_VERSION = 4
@@ -99,18 +98,6 @@ def _block(layer: Any) -> Block:
                  Projections.of(layer.cross_attn_image_to_token), bool(layer.skip_first_layer_pe))
 
 
-def _split(x: Any, attention: Any) -> Any:
-    """``[1, 1, T, c]`` → ``[1, heads, T, c/heads]``."""
-    return x.reshape(1, -1, attention.num_attention_heads, attention.head_dim).transpose(1, 2)
-
-
-def _attend(attention: Any, q: Any, k: Any, v: Any) -> Any:
-    """Sam2Attention after its projections: q, k, v ``[1, heads, T, d]`` → ``[1, 1, Tq, C]``."""
-    weights = torch.softmax((q @ k.transpose(-1, -2)) * attention.scaling, dim=-1)
-    out = (weights @ v).transpose(1, 2)  # [1, Tq, heads, d]
-    return attention.o_proj(out.reshape(1, 1, -1, attention.internal_dim))
-
-
 class Sam2PrepareGraph(torch.nn.Module):
     """Embedding ``[1, C, 64, 64]`` → the image side of the first layer (see the module's notes)."""
 
@@ -120,11 +107,9 @@ class Sam2PrepareGraph(torch.nn.Module):
 
     def forward(self, image_embeddings: Any, high_res_0: Any, high_res_1: Any) -> tuple[Any, ...]:
         encoder, decoder = self.full.prompt_encoder, self.full.mask_decoder
-        first = decoder.transformer.layers[0]
         keys = (image_embeddings + encoder.no_mask_embed.weight.reshape(1, -1, 1, 1)).flatten(2).transpose(1, 2)
-        keys = keys[:, None]  # [1, 1, T, C]
-        positioned = keys + self.full.image_pe.flatten(2).transpose(1, 2)[:, None]
-        to_image, to_token = first.cross_attn_token_to_image, first.cross_attn_image_to_token
+        prepared = PreparedImage.of(_block(decoder.transformer.layers[0]), keys,
+                                    self.full.image_pe.flatten(2).transpose(1, 2))
         grid_h, grid_w = image_embeddings.shape[-2], image_embeddings.shape[-1]
         # high_res_1[o, 2i+a, 2j+b] → [i·w+j, (a, b), o]; high_res_0[o, 4i+2a+c, 4j+2b+d] → [i·w+j, (a, b), (c, d), o]
         blocked_1 = high_res_1[0].reshape(-1, grid_h, 2, grid_w, 2).permute(1, 3, 2, 4, 0).reshape(
@@ -134,8 +119,7 @@ class Sam2PrepareGraph(torch.nn.Module):
         # the upscaling's biases added here once, so that each click's products add the maps in the same pass
         blocked_1 = blocked_1 + decoder.upscale_conv1.bias.reshape(1, 1, -1)
         blocked_0 = blocked_0 + decoder.upscale_conv2.bias.reshape(1, 1, 1, -1)
-        return (keys, _split(to_image.k_proj(positioned), to_image), _split(to_image.v_proj(keys), to_image),
-                _split(to_token.q_proj(positioned), to_token), blocked_0, blocked_1)
+        return keys[:, None], prepared.keys, prepared.values, prepared.queries, blocked_0, blocked_1
 
 
 class Sam2PromptGraph(torch.nn.Module):
@@ -158,22 +142,11 @@ class Sam2PromptGraph(torch.nn.Module):
                                    decoder.mask_tokens.weight], dim=0)[None, None]
         tokens = torch.cat((output_tokens, sparse), dim=2).flatten(0, 1)  # [1, Q, C]
         # flatten, not squeeze or indexing: the export's Squeeze and Gather copy the image tokens
-        keys, image_pe = keys.flatten(0, 1), self.full.image_pe.flatten(2).transpose(1, 2)  # [1, T, C]
-        first = transformer.layers[0]  # Sam2TwoWayAttentionBlock.forward, the image side precomputed
-        queries = first.layer_norm1(token_attention(Projections.of(first.self_attn), tokens, tokens, tokens))
-        to_image = first.cross_attn_token_to_image
-        queries = first.layer_norm2(queries + _attend(to_image, _split(to_image.q_proj(queries + tokens), to_image),
-                                                      token_to_image_k, token_to_image_v).flatten(0, 1))
-        queries = first.layer_norm3(queries + first.mlp(queries))
-        keys = first.layer_norm4(keys + image_to_tokens(Projections.of(first.cross_attn_image_to_token), keys,
-                                                        queries + tokens, queries, image_to_token_q))
-        for layer in transformer.layers[1:]:
-            queries, keys = block_forward(_block(layer), queries, keys, tokens, image_pe, fold=True)
-        kept = 2 + decoder.num_mask_tokens  # object, IoU and mask tokens: nothing reads the points' rows after this
-        queries, tokens = queries[:, :kept], tokens[:, :kept]
-        final = tokens_to_image(Projections.of(transformer.final_attn_token_to_image), queries + tokens,
-                                keys + image_pe, keys, fold=True)
-        queries = transformer.layer_norm_final_attn(queries + final)
+        position = self.full.image_pe.flatten(2).transpose(1, 2)
+        queries, keys = prompt_two_way(  # rows kept: the object, IoU and mask tokens
+            [_block(layer) for layer in transformer.layers], Projections.of(transformer.final_attn_token_to_image),
+            transformer.layer_norm_final_attn, tokens, keys.flatten(0, 1), position,
+            PreparedImage(token_to_image_k, token_to_image_v, image_to_token_q), 2 + decoder.num_mask_tokens)
         return self._blocked_out(queries[:, None], keys.flatten(0, 1), high_res_0_blocked, high_res_1_blocked)
 
     def _blocked_out(self, queries: Any, tokens: Any, high_0: Any, high_1: Any) -> tuple[Any, Any]:
