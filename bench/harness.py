@@ -104,6 +104,15 @@ def _proc_status(field: str) -> int:
     return 0
 
 
+def _onnxruntime_held_to_avx2() -> bool:
+    from avx2_runtime import NotHeld, installed_package, is_held
+
+    try:
+        return is_held(installed_package())
+    except NotHeld:
+        return False
+
+
 def cpu_flags() -> str:
     """The processor's flags that decide the fast paths (every figure is stated with them)."""
     try:
@@ -113,8 +122,11 @@ def cpu_flags() -> str:
     wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
     said = " ".join(flag for flag in wanted if f" {flag}" in flags)
     # A lesser processor played on this one (its kernels and precision forced) is said with the figures.
-    overrides = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MARGINALIA_CPU_BF16")
+    overrides = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MARGINALIA_CPU_BF16", "NPY_DISABLE_CPU_FEATURES",
+                 "OPENCV_CPU_DISABLE")
     forced = [f"{name}={os.environ[name]}" for name in overrides if os.environ.get(name)]
+    if _onnxruntime_held_to_avx2():
+        forced.append("onnxruntime held to AVX2 (bench/avx2_runtime.py)")
     return f"{said} (run as: {', '.join(forced)})" if forced else said
 
 
