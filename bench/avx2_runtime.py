@@ -80,6 +80,8 @@ def installed_package() -> Path:
 def make_copy(target: Path) -> Path:
     """Copies the installed onnxruntime under `target` held to AVX2; returns the folder to put on PYTHONPATH."""
     source = installed_package()
+    if is_held(source):
+        raise NotHeld(f"the onnxruntime imported here ({source}) is a held copy already: run without it")
     package = target / "onnxruntime"
     if package.exists():
         if not is_held(package):  # only a held copy made here before is replaced, never an installed package

@@ -63,3 +63,13 @@ def test_figures_measured_with_a_held_copy_or_forced_kernels_say_so(tmp_path: Pa
     monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", "X86_V4")
     said = harness.cpu_flags()
     assert "onnxruntime held to AVX2" in said and "NPY_DISABLE_CPU_FEATURES=X86_V4" in said
+
+
+def test_a_held_copy_is_not_held_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = tmp_path / "held" / "onnxruntime"
+    held.mkdir(parents=True)
+    (held / avx2_runtime.MARK).write_text("held\n")
+    monkeypatch.setattr(avx2_runtime, "installed_package", lambda: held)
+    with pytest.raises(avx2_runtime.NotHeld, match="held copy already"):
+        avx2_runtime.make_copy(tmp_path / "again")
+    assert not (tmp_path / "again").exists()
