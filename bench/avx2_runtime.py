@@ -21,7 +21,6 @@ AVX2, in fresh processes (how much the AVX-512 kernels give on this processor), 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -37,9 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import add_smoke_flag, cpu_flags, emit  # noqa: E402
+from harness import HELD_TO_AVX2_MARK, add_smoke_flag, cpu_flags, emit, held_to_avx2, onnxruntime_package  # noqa: E402
 
-MARK = "HELD_TO_AVX2"
 # MLAS's platform set-up: `test $0x10000, <cpuid 7 ebx>` (AVX512F) ; `je <past the AVX-512 kernels>` ;
 # then, within a few instructions, `test $0xe0, al` on XCR0 (the OS saves the AVX-512 state).
 _AVX512_BRANCH = re.compile(
@@ -70,35 +68,30 @@ def hold_library(data: bytes) -> bytes:
     return bytes(held)
 
 
-def installed_package() -> Path:
-    spec = importlib.util.find_spec("onnxruntime")
-    if spec is None or spec.origin is None:
+def make_copy(target: Path) -> None:
+    """Copies the installed onnxruntime under ``target`` (the folder to put on PYTHONPATH), held to AVX2."""
+    source = onnxruntime_package()
+    if source is None:
         raise NotHeld("onnxruntime is not installed")
-    return Path(spec.origin).parent
-
-
-def make_copy(target: Path) -> Path:
-    """Copies the installed onnxruntime under `target` held to AVX2; returns the folder to put on PYTHONPATH."""
-    source = installed_package()
-    if is_held(source):
+    if held_to_avx2(source):
         raise NotHeld(f"the onnxruntime imported here ({source}) is a held copy already: run without it")
     package = target / "onnxruntime"
     if package.exists():
-        if not is_held(package):  # only a held copy made here before is replaced, never an installed package
+        if not held_to_avx2(package):  # only a held copy made here before is replaced, never an installed package
             raise NotHeld(f"{package} exists and is not a held copy: choose another folder")
         shutil.rmtree(package)
     shutil.copytree(source, package, ignore=shutil.ignore_patterns("__pycache__"))
-    libraries = [path for path in (package / "capi").iterdir() if ".so" in path.name and path.stat().st_size > 1 << 20]
-    if not libraries:
-        raise NotHeld(f"no kernel library in {source / 'capi'}")
-    for library in libraries:
-        library.write_bytes(hold_library(library.read_bytes()))
-    (package / MARK).write_text(f"copied from {source}; MLAS's AVX-512 kernels never chosen\n")
-    return target
-
-
-def is_held(package: Path) -> bool:
-    return (package / MARK).is_file()
+    try:
+        libraries = [path for path in (package / "capi").iterdir()
+                     if ".so" in path.name and path.stat().st_size > 1 << 20]
+        if not libraries:
+            raise NotHeld(f"no kernel library in {source / 'capi'}")
+        for library in libraries:
+            library.write_bytes(hold_library(library.read_bytes()))
+    except BaseException:  # a copy that is not held is not left behind (it would also block the next try)
+        shutil.rmtree(package, ignore_errors=True)
+        raise
+    (package / HELD_TO_AVX2_MARK).write_text(f"copied from {source}; MLAS's AVX-512 kernels never chosen\n")
 
 
 def _measure(side: int, repeats: int, product: Path) -> dict[str, float]:
@@ -125,7 +118,7 @@ def _measure(side: int, repeats: int, product: Path) -> dict[str, float]:
         started = time.perf_counter()
         session.run(None, feed)
         times.append(time.perf_counter() - started)
-    return {"ms": statistics.median(times) * 1000, "held": is_held(installed_package())}
+    return {"ms": statistics.median(times) * 1000, "held": held_to_avx2(onnxruntime_package())}
 
 
 def _run_measure(python_path: str | None, side: int, repeats: int, product: Path) -> dict[str, Any]:
@@ -146,7 +139,8 @@ def bench(smoke: bool) -> dict[str, Any]:
     side, repeats = (512, 5) if smoke else (4096, 100)
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            folder = make_copy(Path(scratch) / "held")
+            folder = Path(scratch) / "held"
+            make_copy(folder)
         except NotHeld as error:  # another build or processor family: said, not failed
             return {"bench": "avx2_runtime", "cpu_flags": cpu_flags(), "held": False, "reason": str(error),
                     "smoke": smoke}
@@ -180,7 +174,8 @@ def main() -> int:
         if args.hold is None:
             emit(bench(args.smoke))
             return 0
-        folder = make_copy(args.hold.resolve())
+        folder = args.hold.resolve()
+        make_copy(folder)
     except (NotHeld, OSError) as error:
         print(f"Could not hold ONNX Runtime to AVX2: {error}", file=sys.stderr)
         return 1

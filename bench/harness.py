@@ -10,6 +10,7 @@ when present, and prints one JSON line.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 # The model libraries are imported where a store is built, not here: a decoding worker process (started with
 # "spawn") imports the bench script again, and would spend seconds importing torch for nothing.
 CACHE = Path(tempfile.gettempdir()) / "marginalia-bench-models"
+HELD_TO_AVX2_MARK = "HELD_TO_AVX2"  # the file marking a copy of onnxruntime made by bench/avx2_runtime.py
 
 
 def devices(requested: str = "auto") -> list[str]:
@@ -104,13 +106,15 @@ def _proc_status(field: str) -> int:
     return 0
 
 
-def _onnxruntime_held_to_avx2() -> bool:
-    from avx2_runtime import NotHeld, installed_package, is_held
+def onnxruntime_package() -> Path | None:
+    """The folder of the ``onnxruntime`` package this process imports (``None``: not installed)."""
+    spec = importlib.util.find_spec("onnxruntime")
+    return Path(spec.origin).parent if spec is not None and spec.origin is not None else None
 
-    try:
-        return is_held(installed_package())
-    except NotHeld:
-        return False
+
+def held_to_avx2(package: Path | None) -> bool:
+    """Whether ``package`` is a copy of onnxruntime held to its AVX2 kernels (``bench/avx2_runtime.py``)."""
+    return package is not None and (package / HELD_TO_AVX2_MARK).is_file()
 
 
 def cpu_flags() -> str:
@@ -125,7 +129,7 @@ def cpu_flags() -> str:
     overrides = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MARGINALIA_CPU_BF16", "NPY_DISABLE_CPU_FEATURES",
                  "OPENCV_CPU_DISABLE")
     forced = [f"{name}={os.environ[name]}" for name in overrides if os.environ.get(name)]
-    if _onnxruntime_held_to_avx2():
+    if held_to_avx2(onnxruntime_package()):
         forced.append("onnxruntime held to AVX2 (bench/avx2_runtime.py)")
     return f"{said} (run as: {', '.join(forced)})" if forced else said
 

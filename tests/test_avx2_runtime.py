@@ -55,11 +55,11 @@ def test_figures_measured_with_a_held_copy_or_forced_kernels_say_so(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "onnxruntime"
     package.mkdir()
-    monkeypatch.setattr(avx2_runtime, "installed_package", lambda: package)
+    monkeypatch.setattr(harness, "onnxruntime_package", lambda: package)
     for name in avx2_runtime.ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
     assert "run as" not in harness.cpu_flags()
-    (package / avx2_runtime.MARK).write_text("held\n")
+    (package / harness.HELD_TO_AVX2_MARK).write_text("held\n")
     monkeypatch.setenv("NPY_DISABLE_CPU_FEATURES", "X86_V4")
     said = harness.cpu_flags()
     assert "onnxruntime held to AVX2" in said and "NPY_DISABLE_CPU_FEATURES=X86_V4" in said
@@ -68,8 +68,8 @@ def test_figures_measured_with_a_held_copy_or_forced_kernels_say_so(tmp_path: Pa
 def test_a_held_copy_is_not_held_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     held = tmp_path / "held" / "onnxruntime"
     held.mkdir(parents=True)
-    (held / avx2_runtime.MARK).write_text("held\n")
-    monkeypatch.setattr(avx2_runtime, "installed_package", lambda: held)
+    (held / harness.HELD_TO_AVX2_MARK).write_text("held\n")
+    monkeypatch.setattr(avx2_runtime, "onnxruntime_package", lambda: held)
     with pytest.raises(avx2_runtime.NotHeld, match="held copy already"):
         avx2_runtime.make_copy(tmp_path / "again")
     assert not (tmp_path / "again").exists()
