@@ -37,6 +37,12 @@ def unblock_masks(blocked: np.ndarray, grid: int = 64) -> np.ndarray:
     return ordered.reshape(count, 4 * grid, 4 * grid)
 
 
+def upscaling_matrix(weight: Any) -> Any:
+    """A 2×2, stride-2 ``ConvTranspose2d`` weight ``[in, out, 2, 2]`` as the per-pixel product it is: ``[in, (a, b,
+    out)]``, output (2i+a, 2j+b) of input (i, j) (SAM's and SAM 2's upscalings, run per image token)."""
+    return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).clone()
+
+
 @dataclass(frozen=True, slots=True)
 class DecoderGraphs:
     full: Any
@@ -114,9 +120,9 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
         def __init__(self, upscaling: Any) -> None:
             super().__init__()
             first, norm, _, second, _ = upscaling
-            self.first = torch.nn.Parameter(_as_matrix(first.weight), requires_grad=False)
+            self.first = torch.nn.Parameter(upscaling_matrix(first.weight), requires_grad=False)
             self.first_bias = torch.nn.Parameter(first.bias.detach().repeat(4), requires_grad=False)
-            self.second = torch.nn.Parameter(_as_matrix(second.weight), requires_grad=False)
+            self.second = torch.nn.Parameter(upscaling_matrix(second.weight), requires_grad=False)
             self.second_bias = torch.nn.Parameter(second.bias.detach().repeat(4), requires_grad=False)
             self.norm_weight, self.norm_bias, self.eps = norm.weight, norm.bias, norm.eps
             self.middle = int(first.weight.shape[1])
@@ -129,10 +135,6 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
             x = gelu(x @ self.second + self.second_bias).reshape(-1, 4, 4, self.last)  # [T, (a,b), (c,d), C/8]
             # [T, (a,b), (c,d), tokens]: put in image order outside, for the one mask shown (see unblock_masks)
             return x @ hyper_in.transpose(0, 1)
-
-    def _as_matrix(weight: Any) -> Any:
-        # ConvTranspose2d weight [in, out, 2, 2] → [in, (a, b, out)]: output (2i+a, 2j+b) of input (i, j).
-        return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).clone()
 
     heads = Heads()
     prompt = PromptGraph(heads, return_single_mask=False)

@@ -34,6 +34,7 @@ import torch  # this module is imported only where SAM 2 runs
 from engine.models.derived import export_atomically, remove_older_versions
 from engine.models.two_way import Block, PreparedImage, Projections, prompt_two_way, stacked_mlps, static_size
 from engine.segmentation.decoder import GraphInputs
+from engine.segmentation.graphs import upscaling_matrix
 
 GRAPH_VERSION = 4
 INPUTS = ("image_embeddings", "high_res_0", "high_res_1", "point_coords", "point_labels", "mask_input",
@@ -129,8 +130,8 @@ class Sam2PromptGraph(torch.nn.Module):
         super().__init__()
         self.full = full
         decoder = full.mask_decoder
-        self.first = torch.nn.Parameter(_as_matrix(decoder.upscale_conv1.weight), requires_grad=False)
-        self.second = torch.nn.Parameter(_as_matrix(decoder.upscale_conv2.weight), requires_grad=False)
+        self.first = torch.nn.Parameter(upscaling_matrix(decoder.upscale_conv1.weight), requires_grad=False)
+        self.second = torch.nn.Parameter(upscaling_matrix(decoder.upscale_conv2.weight), requires_grad=False)
 
     def forward(self, keys: Any, token_to_image_k: Any, token_to_image_v: Any, image_to_token_q: Any,
                 high_res_0_blocked: Any, high_res_1_blocked: Any, point_coords: Any,
@@ -173,11 +174,6 @@ class Sam2PromptGraph(torch.nn.Module):
             masks = torch.cat([single[0, 0].permute(1, 2, 0).reshape(-1, 4, 4, 1), masks[..., 1:]], dim=-1)
             scores = torch.cat([single_score, scores[:, :, 1:]], dim=2)
         return masks, scores[:, 0]
-
-
-def _as_matrix(weight: Any) -> Any:
-    # ConvTranspose2d weight [in, out, 2, 2] → [in, (a, b, out)]: output (2i+a, 2j+b) of input (i, j).
-    return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).clone()
 
 
 @dataclass(frozen=True, slots=True)
