@@ -92,3 +92,52 @@ def test_the_hypernetworks_stacked_give_each_mlps_own_output() -> None:
     assert got.shape == (4, 8)
     assert torch.allclose(got, expected, atol=1e-5)
     assert not torch.allclose(got[0], got[1], atol=1e-3)  # each row went through its own MLP
+
+
+@pytest.mark.parametrize("tokens_at_once", [2048, 14, 1])  # one band; bands of 2 token rows and 1 (of 5)
+def test_the_upscaling_token_by_token_gives_sams_masks(tokens_at_once: int, monkeypatch) -> None:
+    from segment_anything.modeling import MaskDecoder
+
+    from engine.models import token_upscaling
+    from engine.models.hi_sam_modules import use_fused_layer_norms
+
+    monkeypatch.setattr(token_upscaling, "TOKENS_AT_ONCE", tokens_at_once)
+    torch.manual_seed(tokens_at_once)
+    decoder = use_fused_layer_norms(MaskDecoder(transformer_dim=64, transformer=TwoWayTransformer(
+        depth=1, embedding_dim=64, mlp_dim=128, num_heads=8)).eval())
+    for module in decoder.output_upscaling:  # LayerNorm2d starts as the identity: give it something to do
+        if hasattr(module, "bias") and module.bias is not None:
+            module.bias.data.normal_(0, 0.5)
+    source, hyper = torch.randn(3, 5 * 7, 64), torch.randn(3, 4, 8)  # 3 prompts on a 5×7 grid, 4 masks each
+    with torch.inference_mode():
+        features = decoder.output_upscaling(source.transpose(1, 2).reshape(3, 64, 5, 7))  # [3, 8, 20, 28]
+        expected = (hyper @ features.flatten(2)).view(3, 4, 20, 28)
+        got = token_upscaling.token_masks(decoder.output_upscaling, source, (5, 7), hyper)
+    assert got.shape == (3, 4, 20, 28)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(got[0], got[1], atol=1e-3) and not torch.allclose(got[:, 0], got[:, 1], atol=1e-3)
+
+
+def test_hi_sams_decoder_gives_what_sams_own_decoder_computes() -> None:
+    """The H-Decoder's levels (the image once for all prompts, attentions folded, upscaled token by token) are
+    segment-anything's ``MaskDecoder.predict_masks`` on the same weights (the image repeated per prompt)."""
+    from segment_anything.modeling import MaskDecoder
+
+    from engine.models.hi_sam_modules import HierarchyDecoder, use_fused_layer_norms
+
+    torch.manual_seed(11)
+    decoder = use_fused_layer_norms(HierarchyDecoder(transformer_dim=64, transformer=TwoWayTransformer(
+        depth=2, embedding_dim=64, mlp_dim=128, num_heads=8)).eval())
+    for module in decoder.modules():  # layer norms start as the identity: give them something to do
+        if isinstance(module, torch.nn.LayerNorm) or type(module).__name__ == "ChannelLayerNorm":
+            module.weight.data.normal_(1, 0.2)
+            module.bias.data.normal_(0, 0.5)
+    image, position, prompts = torch.randn(1, 64, 16, 16), torch.randn(1, 64, 16, 16), torch.randn(3, 2, 64)
+    with torch.inference_mode():
+        expected_masks, expected_iou = MaskDecoder.predict_masks(decoder, image, position, prompts,
+                                                                 torch.zeros(1, 64, 16, 16))
+        masks, iou, _tokens, source = decoder.decode(image, position, prompts)
+    assert masks.shape == expected_masks.shape == (3, 4, 64, 64) and source.shape == (3, 256, 64)
+    assert torch.allclose(masks, expected_masks, atol=1e-4)
+    assert torch.allclose(iou, expected_iou, atol=1e-5)
+    assert not torch.allclose(masks[0], masks[1], atol=1e-2)  # each prompt its own masks

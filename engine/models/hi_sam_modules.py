@@ -29,6 +29,7 @@ from segment_anything.modeling.mask_decoder import MLP
 from torch import nn
 from torch.nn import functional as F
 
+from engine.models.token_upscaling import token_masks
 from engine.models.two_way import two_way
 
 WORD_MASK_SIDE = 384
@@ -148,29 +149,26 @@ def _refinement(width: int, upscale: bool) -> nn.Sequential:
 
 
 class _TokenDecoder(MaskDecoder):
-    """SAM's mask decoder run to its token outputs and upscaled features."""
+    """SAM's mask decoder run to its token outputs, image tokens and masks."""
 
-    def decode(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
-               dense: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """image ``[1, C, h, w]``, prompts ``[N, P, C]`` → masks ``[N, M, 4h, 4w]``, IoU ``[N, M]``, mask
-        tokens ``[N, M, C]``, upscaled features ``[N, C/8, 4h, 4w]`` (M = multimask outputs + 1)."""
-        masks, iou, mask_tokens, upscaled, _source = self._decode(image, position, prompts, dense)
-        return masks, iou, mask_tokens, upscaled
-
-    def _decode(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor, dense: torch.Tensor | None,
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """As :meth:`decode`, and the image tokens after the two-way transformer ``[N, h·w, C]``."""
+    def transform(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """image ``[1, C, h, w]``, prompts ``[N, P, C]`` → the output tokens ``[N, 1 + M, C]`` (IoU, then the M mask
+        tokens; M = multimask outputs + 1) and the image tokens ``[N, h·w, C]`` after the two-way transformer."""
         output_tokens = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)
         tokens = torch.cat((output_tokens[None].expand(prompts.size(0), -1, -1), prompts), dim=1)
-        if dense is not None:
-            image = image + dense
         hidden, source = two_way(self.transformer, image, position, tokens)  # the image once for all prompts
-        mask_tokens = hidden[:, 1:1 + self.num_mask_tokens]
-        upscaled = self.upscale(source, image.shape[-2:])
+        return hidden[:, :1 + self.num_mask_tokens], source
+
+    def decode(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """As :meth:`transform`, then masks ``[N, M, 4h, 4w]`` (upscaled token by token, never as features),
+        IoU ``[N, M]``, the mask tokens ``[N, M, C]`` and the image tokens ``[N, h·w, C]``."""
+        hidden, source = self.transform(image, position, prompts)
+        mask_tokens = hidden[:, 1:]
         hyper = torch.stack([mlp(mask_tokens[:, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=1)
-        b, c, h, w = upscaled.shape
-        masks = (hyper @ upscaled.view(b, c, h * w)).view(b, -1, h, w)
-        return masks, self.iou_prediction_head(hidden[:, 0]), mask_tokens, upscaled, source
+        masks = token_masks(self.output_upscaling, source, tuple(image.shape[-2:]), hyper)
+        return masks, self.iou_prediction_head(hidden[:, 0]), mask_tokens, source
 
     def upscale(self, source: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """Image tokens ``[N, h·w, C]`` of a ``grid`` (h, w) → upscaled features ``[N, C/8, 4h, 4w]``."""
@@ -190,9 +188,9 @@ class StrokeDecoder(_TokenDecoder):
 
     def strokes(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
         """image ``[1, C, h, w]``, aligner tokens ``[1, T, C]`` → stroke logits ``[1, 1, 16h, 16w]``."""
-        _masks, _iou, mask_tokens, upscaled = self.decode(image, position, prompts, None)
-        upscaled = self.output_upscaling_hr(upscaled)
-        hyper = self.output_hypernetworks_mlps_hr(mask_tokens[:, 0])[:, None]  # [1, 1, C/16]
+        hidden, source = self.transform(image, position, prompts)  # SAM's own masks are not read
+        upscaled = self.output_upscaling_hr(self.upscale(source, image.shape[-2:]))
+        hyper = self.output_hypernetworks_mlps_hr(hidden[:, 1])[:, None]  # [1, 1, C/16]
         b, c, h, w = upscaled.shape
         return (hyper @ upscaled.view(b, c, h * w)).view(b, 1, h, w)
 
@@ -216,43 +214,48 @@ class HierarchyDecoder(_TokenDecoder):
         ``regions`` (one per point, ``(y0, y1, x0, x1)`` of the ``4h × 4w`` mask frame, ``None``: all of it)
         limits each point's words to that part of the frame, the rest ``WORD_OUTSIDE``: the word branch runs
         on the region only (plus a border its convolutions need), giving there the very values of the whole."""
-        masks, iou, mask_tokens, upscaled = self.decode(image, position, prompts, None)
-        return masks[:, 1:], iou[:, 1:], self._words(upscaled, self.output_word_mlp(mask_tokens[:, 1:2]), regions)
+        masks, iou, mask_tokens, source = self.decode(image, position, prompts)
+        return masks[:, 1:], iou[:, 1:], self.words(source, self.output_word_mlp(mask_tokens[:, 1:2]),
+                                                    tuple(image.shape[-2:]), regions)
 
     def levels_and_word_inputs(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor,
                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """As :meth:`levels` without the words, and what :meth:`words` needs to give them later without decoding
         again: the image tokens after the two-way transformer ``[N, h·w, C]`` and word hyper-weights
         ``[N, 1, C/16]``."""
-        masks, iou, mask_tokens, _upscaled, source = self._decode(image, position, prompts, None)
+        masks, iou, mask_tokens, source = self.decode(image, position, prompts)
         return masks[:, 1:], iou[:, 1:], source, self.output_word_mlp(mask_tokens[:, 1:2])
 
     def words(self, source: torch.Tensor, hyper: torch.Tensor, grid: tuple[int, int],
               regions: list[tuple[int, int, int, int] | None] | None = None) -> torch.Tensor:
         """Words-of-the-line logits ``[N, 1, 384, 384]`` from :meth:`levels_and_word_inputs`'s ``source``
-        ``[N, h·w, C]`` and ``hyper`` ``[N, 1, C/16]`` on the image's ``grid`` (h, w): what :meth:`levels` gives."""
-        return self._words(self.upscale(source, grid), hyper, regions)
+        ``[N, h·w, C]`` and ``hyper`` ``[N, 1, C/16]`` on the image's ``grid`` (h, w): what :meth:`levels` gives.
 
-    def _words(self, upscaled: torch.Tensor, hyper: torch.Tensor,
-               regions: list[tuple[int, int, int, int] | None] | None) -> torch.Tensor:
+        With ``regions``, only the image tokens under each region (and the border the word branch reads) are
+        upscaled: the upscaling never mixes tokens (``engine.models.token_upscaling``), so the values there are
+        those of the whole frame's."""
         if regions is None:
-            return self._word_logits(upscaled, hyper)
-        side = upscaled.shape[-1]
-        word_masks = upscaled.new_full((len(upscaled), 1, WORD_MASK_SIDE, WORD_MASK_SIDE), WORD_OUTSIDE)
+            return self._word_logits(self.upscale(source, grid), hyper)
+        height, width = 4 * grid[0], 4 * grid[1]
+        word_masks = source.new_full((len(source), 1, WORD_MASK_SIDE, WORD_MASK_SIDE), WORD_OUTSIDE)
         for index, region in enumerate(regions):
-            y0, y1, x0, x1 = region or (0, side, 0, side)
+            y0, y1, x0, x1 = region or (0, height, 0, width)
             if y1 <= y0 or x1 <= x0:
                 continue  # an empty region: no words
             # Even bounds keep the 2:3 resampling on the whole frame's grid; the margin covers what the
             # resampling and the four 3×3 convolutions read beyond the region (6 px at 384² > 1 + 4).
             top, left = max(0, (y0 - WORD_MARGIN) // 2 * 2), max(0, (x0 - WORD_MARGIN) // 2 * 2)
-            bottom, right = min(side, -(-(y1 + WORD_MARGIN) // 2) * 2), min(side, -(-(x1 + WORD_MARGIN) // 2) * 2)
+            bottom, right = min(height, -(-(y1 + WORD_MARGIN) // 2) * 2), min(width, -(-(x1 + WORD_MARGIN) // 2) * 2)
             if bottom <= top or right <= left:
                 continue
-            part = self._word_logits(upscaled[index:index + 1, :, top:bottom, left:right], hyper[index:index + 1],
-                                     (3 * (bottom - top) // 2, 3 * (right - left) // 2))
-            keep_y0, keep_y1 = 3 * max(y0, 0) // 2, -(-3 * min(y1, side) // 2)
-            keep_x0, keep_x1 = 3 * max(x0, 0) // 2, -(-3 * min(x1, side) // 2)
+            row0, row1, column0, column1 = top // 4, -(-bottom // 4), left // 4, -(-right // 4)  # image tokens
+            tokens = source[index].reshape(*grid, -1)[row0:row1, column0:column1].reshape(1, -1, source.shape[-1])
+            upscaled = self.upscale(tokens, (row1 - row0, column1 - column0))
+            upscaled = upscaled[..., top - 4 * row0:bottom - 4 * row0, left - 4 * column0:right - 4 * column0]
+            size = (3 * (bottom - top) // 2, 3 * (right - left) // 2)
+            part = self._word_logits(upscaled, hyper[index:index + 1], size)
+            keep_y0, keep_y1 = 3 * max(y0, 0) // 2, -(-3 * min(y1, height) // 2)
+            keep_x0, keep_x1 = 3 * max(x0, 0) // 2, -(-3 * min(x1, width) // 2)
             word_masks[index, :, keep_y0:keep_y1, keep_x0:keep_x1] = part[
                 0, :, keep_y0 - 3 * top // 2:keep_y1 - 3 * top // 2, keep_x0 - 3 * left // 2:keep_x1 - 3 * left // 2]
         return word_masks

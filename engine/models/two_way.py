@@ -187,12 +187,15 @@ def image_to_tokens(attention: Projections, keyed: torch.Tensor, tokens: torch.T
         folded = torch.einsum("hdc,nthd->nhtc", attention.q.weight.view(heads, width, channels), keys)
         offset = torch.einsum("hd,nthd->nht", attention.q.bias.view(heads, width), keys)
         keyed = keyed if keyed.shape[0] == count else keyed.expand(count, -1, -1)  # an export copies an expand
-        folded, offset = folded.reshape(count, -1, channels).transpose(1, 2), offset.reshape(count, 1, -1)
+        folded = folded.reshape(count, -1, channels)  # [N, H·T, C]
         if torch.onnx.is_in_onnx_export():  # an exported baddbmm scales both terms by 1: two passes more
-            scores = keyed @ folded + offset  # [N, P, H·T]
+            scores = keyed @ folded.transpose(1, 2) + offset.reshape(count, 1, -1)  # [N, P, H·T]
+            weights = torch.softmax(scores.reshape(count, pixels, heads, -1), dim=-1).reshape(count, pixels, -1)
         else:
-            scores = torch.baddbmm(offset, keyed, folded)
-        weights = torch.softmax(scores.reshape(count, pixels, heads, -1), dim=-1).reshape(count, pixels, -1)
+            # Image tokens last: torch's softmax over a head's T tokens then runs along the P image tokens in vector
+            # registers, where over a last dimension T wide it took twice as long as the two products around it.
+            scores = torch.baddbmm(offset.reshape(count, -1, 1), folded, keyed.transpose(1, 2))  # [N, H·T, P]
+            weights = torch.softmax(scores.view(count, heads, -1, pixels), dim=2).view(count, -1, pixels).mT
     values = attention.v(token_values).reshape(count, -1, heads, width)
     outputs = torch.einsum("nthd,chd->nhtc", values, attention.out.weight.view(channels, heads, width))
     # Each head's weights sum to 1, so out_proj's bias shared among the heads' outputs adds it once per image token.

@@ -37,12 +37,6 @@ def unblock_masks(blocked: np.ndarray, grid: int = 64) -> np.ndarray:
     return ordered.reshape(count, 4 * grid, 4 * grid)
 
 
-def upscaling_matrix(weight: Any) -> Any:
-    """A 2×2, stride-2 ``ConvTranspose2d`` weight ``[in, out, 2, 2]`` as the per-pixel product it is: ``[in, (a, b,
-    out)]``, output (2i+a, 2j+b) of input (i, j) (SAM's and SAM 2's upscalings, run per image token)."""
-    return weight.detach().permute(0, 2, 3, 1).reshape(weight.shape[0], -1).clone()
-
-
 @dataclass(frozen=True, slots=True)
 class DecoderGraphs:
     full: Any
@@ -59,6 +53,7 @@ def decoder_graphs(sam: Any) -> DecoderGraphs:
     import torch
     from segment_anything.utils.onnx import SamOnnxModel
 
+    from engine.models.token_upscaling import upscaling_matrix
     from engine.models.two_way import Block, PreparedImage, Projections, prompt_two_way, stacked_mlps
 
     class Heads(torch.nn.Module):

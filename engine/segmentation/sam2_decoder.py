@@ -32,9 +32,9 @@ from typing import Any
 import torch  # this module is imported only where SAM 2 runs
 
 from engine.models.derived import export_atomically, remove_older_versions
+from engine.models.token_upscaling import upscaling_matrix
 from engine.models.two_way import Block, PreparedImage, Projections, prompt_two_way, stacked_mlps, static_size
 from engine.segmentation.decoder import GraphInputs
-from engine.segmentation.graphs import upscaling_matrix
 
 GRAPH_VERSION = 4
 INPUTS = ("image_embeddings", "high_res_0", "high_res_1", "point_coords", "point_labels", "mask_input",

@@ -25,8 +25,8 @@ from engine.models.precision import autocast
 from engine.models.runtime import half_precision_for
 
 ALIGNER_HEADS = 8  # fixed by Hi-SAM's design; not visible in the weights
-# bf16 on a CPU with the instructions (avx512_bf16, 2 cores): a ViT-B window encodes in 6.2 s instead of 15.0 s
-# and a point's levels decode in 35 ms instead of 63 ms; stroke and line masks stay at IoU >= 0.98 to float32
+# bf16 on a CPU with the instructions (avx512_bf16, 2 cores): a ViT-B window encodes in 4.5 s instead of 7.5 s
+# and a point's levels decode in 12-15 ms instead of 21-24 ms; stroke and line masks stay at IoU >= 0.98 to float32
 # (tests/test_precision.py). The S-Decoder gains nothing, so it stays float32.
 HALF_ON_CPU = True
 
