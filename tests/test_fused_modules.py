@@ -113,8 +113,9 @@ def test_the_upscaling_token_by_token_gives_sams_masks(tokens_at_once: int, monk
         features = decoder.output_upscaling(source.transpose(1, 2).reshape(3, 64, 5, 7))  # [3, 8, 20, 28]
         expected = (hyper @ features.flatten(2)).view(3, 4, 20, 28)
         got = token_upscaling.token_masks(decoder.output_upscaling, source, (5, 7), hyper)
-    assert got.shape == (3, 4, 20, 28)
-    assert torch.allclose(got, expected, atol=1e-5)
+        on_a_gpu = token_upscaling.all_at_once(decoder.output_upscaling, source, (5, 7), hyper)  # the GPU's way
+    assert got.shape == on_a_gpu.shape == (3, 4, 20, 28)
+    assert torch.allclose(got, expected, atol=1e-5) and torch.allclose(on_a_gpu, expected, atol=1e-5)
     assert not torch.allclose(got[0], got[1], atol=1e-3) and not torch.allclose(got[:, 0], got[:, 1], atol=1e-3)
 
 

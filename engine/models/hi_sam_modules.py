@@ -173,7 +173,7 @@ class _TokenDecoder(MaskDecoder):
     def upscale(self, source: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """Image tokens ``[N, h·w, C]`` of a ``grid`` (h, w) → upscaled features ``[N, C/8, 4h, 4w]``."""
         batch, _, channels = source.shape
-        return self.output_upscaling(source.transpose(1, 2).view(batch, channels, *grid))
+        return self.output_upscaling(source.transpose(1, 2).reshape(batch, channels, *grid))
 
 
 class StrokeDecoder(_TokenDecoder):
