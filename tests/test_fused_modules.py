@@ -117,6 +117,9 @@ def test_the_upscaling_token_by_token_gives_sams_masks(tokens_at_once: int, monk
     assert got.shape == on_a_gpu.shape == (3, 4, 20, 28)
     assert torch.allclose(got, expected, atol=1e-5) and torch.allclose(on_a_gpu, expected, atol=1e-5)
     assert not torch.allclose(got[0], got[1], atol=1e-3) and not torch.allclose(got[:, 0], got[:, 1], atol=1e-3)
+    with torch.inference_mode():  # no prompt: no masks
+        none = token_upscaling.token_masks(decoder.output_upscaling, source[:0], (5, 7), hyper[:0])
+    assert none.shape == (0, 4, 20, 28)
 
 
 def test_hi_sams_decoder_gives_what_sams_own_decoder_computes() -> None:

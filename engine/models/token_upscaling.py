@@ -43,6 +43,8 @@ def token_masks(upscaling: Any, source: torch.Tensor, grid: tuple[int, int], hyp
         return all_at_once(upscaling, source, grid, hyper)
     count = source.shape[0]
     height, width = grid
+    if count == 0:
+        return source.new_empty(0, hyper.shape[1], 4 * height, 4 * width)
     middle, last = first.weight.shape[1], second.weight.shape[1]
     first_matrix, first_bias = upscaling_matrix(first.weight), first.bias.repeat(4)
     by_c = upscaling_matrix(second.weight).view(middle, 2, 2 * last)  # columns (c, (d, channel))
