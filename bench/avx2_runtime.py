@@ -4,8 +4,8 @@ ONNX Runtime's kernel library (MLAS) picks its kernels from CPUID once, with no 
 below what the processor has, so on an AVX-512 machine every ONNX figure is an AVX-512 figure. This
 copies the installed package and makes the one branch that takes MLAS's AVX-512 kernels never taken
 (found by its instruction pattern; refused unless it is found exactly once in each library). The copy
-is marked, and `harness.cpu_flags` says so beside every figure measured with it. Torch, numpy and
-OpenCV have switches of their own; the printed environment sets them all.
+is marked, and `harness.cpu_flags` says so beside every figure measured with it. Torch (its own kernels,
+oneDNN's and MKL's), numpy and OpenCV have switches of their own; the printed environment sets them all.
 
 A figure measured this way is the code an AVX2-only processor runs, at this processor's clock, cache
 and memory: an older processor is slower still. Development only; the product never uses the copy.
@@ -48,6 +48,7 @@ _JMP_SHORT = 0xEB
 ENVIRONMENT = {
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # torch's float32 products (MKL; on AMD processors it stays below AVX-512)
     "MARGINALIA_CPU_BF16": "0",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
     "OPENCV_CPU_DISABLE": "AVX512F,AVX512-COMMON,AVX512-SKX,AVX512-CLX",

@@ -126,8 +126,8 @@ def cpu_flags() -> str:
     wanted = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile")
     said = " ".join(flag for flag in wanted if f" {flag}" in flags)
     # A lesser processor played on this one (its kernels and precision forced) is said with the figures.
-    overrides = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MARGINALIA_CPU_BF16", "NPY_DISABLE_CPU_FEATURES",
-                 "OPENCV_CPU_DISABLE")
+    overrides = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MARGINALIA_CPU_BF16",
+                 "NPY_DISABLE_CPU_FEATURES", "OPENCV_CPU_DISABLE")
     forced = [f"{name}={os.environ[name]}" for name in overrides if os.environ.get(name)]
     if held_to_avx2(onnxruntime_package()):
         forced.append("onnxruntime held to AVX2 (bench/avx2_runtime.py)")
