@@ -145,3 +145,23 @@ def test_hi_sams_decoder_gives_what_sams_own_decoder_computes() -> None:
     assert torch.allclose(masks, expected_masks, atol=1e-4)
     assert torch.allclose(iou, expected_iou, atol=1e-5)
     assert not torch.allclose(masks[0], masks[1], atol=1e-2)  # each prompt its own masks
+
+
+def test_hi_sams_heads_in_bands_give_the_whole_heads_rows() -> None:
+    """A high-resolution head run a band of rows at a time (each band reading the rows its 3×3 convolutions need)
+    gives the whole head's values, bands of uneven height included; a layer it cannot band is refused."""
+    from engine.models.hi_sam_modules import _refinement, in_bands, use_fused_layer_norms
+
+    torch.manual_seed(13)
+    head = use_fused_layer_norms(_refinement(8, upscale=False)).eval()
+    for module in head:
+        if getattr(module, "bias", None) is not None:
+            module.bias.data.normal_(0, 0.5)
+    image = torch.randn(2, 8, 21, 17)
+    with torch.inference_mode():
+        whole = head(image)
+        for rows in (1, 4, 8, 21, 64):  # 21 bands of 1 … one band
+            assert torch.allclose(in_bands(head, image, rows), whole, atol=1e-5), rows
+        shifted = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3))  # no padding: the output is smaller
+        with pytest.raises(TypeError, match="same-size"):
+            in_bands(shifted, image, 4)
