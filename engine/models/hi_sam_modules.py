@@ -154,9 +154,9 @@ BAND_ROWS = 128  # output rows a band of a high-resolution head computes at once
 def in_bands(layers: nn.Sequential, x: torch.Tensor, rows: int = BAND_ROWS) -> torch.Tensor:
     """``layers(x)`` for a head of 3×3 (padding 1) and 1×1 convolutions, channel layer norms and GELUs on
     ``x [N, C, H, W]``, computed ``rows`` output rows at a time: each band reads as many rows more on each side as
-    there are 3×3 convolutions, so its rows are exactly the whole's. Hi-SAM's heads work on 16 channels at up to
-    1024²: a band's intermediates stay in cache where the whole's go through memory four times per layer (the
-    S-Decoder's four 3×3 layers at 1024² on 2 cores: 540–660 ms whole, 280–490 ms in bands)."""
+    there are 3×3 convolutions, so its rows are exactly the whole's. The S-Decoder's head works on 16 channels at
+    1024²: a band's intermediates stay in cache where the whole's go through memory at every layer (its four 3×3
+    layers on 2 cores: 540–660 ms whole, 280–490 ms in bands)."""
     reach = 0  # input rows an output row depends on, each side
     for layer in layers:
         if isinstance(layer, (LayerNorm2d, nn.GELU)):
@@ -295,8 +295,9 @@ class HierarchyDecoder(_TokenDecoder):
                      size: tuple[int, int] = (WORD_MASK_SIDE, WORD_MASK_SIDE)) -> torch.Tensor:
         """Upscaled features ``[N, C/8, h, w]`` and word hyper-weights ``[N, 1, C/16]`` → word logits
         ``[N, 1, *size]`` (size = 3/2 of h, w: the 256 → 384 frame)."""
-        words_map = in_bands(self.word_mask_refine, F.interpolate(self.word_mask_dc(upscaled), size, mode="bilinear",
-                                                                  align_corners=False))
+        # Not in bands: at 384² a head's intermediates fit in cache (in bands: 24–30 ms → 32–35 ms a line, bf16)
+        words_map = self.word_mask_refine(F.interpolate(self.word_mask_dc(upscaled), size, mode="bilinear",
+                                                        align_corners=False))
         b, c, h, w = words_map.shape
         return (hyper @ words_map.view(b, c, h * w)).view(b, 1, h, w)
 
