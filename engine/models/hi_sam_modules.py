@@ -29,7 +29,7 @@ from segment_anything.modeling.mask_decoder import MLP
 from torch import nn
 from torch.nn import functional as F
 
-from engine.models.token_upscaling import token_masks
+from engine.models.token_upscaling import token_masks, upscaled_features
 from engine.models.two_way import two_way
 
 WORD_MASK_SIDE = 384
@@ -202,8 +202,7 @@ class _TokenDecoder(MaskDecoder):
 
     def upscale(self, source: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """Image tokens ``[N, h·w, C]`` of a ``grid`` (h, w) → upscaled features ``[N, C/8, 4h, 4w]``."""
-        batch, _, channels = source.shape
-        return self.output_upscaling(source.transpose(1, 2).reshape(batch, channels, *grid))
+        return upscaled_features(self.output_upscaling, source, grid)
 
 
 class StrokeDecoder(_TokenDecoder):
@@ -219,7 +218,9 @@ class StrokeDecoder(_TokenDecoder):
     def strokes(self, image: torch.Tensor, position: torch.Tensor, prompts: torch.Tensor) -> torch.Tensor:
         """image ``[1, C, h, w]``, aligner tokens ``[1, T, C]`` → stroke logits ``[1, 1, 16h, 16w]``."""
         hidden, source = self.transform(image, position, prompts)  # SAM's own masks are not read
-        upscaling, refinement = self.output_upscaling_hr[:6], self.output_upscaling_hr[6:]  # 2 × (ConvT, LN, GELU)
+        head = self.output_upscaling_hr
+        first_conv = next(index for index, layer in enumerate(head) if isinstance(layer, nn.Conv2d))
+        upscaling, refinement = head[:first_conv], head[first_conv:]  # the transposed convolutions; the 3×3 ones
         upscaled = in_bands(refinement, upscaling(self.upscale(source, image.shape[-2:])))
         hyper = self.output_hypernetworks_mlps_hr(hidden[:, 1])[:, None]  # [1, 1, C/16]
         b, c, h, w = upscaled.shape

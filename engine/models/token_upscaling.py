@@ -70,6 +70,11 @@ def token_masks(upscaling: Any, source: torch.Tensor, grid: tuple[int, int], hyp
 def all_at_once(upscaling: Any, source: torch.Tensor, grid: tuple[int, int], hyper: torch.Tensor) -> torch.Tensor:
     """What :func:`token_masks` computes, as segment-anything does: the features ``[N, C/8, 4h, 4w]`` of every
     prompt, then each mask's product."""
+    features = upscaled_features(upscaling, source, grid)
+    return (hyper @ features.flatten(2)).view(len(source), -1, *features.shape[-2:])
+
+
+def upscaled_features(upscaling: Any, source: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    """Image tokens ``[N, h·w, C]`` of a ``grid`` (h, w) through ``upscaling`` as features ``[N, C', 4h, 4w]``."""
     count, _, channels = source.shape
-    features = upscaling(source.transpose(1, 2).reshape(count, channels, *grid))
-    return (hyper @ features.flatten(2)).view(count, -1, *features.shape[-2:])
+    return upscaling(source.transpose(1, 2).reshape(count, channels, *grid))
