@@ -233,6 +233,31 @@ def test_words_limited_to_a_region_are_the_whole_frames_words_there(model_store:
     assert network.words_of([]).shape == (0, 384, 384)
 
 
+def test_a_lines_kept_tokens_are_those_under_its_box_and_give_the_same_words(model_store: ModelStore,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a kept line's words need is copied as the image tokens under its region only (and the border the word
+    branch reads): a fraction of a point's tokens, the very words; a region they do not cover is refused."""
+    from engine.models.hi_sam_modules import WORD_OUTSIDE
+
+    monkeypatch.setenv("MARGINALIA_CPU_BF16", "0")
+    model_store.add_tiny(MODEL)
+    network = ModelService(model_store, ModelManager(device=DeviceChoice("cpu"))).run(MODEL, lambda n: n)
+    page = np.full((400, 400, 3), 255, np.uint8)
+    page[100:130, 40:360] = 0
+    embedding, _ = network.encode(page)
+    _, _, inputs = network.levels_and_word_inputs(embedding, np.array([[300.0, 400.0], [20.0, 30.0]], np.float32))
+    line, edge = (90, 141, 17, 200), (0, 33, 0, 256)  # a line's box; a strip at the frame's edge
+    kept = [network.word_inputs_for(inputs[0], line), network.word_inputs_for(inputs[1], edge)]
+    assert all(k.nbytes < whole.nbytes / 2 for k, whole in zip(kept, inputs, strict=True))
+    assert np.array_equal(network.words_of(kept, [line, edge]), network.words_of(inputs, [line, edge]))
+    assert kept[0].covers((100, 130, 40, 150)) and kept[0].covers((5, 5, 0, 0))  # inside; empty
+    assert not kept[0].covers((80, 141, 17, 200)) and not kept[0].covers(None)
+    with pytest.raises(ValueError, match="do not cover"):
+        network.words_of([kept[0]], [(0, 256, 0, 256)])
+    nothing = network.word_inputs_for(inputs[0], (0, 0, 0, 0))
+    assert nothing.source.numel() == 0 and (network.words_of([nothing], [(0, 0, 0, 0)]) == WORD_OUTSIDE).all()
+
+
 def test_a_cancel_stops_an_encode_between_the_encoders_blocks(model_store: ModelStore) -> None:
     model_store.add_tiny(MODEL)
     network = ModelService(model_store, ModelManager(device=DeviceChoice("cpu"))).run(MODEL, lambda n: n)

@@ -24,8 +24,8 @@ from engine.models.service import ModelService
 from engine.project import Project
 from engine.store.schema import Annotation, Category
 from engine.store.types import AnnotationStatus
-from engine.text.hierarchy import (LinePiece, TextOptions, _LineDecodes, _words_of_lines, assemble, matrix_nms,
-                                   read_text, xy_cut)
+from engine.text.hierarchy import (LinePiece, TextOptions, _LineDecodes, _rows, _words_of_lines, assemble, mask_iou,
+                                   matrix_nms, read_text, xy_cut)
 from engine.text.masks import PageMask
 from engine.text.run import find_text
 from engine.text.windows import plan_windows, stitch
@@ -110,6 +110,29 @@ def test_reading_order_keeps_columns_and_puts_a_heading_first() -> None:
     footer = (100, 800, 900, 850)
     boxes = [right[1], left[1], footer, right[0], heading, left[0]]
     assert [boxes[i] for i in xy_cut(boxes)] == [heading, left[0], left[1], right[0], right[1], footer]
+
+
+def test_mask_iou_counts_every_pixel_of_masks_of_any_size() -> None:
+    """Counted a block of pixels at a time: the same IoU as the whole masks' products, for sizes that are not a
+    multiple of the block, an empty mask, one mask."""
+    rng = np.random.default_rng(5)
+    for shape in [(1, 7, 9), (6, 100, 90), (5, 256, 256)]:
+        masks = rng.random(shape) > rng.uniform(0.2, 0.9, (shape[0], 1, 1))
+        masks[-1] = False if shape[0] > 1 else masks[-1]
+        flat = masks.reshape(len(masks), -1).astype(np.int64)
+        inter = flat @ flat.T
+        union_ = flat.sum(1)[:, None] + flat.sum(1)[None, :] - inter
+        expected = np.where(union_ > 0, inter / np.maximum(union_, 1), 0)
+        assert np.allclose(mask_iou(masks), expected, rtol=0, atol=1e-6)
+    assert mask_iou(np.zeros((0, 4, 4), bool)).shape == (0, 0)
+
+
+def test_rows_of_batches_are_the_rows_of_their_concatenation() -> None:
+    rng = np.random.default_rng(6)
+    batches = [rng.random((size, 2, 3)) for size in (3, 0, 2, 4)]
+    indices = np.array([8, 0, 4, 3, 2, 5])
+    assert np.array_equal(_rows(batches, indices), np.concatenate(batches)[indices])
+    assert _rows(batches, np.array([], int)).shape == (0, 2, 3)
 
 
 def test_matrix_nms_decays_duplicates_and_keeps_distinct_lines() -> None:
@@ -249,6 +272,33 @@ def test_each_lines_words_come_from_its_own_points_decode(text_setup) -> None:
     # while the points' words differ by 7e-3
     assert all(np.allclose(got, want, rtol=0, atol=1e-3) for got, want in zip(found, expected, strict=True))
     assert not np.allclose(expected[0], expected[2], rtol=0, atol=2e-3)  # a mix-up of points would show
+
+
+def test_a_line_whose_kept_tokens_do_not_cover_its_region_is_decoded_again(text_setup) -> None:
+    """Seconds: one encode and a few decodes of the tiny Hi-SAM."""
+    project, service, pages = text_setup
+    row = next(r for r in list_images(project) if r.id == pages[0])
+    network = service.run(MODEL, lambda n: n)
+    embedding = network.encode(np.asarray(Image.open(row.path).convert("RGB")))[0]
+    points = np.array([[100, 100], [600, 300]], np.float32)
+    _, _, inputs = network.levels_and_word_inputs(embedding, points)
+    kept = {0: network.word_inputs_for(inputs[0], (100, 120, 100, 140)),
+            1: network.word_inputs_for(inputs[1], (0, 256, 0, 256))}
+    decoded: list[int] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(network, name)
+
+        def levels_and_word_inputs(self, embedding, points):  # noqa: ANN001, ANN202
+            decoded.append(len(points))
+            return network.levels_and_word_inputs(embedding, points)
+
+    regions = [(0, 256, 0, 256), (10, 60, 10, 60)]  # point 0's kept tokens cover a smaller box
+    found = _words_of_lines(Counting(), embedding, points, np.array([0, 1]), regions, 2, kept)
+    assert decoded == [1]  # point 0 only, decoded again
+    expected = network.levels(embedding, points, regions=regions)[2]
+    assert all(np.allclose(got, want, rtol=0, atol=1e-3) for got, want in zip(found, expected, strict=True))
 
 
 def test_accepting_a_paragraph_reaches_its_proposed_lines_and_words(text_setup) -> None:

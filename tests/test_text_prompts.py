@@ -87,6 +87,9 @@ class TrueLines:
     def words_of(self, inputs: list[DecodedPoint], regions=None) -> np.ndarray:  # noqa: ANN001
         return self.levels(inputs[0].seen, np.stack([i.point for i in inputs]), words=True, regions=regions)[2]
 
+    def word_inputs_for(self, inputs: DecodedPoint, region) -> DecodedPoint:  # noqa: ANN001
+        return inputs
+
 
 @dataclass(frozen=True)
 class DecodedPoint:
@@ -96,6 +99,9 @@ class DecodedPoint:
     @property
     def nbytes(self) -> int:
         return self.point.nbytes
+
+    def covers(self, region) -> bool:  # noqa: ANN001
+        return True
 
 
 def _page() -> tuple[np.ndarray, dict[int, tuple[int, int, int, int]]]:

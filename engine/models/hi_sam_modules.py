@@ -258,34 +258,40 @@ class HierarchyDecoder(_TokenDecoder):
         masks, iou, mask_tokens, source = self.decode(image, position, prompts)
         return masks[:, 1:], iou[:, 1:], source, self.output_word_mlp(mask_tokens[:, 1:2])
 
-    def words(self, source: torch.Tensor, hyper: torch.Tensor, grid: tuple[int, int],
-              regions: list[tuple[int, int, int, int] | None] | None = None) -> torch.Tensor:
+    def words(self, source: torch.Tensor | list[torch.Tensor], hyper: torch.Tensor, grid: tuple[int, int],
+              regions: list[tuple[int, int, int, int] | None] | None = None,
+              boxes: list[tuple[int, int, int, int] | None] | None = None) -> torch.Tensor:
         """Words-of-the-line logits ``[N, 1, 384, 384]`` from :meth:`levels_and_word_inputs`'s ``source``
         ``[N, h·w, C]`` and ``hyper`` ``[N, 1, C/16]`` on the image's ``grid`` (h, w): what :meth:`levels` gives.
 
-        With ``regions``, only the image tokens under each region (and the border the word branch reads) are
-        upscaled: the upscaling never mixes tokens (``engine.models.token_upscaling``), so the values there are
-        those of the whole frame's."""
+        With ``regions``, only the image tokens under each region (and the border the word branch reads,
+        :func:`word_tokens`) are upscaled: the upscaling never mixes tokens (``engine.models.token_upscaling``), so
+        the values there are those of the whole frame's. ``source`` may then hold per line only the tokens of
+        ``boxes[i]`` (row0, row1, column0, column1 of the grid, ``[rows·columns, C]``; ``None``: all), which must
+        include those its region needs."""
         if regions is None:
-            return self._word_logits(self.upscale(source, grid), hyper)
+            return self._word_logits(self.upscale(source, grid), hyper)  # type: ignore[arg-type]
         height, width = 4 * grid[0], 4 * grid[1]
-        word_masks = source.new_full((len(source), 1, WORD_MASK_SIDE, WORD_MASK_SIDE), WORD_OUTSIDE)
+        reference = source[0] if len(source) else hyper
+        word_masks = reference.new_full((len(regions), 1, WORD_MASK_SIDE, WORD_MASK_SIDE), WORD_OUTSIDE)
         for index, region in enumerate(regions):
-            y0, y1, x0, x1 = region or (0, height, 0, width)
-            if y1 <= y0 or x1 <= x0:
+            region = region or (0, height, 0, width)
+            frame = word_frame(region, grid)
+            if frame is None:
                 continue  # an empty region: no words
-            # Even bounds keep the 2:3 resampling on the whole frame's grid; the margin covers what the
-            # resampling and the four 3×3 convolutions read beyond the region (6 px at 384² > 1 + 4).
-            top, left = max(0, (y0 - WORD_MARGIN) // 2 * 2), max(0, (x0 - WORD_MARGIN) // 2 * 2)
-            bottom, right = min(height, -(-(y1 + WORD_MARGIN) // 2) * 2), min(width, -(-(x1 + WORD_MARGIN) // 2) * 2)
-            if bottom <= top or right <= left:
-                continue
-            row0, row1, column0, column1 = top // 4, -(-bottom // 4), left // 4, -(-right // 4)  # image tokens
-            tokens = source[index].reshape(*grid, -1)[row0:row1, column0:column1].reshape(1, -1, source.shape[-1])
+            top, bottom, left, right = frame
+            row0, row1, column0, column1 = word_tokens(region, grid)  # type: ignore[misc]
+            held = (boxes[index] if boxes is not None else None) or (0, grid[0], 0, grid[1])
+            if not (held[0] <= row0 and row1 <= held[1] and held[2] <= column0 and column1 <= held[3]):
+                raise ValueError(f"The image tokens kept for line {index} ({held}) do not cover its region {region}.")
+            channels = source[index].shape[-1]
+            tokens = source[index].reshape(held[1] - held[0], held[3] - held[2], channels)[
+                row0 - held[0]:row1 - held[0], column0 - held[2]:column1 - held[2]].reshape(1, -1, channels)
             upscaled = self.upscale(tokens, (row1 - row0, column1 - column0))
             upscaled = upscaled[..., top - 4 * row0:bottom - 4 * row0, left - 4 * column0:right - 4 * column0]
             size = (3 * (bottom - top) // 2, 3 * (right - left) // 2)
             part = self._word_logits(upscaled, hyper[index:index + 1], size)
+            y0, y1, x0, x1 = region
             keep_y0, keep_y1 = 3 * max(y0, 0) // 2, -(-3 * min(y1, height) // 2)
             keep_x0, keep_x1 = 3 * max(x0, 0) // 2, -(-3 * min(x1, width) // 2)
             word_masks[index, :, keep_y0:keep_y1, keep_x0:keep_x1] = part[
@@ -301,6 +307,32 @@ class HierarchyDecoder(_TokenDecoder):
                                                         align_corners=False))
         b, c, h, w = words_map.shape
         return (hyper @ words_map.view(b, c, h * w)).view(b, 1, h, w)
+
+
+def word_frame(region: tuple[int, int, int, int], grid: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The part ``(top, bottom, left, right)`` of the ``4h × 4w`` mask frame the words of ``region`` (y0, y1, x0, x1)
+    are computed on, or ``None`` for an empty region. Even bounds keep the 2:3 resampling on the whole frame's
+    grid; the margin covers what the resampling and the four 3×3 convolutions read beyond the region (6 px at
+    384² > 1 + 4). Grows with the region: a larger region's frame holds a smaller one's."""
+    height, width = 4 * grid[0], 4 * grid[1]
+    y0, y1, x0, x1 = region
+    if y1 <= y0 or x1 <= x0:
+        return None
+    top, left = max(0, (y0 - WORD_MARGIN) // 2 * 2), max(0, (x0 - WORD_MARGIN) // 2 * 2)
+    bottom, right = min(height, -(-(y1 + WORD_MARGIN) // 2) * 2), min(width, -(-(x1 + WORD_MARGIN) // 2) * 2)
+    if bottom <= top or right <= left:
+        return None
+    return top, bottom, left, right
+
+
+def word_tokens(region: tuple[int, int, int, int], grid: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """The image tokens ``(row0, row1, column0, column1)`` of ``grid`` the words of ``region`` are made from (each
+    token gives 4×4 pixels of the mask frame), or ``None`` for an empty region."""
+    frame = word_frame(region, grid)
+    if frame is None:
+        return None
+    top, bottom, left, right = frame
+    return top // 4, -(-bottom // 4), left // 4, -(-right // 4)
 
 
 class ChannelLayerNorm(LayerNorm2d):

@@ -28,7 +28,7 @@ from engine.text.prompts import candidates, decode_in_rounds
 from engine.text.windows import Window, might_hold_text, plan_windows
 
 NMS_SIGMA = 2.0
-NMS_BYTES = 128 * 1024**2  # above this, line masks are compared at half resolution
+IOU_COLUMNS = 4096  # mask pixels counted at once when comparing masks (a buffer of masks × this, in float32)
 WORD_REACH = 8  # 256²-frame pixels (32 page pixels in a 1024 window) a line's words may reach beyond its mask
 
 
@@ -49,9 +49,10 @@ class TextOptions:
     batch: int | None = None  # points decoded at once; None: 100 on a GPU, 4 on a CPU (fastest per point there)
     min_word_area: int = 32  # pixels
     max_lines: int = 120  # per window, best first: more lines than a window's text holds is noise
-    word_inputs_bytes: int = 256 * 1024**2  # per window: what the best lines' decodes leave for their words (2 MB a
-    #                                         line for the published models), so the lines finally kept are not
-    #                                         decoded twice; lines beyond it (the lowest scores) are decoded again
+    word_inputs_bytes: int = 256 * 1024**2  # per window: what the best lines' decodes leave for their words (the
+    #                                         image tokens under a line's box: at most 2 MB in bf16, 4 MB in float32
+    #                                         for the published models), so the lines finally kept are not decoded
+    #                                         twice; lines beyond it (the lowest scores) are decoded again
     seed: int = 0
 
 
@@ -144,23 +145,26 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
                                                                  rng, cancel)
     if not masks:
         return [], len(points)
-    line_masks, line_scores = np.concatenate(masks), np.concatenate(scores)
+    line_scores = np.concatenate(scores)
     if not len(line_scores):
         return [], len(points)
     order = np.argsort(-line_scores[:, 0], kind="stable")  # best first; the logits themselves are not reordered
-    decayed = matrix_nms((line_masks[:, 0] > 0)[order], line_scores[order, 0])
+    # Compared as masks, not logits: the batches' logits are not concatenated (a window's are 128 MB in float32)
+    decayed = matrix_nms(np.concatenate([batch_masks[:, 0] > 0 for batch_masks in masks])[order],
+                         line_scores[order, 0])
     best = np.flatnonzero(decayed > options.nms_score)
     kept = order[best[np.argsort(-decayed[best], kind="stable")][: options.max_lines]]
-    regions = [_line_region(line_masks[index, 0]) for index in kept]
+    kept_masks = _rows(masks, kept)  # [kept, 2, 256, 256]: line and paragraph logits
+    regions = [_line_region(line) for line in kept_masks[:, 0]]
     # … and the words only of the lines kept, only around each line (the costly part)
-    word_masks = dict(zip(kept.tolist(), _words_of_lines(network, embedding, points, line_scores[kept, 1].astype(int),
-                                                         regions, batch, word_inputs, cancel), strict=True))
+    word_masks = _words_of_lines(network, embedding, points, line_scores[kept, 1].astype(int), regions, batch,
+                                 word_inputs, cancel)
     line_scores = line_scores[:, 0]
-    groups = _groups(mask_iou(line_masks[kept, 1] > 0) > options.paragraph_affinity)
+    groups = _groups(mask_iou(kept_masks[:, 1] > 0) > options.paragraph_affinity)
     pieces = []
-    for index, group in zip(kept, groups, strict=True):
-        line = PageMask.of(_to_window(line_masks[index, 0], 256, input_size, window) > 0, window.x0, window.y0)
-        word_mask = PageMask.of(_to_window(word_masks[index], 384, input_size, window) > options.word_threshold,
+    for index, line_logits, words, group in zip(kept, kept_masks[:, 0], word_masks, groups, strict=True):
+        line = PageMask.of(_to_window(line_logits, 256, input_size, window) > 0, window.x0, window.y0)
+        word_mask = PageMask.of(_to_window(words, 384, input_size, window) > options.word_threshold,
                                 window.x0, window.y0)
         found = word_mask.components(options.min_word_area) if word_mask is not None else []
         shape = union(found) if found else line
@@ -192,8 +196,10 @@ class _LineDecodes:
         keep = np.flatnonzero(level_iou[:, 1] > self.options.line_score)
         self.masks.append(level_masks[keep][:, 1:])
         self.scores.append(np.stack([level_iou[keep, 1], self.decoded + keep.astype(np.float32)], axis=1))
-        for index in keep.tolist():
-            self._remember(self.decoded + index, float(level_iou[index, 1]), inputs[index])
+        for index in keep.tolist():  # only the tokens its line's words read: a line's box is a small part
+            region = _line_region(level_masks[index, 1])
+            kept = self.network.word_inputs_for(inputs[index], region)  # type: ignore[attr-defined]
+            self._remember(self.decoded + index, float(level_iou[index, 1]), kept)
         self.decoded += len(points)
         return level_masks[keep][:, 1]
 
@@ -210,17 +216,19 @@ def _words_of_lines(network: object, embedding: object, points: np.ndarray, poin
                     regions: list[tuple[int, int, int, int]], batch: int,
                     word_inputs: dict[int, object], cancel: CancelToken | None = None) -> list[np.ndarray]:
     """Each line's words-of-the-line logits ``[384, 384]`` within its region, from what its point's decode left:
-    kept in ``word_inputs``, or else its point (``points[point_of_line]``) decoded again."""
+    kept in ``word_inputs`` (when they cover the region), or else its point (``points[point_of_line]``) decoded
+    again."""
     words: list[np.ndarray] = []
     for start in range(0, len(point_of_line), batch):
         if cancel is not None:
             cancel.raise_if_cancelled()  # a window's words take seconds on a CPU
-        chunk = point_of_line[start:start + batch].tolist()
-        missing = [point for point in chunk if point not in word_inputs]
+        chunk, chunk_regions = point_of_line[start:start + batch].tolist(), regions[start:start + batch]
+        missing = [point for point, region in zip(chunk, chunk_regions, strict=True)
+                   if point not in word_inputs or not word_inputs[point].covers(region)]  # type: ignore[attr-defined]
         again = dict(zip(missing, network.levels_and_word_inputs(embedding, points[missing])[2],  # type: ignore[attr-defined]
                          strict=True)) if missing else {}
-        inputs = [word_inputs[point] if point in word_inputs else again[point] for point in chunk]
-        words.extend(network.words_of(inputs, regions[start:start + batch]))  # type: ignore[attr-defined]
+        inputs = [again.get(point) or word_inputs[point] for point in chunk]
+        words.extend(network.words_of(inputs, chunk_regions))  # type: ignore[attr-defined]
     return words
 
 
@@ -253,14 +261,24 @@ def _structured_prompts(network: object, embedding: object, input_size: tuple[in
     return decoded * scale, lines.masks, lines.scores, lines.word_inputs
 
 
+def _rows(batches: list[np.ndarray], indices: np.ndarray) -> np.ndarray:
+    """Rows ``indices`` of the batches as if concatenated, ``[len(indices), *row]``, without concatenating them."""
+    sizes = np.array([len(batch) for batch in batches])
+    ends = np.cumsum(sizes)
+    which = np.searchsorted(ends, indices, side="right")
+    rows = [batches[b][i - (ends[b] - sizes[b])] for b, i in zip(which.tolist(), indices.tolist(), strict=True)]
+    return np.stack(rows) if rows else np.zeros((0, *batches[0].shape[1:]), batches[0].dtype)
+
+
 def _line_region(line_logits: np.ndarray) -> tuple[int, int, int, int]:
     """Where a line's words can be: its mask's box in the 256² frame grown by ``WORD_REACH`` (an empty line has
     no words: an empty region)."""
-    ys, xs = np.nonzero(line_logits > 0)
-    if not len(ys):
+    inside = line_logits > 0
+    rows, columns = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+    if not len(rows):
         return (0, 0, 0, 0)
-    return (max(0, int(ys.min()) - WORD_REACH), int(ys.max()) + 1 + WORD_REACH,
-            max(0, int(xs.min()) - WORD_REACH), int(xs.max()) + 1 + WORD_REACH)
+    return (max(0, int(rows[0]) - WORD_REACH), int(rows[-1]) + 1 + WORD_REACH,
+            max(0, int(columns[0]) - WORD_REACH), int(columns[-1]) + 1 + WORD_REACH)
 
 
 def _on_gpu(network: object) -> bool:
@@ -289,15 +307,22 @@ def matrix_nms(masks: np.ndarray, scores: np.ndarray, sigma: float = NMS_SIGMA) 
 
 
 def mask_iou(masks: np.ndarray) -> np.ndarray:
-    """Pairwise IoU ``[N, N]`` of masks ``[N, h, w]`` (bool)."""
+    """Pairwise IoU ``[N, N]`` of masks ``[N, h, w]`` (bool).
+
+    Intersections are counted ``IOU_COLUMNS`` pixels at a time as float32 products into one buffer (the masks
+    whole in float32 would be 67 MB for a window's 256 lines): the counts are whole numbers below 2²⁴, so
+    exact in any order."""
     count = len(masks)
     if count == 0:
         return np.zeros((0, 0), np.float32)
-    if count * masks[0].size * 4 > NMS_BYTES:  # halve the resolution to bound memory
-        masks = masks.reshape(count, masks.shape[1] // 2, 2, masks.shape[2] // 2, 2).mean(axis=(2, 4)) >= 0.5
-    flat = masks.reshape(count, -1).astype(np.float32)
-    inter = flat @ flat.T
-    areas = flat.sum(axis=1)
+    flat = masks.reshape(count, -1)
+    inter = np.zeros((count, count), np.float32)
+    buffer = np.empty((count, min(IOU_COLUMNS, flat.shape[1])), np.float32)
+    for start in range(0, flat.shape[1], IOU_COLUMNS):
+        part = buffer[:, : min(IOU_COLUMNS, flat.shape[1] - start)]
+        np.copyto(part, flat[:, start:start + IOU_COLUMNS])
+        inter += part @ part.T
+    areas = np.count_nonzero(flat, axis=1).astype(np.float32)
     union_ = areas[:, None] + areas[None, :] - inter
     return np.where(union_ > 0, inter / np.maximum(union_, 1), 0).astype(np.float32)
 

@@ -81,7 +81,8 @@ class PageMask:
 
     def components(self, min_area: int) -> list[PageMask]:
         """Connected pieces of at least ``min_area`` pixels, left to right."""
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(self.mask.astype(np.uint8), connectivity=8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(
+            np.ascontiguousarray(self.mask, dtype=bool).view(np.uint8), connectivity=8)  # no copy
         pieces = []
         for label in range(1, count):
             left, top, width, height, area = (int(v) for v in stats[label])

@@ -78,17 +78,31 @@ class HiSamArchitecture:
 
 @dataclass(frozen=True)
 class WordInputs:
-    """What one decoded point's line-words need from its decode: the image tokens after the H-Decoder's two-way
-    transformer ``[h·w, C]`` (2 MB in bf16, 4 MB in float32 for the published models), the word hyper-weights
+    """What one decoded point's line-words need from its decode: image tokens after the H-Decoder's two-way
+    transformer — all of them ``[h·w, C]`` (4 MB in float32 for the published models), or from
+    :meth:`HiSamNetwork.word_inputs_for` only the ``box`` (row0, row1, column0, column1) of the grid that the words
+    of ``region`` (y0, y1, x0, x1 of the 256² mask frame) read, ``[rows·columns, C]`` — the word hyper-weights
     ``[1, C/16]``, and the embedding's grid ``(h, w)``."""
 
     source: Any
     hyper: Any
     grid: tuple[int, int]
+    box: tuple[int, int, int, int] | None = None  # None: the whole grid
+    region: tuple[int, int, int, int] | None = None  # None: any region
 
     @property
     def nbytes(self) -> int:
         return int(self.source.nbytes + self.hyper.nbytes)
+
+    def covers(self, region: tuple[int, int, int, int] | None) -> bool:
+        """Whether these give the words of ``region`` (``None``: the whole frame)."""
+        if self.region is None:
+            return True
+        if region is None:
+            return False
+        y0, y1, x0, x1 = region
+        top, bottom, left, right = self.region
+        return y1 <= y0 or x1 <= x0 or (top <= y0 and y1 <= bottom and left <= x0 and x1 <= right)
 
 
 @dataclass
@@ -161,7 +175,8 @@ class HiSamNetwork:
     def levels_and_word_inputs(self, embedding: Any, points: np.ndarray,
                                ) -> tuple[np.ndarray, np.ndarray, list[WordInputs]]:
         """As :meth:`levels` without words, and per point what :meth:`words_of` needs to give its line's words
-        later without decoding the point again (the costly part of a line's words on a CPU)."""
+        later without decoding the point again (the costly part of a line's words on a CPU): views of the
+        batch's tensors, to be used at once or kept through :meth:`word_inputs_for`."""
         import torch
 
         self._require_hierarchy()
@@ -170,11 +185,24 @@ class HiSamNetwork:
             with autocast(self.device, self.encoder_dtype):
                 masks, iou, source, hyper = self.model.hi_decoder.levels_and_word_inputs(
                     embedding, self.model.prompt_encoder.get_dense_pe(), sparse)
-            # Copies (a row must not hold its whole batch in memory) in the precision the upscaling convolutions
-            # compute in anyway (autocast casts their input): half the memory under bf16, the same words.
-            kept = [WordInputs(source[i].to(dtype=self.encoder_dtype, copy=True), hyper[i].clone(),
-                               tuple(embedding.shape[-2:])) for i in range(len(points))]
-            return masks.float().cpu().numpy(), iou.float().cpu().numpy(), kept
+            grid = tuple(embedding.shape[-2:])
+            inputs = [WordInputs(source[i], hyper[i], grid) for i in range(len(points))]  # type: ignore[arg-type]
+            return masks.float().cpu().numpy(), iou.float().cpu().numpy(), inputs
+
+    def word_inputs_for(self, inputs: WordInputs, region: tuple[int, int, int, int]) -> WordInputs:
+        """A copy of what the words of ``region`` (y0, y1, x0, x1 of the 256² mask frame, e.g. a line's box) need
+        from ``inputs`` (all of a point's tokens): the tokens under the region and the border the word branch
+        reads (a line's are a small part of the 4 MB), in the precision the upscaling convolutions compute in
+        anyway (autocast casts their input), so the words are the same as from all the tokens."""
+        from engine.models.hi_sam_modules import word_tokens
+
+        if inputs.box is not None:
+            raise ValueError("word_inputs_for takes a point's whole decode (levels_and_word_inputs).")
+        box = word_tokens(region, inputs.grid) or (0, 0, 0, 0)
+        row0, row1, column0, column1 = box
+        tokens = inputs.source.reshape(*inputs.grid, -1)[row0:row1, column0:column1]
+        return WordInputs(tokens.reshape(-1, tokens.shape[-1]).to(dtype=self.encoder_dtype, copy=True),
+                          inputs.hyper.clone(), inputs.grid, box, region)
 
     def words_of(self, inputs: list[WordInputs], regions: list[tuple[int, int, int, int] | None] | None = None,
                  ) -> np.ndarray:
@@ -184,9 +212,12 @@ class HiSamNetwork:
 
         if not inputs:
             return np.zeros((0, 384, 384), np.float32)
+        whole = regions is None and all(i.box is None for i in inputs)
         with torch.inference_mode(), autocast(self.device, self.encoder_dtype):
-            words = self.model.hi_decoder.words(torch.stack([i.source for i in inputs]),
-                                                torch.stack([i.hyper for i in inputs]), inputs[0].grid, regions)
+            source = torch.stack([i.source for i in inputs]) if whole else [i.source for i in inputs]
+            words = self.model.hi_decoder.words(source, torch.stack([i.hyper for i in inputs]), inputs[0].grid,
+                                                None if whole else regions or [None] * len(inputs),
+                                                [i.box for i in inputs])
             return words[:, 0].float().cpu().numpy()
 
     def _require_hierarchy(self) -> None:
