@@ -310,19 +310,19 @@ def mask_iou(masks: np.ndarray) -> np.ndarray:
     """Pairwise IoU ``[N, N]`` of masks ``[N, h, w]`` (bool).
 
     Intersections are counted ``IOU_COLUMNS`` pixels at a time as float32 products into one buffer (the masks
-    whole in float32 would be 67 MB for a window's 256 lines): the counts are whole numbers below 2²⁴, so
-    exact in any order."""
+    whole in float32 would be 67 MB for a window's 256 lines) and summed in float64: every count is a whole number
+    held exactly, whatever the masks' size."""
     count = len(masks)
     if count == 0:
         return np.zeros((0, 0), np.float32)
     flat = masks.reshape(count, -1)
-    inter = np.zeros((count, count), np.float32)
+    inter = np.zeros((count, count), np.float64)
     buffer = np.empty((count, min(IOU_COLUMNS, flat.shape[1])), np.float32)
     for start in range(0, flat.shape[1], IOU_COLUMNS):
         part = buffer[:, : min(IOU_COLUMNS, flat.shape[1] - start)]
         np.copyto(part, flat[:, start:start + IOU_COLUMNS])
         inter += part @ part.T
-    areas = np.count_nonzero(flat, axis=1).astype(np.float32)
+    areas = np.count_nonzero(flat, axis=1).astype(np.float64)
     union_ = areas[:, None] + areas[None, :] - inter
     return np.where(union_ > 0, inter / np.maximum(union_, 1), 0).astype(np.float32)
 
