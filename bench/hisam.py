@@ -109,8 +109,7 @@ class StageClock:
     }
 
     def __init__(self, network: object) -> None:
-        self.seconds = dict.fromkeys(self.STEPS, 0.0)
-        self.items = dict.fromkeys(self.STEPS, 0)
+        self._restart()
         for step in self.STEPS:
             setattr(network, step, self._timed(step, getattr(network, step)))
 
@@ -135,9 +134,12 @@ class StageClock:
                 if counted:
                     figures[counted] = self.items[step]
         figures["other_s"] = round(total_s - sum(self.seconds.values()), 2)
+        self._restart()
+        return figures
+
+    def _restart(self) -> None:
         self.seconds = dict.fromkeys(self.STEPS, 0.0)
         self.items = dict.fromkeys(self.STEPS, 0)
-        return figures
 
 if __name__ == "__main__":
     main()

@@ -280,9 +280,9 @@ class HierarchyDecoder(_TokenDecoder):
             if frame is None:
                 continue  # an empty region: no words
             top, bottom, left, right = frame
-            row0, row1, column0, column1 = word_tokens(region, grid)  # type: ignore[misc]
+            row0, row1, column0, column1 = needed = _frame_tokens(frame)
             held = (boxes[index] if boxes is not None else None) or (0, grid[0], 0, grid[1])
-            if not (held[0] <= row0 and row1 <= held[1] and held[2] <= column0 and column1 <= held[3]):
+            if not holds(held, needed):
                 raise ValueError(f"The image tokens kept for line {index} ({held}) do not cover its region {region}.")
             channels = source[index].shape[-1]
             tokens = source[index].reshape(held[1] - held[0], held[3] - held[2], channels)[
@@ -329,8 +329,16 @@ def word_tokens(region: tuple[int, int, int, int], grid: tuple[int, int]) -> tup
     """The image tokens ``(row0, row1, column0, column1)`` of ``grid`` the words of ``region`` are made from (each
     token gives 4×4 pixels of the mask frame), or ``None`` for an empty region."""
     frame = word_frame(region, grid)
-    if frame is None:
-        return None
+    return None if frame is None else _frame_tokens(frame)
+
+
+def holds(box: tuple[int, int, int, int], needed: tuple[int, int, int, int] | None) -> bool:
+    """Whether the image tokens of ``box`` include those of ``needed`` (``None``: none are needed)."""
+    return needed is None or (box[0] <= needed[0] and needed[1] <= box[1] and box[2] <= needed[2] and
+                              needed[3] <= box[3])
+
+
+def _frame_tokens(frame: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     top, bottom, left, right = frame
     return top // 4, -(-bottom // 4), left // 4, -(-right // 4)
 

@@ -227,7 +227,7 @@ def _words_of_lines(network: object, embedding: object, points: np.ndarray, poin
                    if point not in word_inputs or not word_inputs[point].covers(region)]  # type: ignore[attr-defined]
         again = dict(zip(missing, network.levels_and_word_inputs(embedding, points[missing])[2],  # type: ignore[attr-defined]
                          strict=True)) if missing else {}
-        inputs = [again.get(point) or word_inputs[point] for point in chunk]
+        inputs = [again[point] if point in again else word_inputs[point] for point in chunk]
         words.extend(network.words_of(inputs, chunk_regions))  # type: ignore[attr-defined]
     return words
 

@@ -80,29 +80,25 @@ class HiSamArchitecture:
 class WordInputs:
     """What one decoded point's line-words need from its decode: image tokens after the H-Decoder's two-way
     transformer — all of them ``[h·w, C]`` (4 MB in float32 for the published models), or from
-    :meth:`HiSamNetwork.word_inputs_for` only the ``box`` (row0, row1, column0, column1) of the grid that the words
-    of ``region`` (y0, y1, x0, x1 of the 256² mask frame) read, ``[rows·columns, C]`` — the word hyper-weights
-    ``[1, C/16]``, and the embedding's grid ``(h, w)``."""
+    :meth:`HiSamNetwork.word_inputs_for` only those of ``box`` (row0, row1, column0, column1 of the grid),
+    ``[rows·columns, C]`` — the word hyper-weights ``[1, C/16]``, and the embedding's grid ``(h, w)``."""
 
     source: Any
     hyper: Any
     grid: tuple[int, int]
     box: tuple[int, int, int, int] | None = None  # None: the whole grid
-    region: tuple[int, int, int, int] | None = None  # None: any region
 
     @property
     def nbytes(self) -> int:
         return int(self.source.nbytes + self.hyper.nbytes)
 
     def covers(self, region: tuple[int, int, int, int] | None) -> bool:
-        """Whether these give the words of ``region`` (``None``: the whole frame)."""
-        if self.region is None:
+        """Whether these hold the tokens the words of ``region`` (``None``: the whole frame) are made from."""
+        from engine.models.hi_sam_modules import holds, word_tokens
+
+        if self.box is None:
             return True
-        if region is None:
-            return False
-        y0, y1, x0, x1 = region
-        top, bottom, left, right = self.region
-        return y1 <= y0 or x1 <= x0 or (top <= y0 and y1 <= bottom and left <= x0 and x1 <= right)
+        return holds(self.box, word_tokens(region or (0, 4 * self.grid[0], 0, 4 * self.grid[1]), self.grid))
 
 
 @dataclass
@@ -202,7 +198,7 @@ class HiSamNetwork:
         row0, row1, column0, column1 = box
         tokens = inputs.source.reshape(*inputs.grid, -1)[row0:row1, column0:column1]
         return WordInputs(tokens.reshape(-1, tokens.shape[-1]).to(dtype=self.encoder_dtype, copy=True),
-                          inputs.hyper.clone(), inputs.grid, box, region)
+                          inputs.hyper.clone(), inputs.grid, box)
 
     def words_of(self, inputs: list[WordInputs], regions: list[tuple[int, int, int, int] | None] | None = None,
                  ) -> np.ndarray:
