@@ -19,7 +19,7 @@ import pytest
 from engine.errors import JobCancelled
 from engine.jobs import CancelToken
 from engine.text.hierarchy import TextOptions, read_text
-from engine.text.prompts import FRUITLESS, candidates, decode_in_rounds, farthest_first
+from engine.text.prompts import FRUITLESS, candidates, decode_in_rounds, farthest_first, uncovered_pieces
 
 INPUT_SIDE = 1024
 
@@ -196,17 +196,148 @@ def test_candidates_are_one_per_inked_cell_and_rounds_spread_and_skip_covered_po
     spread = farthest_first(np.array([[0, 0], [1, 0], [50, 0], [100, 0]], np.float32), np.zeros((0, 2)), 2)
     assert spread.tolist() == [0, 3]  # the ends, not neighbours
     rounds: list[np.ndarray] = []
+    frame = (96, 1.0)  # the mask frame is the window's own pixels here
 
     def decode(points: np.ndarray) -> np.ndarray:
         rounds.append(points)
-        return np.ones((1, len(pool)), bool)  # the first line found covers every candidate
+        return strokes[None]  # the first line found covers every candidate
 
-    decoded = decode_in_rounds(pool, batch=1, cap=10, decode=decode)
+    decoded = decode_in_rounds(strokes, frame, batch=1, cap=10, decode=decode)
     assert len(rounds) == 1 and len(decoded) == 1
-    capped = decode_in_rounds(pool, batch=3, cap=2, decode=lambda points: np.zeros((0, len(pool)), bool))
+    no_line = np.zeros((0, 96, 96), bool)
+    capped = decode_in_rounds(strokes, frame, batch=3, cap=2, decode=lambda points: no_line)
     assert len(capped) == 2
     ink = np.zeros((480, 480), bool)
     ink[::12, :] = True  # 400 inked cells the decoder finds no line in
-    many = candidates(ink)
-    given_up = decode_in_rounds(many, batch=4, cap=256, decode=lambda points: np.zeros((0, len(many)), bool))
+    ink[:, ::100] = True  # … in one piece of ink
+    nothing = np.zeros((0, 480, 480), bool)
+    given_up = decode_in_rounds(ink, (480, 1.0), batch=4, cap=256, decode=lambda points: nothing)
     assert len(given_up) == FRUITLESS  # not 256: the strokes here are not text
+
+
+def test_every_other_point_comes_from_a_piece_of_ink_where_no_point_gave_nothing() -> None:
+    grid = np.stack(np.meshgrid(np.arange(0, 101, 25), np.arange(0, 101, 25)), -1).reshape(-1, 2)
+    points = np.concatenate([grid, [[52, 50], [55, 50]]]).astype(np.float32)  # a hatching, a caption in it
+    caption = [len(grid), len(grid) + 1]
+    pieces = np.array([0] * len(grid) + [1, 1])
+    corner, far = 0, len(grid) - 1
+    spread = farthest_first(points, np.zeros((0, 2)), 6).tolist()
+    assert spread[:2] == [corner, far] and not set(caption) & set(spread)  # by distance alone: caption last
+    # the first from the hatching (then spent for this call), the second farthest, the third from the caption
+    assert farthest_first(points, np.zeros((0, 2)), 3, pieces).tolist() == [corner, far, caption[0]]
+    gave_nothing = np.where(pieces == 0, -1, pieces)  # a point of the hatching gave no line
+    two_taken = points[[corner, far]]
+    assert farthest_first(points, two_taken, 1, gave_nothing).tolist() == [caption[0]]
+    assert farthest_first(points, points[:1], 1, gave_nothing).tolist() == [far]  # an odd turn: by distance
+    only_caption_left = farthest_first(points[caption], two_taken, 2, gave_nothing[caption]).tolist()
+    assert only_caption_left == [0, 1]
+
+
+def test_ink_no_kept_line_covers_gives_a_candidate_a_piece_where_no_point_was_decoded() -> None:
+    strokes = np.zeros((64, 64), bool)
+    strokes[8:12, 4:60] = True  # a line found
+    strokes[14:18, 4:60] = True  # the next line, in the same cells, not found
+    strokes[30:34, 4:30] = True  # a line where a point was decoded: the model said no
+    strokes[50, 50:53] = True  # a speck
+    covered = np.zeros((16, 16), bool)  # the mask frame: 4 window pixels a cell
+    covered[2, 1:15] = True  # the first line's cells
+    pool = uncovered_pieces(strokes, covered, 0.25, np.array([[10, 31]], np.float32))
+    assert len(pool) == 1 and 14 <= pool[0, 1] < 18  # on the second line, nowhere else
+    assert len(uncovered_pieces(strokes, np.ones((16, 16), bool), 0.25, np.zeros((0, 2)))) == 0
+
+
+def test_beside_the_kept_lines_only_a_line_over_the_point_itself_counts_as_found() -> None:
+    """Specks under lines share their cells (no candidate of their own); the decoder's lines for them lie over
+    another speck each, never over the point: that is no line found there, and the window is given up."""
+    side = 480
+    strokes = np.zeros((side, side), bool)
+    tops = range(10, side, 48)
+    for top in tops:
+        strokes[top:top + 4, :] = True  # a line: every cell's candidate on its rows is on it
+        strokes[top + 9:top + 11, 4::12] = strokes[top + 9:top + 11, 5::12] = True  # 40 specks of 4 pixels
+    decoded: list[np.ndarray] = []
+
+    def decode(points: np.ndarray) -> np.ndarray:
+        decoded.append(points)
+        masks = np.zeros((len(points), side, side), bool)
+        for mask, (x, y) in zip(masks, points.astype(int), strict=True):
+            top = y // 48 * 48 + 10
+            if y < top + 4:
+                mask[top:top + 4, :] = True  # the line under the point
+            else:
+                other = (x + side // 2) % side // 12 * 12 + 4
+                mask[top + 9:top + 11, other:other + 2] = True  # a speck across the window, not this one
+        return masks
+
+    taken = decode_in_rounds(strokes, (side, 1.0), batch=1, cap=256, decode=decode)
+    on_lines = np.isin(taken[:, 1].astype(int) % 48, range(10, 14))
+    assert on_lines.sum() == len(tops)  # a point a line
+    assert (~on_lines).sum() == FRUITLESS  # then the specks, until given up: not ~200 points
+
+
+@pytest.mark.parametrize("pitch, size", [(13, 0.7), (16, 0.8)])
+def test_small_print_with_two_lines_to_a_cell_loses_no_line(pitch: int, size: float) -> None:
+    """Lines 13–16 pixels apart: a cell holds two, and its candidate falls on one of them."""
+    image = np.full((1000, 1000, 3), 255, np.uint8)
+    rng = np.random.default_rng(3)
+    lines = 0
+    for y in range(20, 980, pitch):
+        ink = np.zeros(image.shape[:2], np.uint8)
+        words = " ".join("".join(rng.choice(list("abcdefghiklmnoprstu"), rng.integers(2, 9))) for _ in range(16))
+        cv2.putText(ink, words, (20, y), cv2.FONT_HERSHEY_PLAIN, size, 255, 1, cv2.LINE_8)
+        ink[:, 980:] = 0
+        lines += 1
+        image[(ink > 0) & (image[..., 0] == 255)] = (0, lines, 0)
+    options = dict(window=1024, line_score=0.5, nms_score=0.5, max_lines=200, min_word_area=4, max_prompts=1000)
+    exhaustive, structured = TrueLines(), TrueLines()
+    found_exhaustively = _lines_found(image, read_text(exhaustive, image, TextOptions(points=400, **options)))
+    found_structurally = _lines_found(image, read_text(structured, image, TextOptions(**options)))
+    print(f"lines {lines}; exhaustive: {len(found_exhaustively)} with {exhaustive.decoded} decodes; "
+          f"structured: {len(found_structurally)} with {structured.decoded}")
+    assert found_exhaustively <= found_structurally == set(range(1, lines + 1))
+    assert structured.decoded * 3 <= exhaustive.decoded
+
+
+@pytest.mark.parametrize("at, width", [((400, 500), 200), ((700, 800), 150), ((300, 150), 60)])
+def test_a_caption_amid_a_picture_is_prompted_before_the_window_is_given_up(at: tuple[int, int],
+                                                                            width: int) -> None:
+    """A hatched picture fills the window; a caption sits in a gap of it: the picture's strokes give no line,
+    far more than ``FRUITLESS`` times in a row if their cells came first."""
+    image = np.full((1024, 1024, 3), 255, np.uint8)
+    picture = np.zeros(image.shape[:2], bool)
+    picture[20:1000:5, 20:1000] = picture[20:1000, 20:1000:7] = True
+    x, y = at
+    picture[y - 30:y + 15, x - 10:x + width + 10] = False
+    image[picture] = (0, 0, 0)
+    ink = np.zeros(image.shape[:2], np.uint8)
+    cv2.putText(ink, "Figura prima"[: max(3, width // 18)], at, cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 2)
+    image[ink > 0] = (0, 1, 0)
+    network = TrueLines()
+    found = _lines_found(image, read_text(network, image, TextOptions(window=1024, min_word_area=4)))
+    assert found == {1}
+    assert network.decoded <= FRUITLESS + 8  # and then the picture is given up
+
+
+@pytest.mark.parametrize("seed", [1, 5])
+def test_lines_standing_on_ruled_lines_amid_specks_are_all_found(seed: int) -> None:
+    """The ruling (no text) joins a block's lines into one piece of ink with it, and 120 specks lie around the
+    block: a point on the ruling gives no line, yet the lines on it are not put behind the specks."""
+    image = np.full((1024, 1024, 3), 255, np.uint8)
+    rng = np.random.default_rng(seed)
+    lines = 0
+    for y in range(120, 700, 40):
+        ink = np.zeros(image.shape[:2], np.uint8)
+        words = " ".join("".join(rng.choice(list("abcdefghiklmnoprstu"), rng.integers(2, 9))) for _ in range(8))
+        cv2.putText(ink, words, (104, y), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 2)
+        ink[:, 700:] = 0
+        lines += 1
+        image[ink > 0] = (0, lines, 0)
+        image[y - 1:y + 2, 100:704] = 0  # the ruled line the letters stand on
+    image[80:720, 100:104] = image[80:720, 700:704] = image[80:84, 100:704] = image[716:720, 100:704] = 0
+    for x, y in zip(rng.integers(20, 1000, 80), rng.integers(760, 1000, 80), strict=True):
+        image[y:y + 3, x:x + 3] = 0
+    for x, y in zip(rng.integers(760, 1000, 40), rng.integers(20, 740, 40), strict=True):
+        image[y:y + 3, x:x + 3] = 0
+    network = TrueLines()
+    assert _lines_found(image, read_text(network, image, TextOptions(window=1024, min_word_area=4))) == \
+        set(range(1, lines + 1))

@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.jobs import CancelToken
 from engine.text.masks import PageMask, union
-from engine.text.prompts import candidates, decode_in_rounds
+from engine.text.prompts import decode_in_rounds
 from engine.text.windows import Window, might_hold_text, plan_windows
 
 NMS_SIGMA = 2.0
@@ -251,13 +251,10 @@ def _structured_prompts(network: object, embedding: object, input_size: tuple[in
                         cancel: CancelToken | None,
                         ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], dict[int, object]]:
     """Candidates from the strokes' structure, decoded in rounds; those inside a kept line are not decoded."""
-    pool = candidates(strokes)
-    to_frame = scale * 256 / max(input_size)  # window pixels → the 256² mask frame
-    cells_x = np.clip((pool[:, 0] * to_frame).astype(int), 0, 255)
-    cells_y = np.clip((pool[:, 1] * to_frame).astype(int), 0, 255)
+    frame = (256, scale * 256 / max(input_size))  # the line masks' frame: window pixels → its 256² cells
     lines = _LineDecodes(network, embedding, options, cancel)
-    decoded = decode_in_rounds(pool, batch, options.max_prompts,  # [kept, M]: the candidates inside each line
-                               lambda points: lines.decode(points * scale)[:, cells_y, cells_x] > 0)
+    decoded = decode_in_rounds(strokes, frame, batch, options.max_prompts,
+                               lambda points: lines.decode(points * scale) > 0)
     return decoded * scale, lines.masks, lines.scores, lines.word_inputs
 
 

@@ -6,24 +6,32 @@ decoded dozens of times. Here the prompts come from the stroke mask's structure 
 - the window is cut into cells about a printed line high; each cell holding ink gives one candidate, the
   stroke pixel nearest the cell's centre (a cell with a speck of a few pixels gives none);
 - each round takes the candidates farthest from every point decoded so far (so a round spreads over the
-  window's lines instead of piling onto one);
-- a candidate inside a line already kept is dropped undecoded: that line is found.
+  window's lines instead of piling onto one), last those in connected pieces of ink where a point gave no line:
+  a picture's hatching is one piece, and a caption beside it is not left waiting behind its many cells;
+- a candidate inside a line already kept is dropped undecoded: that line is found;
+- when the candidates run out, the ink no kept line covers gives more: one candidate per connected piece of it
+  in which no point was decoded yet. Small print puts two lines in one cell, and the cell's candidate falls on
+  one of them; the other line's ink is left uncovered and is prompted this way (a piece where a point was
+  decoded and gave no line is not prompted again: the model said no there).
 
 Rounds stop when no candidate is left, at the cap, or when ``FRUITLESS`` points in a row, spread over the
-window, gave no line at all (the model says these strokes are not text: decorations, a picture, stains).
-Every line holding ink of its own (a cell not covered by another kept line) is prompted at least once unless
-the window is given up that way — the property ``tests/test_text_prompts.py`` checks against the exhaustive
-sampling with a decoder that knows the true lines.
+window, gave no line at all (the model says these strokes are not text: decorations, a picture, stains;
+beside the kept lines, where the lines a point gives are often kept ones seen from their edges' ink, only a
+line over the point itself counts).
+Every line with ink of its own (ink no other kept line covers) is prompted at least once unless the window is
+given up that way — the property ``tests/test_text_prompts.py`` checks against the exhaustive sampling with a
+decoder that knows the true lines: ordinary print, small print, a caption amid a picture.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 CELL = 24  # window pixels: about a printed line's height at a page's own scale
-MIN_INK = 4  # stroke pixels a cell needs to give a candidate
+MIN_INK = 4  # stroke pixels a cell (or a piece of uncovered ink) needs to give a candidate
 FRUITLESS = 32  # points in a row without a line, farthest-first over the window, after which it is given up
 
 
@@ -36,55 +44,133 @@ def candidates(strokes: np.ndarray, cell: int = CELL, min_ink: int = MIN_INK) ->
     columns = (strokes.shape[1] + cell - 1) // cell
     cells = (ys // cell) * columns + xs // cell
     centre_x, centre_y = (xs // cell) * cell + cell / 2, (ys // cell) * cell + cell / 2
-    distance = (xs - centre_x) ** 2 + (ys - centre_y) ** 2
-    order = np.lexsort((distance, cells))
-    first = np.flatnonzero(np.r_[True, cells[order][1:] != cells[order][:-1]])
+    return _nearest_of_each(xs, ys, cells, (xs - centre_x) ** 2 + (ys - centre_y) ** 2, min_ink)
+
+
+def uncovered_pieces(strokes: np.ndarray, covered: np.ndarray, to_frame: float, decoded: np.ndarray,
+                     min_ink: int = MIN_INK) -> np.ndarray:
+    """Candidates ``[M, 2]`` float32 (x, y) in the ink of ``strokes [h, w]`` that no kept line covers:
+    ``covered [F, F]`` bool, the kept lines' union in the mask frame (a window pixel ``p`` falls in its cell
+    ``int(p · to_frame)``). One per connected piece of that ink with at least ``min_ink`` pixels and none of the
+    points ``decoded [N, 2]``: its pixel nearest the piece's centroid.
+
+    Not grown around the lines: small print's neighbouring lines are a cell or two apart in the mask frame, and
+    a line's ink is all that tells it from its neighbours' edges."""
+    side = covered.shape[0]
+    rows, columns = (_cells(np.arange(length), to_frame, side) for length in strokes.shape)
+    ink = strokes & ~covered[rows[:, None], columns[None, :]]
+    count, labels, _, centroids = cv2.connectedComponentsWithStats(ink.astype(np.uint8), connectivity=8)
+    spent = np.zeros(count, bool)
+    spent[0] = True  # the background
+    if len(decoded):
+        at = np.clip(decoded.astype(int), 0, [strokes.shape[1] - 1, strokes.shape[0] - 1])
+        spent[labels[at[:, 1], at[:, 0]]] = True
+    ys, xs = np.nonzero(ink)
+    pieces = labels[ys, xs]
+    live = ~spent[pieces]
+    xs, ys, pieces = xs[live], ys[live], pieces[live]
+    distance = (xs - centroids[pieces, 0]) ** 2 + (ys - centroids[pieces, 1]) ** 2
+    return _nearest_of_each(xs, ys, pieces, distance, min_ink)
+
+
+def _cells(coordinates: np.ndarray, to_frame: float, side: int) -> np.ndarray:
+    """Window pixel coordinates → the mask frame's cells (computed in float32, the same for every caller)."""
+    return (np.asarray(coordinates, np.float32) * np.float32(to_frame)).astype(int).clip(0, side - 1)
+
+
+def _nearest_of_each(xs: np.ndarray, ys: np.ndarray, groups: np.ndarray, distance: np.ndarray,
+                     min_ink: int) -> np.ndarray:
+    """For each group of at least ``min_ink`` pixels, its pixel of least ``distance``: ``[M, 2]`` (x, y)."""
+    if not len(xs):
+        return np.zeros((0, 2), np.float32)
+    order = np.lexsort((distance, groups))
+    first = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1]])
     counts = np.diff(np.r_[first, len(order)])
     chosen = order[first[counts >= min_ink]]
     return np.stack([xs[chosen], ys[chosen]], axis=1).astype(np.float32)
 
 
-def farthest_first(points: np.ndarray, taken: np.ndarray, count: int) -> np.ndarray:
+def farthest_first(points: np.ndarray, taken: np.ndarray, count: int, pieces: np.ndarray | None = None) -> np.ndarray:
     """Indices of ``count`` of ``points [M, 2]``, each in turn the one farthest from ``taken [K, 2]`` and from
-    those picked before it (the first, when nothing is taken, the one nearest the top left)."""
+    those picked before it (the first, when nothing is taken, the one nearest the top left).
+
+    ``pieces [M]``: the piece of ink each point lies in, ``-1`` where a point there gave no line. Every other
+    point (the first, the third, … counting those taken) is then the farthest of those whose piece is not
+    ``-1`` nor picked from in this call, while there are any: a picture's hatching is one piece, and a caption
+    amid it is not left waiting behind its many cells, while lines whose ink runs into a rule are still taken
+    in their turn."""
     count = min(count, len(points))
     if count == 0:
         return np.zeros(0, int)
+    pieces = None if pieces is None else pieces.copy()
+
+    def farthest(nearest: np.ndarray, number: int) -> int:
+        if pieces is not None and number % 2 == 0 and ((pieces >= 0) & (nearest > 0)).any():
+            return int(np.argmax(np.where(pieces >= 0, nearest, -1)))
+        return int(np.argmax(nearest))
+
     if len(taken):
         nearest = np.min(((points[:, None, :] - taken[None, :, :]) ** 2).sum(-1), axis=1)
-        first = int(np.argmax(nearest))
+        first = farthest(nearest, len(taken))
     else:
-        first = int(np.argmin(points.sum(axis=1)))
         nearest = np.full(len(points), np.inf)
+        towards_top_left = points.sum(axis=1).max() + 1 - points.sum(axis=1)  # > 0, the larger the nearer
+        first = farthest(towards_top_left, 0)
     picked = [first]
-    nearest = np.minimum(nearest, ((points - points[first]) ** 2).sum(-1))
-    for _ in range(count - 1):
-        following = int(np.argmax(nearest))
+    for _ in range(count):
+        if pieces is not None and pieces[picked[-1]] >= 0:
+            pieces[pieces == pieces[picked[-1]]] = -1
+        nearest = np.minimum(nearest, ((points - points[picked[-1]]) ** 2).sum(-1))
+        if len(picked) == count:
+            break
+        following = farthest(nearest, len(taken) + len(picked))
         if not np.isfinite(nearest[following]) or nearest[following] <= 0:
             break  # only points already picked (or on them) are left
         picked.append(following)
-        nearest = np.minimum(nearest, ((points - points[following]) ** 2).sum(-1))
     return np.array(picked)
 
 
-def decode_in_rounds(pool: np.ndarray, batch: int, cap: int,
+def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, cap: int,
                      decode: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Decode candidates ``pool [M, 2]`` a round of ``batch`` at a time, at most ``cap`` in all; the points
-    decoded ``[N, 2]``, in their order.
+    """Prompt the window whose stroke mask is ``strokes [h, w]`` bool a round of ``batch`` points at a time, at
+    most ``cap`` in all; the points decoded ``[N, 2]`` (x, y, window pixels), in their order.
 
-    ``decode(points [B, 2])`` returns ``covers [C, M]`` bool: for each line it kept, which of the pool's
-    candidates lie inside it (those are not decoded later)."""
+    ``decode(points [B, 2])`` returns the masks of the lines it kept ``[K, F, F]`` bool in the mask frame:
+    ``frame`` is ``(F, to_frame)``, window pixel ``p`` falling in cell ``int(p · to_frame)``."""
+    side, to_frame = frame
+    pool = candidates(strokes)
+    _, labels = cv2.connectedComponents(strokes.astype(np.uint8), connectivity=8)
+    pieces = labels[pool[:, 1].astype(int), pool[:, 0].astype(int)]  # -1: a point there gave no line
+    cells = _cells(pool, to_frame, side)
     alive = np.ones(len(pool), bool)
+    covered = np.zeros((side, side), bool)  # the kept lines' union
     taken = np.zeros((0, 2), np.float32)
     fruitless = 0
-    while alive.any() and len(taken) < cap and fruitless < FRUITLESS:
+    beside = False  # prompting the ink no kept line covers
+    while len(taken) < cap and fruitless < FRUITLESS:
+        if not alive.any():
+            pool = uncovered_pieces(strokes, covered, to_frame, taken)
+            pieces, cells = np.arange(len(pool)), _cells(pool, to_frame, side)  # a candidate a piece
+            alive, beside = np.ones(len(pool), bool), True
+            if not len(pool):
+                break
         waiting = np.flatnonzero(alive)
-        picked = waiting[farthest_first(pool[waiting], taken, min(batch, cap - len(taken)))]
+        picked = waiting[farthest_first(pool[waiting], taken, min(batch, cap - len(taken)), pieces[waiting])]
         alive[picked] = False
-        covers = decode(pool[picked])
+        lines = decode(pool[picked])
         taken = np.concatenate([taken, pool[picked]])
-        found = len(covers) and covers.any()
+        if not len(lines):
+            pieces[np.isin(pieces, pieces[picked])] = -1
+            fruitless += len(picked)
+            continue
+        covered |= lines.any(axis=0)
+        covers = lines[:, cells[:, 1], cells[:, 0]]  # [K, M]: the candidates inside each line kept
+        # A piece where a point gave no line over itself waits (a picture); one where it did (lines run
+        # together in one piece of ink) does not: its other lines are still to be found.
+        pieces[np.isin(pieces, pieces[picked[~covers[:, picked].any(axis=0)]])] = -1
+        # Beside the kept lines, a point bears fruit only by a line over itself: the lines over other ink there
+        # are often the kept ones again, seen from their edges' ink.
+        found = covers[:, picked].any() if beside else covers.any()
         fruitless = 0 if found else fruitless + len(picked)
-        if found:
-            alive &= ~covers.any(axis=0)
+        alive &= ~covers.any(axis=0)
     return taken
