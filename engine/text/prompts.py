@@ -12,7 +12,7 @@ decoded dozens of times. Here the prompts come from the stroke mask's structure 
 - when the candidates run out, the ink no kept line covers gives more: one candidate per connected piece of it
   in which no point was decoded yet. Small print puts two lines in one cell, and the cell's candidate falls on
   one of them; the other line's ink is left uncovered and is prompted this way (a piece where a point was
-  decoded and gave no line is not prompted again: the model said no there).
+  decoded already is not prompted again: the model has answered there).
 
 Rounds stop when no candidate is left, at the cap, or when ``FRUITLESS`` points in a row, spread over the
 window, gave no line at all (the model says these strokes are not text: decorations, a picture, stains;
@@ -157,20 +157,17 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
         waiting = np.flatnonzero(alive)
         picked = waiting[farthest_first(pool[waiting], taken, min(batch, cap - len(taken)), pieces[waiting])]
         alive[picked] = False
-        lines = decode(pool[picked])
+        lines = decode(pool[picked])  # [K, F, F], K may be 0
         taken = np.concatenate([taken, pool[picked]])
-        if not len(lines):
-            pieces[np.isin(pieces, pieces[picked])] = -1
-            fruitless += len(picked)
-            continue
         covered |= lines.any(axis=0)
         covers = lines[:, cells[:, 1], cells[:, 0]]  # [K, M]: the candidates inside each line kept
+        over_itself = covers[:, picked].any(axis=0)  # [B]: a kept line lies over the point
         # A piece where a point gave no line over itself waits (a picture); one where it did (lines run
         # together in one piece of ink) does not: its other lines are still to be found.
-        pieces[np.isin(pieces, pieces[picked[~covers[:, picked].any(axis=0)]])] = -1
+        pieces[np.isin(pieces, pieces[picked[~over_itself]])] = -1
         # Beside the kept lines, a point bears fruit only by a line over itself: the lines over other ink there
         # are often the kept ones again, seen from their edges' ink.
-        found = covers[:, picked].any() if beside else covers.any()
+        found = over_itself.any() if beside else covers.any()
         fruitless = 0 if found else fruitless + len(picked)
         alive &= ~covers.any(axis=0)
     return taken
