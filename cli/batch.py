@@ -122,11 +122,13 @@ def add_parser(sub: argparse._SubParsersAction, debug: argparse.ArgumentParser) 
         task.set_defaults(handler=cmd_batch)
 
 
-def say_estimate(task: Any, service: Any, what: str, pages: int) -> None:
+def say_estimate(project: Any, task: Any, service: Any, what: str, pages: list[int]) -> None:
     """Before a run here: how long this computer takes for it, on standard error (``--json`` keeps stdout)."""
-    from engine.batch.estimates import PageCosts, estimate, work_kind  # noqa: PLC0415
+    from engine.batch.estimates import WorkCosts, estimate_for  # noqa: PLC0415
+    from engine.inventory import list_images  # noqa: PLC0415
 
-    print(f"{estimate(PageCosts(), work_kind(task, service), what, pages).sentence()}.", file=sys.stderr, flush=True)
+    guess = estimate_for(WorkCosts(), task, service, project, list_images(project, pages), what)
+    print(f"{guess.sentence()}.", file=sys.stderr, flush=True)
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -150,7 +152,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         task = _COMMANDS[args.task][1].build(project, args)
         service = ModelService(ModelStore(), ModelManager())
         if cluster is None:
-            say_estimate(task, service, task.verb, len(pages))
+            say_estimate(project, task, service, task.verb, pages)
         with progress_bar(task.verb) as progress:
             report = run_batch(project, service, task, pages, cluster, progress=progress)
     if args.json:

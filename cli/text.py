@@ -72,7 +72,7 @@ def cmd_text(args: argparse.Namespace) -> int:
     from engine.models.runtime import ModelManager  # noqa: PLC0415 - torch loads only here
     from engine.models.service import ModelService  # noqa: PLC0415
     from engine.models.store import ModelStore  # noqa: PLC0415
-    from engine.batch.estimates import PageCosts, PageTimer, work_kind  # noqa: PLC0415
+    from engine.batch.estimates import PageTimer, WorkCosts, work_kind  # noqa: PLC0415
     from engine.batch.tasks.text import TextTask  # noqa: PLC0415
     from engine.text.run import find_text  # noqa: PLC0415
 
@@ -83,9 +83,9 @@ def cmd_text(args: argparse.Namespace) -> int:
         pages = page_ids(project, args)
         service = ModelService(ModelStore(), ModelManager())
         task = TextTask(args.model, levels, options, "marginalia text")  # the same work as a batch or the GUI's
-        say_estimate(task, service, "Find Text", len(pages))
+        say_estimate(project, task, service, "Find Text", pages)
         with progress_bar("Reading text") as progress:
-            timer = PageTimer(PageCosts(), work_kind(task, service), progress)  # each page read: the next estimate
+            timer = PageTimer(WorkCosts(), work_kind(task, service), progress)  # each page read: the next estimate
             report = find_text(project, service, args.model, pages, levels, options, creator="marginalia text",
                                progress=timer)
     if args.json:

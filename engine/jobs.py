@@ -21,12 +21,14 @@ from engine.errors import JobCancelled
 class JobProgress:
     """One step of a job: ``done`` of ``total`` units, with a line of text. ``pages_read``: for work that reads
     pages with a model, how many pages it has read so far (not those skipped or taken from a cache), so a listener
-    can time each page (``engine.batch.estimates.PageTimer``)."""
+    can time each page (``engine.batch.estimates.PageTimer``); ``work_read``: how much work those pages were, in the
+    task's own unit (``BatchTask.page_work``: a window of Hi-SAM), where a page is not one unit."""
 
     done: int
     total: int
     message: str = ""
     pages_read: int | None = None
+    work_read: float | None = None
 
     @property
     def fraction(self) -> float:
@@ -106,6 +108,41 @@ def report(progress: ProgressCallback | None, done: int, total: int, message: st
     """Call ``progress`` if there is one."""
     if progress is not None:
         progress(JobProgress(done, total, message, pages_read))
+
+
+class WorkClock:
+    """How long a job has left at the pace of the work it did itself: the seconds its model spent per unit of
+    work (a page; a window of a large page) in this run, times the units still to do. Work done before (pages
+    skipped, results taken from a cache) shortens what is left without making the pace look faster — a resumed
+    run that skips half its pages at once is not "nearly done" after its first new page."""
+
+    def __init__(self, total: float) -> None:
+        self.total = total
+        self.passed = self.measured = self.busy = 0.0
+        self.mark = time.perf_counter()
+
+    def skipped(self, work: float) -> None:
+        """``work`` needed nothing from the model (done before, or cached); the time since the last step with it."""
+        self.passed += work
+        self.mark = time.perf_counter()
+
+    def did(self, work: float) -> None:
+        """The model did ``work`` since the last step."""
+        now = time.perf_counter()
+        self.busy += now - self.mark
+        self.measured += work
+        self.mark = now
+
+    @property
+    def done(self) -> float:
+        return self.passed + self.measured
+
+    def left(self) -> str:
+        """"about 12 min left", or "measuring the time left" before the model has done any work."""
+        if self.measured <= 0:
+            return "measuring the time left"
+        remaining = max(0.0, self.total - self.done)
+        return f"about {describe_duration(self.busy / self.measured * remaining)} left"
 
 
 def time_left(started: float, done: float, total: float) -> str:

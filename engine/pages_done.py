@@ -10,8 +10,28 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sqlalchemy import select
+
 from engine.fileio import write_atomically
 from engine.inventory import ImageRow
+from engine.project import Project
+from engine.store.schema import Annotation, Category
+
+SLICE = 1000  # pages a query names at once (SQLite's limit on bound values is far above)
+
+
+def categories_found(project: Project, image_ids: list[int], model_id: str) -> dict[int, set[str]]:
+    """The names of the categories ``model_id``'s annotations are in, for each page holding any: one query per
+    ``SLICE`` pages (the estimate before a run asks this of a whole collection, on the window's thread)."""
+    found: dict[int, set[str]] = {}
+    with project.unit_of_work() as session:
+        for start in range(0, len(image_ids), SLICE):
+            for image_id, name in session.execute(
+                    select(Annotation.image_id, Category.name).join(Category, Annotation.category_id == Category.id)
+                    .where(Annotation.image_id.in_(image_ids[start:start + SLICE]),
+                           Annotation.source_model == model_id).distinct()):
+                found.setdefault(image_id, set()).add(name)
+    return found
 
 
 class NothingFound:

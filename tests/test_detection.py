@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from engine.batch.tasks.detect import DetectTask
 from engine.categories import add_category
 from engine.annotations import delete_annotations
 from engine.detection.detect import DetectOptions, PhrasePrompt, detect
 from engine.detection.raw import PageOutput, RawCache, refilter
-from engine.detection.tiling import Tiling
+from engine.detection.tiling import Tiling, page_views
 from engine.errors import JobCancelled
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images
-from engine.jobs import CancelToken
+from engine.jobs import CancelToken, JobProgress
 from engine.models.runtime import DeviceChoice, ModelManager
 from engine.models.service import ModelService
 from engine.project import Project
@@ -125,8 +126,16 @@ def test_a_cancelled_run_resumes_where_it_stopped(setup) -> None:
         detect(project, service, MODEL, pages, prompts, LOW, creator="Ada", progress=stop_after_first, cancel=token)
     done_first = len(_proposals(project))
     assert done_first > 0 and len({a.image_id for a in _proposals(project)}) == 1
-    resumed = detect(project, service, MODEL, pages, prompts, LOW, creator="Ada")
+    rows = list_images(project, pages)
+    task = DetectTask(MODEL, prompts, LOW, "Ada")
+    assert [row.id for row in task.to_do(project, service, rows)] == [pages[1]]  # what an estimate counts
+    steps: list[JobProgress] = []
+    resumed = detect(project, service, MODEL, pages, prompts, LOW, creator="Ada", progress=steps.append)
     assert resumed.model_runs == 1  # only the page not done before
+    views = [page_views(row.width, row.height, LOW.tiling) for row in rows]
+    # The bar counts the views planned; the page done before passes at once and is not timed as read.
+    assert [(step.done, step.total) for step in steps] == [(views[0], sum(views)), (sum(views), sum(views))]
+    assert [step.work_read for step in steps] == [0, views[1]] and steps[0].message.endswith("measuring the time left")
     assert len({a.image_id for a in _proposals(project)}) == 2
 
 

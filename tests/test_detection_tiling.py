@@ -14,6 +14,7 @@ from engine.detection.tiling import (
     WholePage,
     iou,
     merge,
+    page_views,
     plan_views,
 )
 
@@ -31,6 +32,14 @@ def test_small_pages_are_seen_whole_and_large_ones_in_overlapping_tiles() -> Non
     assert len(views) == 25  # the whole page and 24 squares at the page's own scale
     assert plan_views(2577, 3633, 800, Tiling.OFF) == views[:1]
     assert len(plan_views(1000, 1400, 800, Tiling.ON, 1333)) > 1  # asked for: tiles even below the auto size
+
+
+def test_a_pages_share_of_the_work_is_the_views_it_is_read_in() -> None:
+    """What an estimate counts: the SBB scan is read as the whole page and two tiles, a painting's photograph
+    whole; in fine squares, the scan is 25 views."""
+    assert page_views(2577, 3633, Tiling.AUTO) == len(plan_views(2577, 3633, 800, Tiling.AUTO, 1333)) == 3
+    assert page_views(1000, 800, Tiling.AUTO) == 1 and page_views(2577, 3633, Tiling.OFF) == 1
+    assert page_views(2577, 3633, Tiling.FINE) == 25
 
 
 @pytest.mark.parametrize(("width", "height"), [(2577, 3633), (3633, 2577), (5000, 7000), (1300, 1800), (2400, 2400)])

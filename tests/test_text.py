@@ -27,7 +27,7 @@ from engine.store.types import AnnotationStatus
 from engine.text.hierarchy import (LinePiece, TextOptions, _LineDecodes, _rows, _words_of_lines, assemble, mask_iou,
                                    matrix_nms, read_text, xy_cut)
 from engine.text.masks import PageMask
-from engine.text.run import find_text
+from engine.text.run import find_text, page_windows
 from engine.text.windows import plan_windows, stitch
 from tests.cli_runner import run_cli
 
@@ -173,8 +173,13 @@ def test_an_end_to_end_run_stores_a_consistent_hierarchy_and_resumes(text_setup)
     levels = {"strokes", "paragraphs", "lines", "words"}
     token = CancelToken()
 
+    rows = list_images(project)
+    first_page, both_pages = page_windows(rows[0], LOOSE), page_windows(rows[0], LOOSE) + page_windows(rows[1], LOOSE)
+    assert (first_page, both_pages) == (2, 3)
+
     def stop_after_the_first_page(progress) -> None:  # noqa: ANN001
-        if progress.done == progress.total // 2:  # the first page's last window
+        assert progress.total == both_pages  # the bar counts windows, over both pages
+        if progress.done == first_page:  # the first page's last window
             token.cancel()
 
     with pytest.raises(JobCancelled):

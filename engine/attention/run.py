@@ -9,7 +9,6 @@ box, with the share of attention as score and one ModelRun.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import func, select
 
 from engine.annotations import Geometry, Provenance, create_annotations
 from engine.attention.cache import AttentionCache, attention_key
@@ -26,14 +24,13 @@ from engine.attention.maps import DEFAULT_MASS, DEFAULT_PATCHES, AttentionMap, a
 from engine.categories import get_or_create_category
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, readable_pages
-from engine.jobs import CancelToken, JobProgress, time_left
+from engine.jobs import CancelToken, JobProgress, WorkClock
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
-from engine.pages_done import NothingFound
+from engine.pages_done import NothingFound, categories_found
 from engine.project import Project
 from engine.segmentation.annotate import mask_in_box
 from engine.segmentation.segmenter import PageRef, Segmenter
-from engine.store.schema import Annotation
 from engine.store.types import AnnotationStatus, SourceKind
 
 CATEGORY = "Salient region"
@@ -100,7 +97,7 @@ def discover(project: Project, service: ModelService, model_id: str, image_ids: 
     with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
                       model_version=checkpoint[:12]) as run, ThreadPoolExecutor(1) as decoder:
         report.run_id = run.id
-        started = time.perf_counter()
+        clock = WorkClock(len(todo))
         ahead = decoder.submit(_decode, todo[0]) if todo else None
         for index, row in enumerate(todo):
             if cancel is not None:
@@ -112,10 +109,13 @@ def discover(project: Project, service: ModelService, model_id: str, image_ids: 
             report.model_runs += computed
             regions = propose_regions(project, row, attention, options, category_id, model_id, checkpoint, run.id,
                                       creator, report, nothing, refine, cancel)
+            if computed or refine is not None:  # SAM's masks are made here, cached map or not
+                clock.did(1)
+            else:
+                clock.skipped(1)
             if progress is not None:
                 progress(JobProgress(index + 1, len(todo), f"{row.display_name}: {len(regions)} region(s) · "
-                                                           f"{time_left(started, index + 1, len(todo))}",
-                                     pages_read=report.model_runs))
+                                                           f"{clock.left()}", pages_read=report.model_runs))
     return report
 
 
@@ -130,7 +130,8 @@ def nothing_found_of(project: Project, model_id: str, checkpoint: str) -> Nothin
 
 def pages_to_discover(project: Project, pages: list[ImageRow], model_id: str, nothing: NothingFound) -> list[ImageRow]:
     """The pages that hold no proposal of ``model_id`` and were not found empty before."""
-    return [row for row in pages if not (nothing.levels(row) or _has_proposals(project, row.id, model_id))]
+    holding = categories_found(project, [row.id for row in pages], model_id)
+    return [row for row in pages if not (nothing.levels(row) or row.id in holding)]
 
 
 def propose_regions(project: Project, row: ImageRow, attention: AttentionMap, options: DiscoverOptions,
@@ -155,12 +156,6 @@ def propose_regions(project: Project, row: ImageRow, attention: AttentionMap, op
 
 def _decode(row: ImageRow) -> Image.Image:
     return load_page_isolated(Path(row.path), row.page_index, image_format=row.format).convert("RGB")
-
-
-def _has_proposals(project: Project, image_id: int, model_id: str) -> bool:
-    with project.unit_of_work() as session:
-        return bool(session.scalar(select(func.count()).where(Annotation.image_id == image_id,
-                                                              Annotation.source_model == model_id)))
 
 
 def _shape(region: Region, row: ImageRow, refine: Segmenter | None, cancel: CancelToken | None) -> Geometry:

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.batch.estimates import PageCosts, PageTimer, work_kind
+from engine.batch.estimates import WorkCosts, PageTimer, work_kind
 from engine.batch.task import BatchReport, BatchTask, Cluster, PageTicket, WorkerResult
 from engine.batch.tasks.reading import sees_the_scan
 from engine.batch.workers import CANCELLED
@@ -48,13 +48,13 @@ class ClusterChoice:
 
 def run_batch(project: Project, service: ModelService, task: BatchTask, image_ids: list[int],
               cluster: ClusterChoice | None = None, *, progress: ProgressCallback | None = None,
-              cancel: CancelToken | None = None, costs: PageCosts | None = None) -> BatchReport:
+              cancel: CancelToken | None = None, costs: WorkCosts | None = None) -> BatchReport:
     """``task`` over ``image_ids``: in this process when ``cluster`` is ``None``, else on the cluster. A run here
     adds each page's seconds to ``costs`` (this computer's record by default) as the page finishes: what this
     computer takes for this work, the next estimate (engine.batch.estimates)."""
     if cluster is None:
         started = time.perf_counter()
-        timer = PageTimer(costs or PageCosts(), work_kind(task, service), _with_time_left(progress, started))
+        timer = PageTimer(costs or WorkCosts(), work_kind(task, service), _with_time_left(progress, started))
         try:
             report = task.run_here(project, service, image_ids, progress=timer, cancel=cancel)
         finally:

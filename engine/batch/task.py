@@ -92,6 +92,17 @@ class BatchTask(Protocol):
 
     def batch_size(self, gpu: bool) -> int: ...
 
+    def to_do(self, project: Project, service: ModelService, rows: list[ImageRow]) -> list[ImageRow]:
+        """The pages of ``rows`` its model still has to read here: not done before, not in a cache. Changes
+        nothing (the estimate before a run counts them)."""
+        ...
+
+    def page_work(self, row: ImageRow) -> float:
+        """How much of this task's work a page is, in the unit its job here reports as ``JobProgress.work_read``
+        (one a page where the model sees every page at one size; Hi-SAM at the page's scale: its windows), so an
+        estimate counts a large scan at its own cost (``engine.batch.estimates``)."""
+        ...
+
     def store(self, project: Project, ticket: PageTicket, result: Any) -> None:
         """Store one page's result, on the driver (inside the batch's transaction)."""
         ...

@@ -11,7 +11,6 @@ cancelled run, adds only what is new.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,12 +23,12 @@ from sqlalchemy import select
 from engine.annotations import Geometry, Provenance, create_annotations, delete_annotations
 from engine.detection.content import content_box
 from engine.detection.raw import PageOutput, RawCache, cache_key, refilter
-from engine.detection.tiling import Found, Tiling, merge, plan_views, wants_tiles
+from engine.detection.tiling import Found, Tiling, merge, page_views, plan_views, wants_tiles
 from engine.detection.tiling import iou as box_iou
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, list_images, readable_pages
-from engine.jobs import CancelToken, JobProgress, time_left
+from engine.jobs import CancelToken, JobProgress, WorkClock
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
 from engine.project import Project
@@ -64,6 +63,7 @@ class DetectOptions:
 class DetectReport:
     pages: int = 0
     model_runs: int = 0  # pages the model looked at (the others came from the cache)
+    model_views: int = 0  # … the views they were planned in (``page_views``): what estimates count
     proposed: int = 0
     already_proposed: int = 0  # boxes found again, proposed before (or rejected before): not added
     run_id: int | None = None
@@ -99,7 +99,8 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
     with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
                       model_version=checkpoint[:12]) as run, ThreadPoolExecutor(1) as decoder:
         report.run_id = run.id
-        started = time.perf_counter()
+        work = [page_views(row.width, row.height, options.tiling) for row in pages]
+        clock = WorkClock(sum(work))
         batch = options.batch or (4 if service.manager.device.device.startswith("cuda") else 1)
         keys = [page_cache_key(row, model_id, checkpoint, phrases, options) for row in pages]
         # The pages the model has to see, in groups that go through it together (on a GPU, several
@@ -118,6 +119,7 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
             if cancel is not None:
                 cancel.raise_if_cancelled()
             output = computed.pop(index, None)
+            seen_now = output is not None
             if output is None and index not in group_of:
                 output = cache.get(keys[index])
             if output is None:  # not seen yet, or its cache entry turned out damaged
@@ -133,13 +135,19 @@ def detect(project: Project, service: ModelService, model_id: str, image_ids: li
                     cache.put(keys[member], member_output)
                     computed[member] = member_output
                 report.model_runs += len(group)
+                report.model_views += sum(work[member] for member in group)
                 output = computed.pop(index)
+                seen_now = True
             added = propose_output(project, row, output, prompts, options, model_id, checkpoint, run.id, creator,
                                    report, _masks(refine, row, cancel) if refine is not None else None)
+            if seen_now or refine is not None:  # SAM's masks are made here, cached boxes or not
+                clock.did(work[index])
+            else:
+                clock.skipped(work[index])
             if progress is not None:
-                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: {added} new · "
-                                                            f"{time_left(started, index + 1, len(pages))}",
-                                     pages_read=report.model_runs))
+                progress(JobProgress(round(clock.done), round(clock.total), f"{row.display_name}: {added} new · "
+                                                                            f"{clock.left()}",
+                                     pages_read=report.model_runs, work_read=report.model_views))
         run.timings["model_pages"] = report.model_runs
     return report
 

@@ -103,6 +103,16 @@ def plan_views(width: int, height: int, model_side: int, tiling: Tiling,
     return views + [View((x0, y0, x1, y1)) for (x0, x1), (y0, y1) in placed]
 
 
+PUBLISHED_INPUT = (800, 1333)  # the published models' shorter and longer sides
+
+
+def page_views(width: int, height: int, tiling: Tiling) -> int:
+    """The views a page of ``width`` × ``height`` is read in, as planned for the published models over the whole
+    page (its content is known only once read): a page's share of a detection run's work, for estimates — a
+    2577×3633 scan three views with ``Tiling.AUTO``, a 1000×800 painting one."""
+    return len(plan_views(width, height, PUBLISHED_INPUT[0], tiling, PUBLISHED_INPUT[1]))
+
+
 def wants_tiles(width: int, height: int, model_side: int, tiling: Tiling) -> bool:
     """Whether a page of ``width`` × ``height`` is read in tiles beside the whole page."""
     wanted = tiling in (Tiling.ON, Tiling.FINE) or (tiling is Tiling.AUTO

@@ -15,23 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select
 
 from engine.annotations import Geometry, shape_fields
 from engine.errors import MarginaliaError
 from engine.imaging.isolated import load_page_isolated
 from engine.inventory import ImageRow, readable_pages
-from engine.jobs import CancelToken, JobProgress, time_left
+from engine.jobs import CancelToken, JobProgress, WorkClock
 from engine.layout.model import LINE, STROKES, TEXT_REGION_CATEGORIES, WORD
 from engine.layout.store import TextCategories
 from engine.models.runs import recorded_run
 from engine.models.service import ModelService, checkpoint_of
-from engine.pages_done import NothingFound
+from engine.pages_done import NothingFound, categories_found
 from engine.project import Project
-from engine.store.schema import Annotation, Category, Image
+from engine.store.schema import Annotation, Image
 from engine.store.types import AnnotationStatus, SourceKind
 from engine.text.hierarchy import FoundParagraph, PageText, TextOptions, read_text
 from engine.text.masks import PageMask
+from engine.text.windows import plan_windows
 
 LEVELS = ("strokes", "paragraphs", "lines", "words")
 PARAGRAPH = TEXT_REGION_CATEGORIES["paragraph"]
@@ -49,6 +49,7 @@ class TextReport:
     run_id: int | None = None
     seconds: list[float] = field(default_factory=list)
     prompts: int = 0  # point prompts the H-Decoder decoded
+    work: int = 0  # windows the pages read were planned in (``page_windows``): what estimates count
 
     def summary(self) -> str:
         skipped = f", {self.skipped} page(s) already done were left as they were" if self.skipped else ""
@@ -73,35 +74,46 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
     with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
                       model_version=checkpoint[:12]) as run:
         report.run_id = run.id
-        started = time.perf_counter()
+        work = [page_windows(row, options) for row in pages]
+        clock = WorkClock(sum(work))
         for index, row in enumerate(pages):
             if cancel is not None:
                 cancel.raise_if_cancelled()
             wanted = levels_wanted(project, row, levels, model_id, nothing)
             if not wanted:
                 report.skipped += 1
+                clock.skipped(work[index])
                 continue
             image = np.asarray(load_page_isolated(Path(row.path), row.page_index, image_format=row.format)
                                .convert("RGB"))
             asked = options_for(options, wanted)
+            before = clock.done
 
-            def windows_done(done: int, total: int, page: int = index, name: str = row.display_name) -> None:
+            def windows_done(done: int, total: int, name: str = row.display_name) -> None:
+                clock.did(1)
                 if progress is not None:
-                    fraction = (page + done / total) / len(pages)
-                    progress(JobProgress(page * total + done, len(pages) * total,
-                                         f"{name}: window {done} of {total} · {time_left(started, fraction, 1)}"))
+                    progress(JobProgress(round(clock.done), round(clock.total),
+                                         f"{name}: window {done} of {total} · {clock.left()}"))
 
             page_started = time.perf_counter()
             text = service.run(model_id, lambda network, o=asked, i=image: read_text(network, i, o, cancel,
                                                                                      windows_done))
             store_page_text(project, row, text, wanted, model_id, checkpoint, run.id, creator, report, nothing)
             report.seconds.append(time.perf_counter() - page_started)
+            clock.did(max(0.0, before + work[index] - clock.done))  # storing the page
+            report.work += work[index]
             if progress is not None:
-                progress(JobProgress(index + 1, len(pages), f"{row.display_name}: read · "
-                                                            f"{time_left(started, index + 1, len(pages))}",
-                                     pages_read=report.pages))
+                progress(JobProgress(round(clock.done), round(clock.total), f"{row.display_name}: read · "
+                                                                            f"{clock.left()}",
+                                     pages_read=report.pages, work_read=report.work))
         run.timings["seconds_per_page"] = report.seconds
     return report
+
+
+def page_windows(row: ImageRow, options: TextOptions) -> int:
+    """The windows a page is read in: its share of a Find Text run's work (12 on a 2577×3633 scan at the model's
+    scale, one for a page the model sees whole), whatever of them turns out blank."""
+    return len(plan_windows(row.width, row.height, options.window))
 
 
 def levels_wanted(project: Project, row: ImageRow, levels: set[str], model_id: str, nothing: NothingFound) -> set[str]:
@@ -127,11 +139,19 @@ def store_page_text(project: Project, row: ImageRow, text: PageText, wanted: set
     report.prompts += text.prompts
 
 
+def pages_to_read(project: Project, rows: list[ImageRow], levels: set[str], model_id: str,
+                  nothing: NothingFound) -> list[ImageRow]:
+    """The pages of ``rows`` with a level still to find (``levels_wanted`` of each, asked of them all at once)."""
+    found = categories_found(project, [row.id for row in rows], model_id)
+    return [row for row in rows if levels - _levels_of(found.get(row.id, set())) - nothing.levels(row)]
+
+
 def _levels_done(project: Project, image_id: int, model_id: str) -> set[str]:
-    with project.unit_of_work() as session:
-        names = set(session.scalars(select(Category.name).join(Annotation, Annotation.category_id == Category.id)
-                                    .where(Annotation.image_id == image_id, Annotation.source_model == model_id)))
-    return {level for level, name in _CATEGORY_OF_LEVEL.items() if name in names}
+    return _levels_of(categories_found(project, [image_id], model_id).get(image_id, set()))
+
+
+def _levels_of(category_names: set[str]) -> set[str]:
+    return {level for level, name in _CATEGORY_OF_LEVEL.items() if name in category_names}
 
 
 def _store(project: Project, row: ImageRow, text: PageText, levels: set[str], model_id: str, checkpoint: str,

@@ -324,7 +324,7 @@ class AttentionController:
                          lambda: self.options.propose.setEnabled(True))
 
         # SAM refines here, so a refining run stays here
-        start_or_ask(self.context, "Propose regions", task, service, len(pages), start,
+        start_or_ask(self.context, "Propose regions", task, service, pages, start,
                      cluster_allowed=refine is None)
 
     def _proposed(self, project: Any, report: Any) -> None:

@@ -180,7 +180,7 @@ class FindController:
                          service, pages, cluster, took, lambda report: self._done(project, report), self._ended)
 
         # SAM refines here, so a refining run stays here
-        start_or_ask(self.context, "Find by description", task, service, len(pages), start,
+        start_or_ask(self.context, "Find by description", task, service, pages, start,
                      cluster_allowed=refine_with is None)
 
     def _segmenter(self, project: Any, service: Any, model_id: str | None) -> Any:

@@ -38,21 +38,21 @@ def on_cluster(cluster: Any) -> str:
     return f" on the Ray cluster ({cluster.address})" if cluster is not None else ""
 
 
-def start_or_ask(context: ToolContext, what: str, task: Any, service: Any, pages: int,
+def start_or_ask(context: ToolContext, what: str, task: Any, service: Any, pages: list[int],
                  start: Callable[[Any, str], object], *, cluster_allowed: bool = True) -> None:
-    """Start a job of ``task`` over ``pages`` pages with ``start(cluster, took)`` (``took``: "about 40 min here",
+    """Start a job of ``task`` over ``pages`` (ids) with ``start(cluster, took)`` (``took``: "about 40 min here",
     or nothing where unknown or on the cluster): at once where it goes to the cluster
     set in the Models dialog, where it is short, or where this work was never measured here; where this computer
     would take long (:mod:`engine.batch.estimates`), first say how long — "Find Text on 20 pages: about 40 min
     here" — with "Run here" and, when a cluster is set, "Run on the cluster". A note, not a dialog: nothing
     waits on it, and a second press of the tool's button only repeats the question."""
-    cluster = context.cluster_for(pages) if cluster_allowed else None
+    cluster = context.cluster_for(len(pages)) if cluster_allowed else None
     if cluster is not None:
         start(cluster, "")
         return
-    from engine.batch.estimates import PageCosts, estimate, work_kind  # noqa: PLC0415 - torch loads when used
+    from engine.batch.estimates import WorkCosts, estimate_for  # noqa: PLC0415 - torch loads when used
 
-    guess = estimate(PageCosts(), work_kind(task, service), what, pages)
+    guess = estimate_for(WorkCosts(), task, service, context.project(), _rows(context, pages), what)
     if not guess.long:
         start(None, guess.brief)
         return
@@ -63,6 +63,17 @@ def start_or_ask(context: ToolContext, what: str, task: Any, service: Any, pages
 
         actions.append(("Run on the cluster", lambda: start(ClusterChoice(address), "")))
     context.notifications.show_message("warning", f"{guess.sentence()}.", actions)
+
+
+def _rows(context: ToolContext, pages: list[int]) -> list[Any]:
+    """The pages' rows as the gallery holds them (no query), those it lacks from the project."""
+    held = {image_id: context.pages.model.row_for(image_id) for image_id in pages}
+    lacking = [image_id for image_id, row in held.items() if row is None]
+    if lacking:
+        from engine.inventory import list_images  # noqa: PLC0415
+
+        held.update((row.id, row) for row in list_images(context.project(), lacking))
+    return [row for row in held.values() if row is not None]
 
 
 def submit_batch(context: ToolContext, title: str, task: Any, service: Any, pages: list[int], cluster: Any,

@@ -103,7 +103,7 @@ class TextController:
             submit_batch(self.context, f"Finding text on {len(pages)} page(s)", task, service, pages, cluster, took,
                          lambda report: self._done(project, report), self._ended)
 
-        start_or_ask(self.context, "Find Text", task, service, len(pages), start)
+        start_or_ask(self.context, "Find Text", task, service, pages, start)
 
     def _done(self, project: Any, report: Any) -> None:
         if project is not self.context.project():

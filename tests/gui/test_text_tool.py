@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolButton
 from sqlalchemy import select
 
 from engine.ingest.scan_import import import_scans
@@ -126,19 +127,33 @@ def test_find_text_runs_the_model_on_the_page_from_the_tool(qtbot, window, kant_
     tool = window.tools["text"].controller
     qtbot.keyClick(window.canvas, Qt.Key.Key_T)
     qtbot.waitUntil(tool.options.isVisible, timeout=3000)
-    tool.options.window.setCurrentIndex(tool.options.window.findData(None))  # the whole page: one window
     qtbot.mouseClick(tool.options.levels["strokes"], Qt.MouseButton.LeftButton)
     levels = tool.options.chosen_levels()
     assert levels == {"strokes", "paragraphs", "lines", "words"}
-    # This computer once took 10 min a page for this very work: the tool says so before it starts, and offers
-    # the cluster set in the Models dialog.
-    from engine.batch.estimates import PageCosts, work_kind
+    from engine.batch.estimates import WorkCosts, work_kind
     from engine.batch.tasks.text import TextTask
+    from engine.jobs import describe_duration
     from engine.text.hierarchy import TextOptions
 
     service = tool.context.models()
+    # At the page's scale this computer once took 10 min a window: the scan is read in several windows, and the
+    # question counts them all.
+    assert tool.options.window.currentData() == 1024
+    at_scale = TextTask("hi-sam-vit-b", levels, TextOptions(), "")
+    windows = at_scale.page_work(tool.context.pages.model.rows()[0])
+    assert windows > 1
+    WorkCosts().record(work_kind(at_scale, service), 600.0)
+    qtbot.mouseClick(tool.options.run, Qt.MouseButton.LeftButton)
+    [question] = [note for note in window.notifications.notifications() if note.buttons]
+    assert question.label.text() == f"Find Text on 1 page: about {describe_duration(600.0 * windows)} here."
+    qtbot.mouseClick(question.findChild(QToolButton), Qt.MouseButton.LeftButton)  # dismissed: nothing starts
+    qtbot.waitUntil(lambda: not [note for note in window.notifications.notifications() if note.buttons])
+    assert not tool.running
+    tool.options.window.setCurrentIndex(tool.options.window.findData(None))  # the whole page: one window
+    # This computer once took 10 min a page for this very work: the tool says so before it starts, and offers
+    # the cluster set in the Models dialog.
     kind = work_kind(TextTask("hi-sam-vit-b", levels, TextOptions(window=None), ""), service)
-    PageCosts().record(kind, 600.0)
+    WorkCosts().record(kind, 600.0)
     monkeypatch.setattr(tool.context.settings, "large_jobs_cluster", "127.0.0.1:6379")
     qtbot.mouseClick(tool.options.run, Qt.MouseButton.LeftButton)
     [question] = [note for note in window.notifications.notifications() if note.buttons]
@@ -150,7 +165,7 @@ def test_find_text_runs_the_model_on_the_page_from_the_tool(qtbot, window, kant_
     qtbot.waitUntil(lambda: not tool.running, timeout=120_000)
     texts = [note.label.text() for note in window.notifications.notifications()]
     assert any(text.startswith("Find text:") and "on 1 page(s)" in text for text in texts), texts
-    measured = PageCosts().seconds_per_page(kind)
+    measured = WorkCosts().seconds_per_unit(kind)
     assert measured is not None and measured < 600.0  # the run here is now part of the record
 
 

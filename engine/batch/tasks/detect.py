@@ -20,6 +20,7 @@ from engine.detection.detect import (
     run_models,
 )
 from engine.detection.raw import PageOutput, RawCache
+from engine.detection.tiling import page_views
 from engine.errors import MarginaliaError
 from engine.inventory import ImageRow
 from engine.jobs import CancelToken, ProgressCallback
@@ -89,6 +90,16 @@ class DetectTask:
 
     def work(self) -> DetectWork:
         return DetectWork(self.model_id, self.checkpoint, self.phrases, self.options)
+
+    def to_do(self, project: Project, service: ModelService, rows: list[ImageRow]) -> list[ImageRow]:
+        if self.refine is not None:
+            return rows  # SAM's masks are made for every page, its boxes cached or not
+        checkpoint, cache = checkpoint_of(service, self.model_id), self._cache(project)
+        return [row for row in rows if not cache.path(page_cache_key(row, self.model_id, checkpoint, self.phrases,
+                                                                     self.options)).is_file()]
+
+    def page_work(self, row: ImageRow) -> float:
+        return page_views(row.width, row.height, self.options.tiling)
 
     def batch_size(self, gpu: bool) -> int:
         return 4 if gpu else 1

@@ -101,6 +101,14 @@ class DiscoverTask:
     def work(self) -> AttentionWork:
         return AttentionWork(self.model_id, self.checkpoint, self.options.patches)
 
+    def to_do(self, project: Project, service: ModelService, rows: list[ImageRow]) -> list[ImageRow]:
+        """Pages whose map is cached count as to do (telling would mean reading the map)."""
+        return pages_to_discover(project, rows, self.model_id,
+                                 nothing_found_of(project, self.model_id, checkpoint_of(service, self.model_id)))
+
+    def page_work(self, row: ImageRow) -> float:
+        return 1.0  # the model sees every page at one size
+
     def batch_size(self, gpu: bool) -> int:
         return 8 if gpu else 1
 

@@ -68,12 +68,18 @@ class IndexTask:
     def start(self, project: Project, service: ModelService, rows: list[ImageRow], run_id: int) -> list[PageTicket]:
         self.checkpoint = checkpoint_of(service, self.model_id)
         self.spec, self.thumbnails = clip_input(service, self.model_id), str(project.thumbnail_dir)
-        missing = {image.id for image in pages_to_embed(project, self.model_id)}
-        return [PageTicket(row) for row in rows if row.id in missing]
+        return [PageTicket(row) for row in self.to_do(project, service, rows)]
 
     def work(self) -> ClipWork:
         assert self.spec is not None
         return ClipWork(self.model_id, self.checkpoint, self.spec, self.thumbnails)
+
+    def to_do(self, project: Project, service: ModelService, rows: list[ImageRow]) -> list[ImageRow]:
+        missing = {image.id for image in pages_to_embed(project, self.model_id)}
+        return [row for row in rows if row.id in missing]
+
+    def page_work(self, row: ImageRow) -> float:
+        return 1.0  # the model sees every page at one size
 
     def batch_size(self, gpu: bool) -> int:
         return 64 if gpu else 16

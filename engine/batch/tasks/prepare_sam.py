@@ -69,11 +69,17 @@ class PrepareSamTask:
 
     def start(self, project: Project, service: ModelService, rows: list[ImageRow], run_id: int) -> list[PageTicket]:
         self.checkpoint = checkpoint_of(service, self.model_id)
-        segmenter = self._segmenter(project, service)
-        return [PageTicket(row) for row in rows if not segmenter.has_embedding(PageRef.of(row))]
+        return [PageTicket(row) for row in self.to_do(project, service, rows)]
 
     def work(self) -> EncodeWork:
         return EncodeWork(self.model_id, self.checkpoint)
+
+    def to_do(self, project: Project, service: ModelService, rows: list[ImageRow]) -> list[ImageRow]:
+        segmenter = self._segmenter(project, service)
+        return [row for row in rows if not segmenter.has_embedding(PageRef.of(row))]
+
+    def page_work(self, row: ImageRow) -> float:
+        return 1.0  # the model sees every page at one size
 
     def batch_size(self, gpu: bool) -> int:
         return 4 if gpu else 1

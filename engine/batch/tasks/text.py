@@ -21,6 +21,8 @@ from engine.text.run import (
     levels_wanted,
     nothing_found_of,
     options_for,
+    page_windows,
+    pages_to_read,
     store_page_text,
 )
 
@@ -74,6 +76,13 @@ class TextTask:
 
     def work(self) -> TextWork:
         return TextWork(self.model_id, self.checkpoint, self.options)
+
+    def to_do(self, project: Project, service: ModelService, rows: list[ImageRow]) -> list[ImageRow]:
+        nothing = nothing_found_of(project, self.model_id, checkpoint_of(service, self.model_id))
+        return pages_to_read(project, rows, self.levels, self.model_id, nothing)
+
+    def page_work(self, row: ImageRow) -> float:
+        return page_windows(row, self.options)
 
     def batch_size(self, gpu: bool) -> int:
         return 1
