@@ -24,9 +24,14 @@ from engine.batch.estimates import (
     work_kind,
     work_of,
 )
+from engine.attention.run import DiscoverOptions
 from engine.batch.runner import run_batch
+from engine.batch.tasks.detect import DetectTask
+from engine.batch.tasks.discover import DiscoverTask
 from engine.batch.tasks.index import IndexTask
 from engine.batch.tasks.text import TextTask
+from engine.detection.detect import DetectOptions, PhrasePrompt
+from engine.detection.tiling import Tiling
 from engine.errors import JobCancelled
 from engine.ingest.scan_import import import_scans
 from engine.inventory import ImageRow, list_images
@@ -116,6 +121,23 @@ def test_pages_are_timed_as_they_are_read_and_a_job_that_says_nothing_is_timed_a
     silent(JobProgress(1, 2))
     silent.finish(90.0, 3)
     assert costs.seconds_per_unit(INDEX) == 30.0 and len(json.loads(costs.path.read_text())[INDEX.key]) == 3
+
+
+def test_the_same_work_is_recognised_whatever_is_asked_for_in_it(model_store) -> None:
+    """Find by description: each search names other phrases, categories and thresholds, and the model's work on a
+    page is the same; its tiling or SAM's masks change the work."""
+    service = ModelService(model_store, ModelManager(device=DeviceChoice("cpu")))
+    coats = DetectTask("grounding-dino-tiny", [PhrasePrompt("coat of arms", 1)], DetectOptions(), "Ada")
+    initials = DetectTask("grounding-dino-tiny", [PhrasePrompt("decorated initial", 2), PhrasePrompt("stamp", 3)],
+                          DetectOptions(box_threshold=0.2, text_threshold=0.3), "Ben")
+    assert work_kind(coats, service) == work_kind(initials, service)
+    fine = DetectTask("grounding-dino-tiny", [PhrasePrompt("coat of arms", 1)], DetectOptions(tiling=Tiling.FINE), "")
+    assert work_kind(fine, service) != work_kind(coats, service)
+    regions = DiscoverTask("dino-vits16", DiscoverOptions(), "Ada")
+    assert work_kind(regions, service) == work_kind(DiscoverTask("dino-vits16", DiscoverOptions(share=0.9), ""),
+                                                    service)
+    lines = TextTask("hi-sam-vit-b", {"lines"}, TextOptions(), "")
+    assert work_kind(lines, service) != work_kind(TextTask("hi-sam-vit-b", {"strokes"}, TextOptions(), ""), service)
 
 
 def test_the_time_left_goes_at_the_pace_of_the_work_done_in_this_run(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,14 +2,15 @@
 
 Each page a job's model finishes reading here adds its seconds to this computer's record as it finishes
 (``PageTimer``; a JSON file in the user's data folder, not the project: the cost belongs to the machine), so a
-cancelled or interrupted job still teaches the next estimate. The record is kept per task and its options,
-model, device and precision — the same work on the same hardware — as the last ``KEPT`` pages, each as seconds
-per unit of the task's work (``BatchTask.page_work``: one a page for a model that sees every page at one size; a
-window for Hi-SAM at the page's scale, where a 2577×3633 scan is 12 and a photograph of a leaf one), so pages of
-other sizes than those measured are estimated at their own cost. Pages skipped (done before) or taken from a
-cache are not timed. Before a job starts, the GUI and the CLI say "Find Text on 20 pages: about 40 min here" from
-that record's median; where this work was never measured here they say so instead of guessing. While a job runs,
-the time left is measured from the job itself (``engine.jobs.WorkClock``).
+cancelled or interrupted job still teaches the next estimate. The record is kept per task and the options that
+change its cost (``BatchTask.cost_parameters``: not the phrases of a search), model, device and precision — the
+same work on the same hardware — as the last ``KEPT`` pages, each as seconds per unit of the task's work
+(``BatchTask.page_work``: one a page for a model that sees every page at one size; a window for Hi-SAM at the
+page's scale, where a 2577×3633 scan is 12 and a photograph of a leaf one), so pages of other sizes than those
+measured are estimated at their own cost. Pages skipped (done before) or taken from a cache are not timed.
+Before a job starts, the GUI and the CLI say "Find Text on 20 pages: about 40 min here" from that record's
+median, over the pages still to read (``BatchTask.to_do``); where this work was never measured here they say so
+instead of guessing. While a job runs, the time left is measured from the job itself (``engine.jobs.WorkClock``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class WorkKind:
     model_id: str
     device: str
     precision: str
-    options: str = ""  # a digest of the task's parameters (levels, window …)
+    options: str = ""  # a digest of the parameters that change its cost (levels, window, tiling …; not phrases)
 
     @property
     def key(self) -> str:
@@ -49,7 +50,7 @@ class WorkKind:
 
 def work_kind(task: Any, service: Any) -> WorkKind:
     """The kind of ``task`` (a ``BatchTask``) as ``service`` would run it here."""
-    parameters = json.dumps(task.parameters(), sort_keys=True, default=str)
+    parameters = json.dumps(task.cost_parameters(), sort_keys=True, default=str)
     return WorkKind(task.name, task.model_id, service.manager.device.device, service.precision_of(task.model_id),
                     hashlib.sha256(parameters.encode()).hexdigest()[:12])
 

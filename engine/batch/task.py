@@ -115,6 +115,11 @@ class BatchTask(Protocol):
         """For the run's record."""
         ...
 
+    def cost_parameters(self) -> dict[str, Any]:
+        """Those of its parameters that change what a page costs, the same for runs of the same work (this
+        computer's record of costs is kept by them): not phrases or thresholds, which change only what is kept."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterShape:

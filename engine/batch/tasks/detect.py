@@ -118,6 +118,9 @@ class DetectTask:
                 "box_threshold": self.options.box_threshold, "text_threshold": self.options.text_threshold,
                 "tiling": self.options.tiling.value}
 
+    def cost_parameters(self) -> dict[str, Any]:
+        return {"tiling": self.options.tiling.value, "refined_with": self.refine.model_id if self.refine else None}
+
     def _propose(self, project: Project, row: ImageRow, output: PageOutput) -> None:
         propose_output(project, row, output, self.prompts, self.options, self.model_id, self.checkpoint, self.run_id,
                        self.creator, self.report)

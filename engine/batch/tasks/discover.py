@@ -123,6 +123,9 @@ class DiscoverTask:
     def parameters(self) -> dict[str, Any]:
         return {"head": str(self.options.head), "share": self.options.share, "patches": self.options.patches}
 
+    def cost_parameters(self) -> dict[str, Any]:
+        return {"patches": self.options.patches, "refined_with": self.refine.model_id if self.refine else None}
+
     def _key(self, row: ImageRow, precision: str) -> str:
         return attention_key(row.sha256, row.page_index, self.model_id, f"{self.checkpoint}:{precision}",
                              self.options.patches)

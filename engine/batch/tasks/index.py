@@ -100,3 +100,6 @@ class IndexTask:
 
     def parameters(self) -> dict[str, Any]:
         return {"task": "index"}
+
+    def cost_parameters(self) -> dict[str, Any]:
+        return self.parameters()

@@ -93,3 +93,6 @@ class PrepareSamTask:
 
     def parameters(self) -> dict[str, Any]:
         return {"task": "encode"}
+
+    def cost_parameters(self) -> dict[str, Any]:
+        return self.parameters()

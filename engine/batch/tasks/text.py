@@ -99,3 +99,6 @@ class TextTask:
         return {"levels": sorted(self.levels), "window": self.options.window, "points": self.options.points,
                 "skip_blank": self.options.skip_blank,
                 "line_score": self.options.line_score, "nms_score": self.options.nms_score}
+
+    def cost_parameters(self) -> dict[str, Any]:
+        return self.parameters()
