@@ -104,6 +104,9 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
 def cmd_discover(args: argparse.Namespace) -> int:
     from engine.attention.run import discover  # noqa: PLC0415
+    from engine.batch.tasks.discover import DiscoverTask  # noqa: PLC0415
+
+    from cli.batch import page_timer, say_estimate  # noqa: PLC0415 - it imports this module
 
     options = discover_options(args)
     with open_project(args.project) as project:
@@ -115,9 +118,11 @@ def cmd_discover(args: argparse.Namespace) -> int:
             from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
 
             refine = Segmenter(service, EmbeddingCache.of_project(project.folder), args.sam)
+        task = DiscoverTask(args.model, options, "marginalia discover", refine)  # the same work as the GUI's
+        say_estimate(project, task, service, "Propose regions", pages)
         with progress_bar("Looking") as progress:
             report = discover(project, service, args.model, pages, options, creator="marginalia discover",
-                              refine=refine, progress=progress)
+                              refine=refine, progress=page_timer(task, service, progress))
         if args.json:
             from engine.annotations import annotations_of_run  # noqa: PLC0415
 

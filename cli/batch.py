@@ -131,6 +131,14 @@ def say_estimate(project: Any, task: Any, service: Any, what: str, pages: list[i
     print(f"{guess.sentence()}.", file=sys.stderr, flush=True)
 
 
+def page_timer(task: Any, service: Any, progress: Any) -> Any:
+    """``progress`` for a job of ``task``'s work run here by its own command, timing each page it reads for the
+    next estimate (as a batch run here does)."""
+    from engine.batch.estimates import PageTimer, WorkCosts, work_kind  # noqa: PLC0415
+
+    return PageTimer(WorkCosts(), work_kind(task, service), progress)
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     from engine.batch.runner import ClusterChoice, run_batch  # noqa: PLC0415 - torch loads only here
     from engine.models.runtime import ModelManager  # noqa: PLC0415

@@ -74,10 +74,13 @@ def _prompts(project, pairs: list[str], create: bool):  # noqa: ANN001, ANN202
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
-    from engine.detection.detect import detect  # noqa: PLC0415 - torch loads only here
+    from engine.batch.tasks.detect import DetectTask  # noqa: PLC0415 - torch loads only here
+    from engine.detection.detect import detect  # noqa: PLC0415
     from engine.models.runtime import ModelManager  # noqa: PLC0415
     from engine.models.service import ModelService  # noqa: PLC0415
     from engine.models.store import ModelStore  # noqa: PLC0415
+
+    from cli.batch import page_timer, say_estimate  # noqa: PLC0415 - it imports this module
 
     with open_project(args.project) as project:
         prompts, options = detect_options(project, args)
@@ -89,9 +92,11 @@ def cmd_detect(args: argparse.Namespace) -> int:
             from engine.segmentation.segmenter import Segmenter  # noqa: PLC0415
 
             refine = Segmenter(service, EmbeddingCache.of_project(project.folder), args.sam)
+        task = DetectTask(args.model, prompts, options, "marginalia detect", refine)  # the same work as the GUI's
+        say_estimate(project, task, service, "Find by description", pages)
         with progress_bar("Finding") as progress:
             report = detect(project, service, args.model, pages, prompts, options, creator="marginalia detect",
-                            refine=refine, progress=progress)
+                            refine=refine, progress=page_timer(task, service, progress))
         if args.json:
             from engine.annotations import annotations_of_run  # noqa: PLC0415
 

@@ -72,11 +72,10 @@ def cmd_text(args: argparse.Namespace) -> int:
     from engine.models.runtime import ModelManager  # noqa: PLC0415 - torch loads only here
     from engine.models.service import ModelService  # noqa: PLC0415
     from engine.models.store import ModelStore  # noqa: PLC0415
-    from engine.batch.estimates import PageTimer, WorkCosts, work_kind  # noqa: PLC0415
     from engine.batch.tasks.text import TextTask  # noqa: PLC0415
     from engine.text.run import find_text  # noqa: PLC0415
 
-    from cli.batch import say_estimate  # noqa: PLC0415
+    from cli.batch import page_timer, say_estimate  # noqa: PLC0415
 
     levels, options = text_options(args)
     with open_project(args.project) as project:
@@ -85,9 +84,8 @@ def cmd_text(args: argparse.Namespace) -> int:
         task = TextTask(args.model, levels, options, "marginalia text")  # the same work as a batch or the GUI's
         say_estimate(project, task, service, "Find Text", pages)
         with progress_bar("Reading text") as progress:
-            timer = PageTimer(WorkCosts(), work_kind(task, service), progress)  # each page read: the next estimate
             report = find_text(project, service, args.model, pages, levels, options, creator="marginalia text",
-                               progress=timer)
+                               progress=page_timer(task, service, progress))
     if args.json:
         json.dump({"model": args.model, "run": report.run_id, "pages": report.pages, "skipped": report.skipped,
                    "paragraphs": report.paragraphs, "lines": report.lines, "words": report.words,

@@ -17,6 +17,7 @@ from engine.attention.cache import AttentionCache
 from engine.attention.discover import regions_of
 from engine.attention.maps import AttentionMap, keep_mass, patch_grid
 from engine.attention.run import CATEGORY, attention_for, discover
+from engine.batch.estimates import WorkCosts
 from engine.ingest.scan_import import import_scans
 from engine.inventory import list_images
 from engine.models.runtime import DeviceChoice, ModelManager
@@ -167,6 +168,11 @@ def test_the_command_line_writes_the_map_and_discovers(attention_setup, tmp_path
     assert found.returncode == 0, found.stderr
     report = json.loads(found.stdout)
     assert report["pages"] == 2 and report["proposed"] == len(report["proposals"]) > 0
+    # Said first, on standard error (the JSON keeps stdout); the pages read taught this computer's record.
+    assert found.stderr.startswith("Propose regions on 2 pages: "), found.stderr
+    assert any(key.startswith("discover|") for key in json.loads(WorkCosts().path.read_text()))
+    again = run("discover", str(project.folder), "--all", "--json")
+    assert again.stderr.startswith("Propose regions on 2 pages, all read before: nothing new to read."), again.stderr
 
 
 def test_discovered_regions_refined_by_sam_stay_inside_their_regions(attention_setup) -> None:

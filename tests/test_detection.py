@@ -176,6 +176,9 @@ def test_the_command_line_finds_and_reports_as_json(setup, tmp_path: Path) -> No
     again = run("--phrase", "decorated initial=Decorated initial", "--phrase", "stamp=Stamp", "--pages", str(pages[0]),
                 "--box-threshold", "0.0", "--text-threshold", "0.0", "--tiles", "off", "--model", MODEL, "--json")
     assert json.loads(again.stdout)["proposed"] == 0 and json.loads(again.stdout)["model_runs"] == 0
+    # Said before each run: the first page's boxes were cached by the first, and timed for the estimate.
+    assert found.stderr.startswith("Find by description on 1 page: "), found.stderr
+    assert again.stderr.startswith("Find by description on 1 page, all read before: nothing new to read.")
     from tests.modelkit.tiny import tiny_spec, write_tiny
 
     service.store.import_files(tiny_spec("sam-vit-b"), [write_tiny("sam-vit-b", tmp_path / "tiny-sam")])
