@@ -9,6 +9,9 @@ decoded dozens of times. Here the prompts come from the stroke mask's structure 
   window's lines instead of piling onto one), last those in connected pieces of ink where a point gave no line:
   a picture's hatching is one piece, and a caption beside it is not left waiting behind its many cells;
 - a candidate inside a line already kept is dropped undecoded: that line is found;
+- a candidate on a speck (a mark of a few pixels with no ink beside it: dust, pepper, a foxed leaf's dots) waits
+  until every other candidate, the ink no kept line covers included, is decoded: a foxed leaf's specks outnumber
+  the notes on it by far, and ``FRUITLESS`` of them in a row would give the window up before the notes;
 - when the candidates run out, the ink no kept line covers gives more: one candidate per connected piece of it
   in which no point was decoded yet. Small print puts two lines in one cell, and the cell's candidate falls on
   one of them; the other line's ink is left uncovered and is prompted this way (a piece where a point was
@@ -20,7 +23,7 @@ beside the kept lines, where the lines a point gives are often kept ones seen fr
 line over the point itself counts).
 Every line with ink of its own (ink no other kept line covers) is prompted at least once unless the window is
 given up that way — the property ``tests/test_text_prompts.py`` checks against the exhaustive sampling with a
-decoder that knows the true lines: ordinary print, small print, a caption amid a picture.
+decoder that knows the true lines: ordinary print, small print, a caption amid a picture, notes on a foxed leaf.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import numpy as np
 CELL = 24  # window pixels: about a printed line's height at a page's own scale
 MIN_INK = 4  # stroke pixels a cell (or a piece of uncovered ink) needs to give a candidate
 FRUITLESS = 32  # points in a row without a line, farthest-first over the window, after which it is given up
+SPECK_INK = 64  # stroke pixels below which a mark with no other ink within a cell beside it is a speck, prompted
+#                 last (the largest speck on the SBB endpaper: 61 pixels; the faintest printed digit: 89)
 
 
 def candidates(strokes: np.ndarray, cell: int = CELL, min_ink: int = MIN_INK) -> np.ndarray:
@@ -71,6 +76,19 @@ def uncovered_pieces(strokes: np.ndarray, covered: np.ndarray, to_frame: float, 
     xs, ys, pieces = xs[live], ys[live], pieces[live]
     distance = (xs - centroids[pieces, 0]) ** 2 + (ys - centroids[pieces, 1]) ** 2
     return _nearest_of_each(xs, ys, pieces, distance, min_ink)
+
+
+def specks(strokes: np.ndarray, cell: int = CELL, speck_ink: int = SPECK_INK) -> np.ndarray:
+    """``[h, w]`` bool: the ink of ``strokes [h, w]`` in marks of fewer than ``speck_ink`` pixels with no other ink
+    within ``cell`` pixels beside them (dust, pepper, a foxed page's dots). Letters and words are not: their
+    neighbours along the line join them."""
+    # An odd width: OpenCV anchors an even kernel off centre, and the closing would then shift thin marks off.
+    joined = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, cell | 1), np.uint8))
+    count, labels = cv2.connectedComponents(joined, connectivity=8)
+    ink = np.bincount(labels[strokes], minlength=count)
+    small = ink < speck_ink
+    small[0] = False  # the background
+    return strokes & small[labels]
 
 
 def _cells(coordinates: np.ndarray, to_frame: float, side: int) -> np.ndarray:
@@ -138,7 +156,9 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
     ``decode(points [B, 2])`` returns the masks of the lines it kept ``[K, F, F]`` bool in the mask frame:
     ``frame`` is ``(F, to_frame)``, window pixel ``p`` falling in cell ``int(p · to_frame)``."""
     side, to_frame = frame
+    speckled = specks(strokes)
     pool = candidates(strokes)
+    deferred = speckled[pool[:, 1].astype(int), pool[:, 0].astype(int)]  # prompted after the others
     _, labels = cv2.connectedComponents(strokes.astype(np.uint8), connectivity=8)
     pieces = labels[pool[:, 1].astype(int), pool[:, 0].astype(int)]  # -1: a point there gave no line
     cells = _cells(pool, to_frame, side)
@@ -148,13 +168,15 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
     fruitless = 0
     beside = False  # prompting the ink no kept line covers
     while len(taken) < cap and fruitless < FRUITLESS:
-        if not alive.any():
+        if not alive.any() or not (beside or (alive & ~deferred).any()):
+            # The specks' cells are left for their pieces here, after the ink no kept line covers.
             pool = uncovered_pieces(strokes, covered, to_frame, taken)
             pieces, cells = np.arange(len(pool)), _cells(pool, to_frame, side)  # a candidate a piece
             alive, beside = np.ones(len(pool), bool), True
+            deferred = speckled[pool[:, 1].astype(int), pool[:, 0].astype(int)]
             if not len(pool):
                 break
-        waiting = np.flatnonzero(alive)
+        waiting = np.flatnonzero(alive & ~deferred if (alive & ~deferred).any() else alive)
         picked = waiting[farthest_first(pool[waiting], taken, min(batch, cap - len(taken)), pieces[waiting])]
         alive[picked] = False
         lines = decode(pool[picked])  # [K, F, F], K may be 0
