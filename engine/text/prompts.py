@@ -6,8 +6,9 @@ decoded dozens of times. Here the prompts come from the stroke mask's structure 
 - the window is cut into cells about a printed line high; each cell holding ink gives one candidate, the
   stroke pixel nearest the cell's centre (a cell with a speck of a few pixels gives none);
 - each round takes the candidates farthest from every point decoded so far (so a round spreads over the
-  window's lines instead of piling onto one), last those in connected pieces of ink where a point gave no line:
-  a picture's hatching is one piece, and a caption beside it is not left waiting behind its many cells;
+  window's lines instead of piling onto one), last those in pieces of ink where a point gave no line (ink closer
+  than ``REACH`` pixels is one piece): a picture's hatching, dashed or stippled too, is one piece, and a caption
+  beside it is not left waiting behind its many cells;
 - a candidate inside a line already kept is dropped undecoded: that line is found;
 - a candidate on a speck (a mark of a few pixels with no ink beside it: dust, pepper, a foxed leaf's dots) waits
   until every other candidate, the ink no kept line covers included, is decoded: a foxed leaf's specks outnumber
@@ -36,6 +37,7 @@ import numpy as np
 CELL = 24  # window pixels: about a printed line's height at a page's own scale
 MIN_INK = 4  # stroke pixels a cell (or a piece of uncovered ink) needs to give a candidate
 FRUITLESS = 32  # points in a row without a line, farthest-first over the window, after which it is given up
+REACH = 9  # window pixels: ink closer than this is one piece (a picture's hatching; not a line and the next)
 SPECK_INK = 64  # stroke pixels below which a mark with no other ink within a cell beside it is a speck, prompted
 #                 last (the largest speck on the SBB endpaper: 61 pixels; the faintest printed digit: 89)
 
@@ -89,6 +91,11 @@ def specks(strokes: np.ndarray, cell: int = CELL, speck_ink: int = SPECK_INK) ->
     small = ink < speck_ink
     small[0] = False  # the background
     return strokes & small[labels]
+
+
+def _at(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``image [h, w]``'s values at ``points [M, 2]`` (x, y): ``[M]``."""
+    return image[points[:, 1].astype(int), points[:, 0].astype(int)]
 
 
 def _cells(coordinates: np.ndarray, to_frame: float, side: int) -> np.ndarray:
@@ -158,9 +165,11 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
     side, to_frame = frame
     speckled = specks(strokes)
     pool = candidates(strokes)
-    deferred = speckled[pool[:, 1].astype(int), pool[:, 0].astype(int)]  # prompted after the others
-    _, labels = cv2.connectedComponents(strokes.astype(np.uint8), connectivity=8)
-    pieces = labels[pool[:, 1].astype(int), pool[:, 0].astype(int)]  # -1: a point there gave no line
+    deferred = _at(speckled, pool)  # prompted after the others
+    closed = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE,
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (REACH, REACH)))
+    _, labels = cv2.connectedComponents(closed, connectivity=8)
+    pieces = _at(labels, pool)  # -1: a point there gave no line
     cells = _cells(pool, to_frame, side)
     alive = np.ones(len(pool), bool)
     covered = np.zeros((side, side), bool)  # the kept lines' union
@@ -173,7 +182,7 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
             pool = uncovered_pieces(strokes, covered, to_frame, taken)
             pieces, cells = np.arange(len(pool)), _cells(pool, to_frame, side)  # a candidate a piece
             alive, beside = np.ones(len(pool), bool), True
-            deferred = speckled[pool[:, 1].astype(int), pool[:, 0].astype(int)]
+            deferred = _at(speckled, pool)
             if not len(pool):
                 break
         waiting = np.flatnonzero(alive & ~deferred if (alive & ~deferred).any() else alive)
