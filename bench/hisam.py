@@ -91,7 +91,8 @@ def main() -> None:
     emit({"bench": "hisam", "model": MODEL, "device": device, "page": f"{row.width}x{row.height}",
           "windows": len(plan_windows(row.width, row.height, window)),
           "precision": service.precision_of(MODEL), "cpu_flags": cpu_flags(),
-          "points_per_window": points or "structured", "prompts_decoded": hierarchy.prompts, "lines_per_window": lines,
+          "points_per_window": points or "structured", "prompts_decoded": hierarchy.prompts,
+          "pages_cut": len(hierarchy.pages_cut), "lines_per_window": lines,
           "strokes_s_per_page": round(strokes_s, 2), "hierarchy_s_per_page": round(hierarchy_s, 2),
           "found": {"paragraphs": hierarchy.paragraphs, "lines": hierarchy.lines, "words": hierarchy.words,
                     "strokes": strokes.strokes}, "stages": stages, "smoke": args.smoke})

@@ -38,6 +38,10 @@ def add_text_options(text: argparse.ArgumentParser) -> None:
                       help="the authors' exhaustive sampling: this many random stroke pixels per window, every one "
                            "decoded (1500 in their paper; for comparison). Default: prompts placed by the strokes' "
                            "structure and decoded in rounds, none inside a line already found (far fewer)")
+    text.add_argument("--max-prompts", type=int, default=256,
+                      help="points decoded at most per window, beyond one per mark of ink (256): a page whose "
+                           "window reached it with ink left to prompt is named in the summary, as lines may be "
+                           "missing there")
     text.add_argument("--line-score", type=float, default=0.5, help="keep lines whose predicted quality is above "
                                                                    "this (0.5)")
     text.add_argument("--all-windows", action="store_true",
@@ -63,7 +67,10 @@ def text_options(args: argparse.Namespace):  # noqa: ANN201
         raise MarginaliaError(f"--window takes a number of pixels (64 or more) or 'page', not {args.window!r}.")
     if args.points is not None and args.points < 1:
         raise MarginaliaError("--points takes a positive number.")
-    return levels, TextOptions(window=window, points=args.points, line_score=args.line_score,
+    if args.max_prompts < 1:
+        raise MarginaliaError("--max-prompts takes a positive number.")
+    return levels, TextOptions(window=window, points=args.points, max_prompts=args.max_prompts,
+                               line_score=args.line_score,
                                nms_score=args.line_score, stroke_threshold=args.stroke_threshold,
                                skip_blank=not args.all_windows)
 
@@ -89,7 +96,8 @@ def cmd_text(args: argparse.Namespace) -> int:
     if args.json:
         json.dump({"model": args.model, "run": report.run_id, "pages": report.pages, "skipped": report.skipped,
                    "paragraphs": report.paragraphs, "lines": report.lines, "words": report.words,
-                   "strokes": report.strokes, "seconds_per_page": [round(s, 2) for s in report.seconds]},
+                   "strokes": report.strokes, "seconds_per_page": [round(s, 2) for s in report.seconds],
+                   "pages_cut": report.pages_cut},
                   sys.stdout, indent=1)
         print()
     else:

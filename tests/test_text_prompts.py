@@ -27,6 +27,7 @@ from engine.text.prompts import (
     specks,
     uncovered_pieces,
 )
+from engine.text.run import TextReport
 
 INPUT_SIDE = 1024
 
@@ -210,16 +211,16 @@ def test_candidates_are_one_per_inked_cell_and_rounds_spread_and_skip_covered_po
         return strokes[None]  # the first line found covers every candidate
 
     decoded = decode_in_rounds(strokes, frame, batch=1, cap=10, decode=decode)
-    assert len(rounds) == 1 and len(decoded) == 1
+    assert len(rounds) == 1 and len(decoded.points) == 1 and not decoded.cut
     no_line = np.zeros((0, 96, 96), bool)
     capped = decode_in_rounds(strokes, frame, batch=3, cap=2, decode=lambda points: no_line)
-    assert len(capped) == 2
+    assert len(capped.points) == 2 and capped.cut  # stopped with ink left to prompt: said
     ink = np.zeros((480, 480), bool)
     ink[::12, :] = True  # 400 inked cells the decoder finds no line in
     ink[:, ::100] = True  # … in one piece of ink
     nothing = np.zeros((0, 480, 480), bool)
     given_up = decode_in_rounds(ink, (480, 1.0), batch=4, cap=256, decode=lambda points: nothing)
-    assert len(given_up) == FRUITLESS  # not 256: the strokes here are not text
+    assert len(given_up.points) == FRUITLESS and not given_up.cut  # not 256: the strokes here are not text
 
 
 def test_every_other_point_comes_from_a_piece_of_ink_where_no_point_gave_nothing() -> None:
@@ -276,7 +277,7 @@ def test_beside_the_kept_lines_only_a_line_over_the_point_itself_counts_as_found
                 mask[top + 9:top + 11, other:other + 2] = True  # a speck across the window, not this one
         return masks
 
-    taken = decode_in_rounds(strokes, (side, 1.0), batch=1, cap=256, decode=decode)
+    taken = decode_in_rounds(strokes, (side, 1.0), batch=1, cap=256, decode=decode).points
     on_lines = np.isin(taken[:, 1].astype(int) % 48, range(10, 14))
     assert on_lines.sum() == len(tops)  # a point a line
     assert (~on_lines).sum() == FRUITLESS  # then the specks, until given up: not ~200 points
@@ -411,3 +412,36 @@ def test_notes_on_a_foxed_leaf_are_not_put_behind_its_specks(seed: int) -> None:
     network = TrueLines()
     assert _lines_found(image, read_text(network, image, TextOptions(window=1024, min_word_area=4))) == {1, 2, 3, 4}
     assert network.decoded <= 4 * 4 + FRUITLESS + 8  # the notes, then the specks given up
+
+
+def _columns(columns: int, pitch: int) -> np.ndarray:
+    """A window of small print in ``columns`` columns, lines ``pitch`` pixels apart, each line its own number."""
+    rng = np.random.default_rng(0)
+    image = np.full((1024, 1024, 3), 255, np.uint8)
+    width, line = 1000 // columns, 0
+    for column in range(columns):
+        for y in range(20, 1010, pitch):
+            ink = np.zeros(image.shape[:2], np.uint8)
+            words = " ".join("".join(rng.choice(list("abcdefghiklmnoprstu"), rng.integers(2, 7))) for _ in range(8))
+            x = 10 + column * width
+            cv2.putText(ink, words, (x, y), cv2.FONT_HERSHEY_PLAIN, 0.7, 255, 1)
+            ink[:, x + width - 12:] = 0
+            line += 1
+            image[(ink > 0) & (image[..., 0] == 255)] = (0, line, 0)
+    return image
+
+
+def test_small_print_in_columns_keeps_every_line_and_a_window_cut_short_is_said() -> None:
+    """248 lines in four columns: 120 lines a window at most kept half of them (56 of those the exhaustive
+    sampling finds). Where the prompts stop at the cap with ink left to prompt, the page says so."""
+    image = _columns(4, 16)
+    network = TrueLines()
+    text = read_text(network, image, TextOptions(window=1024, min_word_area=4))
+    assert _lines_found(image, text) == set(range(1, 249)) and text.windows_cut == 0
+    assert network.decoded <= 256
+    short = read_text(TrueLines(), image, TextOptions(window=1024, min_word_area=4, max_prompts=100))
+    assert short.windows_cut == 1 and len(_lines_found(image, short)) < 248
+    report = TextReport()
+    report.read(short, "gazette.tif — p. 3")
+    assert report.summary().endswith("Lines may be missing on 1 page(s) (e.g. gazette.tif — p. 3): a window there "
+                                     "holds more text than Find Text prompts in one")

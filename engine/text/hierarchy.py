@@ -44,11 +44,13 @@ class TextOptions:
     word_threshold: float = 0.0
     points: int | None = None  # the authors' exhaustive sampling: this many random stroke pixels per window;
     #                            None: prompts from the strokes' structure, in rounds (engine.text.prompts)
-    max_prompts: int = 256  # per window, for the structured prompts
+    max_prompts: int = 256  # per window, for the structured prompts (more where the window holds more marks of ink:
+    #                          engine.text.prompts.decode_in_rounds)
     skip_blank: bool = True  # windows without a stroke-like mark are not read (engine.text.windows.might_hold_text)
     batch: int | None = None  # points decoded at once; None: 100 on a GPU, 4 on a CPU (fastest per point there)
     min_word_area: int = 32  # pixels
-    max_lines: int = 120  # per window, best first: more lines than a window's text holds is noise
+    max_lines: int | None = None  # per window, best first; None: every line the prompts gave (one at most a prompt:
+    #                                a window of small print in columns holds 250 lines, and 120 lost half of them)
     word_inputs_bytes: int = 256 * 1024**2  # per window: what the best lines' decodes leave for their words (the
     #                                         image tokens under a line's box: at most 2 MB in bf16, 4 MB in float32
     #                                         for the published models), so the lines finally kept are not decoded
@@ -81,6 +83,7 @@ class PageText:
     windows: int
     prompts: int = 0  # decoded by the H-Decoder (lines and paragraphs; the words of kept lines not counted)
     windows_skipped: int = 0  # nothing stroke-like in them: not read
+    windows_cut: int = 0  # prompts stopped at ``max_prompts`` with ink still to prompt: lines may be missing
 
 
 @dataclass
@@ -101,7 +104,7 @@ def read_text(network: object, image: np.ndarray, options: TextOptions = TextOpt
     total = np.zeros((height, width), np.float32)
     count = np.zeros((height, width), np.uint16)
     pieces: list[LinePiece] = []
-    prompts = skipped = 0
+    prompts = skipped = windows_cut = 0
     rng = np.random.default_rng(options.seed)
     for number, window in enumerate(windows):
         if cancel is not None:
@@ -117,37 +120,38 @@ def read_text(network: object, image: np.ndarray, options: TextOptions = TextOpt
         total[window.y0:window.y1, window.x0:window.x1] += logits
         count[window.y0:window.y1, window.x0:window.x1] += 1
         if options.hierarchy:
-            found, decoded = _window_lines(network, embedding, input_size, logits, window, number, options, rng,
-                                           cancel)
+            found, decoded, cut = _window_lines(network, embedding, input_size, logits, window, number, options, rng,
+                                                cancel)
             pieces += found
             prompts += decoded
+            windows_cut += cut
         if progress is not None:
             progress(number + 1, len(windows))
     # A page part that only windows left unread cover holds no strokes, whatever the threshold.
     strokes = np.where(count > 0, total / np.maximum(count, 1), -np.inf) > options.stroke_threshold \
         if options.strokes else None
     paragraphs = assemble(pieces) if options.hierarchy else []
-    return PageText(width, height, strokes, paragraphs, len(windows), prompts, skipped)
+    return PageText(width, height, strokes, paragraphs, len(windows), prompts, skipped, windows_cut)
 
 
 def _window_lines(network: object, embedding: object, input_size: tuple[int, int], logits: np.ndarray,
                   window: Window, number: int, options: TextOptions, rng: np.random.Generator,
-                  cancel: CancelToken | None) -> tuple[list[LinePiece], int]:
-    """The window's line pieces, and how many prompts were decoded for them."""
+                  cancel: CancelToken | None) -> tuple[list[LinePiece], int, bool]:
+    """The window's line pieces, how many prompts were decoded for them, and whether they were cut at the cap."""
     strokes = logits > options.stroke_threshold
     scale = input_size[0] / window.height  # window pixels → the model's input frame
     batch = options.batch or _batch_for(network)
     if options.points is None:
-        points, masks, scores, word_inputs = _structured_prompts(network, embedding, input_size, strokes, scale,
-                                                                 options, batch, cancel)
+        points, masks, scores, word_inputs, cut = _structured_prompts(network, embedding, input_size, strokes, scale,
+                                                                      options, batch, cancel)
     else:
-        points, masks, scores, word_inputs = _exhaustive_prompts(network, embedding, strokes, scale, options, batch,
-                                                                 rng, cancel)
+        points, masks, scores, word_inputs, cut = _exhaustive_prompts(network, embedding, strokes, scale, options,
+                                                                      batch, rng, cancel)
     if not masks:
-        return [], len(points)
+        return [], len(points), cut
     line_scores = np.concatenate(scores)
     if not len(line_scores):
-        return [], len(points)
+        return [], len(points), cut
     order = np.argsort(-line_scores[:, 0], kind="stable")  # best first; the logits themselves are not reordered
     # Compared as masks, not logits: the batches' logits are not concatenated (a window's are 128 MB in float32)
     decayed = matrix_nms(np.concatenate([batch_masks[:, 0] > 0 for batch_masks in masks])[order],
@@ -170,7 +174,7 @@ def _window_lines(network: object, embedding: object, input_size: tuple[int, int
         shape = union(found) if found else line
         if shape is not None:
             pieces.append(LinePiece(shape, float(line_scores[index]), found, (number, group)))
-    return pieces, len(points)
+    return pieces, len(points), cut
 
 
 class _LineDecodes:
@@ -235,27 +239,28 @@ def _words_of_lines(network: object, embedding: object, points: np.ndarray, poin
 def _exhaustive_prompts(network: object, embedding: object, strokes: np.ndarray, scale: float,
                         options: TextOptions, batch: int, rng: np.random.Generator,
                         cancel: CancelToken | None,
-                        ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], dict[int, object]]:
-    """The authors' sampling: ``options.points`` random stroke pixels, every one decoded."""
+                        ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], dict[int, object], bool]:
+    """The authors' sampling: ``options.points`` random stroke pixels, every one decoded (never said cut)."""
     ys, xs = np.nonzero(strokes)
     chosen = rng.permutation(len(xs))[: options.points]
     points = np.stack([xs[chosen], ys[chosen]], axis=1).astype(np.float32) * scale  # input frame
     lines = _LineDecodes(network, embedding, options, cancel)
     for start in range(0, len(points), batch):
         lines.decode(points[start:start + batch])
-    return points, lines.masks, lines.scores, lines.word_inputs
+    return points, lines.masks, lines.scores, lines.word_inputs, False
 
 
 def _structured_prompts(network: object, embedding: object, input_size: tuple[int, int], strokes: np.ndarray,
                         scale: float, options: TextOptions, batch: int,
                         cancel: CancelToken | None,
-                        ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], dict[int, object]]:
-    """Candidates from the strokes' structure, decoded in rounds; those inside a kept line are not decoded."""
+                        ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], dict[int, object], bool]:
+    """Candidates from the strokes' structure, decoded in rounds; those inside a kept line are not decoded. Last:
+    whether the prompts were cut at the cap with ink still to prompt."""
     frame = (256, scale * 256 / max(input_size))  # the line masks' frame: window pixels → its 256² cells
     lines = _LineDecodes(network, embedding, options, cancel)
     decoded = decode_in_rounds(strokes, frame, batch, options.max_prompts,
                                lambda points: lines.decode(points * scale) > 0)
-    return decoded * scale, lines.masks, lines.scores, lines.word_inputs
+    return decoded.points * scale, lines.masks, lines.scores, lines.word_inputs, decoded.cut
 
 
 def _rows(batches: list[np.ndarray], indices: np.ndarray) -> np.ndarray:

@@ -18,18 +18,21 @@ decoded dozens of times. Here the prompts come from the stroke mask's structure 
   one of them; the other line's ink is left uncovered and is prompted this way (a piece where a point was
   decoded already is not prompted again: the model has answered there).
 
-Rounds stop when no candidate is left, at the cap, or when ``FRUITLESS`` points in a row, spread over the
-window, gave no line at all (the model says these strokes are not text: decorations, a picture, stains;
-beside the kept lines, where the lines a point gives are often kept ones seen from their edges' ink, only a
-line over the point itself counts).
+Rounds stop when no candidate is left, at the cap (raised to one a mark of ink where a window holds more: small
+print in columns; stopping there with ink left to prompt is said, as lines may be missing), or when
+``FRUITLESS`` points in a row, spread over the window, gave no line at all (the model says these strokes are not
+text: decorations, a picture, stains; beside the kept lines, where the lines a point gives are often kept ones
+seen from their edges' ink, only a line over the point itself counts).
 Every line with ink of its own (ink no other kept line covers) is prompted at least once unless the window is
-given up that way — the property ``tests/test_text_prompts.py`` checks against the exhaustive sampling with a
-decoder that knows the true lines: ordinary print, small print, a caption amid a picture, notes on a foxed leaf.
+given up that way or cut at the cap — the property ``tests/test_text_prompts.py`` checks against the exhaustive
+sampling with a decoder that knows the true lines: ordinary print, small print (in columns too), a caption amid a
+picture, notes on a foxed leaf.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -38,6 +41,7 @@ CELL = 24  # window pixels: about a printed line's height at a page's own scale
 MIN_INK = 4  # stroke pixels a cell (or a piece of uncovered ink) needs to give a candidate
 FRUITLESS = 32  # points in a row without a line, farthest-first over the window, after which it is given up
 REACH = 9  # window pixels: ink closer than this is one piece (a picture's hatching; not a line and the next)
+GAP = 12  # window pixels: ink this close along a row is one mark (words of a line; not the next column's)
 SPECK_INK = 64  # stroke pixels below which a mark with no other ink within a cell beside it is a speck, prompted
 #                 last (the largest speck on the SBB endpaper: 61 pixels; the faintest printed digit: 89)
 
@@ -80,17 +84,23 @@ def uncovered_pieces(strokes: np.ndarray, covered: np.ndarray, to_frame: float, 
     return _nearest_of_each(xs, ys, pieces, distance, min_ink)
 
 
-def specks(strokes: np.ndarray, cell: int = CELL, speck_ink: int = SPECK_INK) -> np.ndarray:
+def specks(strokes: np.ndarray, gap: int = GAP, speck_ink: int = SPECK_INK) -> np.ndarray:
     """``[h, w]`` bool: the ink of ``strokes [h, w]`` in marks of fewer than ``speck_ink`` pixels with no other ink
-    within ``cell`` pixels beside them (dust, pepper, a foxed page's dots). Letters and words are not: their
+    within ``gap`` pixels beside them (dust, pepper, a foxed page's dots). Letters and words are not: their
     neighbours along the line join them."""
+    return ink_marks(strokes, gap, speck_ink)[0]
+
+
+def ink_marks(strokes: np.ndarray, gap: int = GAP, speck_ink: int = SPECK_INK) -> tuple[np.ndarray, int]:
+    """The specks of ``strokes [h, w]`` (see :func:`specks`), and how many other marks it holds: ink joined along
+    a row across gaps up to ``gap`` pixels (a line of text in one column, a word set apart, a picture's part)."""
     # An odd width: OpenCV anchors an even kernel off centre, and the closing would then shift thin marks off.
-    joined = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, cell | 1), np.uint8))
+    joined = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, gap | 1), np.uint8))
     count, labels = cv2.connectedComponents(joined, connectivity=8)
     ink = np.bincount(labels[strokes], minlength=count)
     small = ink < speck_ink
     small[0] = False  # the background
-    return strokes & small[labels]
+    return strokes & small[labels], int((~small[1:]).sum())
 
 
 def _at(image: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -155,15 +165,25 @@ def farthest_first(points: np.ndarray, taken: np.ndarray, count: int, pieces: np
     return np.array(picked)
 
 
+class Prompted(NamedTuple):
+    """The points decoded ``[N, 2]`` (x, y, window pixels) in their order; ``cut``: stopped at the cap with ink
+    still to prompt that is not specks (lines may be missing there)."""
+
+    points: np.ndarray
+    cut: bool
+
+
 def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, cap: int,
-                     decode: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+                     decode: Callable[[np.ndarray], np.ndarray]) -> Prompted:
     """Prompt the window whose stroke mask is ``strokes [h, w]`` bool a round of ``batch`` points at a time, at
-    most ``cap`` in all; the points decoded ``[N, 2]`` (x, y, window pixels), in their order.
+    most ``cap`` in all, or one a mark of ink (:func:`ink_marks`) where the window holds more (small print in
+    columns: a line each).
 
     ``decode(points [B, 2])`` returns the masks of the lines it kept ``[K, F, F]`` bool in the mask frame:
     ``frame`` is ``(F, to_frame)``, window pixel ``p`` falling in cell ``int(p · to_frame)``."""
     side, to_frame = frame
-    speckled = specks(strokes)
+    speckled, marks = ink_marks(strokes)
+    cap = max(cap, marks)
     pool = candidates(strokes)
     deferred = _at(speckled, pool)  # prompted after the others
     closed = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE,
@@ -201,4 +221,4 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
         found = over_itself.any() if beside else covers.any()
         fruitless = 0 if found else fruitless + len(picked)
         alive &= ~covers.any(axis=0)
-    return taken
+    return Prompted(taken, len(taken) >= cap and fruitless < FRUITLESS and (not beside or (alive & ~deferred).any()))

@@ -50,11 +50,21 @@ class TextReport:
     seconds: list[float] = field(default_factory=list)
     prompts: int = 0  # point prompts the H-Decoder decoded
     work: int = 0  # windows the pages read were planned in (``page_windows``): what estimates count
+    pages_cut: list[str] = field(default_factory=list)  # a window's prompts stopped at the cap with ink left
+
+    def read(self, text: PageText, page: str) -> None:
+        """A page read: its prompts counted, and its name kept where a window's prompts were cut at the cap."""
+        self.pages += 1
+        self.prompts += text.prompts
+        if text.windows_cut:
+            self.pages_cut.append(page)
 
     def summary(self) -> str:
         skipped = f", {self.skipped} page(s) already done were left as they were" if self.skipped else ""
+        cut = (f". Lines may be missing on {len(self.pages_cut)} page(s) (e.g. {self.pages_cut[0]}): a window there "
+               f"holds more text than Find Text prompts in one" if self.pages_cut else "")
         return (f"{self.paragraphs} paragraph(s), {self.lines} line(s), {self.words} word(s) and {self.strokes} "
-                f"stroke mask(s) proposed on {self.pages} page(s){skipped}")
+                f"stroke mask(s) proposed on {self.pages} page(s){skipped}{cut}")
 
 
 def find_text(project: Project, service: ModelService, model_id: str, image_ids: list[int], levels: set[str],
@@ -69,8 +79,8 @@ def find_text(project: Project, service: ModelService, model_id: str, image_ids:
     nothing = nothing_found_of(project, model_id, checkpoint)
     report = TextReport()
     parameters = {"levels": sorted(levels), "window": options.window, "points": options.points,
-                  "skip_blank": options.skip_blank, "line_score": options.line_score, "nms_score": options.nms_score,
-                  "pages": len(pages)}
+                  "max_prompts": options.max_prompts, "skip_blank": options.skip_blank,
+                  "line_score": options.line_score, "nms_score": options.nms_score, "pages": len(pages)}
     with recorded_run(project, model_id, device=service.manager.device.device, parameters=parameters,
                       model_version=checkpoint[:12]) as run:
         report.run_id = run.id
@@ -135,8 +145,7 @@ def store_page_text(project: Project, row: ImageRow, text: PageText, wanted: set
     """A page's text stored (one transaction), and the levels where nothing was found remembered."""
     stored = _store(project, row, text, wanted, model_id, checkpoint, run_id, creator, report)
     nothing.remember(row, {level for level in wanted if not stored.get(level)})
-    report.pages += 1
-    report.prompts += text.prompts
+    report.read(text, row.display_name)
 
 
 def pages_to_read(project: Project, rows: list[ImageRow], levels: set[str], model_id: str,

@@ -97,7 +97,7 @@ class TextTask:
 
     def parameters(self) -> dict[str, Any]:
         return {"levels": sorted(self.levels), "window": self.options.window, "points": self.options.points,
-                "skip_blank": self.options.skip_blank,
+                "max_prompts": self.options.max_prompts, "skip_blank": self.options.skip_blank,
                 "line_score": self.options.line_score, "nms_score": self.options.nms_score}
 
     def cost_parameters(self) -> dict[str, Any]:
