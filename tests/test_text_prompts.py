@@ -373,7 +373,7 @@ def test_lines_standing_on_ruled_lines_amid_specks_are_all_found(seed: int) -> N
 
 def test_a_speck_is_a_small_mark_with_no_ink_beside_it() -> None:
     strokes = np.zeros((200, 400), bool)
-    strokes[10:14, 10:14] = strokes[10:14, 30:34] = strokes[10:14, 50:54] = True  # specks within a cell: 48 pixels
+    strokes[10:14, 10:14] = strokes[10:14, 30:34] = strokes[10:14, 50:54] = True  # three specks, 16 pixels each
     strokes[100:112, 10:16] = True  # a digit's 72 pixels
     for x in range(100, 300, 14):  # a word's letters, each of 40 pixels, 4 pixels apart
         strokes[100:110, x:x + 4] = True

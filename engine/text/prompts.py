@@ -42,7 +42,7 @@ MIN_INK = 4  # stroke pixels a cell (or a piece of uncovered ink) needs to give 
 FRUITLESS = 32  # points in a row without a line, farthest-first over the window, after which it is given up
 REACH = 9  # window pixels: ink closer than this is one piece (a picture's hatching; not a line and the next)
 GAP = 12  # window pixels: ink this close along a row is one mark (words of a line; not the next column's)
-SPECK_INK = 64  # stroke pixels below which a mark with no other ink within a cell beside it is a speck, prompted
+SPECK_INK = 64  # stroke pixels below which a mark with no other ink within GAP beside it is a speck, prompted
 #                 last (the largest speck on the SBB endpaper: 61 pixels; the faintest printed digit: 89)
 
 
