@@ -86,24 +86,16 @@ def uncovered_pieces(strokes: np.ndarray, covered: np.ndarray, to_frame: float, 
 
 def specks(strokes: np.ndarray, gap: int = GAP, speck_ink: int = SPECK_INK) -> np.ndarray:
     """``[h, w]`` bool: the ink of ``strokes [h, w]`` in marks of fewer than ``speck_ink`` pixels with no other ink
-    within ``gap`` pixels beside them, nor above or below them (dust, pepper, a foxed page's dots). Letters and
-    words are not: their neighbours along the line join them, in a line written across or down the page."""
+    within ``gap`` pixels beside them (dust, pepper, a foxed page's dots). Letters and words are not: their
+    neighbours along the line join them."""
     return ink_marks(strokes, gap, speck_ink)[0]
 
 
 def ink_marks(strokes: np.ndarray, gap: int = GAP, speck_ink: int = SPECK_INK) -> tuple[np.ndarray, int]:
     """The specks of ``strokes [h, w]`` (see :func:`specks`), and how many other marks it holds: ink joined along
     a row across gaps up to ``gap`` pixels (a line of text in one column, a word set apart, a picture's part)."""
-    across, marks = _small_marks(strokes, (1, gap | 1), speck_ink)
-    down, _ = _small_marks(strokes, (gap | 1, 1), speck_ink)
-    return across & down, marks
-
-
-def _small_marks(strokes: np.ndarray, kernel: tuple[int, int], speck_ink: int) -> tuple[np.ndarray, int]:
-    """The ink of ``strokes`` in marks of fewer than ``speck_ink`` pixels once joined along ``kernel`` (rows,
-    columns), and how many other marks there are."""
-    # Odd sides: OpenCV anchors an even kernel off centre, and the closing would then shift thin marks off.
-    joined = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones(kernel, np.uint8))
+    # An odd width: OpenCV anchors an even kernel off centre, and the closing would then shift thin marks off.
+    joined = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, gap | 1), np.uint8))
     count, labels = cv2.connectedComponents(joined, connectivity=8)
     ink = np.bincount(labels[strokes], minlength=count)
     small = ink < speck_ink
