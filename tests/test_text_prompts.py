@@ -308,7 +308,7 @@ def test_small_print_with_two_lines_to_a_cell_loses_no_line(pitch: int, size: fl
 
 def _picture(kind: str) -> np.ndarray:
     """``[1024, 1024]`` bool: an engraving's hatching as one connected grid, as dashes in rows (each dash a piece of
-    its own), or stippled."""
+    its own), stippled, or in short strokes along waves."""
     picture = np.zeros((1024, 1024), bool)
     if kind == "hatched":
         picture[20:1000:5, 20:1000] = picture[20:1000, 20:1000:7] = True
@@ -316,6 +316,13 @@ def _picture(kind: str) -> np.ndarray:
         for y in range(20, 1000, 6):
             for x in range(20 + y % 28, 1000, 28):
                 picture[y:y + 2, x:x + 20] = True
+    elif kind == "wavy":  # short strokes along waves: each a speck of its own
+        drawn = np.zeros(picture.shape, np.uint8)
+        for y in range(20, 1000, 7):
+            wave = np.array([[x, y + int(3 * np.sin(x / 15 + y))] for x in range(20, 1000, 4)], np.int32)
+            for start in range(0, len(wave) - 1, 3):
+                cv2.line(drawn, tuple(int(v) for v in wave[start]), tuple(int(v) for v in wave[start + 1]), 1, 1)
+        picture = drawn > 0
     else:
         rng = np.random.default_rng(0)
         for y, x in np.argwhere(rng.random((196, 196)) < 0.7) * 5 + 20:
@@ -325,7 +332,8 @@ def _picture(kind: str) -> np.ndarray:
 
 @pytest.mark.parametrize("kind, at, width", [("hatched", (400, 500), 200), ("hatched", (700, 800), 150),
                                              ("hatched", (300, 150), 60), ("dashed", (400, 500), 200),
-                                             ("dashed", (300, 150), 60), ("stippled", (700, 800), 150)])
+                                             ("dashed", (300, 150), 60), ("stippled", (700, 800), 150),
+                                             ("wavy", (400, 500), 200)])
 def test_a_caption_amid_a_picture_is_prompted_before_the_window_is_given_up(kind: str, at: tuple[int, int],
                                                                             width: int) -> None:
     """A picture fills the window; a caption sits in a gap of it: the picture's strokes give no line, far more
