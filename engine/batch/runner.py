@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.batch.estimates import WorkCosts, PageTimer, work_kind
+from engine.batch.estimates import PageTimer, WorkCosts, work_kind
 from engine.batch.task import BatchReport, BatchTask, Cluster, PageTicket, WorkerResult
 from engine.batch.tasks.reading import sees_the_scan
 from engine.batch.workers import CANCELLED

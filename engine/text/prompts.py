@@ -197,15 +197,17 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
     fruitless = 0
     beside = False  # prompting the ink no kept line covers
     while len(taken) < cap and fruitless < FRUITLESS:
-        if not alive.any() or not (beside or (alive & ~deferred).any()):
+        ready = alive & ~deferred
+        if not alive.any() or not (beside or ready.any()):
             # The specks' cells are left for their pieces here, after the ink no kept line covers.
             pool = uncovered_pieces(strokes, covered, to_frame, taken)
             pieces, cells = np.arange(len(pool)), _cells(pool, to_frame, side)  # a candidate a piece
             alive, beside = np.ones(len(pool), bool), True
             deferred = _at(speckled, pool)
+            ready = ~deferred
             if not len(pool):
                 break
-        waiting = np.flatnonzero(alive & ~deferred if (alive & ~deferred).any() else alive)
+        waiting = np.flatnonzero(ready if ready.any() else alive)
         picked = waiting[farthest_first(pool[waiting], taken, min(batch, cap - len(taken)), pieces[waiting])]
         alive[picked] = False
         lines = decode(pool[picked])  # [K, F, F], K may be 0

@@ -128,7 +128,15 @@ def page_windows(row: ImageRow, options: TextOptions) -> int:
 
 def levels_wanted(project: Project, row: ImageRow, levels: set[str], model_id: str, nothing: NothingFound) -> set[str]:
     """The levels still to find on a page: neither stored by this model nor found absent before."""
-    return levels - _levels_done(project, row.id, model_id) - nothing.levels(row)
+    return levels_wanted_of(project, [row], levels, model_id, nothing)[row.id]
+
+
+def levels_wanted_of(project: Project, rows: list[ImageRow], levels: set[str], model_id: str,
+                     nothing: NothingFound) -> dict[int, set[str]]:
+    """:func:`levels_wanted` of each of ``rows`` (by id), asked of them all at once."""
+    found = categories_found(project, [row.id for row in rows], model_id)
+    return {row.id: levels - {level for level, name in _CATEGORY_OF_LEVEL.items() if name in found.get(row.id, ())}
+            - nothing.levels(row) for row in rows}
 
 
 def options_for(options: TextOptions, wanted: set[str]) -> TextOptions:
@@ -146,21 +154,6 @@ def store_page_text(project: Project, row: ImageRow, text: PageText, wanted: set
     stored = _store(project, row, text, wanted, model_id, checkpoint, run_id, creator, report)
     nothing.remember(row, {level for level in wanted if not stored.get(level)})
     report.read(text, row.display_name)
-
-
-def pages_to_read(project: Project, rows: list[ImageRow], levels: set[str], model_id: str,
-                  nothing: NothingFound) -> list[ImageRow]:
-    """The pages of ``rows`` with a level still to find (``levels_wanted`` of each, asked of them all at once)."""
-    found = categories_found(project, [row.id for row in rows], model_id)
-    return [row for row in rows if levels - _levels_of(found.get(row.id, set())) - nothing.levels(row)]
-
-
-def _levels_done(project: Project, image_id: int, model_id: str) -> set[str]:
-    return _levels_of(categories_found(project, [image_id], model_id).get(image_id, set()))
-
-
-def _levels_of(category_names: set[str]) -> set[str]:
-    return {level for level, name in _CATEGORY_OF_LEVEL.items() if name in category_names}
 
 
 def _store(project: Project, row: ImageRow, text: PageText, levels: set[str], model_id: str, checkpoint: str,

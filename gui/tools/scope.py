@@ -52,7 +52,8 @@ def start_or_ask(context: ToolContext, what: str, task: Any, service: Any, pages
         return
     from engine.batch.estimates import WorkCosts, estimate_for  # noqa: PLC0415 - torch loads when used
 
-    guess = estimate_for(WorkCosts(), task, service, context.project(), _rows(context, pages), what)
+    rows = [row for image_id in pages if (row := context.pages.model.row_for(image_id)) is not None]
+    guess = estimate_for(WorkCosts(), task, service, context.project(), rows, what)
     if not guess.long:
         start(None, guess.brief)
         return
@@ -63,17 +64,6 @@ def start_or_ask(context: ToolContext, what: str, task: Any, service: Any, pages
 
         actions.append(("Run on the cluster", lambda: start(ClusterChoice(address), "")))
     context.notifications.show_message("warning", f"{guess.sentence()}.", actions)
-
-
-def _rows(context: ToolContext, pages: list[int]) -> list[Any]:
-    """The pages' rows as the gallery holds them (no query), those it lacks from the project."""
-    held = {image_id: context.pages.model.row_for(image_id) for image_id in pages}
-    lacking = [image_id for image_id, row in held.items() if row is None]
-    if lacking:
-        from engine.inventory import list_images  # noqa: PLC0415
-
-        held.update((row.id, row) for row in list_images(context.project(), lacking))
-    return [row for row in held.values() if row is not None]
 
 
 def submit_batch(context: ToolContext, title: str, task: Any, service: Any, pages: list[int], cluster: Any,

@@ -18,11 +18,10 @@ from engine.text.hierarchy import PageText, TextOptions, read_text
 from engine.text.run import (
     TextReport,
     find_text,
-    levels_wanted,
+    levels_wanted_of,
     nothing_found_of,
     options_for,
     page_windows,
-    pages_to_read,
     store_page_text,
 )
 
@@ -66,11 +65,8 @@ class TextTask:
     def start(self, project: Project, service: ModelService, rows: list[ImageRow], run_id: int) -> list[PageTicket]:
         self.checkpoint, self.run_id = checkpoint_of(service, self.model_id), run_id
         self.nothing = nothing_found_of(project, self.model_id, self.checkpoint)
-        tickets = []
-        for row in rows:
-            wanted = levels_wanted(project, row, self.levels, self.model_id, self.nothing)
-            if wanted:
-                tickets.append(PageTicket(row, ask=wanted))
+        wanted = levels_wanted_of(project, rows, self.levels, self.model_id, self.nothing)
+        tickets = [PageTicket(row, ask=wanted[row.id]) for row in rows if wanted[row.id]]
         self.report.skipped = len(rows) - len(tickets)
         return tickets
 
@@ -79,7 +75,8 @@ class TextTask:
 
     def to_do(self, project: Project, service: ModelService, rows: list[ImageRow]) -> list[ImageRow]:
         nothing = nothing_found_of(project, self.model_id, checkpoint_of(service, self.model_id))
-        return pages_to_read(project, rows, self.levels, self.model_id, nothing)
+        wanted = levels_wanted_of(project, rows, self.levels, self.model_id, nothing)
+        return [row for row in rows if wanted[row.id]]
 
     def page_work(self, row: ImageRow) -> float:
         return page_windows(row, self.options)
