@@ -7,6 +7,7 @@ import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -62,6 +63,35 @@ def test_a_paused_job_still_cancels_within_a_second() -> None:
 def test_a_window_keeps_a_core_from_four_up() -> None:
     assert [cpu_threads_beside_a_window(cores) for cores in (1, 2, 4, 16)] == [1, 2, 3, 15]
 
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="processor affinity is Linux's")
+def test_a_process_held_to_one_core_sizes_its_threads_by_that_core(tmp_path) -> None:
+    """``taskset``, a scheduler or a container's CPU set: the machine's count would oversubscribe the core."""
+    import subprocess
+
+    script = ("import os; from engine.cores import usable_cores; from engine.models.runtime import "
+              "cpu_threads_beside_a_window as beside; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+              "print(os.cpu_count(), usable_cores(), beside())")
+    held = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    machine, usable, beside_a_window = map(int, held.stdout.split())
+    assert (usable, beside_a_window) == (1, 1) and machine == os.cpu_count()
+    from engine.cores import usable_cores
+
+    assert usable_cores(tmp_path / "absent") == len(os.sched_getaffinity(0))
+
+
+def test_a_cpu_quota_caps_the_cores(tmp_path, monkeypatch) -> None:
+    from engine.cores import usable_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(16)), raising=False)
+    cpu_max = tmp_path / "cpu.max"
+    for written, expected in (("200000 100000\n", 2), ("250000 100000", 3), ("50000 100000", 1),
+                              ("max 100000", 16), ("garbage", 16), ("", 16)):
+        cpu_max.write_text(written)
+        assert usable_cores(cpu_max) == expected, written
+    assert cpu_threads_beside_a_window(usable_cores(tmp_path / "none")) == 15
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
 def test_model_threads_beside_a_window_run_at_a_lower_priority(model_store) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import engine
 from engine.batch.task import ClusterShape, PageTicket, PageWork, WorkerResult
 from engine.batch.workers import PageWorker, driver_precision, pack, unpack
+from engine.cores import usable_cores
 from engine.errors import JobCancelled, MarginaliaError
 from engine.jobs import CancelToken
 
@@ -118,7 +119,7 @@ class RayCluster:
                                         "logging_level": "ERROR", "configure_logging": True}
             try:
                 if self.address == "local":
-                    start_on_loopback(self.ray, num_cpus=self.cpus or os.cpu_count() or 1, **settings)
+                    start_on_loopback(self.ray, num_cpus=self.cpus or usable_cores(), **settings)
                 else:
                     self.ray.init(address=self.address, **settings)
             except Exception as error:  # noqa: BLE001 - Ray's own errors say what went wrong; the CLI says it plainly

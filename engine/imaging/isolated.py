@@ -24,6 +24,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from engine.cores import usable_cores
 from engine.imaging.decode import load_page
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def shared_decode_pool() -> Executor:
     global _shared_pool
     with _shared_lock:
         if _shared_pool is None:
-            _shared_pool = start_pool(min(2, os.cpu_count() or 1))
+            _shared_pool = start_pool(min(2, usable_cores()))
         return _shared_pool
 
 

@@ -10,7 +10,6 @@ leaves the project untouched; the others go on.
 
 from __future__ import annotations
 
-import os
 import re
 from collections import deque
 from collections.abc import Iterable
@@ -23,6 +22,7 @@ from stat import S_ISDIR, S_ISFIFO, S_ISREG
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from engine.cores import usable_cores
 from engine.fileio import sha256_file
 from engine.imaging.isolated import reset_shared_decode_pool, shared_decode_pool
 from engine.imaging.probe import FileInfo
@@ -75,7 +75,7 @@ def import_scans(
     hashes_before = _hashes_in(project)
     seen_hashes = set(hashes_before)  # grows as files of this run are accepted for decoding
     # A bounded window of files in flight keeps memory flat and cancel prompt.
-    window = window or 2 * max(2, os.cpu_count() or 1)
+    window = window or 2 * max(2, usable_cores())
     pending: deque[_Pending] = deque()
     queue = iter(candidates)
     done = 0

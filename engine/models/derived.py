@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.cores import usable_cores
+
 _export_lock = threading.Lock()
 
 
@@ -56,7 +58,7 @@ def onnx_session(path: Path, *, threads: int | None = None, spinning: bool = Tru
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
+    options.intra_op_num_threads = threads or min(4, usable_cores())
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if not spin_after:

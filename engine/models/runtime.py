@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from engine.cores import usable_cores
 from engine.errors import MarginaliaError
 from engine.models.heap import give_back_freed_memory, keep_freed_memory
 
@@ -279,7 +280,7 @@ class ModelManager:
 def cpu_threads_beside_a_window(cores: int | None = None) -> int:
     """Threads for model work when a window shares the computer: one core left to it from four cores up
     (on two cores, halving the model's speed would cost more than the window gains)."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     return cores - 1 if cores >= 4 else cores
 
 
