@@ -4,7 +4,7 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint postgres-server screenshots package clean-venv
+.PHONY: run test test-gpu lint postgres-server screenshots package clean-venv
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Marginalia needs Python 3.11 or newer; found " + sys.version.split()[0])'
@@ -57,6 +57,12 @@ MARGINALIA_PG_BIN to a folder holding initdb and postgres)"; exit 1; }
 test: lint postgres-server
 	PYTHONDONTWRITEBYTECODE= QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q \
 		--durations=10
+
+# The model tests with every model on the GPU (their assertions then check the GPU paths); needs CUDA.
+GPU_MODEL_TESTS := tests/test_text.py tests/test_hi_sam_model.py tests/test_detection.py tests/test_attention.py \
+	tests/test_sam.py tests/test_sam2.py tests/test_retrieval.py tests/test_text_tower.py tests/test_models_adapters.py
+test-gpu: $(VENV)/.installed-dev
+	MARGINALIA_TEST_DEVICE=cuda QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -q -rfE $(GPU_MODEL_TESTS)
 
 $(VENV)/.installed-package: pyproject.toml $(VENV)/.installed-dev
 	$(call install_into_venv,-e ".[package]")

@@ -22,6 +22,30 @@ def _isolated_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
     monkeypatch.setenv("MARGINALIA_CPU_BF16", "0")
 
 
+MODEL_TEST_DEVICE = os.environ.get("MARGINALIA_TEST_DEVICE", "")
+
+
+@pytest.fixture(autouse=True)
+def _models_on_the_test_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MARGINALIA_TEST_DEVICE=cuda`` (``make test-gpu``): every model the tests load runs there, whatever
+    device a test names, so that the model tests' own assertions check the GPU paths. Tests that assert
+    the CPU itself (thread caps, the CPU's precision) are not meant for it."""
+    if not MODEL_TEST_DEVICE:
+        return
+    from engine.models.runtime import DeviceChoice, ModelManager
+
+    original = ModelManager.__init__
+
+    def on_test_device(manager: ModelManager, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if len(args) >= 2:
+            args = (args[0], DeviceChoice(MODEL_TEST_DEVICE), *args[2:])
+        else:
+            kwargs["device"] = DeviceChoice(MODEL_TEST_DEVICE)
+        original(manager, *args, **kwargs)
+
+    monkeypatch.setattr(ModelManager, "__init__", on_test_device)
+
+
 @pytest.fixture(scope="session")
 def shared_servers(request: pytest.FixtureRequest):
     """Servers started once per test run and shared by every worker (``tests/shared_servers.py``)."""
