@@ -209,7 +209,21 @@ def test_a_threshold_change_refilters_the_page_from_the_cache_and_keeps_reviewed
     added, removed = apply_thresholds(project, service, MODEL, pages[0], prompts, high, creator="Ada")
     assert service.runs == 0 and added == 0 and removed > 0
     remaining = _proposals(project)
-    assert all(a.score > middle or a.id == weakest_id for a in remaining)  # reviewed work stays
+    assert all(a.score >= middle or a.id == weakest_id for a in remaining)  # reviewed work stays (scores rounded)
+
+    # A threshold between a proposal's stored (rounded down) score and its raw one: the box still passes, and
+    # its proposal stays as it is (it was removed, then proposed again under a new id).
+    (entry,) = (project.folder / "cache" / "detection").glob("*.npz")
+    raw = refilter(RawCache(entry.parent).get(entry.stem), middle, 0.0).found()
+    rounded_down = [f.score for f in raw if round(f.score, 4) < f.score - 1e-7]
+    assert rounded_down  # a dozen boxes' scores: about half are rounded down when stored
+    between = (round(rounded_down[-1], 4) + rounded_down[-1]) / 2
+    before = {a.id for a in _proposals(project)}
+    edge = DetectOptions(box_threshold=between, text_threshold=0.0, tiling=Tiling.OFF)
+    added, _removed = apply_thresholds(project, service, MODEL, pages[0], prompts, edge, creator="Ada")
+    assert added == 0 and {a.id for a in _proposals(project)} <= before
+    assert any(a.score == round(rounded_down[-1], 4) for a in _proposals(project))
+
     added, removed = apply_thresholds(project, service, MODEL, pages[0], prompts, low, creator="Ada")
     assert service.runs == 0 and removed == 0 and added > 0
     assert sorted(a.score for a in _proposals(project)) == pytest.approx(scores, abs=1e-4)

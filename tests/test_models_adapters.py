@@ -116,6 +116,25 @@ def test_dino_gives_attention_maps_per_patch(model_store, model_id: str, registe
     assert torch.allclose(maps, full[:, :, 0, 1 + registers:].reshape(2, 2, 8, 12), atol=1e-5)
 
 
+
+def test_dino_attention_is_found_under_either_name_transformers_gave_it() -> None:
+    """transformers 5.17 names the projections query/key, 5.24 q_proj/k_proj (both ran the test above)."""
+    from torch import nn
+
+    from engine.models.adapters.dino import last_query_and_key
+
+    def layer(names: tuple[str, str]) -> nn.Module:
+        attention = nn.Module()
+        for name in names:
+            setattr(attention, name, nn.Linear(4, 4))
+        return attention
+
+    for names in (("query", "key"), ("q_proj", "k_proj")):
+        model = nn.Sequential(layer(names), layer(names), nn.LayerNorm(4))
+        assert last_query_and_key(model) == (getattr(model[1], names[0]), getattr(model[1], names[1]))
+    with pytest.raises(MarginaliaError, match="transformers version"):
+        last_query_and_key(nn.Sequential(nn.Linear(4, 4), layer(("to_q", "to_k"))))
+
 def test_grounding_dino_returns_boxes_in_image_pixels(model_store) -> None:
     model_store.add_tiny("grounding-dino-tiny")
     image = Image.new("RGB", (600, 400), "white")

@@ -38,6 +38,7 @@ from engine.store.schema import Annotation
 from engine.store.types import AnnotationStatus, SourceKind
 
 SAME_BOX = 0.9  # IoU above which a box is the one proposed before
+SCORE_DECIMALS = 4  # a proposal's stored score is rounded so
 # At most this many proposals of one run on one page, the best first: thousands (a low threshold, a phrase
 # like "letter") bury a page that no one can review; the report says how many were left out, and why.
 MAX_PROPOSALS_PER_PAGE = 500
@@ -267,7 +268,7 @@ def _propose(project: Project, row: ImageRow, found: list[Found], prompts: list[
         geometries, provenances = by_category.setdefault(prompt.category_id, ([], []))
         geometries.append(shape(item) if shape is not None else _box_geometry(item))
         provenances.append(Provenance(SourceKind.MODEL, model_id, checkpoint[:12], prompt.phrase,
-                                      round(min(max(item.score, 0.0), 1.0), 4), run_id))
+                                      round(min(max(item.score, 0.0), 1.0), SCORE_DECIMALS), run_id))
     added = 0
     for category_id, (geometries, provenances) in by_category.items():
         create_annotations(project, image_id=row.id, category_id=category_id, geometries=geometries,
@@ -295,8 +296,12 @@ def apply_thresholds(project: Project, service: ModelService, model_id: str, ima
                                          Annotation.bbox_y, Annotation.bbox_w, Annotation.bbox_h).where(
             Annotation.image_id == image_id, Annotation.source_model == model_id,
             Annotation.status == AnnotationStatus.PROPOSED, Annotation.prompt.in_(phrases))).all()
+    # Stale: scored below the box threshold, or no longer among the boxes the raw output passes. The stored score
+    # is rounded: one at the threshold itself is judged by the raw output alone (0.35 stored for 0.35003 was
+    # removed at 0.35, then proposed again as a new proposal).
+    below = options.box_threshold - 0.5 * 10 ** -SCORE_DECIMALS
     stale = [annotation_id for annotation_id, prompt, score, x, y, w, h in pending
-             if (score or 0.0) <= options.box_threshold or not any(
+             if (score or 0.0) < below or not any(
                  prompts[f.phrase].phrase.strip() == prompt and same_detection(f.box, (x, y, x + w, y + h))
                  for f in kept)]
     if stale:

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from engine.errors import MarginaliaError
 from engine.models.adapters import ModelFiles
 from engine.models.adapters.hf import from_folder
 from engine.models.adapters.weights import size_in_bytes
@@ -74,11 +75,10 @@ class DinoNetwork:
         import torch
 
         height, width = pixels.shape[-2] // self.patch_size, pixels.shape[-1] // self.patch_size
-        attention = [module for module in self.model.modules() if hasattr(module, "q_proj") and
-                     hasattr(module, "k_proj")][-1]
+        query_projection, key_projection = last_query_and_key(self.model)
         caught: dict[str, Any] = {}
-        hooks = [attention.q_proj.register_forward_hook(lambda _m, _i, out: caught.__setitem__("q", out)),
-                 attention.k_proj.register_forward_hook(lambda _m, _i, out: caught.__setitem__("k", out))]
+        hooks = [query_projection.register_forward_hook(lambda _m, _i, out: caught.__setitem__("q", out)),
+                 key_projection.register_forward_hook(lambda _m, _i, out: caught.__setitem__("k", out))]
         try:
             with torch.inference_mode(), autocast(self.device, self.compute_dtype):
                 output = self.model(pixel_values=pixels.to(self.device, self.dtype), interpolate_pos_encoding=True)
@@ -88,9 +88,29 @@ class DinoNetwork:
         batch, tokens = caught["k"].shape[:2]
         keys = caught["k"].float().view(batch, tokens, self.heads, -1).transpose(1, 2)  # [B, heads, T, d]
         query = caught["q"][:, 0].float().view(batch, self.heads, 1, -1)  # the class token, [B, heads, 1, d]
-        weights = torch.softmax((query @ keys.transpose(-1, -2)) * attention.scaling, dim=-1)[:, :, 0]  # [B, heads, T]
+        scaling = keys.shape[-1] ** -0.5  # the models' own: one over the root of a head's width
+        weights = torch.softmax((query @ keys.transpose(-1, -2)) * scaling, dim=-1)[:, :, 0]  # [B, heads, T]
         maps = weights[:, :, 1 + self.register_tokens:].reshape(batch, self.heads, height, width)
         return maps, output.last_hidden_state.float()
+
+
+# The attention layers' query and key projections, by their names in transformers: renamed from query/key to
+# q_proj/k_proj during 5.x (5.17 has the old names, 5.24 the new); the range this app allows holds both.
+PROJECTION_NAMES = (("q_proj", "k_proj"), ("query", "key"))
+
+
+def last_query_and_key(model: Any) -> tuple[Any, Any]:
+    """The last attention layer's query and key projections (``nn.Linear`` C → C)."""
+    from torch import nn
+
+    for module in reversed(list(model.modules())):
+        for query_name, key_name in PROJECTION_NAMES:
+            query, key = getattr(module, query_name, None), getattr(module, key_name, None)
+            if isinstance(query, nn.Linear) and isinstance(key, nn.Linear):
+                return query, key
+    raise MarginaliaError(f"This DINO model ({type(model).__name__}) has no attention layer where Marginalia "
+                          "reads its attention maps: this version of the transformers library names them "
+                          "otherwise. Install a transformers version this Marginalia supports.")
 
 
 def _normalisation(files: ModelFiles) -> tuple[tuple[float, ...], tuple[float, ...]]:
