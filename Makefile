@@ -60,7 +60,8 @@ test: lint postgres-server
 
 # The model tests with every model on the GPU (their assertions then check the GPU paths); needs CUDA.
 GPU_MODEL_TESTS := tests/test_text.py tests/test_hi_sam_model.py tests/test_detection.py tests/test_attention.py \
-	tests/test_sam.py tests/test_sam2.py tests/test_retrieval.py tests/test_text_tower.py tests/test_models_adapters.py
+	tests/test_sam.py tests/test_sam2.py tests/test_retrieval.py tests/test_text_tower.py tests/test_models_adapters.py \
+	tests/test_estimates.py
 test-gpu: $(VENV)/.installed-dev
 	MARGINALIA_TEST_DEVICE=cuda QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -q -rfE $(GPU_MODEL_TESTS)
 

@@ -25,6 +25,15 @@ def _isolated_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
 MODEL_TEST_DEVICE = os.environ.get("MARGINALIA_TEST_DEVICE", "")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if MODEL_TEST_DEVICE in ("", "cpu"):
+        return
+    for item in items:
+        marker = item.get_closest_marker("cpu_only")
+        if marker is not None:
+            item.add_marker(pytest.mark.skip(reason=f"on the CPU only: {marker.args[0]}"))
+
+
 @pytest.fixture(autouse=True)
 def _models_on_the_test_device(monkeypatch: pytest.MonkeyPatch) -> None:
     """``MARGINALIA_TEST_DEVICE=cuda`` (``make test-gpu``): every model the tests load runs there, whatever

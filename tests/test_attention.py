@@ -197,6 +197,7 @@ def test_discovered_regions_refined_by_sam_stay_inside_their_regions(attention_s
                    for x0, y0, x1, y1 in boxes)  # SAM's mask, cut to its region's box
 
 
+@pytest.mark.cpu_only("compares readings to 1e-3: the CPU's float32")
 def test_a_tiled_page_puts_each_tiles_reading_in_place_and_blends_the_overlaps(attention_setup) -> None:
     from engine.attention.maps import _pixels, attention_of
     from engine.text.windows import plan_windows

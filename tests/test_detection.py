@@ -115,6 +115,7 @@ def test_refiltering_the_cache_equals_transformers_post_processing(setup) -> Non
             assert np.allclose(mine.box, their.box, atol=0.05)
 
 
+@pytest.mark.cpu_only("a GPU reads pages four at a time: both were read before the cancel")
 def test_a_cancelled_run_resumes_where_it_stopped(setup) -> None:
     project, service, pages, prompts = setup
     token = CancelToken()
@@ -288,6 +289,7 @@ def test_detections_export_to_coco_as_masks_or_boxes_with_their_scores(setup, mo
     assert all(len(a["segmentation"]) == 1 and len(a["segmentation"][0]) == 8 for a in boxes)  # the rectangle
 
 
+@pytest.mark.cpu_only("a view alone and in a batch agree to 1e-5 on the CPU's kernels, not in half precision")
 def test_a_tiled_run_looks_at_the_page_and_its_tiles_and_proposes_the_merged_boxes(project: Project, model_store,
                                                                                      shared_data: Path,
                                                                                      tmp_path: Path) -> None:

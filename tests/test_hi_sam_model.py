@@ -233,6 +233,7 @@ def test_words_limited_to_a_region_are_the_whole_frames_words_there(model_store:
     assert network.words_of([]).shape == (0, 384, 384)
 
 
+@pytest.mark.cpu_only("bit-for-bit words: a GPU keeps tokens in half precision, a whole decode in float32")
 def test_a_lines_kept_tokens_are_those_under_its_box_and_give_the_same_words(model_store: ModelStore,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """What a kept line's words need is copied as the image tokens under its region only (and the border the word

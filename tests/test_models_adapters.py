@@ -40,6 +40,7 @@ def _first_tensor(path: Path) -> tuple[str, torch.Tensor]:
     return name, weights[name]
 
 
+@pytest.mark.cpu_only("compares the loaded weights bit for bit in float32 on the CPU")
 def test_sam_loads_the_checkpoint_and_segments(model_store) -> None:
     installed = model_store.add_tiny("sam-vit-b")
     network = _service(model_store).run("sam-vit-b", lambda n: n)
@@ -71,6 +72,7 @@ def test_sam_architecture_is_read_off_the_published_shapes(builder: str, global_
     assert {key: value.shape for key, value in ours.items()} == {key: value.shape for key, value in published.items()}
 
 
+@pytest.mark.cpu_only("compares the loaded weights bit for bit in float32 on the CPU")
 @pytest.mark.parametrize("model_id", ["clip-vit-b-32", "clip-xlmr-b-32"])
 def test_clip_embeds_texts_and_images_into_one_space(model_store, model_id: str) -> None:
     installed = model_store.add_tiny(model_id)
@@ -97,6 +99,7 @@ def test_clip_without_its_config_file_uses_the_catalogue_architecture(model_stor
     assert network.encode_texts(["ein Wappen"]).shape == (1, 32)
 
 
+@pytest.mark.cpu_only("compares with the model's own attention matrices in float32 on the CPU")
 @pytest.mark.parametrize("model_id, registers", [("dino-vits16", 0), ("dinov2-reg-small", 4)])
 def test_dino_gives_attention_maps_per_patch(model_store, model_id: str, registers: int) -> None:
     model_store.add_tiny(model_id)
@@ -237,10 +240,14 @@ def test_a_model_that_is_not_installed_says_how_to_get_it(model_store) -> None:
 def test_models_move_between_devices_and_keep_working(model_store) -> None:
     model_store.add_tiny("dinov2-reg-small")
     service = _service(model_store)
-    before = service.run("dinov2-reg-small", lambda n: n.attention_maps(torch.ones(1, 3, 64, 64)))
-    moved = service.run("dinov2-reg-small", lambda n: n.to("cpu"))
+    before = service.run("dinov2-reg-small", lambda n: n.attention_maps(torch.ones(1, 3, 64, 64))).cpu()
+    moved = service.run("dinov2-reg-small", lambda n: n.to("cpu"))  # what running out of GPU memory does
     assert moved.device == "cpu" and moved.dtype is torch.float32
-    assert torch.allclose(before, moved.attention_maps(torch.ones(1, 3, 64, 64)))
+    after = moved.attention_maps(torch.ones(1, 3, 64, 64))
+    if service.manager.device.device == "cpu":
+        assert torch.equal(before, after)
+    else:  # from half precision on the GPU to float32: the same maps, to half precision's digits
+        assert torch.allclose(before, after, rtol=0.05, atol=1e-3)
     service.unload("dinov2-reg-small")
     assert service.manager.loaded() == []
 

@@ -397,6 +397,7 @@ def _reindex(scans, service) -> None:
     index_project(scans, service, CLIP, batch_size=4)
 
 
+@pytest.mark.cpu_only("int8 towers are the CPU's")
 def test_indexing_uses_the_first_int8_tower_faithful_here_and_torch_when_none_is(service, scans,
                                                                                   monkeypatch) -> None:
     import torch

@@ -133,6 +133,7 @@ def test_a_new_decoder_export_removes_its_older_versions_only(service: ModelServ
     assert (other_weights / "prompt.onnx").read_bytes() == b"an older export"  # another checkpoint's: kept
 
 
+@pytest.mark.cpu_only("feeds SAM's predictor CPU tensors")
 def test_masks_map_back_to_full_resolution_like_segment_anything(service: ModelService, shared_data: Path,
                                                                  tmp_path: Path) -> None:
     """On the non-square 2577×3633 scan: same masks as SamPredictor, and a known region lands where it is."""
@@ -288,6 +289,7 @@ def test_the_split_decoder_computes_what_segment_anything_computes(service: Mode
         assert torch.allclose(split[1], full[1], atol=1e-5)
 
 
+@pytest.mark.cpu_only("names a float32 embedding file; a GPU writes bf16 ones")
 def test_stale_embeddings_are_pruned(service, project, shared_data: Path, tmp_path: Path) -> None:
     from engine.segmentation.precompute import prune_stale_embeddings
 
@@ -305,6 +307,7 @@ def test_stale_embeddings_are_pruned(service, project, shared_data: Path, tmp_pa
     assert sorted(p.name for p in cache.folder.iterdir()) == sorted([kept.name, half.name])
 
 
+@pytest.mark.cpu_only("feeds the encoder CPU tensors")
 def test_encoding_block_by_block_equals_the_encoder_and_stops_between_blocks(service: ModelService,
                                                                             tmp_path: Path) -> None:
     from engine.segmentation.segmenter import encode_batch, frame_pixels

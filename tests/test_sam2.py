@@ -38,6 +38,7 @@ def _page(tmp_path: Path, size: tuple[int, int] = (1200, 2000)) -> PageRef:
     return PageRef(1, path, 0, "5a" * 32, size[0], size[1], "PNG")
 
 
+@pytest.mark.cpu_only("compares the exported decoder in float32 on the CPU")
 def test_the_decoder_graph_gives_what_transformers_sam2_gives(service: ModelService) -> None:
     def compare(network):
         model = network.model
@@ -130,6 +131,7 @@ def test_a_cpu_is_offered_sam2_tiny_unless_only_another_sam_is_installed() -> No
     assert suggested_segmentation_model(False, {"sam-vit-l", SAM2}) == SAM2
 
 
+@pytest.mark.cpu_only("the exported encoder is the CPU's")
 def test_a_cpu_in_float32_encodes_through_the_exported_encoder_with_torchs_outputs(service: ModelService,
                                                                                    model_store) -> None:
     """Seconds: SAM 2's image encoder is exported to ONNX, then run beside torch on a 1024-px frame."""
@@ -148,6 +150,7 @@ def test_a_cpu_in_float32_encodes_through_the_exported_encoder_with_torchs_outpu
     assert [p.name for p in folder.glob("sam2-encoder-*/encoder.onnx")] == ["encoder.onnx"]  # kept for next time
 
 
+@pytest.mark.cpu_only("the exported encoder is the CPU's")
 @pytest.mark.parametrize("half", [False, True])
 def test_a_cancel_stops_a_page_being_encoded(service: ModelService, monkeypatch, half: bool) -> None:
     """ONNX Runtime (float32) is stopped through its terminate flag; torch (bf16) between encoder blocks."""

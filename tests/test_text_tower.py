@@ -40,6 +40,7 @@ def indexed(project, service, shared_data: Path):
     return project
 
 
+@pytest.mark.cpu_only("the text tower is exported when a CPU indexes")
 def test_indexing_exports_a_tower_that_tokenises_and_embeds_as_the_model_does(indexed, service) -> None:
     tower = open_tower(*_tower_place(service, CLIP))
     assert tower is not None
@@ -49,6 +50,7 @@ def test_indexing_exports_a_tower_that_tokenises_and_embeds_as_the_model_does(in
     assert cosines.min() >= 0.9999
 
 
+@pytest.mark.cpu_only("the text tower is exported when a CPU indexes")
 def test_search_ranks_the_same_through_the_tower_and_through_torch(indexed, service) -> None:
     through_tower = search_text(indexed, service, CLIP, "ships in a storm", k=3)
     folder = tower_folder(*_tower_place(service, CLIP))
@@ -59,6 +61,7 @@ def test_search_ranks_the_same_through_the_tower_and_through_torch(indexed, serv
     assert [hit.score for hit in through_tower] == pytest.approx([hit.score for hit in through_torch], abs=1e-4)
 
 
+@pytest.mark.cpu_only("the text tower is exported when a CPU indexes")
 def test_the_cli_answers_a_query_without_importing_torch(indexed, service, model_store) -> None:
     # torch made unimportable in the child process: the query must not need it.
     code = ("import sys; sys.modules['torch'] = None; sys.path.insert(0, sys.argv[1]); "
