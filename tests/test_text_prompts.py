@@ -20,6 +20,7 @@ from engine.errors import JobCancelled
 from engine.jobs import CancelToken
 from engine.text.hierarchy import PageText, TextOptions, read_text
 from engine.text.prompts import (
+    EXTEND_UP_TO,
     FRUITLESS,
     candidates,
     decode_in_rounds,
@@ -39,7 +40,8 @@ class SeenWindow:
 
 
 class TrueLines:
-    """Hi-SAM's interface over a page whose ink's green channel names its line (1…250; paper is white)."""
+    """Hi-SAM's interface over a page whose ink names its line: green + 256 × blue (1…65,535; 0: a picture's ink,
+    no line; paper is white)."""
 
     device = "cpu"
     input_side = INPUT_SIDE
@@ -53,8 +55,9 @@ class TrueLines:
         scale = INPUT_SIDE / max(height, width)
         ink = crop[..., 0] < 128
         boxes = {}
-        for line in np.unique(crop[..., 1][ink]):
-            ys, xs = np.nonzero(ink & (crop[..., 1] == line))
+        names = _line_names(crop)
+        for line in np.unique(names[ink]):
+            ys, xs = np.nonzero(ink & (names == line))
             boxes[int(line)] = (int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1)
         return SeenWindow(crop, boxes), (round(height * scale), round(width * scale))
 
@@ -73,9 +76,10 @@ class TrueLines:
         quality = np.zeros((len(points), 3), np.float32)
         for number, (x, y) in enumerate(points / scale):
             pixel = crop[min(int(y), height - 1), min(int(x), width - 1)]
-            if pixel[0] >= 128 or pixel[1] == 0:
+            name = int(pixel[1]) + 256 * int(pixel[2])
+            if pixel[0] >= 128 or name == 0:
                 continue  # not on ink, or on the picture: no line
-            y0, y1, x0, x1 = seen.boxes[int(pixel[1])]
+            y0, y1, x0, x1 = seen.boxes[name]
             for side, target in ((256, masks[number]), (384, word_masks[number][None]))[:2 if words else 1]:
                 to = scale * side / INPUT_SIDE
                 target[:, int(y0 * to):int(np.ceil(y1 * to)), int(x0 * to):int(np.ceil(x1 * to))] = 5.0
@@ -142,6 +146,10 @@ def _page() -> tuple[np.ndarray, dict[int, tuple[int, int, int, int]]]:
     return page, lines
 
 
+def _line_names(page: np.ndarray) -> np.ndarray:
+    return page[..., 1].astype(np.int64) + 256 * page[..., 2].astype(np.int64)
+
+
 def _lines_found(page: np.ndarray, text) -> set[int]:  # noqa: ANN001 - a PageText
     """The page's line numbers whose ink a found line covers most of."""
     found = set()
@@ -151,7 +159,7 @@ def _lines_found(page: np.ndarray, text) -> set[int]:  # noqa: ANN001 - a PageTe
             inside = page[mask.y0:mask.y0 + mask.mask.shape[0], mask.x0:mask.x0 + mask.mask.shape[1]]
             ink = (inside[..., 0] < 128) & mask.mask
             if ink.any():
-                found.add(int(np.bincount(inside[..., 1][ink]).argmax()))
+                found.add(int(np.bincount(_line_names(inside)[ink]).argmax()))
     return found
 
 
@@ -435,8 +443,30 @@ def _columns(columns: int, pitch: int) -> np.ndarray:
             cv2.putText(ink, words, (x, y), cv2.FONT_HERSHEY_PLAIN, 0.7, 255, 1)
             ink[:, x + width - 12:] = 0
             line += 1
-            image[(ink > 0) & (image[..., 0] == 255)] = (0, line, 0)
+            image[(ink > 0) & (image[..., 0] == 255)] = (0, line % 256, line // 256)
     return image
+
+
+def _one_cell_lines(points: np.ndarray, side: int) -> np.ndarray:
+    """A line for each point covering its one cell of the mask frame: always new ink, never the last line."""
+    lines = np.zeros((len(points), side, side), bool)
+    for number, (x, y) in enumerate(points.astype(int)):
+        lines[number, y, x] = True
+    return lines
+
+
+@pytest.mark.parametrize("columns, pitch", [(6, 11)])
+def test_many_columns_of_small_print_prompt_past_the_cap_while_lines_keep_coming(columns: int, pitch: int) -> None:
+    """Seconds (540 lines decoded and their words read). Six columns of small print (a gazette scanned at a low
+    resolution): the lines touch, so the window is one mark of ink; at the cap of 256 prompts over half its lines
+    were left (255 of these 540 found). Each round still finds lines over new ink, so the prompts go
+    on, about one a line."""
+    image = _columns(columns, pitch)
+    lines = len(np.unique(_line_names(image)[image[..., 0] < 128]))
+    network = TrueLines()
+    text = read_text(network, image, TextOptions(window=1024, min_word_area=4))
+    assert lines > 256 and _lines_found(image, text) == set(range(1, lines + 1)) and text.windows_cut == 0
+    assert network.decoded <= 1.05 * lines
 
 
 def test_small_print_in_columns_keeps_every_line_and_a_window_cut_short_is_said() -> None:
@@ -450,6 +480,9 @@ def test_small_print_in_columns_keeps_every_line_and_a_window_cut_short_is_said(
     cut_short = decode_in_rounds(image[..., 0] < 128, (1024, 1.0), batch=4, cap=100,
                                  decode=lambda points: np.zeros((0, 1024, 1024), bool))  # a line over nothing
     assert not cut_short.cut and len(cut_short.points) == FRUITLESS  # a window that gives nothing is given up
+    endless = decode_in_rounds(image[..., 0] < 128, (1024, 1.0), batch=4, cap=100,  # every point a line of new ink
+                               decode=lambda points: _one_cell_lines(points, 1024))
+    assert endless.cut and len(endless.points) == EXTEND_UP_TO * 186  # up to its ceiling, then said
     report = TextReport()
     report.read(PageText(1024, 1024, None, [], windows=1, windows_cut=1), "gazette.tif — p. 3")
     assert report.summary().endswith("Lines may be missing on 1 page(s) (e.g. gazette.tif — p. 3): a window there "

@@ -42,6 +42,9 @@ MIN_INK = 4  # stroke pixels a cell (or a piece of uncovered ink) needs to give 
 FRUITLESS = 32  # points in a row without a line, farthest-first over the window, after which it is given up
 REACH = 9  # window pixels: ink closer than this is one piece (a picture's hatching; not a line and the next)
 GAP = 12  # window pixels: ink this close along a row is one mark (words of a line; not the next column's)
+# A window whose last round of prompts still found lines over new ink goes on past its cap, by the cap again, up
+# to this many times it (columns of small print at a low scan resolution hold hundreds of lines that touch).
+EXTEND_UP_TO = 4
 SPECK_INK = 64  # stroke pixels below which a mark with no other ink within GAP beside it is a speck, prompted
 #                 last (the largest speck on the SBB endpaper: 61 pixels; the faintest printed digit: 89)
 
@@ -177,13 +180,17 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
                      decode: Callable[[np.ndarray], np.ndarray]) -> Prompted:
     """Prompt the window whose stroke mask is ``strokes [h, w]`` bool a round of ``batch`` points at a time, at
     most ``cap`` in all, or one a mark of ink (:func:`ink_marks`) where the window holds more (small print in
-    columns: a line each).
+    columns: a line each); past that while the last round still found lines over ink no line covered before,
+    up to ``EXTEND_UP_TO`` times it.
 
     ``decode(points [B, 2])`` returns the masks of the lines it kept ``[K, F, F]`` bool in the mask frame:
     ``frame`` is ``(F, to_frame)``, window pixel ``p`` falling in cell ``int(p · to_frame)``."""
     side, to_frame = frame
     speckled, marks = ink_marks(strokes)
-    cap = max(cap, marks)
+    cap = step = max(cap, marks)
+    ceiling = EXTEND_UP_TO * cap
+    ink_cells = np.zeros((side, side), bool)
+    ink_cells[tuple(_cells(np.flip(np.argwhere(strokes), axis=1), to_frame, side).T[::-1])] = True
     pool = candidates(strokes)
     deferred = _at(speckled, pool)  # prompted after the others
     closed = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE,
@@ -196,7 +203,12 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
     taken = np.zeros((0, 2), np.float32)
     fruitless = 0
     beside = False  # prompting the ink no kept line covers
-    while len(taken) < cap and fruitless < FRUITLESS:
+    fresh = False  # the last round's lines covered ink that no line covered before
+    while fruitless < FRUITLESS:
+        if len(taken) >= cap:
+            if not fresh or cap >= ceiling:
+                break
+            cap = min(ceiling, cap + step)
         ready = alive & ~deferred
         if not alive.any() or not (beside or ready.any()):
             # The specks' cells are left for their pieces here, after the ink no kept line covers.
@@ -212,9 +224,12 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
         alive[picked] = False
         lines = decode(pool[picked])  # [K, F, F], K may be 0
         taken = np.concatenate([taken, pool[picked]])
-        covered |= lines.any(axis=0)
         covers = lines[:, cells[:, 1], cells[:, 0]]  # [K, M]: the candidates inside each line kept
         over_itself = covers[:, picked].any(axis=0)  # [B]: a kept line lies over the point
+        # Fresh: most points gave a line over themselves that covers ink no line covered before.
+        new_ink = (lines & (ink_cells & ~covered)).any(axis=(1, 2))  # [K]
+        fresh = 2 * int((covers[:, picked] & new_ink[:, None]).any(axis=0).sum()) >= len(picked)
+        covered |= lines.any(axis=0)
         # A piece where a point gave no line over itself waits (a picture); one where it did (lines run
         # together in one piece of ink) does not: its other lines are still to be found.
         pieces[np.isin(pieces, pieces[picked[~over_itself]])] = -1
