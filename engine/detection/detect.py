@@ -38,7 +38,7 @@ from engine.store.schema import Annotation
 from engine.store.types import AnnotationStatus, SourceKind
 
 SAME_BOX = 0.9  # IoU above which a box is the one proposed before
-SCORE_DECIMALS = 4  # a proposal's stored score is rounded so
+SCORE_DECIMALS = 4  # the decimals a proposal's score is stored with
 # At most this many proposals of one run on one page, the best first: thousands (a low threshold, a phrase
 # like "letter") bury a page that no one can review; the report says how many were left out, and why.
 MAX_PROPOSALS_PER_PAGE = 500

@@ -189,8 +189,10 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
     speckled, marks = ink_marks(strokes)
     cap = step = max(cap, marks)
     ceiling = EXTEND_UP_TO * cap
-    ink_cells = np.zeros((side, side), bool)
-    ink_cells[tuple(_cells(np.flip(np.argwhere(strokes), axis=1), to_frame, side).T[::-1])] = True
+    ink_cells = np.zeros((side, side), bool)  # the mask frame's cells that hold ink
+    ys, xs = np.nonzero(strokes)
+    inked = _cells(np.stack([xs, ys], axis=1), to_frame, side)
+    ink_cells[inked[:, 1], inked[:, 0]] = True
     pool = candidates(strokes)
     deferred = _at(speckled, pool)  # prompted after the others
     closed = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE,
@@ -203,7 +205,7 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
     taken = np.zeros((0, 2), np.float32)
     fruitless = 0
     beside = False  # prompting the ink no kept line covers
-    fresh = False  # the last round's lines covered ink that no line covered before
+    fresh = False  # most of the last round's points gave a line over themselves covering ink none covered before
     while fruitless < FRUITLESS:
         if len(taken) >= cap:
             if not fresh or cap >= ceiling:
