@@ -260,6 +260,7 @@ def test_gpu_models_run_in_half_precision(model_store) -> None:
     assert network.dtype in (torch.float16, torch.bfloat16)
     assert next(network.model.parameters()).dtype == network.dtype
     assert network.encode_texts(["map"]).dtype == torch.float32
+    assert network.runtime == f"torch-{str(network.dtype).removeprefix('torch.')}"  # not "torch-float32"
 
 
 def test_any_damaged_checkpoint_is_refused_in_plain_words(tmp_path: Path) -> None:

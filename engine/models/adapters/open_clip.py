@@ -99,7 +99,10 @@ class ClipNetwork:
         """What computes the image vectors now: ``onnxruntime-<int8 recipe>`` or ``torch-<precision>``."""
         if self._int8_images:
             return f"onnxruntime-{self._int8_images.recipe}"
-        return f"torch-{str(self.compute_dtype).removeprefix('torch.')}"
+        # A GPU holds half-precision weights and computes in them (its autocast dtype stays float32); a CPU holds
+        # float32 weights and computes in its autocast dtype.
+        computes_in = self.dtype if str(self.compute_dtype) in ("None", "torch.float32") else self.compute_dtype
+        return f"torch-{str(computes_in).removeprefix('torch.')}"
 
     def encode_texts(self, texts: list[str]) -> Any:
         """N texts → ``[N, D]`` unit vectors (float32)."""
