@@ -25,7 +25,7 @@ from engine.text.prompts import (
     candidates,
     decode_in_rounds,
     farthest_first,
-    specks,
+    ink_marks,
     uncovered_pieces,
 )
 from engine.text.run import TextReport
@@ -394,10 +394,10 @@ def test_a_speck_is_a_small_mark_with_no_ink_beside_it() -> None:
     for x in range(100, 300, 14):  # a word's letters, each of 40 pixels, 4 pixels apart
         strokes[100:110, x:x + 4] = True
     strokes[60:64, 100:104] = True  # above the word, alone
-    found = specks(strokes)
+    found = ink_marks(strokes)[0]
     assert found[10:14, 10:54].sum() == 48 and found[60:64, 100:104].all()
     assert not found[100:112].any()
-    assert specks(np.zeros((50, 50), bool)).sum() == 0
+    assert ink_marks(np.zeros((50, 50), bool))[0].sum() == 0
 
 
 @pytest.mark.parametrize("seed", [1, 4])
@@ -422,7 +422,7 @@ def test_notes_on_a_foxed_leaf_are_not_put_behind_its_specks(seed: int) -> None:
     for x, y in zip(rng.integers(5, 1015, 1200), rng.integers(5, 1015, 1200), strict=True):
         if not notes[max(0, y - 6):y + 10, max(0, x - 6):x + 10].any():
             image[y:y + 4, x:x + 4] = 0
-    speckled, peppered = specks(image[..., 0] < 128), (image[..., 0] < 128) & ~notes
+    speckled, peppered = ink_marks(image[..., 0] < 128)[0], (image[..., 0] < 128) & ~notes
     assert speckled.sum() >= 0.9 * peppered.sum()  # a few specks run together
     assert (speckled & notes).sum() <= 0.02 * notes.sum()  # an i's dot above its line is a speck too
     network = TrueLines()

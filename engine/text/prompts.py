@@ -19,7 +19,8 @@ decoded dozens of times. Here the prompts come from the stroke mask's structure 
   decoded already is not prompted again: the model has answered there).
 
 Rounds stop when no candidate is left, at the cap (raised to one a mark of ink where a window holds more: small
-print in columns; stopping there with ink left to prompt is said, as lines may be missing), or when
+print in columns; passed, up to ``EXTEND_UP_TO`` times, while most of a round's points still give lines over new
+ink; stopping there with ink left to prompt is said, as lines may be missing), or when
 ``FRUITLESS`` points in a row, spread over the window, gave no line at all (the model says these strokes are not
 text: decorations, a picture, stains; beside the kept lines, where the lines a point gives are often kept ones
 seen from their edges' ink, only a line over the point itself counts).
@@ -87,16 +88,11 @@ def uncovered_pieces(strokes: np.ndarray, covered: np.ndarray, to_frame: float, 
     return _nearest_of_each(xs, ys, pieces, distance, min_ink)
 
 
-def specks(strokes: np.ndarray, gap: int = GAP, speck_ink: int = SPECK_INK) -> np.ndarray:
-    """``[h, w]`` bool: the ink of ``strokes [h, w]`` in marks of fewer than ``speck_ink`` pixels with no other ink
-    within ``gap`` pixels beside them (dust, pepper, a foxed page's dots). Letters and words are not: their
-    neighbours along the line join them."""
-    return ink_marks(strokes, gap, speck_ink)[0]
-
-
 def ink_marks(strokes: np.ndarray, gap: int = GAP, speck_ink: int = SPECK_INK) -> tuple[np.ndarray, int]:
-    """The specks of ``strokes [h, w]`` (see :func:`specks`), and how many other marks it holds: ink joined along
-    a row across gaps up to ``gap`` pixels (a line of text in one column, a word set apart, a picture's part)."""
+    """The specks of ``strokes [h, w]`` bool — ``[h, w]`` bool: its ink in marks of fewer than ``speck_ink`` pixels
+    with no other ink within ``gap`` pixels beside them (dust, pepper, a foxed page's dots; not letters and words,
+    whose neighbours along the line join them) — and how many other marks it holds: ink joined along a row across
+    gaps up to ``gap`` pixels (a line of text in one column, a word set apart, a picture's part)."""
     # An odd width: OpenCV anchors an even kernel off centre, and the closing would then shift thin marks off.
     joined = cv2.morphologyEx(strokes.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((1, gap | 1), np.uint8))
     count, labels = cv2.connectedComponents(joined, connectivity=8)
