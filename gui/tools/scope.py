@@ -45,25 +45,35 @@ def start_or_ask(context: ToolContext, what: str, task: Any, service: Any, pages
     set in the Models dialog, where it is short, or where this work was never measured here; where this computer
     would take long (:mod:`engine.batch.estimates`), first say how long — "Find Text on 20 pages: about 40 min
     here" — with "Run here" and, when a cluster is set, "Run on the cluster". A note, not a dialog: nothing
-    waits on it, and a second press of the tool's button only repeats the question."""
+    waits on it, and a second press of the tool's button only repeats the question. The estimate is worked out
+    off the window's thread: it asks which pages were read before (a cache file a page for some tools, slow
+    for thousands of pages on a network share)."""
     cluster = context.cluster_for(len(pages)) if cluster_allowed else None
     if cluster is not None:
         start(cluster, "")
         return
     from engine.batch.estimates import WorkCosts, estimate_for  # noqa: PLC0415 - torch loads when used
 
+    project = context.project()
     rows = [row for image_id in pages if (row := context.pages.model.row_for(image_id)) is not None]
-    guess = estimate_for(WorkCosts(), task, service, context.project(), rows, what)
-    if not guess.long:
-        start(None, guess.brief)
-        return
-    actions: list[tuple[str, Callable[[], object]]] = [("Run here", lambda: start(None, guess.brief))]
-    address = context.settings.large_jobs_cluster
-    if address and cluster_allowed:
-        from engine.batch.runner import ClusterChoice  # noqa: PLC0415
 
-        actions.append(("Run on the cluster", lambda: start(ClusterChoice(address), "")))
-    context.notifications.show_message("warning", f"{guess.sentence()}.", actions)
+    def estimated(guess: Any) -> None:
+        if project is not context.project():
+            return  # another project by now: its pages were not asked about
+        if not guess.long:
+            start(None, guess.brief)
+            return
+        actions: list[tuple[str, Callable[[], object]]] = [("Run here", lambda: start(None, guess.brief))]
+        address = context.settings.large_jobs_cluster
+        if address and cluster_allowed:
+            from engine.batch.runner import ClusterChoice  # noqa: PLC0415
+
+            actions.append(("Run on the cluster", lambda: start(ClusterChoice(address), "")))
+        context.notifications.show_message("warning", f"{guess.sentence()}.", actions)
+
+    context.jobs.submit(f"Working out how long {what} takes",
+                        lambda _progress, _cancel: estimate_for(WorkCosts(), task, service, project, rows, what),
+                        estimated, visible=False)
 
 
 def submit_batch(context: ToolContext, title: str, task: Any, service: Any, pages: list[int], cluster: Any,

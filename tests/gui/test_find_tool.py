@@ -106,3 +106,45 @@ def test_selected_pages_scope_runs_on_the_pages_ctrl_clicked_in_the_gallery(qtbo
     qtbot.mouseClick(options.run, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not find.running and len(_found(window)) > 0, timeout=60_000)
     assert {a.image_id for a in _found(window)} == set(wanted)  # both selected pages, not the one between
+
+
+def test_which_pages_were_read_before_is_asked_off_the_windows_thread(qtbot, window, scans_project: Path,
+                                                                    detector_installed,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seconds: the check before a run is made slow, as a cache file a page is on a network share."""
+    import threading
+    import time
+
+    from engine.batch.tasks.detect import DetectTask
+
+    asked_on: list[bool] = []
+    checked = DetectTask.to_do
+
+    def slow_check(task, project, service, rows):  # noqa: ANN001, ANN202
+        asked_on.append(threading.current_thread() is threading.main_thread())
+        time.sleep(0.8)
+        return checked(task, project, service, rows)
+
+    monkeypatch.setattr(DetectTask, "to_do", slow_check)
+    open_and_wait(qtbot, window, scans_project)
+    find = window.tools["find"].controller
+    qtbot.keyClick(window.canvas, Qt.Key.Key_D)
+    options = find.options
+    options.tiling.setCurrentIndex(options.tiling.findData("off"))
+    options.box.setValue(5)
+    qtbot.keyClicks(options.phrases, "stamp")
+    pressed = time.perf_counter()
+    qtbot.mouseClick(options.run, Qt.MouseButton.LeftButton)
+    assert time.perf_counter() - pressed < 0.5 and not find.running  # the window goes on while it is asked
+    qtbot.waitUntil(lambda: asked_on == [False] and find.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not find.running, timeout=60_000)
+    assert _found(window)
+    # The project closed while the check runs: nothing starts once it answers.
+    before = len(_found(window))
+    qtbot.mouseClick(options.run, Qt.MouseButton.LeftButton)
+    window.close_project()
+    qtbot.waitUntil(lambda: len(asked_on) == 2 and not window.jobs.running_jobs(), timeout=10_000)
+    qtbot.wait(100)
+    assert not find.running and not window.jobs.running_jobs()
+    open_and_wait(qtbot, window, scans_project)
+    assert len(_found(window)) == before

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
@@ -144,7 +145,7 @@ def test_find_text_runs_the_model_on_the_page_from_the_tool(qtbot, window, kant_
     assert windows > 1
     WorkCosts().record(work_kind(at_scale, service), 600.0)
     qtbot.mouseClick(tool.options.run, Qt.MouseButton.LeftButton)
-    [question] = [note for note in window.notifications.notifications() if note.buttons]
+    question = _question_asked(qtbot, window)
     assert question.label.text() == f"Find Text on 1 page: about {describe_duration(600.0 * windows)} here."
     qtbot.mouseClick(question.findChild(QToolButton), Qt.MouseButton.LeftButton)  # dismissed: nothing starts
     qtbot.waitUntil(lambda: not [note for note in window.notifications.notifications() if note.buttons])
@@ -156,7 +157,7 @@ def test_find_text_runs_the_model_on_the_page_from_the_tool(qtbot, window, kant_
     WorkCosts().record(kind, 600.0)
     monkeypatch.setattr(tool.context.settings, "large_jobs_cluster", "127.0.0.1:6379")
     qtbot.mouseClick(tool.options.run, Qt.MouseButton.LeftButton)
-    [question] = [note for note in window.notifications.notifications() if note.buttons]
+    question = _question_asked(qtbot, window)
     assert question.label.text() == "Find Text on 1 page: about 10 min here."
     assert [button.text() for button in question.buttons] == ["Run here", "Run on the cluster"]
     assert tool.options.run.isEnabled() and not tool.running  # nothing started yet
@@ -167,6 +168,13 @@ def test_find_text_runs_the_model_on_the_page_from_the_tool(qtbot, window, kant_
     assert any(text.startswith("Find text:") and "on 1 page(s)" in text for text in texts), texts
     measured = WorkCosts().seconds_per_unit(kind)
     assert measured is not None and measured < 600.0  # the run here is now part of the record
+
+
+def _question_asked(qtbot, window) -> Any:
+    """The one note that asks before a long run (worked out off the window's thread, so waited for)."""
+    qtbot.waitUntil(lambda: any(note.buttons for note in window.notifications.notifications()), timeout=10_000)
+    [question] = [note for note in window.notifications.notifications() if note.buttons]
+    return question
 
 
 def test_page_xml_and_alto_are_imported_and_exported_from_the_file_menu(qtbot, window, tmp_path: Path,
