@@ -8,10 +8,6 @@ pytest_plugins = ["tests.slow_tests", "tests.team_fixtures"]
 
 # GUI tests render offscreen; set before any Qt import.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# One OpenMP thread per test process, set before torch is imported: `make test` runs two workers on two cores,
-# and a worker's second thread spun at every barrier while the other worker held the core (the suite took
-# 292-302 s so, 278 s with one thread each). The product's own thread choices are tested with explicit counts.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MARGINALIA_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
