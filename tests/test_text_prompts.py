@@ -25,6 +25,7 @@ from engine.text.prompts import (
     candidates,
     decode_in_rounds,
     farthest_first,
+    nearest_to,
     ink_marks,
     uncovered_pieces,
 )
@@ -247,6 +248,23 @@ def test_every_other_point_comes_from_a_piece_of_ink_where_no_point_gave_nothing
     assert farthest_first(points, points[:1], 1, gave_nothing).tolist() == [far]  # an odd turn: by distance
     only_caption_left = farthest_first(points[caption], two_taken, 2, gave_nothing[caption]).tolist()
     assert only_caption_left == [0, 1]
+
+
+def test_distances_kept_round_by_round_are_those_to_every_point_taken() -> None:
+    """The rounds keep each candidate's distance to the points taken, a round's points at a time: the same
+    distances, and so the same picks, as measured from every point taken."""
+    rng = np.random.default_rng(7)
+    points = rng.uniform(0, 1024, (500, 2)).astype(np.float32)
+    rounds = [rng.uniform(0, 1024, (size, 2)).astype(np.float32) for size in (4, 4, 1, 100)]
+    kept = nearest_to(points, np.zeros((0, 2), np.float32))
+    assert np.isinf(kept).all()
+    for taken_in_round in rounds:
+        kept = nearest_to(points, taken_in_round, kept)
+    taken = np.concatenate(rounds)
+    assert np.array_equal(kept, ((points[:, None] - taken[None]) ** 2).sum(-1).min(axis=1))
+    pieces = rng.integers(-1, 40, len(points))
+    picks = farthest_first(points, taken, 12, pieces, kept).tolist()
+    assert picks == farthest_first(points, taken, 12, pieces).tolist() and len(set(picks)) == 12
 
 
 def test_ink_no_kept_line_covers_gives_a_candidate_a_piece_where_no_point_was_decoded() -> None:

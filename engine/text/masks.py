@@ -26,7 +26,9 @@ class PageMask:
     area: int = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "area", int(self.mask.sum()))
+        # count_nonzero, not sum: a bool sum widens every pixel first (10x slower, and a page's words and their
+        # pieces make thousands of these)
+        object.__setattr__(self, "area", int(np.count_nonzero(self.mask)))
 
     @classmethod
     def of(cls, mask: np.ndarray, x0: int = 0, y0: int = 0) -> PageMask | None:
@@ -49,7 +51,8 @@ class PageMask:
 
     def pixels_in(self, box: tuple[int, int, int, int]) -> int:
         x0, y0, x1, y1 = box
-        return int(self.mask[max(0, y0 - self.y0):max(0, y1 - self.y0), max(0, x0 - self.x0):max(0, x1 - self.x0)].sum())
+        return int(np.count_nonzero(
+            self.mask[max(0, y0 - self.y0):max(0, y1 - self.y0), max(0, x0 - self.x0):max(0, x1 - self.x0)]))
 
     def shared_box(self, other: PageMask) -> tuple[int, int, int, int] | None:
         a, b = self.box, other.box
@@ -63,7 +66,7 @@ class PageMask:
             return 0
         mine = self.mask[y0 - self.y0:y1 - self.y0, x0 - self.x0:x1 - self.x0]
         theirs = other.mask[y0 - other.y0:y1 - other.y0, x0 - other.x0:x1 - other.x0]
-        return int(np.logical_and(mine, theirs).sum())
+        return int(np.count_nonzero(mine & theirs))
 
     def iou(self, other: PageMask) -> float:
         inter = self.intersection(other)

@@ -124,9 +124,11 @@ def _nearest_of_each(xs: np.ndarray, ys: np.ndarray, groups: np.ndarray, distanc
     return np.stack([xs[chosen], ys[chosen]], axis=1).astype(np.float32)
 
 
-def farthest_first(points: np.ndarray, taken: np.ndarray, count: int, pieces: np.ndarray | None = None) -> np.ndarray:
+def farthest_first(points: np.ndarray, taken: np.ndarray, count: int, pieces: np.ndarray | None = None,
+                   to_taken: np.ndarray | None = None) -> np.ndarray:
     """Indices of ``count`` of ``points [M, 2]``, each in turn the one farthest from ``taken [K, 2]`` and from
-    those picked before it (the first, when nothing is taken, the one nearest the top left).
+    those picked before it (the first, when nothing is taken, the one nearest the top left). ``to_taken [M]``:
+    each point's squared distance to the nearest of ``taken``, where the caller keeps it (:func:`nearest_to`).
 
     ``pieces [M]``: the piece of ink each point lies in, ``-1`` where a point there gave no line. Every other
     point (the first, the third, … counting those taken) is then the farthest of those whose piece is not
@@ -144,7 +146,7 @@ def farthest_first(points: np.ndarray, taken: np.ndarray, count: int, pieces: np
         return int(np.argmax(nearest))
 
     if len(taken):
-        nearest = np.min(((points[:, None, :] - taken[None, :, :]) ** 2).sum(-1), axis=1)
+        nearest = nearest_to(points, taken) if to_taken is None else to_taken
         first = farthest(nearest, len(taken))
     else:
         nearest = np.full(len(points), np.inf)
@@ -162,6 +164,16 @@ def farthest_first(points: np.ndarray, taken: np.ndarray, count: int, pieces: np
             break  # only points already picked (or on them) are left
         picked.append(following)
     return np.array(picked)
+
+
+def nearest_to(points: np.ndarray, taken: np.ndarray, to_taken: np.ndarray | None = None) -> np.ndarray:
+    """Each of ``points [M, 2]``'s squared distance to the nearest of ``taken [K, 2]`` ``[M]`` (inf with none
+    taken), or of ``taken`` and of the points ``to_taken [M]`` was kept for before: a round's few points are
+    compared with every candidate, not every point taken before them again (hundreds, in each round)."""
+    nearest = np.full(len(points), np.inf, np.float32) if to_taken is None else to_taken
+    for point in taken:
+        nearest = np.minimum(nearest, ((points - point) ** 2).sum(-1))
+    return nearest
 
 
 class Prompted(NamedTuple):
@@ -199,6 +211,7 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
     alive = np.ones(len(pool), bool)
     covered = np.zeros((side, side), bool)  # the kept lines' union
     taken = np.zeros((0, 2), np.float32)
+    to_taken = nearest_to(pool, taken)
     fruitless = 0
     beside = False  # prompting the ink no kept line covers
     fresh = False  # most of the last round's points gave a line over themselves covering ink none covered before
@@ -214,14 +227,17 @@ def decode_in_rounds(strokes: np.ndarray, frame: tuple[int, float], batch: int, 
             pieces, cells = np.arange(len(pool)), _cells(pool, to_frame, side)  # a candidate a piece
             alive, beside = np.ones(len(pool), bool), True
             deferred = _at(speckled, pool)
+            to_taken = nearest_to(pool, taken)
             ready = ~deferred
             if not len(pool):
                 break
         waiting = np.flatnonzero(ready if ready.any() else alive)
-        picked = waiting[farthest_first(pool[waiting], taken, min(batch, cap - len(taken)), pieces[waiting])]
+        picked = waiting[farthest_first(pool[waiting], taken, min(batch, cap - len(taken)), pieces[waiting],
+                                        to_taken[waiting])]
         alive[picked] = False
         lines = decode(pool[picked])  # [K, F, F], K may be 0
         taken = np.concatenate([taken, pool[picked]])
+        to_taken = nearest_to(pool, pool[picked], to_taken)
         covers = lines[:, cells[:, 1], cells[:, 0]]  # [K, M]: the candidates inside each line kept
         over_itself = covers[:, picked].any(axis=0)  # [B]: a kept line lies over the point
         # Fresh: most points gave a line over themselves that covers ink no line covered before.
