@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -26,8 +27,6 @@ class _QuietAboutHangUps(ThreadingHTTPServer):
     one-line errors read."""
 
     def handle_error(self, request: object, client_address: object) -> None:
-        import sys
-
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 

@@ -25,8 +25,8 @@ from engine.text.prompts import (
     candidates,
     decode_in_rounds,
     farthest_first,
-    nearest_to,
     ink_marks,
+    nearest_to,
     uncovered_pieces,
 )
 from engine.text.run import TextReport

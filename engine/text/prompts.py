@@ -145,18 +145,17 @@ def farthest_first(points: np.ndarray, taken: np.ndarray, count: int, pieces: np
             return int(np.argmax(np.where(pieces >= 0, nearest, -1)))
         return int(np.argmax(nearest))
 
+    nearest = nearest_to(points, taken) if to_taken is None else to_taken
     if len(taken):
-        nearest = nearest_to(points, taken) if to_taken is None else to_taken
         first = farthest(nearest, len(taken))
     else:
-        nearest = np.full(len(points), np.inf)
         towards_top_left = points.sum(axis=1).max() + 1 - points.sum(axis=1)  # > 0, the larger the nearer
         first = farthest(towards_top_left, 0)
     picked = [first]
     for _ in range(count):
         if pieces is not None and pieces[picked[-1]] >= 0:
             pieces[pieces == pieces[picked[-1]]] = -1
-        nearest = np.minimum(nearest, ((points - points[picked[-1]]) ** 2).sum(-1))
+        nearest = nearest_to(points, points[picked[-1:]], nearest)
         if len(picked) == count:
             break
         following = farthest(nearest, len(taken) + len(picked))
